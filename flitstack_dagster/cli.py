@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("flitstack_dagster.novo.generator.command", "write a synthetic Novo export bundle"),
     "verify-bundle": ("flitstack_dagster.novo.command", "check a Novo export bundle against its manifest"),
     "sandbox": ("flitstack_dagster.sandbox.command", "run the local Pipedrive sandbox"),
+    "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
 }
 
 

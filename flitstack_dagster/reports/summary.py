@@ -1,0 +1,27 @@
+"""The closing summary of a migration run: what landed, what was set aside and why, where reports are."""
+
+from __future__ import annotations
+
+import duckdb
+
+from flitstack_dagster.settings import Paths
+from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
+
+
+def print_summary(paths: Paths, run_key: str) -> None:
+    with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+        accounts = accounting(con, run_key)
+        reasons = quarantine_summary(con, run_key)
+    print(f"\nMigration run {run_key}")
+    print(f"{'file':28} {'rows':>9} {'staged':>9} {'set aside':>9}  accounted")
+    for a in accounts:
+        print(f"{a.file:28} {a.raw_rows:>9,} {a.staged_rows:>9,} {a.quarantined_rows:>9,}  {'yes' if a.ok else 'NO'}")
+    if reasons:
+        print("\nQuarantine by reason (row: record set aside; value: record kept, value repaired or blanked)")
+        for r in reasons:
+            print(f"  {r['file']:26} {r['reason_code']:22} {r['level']:5} {r['rows']:>7,}")
+    print("\nReports")
+    report_dir = paths.reports / run_key
+    for p in sorted(report_dir.glob("*")) if report_dir.exists() else []:
+        print(f"  {p}")
+    print(f"  DuckDB: {paths.duckdb}")

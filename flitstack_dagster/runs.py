@@ -1,0 +1,124 @@
+"""Migration runs: one per (bundle, mode), keyed `sample-…`, `full-…`, `delta-…`.
+
+The run registry lives in DuckDB (`meta.migration_runs`) so every stage can find the bundle a
+partition reads; the Dagster dynamic partition `migration_runs` holds the same keys.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from flitstack_dagster.errors import UserError
+
+Mode = Literal["sample", "full", "delta"]
+MODES: tuple[str, ...] = ("sample", "full", "delta")
+_KEY = re.compile(r"^(sample|full|delta)-[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class MigrationRun:
+    run_key: str
+    mode: Mode
+    bundle_path: Path
+    bundle_fingerprint: str
+    registered_at: datetime
+    registered_by: str
+
+
+def run_key_for(mode: str, export_id: str) -> str:
+    """`full` + `springfield-20261120T070000Z` -> `full-springfield-20261120T070000Z`."""
+    if mode not in MODES:
+        raise UserError(f"unknown run mode '{mode}': use one of {', '.join(MODES)}")
+    return f"{mode}-{export_id}"
+
+
+def mode_of(run_key: str) -> Mode:
+    if not _KEY.match(run_key):
+        raise UserError(f"'{run_key}' is not a migration run key (expected sample-…, full-… or delta-…)")
+    return run_key.split("-", 1)[0]  # type: ignore[return-value]
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS meta.migration_runs (
+            run_key VARCHAR PRIMARY KEY, mode VARCHAR NOT NULL, bundle_path VARCHAR NOT NULL,
+            bundle_fingerprint VARCHAR NOT NULL, registered_at TIMESTAMPTZ NOT NULL, registered_by VARCHAR)"""
+    )
+
+
+def register_run(
+    con: duckdb.DuckDBPyConnection, run_key: str, bundle_path: Path, fingerprint: str, who: str | None = None
+) -> MigrationRun:
+    """Record which bundle a run reads. Registering the same key with another bundle is refused."""
+    ensure_schema(con)
+    mode = mode_of(run_key)
+    existing = get_run(con, run_key, required=False)
+    if existing is not None:
+        if existing.bundle_fingerprint != fingerprint:
+            raise UserError(
+                f"run '{run_key}' is already registered with another bundle ({existing.bundle_path}); "
+                "choose another run key"
+            )
+        return existing
+    run = MigrationRun(run_key, mode, bundle_path.resolve(), fingerprint, datetime.now(UTC), who or _whoami())
+    con.execute(
+        "INSERT INTO meta.migration_runs VALUES (?, ?, ?, ?, ?, ?)",
+        [run.run_key, run.mode, str(run.bundle_path), run.bundle_fingerprint, run.registered_at, run.registered_by],
+    )
+    return run
+
+
+def get_run(con: duckdb.DuckDBPyConnection, run_key: str, required: bool = True) -> MigrationRun | None:
+    ensure_schema(con)
+    row = con.execute(
+        "SELECT run_key, mode, bundle_path, bundle_fingerprint, registered_at, registered_by "
+        "FROM meta.migration_runs WHERE run_key = ?",
+        [run_key],
+    ).fetchone()
+    if row is None:
+        if required:
+            raise UserError(
+                f"migration run '{run_key}' is not registered: add it with "
+                "`flitstack runs add --bundle DIR --mode full` or the register_migration_run job"
+            )
+        return None
+    return MigrationRun(row[0], row[1], Path(row[2]), row[3], row[4], row[5])
+
+
+def list_runs(con: duckdb.DuckDBPyConnection) -> list[MigrationRun]:
+    ensure_schema(con)
+    keys = [r[0] for r in con.execute("SELECT run_key FROM meta.migration_runs ORDER BY registered_at").fetchall()]
+    return [get_run(con, k) for k in keys]  # type: ignore[misc]
+
+
+def find_by_fingerprint(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
+    ensure_schema(con)
+    row = con.execute(
+        "SELECT run_key FROM meta.migration_runs WHERE bundle_fingerprint = ? LIMIT 1", [fingerprint]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def add_run(con: duckdb.DuckDBPyConnection, bundle_path: Path, mode: str, work_dir: Path, who: str | None = None) -> MigrationRun:
+    """Verify a bundle and register a run for it; the key is `<mode>-<export_id>`."""
+    from flitstack_dagster.novo.bundle import open_bundle
+
+    bundle = open_bundle(Path(bundle_path), work_dir / "_register")
+    if mode == "delta" and bundle.manifest.kind != "delta" and not list_runs(con):
+        raise UserError("a delta run needs an earlier full run to compare against; register a full run first")
+    return register_run(con, run_key_for(mode, bundle.manifest.export_id), Path(bundle_path), bundle.fingerprint, who)
