@@ -1,0 +1,99 @@
+"""The admin side channel under /_sandbox/ — never part of the Pipedrive surface.
+
+Guarded by the account's API token (header `x-api-token`) or, when the server was started with one,
+a separate admin token (header `x-sandbox-admin-token`). Costs no tokens and is never rate limited.
+
+  GET   /_sandbox/usage                      per operation count + tokens, tokens spent today, budget
+  GET   /_sandbox/snapshot                   every record of every entity (deleted ones flagged), fields
+  POST  /_sandbox/reset                      a fresh company account (same API token)
+  GET   /_sandbox/faults                     the fault configuration
+  POST  /_sandbox/faults                     change it: {"error_rate": 0.2, "latency_ms": 50, ...}
+  POST  /_sandbox/clock                      {"advance": seconds} or {"next_day": true}; returns the clock
+  GET   /_sandbox/clock
+  PATCH /_sandbox/records/{kind}/{id}        set fields of one stored record directly
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from flitstack_dagster.sandbox.errors import error_body
+from flitstack_dagster.sandbox.store import iso
+
+if TYPE_CHECKING:
+    from flitstack_dagster.sandbox.app import Sandbox
+
+
+def _ok(data, status: int = 200) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data}, status_code=status)
+
+
+def _err(status: int, msg: str) -> JSONResponse:
+    return JSONResponse(error_body(status, msg), status_code=status)
+
+
+def _authorized(sb: "Sandbox", request: Request) -> bool:
+    admin = request.headers.get("x-sandbox-admin-token")
+    if sb.admin_token:
+        return bool(admin) and hmac.compare_digest(admin.encode(), sb.admin_token.encode())
+    tok = request.headers.get("x-api-token") or admin
+    return bool(tok) and hmac.compare_digest(tok.encode(), sb.account["api_token"].encode())
+
+
+async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
+    if not _authorized(sb, request):
+        return _err(401, "unauthorized access")
+    path = request.url.path.rstrip("/")
+    method = request.method
+    body = {}
+    if method in ("POST", "PATCH", "PUT"):
+        raw = await request.body()
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return _err(400, "Invalid JSON")
+        if not isinstance(body, dict):
+            return _err(400, "Body must be a JSON object")
+    if path == "/_sandbox/usage" and method == "GET":
+        return _ok(sb.usage())
+    if path == "/_sandbox/snapshot" and method == "GET":
+        return _ok(sb.snapshot())
+    if path == "/_sandbox/reset" and method == "POST":
+        sb.reset()
+        return _ok({"reset": True, "company_id": sb.account["company_id"]})
+    if path == "/_sandbox/faults":
+        if method == "GET":
+            return _ok(sb.faults.config.to_dict())
+        if method == "POST":
+            try:
+                cfg = sb.set_faults(**body)
+            except (ValueError, TypeError) as e:
+                return _err(400, str(e))
+            return _ok(cfg.to_dict())
+    if path == "/_sandbox/clock":
+        if method == "POST":
+            try:
+                if body.get("next_day"):
+                    sb.clock.next_day()
+                if body.get("advance"):
+                    sb.clock.advance(float(body["advance"]))
+            except (ValueError, TypeError) as e:
+                return _err(400, str(e))
+            sb.store.mark_dirty()
+        if method in ("GET", "POST"):
+            return _ok({"now": iso(sb.clock.now()), "offset": sb.clock.offset, "today": sb.clock.today()})
+    parts = path.split("/")
+    if len(parts) == 5 and parts[2] == "records" and method == "PATCH":
+        kind, rid = parts[3], parts[4]
+        try:
+            rec = sb.patch_record(kind, int(rid), body)
+        except (KeyError, ValueError):
+            return _err(404, f"No {kind} record {rid}")
+        return _ok(rec)
+    return _err(404, "Unknown sandbox admin route")

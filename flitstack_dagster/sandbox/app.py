@@ -1,0 +1,857 @@
+"""The sandbox's ASGI app: Pipedrive's v1/v2 surface for every operation the migration uses, behind
+Pipedrive-style auth, token-based rate limits and (optional) fault injection, plus the admin side
+channel under /_sandbox/.
+
+One catch-all Starlette route feeds a small router of our own, so auth, costs, limits and faults are
+applied the same way to every operation before its handler runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from flitstack_dagster.sandbox.clock import Clock
+from flitstack_dagster.sandbox.errors import REASONS, ApiError, bad_request, error_body, not_found
+from flitstack_dagster.sandbox.faults import FaultConfig, FaultState
+from flitstack_dagster.sandbox.ratelimit import (
+    CUSTOM_FIELD_CAP,
+    CostTable,
+    RateLimiter,
+    daily_budget,
+)
+from flitstack_dagster.sandbox.store import Store, custom_field_key, iso, v1_time
+
+log = logging.getLogger("flitstack.sandbox")
+
+MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_LIMIT_V2 = 500
+DEFAULT_LIMIT_V2 = 100
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+# keys the spec marks nullable in responses; any other key whose value is None is left out, so every
+# response validates against the official response schema.
+NULLABLE = {
+    "deals": {"probability", "lost_reason", "close_time", "origin_id", "channel", "channel_id",
+              "source_lead_id", "arr", "mrr", "acv"},
+    "stages": {"days_to_rotten"},
+    "fields": {"options", "subfields"},
+    "users": {"phone", "modified", "icon_url"},
+}
+
+V2_ENTITY = {  # url segment -> (store kind, field entity, name key)
+    "organizations": ("organizations", "organization", "name"),
+    "persons": ("persons", "person", "name"),
+    "deals": ("deals", "deal", "title"),
+    "activities": ("activities", "activity", "subject"),
+}
+FIELD_SEGMENTS = {
+    "dealFields": "deal",
+    "personFields": "person",
+    "organizationFields": "organization",
+    "activityFields": "activity",
+}
+ENTITY_OF_FIELD_REF = {"org": "organizations", "people": "persons", "deal": "deals"}
+
+# request body property types, from the official v2 request schemas
+ADDRESS_KEYS = {"value", "country", "admin_area_level_1", "admin_area_level_2", "locality", "sublocality",
+                "route", "street_number", "subpremise", "postal_code"}
+BODY_TYPES: dict[str, dict[str, str]] = {
+    "organizations": {"name": "str", "owner_id": "int", "add_time": "ts", "update_time": "ts",
+                      "visible_to": "int", "label_ids": "int[]", "address": "address",
+                      "custom_fields": "obj"},
+    "persons": {"name": "str", "owner_id": "int", "org_id": "int?", "add_time": "ts", "update_time": "ts",
+                "emails": "contact[]", "phones": "contact[]", "visible_to": "int", "label_ids": "int[]",
+                "marketing_status": "marketing", "custom_fields": "obj"},
+    "deals": {"title": "str", "owner_id": "int", "person_id": "int?", "org_id": "int?", "pipeline_id": "int",
+              "stage_id": "int", "value": "num", "currency": "str", "is_deleted": "bool", "is_archived": "bool",
+              "archive_time": "ts?", "status": "deal_status", "probability": "num?", "lost_reason": "str?",
+              "visible_to": "int", "close_time": "ts?", "won_time": "ts?", "lost_time": "ts?",
+              "expected_close_date": "date?", "label_ids": "int[]", "custom_fields": "obj"},
+    "activities": {"subject": "str", "type": "str", "owner_id": "int", "deal_id": "int?", "lead_id": "str?",
+                   "person_id": "int?", "org_id": "int?", "project_id": "int?", "due_date": "date?",
+                   "due_time": "time?", "duration": "time?", "busy": "bool", "done": "bool",
+                   "location": "address", "participants": "obj[]", "attendees": "obj[]",
+                   "public_description": "str", "priority": "int", "note": "str"},
+}
+REQUIRED_ON_CREATE = {"organizations": ["name"], "persons": ["name"], "deals": ["title"], "activities": []}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_RX = re.compile(r"^\d{2}:\d{2}(:\d{2})?$")
+
+
+def _valid_date(v: Any) -> bool:
+    if not isinstance(v, str) or not _DATE_RX.match(v):
+        return False
+    try:
+        date.fromisoformat(v)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_ts(v: Any) -> float | None:
+    """Accept RFC3339 (2021-01-01T00:00:00Z) and Pipedrive's 'YYYY-MM-DD HH:MM:SS' (UTC)."""
+    if not isinstance(v, str) or not v:
+        return None
+    s = v.strip().replace(" ", "T", 1)
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def check_type(name: str, kind: str, v: Any) -> Any:
+    """Validate one body property; return the normalized value or raise 400."""
+    nullable = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if v is None:
+        if nullable:
+            return None
+        raise bad_request(f"Invalid value for '{name}': must not be null")
+    ok = True
+    if kind == "str":
+        ok = isinstance(v, str)
+    elif kind == "int":
+        ok = _is_int(v)
+    elif kind == "num":
+        ok = _is_num(v)
+    elif kind == "bool":
+        ok = isinstance(v, bool)
+    elif kind == "int[]":
+        ok = isinstance(v, list) and all(_is_int(x) for x in v)
+    elif kind == "obj":
+        ok = isinstance(v, dict)
+    elif kind == "obj[]":
+        ok = isinstance(v, list) and all(isinstance(x, dict) for x in v)
+    elif kind == "date":
+        ok = _valid_date(v)
+    elif kind == "time":
+        ok = isinstance(v, str) and bool(_TIME_RX.match(v))
+    elif kind == "ts":
+        ts = parse_ts(v)
+        if ts is None:
+            raise bad_request(f"Invalid value for '{name}': expected a timestamp like 2024-01-31T12:00:00Z")
+        return iso(ts)
+    elif kind == "address":
+        ok = isinstance(v, dict) and set(v) <= ADDRESS_KEYS and all(
+            isinstance(x, str) or x is None for x in v.values())
+    elif kind == "contact[]":
+        ok = isinstance(v, list) and all(
+            isinstance(x, dict) and isinstance(x.get("value"), str)
+            and set(x) <= {"value", "primary", "label"} for x in v)
+        if ok:
+            v = [{"value": x["value"], "primary": bool(x.get("primary", i == 0)), "label": x.get("label", "work")}
+                 for i, x in enumerate(v)]
+    elif kind == "marketing":
+        ok = v in ("no_consent", "unsubscribed", "subscribed", "archived")
+    elif kind == "deal_status":
+        ok = v in ("open", "won", "lost")
+    if not ok:
+        raise bad_request(f"Invalid value for '{name}': expected {kind}")
+    return v
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(c: str) -> int:
+    try:
+        pad = "=" * (-len(c) % 4)
+        o = json.loads(base64.urlsafe_b64decode(c + pad))["o"]
+        if not _is_int(o) or o < 0:
+            raise ValueError
+        return o
+    except Exception:
+        raise bad_request("Invalid cursor", "The cursor parameter is not valid.") from None
+
+
+def qint(req: "Ctx", name: str, default: int | None = None, minimum: int | None = None) -> int | None:
+    raw = req.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise bad_request(f"Invalid value for '{name}': expected integer") from None
+    if minimum is not None and v < minimum:
+        raise bad_request(f"Invalid value for '{name}': must be >= {minimum}")
+    return v
+
+
+def qbool(req: "Ctx", name: str) -> bool | None:
+    raw = req.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("1", "true"):
+        return True
+    if raw.lower() in ("0", "false"):
+        return False
+    raise bad_request(f"Invalid value for '{name}': expected boolean")
+
+
+def prune(rec: dict, nullable: set[str] = frozenset()) -> dict:
+    return {k: v for k, v in rec.items() if v is not None or k in nullable}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# request context and router
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Ctx:
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any = None
+    form: Any = None
+    raw: bytes = b""
+    now: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    raw: bytes | None = None
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, re.Pattern, str, Callable]] = []
+
+    def add(self, method: str, template: str, handler: Callable, body: str = "json") -> None:
+        parts = re.split(r"(\{[^}]+\})", template)
+        rx = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
+        self.routes.append((method, re.compile("^" + rx + "/?$"), body, handler))
+
+    def match(self, method: str, path: str):
+        for m, rx, body, h in self.routes:
+            if m == method:
+                mt = rx.match(path)
+                if mt:
+                    return h, mt.groupdict(), body
+        return None
+
+
+class DropConnection(Response):
+    """Start a response, send part of it, then abort: the client sees the connection close mid-answer."""
+
+    def __init__(self) -> None:
+        super().__init__(content=b"", status_code=200)
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b'{"success": tr', "more_body": True})
+        raise ConnectionAbortedError("sandbox fault: connection dropped")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the app
+# ---------------------------------------------------------------------------------------------------------
+class Sandbox:
+    def __init__(self, store: Store, clock: Clock, faults: FaultConfig | None = None,
+                 admin_token: str | None = None, block_after: int = 20, block_window: float = 10.0,
+                 block_seconds: float = 60.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.faults = FaultState(faults or FaultConfig())
+        self.costs = CostTable()
+        self.limiter = RateLimiter(clock, block_after, block_window, block_seconds)
+        self.admin_token = admin_token
+        self.router = Router()
+        self._register()
+        self.app = Starlette(routes=[Route("/{path:path}", self._endpoint,
+                                           methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])])
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> dict:
+        return self.store.state
+
+    @property
+    def account(self) -> dict:
+        return self.store.state["account"]
+
+    def _token_ok(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(token.encode(), self.account["api_token"].encode())
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def _endpoint(self, request: Request) -> Response:
+        path = request.url.path
+        if path == "/_sandbox" or path.startswith("/_sandbox/"):
+            return await self._admin(request)
+        return await self._api(request)
+
+    def _roll_day(self) -> None:
+        usage = self.state["usage"]
+        today = self.clock.today()
+        if usage["day"] != today:
+            usage["day"] = today
+            usage["tokens_today"] = 0
+            self.store.mark_dirty()
+
+    async def _api(self, request: Request) -> Response:
+        method = request.method
+        path = request.url.path
+        token = request.headers.get("x-api-token") or request.query_params.get("api_token")
+        if not self._token_ok(token):
+            return self._json(401, error_body(401, "unauthorized access", None))
+        if path.startswith("/api/v1/"):
+            path = path[len("/api"):]  # real Pipedrive serves v1 under /api/v1 too
+        m = self.router.match(method, path)
+        if m is None:
+            return self._json(404, error_body(404, "Unknown method ." if method else "Not found"))
+        handler, params, body_kind = m
+        op = self.costs.match(method, path)
+        cost = op.cost if op else 0
+        op_id = op.operation_id if op else f"{method} {path}"
+        search = bool(op and op.is_search)
+        plan = self.account["plan"]
+        budget = daily_budget(plan, self.account["seats"])
+        headers: dict[str, str] = {}
+
+        # 403 block after repeated 429s
+        blocked = self.limiter.blocked_for()
+        if blocked > 0:
+            return self._json(403, error_body(403, "Forbidden: too many requests after rate limit errors",
+                                              "Requests are blocked for a while; back off and retry later.",
+                                              code="rate_limit_block"),
+                              {"retry-after": str(int(blocked) + 1)})
+        with self.store.lock:
+            self._roll_day()
+            spent = self.state["usage"]["tokens_today"]
+        if spent + cost > budget and cost > 0:
+            self.limiter.note_429()
+            reset = int(self.clock.seconds_to_next_day()) + 1
+            return self._json(429, error_body(429, "Request over limit",
+                                              "Daily token budget exhausted; it resets at the start of the next day (UTC).",
+                                              code="daily_token_budget_exceeded"),
+                              {"x-ratelimit-limit": "0", "x-ratelimit-remaining": "0",
+                               "x-ratelimit-reset": str(reset), "retry-after": str(reset),
+                               "x-daily-requests-left": "0", "x-daily-token-limit": str(budget),
+                               "x-daily-tokens-left": str(max(0, budget - spent))})
+        allowed, limit, remaining, reset_s = self.limiter.try_acquire(plan, search)
+        headers["x-ratelimit-limit"] = str(limit)
+        headers["x-ratelimit-remaining"] = str(remaining)
+        headers["x-ratelimit-reset"] = str(max(1, int(reset_s + 0.999)))
+        if not allowed:
+            self.limiter.note_429()
+            headers["retry-after"] = headers["x-ratelimit-reset"]
+            return self._json(429, error_body(429, "Request over limit",
+                                              "Rate limit of the 2-second window exceeded.",
+                                              code="rate_limit_exceeded"), headers)
+
+        # faults before doing anything
+        fc = self.faults.config
+        if fc.latency_ms:
+            await asyncio.sleep(fc.latency_ms / 1000.0)
+        if self.faults.roll(fc.drop_rate):
+            self.faults.count("drop")
+            return DropConnection()
+        if self.faults.roll(fc.error_rate):
+            self.faults.count("error")
+            st = self.faults.pick_status()
+            return self._json(st, error_body(st, REASONS.get(st, "Server error"), "Injected by the sandbox."))
+
+        # read the body
+        ctx = Ctx(method=method, path=path, params=params, query=dict(request.query_params), now=self.clock.now(),
+                  headers={k.lower(): v for k, v in request.headers.items()})
+        try:
+            if method in ("POST", "PUT", "PATCH", "DELETE"):
+                await self._read_body(request, ctx, body_kind)
+            with self.store.lock:
+                reply = handler(ctx)
+                if method in WRITE_METHODS and reply.status < 300:
+                    self.store.mark_dirty()
+        except ApiError as e:
+            reply = Reply(e.status, e.body(), headers=e.headers)
+        # charge the operation
+        with self.store.lock:
+            usage = self.state["usage"]
+            usage["tokens_today"] += cost
+            rec = usage["ops"].setdefault(op_id, {"count": 0, "tokens": 0})
+            rec["count"] += 1
+            rec["tokens"] += cost
+            left = max(0, budget - usage["tokens_today"])
+            self.store.mark_dirty()
+        headers["x-daily-requests-left"] = str(left)
+        headers["x-daily-token-limit"] = str(budget)
+        headers["x-daily-tokens-left"] = str(left)
+        headers.update(reply.headers)
+
+        # commit then fail: the write happened, the client sees a failure
+        if method in WRITE_METHODS and reply.status < 300 and self.faults.roll(fc.commit_then_fail_rate):
+            self.faults.count("commit_then_fail")
+            if fc.commit_then_fail_mode == "drop":
+                return DropConnection()
+            st = self.faults.pick_status()
+            return self._json(st, error_body(st, REASONS.get(st, "Server error"), "Injected by the sandbox."))
+        if reply.raw is not None:
+            return Response(reply.raw, status_code=reply.status, media_type=reply.media_type, headers=headers)
+        return self._json(reply.status, reply.body, headers)
+
+    async def _read_body(self, request: Request, ctx: Ctx, kind: str) -> None:
+        ctype = request.headers.get("content-type", "")
+        if kind == "multipart":
+            clen = request.headers.get("content-length")
+            if clen and clen.isdigit() and int(clen) > MAX_FILE_BYTES + 64 * 1024:
+                raise ApiError(413, "File size exceeds the limit of 25 MB",
+                               "Files larger than 25 MB cannot be uploaded.", code="file_too_large")
+            if "multipart/form-data" not in ctype:
+                raise bad_request("Expected multipart/form-data with a 'file' part")
+            ctx.form = await request.form(max_part_size=MAX_FILE_BYTES + 1024)
+            return
+        raw = await request.body()
+        ctx.raw = raw
+        if not raw.strip():
+            ctx.body = None
+            return
+        if "application/x-www-form-urlencoded" in ctype:
+            form = await request.form()
+            ctx.body = {k: v for k, v in form.items()}
+            return
+        try:
+            ctx.body = json.loads(raw)
+        except ValueError:
+            raise bad_request("Invalid JSON in request body") from None
+
+    # -- routes --------------------------------------------------------------------------------------------
+    def _register(self) -> None:
+        r = self.router
+        for seg in V2_ENTITY:
+            base = f"/api/v2/{seg}"
+            r.add("GET", base, self._mk(self.v2_list, seg))
+            r.add("POST", base, self._mk(self.v2_create, seg))
+            r.add("GET", base + "/{id}", self._mk(self.v2_get, seg))
+            r.add("PATCH", base + "/{id}", self._mk(self.v2_update, seg))
+            r.add("DELETE", base + "/{id}", self._mk(self.v2_delete, seg))
+        self._register_more()
+
+    def _register_more(self) -> None:  # extended in later sections
+        pass
+
+    @staticmethod
+    def _mk(fn: Callable, *bound: Any) -> Callable:
+        return lambda ctx: fn(ctx, *bound)
+
+    # -- shared record logic -------------------------------------------------------------------------------
+    def custom_fields_of(self, entity: str) -> list[dict]:
+        return [f for f in self.state["fields"][entity] if f["is_custom_field"]]
+
+    def _user_ids(self) -> set[int]:
+        return {u["id"] for u in self.state["users"] if u.get("active_flag")}
+
+    def _check_ref(self, kind: str, rid: Any, name: str) -> None:
+        if rid is None:
+            return
+        if self.store.get(kind, rid) is None:
+            raise not_found(f"{name} not found")
+
+    def _check_owner(self, uid: Any) -> None:
+        if uid is not None and uid not in self._user_ids():
+            raise bad_request("Invalid value for 'owner_id': user not found", "owner_id must be an existing user.")
+
+    def validate_custom_fields(self, entity: str, values: Any) -> dict:
+        if not isinstance(values, dict):
+            raise bad_request("custom_fields must be an object")
+        by_key = {f["field_code"]: f for f in self.custom_fields_of(entity)}
+        out: dict[str, Any] = {}
+        for key, v in values.items():
+            f = by_key.get(key)
+            if f is None:
+                raise bad_request(f"Unknown custom field '{key}'", f"No {entity} custom field has the key {key}.")
+            out[key] = self._custom_value(f, v)
+        return out
+
+    def _custom_value(self, f: dict, v: Any) -> Any:
+        t = f["field_type"]
+        name = f"custom_fields.{f['field_code']}"
+        if v is None:
+            return None
+
+        def bad(expect: str):
+            return bad_request(f"Invalid value for custom field '{f['field_name']}' ({f['field_code']}): {expect}",
+                               f"Field type is {t}.")
+
+        option_ids = {o["id"] for o in (f.get("options") or [])}
+        if t in ("varchar", "varchar_auto", "phone"):
+            if not isinstance(v, str):
+                raise bad("expected a string")
+            if t == "varchar" and len(v) > 255:
+                raise bad("at most 255 characters")
+            return v
+        if t == "text":
+            if not isinstance(v, str):
+                raise bad("expected a string")
+            return v
+        if t == "double":
+            if not _is_num(v):
+                raise bad("expected a number")
+            return v
+        if t == "date":
+            if not _valid_date(v):
+                raise bad("expected a date YYYY-MM-DD")
+            return v
+        if t == "time":
+            if not isinstance(v, str) or not _TIME_RX.match(v):
+                raise bad("expected a time HH:MM")
+            return v
+        if t == "enum":
+            if not _is_int(v) or v not in option_ids:
+                raise bad("expected the id (integer) of one of the field's options")
+            return v
+        if t == "set":
+            if not isinstance(v, list) or not all(_is_int(x) and x in option_ids for x in v):
+                raise bad("expected an array of option ids (integers) of the field's options")
+            return list(dict.fromkeys(v))
+        if t == "monetary":
+            if not isinstance(v, dict) or set(v) - {"value", "currency"} or not _is_num(v.get("value")):
+                raise bad("expected an object {value: number, currency: 'USD'}")
+            cur = v.get("currency", "USD")
+            if not isinstance(cur, str) or not re.fullmatch(r"[A-Z]{3}", cur):
+                raise bad("currency must be a 3-letter ISO code")
+            return {"value": v["value"], "currency": cur}
+        if t in ("org", "people", "deal"):
+            if not _is_int(v):
+                raise bad("expected the id (integer) of a record")
+            kind = ENTITY_OF_FIELD_REF[t]
+            if self.store.get(kind, v) is None:
+                raise bad(f"no {kind[:-1]} with id {v}")
+            return v
+        if t == "user":
+            if not _is_int(v) or v not in self._user_ids():
+                raise bad("expected the id of an existing user")
+            return v
+        if t == "address":
+            if isinstance(v, str):
+                return {"value": v}
+            if isinstance(v, dict) and isinstance(v.get("value"), str):
+                return v
+            raise bad("expected an address object {value: ...}")
+        if t in ("daterange", "timerange"):
+            if not isinstance(v, dict) or not {"start", "end"} <= set(v):
+                raise bad("expected an object {start, end}")
+            return {"start": v["start"], "end": v["end"]}
+        _ = name
+        return v
+
+    def _body_obj(self, ctx: Ctx) -> dict:
+        if ctx.body is None:
+            return {}
+        if not isinstance(ctx.body, dict):
+            raise bad_request("Request body must be a JSON object")
+        return ctx.body
+
+    # -- v2 entities ---------------------------------------------------------------------------------------
+    def _apply_v2(self, seg: str, rec: dict, body: dict, creating: bool, now: float) -> None:
+        kind, entity, _ = V2_ENTITY[seg]
+        types = BODY_TYPES[seg]
+        for k in body:
+            if k not in types:
+                if k == "add_time" and seg in ("deals", "activities"):
+                    raise bad_request(f"Parameter 'add_time' is not allowed for {seg}",
+                                      f"The API does not let you set the creation time of {seg}.")
+                raise bad_request(f"Unknown parameter '{k}'", f"'{k}' is not a field of {seg}.")
+        vals = {k: check_type(k, types[k], v) for k, v in body.items()}
+        if creating:
+            for req_key in REQUIRED_ON_CREATE[seg]:
+                if not vals.get(req_key):
+                    raise bad_request(f"Missing required field '{req_key}'", f"'{req_key}' is required.")
+        else:
+            for req_key in REQUIRED_ON_CREATE[seg]:
+                if req_key in vals and not vals[req_key]:
+                    raise bad_request(f"'{req_key}' cannot be empty")
+        if "owner_id" in vals:
+            self._check_owner(vals["owner_id"])
+        for ref, rkind, label in (("org_id", "organizations", "Organization"), ("person_id", "persons", "Person"),
+                                  ("deal_id", "deals", "Deal")):
+            if ref in vals and ref in types:
+                self._check_ref(rkind, vals[ref], label)
+        if seg == "deals":
+            self._apply_deal_pipeline(rec, vals, creating, now)
+        if seg == "activities" and "type" in vals:
+            types_ok = {t["key_string"] for t in self.store.records("activityTypes").values()
+                        if not t.get("is_deleted") and t.get("active_flag")}
+            if vals["type"] not in types_ok:
+                raise bad_request(f"Invalid activity type '{vals['type']}'", "Use the key_string of an activity type.")
+        if "custom_fields" in vals:
+            cf = self.validate_custom_fields(entity, vals.pop("custom_fields"))
+            rec.setdefault("custom_fields", {}).update(cf)
+        if seg == "persons" and "name" in vals:
+            first, _, last = vals["name"].partition(" ")
+            rec["first_name"], rec["last_name"] = first, last or None
+        if seg == "activities" and "done" in vals:
+            rec["marked_as_done_time"] = iso(now) if vals["done"] else None
+        if seg == "deals" and "status" in vals and vals["status"] != rec.get("status"):
+            if vals["status"] == "won" and "won_time" not in vals:
+                rec["won_time"] = iso(now)
+            if vals["status"] == "lost" and "lost_time" not in vals:
+                rec["lost_time"] = iso(now)
+            if vals["status"] in ("won", "lost") and "close_time" not in vals:
+                rec["close_time"] = vals.get("won_time") or vals.get("lost_time") or iso(now)
+        rec.update(vals)
+
+    def _apply_deal_pipeline(self, rec: dict, vals: dict, creating: bool, now: float) -> None:
+        pipelines = self.store.records("pipelines")
+        stages = self.store.records("stages")
+        if "pipeline_id" in vals and self.store.get("pipelines", vals["pipeline_id"]) is None:
+            raise not_found("Pipeline not found")
+        if "stage_id" in vals:
+            st = self.store.get("stages", vals["stage_id"])
+            if st is None:
+                raise not_found("Stage not found")
+            if "pipeline_id" in vals and vals["pipeline_id"] != st["pipeline_id"]:
+                raise bad_request("Stage does not belong to the given pipeline")
+            vals["pipeline_id"] = st["pipeline_id"]
+        elif "pipeline_id" in vals or creating:
+            pid = vals.get("pipeline_id") or rec.get("pipeline_id")
+            if pid is None:
+                live = sorted((p for p in pipelines.values() if not p["is_deleted"]), key=lambda p: p["order_nr"])
+                if not live:
+                    raise bad_request("No pipeline exists")
+                pid = live[0]["id"]
+            first = sorted((s for s in stages.values() if s["pipeline_id"] == pid and not s["is_deleted"]),
+                           key=lambda s: s["order_nr"])
+            if not first:
+                raise bad_request("The pipeline has no stages")
+            vals["pipeline_id"] = pid
+            if rec.get("stage_id") is None or self.store.get("stages", rec.get("stage_id"), True)["pipeline_id"] != pid:
+                vals["stage_id"] = first[0]["id"]
+        if "stage_id" in vals and vals["stage_id"] != rec.get("stage_id"):
+            rec["stage_change_time"] = iso(now) if not creating else None
+
+    def _new_v2(self, seg: str, rid: int, now: float) -> dict:
+        admin = self.store.admin_user["id"]
+        t = iso(now)
+        base = {"id": rid, "owner_id": admin, "add_time": t, "update_time": t, "is_deleted": False,
+                "visible_to": 3}
+        if seg == "organizations":
+            base.update({"name": None, "address": None, "label_ids": [], "custom_fields": {}})
+        elif seg == "persons":
+            base.update({"name": None, "first_name": None, "last_name": None, "org_id": None, "emails": [],
+                         "phones": [], "label_ids": [], "picture_id": None, "custom_fields": {}})
+        elif seg == "deals":
+            base.update({"title": None, "creator_user_id": admin, "person_id": None, "org_id": None,
+                         "pipeline_id": None, "stage_id": None, "value": 0, "currency": "USD",
+                         "stage_change_time": None, "is_archived": False, "status": "open", "probability": None,
+                         "lost_reason": None, "close_time": None, "won_time": None, "lost_time": None,
+                         "expected_close_date": None, "label_ids": [], "origin": "API", "origin_id": None,
+                         "channel": None, "channel_id": None, "source_lead_id": None, "arr": None, "mrr": None,
+                         "acv": None, "custom_fields": {}})
+        elif seg == "activities":
+            base.pop("visible_to")
+            base.update({"subject": None, "type": "task", "creator_user_id": admin, "deal_id": None,
+                         "lead_id": None, "person_id": None, "org_id": None, "project_id": None, "due_date": None,
+                         "due_time": None, "duration": None, "busy": False, "done": False,
+                         "marked_as_done_time": None, "location": None, "participants": [], "attendees": [],
+                         "public_description": None, "priority": None, "note": None})
+        return base
+
+    def render_v2(self, seg: str, rec: dict) -> dict:
+        kind, entity, _ = V2_ENTITY[seg]
+        out = dict(rec)
+        if seg != "activities":
+            cf = {f["field_code"]: None for f in self.custom_fields_of(entity)}
+            cf.update({k: v for k, v in (rec.get("custom_fields") or {}).items() if k in cf})
+            out["custom_fields"] = cf
+        return prune(out, NULLABLE.get(kind, set()))
+
+    def v2_create(self, ctx: Ctx, seg: str) -> Reply:
+        kind = V2_ENTITY[seg][0]
+        body = self._body_obj(ctx)
+        rid = self.state["next_id"][kind]
+        rec = self._new_v2(seg, rid, ctx.now)
+        self._apply_v2(seg, rec, body, True, ctx.now)
+        if seg == "activities" and not rec.get("subject"):
+            types = {t["key_string"]: t["name"] for t in self.store.records("activityTypes").values()}
+            rec["subject"] = types.get(rec["type"], "Task")
+        self.store.take_id(kind)
+        self.store.records(kind)[str(rid)] = rec
+        return Reply(200, {"success": True, "data": self.render_v2(seg, rec)})
+
+    def _get_or_404(self, kind: str, rid: str, label: str) -> dict:
+        rec = self.store.get(kind, rid)
+        if rec is None:
+            raise not_found(f"{label} not found")
+        return rec
+
+    def v2_get(self, ctx: Ctx, seg: str) -> Reply:
+        kind = V2_ENTITY[seg][0]
+        rec = self._get_or_404(kind, ctx.params["id"], seg[:-1].capitalize() if seg != "activities" else "Activity")
+        return Reply(200, {"success": True, "data": self.render_v2(seg, rec)})
+
+    def v2_update(self, ctx: Ctx, seg: str) -> Reply:
+        kind = V2_ENTITY[seg][0]
+        rec = self._get_or_404(kind, ctx.params["id"], seg[:-1].capitalize() if seg != "activities" else "Activity")
+        body = self._body_obj(ctx)
+        if seg in ("organizations", "persons") and "add_time" in body:
+            pass  # allowed, like on create
+        new = json.loads(json.dumps(rec))
+        self._apply_v2(seg, new, body, False, ctx.now)
+        if "update_time" not in body:
+            new["update_time"] = iso(ctx.now)
+        rec.clear()
+        rec.update(new)
+        return Reply(200, {"success": True, "data": self.render_v2(seg, rec)})
+
+    def v2_delete(self, ctx: Ctx, seg: str) -> Reply:
+        kind = V2_ENTITY[seg][0]
+        rec = self._get_or_404(kind, ctx.params["id"], seg[:-1].capitalize() if seg != "activities" else "Activity")
+        rec["is_deleted"] = True
+        rec["update_time"] = iso(ctx.now)
+        rec["delete_time"] = iso(ctx.now)
+        if seg == "deals":
+            rec["status"] = "deleted"
+        return Reply(200, {"success": True, "data": {"id": rec["id"]}})
+
+    def _page(self, ctx: Ctx, items: list[dict]) -> tuple[list[dict], str | None]:
+        limit = qint(ctx, "limit", DEFAULT_LIMIT_V2, minimum=1)
+        if limit > MAX_LIMIT_V2:
+            raise bad_request(f"Invalid value for 'limit': must be <= {MAX_LIMIT_V2}")
+        cursor = ctx.query.get("cursor")
+        start = decode_cursor(cursor) if cursor else 0
+        page = items[start:start + limit]
+        nxt = encode_cursor(start + limit) if start + limit < len(items) else None
+        return page, nxt
+
+    def v2_list(self, ctx: Ctx, seg: str) -> Reply:
+        kind = V2_ENTITY[seg][0]
+        recs = [r for r in self.store.records(kind).values() if not r.get("is_deleted")]
+        q = ctx.query
+        if seg == "deals" and q.get("status") == "deleted":
+            recs = [r for r in self.store.records(kind).values() if r.get("is_deleted")]
+        elif seg == "deals" and q.get("status"):
+            if q["status"] not in ("open", "won", "lost", "deleted"):
+                raise bad_request("Invalid value for 'status'")
+            recs = [r for r in recs if r.get("status") == q["status"]]
+        if q.get("ids"):
+            try:
+                ids = {int(x) for x in q["ids"].split(",") if x.strip()}
+            except ValueError:
+                raise bad_request("Invalid value for 'ids': comma-separated integers expected") from None
+            if len(ids) > 100:
+                raise bad_request("Invalid value for 'ids': at most 100 ids")
+            recs = [r for r in recs if r["id"] in ids]
+        for key in ("owner_id", "org_id", "person_id", "deal_id", "pipeline_id", "stage_id"):
+            if key in q and q[key] != "":
+                v = qint(ctx, key)
+                recs = [r for r in recs if r.get(key) == v]
+        if seg == "activities" and qbool(ctx, "done") is not None:
+            d = qbool(ctx, "done")
+            recs = [r for r in recs if bool(r.get("done")) == d]
+        for key, op in (("updated_since", "ge"), ("updated_until", "lt")):
+            if q.get(key):
+                ts = parse_ts(q[key])
+                if ts is None:
+                    raise bad_request(f"Invalid value for '{key}': RFC3339 timestamp expected")
+                recs = [r for r in recs if (parse_ts(r["update_time"]) >= ts if op == "ge"
+                                            else parse_ts(r["update_time"]) < ts)]
+        sort_by = q.get("sort_by", "id")
+        if sort_by not in ("id", "update_time", "add_time", "due_date"):
+            raise bad_request("Invalid value for 'sort_by'")
+        desc = q.get("sort_direction", "asc") == "desc"
+        recs.sort(key=lambda r: (r.get(sort_by) or "", r["id"]) if sort_by != "id" else (r["id"],), reverse=desc)
+        page, nxt = self._page(ctx, recs)
+        return Reply(200, {"success": True, "data": [self.render_v2(seg, r) for r in page],
+                           "additional_data": {"next_cursor": nxt}})
+
+    # -- admin side channel --------------------------------------------------------------------------------
+    async def _admin(self, request: Request) -> Response:
+        from flitstack_dagster.sandbox.admin import handle_admin
+
+        return await handle_admin(self, request)
+
+    # -- admin helpers used by the Python API and /_sandbox/ -----------------------------------------------
+    def usage(self) -> dict:
+        with self.store.lock:
+            self._roll_day()
+            u = self.state["usage"]
+            acct = self.account
+            budget = daily_budget(acct["plan"], acct["seats"])
+            return {
+                "day": u["day"],
+                "plan": acct["plan"],
+                "seats": acct["seats"],
+                "daily_budget": budget,
+                "tokens_today": u["tokens_today"],
+                "tokens_left": max(0, budget - u["tokens_today"]),
+                "operations": json.loads(json.dumps(u["ops"])),
+                "faults_injected": dict(self.faults.injected),
+                "custom_field_cap": CUSTOM_FIELD_CAP[acct["plan"]],
+            }
+
+    def snapshot(self) -> dict:
+        with self.store.lock:
+            st = self.state
+            acct = {k: v for k, v in st["account"].items() if k != "api_token"}
+            return json.loads(json.dumps({
+                "account": acct,
+                "users": st["users"],
+                "fields": st["fields"],
+                "records": st["records"],
+                "clock": {"now": iso(self.clock.now()), "offset": self.clock.offset},
+            }))
+
+    def set_faults(self, **changes: Any) -> FaultConfig:
+        cfg = FaultConfig.from_dict(changes, base=self.faults.config)
+        self.faults.set(cfg)
+        return cfg
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.limiter.reset()
+
+    def patch_record(self, kind: str, rid: int, changes: dict) -> dict:
+        with self.store.lock:
+            if kind not in self.state["records"]:
+                raise KeyError(kind)
+            rec = self.state["records"][kind].get(str(rid))
+            if rec is None:
+                raise KeyError(rid)
+            for k, v in changes.items():
+                if k == "custom_fields" and isinstance(v, dict):
+                    rec.setdefault("custom_fields", {}).update(v)
+                else:
+                    rec[k] = v
+            self.store.mark_dirty()
+            return json.loads(json.dumps(rec))
+
+
+_ = v1_time  # used by the v1 section

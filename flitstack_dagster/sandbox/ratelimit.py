@@ -1,0 +1,139 @@
+"""Token-based rate limits as Pipedrive applies them.
+
+- every request spends its operation's `x-token-cost` (token_costs.csv, vendored from the official
+  specs) against a daily company budget of 30,000 x plan multiplier x seats, reset at the next UTC day
+  of the sandbox clock; past it every request gets 429 until the reset;
+- a rolling 2-second burst limit per token (lite 20, growth 40, premium 100, ultimate 120 requests;
+  search endpoints 10);
+- a client that keeps sending after repeated 429s is blocked with 403 for a while.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
+BURST_LIMIT = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
+CUSTOM_FIELD_CAP = {"lite": 30, "growth": 100, "premium": 300, "ultimate": 500}
+SEARCH_BURST_LIMIT = 10
+BURST_WINDOW = 2.0
+DAILY_BASE = 30_000
+
+
+@dataclass(frozen=True)
+class Operation:
+    api: str  # v1 / v2
+    method: str
+    template: str  # /v1/notes/{id}, /api/v2/deals/{id}
+    cost: int
+    operation_id: str
+    regex: re.Pattern
+
+    @property
+    def is_search(self) -> bool:
+        return "search" in self.template.lower()
+
+
+def _compile(template: str) -> re.Pattern:
+    parts = re.split(r"(\{[^}]+\})", template)
+    rx = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+    return re.compile("^" + rx + "/?$")
+
+
+def load_costs(path: Path | None = None) -> list[Operation]:
+    path = path or Path(__file__).with_name("token_costs.csv")
+    ops: list[Operation] = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            tpl = row["path"]
+            if row["api_version"] == "v2" and not tpl.startswith("/api/"):
+                tpl = "/api" + tpl
+            ops.append(Operation(row["api_version"], row["method"].upper(), tpl, int(row["x_token_cost"]),
+                                 row["operationId"], _compile(tpl)))
+    # literal segments win over {params}: /v1/users/me before /v1/users/{id}
+    ops.sort(key=lambda o: (o.template.count("{"), -len(o.template)))
+    return ops
+
+
+class CostTable:
+    def __init__(self, path: Path | None = None) -> None:
+        self.ops = load_costs(path)
+
+    def match(self, method: str, path: str) -> Operation | None:
+        if path.startswith("/api/v1/"):
+            path = path[4:]
+        for op in self.ops:
+            if op.method == method and op.regex.match(path):
+                return op
+        return None
+
+
+class RateLimiter:
+    def __init__(self, clock, block_after: int = 20, block_window: float = 10.0, block_seconds: float = 60.0):
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.general: deque[float] = deque()
+        self.search: deque[float] = deque()
+        self.recent_429: deque[float] = deque()
+        self.blocked_until = 0.0
+        self.block_after = block_after
+        self.block_window = block_window
+        self.block_seconds = block_seconds
+
+    def reset(self) -> None:
+        with self.lock:
+            self.general.clear()
+            self.search.clear()
+            self.recent_429.clear()
+            self.blocked_until = 0.0
+
+    @staticmethod
+    def _trim(q: deque, now: float) -> None:
+        while q and q[0] <= now - BURST_WINDOW:
+            q.popleft()
+
+    def blocked_for(self) -> float:
+        now = self.clock.monotonic()
+        with self.lock:
+            return max(0.0, self.blocked_until - now)
+
+    def note_429(self) -> bool:
+        """Record a 429; True when the client just earned a block."""
+        now = self.clock.monotonic()
+        with self.lock:
+            self.recent_429.append(now)
+            while self.recent_429 and self.recent_429[0] <= now - self.block_window:
+                self.recent_429.popleft()
+            if len(self.recent_429) >= self.block_after:
+                self.blocked_until = now + self.block_seconds
+                self.recent_429.clear()
+                return True
+        return False
+
+    def try_acquire(self, plan: str, search: bool) -> tuple[bool, int, int, float]:
+        """-> (allowed, limit, remaining, reset_seconds)."""
+        now = self.clock.monotonic()
+        limit = SEARCH_BURST_LIMIT if search else BURST_LIMIT[plan]
+        with self.lock:
+            q = self.search if search else self.general
+            self._trim(q, now)
+            if not search:
+                pass
+            if len(q) >= limit:
+                reset = q[0] + BURST_WINDOW - now
+                return False, limit, 0, max(reset, 0.0)
+            q.append(now)
+            if search:  # a search also counts against the general window
+                self._trim(self.general, now)
+                self.general.append(now)
+            reset = q[0] + BURST_WINDOW - now
+            return True, limit, limit - len(q), max(reset, 0.0)
+
+
+def daily_budget(plan: str, seats: int) -> int:
+    return DAILY_BASE * PLAN_MULTIPLIER[plan] * max(1, int(seats))
