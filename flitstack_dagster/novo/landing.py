@@ -1,0 +1,318 @@
+"""Land a verified bundle into DuckDB's raw layer exactly as docs/contracts.md describes it.
+
+Every CSV value lands verbatim as VARCHAR (IDs keep leading zeros, empty stays empty), each row
+tagged with its run and record number, all in one transaction so a failure leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from flitstack_dagster.errors import BundleError
+from flitstack_dagster.novo.bundle import CHUNK, DAMAGED, Bundle, iter_records, udf_columns
+from flitstack_dagster.novo.columns import BY_FILE, JSON_FILES, NovoFile
+
+SCHEMA = "raw"
+BUNDLES_TABLE = "bundles"
+# Never appears in real data: DuckDB would otherwise turn empty fields into NULL; raw keeps '' as ''.
+NO_NULL = "\x01\x02flitstack-no-null\x03"
+MAX_LINE_SIZE = 64 * 1024 * 1024  # one record may hold a very long description
+FIX = "fix or re-export the file, then run again."
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """What one file became in the raw layer."""
+
+    file: str
+    entity: str
+    table: str
+    rows: int
+    columns: list[str]
+    udf_columns: list[str]
+
+
+def land_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str) -> list[LandedFile]:
+    """Replace run `run_key`'s rows in raw.* with this bundle's records, atomically.
+
+    Every file is parsed and counted first (nothing written), then one transaction swaps the run's rows.
+    """
+    if not isinstance(run_key, str) or not run_key:
+        raise ValueError("run_key must be a non-empty string")
+    scratch = Path(tempfile.mkdtemp(prefix="landing-", dir=_scratch_parent(bundle)))
+    restore = _keep_file_order(con)
+    parsed: list[ParsedFile] = []
+    try:
+        for nf, expected in bundle.csv_files():
+            parsed.append(_parse_file(con, bundle, nf, expected, scratch))
+        documents = {name: read_json_array(bundle.path(name)) for name in JSON_FILES if bundle.manifest.file(name)}
+        return _write_run(con, bundle, run_key, parsed, documents)
+    finally:
+        for p in parsed:
+            con.execute(f"DROP TABLE IF EXISTS {q(p.temp)}")
+        restore()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A CSV parsed into a temp table whose rowid is its 0-based record number in the file."""
+
+    nf: NovoFile
+    temp: str
+    header: list[str]
+    rows: int
+
+
+def _write_run(
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str, parsed: list[ParsedFile], documents: dict
+) -> list[LandedFile]:
+    """The one transaction: delete the run's rows, add new columns, insert; all or nothing."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.begin()
+    try:
+        _delete_run(con, run_key)
+        landed = [_insert_csv(con, p, run_key) for p in parsed]
+        landed += [_land_json(con, name, items, run_key) for name, items in documents.items()]
+        _record_bundle(con, bundle, run_key)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return landed
+
+
+def _scratch_parent(bundle: Bundle) -> Path:
+    bundle.work_dir.mkdir(parents=True, exist_ok=True)
+    return bundle.work_dir
+
+
+def _keep_file_order(con: duckdb.DuckDBPyConnection):
+    """`_row_number` comes from the temp table's order, so insertion order must be preserved."""
+    (before,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    con.execute("SET preserve_insertion_order = true")
+    return lambda: con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
+def q(name: str) -> str:
+    """A DuckDB identifier, quoted so any header (spaces, colons, quotes) survives verbatim."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def raw_table(entity: str) -> str:
+    return f"{SCHEMA}.{q(entity)}"
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [SCHEMA]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _delete_run(con: duckdb.DuckDBPyConnection, run_key: str) -> None:
+    """Re-landing replaces exactly this run's partition, in every table this module writes."""
+    ours = set(BY_FILE_ENTITIES) | {_json_entity(n) for n in JSON_FILES} | {BUNDLES_TABLE}
+    for table in sorted(_existing_tables(con) & ours):
+        con.execute(f"DELETE FROM {raw_table(table)} WHERE _run_key = ?", [run_key])
+
+
+BY_FILE_ENTITIES = tuple(nf.entity for nf in BY_FILE.values())
+
+
+def _ensure_columns(con: duckdb.DuckDBPyConnection, entity: str, header: list[str]) -> None:
+    """Create raw.<entity> or add the header's new (UDF) columns; older runs read NULL there."""
+    if entity not in _existing_tables(con):
+        cols = ", ".join(f"{q(h)} VARCHAR" for h in header)
+        con.execute(f"CREATE TABLE {raw_table(entity)} (_run_key VARCHAR, _row_number BIGINT, {cols})")
+        return
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [SCHEMA, entity],
+    ).fetchall()
+    have = {r[0].lower() for r in rows}
+    for h in header:
+        if h.lower() not in have:
+            con.execute(f"ALTER TABLE {raw_table(entity)} ADD COLUMN {q(h)} VARCHAR")
+
+
+# --------------------------------------------------------------------------------------------- CSV
+
+
+def _parse_file(
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, nf: NovoFile, expected: int, scratch: Path
+) -> ParsedFile:
+    """Parse into a temp table (outside any transaction, so rowid is file order) and check the count."""
+    header = list(bundle.headers[nf.file])
+    temp = f"_landing_{nf.entity}"
+    parse_csv(con, bundle.path(nf.file), bundle.manifest.encoding, header, temp, scratch)
+    (count,) = con.execute(f"SELECT count(*) FROM {q(temp)}").fetchone()
+    if count != expected:
+        con.execute(f"DROP TABLE IF EXISTS {q(temp)}")
+        raise BundleError(
+            f"{nf.file}: {count:,} records, manifest says {expected:,}; "
+            f"the file was changed or cut short after the export — {DAMAGED}"
+        )
+    return ParsedFile(nf, temp, header, count)
+
+
+def _insert_csv(con: duckdb.DuckDBPyConnection, p: ParsedFile, run_key: str) -> LandedFile:
+    """Append the parsed file under this run's key; `_row_number` is the 1-based record number."""
+    _ensure_columns(con, p.nf.entity, p.header)
+    con.execute(
+        f"INSERT INTO {raw_table(p.nf.entity)} BY NAME "
+        f"SELECT ?::VARCHAR AS _run_key, rowid + 1 AS _row_number, * FROM {q(p.temp)}",
+        [run_key],
+    )
+    nf = p.nf
+    return LandedFile(nf.file, nf.entity, f"{SCHEMA}.{nf.entity}", p.rows, p.header, udf_columns(nf.file, p.header))
+
+
+def parse_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, encoding: str, header: list[str], temp: str, scratch: Path
+) -> None:
+    """Read a CSV into TEMP table `temp` (all VARCHAR, file order); any parse problem is a BundleError."""
+    source = transcode_to_utf8(path, encoding, scratch) if encoding == "cp1252" else path
+    try:
+        _read_into(con, source, header, temp)
+        return
+    except duckdb.Error as e:
+        first_error = e
+    explain_csv_problem(path, encoding, len(header))  # raises with file, line and what to do
+    # Python reads it cleanly, so it is valid CSV DuckDB's reader dislikes (e.g. mixed CRLF/LF line
+    # ends): rewrite it uniformly and read that.
+    normalized = normalize_csv(path, encoding, scratch)
+    try:
+        _read_into(con, normalized, header, temp)
+    except duckdb.Error:
+        raise BundleError(f"{path.name}: cannot be read as CSV ({_first_line(first_error)}); {FIX}") from None
+
+
+def _read_into(con: duckdb.DuckDBPyConnection, source: Path, header: list[str], temp: str) -> None:
+    columns = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header) + "}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {q(temp)} AS SELECT * FROM read_csv({lit(str(source))}, "
+        f"header = true, auto_detect = false, columns = {columns}, all_varchar = true, "
+        f"delim = ',', quote = '\"', escape = '\"', strict_mode = true, ignore_errors = false, "
+        f"null_padding = false, nullstr = [{lit(NO_NULL)}], allow_quoted_nulls = false, "
+        f"encoding = 'utf-8', max_line_size = {MAX_LINE_SIZE})"
+    )
+
+
+def explain_csv_problem(path: Path, encoding: str, width: int) -> None:
+    """Find the first bad record with Python's csv module and raise a BundleError that names it."""
+    records = iter_records(path, encoding)  # itself raises on bad quoting or bad bytes
+    next(records, None)
+    for number, (line, row) in enumerate(records, start=1):
+        if len(row) != width:
+            raise BundleError(
+                f"{path.name}: record {number:,} (ending on line {line:,}) has {len(row)} values, "
+                f"the header has {width}; a value with a comma may be missing its quotes — {FIX}"
+            )
+
+
+def normalize_csv(path: Path, encoding: str, scratch: Path) -> Path:
+    """Rewrite a valid CSV as UTF-8 with uniform LF line ends and every value quoted."""
+    out_path = scratch / f"{path.stem}.normalized.csv"
+    with open(out_path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for _, row in iter_records(path, encoding):
+            writer.writerow(row)
+    return out_path
+
+
+def transcode_to_utf8(path: Path, encoding: str, scratch: Path) -> Path:
+    """Stream a cp1252 file to UTF-8 (cp1252 is not latin-1: € and curly quotes live in 0x80–0x9F)."""
+    out_path = scratch / f"{path.stem}.utf8.csv"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    with open(path, "rb") as src, open(out_path, "w", encoding="utf-8", newline="") as out:
+        while chunk := src.read(CHUNK):
+            try:
+                out.write(decoder.decode(chunk))
+            except UnicodeDecodeError as e:
+                bad = chunk[e.start] if e.start < len(chunk) else 0
+                at = line + chunk[: e.start].count(b"\n")
+                raise BundleError(
+                    f"{path.name}: byte 0x{bad:02X} on line {at:,} is not "
+                    f"{encoding} (Windows-1252) text; check the manifest's encoding or re-export the bundle."
+                ) from None
+            line += chunk.count(b"\n")
+        out.write(decoder.decode(b"", final=True))
+    return out_path
+
+
+def _first_line(e: Exception) -> str:
+    """DuckDB's messages run to dozens of lines of reader settings; the first says what happened."""
+    text = re.sub(r"^[A-Za-z ]*Error:\s*", "", str(e).strip())
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+
+def _json_entity(name: str) -> str:
+    return name.removesuffix(".json")
+
+
+def _land_json(con: duckdb.DuckDBPyConnection, name: str, items: list, run_key: str) -> LandedFile:
+    """One raw row per array element, re-serialized compactly (the configuration does not migrate)."""
+    entity = _json_entity(name)
+    if entity not in _existing_tables(con):
+        con.execute(f"CREATE TABLE {raw_table(entity)} (_run_key VARCHAR, _row_number BIGINT, json VARCHAR)")
+    rows = [(run_key, i, json.dumps(item, ensure_ascii=False)) for i, item in enumerate(items, start=1)]
+    if rows:
+        con.executemany(f"INSERT INTO {raw_table(entity)} (_run_key, _row_number, json) VALUES (?, ?, ?)", rows)
+    return LandedFile(name, entity, f"{SCHEMA}.{entity}", len(rows), ["json"], [])
+
+
+def read_json_array(path: Path) -> list:
+    """The file's JSON array; anything else is a BundleError naming the file."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise BundleError(f"{path.name} is not UTF-8 text; {DAMAGED}") from None
+    except json.JSONDecodeError as e:
+        raise BundleError(f"{path.name} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {DAMAGED}") from None
+    if not isinstance(data, list):
+        raise BundleError(f"{path.name} must hold a JSON array, found a {type(data).__name__}; {DAMAGED}")
+    return data
+
+
+# --------------------------------------------------------------------------------------------- bundles
+
+
+def _record_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str) -> None:
+    """One raw.bundles row per run: where the data came from and how to read its dates."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {raw_table(BUNDLES_TABLE)} (_run_key VARCHAR, export_id VARCHAR, "
+        "tenant VARCHAR, kind VARCHAR, exported_at TIMESTAMPTZ, changed_since TIMESTAMPTZ, timezone VARCHAR, "
+        "date_order VARCHAR, encoding VARCHAR, bundle_path VARCHAR, manifest_json VARCHAR, landed_at TIMESTAMPTZ)"
+    )
+    m = bundle.manifest
+    con.execute(
+        f"INSERT INTO {raw_table(BUNDLES_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_key, m.export_id, m.tenant, m.kind, m.exported_at, m.changed_since, m.timezone,
+            m.date_order, m.encoding, str(bundle.source), bundle.manifest_bytes.decode("utf-8-sig"),
+            datetime.now(timezone.utc),
+        ],
+    )
