@@ -1,0 +1,562 @@
+"""Propose the mapping from the source profile and the account audit — deterministic, no guessing.
+
+The defaults are `shared/spec/pipedrive-target.md`, column by column. Where the data goes beyond
+the defaults the proposal decides from the data and the names:
+
+* **Known Novo columns** (`novo/columns.py`) get the spec's target, transform and reason.
+* **UDFs** get a typed custom field named after the UDF's label on the deal (Work Order), person
+  (Contact) or organization (Asset, Account): Pick List → enum (declared choices + values seen),
+  Multi Pick List → set, Currency → monetary, Number → double, Date → date, Yes/No → enum Yes/No,
+  Text → varchar (text when the profile saw values over 255 characters), Long Text → text. An
+  undeclared UDF column gets its type from the staged column type (confidence 0.6).
+* **Existing Pipedrive fields**: a custom field the account already has under the same name
+  (case- and space-insensitive) with a compatible type is reused; an incompatible one makes the
+  proposal use `<name> (Novo)` instead.
+* **Value maps** list every documented value and every value seen in the data. Standard statuses
+  map per the spec's status row; other values map only under the **strong-similarity rule**: after
+  lower-casing and dropping everything but letters and digits, the value equals a known value, or
+  difflib's ratio to exactly one known value is ≥ 0.9 and beats every other by ≥ 0.05
+  (`Canceled` → `Cancelled`, `IN-PROGRESS` → `In Progress`; `Awaiting Parts` stays unmapped).
+  UDF pick-list values outside the declared choices are never matched: they stay unmapped (None)
+  and are listed by `Mapping.unmapped()` until the user maps them. A target of `""` means "leave
+  the field empty" (an explicit, confirmed choice, e.g. an Internal department on an account).
+
+Transform names (read by shaping): `copy`, `text`, `name_join`, `email_list`, `phone_list:<label>`,
+`address_join`, `datetime`, `date`, `money`, `number`, `yesno`, `multi`, `value_map:<key>`,
+`status_map`, `lookup:<kind>`, `owner`, `source_id:<kind>`, `wo_title`, `description_or_note`,
+`lineage`, `hierarchy_parent`, `account_parent`, `labor_cost`, `parts_cost`, `total_cost`,
+`hours_to_duration`, `activity_note`, `note_content`, `entry_type`, `recurrence`, `pm_subject`,
+`active_only`, `parts_table`, `file_body`, `file_parent`, `size_check`, `hash_check`,
+`deletion_policy`, `id_map`, `none`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from flitstack_dagster.mapping.audit import AccountAudit
+from flitstack_dagster.mapping.model import FieldMapping, Mapping, MappingOptions, ObjectMapping, StatusTarget
+from flitstack_dagster.mapping.profile import SourceProfile, UdfDef
+from flitstack_dagster.novo.columns import (
+    BY_ENTITY, CONTACT_ROLES, FILES, WO_PRIORITIES, WO_STATUSES, snake,
+)
+
+STAGES = ["New", "Open", "Scheduled", "In Progress", "On Hold", "Completed"]
+STANDARD_STATUS: dict[str, StatusTarget] = {
+    "New": StatusTarget(stage="New"),
+    "Open": StatusTarget(stage="Open"),
+    "Scheduled": StatusTarget(stage="Scheduled"),
+    "In Progress": StatusTarget(stage="In Progress"),
+    "On Hold": StatusTarget(stage="On Hold"),
+    "Reassigned": StatusTarget(stage="Open"),
+    "Completed": StatusTarget(stage="Completed", status="won"),
+    "Closed": StatusTarget(stage="Completed", status="won"),
+    "Cancelled": StatusTarget(stage="Open", status="lost", lost_reason="Cancelled in Novo"),
+}
+SIMILARITY_MIN = 0.9
+SIMILARITY_MARGIN = 0.05
+
+UDF_TARGET = {"Work Order": "deal", "Asset": "organization", "Contact": "person", "Account": "organization"}
+UDF_FIELD_TYPE = {
+    "Pick List": "enum", "Multi Pick List": "set", "Currency": "monetary", "Number": "double", "Date": "date",
+    "Yes/No": "enum", "Text": "varchar", "Long Text": "text",
+}
+UDF_TRANSFORM = {
+    "Pick List": "value_map", "Multi Pick List": "value_map", "Currency": "money", "Number": "number",
+    "Date": "date", "Yes/No": "yesno", "Text": "text", "Long Text": "text",
+}
+# Existing Pipedrive field types a proposed type can reuse.
+COMPATIBLE = {
+    "varchar": {"varchar", "varchar_auto", "text"}, "text": {"text"}, "double": {"double", "int"},
+    "monetary": {"monetary"}, "date": {"date"}, "enum": {"enum"}, "set": {"set"}, "org": {"org"},
+    "person": {"people", "person"}, "user": {"user"},
+}
+VARCHAR_MAX = 255
+
+OBJECTS: list[tuple[str, str, str, str]] = [
+    ("Work Order", "Deal", "1:1", "title `WO-004211 · Title`, pipeline `Novo Work Orders`, stage from status, "
+     "org = account else asset's org, person = requester, owner = technician's user else fallback"),
+    ("Work Order", "Activity", "1:many", "labor entries → `Work Order Labor`, parts used → `Work Order Parts` "
+     "activities; status changes → notes on the deal (add_time = Changed At)"),
+    ("Asset / Equipment", "Organization + Custom Fields", "1:1", "name, address; Asset_Serial__c, Asset_Type__c, "
+     "Last_Service_Date__c, Asset_Hierarchy__c, Novo Asset ID, UDFs"),
+    ("Asset Hierarchy (parent/child)", "Organization relationship (parent)", "1:1", "top of each tree first; "
+     "nodes deeper than level 2 linked to their level-2 ancestor, full lineage in Asset_Hierarchy__c; roots under "
+     "their account's org or the placeholder org; cycles broken at a reported node"),
+    ("Preventive Maintenance (PM) Task", "Activity / Task", "1:many", "type task, one per occurrence in the "
+     "migration window, subject `PM: name`, procedure in the note; meter PMs one activity for the next due"),
+    ("Technician / Requester", "Person", "1:1", "name, emails, phones, org = account; Novo_Role__c, "
+     "Novo_Department__c, Novo Contact ID; owner matched by email"),
+    ("Department", "Organization Label / Person custom enum", "1:1", "contact's department → Novo_Department__c "
+     "value by value; Customer department of an account → organization label"),
+    ("Work Order Cost (labor + parts)", "Custom Fields on Deal", "1:1", "Labor_Cost__c = Σ hours × rate, "
+     "Parts_Cost__c = Σ quantity × unit cost, Total_WO_Cost__c = labor + parts; deal value = total (option)"),
+    ("Attachment / File", "Pipedrive Files", "1:1", "POST /v1/files on the deal or organization; > 25 MB "
+     "flagged (or split); source attachment ID → file ID in the audit log"),
+    ("Inventory / Parts", "Custom Field on Organization + Note", "1:1", "a parts table note on each equipment "
+     "organization using the parts + text field `Parts`; inventory management not migrated"),
+    ("Work Order Status / Priority", "Deal Stage + Custom Priority Field", "1:1", "status → stage + deal status "
+     "value by value; priority → Novo_Priority__c enum value by value; unmapped values block the load"),
+    # supplementary rows of the target spec
+    ("Account", "Organization", "1:1", "name, address, Novo Account ID, Account Type; Customer department → label"),
+    ("Activity-log entry", "Activity (call/email/meeting) / Note", "1:1", "done, due = Logged At; Note entries "
+     "become notes with add_time = Logged At; internal entries say so"),
+    ("PM history", "Note on the asset's organization", "1:1", "add_time = Completed Date"),
+    ("UDF", "Custom field of the matching type", "1:1", "Pick List → enum, Multi Pick List → set, Currency → "
+     "monetary, Number → double, Date → date, Yes/No → enum Yes/No, Text → varchar, Long Text → text"),
+]
+
+
+def _F(entity: str, column: str, target_entity: str, target_field: str | None, transform: str = "copy",
+       confidence: float = 1.0, reason: str = "", custom: bool = False, field_type: str | None = None,
+       options: list[str] | None = None) -> FieldMapping:
+    return FieldMapping(
+        source_entity=entity, source_column=column, target_entity=target_entity, target_field=target_field,
+        custom=custom, field_type=field_type, options=list(options or []), transform=transform,
+        confidence=round(confidence, 2), reason=reason,
+    )
+
+
+def _C(entity: str, column: str, target_entity: str, name: str, field_type: str, transform: str = "copy",
+       reason: str = "", options: list[str] | None = None, confidence: float = 1.0) -> FieldMapping:
+    return _F(entity, column, target_entity, name, transform, confidence, reason, True, field_type, options)
+
+
+def _N(entity: str, column: str, reason: str, transform: str = "none", confidence: float = 0.9) -> FieldMapping:
+    return _F(entity, column, "none", None, transform, confidence, reason)
+
+
+def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: list[str]) -> list[FieldMapping]:
+    src = "Novo Source ID"
+    sid = "custom field `Novo Source ID` finds the record again after a crash and on delta runs"
+    idmap = "kept in the id map and audit log (activities/notes/files cannot carry custom fields by API)"
+    return [
+        # departments
+        _N("departments", "Department ID", "resolved through contacts/accounts Department ID value maps",
+           "id_map"),
+        _C("departments", "Department Name", "person", "Novo_Department__c", "enum", "options_source",
+           "one enum option per department name (spec: Department → Novo_Department__c)", dept_opts),
+        _N("departments", "Department Type", "decides person enum (Internal) vs organization label (Customer)"),
+        _N("departments", "Active", "inactive departments still keep their option (old records use them)"),
+        # accounts
+        _C("accounts", "Account ID", "organization", "Novo Account ID", "varchar", "copy",
+           "spec: custom field `Novo Account ID`"),
+        _C("accounts", "Account ID", "organization", src, "varchar", "source_id:account", sid),
+        _F("accounts", "Account Name", "organization", "name", "text", 1.0, "organization name (not unique in Novo)"),
+        _C("accounts", "Account Type", "organization", "Account Type", "varchar", "copy", "spec: `Account Type` kept"),
+        _F("accounts", "Department ID", "organization", "label_ids", "value_map:accounts.Department ID", 0.9,
+           "Customer department → organization label (value by value); Internal → no label", options=label_opts),
+        _F("accounts", "Address", "organization", "address", "address_join", 0.95, "joined with City, State, Zip"),
+        _F("accounts", "City", "organization", "address", "address_join", 0.95, "part of the address"),
+        _F("accounts", "State", "organization", "address", "address_join", 0.95, "part of the address"),
+        _F("accounts", "Zip", "organization", "address", "address_join", 0.95, "part of the address"),
+        _N("accounts", "Phone", "organizations have no phone field; not in the default mapping", confidence=0.7),
+        _N("accounts", "Email", "organizations have no email field; not in the default mapping", confidence=0.7),
+        _F("accounts", "Date Added", "organization", "add_time", "datetime", 0.95,
+           "v2 organizations accept add_time on create (admin token)"),
+        _N("accounts", "Date Modified", "Pipedrive sets update_time; used only to pick duplicate winners"),
+        # contacts
+        _C("contacts", "Contact ID", "person", "Novo Contact ID", "varchar", "copy", "spec: `Novo Contact ID`"),
+        _C("contacts", "Contact ID", "person", src, "varchar", "source_id:contact", sid),
+        _F("contacts", "First Name", "person", "name", "name_join", 0.95, "person name = first + last, trimmed"),
+        _F("contacts", "Last Name", "person", "name", "name_join", 0.95, "person name = first + last, trimmed"),
+        _F("contacts", "Email", "person", "emails", "email_list", 1.0, "primary work email; also the owner match key"),
+        _F("contacts", "Phone", "person", "phones", "phone_list:work", 1.0, "phone labelled work"),
+        _F("contacts", "Mobile", "person", "phones", "phone_list:mobile", 1.0, "phone labelled mobile"),
+        _C("contacts", "Role", "person", "Novo_Role__c", "enum", "value_map:contacts.Role",
+           "spec: enum Technician / Requester / Technician/Requester", list(CONTACT_ROLES)),
+        _C("contacts", "Department ID", "person", "Novo_Department__c", "enum", "value_map:contacts.Department ID",
+           "department id → department name option, value by value", dept_opts),
+        _F("contacts", "Account ID", "person", "org_id", "lookup:account", 1.0, "person's organization = account"),
+        _F("contacts", "Job Title", "person", "job_title", "text", 0.8, "standard person field job_title"),
+        _N("contacts", "Hourly Rate", "labor entries carry the rate charged; kept in each labor activity note",
+           confidence=0.8),
+        _N("contacts", "Active", "inactive contacts migrate as people all the same", confidence=0.8),
+        _F("contacts", "Date Added", "person", "add_time", "datetime", 0.95, "v2 persons accept add_time on create"),
+        _N("contacts", "Date Modified", "Pipedrive sets update_time"),
+        # assets
+        _C("assets", "Asset ID", "organization", "Novo Asset ID", "varchar", "copy", "spec: `Novo Asset ID`"),
+        _C("assets", "Asset ID", "organization", src, "varchar", "source_id:asset", sid),
+        _F("assets", "Asset Name", "organization", "name", "text", 1.0, "organization name (not unique in Novo)"),
+        _C("assets", "Asset Class", "organization", "Asset_Type__c", "varchar", "copy",
+           "seed: equipment type → Asset_Type__c"),
+        _F("assets", "Parent Asset ID", "organization", "relationship:parent", "hierarchy_parent", 0.9,
+           "organization relationship `parent`; deeper than level 2 → level-2 ancestor; cycles broken"),
+        _C("assets", "Parent Asset ID", "organization", "Asset_Hierarchy__c", "varchar", "lineage",
+           "full lineage `Root > Child > Grandchild`", confidence=0.9),
+        _F("assets", "Account ID", "organization", "relationship:parent", "account_parent", 0.9,
+           "a root asset of a customer account hangs under the account's organization"),
+        _N("assets", "Department ID", "not in the default mapping", confidence=0.7),
+        _C("assets", "Serial Number", "organization", "Asset_Serial__c", "varchar", "copy", "seed: Asset_Serial__c"),
+        _N("assets", "Manufacturer", "not in the default mapping; add a custom field to keep it", confidence=0.6),
+        _N("assets", "Model", "not in the default mapping; add a custom field to keep it", confidence=0.6),
+        _N("assets", "Install Date", "not in the default mapping", confidence=0.7),
+        _C("assets", "Last Service Date", "organization", "Last_Service_Date__c", "date", "date",
+           "seed: Last_Service_Date__c"),
+        _N("assets", "Status", "not in the default mapping (retired assets still migrate)", confidence=0.7),
+        _F("assets", "Address", "organization", "address", "address_join", 0.95, "organization address"),
+        _N("assets", "Latitude", "Pipedrive geocodes the address", confidence=0.8),
+        _N("assets", "Longitude", "Pipedrive geocodes the address", confidence=0.8),
+        _F("assets", "Date Added", "organization", "add_time", "datetime", 0.95, "v2 organizations accept add_time"),
+        _N("assets", "Date Modified", "Pipedrive sets update_time"),
+        # work orders
+        _C("work_orders", "WO Number", "deal", "Novo WO Number", "varchar", "copy", "spec: `Novo WO Number`"),
+        _C("work_orders", "WO Number", "deal", src, "varchar", "source_id:work_order", sid),
+        _F("work_orders", "Title", "deal", "title", "wo_title", 1.0, "title `WO-004211 · Title`"),
+        _C("work_orders", "Description", "deal", "Description", "varchar", "description_or_note",
+           f"custom varchar; longer than {opts.description_field_max} characters → the deal's first note"),
+        _F("work_orders", "Status", "deal", "stage_id", "status_map", 1.0, "stage + status value by value"),
+        _C("work_orders", "Priority", "deal", "Novo_Priority__c", "enum", "value_map:work_orders.Priority",
+           "spec: enum value by value; empty stays empty", list(WO_PRIORITIES)),
+        _C("work_orders", "Request Type", "deal", "Request Type", "varchar", "copy", "spec: `Request Type`"),
+        _F("work_orders", "Requester ID", "deal", "person_id", "lookup:contact", 1.0, "person = requester"),
+        _F("work_orders", "Assigned To ID", "deal", "owner_id", "owner", 0.95,
+           "technician's Pipedrive user by email, else the fallback owner"),
+        _C("work_orders", "Asset ID", "deal", "Asset", "org", "lookup:asset",
+           "organization field pointing at the asset's organization"),
+        _F("work_orders", "Account ID", "deal", "org_id", "lookup:account_or_asset", 0.95,
+           "org = the work order's account, else its asset's organization"),
+        _N("work_orders", "Department ID", "department is carried by the requester person", confidence=0.7),
+        _C("work_orders", "Date Requested", "deal", "Date Requested", "date", "date", "spec: `Date Requested`"),
+        _N("work_orders", "Date Scheduled", "not in the default mapping", confidence=0.7),
+        _C("work_orders", "Due Date", "deal", "Due Date", "date", "date", "spec: `Due Date`"),
+        _C("work_orders", "Date Completed", "deal", "Date Completed", "date", "date", "spec: `Date Completed`"),
+        _F("work_orders", "Date Completed", "deal", "won_time", "datetime", 0.95, "won deals: won_time = Date Completed"),
+        _N("work_orders", "Estimated Hours", "not in the default mapping", confidence=0.7),
+        _N("work_orders", "PM Schedule ID", "the PM link is kept in the PM history note", confidence=0.8),
+        _N("work_orders", "Source", "not in the default mapping", confidence=0.7),
+        _N("work_orders", "Date Added", "add_time cannot be set on v2 deals"),
+        _N("work_orders", "Date Modified", "Pipedrive sets update_time"),
+        _C("work_orders", "WO Number", "deal", "Total_WO_Cost__c", "monetary", "total_cost",
+           "Labor_Cost__c + Parts_Cost__c of the work order"),
+        _F("work_orders", "WO Number", "deal", "value", "total_cost" if opts.deal_value_from_total else "none", 0.9,
+           "deal value = Total_WO_Cost__c (mapping option deal_value_from_total)"),
+        # labor -> activity `Work Order Labor`
+        _N("labor", "Labor ID", idmap, "id_map"),
+        _F("labor", "WO Number", "activity", "deal_id", "lookup:work_order", 1.0, "linked to the deal"),
+        _F("labor", "Technician ID", "activity", "owner_id", "owner", 0.95, "technician's user, else fallback"),
+        _F("labor", "Work Date", "activity", "due_date", "date", 1.0, "due date = work date"),
+        _F("labor", "Start Time", "activity", "due_time", "copy", 0.9, "due time = start time"),
+        _F("labor", "Hours", "activity", "duration", "hours_to_duration", 1.0, "duration = hours"),
+        _C("labor", "Hours", "deal", "Labor_Cost__c", "monetary", "labor_cost", "Σ hours × rate per work order"),
+        _F("labor", "Rate", "activity", "note", "activity_note", 0.95, "rate in the activity note"),
+        _C("labor", "Rate", "deal", "Labor_Cost__c", "monetary", "labor_cost", "Σ hours × rate per work order"),
+        _F("labor", "Labor Type", "activity", "note", "activity_note", 0.9, "in the activity note"),
+        _F("labor", "Notes", "activity", "note", "activity_note", 1.0, "in the activity note"),
+        _N("labor", "Date Added", "add_time cannot be set on activities"),
+        # parts used -> activity `Work Order Parts`
+        _N("parts_used", "Line ID", idmap, "id_map"),
+        _F("parts_used", "WO Number", "activity", "deal_id", "lookup:work_order", 1.0, "linked to the deal"),
+        _F("parts_used", "Part Number", "activity", "note", "activity_note", 0.95, "part in the subject and note"),
+        _F("parts_used", "Quantity", "activity", "note", "activity_note", 0.95, "quantity in the note"),
+        _C("parts_used", "Quantity", "deal", "Parts_Cost__c", "monetary", "parts_cost",
+           "Σ quantity × unit cost per work order"),
+        _F("parts_used", "Unit Cost", "activity", "note", "activity_note", 0.95, "cost in the note"),
+        _C("parts_used", "Unit Cost", "deal", "Parts_Cost__c", "monetary", "parts_cost",
+           "Σ quantity × unit cost per work order"),
+        _F("parts_used", "Date Added", "activity", "due_date", "date", 0.8, "due date = when the part was used"),
+        # status log -> notes on the deal
+        _N("status_log", "Log ID", idmap, "id_map"),
+        _F("status_log", "WO Number", "note", "deal_id", "lookup:work_order", 1.0, "note on the deal"),
+        _F("status_log", "From Status", "note", "content", "note_content", 1.0, "text names from/to status"),
+        _F("status_log", "To Status", "note", "content", "note_content", 1.0, "text names from/to status"),
+        _F("status_log", "Changed At", "note", "add_time", "datetime", 1.0, "add_time = Changed At"),
+        _F("status_log", "Changed By ID", "note", "content", "note_content", 0.95, "who, by name"),
+        _F("status_log", "Comment", "note", "content", "note_content", 1.0, "comment in the text"),
+        # activity log
+        _N("notes", "Note ID", idmap, "id_map"),
+        _F("notes", "WO Number", "activity", "deal_id", "lookup:work_order", 1.0, "linked to the deal"),
+        _F("notes", "Asset ID", "activity", "org_id", "lookup:asset", 1.0, "else linked to the asset's organization"),
+        _F("notes", "Entry Type", "activity", "type", "entry_type", 1.0,
+           "Call/Email/Meeting → activity type call/email/meeting; Note → a note"),
+        _F("notes", "Subject", "activity", "subject", "text", 1.0, "subject"),
+        _F("notes", "Body", "activity", "note", "text", 1.0, "activity note / note content"),
+        _F("notes", "Internal", "activity", "note", "activity_note", 0.9, "internal entries say so in the text"),
+        _F("notes", "Logged At", "activity", "due_date", "datetime", 1.0,
+           "due date and time = Logged At; notes: add_time"),
+        _F("notes", "Logged By ID", "activity", "owner_id", "owner", 0.9, "the logger's user, else fallback"),
+        # PM schedules -> task activities
+        _N("pm_schedules", "PM ID", idmap, "id_map"),
+        _F("pm_schedules", "PM Name", "activity", "subject", "pm_subject", 1.0, "subject `PM: name`"),
+        _F("pm_schedules", "Asset ID", "activity", "org_id", "lookup:asset", 1.0, "linked to the asset's org"),
+        *[_F("pm_schedules", c, "activity", "due_date", "recurrence", 0.85,
+             "due dates from the recurrence inside the migration window")
+          for c in ("Trigger", "Frequency", "Every", "Recurrence Rule", "Start Date", "End Date", "Next Due")],
+        *[_F("pm_schedules", c, "activity", "note", "activity_note", 0.85, "meter rule in the note")
+          for c in ("Meter Name", "Meter Interval", "Last Meter Reading")],
+        _F("pm_schedules", "Assigned To ID", "activity", "owner_id", "owner", 0.95, "assignee's user, else fallback"),
+        _F("pm_schedules", "Estimated Hours", "activity", "duration", "hours_to_duration", 0.9, "duration"),
+        _F("pm_schedules", "Procedure", "activity", "note", "activity_note", 1.0,
+           "procedure steps in the note (activity custom fields cannot be made by API)"),
+        _F("pm_schedules", "Active", "activity", None, "active_only", 0.9, "inactive schedules get no occurrences"),
+        _N("pm_schedules", "Date Added", "add_time cannot be set on activities"),
+        _N("pm_schedules", "Date Modified", "Pipedrive sets update_time"),
+        # PM history -> notes on the asset's org
+        _N("pm_history", "PM Event ID", idmap, "id_map"),
+        _F("pm_history", "PM ID", "note", "org_id", "lookup:pm_asset", 1.0, "note on the schedule's asset org"),
+        *[_F("pm_history", c, "note", "content", "note_content", 1.0, "in the note text")
+          for c in ("WO Number", "Due Date", "Completed By ID", "Meter Reading", "Result", "Notes")],
+        _F("pm_history", "Completed Date", "note", "add_time", "datetime", 1.0, "add_time = Completed Date"),
+        # inventory -> parts note + `Parts` text field on the equipment's org
+        _F("inventory", "Part Number", "note", "content", "parts_table", 0.9, "parts table note on equipment orgs"),
+        _C("inventory", "Part Number", "organization", "Parts", "text", "parts_table",
+           "spec: text field `Parts` on equipment organizations", confidence=0.9),
+        *[_F("inventory", c, "note", "content", "parts_table", 0.9, "column of the parts table")
+          for c in ("Description", "Unit Cost", "Qty On Hand", "Reorder Point")],
+        *[_N("inventory", c, "inventory management is not migrated", confidence=0.8)
+          for c in ("Category", "Unit", "Vendor Account ID", "Storeroom Asset ID", "Date Modified")],
+        _F("asset_parts", "Asset ID", "note", "org_id", "lookup:asset", 0.9, "which equipment org gets the note"),
+        _F("asset_parts", "Part Number", "note", "content", "parts_table", 0.9, "rows of the parts table"),
+        _F("asset_parts", "Qty Required", "note", "content", "parts_table", 0.9, "column of the parts table"),
+        # attachments -> files
+        _N("attachments", "Attachment ID", "source attachment ID → file ID in the audit log", "id_map"),
+        _F("attachments", "Parent Type", "file", "deal_id", "file_parent", 1.0, "Work Order → deal, Asset → org"),
+        _F("attachments", "Parent ID", "file", "deal_id", "file_parent", 1.0, "the deal or organization"),
+        _F("attachments", "File Name", "file", "file", "file_body", 1.0, "uploaded under its name"),
+        _F("attachments", "Bundle Path", "file", "file", "file_body", 1.0, "body read inside the bundle only"),
+        _F("attachments", "Size", "file", None, "size_check",
+           0.9, f"> {opts.max_file_bytes // (1024 * 1024)} MB: {opts.large_file_policy}"),
+        _F("attachments", "Content Type", "file", "file", "copy", 0.9, "multipart content type"),
+        _F("attachments", "SHA-256", "file", None, "hash_check", 1.0, "mismatching bodies are reported, not loaded"),
+        _N("attachments", "Uploaded At", "files take the upload time of the migration", confidence=0.7),
+        _N("attachments", "Uploaded By ID", "kept in the audit log", confidence=0.7),
+        _N("attachments", "Description", "not in the default mapping", confidence=0.7),
+        # declarations and deletions
+        *[_N("user_defined_fields", c.label, "UDF declarations drive the UDF field mappings", "none", 1.0)
+          for c in BY_ENTITY["user_defined_fields"].columns],
+        *[_N("deleted", c.label, f"delta deletions: policy `{opts.deletion_policy}`", "deletion_policy", 1.0)
+          for c in BY_ENTITY["deleted"].columns],
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", s.casefold())
+
+
+def similar(value: str, known: list[str]) -> tuple[str | None, float]:
+    """The strong-similarity rule (module doc): the one known value `value` is taken to mean, or None."""
+    nv = _norm(value)
+    if not nv:
+        return None, 0.0
+    for k in known:
+        if _norm(k) == nv:
+            return k, 1.0
+    scored = sorted(((difflib.SequenceMatcher(None, nv, _norm(k)).ratio(), k) for k in known), reverse=True)
+    if not scored:
+        return None, 0.0
+    best, k = scored[0]
+    second = scored[1][0] if len(scored) > 1 else 0.0
+    if best >= SIMILARITY_MIN and best - second >= SIMILARITY_MARGIN:
+        return k, best
+    return None, best
+
+
+def _value_map(known: list[str], seen: dict[str, int], target: dict[str, str] | None = None,
+               fuzzy: bool = True) -> tuple[dict[str, str | None], list[str]]:
+    """known values (→ target or themselves) first, then values seen outside them, sorted."""
+    target = target or {k: k for k in known}
+    out: dict[str, str | None] = {k: target.get(k, k) for k in known}
+    notes: list[str] = []
+    for v in sorted(seen):
+        if v in out:
+            continue
+        hit, score = similar(v, known) if fuzzy else (None, 0.0)
+        if hit is not None:
+            out[v] = target.get(hit, hit)
+            notes.append(f"'{v}' → '{out[v]}' (name similarity {score:.2f})")
+        else:
+            out[v] = None
+    return out, notes
+
+
+def _existing(audit: AccountAudit | None, entity: str, name: str, field_type: str) -> tuple[str, str]:
+    """(name to use, reason suffix) given what the account already has."""
+    if audit is None:
+        return name, "new custom field"
+    f = audit.find_field(entity, name)
+    if f is None:
+        return name, "new custom field"
+    if f.custom and f.field_type in COMPATIBLE.get(field_type, {field_type}):
+        return f.name, f"existing Pipedrive field '{f.name}' ({f.field_type}) reused"
+    alt = f"{name} (Novo)"
+    return alt, f"'{name}' exists as {'standard' if not f.custom else f.field_type} field; new field '{alt}'"
+
+
+def _udf_mapping(u: UdfDef, profile: SourceProfile, audit: AccountAudit | None, used: dict[tuple[str, str], tuple[str, str]]
+                 ) -> tuple[FieldMapping, dict[str, str | None] | None]:
+    entity = u.source_entity
+    target = UDF_TARGET.get(u.entity, "none")
+    ftype = UDF_FIELD_TYPE.get(u.data_type, "varchar")
+    conf = 0.95 if u.declared else 0.6
+    why = f"UDF {u.data_type} → {ftype}" if u.declared else f"undeclared UDF column; type inferred from staged data → {ftype}"
+    ep = profile.entity(entity)
+    col = ep.column(snake(u.column)) if ep else None
+    if ftype == "varchar" and col and col.max_length and col.max_length > VARCHAR_MAX:
+        ftype = "text"
+        why += f" (values up to {col.max_length} chars → text)"
+    name = u.label.strip() or u.column
+    # a name already taken on this target entity by a different kind of field gets a suffix
+    taken = used.get((target, name.casefold()))
+    if taken is not None and (taken[0] != "udf" or taken[1] != ftype):
+        name = f"{name} (UDF)"
+        why += "; name taken by another mapped field"
+    name, ex = _existing(audit, target, name, ftype)
+    used[(target, name.casefold())] = ("udf", ftype)
+    options: list[str] = []
+    vmap: dict[str, str | None] | None = None
+    transform = UDF_TRANSFORM.get(u.data_type, "text")
+    if u.data_type in ("Pick List", "Multi Pick List"):
+        seen = profile.value_sets.get(f"{entity}.{u.column}", {})
+        extra = sorted(v for v in seen if v not in u.choices)
+        options = list(u.choices) + extra
+        vmap, _ = _value_map(list(u.choices), seen, fuzzy=False)
+        transform = f"value_map:{entity}.{u.column}"
+        unm = [v for v, t in vmap.items() if t is None]
+        if unm:
+            why += f"; {len(unm)} value(s) outside the declared choices unmapped"
+    elif u.data_type == "Yes/No":
+        options = ["Yes", "No"]
+    if ex != "new custom field" and audit is not None:
+        f = audit.find_field(target, name)
+        if f is not None and options:
+            options = options + sorted(o.label for o in f.options if o.label not in options)
+    return _C(entity, u.column, target, name, ftype, transform, f"{why}; {ex}", options, conf), vmap
+
+
+def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
+                    options: MappingOptions | None = None) -> Mapping:
+    """The proposed mapping for this data and account (deterministic: same inputs → same YAML)."""
+    opts = options or MappingOptions()
+    depts = sorted(profile.departments, key=lambda d: d.id)
+    dept_names: list[str] = sorted({d.name for d in depts})
+    customer = {d.id: d.name for d in depts if (d.type or "").casefold() == "customer"}
+    label_opts = sorted(set(customer.values()))
+
+    m = Mapping(options=opts)
+    m.objects = [ObjectMapping(source=s, target=t, cardinality=c, how=h) for s, t, c, h in OBJECTS]  # type: ignore[arg-type]
+    m.pipeline_stages = list(STAGES)
+
+    # ---- value maps ----------------------------------------------------------------------------
+    vs = profile.value_sets
+    status_map: dict[str, StatusTarget | None] = {k: v.model_copy() for k, v in STANDARD_STATUS.items()}
+    status_notes: list[str] = []
+    for v in sorted(vs.get("work_orders.Status", {})):
+        if v in status_map:
+            continue
+        hit, score = similar(v, list(WO_STATUSES))
+        if hit is not None:
+            status_map[v] = STANDARD_STATUS[hit].model_copy()
+            status_notes.append(f"'{v}' → '{hit}' (similarity {score:.2f})")
+        else:
+            status_map[v] = None
+    m.status_map = status_map
+
+    prio, prio_notes = _value_map(list(WO_PRIORITIES), vs.get("work_orders.Priority", {}))
+    role, role_notes = _value_map(list(CONTACT_ROLES), vs.get("contacts.Role", {}))
+    dept_map: dict[str, str | None] = {d.id: d.name for d in depts}
+    for v in sorted(vs.get("contacts.Department ID", {})):
+        dept_map.setdefault(v, None)
+    acct_dept: dict[str, str | None] = {d.id: customer.get(d.id, "") for d in depts}
+    for v in sorted(vs.get("accounts.Department ID", {})):
+        acct_dept.setdefault(v, None)
+    value_maps: dict[str, dict[str, str | None]] = {
+        "work_orders.Priority": prio,
+        "contacts.Role": role,
+        "contacts.Department ID": dept_map,
+        "accounts.Department ID": acct_dept,
+    }
+
+    # ---- fields --------------------------------------------------------------------------------
+    fields = _standard_fields(opts, dept_names, label_opts)
+    used: dict[tuple[str, str], tuple[str, str]] = {}
+    for f in fields:
+        if f.target_field:
+            used.setdefault((f.target_entity, f.target_field.casefold()), ("std", f.field_type or "standard"))
+    # standard custom fields against the account: reuse compatible, rename on conflict
+    renamed: dict[tuple[str, str], tuple[str, str]] = {}
+    for f in fields:
+        if f.custom and f.target_field and f.field_type:
+            key = (f.target_entity, f.target_field)
+            if key not in renamed:
+                renamed[key] = _existing(audit, f.target_entity, f.target_field, f.field_type)
+            new, why = renamed[key]
+            f.target_field = new
+            f.reason = f"{f.reason}; {why}" if f.reason else why
+    # reasons that depend on the data
+    st = next(f for f in fields if f.source_entity == "work_orders" and f.source_column == "Status")
+    unm = [s for s, t in status_map.items() if t is None]
+    st.reason += "; " + "; ".join(
+        ([f"{len(unm)} tenant status(es) unmapped: {', '.join(unm)}"] if unm else []) + status_notes
+        or ["all statuses seen are standard"])
+    if unm:
+        st.confidence = 0.6
+    for col, notes, key in (("Priority", prio_notes, "work_orders.Priority"), ("Role", role_notes, "contacts.Role")):
+        ent = "work_orders" if col == "Priority" else "contacts"
+        f = next(x for x in fields if x.source_entity == ent and x.source_column == col)
+        un = [v for v, t in value_maps[key].items() if t is None]
+        if notes:
+            f.reason += "; " + "; ".join(notes)
+        if un:
+            f.reason += f"; unmapped: {', '.join(un)}"
+            f.confidence = 0.7
+    # known columns missing from the registry table above (new registry columns) or extra staged columns
+    covered = {(f.source_entity, f.source_column) for f in fields}
+    for nf in FILES:
+        for c in nf.columns:
+            if (nf.entity, c.label) not in covered:
+                fields.append(_N(nf.entity, c.label, "no default mapping for this column", confidence=0.5))
+                covered.add((nf.entity, c.label))
+    # UDFs
+    udf_cols: set[tuple[str, str]] = set()
+    for u in sorted(profile.udfs, key=lambda u: (u.source_entity, u.column)):
+        if (u.source_entity, u.column) in udf_cols:
+            continue
+        udf_cols.add((u.source_entity, u.column))
+        fm, vmap = _udf_mapping(u, profile, audit, used)
+        fields.append(fm)
+        if vmap is not None:
+            value_maps[f"{u.source_entity}.{u.column}"] = vmap
+    # staged columns that are neither registry columns nor UDFs
+    for ent in sorted(profile.entities):
+        ep = profile.entities[ent]
+        for c in ep.columns:
+            if (ent, c.label) in covered or (ent, c.label) in udf_cols or c.udf:
+                continue
+            fields.append(_extra_column(ent, c.label, audit))
+    m.fields = fields
+    m.value_maps = {k: value_maps[k] for k in sorted(value_maps)}
+    return m
+
+
+_RECORD_TARGET = {"accounts": "organization", "assets": "organization", "contacts": "person", "work_orders": "deal"}
+
+
+def _extra_column(entity: str, label: str, audit: AccountAudit | None) -> FieldMapping:
+    """An unknown column: map by name similarity to an existing field of the record's entity, else skip."""
+    target = _RECORD_TARGET.get(entity)
+    if target and audit is not None:
+        names = [f.name for f in audit.fields.get(target, [])]
+        hit, score = similar(label, names)
+        if hit is not None:
+            f = audit.find_field(target, hit)
+            assert f is not None
+            return _F(entity, label, target, f.key if not f.custom else f.name, "copy", round(score * 0.8, 2),
+                      f"unknown column; name matches existing field '{f.name}' ({score:.2f})",
+                      custom=f.custom, field_type=f.field_type if f.custom and f.field_type in COMPATIBLE else None)
+    return _N(entity, label, "unknown column, not a declared UDF: not migrated unless mapped", confidence=0.3)
+
+
+def proposal_summary(m: Mapping) -> dict[str, Any]:
+    return {
+        "fields": len(m.fields),
+        "custom_fields": len(m.custom_fields()),
+        "unmapped": m.unmapped(),
+    }
+
+
+__all__ = ["STAGES", "STANDARD_STATUS", "propose_mapping", "proposal_summary", "similar"]

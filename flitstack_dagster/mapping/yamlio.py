@@ -1,0 +1,201 @@
+"""The mapping as a readable, diff-able YAML file (and a markdown table), and back.
+
+Layout, always in the same order: approval stamp, options, pipeline stages, status map (one line per
+status, `null` = unmapped, marked with a comment), value maps (one line per value), objects, and
+fields grouped by source file (one block per source column). Loading validates against the
+`Mapping` model and names the file and the bad key in the error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from flitstack_dagster.errors import UserError
+from flitstack_dagster.mapping.model import FieldMapping, Mapping
+
+HEADER = """\
+# FlitStack mapping: Novo Work Order -> Pipedrive
+#
+# {what}
+# Field names are Pipedrive *names* (the account's keys live in the field registry).
+# status_map: Novo status -> {{stage, status: open|won|lost, lost_reason}}; null = unmapped (blocks the load).
+# value_maps: "<entity>.<column>" -> {{source value: Pipedrive option label}}; null = unmapped (blocks
+#   the load), "" = leave the field empty on purpose.
+# Edit mapping/approved.yaml (never the proposal) and run `flitstack mapping approve --by NAME`.
+"""
+UNMAPPED = "  # UNMAPPED: set a target"
+
+_FIELD_KEYS = ("source_entity", "source_column", "target_entity", "target_field", "custom", "field_type", "options",
+               "transform", "confidence", "reason")
+
+
+def _s(v: Any) -> str:
+    """One YAML scalar / flow collection on one line."""
+    out = yaml.safe_dump(v, default_flow_style=True, allow_unicode=True, width=10**9, sort_keys=False)
+    out = out.strip()
+    if out.endswith("\n..."):
+        out = out[:-4].strip()
+    elif out.endswith("..."):
+        out = out[:-3].strip()
+    return out
+
+
+def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do not edit).") -> str:
+    d = mapping.model_dump(mode="json")
+    lines = [HEADER.format(what=what)]
+    lines.append(f"version: {d['version']}")
+    for k in ("approved_by", "approved_at", "proposal_hash", "profile_hash"):
+        lines.append(f"{k}: {_s(d[k])}")
+    lines.append("")
+    lines.append("options:")
+    for k, v in d["options"].items():
+        lines.append(f"  {k}: {_s(v)}")
+    lines.append("")
+    lines.append(f"pipeline_stages: {_s(d['pipeline_stages'])}")
+    lines.append("")
+    lines.append("status_map:" + ("" if d["status_map"] else " {}"))
+    for k, v in d["status_map"].items():
+        if v is None:
+            lines.append(f"  {_s(k)}: null{UNMAPPED}")
+        else:
+            v = {kk: vv for kk, vv in v.items() if not (kk == "lost_reason" and vv is None)}
+            lines.append(f"  {_s(k)}: {_s(v)}")
+    lines.append("")
+    lines.append("value_maps:" + ("" if d["value_maps"] else " {}"))
+    for key, vm in d["value_maps"].items():
+        lines.append(f"  {_s(key)}:" + ("" if vm else " {}"))
+        for k, v in vm.items():
+            lines.append(f"    {_s(k)}: {_s(v)}" + (UNMAPPED if v is None else ""))
+    lines.append("")
+    lines.append("objects:" + ("" if d["objects"] else " []"))
+    for o in d["objects"]:
+        lines.append(f"  - {_s(o)}")
+    lines.append("")
+    lines.append("fields:" + ("" if d["fields"] else " []"))
+    last = None
+    for f in d["fields"]:
+        if f["source_entity"] != last:
+            last = f["source_entity"]
+            lines.append(f"  # ---- {last}")
+        first = True
+        for k in _FIELD_KEYS:
+            v = f[k]
+            if k == "options" and not v:
+                continue
+            if k == "field_type" and v is None:
+                continue
+            lines.append(f"  {'- ' if first else '  '}{k}: {_s(v)}")
+            first = False
+    return "\n".join(lines) + "\n"
+
+
+def _md(s: Any) -> str:
+    return ("" if s is None else str(s)).replace("|", "\\|").replace("\n", " ")
+
+
+def mapping_markdown(mapping: Mapping, title: str = "Proposed mapping") -> str:
+    out = [f"# {title}", ""]
+    un = mapping.unmapped()
+    if un:
+        out += ["## Unmapped (blocks the load until confirmed)", ""] + [f"- {u}" for u in un] + [""]
+    out += ["## Objects", "", "| Novo | Pipedrive | cardinality | how |", "| --- | --- | --- | --- |"]
+    out += [f"| {_md(o.source)} | {_md(o.target)} | {o.cardinality} | {_md(o.how)} |" for o in mapping.objects]
+    out += ["", "## Fields", "",
+            "| source | column | target | field | new field type | options | transform | confidence | reason |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for f in mapping.fields:
+        out.append(
+            f"| {f.source_entity} | {_md(f.source_column)} | {f.target_entity} | {_md(f.target_field)} | "
+            f"{_md(f.field_type) if f.custom else ''} | {_md(', '.join(f.options))} | {_md(f.transform)} | "
+            f"{f.confidence:.2f} | {_md(f.reason)} |"
+        )
+    out += ["", "## Work-order status → stage", "", "| Novo status | stage | deal status | lost reason |",
+            "| --- | --- | --- | --- |"]
+    for s, t in mapping.status_map.items():
+        out.append(f"| {_md(s)} | **unmapped** | | |" if t is None
+                   else f"| {_md(s)} | {_md(t.stage)} | {t.status} | {_md(t.lost_reason)} |")
+    for key, vm in mapping.value_maps.items():
+        out += ["", f"## {key}", "", "| Novo value | Pipedrive option |", "| --- | --- |"]
+        out += [f"| {_md(v)} | {'**unmapped**' if t is None else ('(empty)' if t == '' else _md(t))} |"
+                for v, t in vm.items()]
+    return "\n".join(out) + "\n"
+
+
+def write_mapping(path: Path | str, mapping: Mapping, what: str) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(dump_mapping(mapping, what), encoding="utf-8")
+    tmp.replace(p)
+    return p
+
+
+def write_proposal(path: Path | str, mapping: Mapping, markdown: bool = True) -> Path:
+    """Write the proposal YAML (and `<name>.md` next to it)."""
+    p = write_mapping(path, mapping, "Proposed mapping (generated; do not edit - copy to approved.yaml).")
+    if markdown:
+        p.with_suffix(".md").write_text(mapping_markdown(mapping), encoding="utf-8")
+    return p
+
+
+def _loc(data: Any, loc: tuple) -> str:
+    """A readable path to the bad key: fields[12] (work_orders.Status).target_entity."""
+    parts: list[str] = []
+    cur = data
+    for i, k in enumerate(loc):
+        if isinstance(k, int):
+            label = f"[{k}]"
+            if isinstance(cur, list) and 0 <= k < len(cur) and isinstance(cur[k], dict) and i == 1 and loc[0] == "fields":
+                f = cur[k]
+                label += f" ({f.get('source_entity')}.{f.get('source_column')})"
+            parts.append(label)
+        else:
+            ks = str(k)
+            parts.append(f"[{ks!r}]" if (" " in ks or "." in ks) else ("." if parts else "") + ks)
+        try:
+            cur = cur[k]
+        except Exception:  # noqa: BLE001
+            cur = None
+    return "".join(parts)
+
+
+def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"mapping file {source}:{where} is not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"mapping file {source}: expected a YAML mapping at the top level")
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            where = _loc(data, tuple(err["loc"]))
+            if err["type"] == "extra_forbidden":
+                msgs.append(f"{where}: unknown key")
+            else:
+                got = err.get("input")
+                got_s = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+                msgs.append(f"{where}: {err['msg']}{got_s}")
+        raise UserError(f"mapping file {source} is invalid:\n  " + "\n  ".join(msgs)) from None
+
+
+def load_mapping(path: Path | str) -> Mapping:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"mapping file {p} does not exist")
+    return parse_mapping(p.read_text(encoding="utf-8"), str(p))
+
+
+def field_key(f: FieldMapping) -> str:
+    return f"{f.source_entity}.{f.source_column} -> {f.target_entity}.{f.target_field}"
+
+
+__all__ = ["dump_mapping", "load_mapping", "mapping_markdown", "parse_mapping", "write_mapping", "write_proposal"]
