@@ -1,0 +1,285 @@
+"""Client-side rate limiting for Pipedrive: stay under the burst limit, never wait on 429s.
+
+Burst limit: a rolling 2-second window per API token, sized from the plan (lite 20, growth 40,
+premium 100, ultimate 120 requests; search endpoints 10, which also count against the general
+window). The limiter hands out slots before each request:
+
+- a slot stays occupied while its request is in flight and for 2 s after its response arrived.
+  Pipedrive counts a request when it arrives, which is always before the response gets back, so
+  timing the window from the response can never make the server see more than `limit` requests in
+  any 2 s (whatever the latency); the price is only the server-side processing time per slot;
+- every response's `x-ratelimit-limit / -remaining / -reset` headers correct the model: a different
+  limit replaces the plan's, and requests the server counted that this client did not send (another
+  process with the same token) occupy slots until the server's reset.
+
+Daily budget: 30,000 x plan multiplier (lite 1, growth 2, premium 5, ultimate 7) x seats tokens per
+company per day, shared by every integration. The limiter counts the tokens this client spends
+(per the operation's `x-token-cost`) and raises DailyBudgetSpent *before* a request would spend into
+the reserve (`daily_reserve_fraction` of the budget), and, after the server answered 429 for the
+daily budget, refuses further requests until the reset (next UTC midnight, of `wall_clock`).
+
+`clock` (monotonic seconds), `sleep` and `wall_clock` (epoch seconds) are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from .errors import DailyBudgetSpent
+
+log = logging.getLogger(__name__)
+
+PLAN_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
+SEARCH_BURST = 10
+WINDOW_SECONDS = 2.0
+PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
+DAILY_BASE_TOKENS = 30_000
+# How often a waiter re-checks when every slot is held by a request still in flight.
+POLL_SECONDS = 0.01
+
+
+def normalize_plan(plan: str) -> str:
+    p = (plan or "").strip().lower()
+    if p not in PLAN_BURST:
+        raise ValueError(f"unknown Pipedrive plan {plan!r}; expected one of {', '.join(PLAN_BURST)}")
+    return p
+
+
+def daily_budget(plan: str, seats: int) -> int:
+    """Tokens per day for the company: 30,000 x plan multiplier x seats."""
+    return DAILY_BASE_TOKENS * PLAN_MULTIPLIER[normalize_plan(plan)] * max(1, int(seats))
+
+
+class _Window:
+    """One rolling window: completed requests (by response time), in-flight ones, and phantoms."""
+
+    def __init__(self, name: str, limit: int, window: float) -> None:
+        self.name = name
+        self.limit = limit
+        self.window = window
+        self.done: deque[float] = deque()  # response times, nondecreasing
+        self.in_flight = 0
+        self.phantoms: list[float] = []  # expiry times of requests the server saw from elsewhere
+
+    def prune(self, now: float) -> None:
+        while self.done and self.done[0] <= now - self.window:
+            self.done.popleft()
+        if self.phantoms:
+            self.phantoms = [t for t in self.phantoms if t > now]
+
+    def used(self, now: float) -> int:
+        self.prune(now)
+        return len(self.done) + self.in_flight + len(self.phantoms)
+
+    def wait_time(self, now: float) -> float:
+        """0 when a slot is free now; else the time until one frees (or a short poll)."""
+        used = self.used(now)
+        if used < self.limit:
+            return 0.0
+        need = used - self.limit + 1
+        expiries = sorted([t + self.window for t in self.done] + self.phantoms)
+        if need <= len(expiries):
+            return max(expiries[need - 1] - now, 1e-4)
+        return POLL_SECONDS  # only in-flight requests would free a slot: re-check soon
+
+
+@dataclass
+class Ticket:
+    """A granted slot; hand it back with RateLimiter.release."""
+
+    windows: list[_Window]
+    cost: int
+    operation: str
+    released: bool = field(default=False)
+
+
+def _parse_float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        plan: str = "growth",
+        seats: int | None = None,
+        *,
+        daily_reserve_fraction: float = 0.0,
+        window_seconds: float = WINDOW_SECONDS,
+        burst_limit: int | None = None,
+        search_limit: int = SEARCH_BURST,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not 0.0 <= daily_reserve_fraction < 1.0:
+            raise ValueError("daily_reserve_fraction must be in [0, 1)")
+        self.plan = normalize_plan(plan)
+        self.seats = seats
+        self.clock = clock
+        self.sleep = sleep
+        self.wall_clock = wall_clock
+        self.general = _Window("general", burst_limit or PLAN_BURST[self.plan], window_seconds)
+        self.search = _Window("search", search_limit, window_seconds)
+        self.daily_reserve_fraction = daily_reserve_fraction
+        self.daily_budget: int | None = daily_budget(self.plan, seats) if seats else None
+        self.reserve = int(round((self.daily_budget or 0) * daily_reserve_fraction))
+        self.spent_today = 0
+        self._day = self._today()
+        self._server_exhausted_day: str | None = None
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0  # total time callers spent waiting for a slot
+
+    # -- daily budget -----------------------------------------------------------------------------
+
+    def _now_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_clock(), tz=timezone.utc)
+
+    def _today(self) -> str:
+        return self._now_dt().date().isoformat()
+
+    def resets_at(self) -> datetime:
+        now = self._now_dt()
+        return datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+
+    def _roll_day(self) -> None:
+        today = self._today()
+        if today != self._day:
+            log.info("Pipedrive daily token budget reset (new day %s); %s tokens were spent", today,
+                     self.spent_today)
+            self._day = today
+            self.spent_today = 0
+            self._server_exhausted_day = None
+
+    @property
+    def usable_budget(self) -> int | None:
+        return None if self.daily_budget is None else self.daily_budget - self.reserve
+
+    def remaining_today(self) -> int | None:
+        with self._lock:
+            self._roll_day()
+            usable = self.usable_budget
+            return None if usable is None else max(0, usable - self.spent_today)
+
+    def _budget_error(self, source: str, operation: str | None) -> DailyBudgetSpent:
+        return DailyBudgetSpent(
+            spent=self.spent_today,
+            budget=self.daily_budget,
+            reserve=self.reserve,
+            resets_at=self.resets_at(),
+            now=self._now_dt(),
+            source=source,
+            operation=operation,
+        )
+
+    def check_budget(self, cost: int, operation: str | None = None) -> None:
+        """Raise DailyBudgetSpent if spending `cost` tokens now would cut into the reserve."""
+        with self._lock:
+            self._check_budget_locked(cost, operation)
+
+    def _check_budget_locked(self, cost: int, operation: str | None) -> None:
+        self._roll_day()
+        if self._server_exhausted_day == self._day:
+            raise self._budget_error("server", operation)
+        usable = self.usable_budget
+        if usable is not None and self.spent_today + cost > usable:
+            raise self._budget_error("client", operation)
+
+    def server_budget_spent(self, operation: str | None = None) -> DailyBudgetSpent:
+        """The server said 429 for the daily budget: refuse requests until the reset."""
+        with self._lock:
+            self._roll_day()
+            self._server_exhausted_day = self._day
+            return self._budget_error("server", operation)
+
+    # -- burst window ------------------------------------------------------------------------------
+
+    def acquire(self, cost: int = 1, *, search: bool = False, operation: str = "") -> Ticket:
+        """Block until a burst slot is free, then charge `cost` tokens; DailyBudgetSpent if none left."""
+        windows = [self.general, self.search] if search else [self.general]
+        while True:
+            with self._lock:
+                self._check_budget_locked(cost, operation)
+                now = self.clock()
+                wait = max(w.wait_time(now) for w in windows)
+                if wait <= 0:
+                    for w in windows:
+                        w.in_flight += 1
+                    self.spent_today += cost
+                    return Ticket(windows=windows, cost=cost, operation=operation)
+            self.waited_seconds += wait
+            self.sleep(wait)
+
+    def release(self, ticket: Ticket, headers: "dict[str, str] | None" = None) -> None:
+        """The request's answer (or failure) is back: its slot now counts from this moment."""
+        if ticket.released:
+            return
+        with self._lock:
+            ticket.released = True
+            now = self.clock()
+            for w in ticket.windows:
+                w.in_flight = max(0, w.in_flight - 1)
+                w.done.append(now)
+            if headers:
+                self._observe_locked(ticket.windows[-1], headers, now)
+
+    def refund(self, ticket: Ticket) -> None:
+        """The request never left (connection refused): free the slot and the tokens."""
+        if ticket.released:
+            return
+        with self._lock:
+            ticket.released = True
+            for w in ticket.windows:
+                w.in_flight = max(0, w.in_flight - 1)
+            self.spent_today = max(0, self.spent_today - ticket.cost)
+
+    def _observe_locked(self, w: _Window, headers, now: float) -> None:
+        limit = _parse_float(headers.get("x-ratelimit-limit"))
+        remaining = _parse_float(headers.get("x-ratelimit-remaining"))
+        reset = _parse_float(headers.get("x-ratelimit-reset"))
+        if limit is not None and limit >= 1 and int(limit) != w.limit:
+            log.info("Pipedrive reports a %s burst limit of %d per %.0f s (configured %d); using it",
+                     w.name, int(limit), w.window, w.limit)
+            w.limit = int(limit)
+        if remaining is None:
+            return
+        w.prune(now)
+        server_used = w.limit - int(remaining)
+        own = len(w.done) + w.in_flight
+        extra = server_used - own
+        if extra > 0:
+            expiry = now + (reset if reset is not None and reset >= 0 else w.window)
+            w.phantoms = [expiry] * extra
+        else:
+            w.phantoms = []
+
+    def block_for(self, seconds: float, *, search: bool = False) -> None:
+        """Hold every slot for `seconds` (after a 429/403 the server told us to wait)."""
+        with self._lock:
+            now = self.clock()
+            w = self.search if search else self.general
+            w.prune(now)
+            w.phantoms = [now + seconds] * w.limit
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            now = self.clock()
+            return {
+                "plan": self.plan,
+                "burst_limit": self.general.limit,
+                "search_limit": self.search.limit,
+                "in_window": self.general.used(now),
+                "daily_budget": self.daily_budget,
+                "reserve": self.reserve,
+                "spent_today": self.spent_today,
+            }
