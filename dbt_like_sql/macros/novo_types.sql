@@ -1,0 +1,197 @@
+-- Novo export value rules, each owned ONCE here (shared/spec/novo-export-format.md, "CSV conventions").
+-- Every staging model types its columns through these macros; flitstack_dagster.staging.runner
+-- loads this file (statements separated by lines ending in ';') before running a model.
+--
+-- Naming: novo_<type>(raw, ...)        -> the typed value, NULL when absent, unparseable or unusable
+--         novo_<type>_issue(raw, ...)  -> NULL when the value is fine or absent, else a reason code
+--         novo_issue(column, raw, code, message) -> one value-level quarantine notice (or NULL)
+-- Parameters: ord = the manifest's date_order ('MDY' | 'DMY'); tz = the manifest's IANA timezone;
+--             exported_at = the manifest's exported_at as TIMESTAMPTZ (upper bound of plausible dates).
+
+-- ---------------------------------------------------------------------------------------------
+-- null markers: empty, N/A, n/a, NULL, - (after trimming spaces, tabs, line breaks, NBSP)
+CREATE OR REPLACE MACRO novo_trim(v) AS trim(v, ' ' || chr(9) || chr(10) || chr(13) || chr(160));
+
+CREATE OR REPLACE MACRO novo_is_null(v) AS (v IS NULL OR novo_trim(v) IN ('', 'N/A', 'n/a', 'NULL', '-'));
+
+-- text / long text / time: kept exactly as written (inner content and padding) unless a null marker
+CREATE OR REPLACE MACRO novo_text(v) AS CASE WHEN novo_is_null(v) THEN NULL ELSE v END;
+
+-- ids: strings (leading zeros kept), trimmed so that a padded reference still finds its record
+CREATE OR REPLACE MACRO novo_id(v) AS CASE WHEN novo_is_null(v) THEN NULL ELSE novo_trim(v) END;
+
+-- names: trim, collapse inner whitespace; ALL-CAPS or all-lower -> Title Case (letter after a
+-- non-letter is upper: O'NEIL -> O'Neil, mary-jane -> Mary-Jane); mixed case is kept.
+CREATE OR REPLACE MACRO novo_title_case(s) AS
+    array_to_string(list_transform(range(1, length(s) + 1), lambda i:
+        CASE WHEN i = 1 OR NOT regexp_matches(substring(s, i - 1, 1), '^\p{L}')
+             THEN upper(substring(s, i, 1)) ELSE lower(substring(s, i, 1)) END), '');
+
+CREATE OR REPLACE MACRO novo_name_clean(s) AS
+    CASE WHEN s = upper(s) OR s = lower(s) THEN novo_title_case(s) ELSE s END;
+
+CREATE OR REPLACE MACRO novo_name(v) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         ELSE novo_name_clean(regexp_replace(novo_trim(v), '\s+', ' ', 'g')) END;
+
+-- ---------------------------------------------------------------------------------------------
+-- wall-clock parsing (no offset): returns TIMESTAMP or NULL. Slash dates follow date_order;
+-- a 4-digit year is required; impossible dates (02/30/2026) and hours (25:00, 13 PM) -> NULL.
+CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS (
+    CASE
+    WHEN regexp_matches(novo_trim(v), '^\d{1,2}/\d{1,2}/\d{4}( +\d{1,2}:\d{2}(:\d{2})?( *[AaPp][Mm])?)?$') THEN
+        CASE WHEN ord = 'DMY' THEN
+            try_strptime(regexp_replace(novo_trim(v), ' +', ' ', 'g'), [
+                '%d/%m/%Y', '%d/%m/%Y %I:%M %p', '%d/%m/%Y %I:%M%p', '%d/%m/%Y %I:%M:%S %p',
+                '%d/%m/%Y %I:%M:%S%p', '%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S'])
+        ELSE
+            try_strptime(regexp_replace(novo_trim(v), ' +', ' ', 'g'), [
+                '%m/%d/%Y', '%m/%d/%Y %I:%M %p', '%m/%d/%Y %I:%M%p', '%m/%d/%Y %I:%M:%S %p',
+                '%m/%d/%Y %I:%M:%S%p', '%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S'])
+        END
+    WHEN regexp_matches(novo_trim(v), '^\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$') THEN
+        try_strptime(novo_trim(v), [
+            '%Y-%m-%d', '%Y-%m-%d %H:%M', '%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f',
+            '%Y-%m-%dT%H:%M', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M:%S.%f'])
+    ELSE NULL END);
+
+-- wall time in tz -> UTC instant. DST gap (e.g. 02:30 on spring-forward day): read with the offset
+-- in force before the change (as Python zoneinfo with fold=0). DST overlap (01:30 on fall-back day):
+-- the EARLIER instant (daylight time), also as zoneinfo fold=0. ICU alone picks the later one, so
+-- we step back an hour when that instant shows the same wall time.
+CREATE OR REPLACE MACRO novo_wall_to_utc(ts, tz) AS
+    CASE WHEN timezone(tz, timezone(tz, ts) - INTERVAL 1 HOUR) = ts
+         THEN timezone(tz, ts) - INTERVAL 1 HOUR
+         ELSE timezone(tz, ts) END;
+
+-- dates -> DATE (a date-time value in a date column keeps its wall date)
+CREATE OR REPLACE MACRO novo_date_parse(v, ord) AS
+    CASE WHEN novo_is_null(v) THEN NULL ELSE CAST(novo_wall_ts(v, ord) AS DATE) END;
+
+-- date-times -> TIMESTAMPTZ (an instant; UTC). ISO with Z / +hh:mm / -hhmm is taken as written;
+-- without an offset it is wall time in tz. A date alone means midnight wall time.
+CREATE OR REPLACE MACRO novo_ts_parse(v, ord, tz) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN regexp_matches(novo_trim(v),
+              '^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-]\d{2}(:?\d{2})?)$')
+         THEN try_cast(novo_trim(v) AS TIMESTAMPTZ)
+         ELSE novo_wall_to_utc(novo_wall_ts(v, ord), tz) END;
+
+-- plausible range: from 1900-01-01 to five years after exported_at
+CREATE OR REPLACE MACRO novo_date_in_range(d, exported_at) AS
+    (d >= DATE '1900-01-01' AND d <= CAST(timezone('UTC', exported_at) + INTERVAL 5 YEAR AS DATE));
+
+CREATE OR REPLACE MACRO novo_ts_in_range(t, exported_at) AS
+    (timezone('UTC', t) >= TIMESTAMP '1900-01-01'
+     AND timezone('UTC', t) <= timezone('UTC', exported_at) + INTERVAL 5 YEAR);
+
+CREATE OR REPLACE MACRO novo_date(v, ord, exported_at) AS
+    CASE WHEN novo_date_in_range(novo_date_parse(v, ord), exported_at) THEN novo_date_parse(v, ord) END;
+
+CREATE OR REPLACE MACRO novo_date_issue(v, ord, exported_at) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN novo_date_parse(v, ord) IS NULL THEN 'bad_date'
+         WHEN NOT novo_date_in_range(novo_date_parse(v, ord), exported_at) THEN 'date_out_of_range' END;
+
+CREATE OR REPLACE MACRO novo_datetime(v, ord, tz, exported_at) AS
+    CASE WHEN novo_ts_in_range(novo_ts_parse(v, ord, tz), exported_at) THEN novo_ts_parse(v, ord, tz) END;
+
+CREATE OR REPLACE MACRO novo_datetime_issue(v, ord, tz, exported_at) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN novo_ts_parse(v, ord, tz) IS NULL THEN 'bad_datetime'
+         WHEN NOT novo_ts_in_range(novo_ts_parse(v, ord, tz), exported_at) THEN 'date_out_of_range' END;
+
+-- ---------------------------------------------------------------------------------------------
+-- money: $1,234.56 | 1234.56 | 1,234.56 | -12.00 | -$12.00 | $-12.00 | (12.00) | ($12.00)
+-- -> DECIMAL(18,2) (more decimals are rounded half away from zero); anything else -> NULL
+CREATE OR REPLACE MACRO novo_money(v) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN regexp_matches(novo_trim(v), '^\( *\$? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+) *\)$')
+         THEN try_cast('-' || regexp_replace(novo_trim(v), '[$,() ]', '', 'g') AS DECIMAL(18, 2))
+         WHEN regexp_matches(novo_trim(v), '^([-+] *\$?|\$ *[-+]?)? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)$')
+         THEN try_cast(regexp_replace(novo_trim(v), '[$, ]', '', 'g') AS DECIMAL(18, 2))
+    END;
+
+CREATE OR REPLACE MACRO novo_money_issue(v) AS
+    CASE WHEN NOT novo_is_null(v) AND novo_money(v) IS NULL THEN 'bad_money' END;
+
+-- numbers: 1,234.5 | 1234.5 | -3 | .5 -> DOUBLE; anything else (words, 1e5, inf) -> NULL
+CREATE OR REPLACE MACRO novo_number_parse(v) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN regexp_matches(novo_trim(v), '^[-+]?((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)$')
+         THEN try_cast(replace(novo_trim(v), ',', '') AS DOUBLE) END;
+
+-- a number with a plausible range [lo, hi] (NULL = unbounded). Out of range -> NULL + issue:
+-- below a lower bound of 0 -> negative_number; any other violation -> absurd_number.
+CREATE OR REPLACE MACRO novo_number(v, lo := NULL, hi := NULL) AS
+    CASE WHEN (lo IS NULL OR novo_number_parse(v) >= lo) AND (hi IS NULL OR novo_number_parse(v) <= hi)
+         THEN novo_number_parse(v) END;
+
+CREATE OR REPLACE MACRO novo_number_issue(v, lo := NULL, hi := NULL) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN novo_number_parse(v) IS NULL THEN 'bad_number'
+         WHEN lo IS NOT NULL AND novo_number_parse(v) < lo THEN
+              CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
+         WHEN hi IS NOT NULL AND novo_number_parse(v) > hi THEN 'absurd_number' END;
+
+-- yes/no: Yes/No, Y/N, True/False, 1/0, any case -> BOOLEAN
+CREATE OR REPLACE MACRO novo_yesno(v) AS
+    CASE WHEN lower(novo_trim(v)) IN ('yes', 'y', 'true', '1') THEN TRUE
+         WHEN lower(novo_trim(v)) IN ('no', 'n', 'false', '0') THEN FALSE END;
+
+CREATE OR REPLACE MACRO novo_yesno_issue(v) AS
+    CASE WHEN NOT novo_is_null(v) AND novo_yesno(v) IS NULL THEN 'bad_yesno' END;
+
+-- emails: trimmed, lower-cased, and valid (local@domain.tld, RFC-ish, ASCII) or NULL
+CREATE OR REPLACE MACRO novo_email(v) AS
+    CASE WHEN NOT novo_is_null(v) AND regexp_matches(lower(novo_trim(v)),
+              '^[a-z0-9!#$%&''*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&''*+/=?^_`{|}~-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$')
+         THEN lower(novo_trim(v)) END;
+
+CREATE OR REPLACE MACRO novo_email_issue(v) AS
+    CASE WHEN NOT novo_is_null(v) AND novo_email(v) IS NULL THEN 'invalid_email' END;
+
+-- multi pick lists: split on '; ', each item trimmed, empty items and null markers dropped
+CREATE OR REPLACE MACRO novo_multi(v) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         ELSE list_filter(list_transform(string_split(v, '; '), lambda x: novo_trim(x)),
+                          lambda x: NOT novo_is_null(x)) END;
+
+-- a documented list of choices; values outside are KEPT but reported (tenants add their own)
+CREATE OR REPLACE MACRO novo_choice_issue(v, choices) AS
+    CASE WHEN NOT novo_is_null(v) AND NOT list_contains(choices, novo_trim(v)) THEN 'unknown_value' END;
+
+-- every item of a multi value must be one of choices (when the tenant declared choices)
+CREATE OR REPLACE MACRO novo_multi_choice_issue(v, choices) AS
+    CASE WHEN len(choices) > 0 AND NOT novo_is_null(v)
+              AND len(list_filter(novo_multi(v), lambda x: NOT list_contains(choices, x))) > 0
+         THEN 'unknown_value' END;
+
+-- ---------------------------------------------------------------------------------------------
+-- one value-level quarantine notice, or NULL when code is NULL
+CREATE OR REPLACE MACRO novo_issue(col, raw, code, message := NULL) AS
+    CASE WHEN code IS NOT NULL THEN struct_pack(
+        "column" := CAST(col AS VARCHAR), raw_value := CAST(raw AS VARCHAR),
+        reason_code := CAST(code AS VARCHAR),
+        message := CAST(coalesce(message, CASE code
+            WHEN 'bad_date' THEN 'not a date in a supported format; staged as empty'
+            WHEN 'bad_datetime' THEN 'not a date-time in a supported format; staged as empty'
+            WHEN 'date_out_of_range' THEN 'date before 1900 or more than 5 years after the export; staged as empty'
+            WHEN 'bad_money' THEN 'not a money amount; staged as empty'
+            WHEN 'bad_number' THEN 'not a number; staged as empty'
+            WHEN 'negative_number' THEN 'negative where only zero or more makes sense; staged as empty'
+            WHEN 'absurd_number' THEN 'outside the plausible range; staged as empty'
+            WHEN 'bad_yesno' THEN 'not Yes/No, Y/N, True/False or 1/0; staged as empty'
+            WHEN 'invalid_email' THEN 'not a valid email address; staged as empty'
+            WHEN 'unknown_value' THEN 'not one of the documented values; kept as is for the mapping step'
+            WHEN 'orphan_reference' THEN 'refers to a record that is not in this export; staged as empty'
+            ELSE code END) AS VARCHAR)) END;
+
+-- the empty list of notices, typed (for models without value checks)
+CREATE OR REPLACE MACRO novo_no_issues() AS
+    CAST([] AS STRUCT("column" VARCHAR, raw_value VARCHAR, reason_code VARCHAR, message VARCHAR)[]);
+
+-- keep only real notices
+CREATE OR REPLACE MACRO novo_issues(l) AS
+    CAST(list_filter(l, lambda x: x IS NOT NULL)
+         AS STRUCT("column" VARCHAR, raw_value VARCHAR, reason_code VARCHAR, message VARCHAR)[]);

@@ -1,0 +1,47 @@
+-- Parts inventory (inventory.csv), typed; duplicate Part Numbers resolved by Date Modified.
+-- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
+WITH src AS (
+    SELECT * FROM {{ source('raw', 'inventory') }}
+    WHERE _run_key = '{{ run_key }}'
+),
+typed AS (
+    SELECT
+        _run_key,
+        _row_number,
+        novo_id("Part Number") AS part_number,
+        novo_text("Description") AS description,
+        novo_text("Category") AS category,
+        novo_text("Unit") AS unit,
+        novo_money("Unit Cost") AS unit_cost,
+        novo_number("Qty On Hand") AS qty_on_hand,
+        novo_number("Reorder Point", lo := 0) AS reorder_point,
+        novo_id("Vendor Account ID") AS vendor_account_id,
+        novo_id("Storeroom Asset ID") AS storeroom_asset_id,
+        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified,
+        novo_issues([
+            novo_issue('Unit Cost', "Unit Cost", novo_money_issue("Unit Cost")),
+            novo_issue('Qty On Hand', "Qty On Hand", novo_number_issue("Qty On Hand")),
+            novo_issue('Reorder Point', "Reorder Point", novo_number_issue("Reorder Point", lo := 0), CASE WHEN novo_number_issue("Reorder Point", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+        ]) AS _issues,
+        CASE WHEN novo_is_null("Part Number") THEN 'Part Number' END AS _missing_column,
+        CASE WHEN novo_is_null("Part Number") THEN "Part Number" END AS _missing_raw
+    FROM src
+),
+ranked AS (
+    SELECT *,
+        CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
+            PARTITION BY part_number, _missing_column IS NULL ORDER BY date_modified DESC NULLS LAST, _row_number DESC) END AS _winner
+    FROM typed
+)
+SELECT
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
+         WHEN r._winner <> r._row_number THEN 'duplicate_id' END AS _row_reason,
+    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column
+         WHEN r._winner <> r._row_number THEN 'Part Number' END AS _row_column,
+    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_raw
+         WHEN r._winner <> r._row_number THEN r.part_number END AS _row_raw_value,
+    CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
+         WHEN r._winner <> r._row_number THEN 'duplicate Part Number ' || r.part_number || ': row ' || r._winner || ' wins (latest Date Modified, ties: last row in the file)' END AS _row_message
+FROM ranked r

@@ -1,0 +1,48 @@
+-- Activity log: notes, calls, emails, meetings (notes.csv), typed; a row needs a WO Number or an
+-- Asset ID.
+-- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
+WITH src AS (
+    SELECT * FROM {{ source('raw', 'notes') }}
+    WHERE _run_key = '{{ run_key }}'
+),
+typed AS (
+    SELECT
+        _run_key,
+        _row_number,
+        novo_id("Note ID") AS note_id,
+        novo_id("WO Number") AS wo_number,
+        novo_id("Asset ID") AS asset_id,
+        novo_text("Entry Type") AS entry_type,
+        novo_text("Subject") AS subject,
+        novo_text("Body") AS body,
+        novo_yesno("Internal") AS internal,
+        novo_datetime("Logged At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS logged_at,
+        novo_id("Logged By ID") AS logged_by_id,
+        novo_issues([
+            novo_issue('Entry Type', "Entry Type", novo_choice_issue("Entry Type", ['Note', 'Call', 'Email', 'Meeting'])),
+            novo_issue('Internal', "Internal", novo_yesno_issue("Internal")),
+            novo_issue('Logged At', "Logged At", novo_datetime_issue("Logged At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+        ]) AS _issues,
+        CASE WHEN novo_is_null("Note ID") THEN 'Note ID'
+             WHEN novo_is_null("WO Number") AND novo_is_null("Asset ID") THEN 'WO Number' END AS _missing_column,
+        CASE WHEN novo_is_null("Note ID") THEN "Note ID"
+             WHEN novo_is_null("WO Number") AND novo_is_null("Asset ID") THEN "WO Number" END AS _missing_raw
+    FROM src
+),
+ranked AS (
+    SELECT *,
+        CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
+            PARTITION BY note_id, _missing_column IS NULL ORDER BY logged_at DESC NULLS LAST, _row_number DESC) END AS _winner
+    FROM typed
+)
+SELECT
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
+         WHEN r._winner <> r._row_number THEN 'duplicate_id' END AS _row_reason,
+    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column
+         WHEN r._winner <> r._row_number THEN 'Note ID' END AS _row_column,
+    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_raw
+         WHEN r._winner <> r._row_number THEN r.note_id END AS _row_raw_value,
+    CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
+         WHEN r._winner <> r._row_number THEN 'duplicate Note ID ' || r.note_id || ': row ' || r._winner || ' wins (latest Logged At, ties: last row in the file)' END AS _row_message
+FROM ranked r
