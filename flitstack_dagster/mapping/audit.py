@@ -191,6 +191,9 @@ def _get_all(client: Any, path: str, params: dict | None = None) -> list:
         fn = getattr(client, n, None)
         if callable(fn):
             return _as_list(_unwrap(fn(path, params=params) if params else fn(path)))
+    fn = getattr(client, "request", None)
+    if callable(fn):
+        return _as_list(_unwrap(fn("GET", path, params=params)))
     fn = getattr(client, "get", None)
     if callable(fn):
         return _as_list(_unwrap(fn(path, params=params) if params else fn(path)))
@@ -284,7 +287,12 @@ def _count(client: Any, kind: str, max_pages: int) -> tuple[int, bool]:
     fn = getattr(client, "count", None) or getattr(client, "count_records", None)
     if callable(fn):
         return int(fn(kind)), False
-    getter = getattr(client, "get_page", None) or getattr(client, "get", None)
+    req = getattr(client, "request", None)
+    if callable(req):
+        def getter(path: str, params: dict) -> Any:
+            return req("GET", path, params=params)
+    else:
+        getter = getattr(client, "get_page", None) or getattr(client, "get", None)
     if not callable(getter):
         raise AttributeError("client has no GET")
     total, cursor = 0, None
@@ -324,11 +332,15 @@ def _account_info(client: Any) -> tuple[str | None, int | None, str | None, int 
                 plan = v
             if n == "seats" and seats is None:
                 seats = v
-    budget = getattr(client, "budget", None) or getattr(client, "rate", None)
-    for n in ("tokens_left_today", "daily_remaining", "remaining_today"):
-        v = getattr(client, n, None) if budget is None else getattr(budget, n, getattr(client, n, None))
-        if v is not None:
-            left = v() if callable(v) else v
+    for holder in (getattr(client, "limiter", None), client):
+        if holder is None:
+            continue
+        for n in ("remaining_today", "tokens_left_today", "daily_remaining"):
+            v = getattr(holder, n, None)
+            if v is not None:
+                left = v() if callable(v) else v
+                break
+        if left is not None:
             break
     return plan, (int(seats) if seats is not None else None), company, (int(left) if left is not None else None)
 
