@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flitstack_dagster.sandbox.catalog import CatalogRoutes
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.errors import REASONS, ApiError, bad_request, error_body, not_found
 from flitstack_dagster.sandbox.faults import FaultConfig, FaultState
@@ -32,7 +33,8 @@ from flitstack_dagster.sandbox.ratelimit import (
     RateLimiter,
     daily_budget,
 )
-from flitstack_dagster.sandbox.store import Store, custom_field_key, iso, v1_time
+from flitstack_dagster.sandbox.store import Store, iso, v1_time
+from flitstack_dagster.sandbox.v1 import V1Routes
 
 log = logging.getLogger("flitstack.sandbox")
 
@@ -283,7 +285,7 @@ class DropConnection(Response):
 # ---------------------------------------------------------------------------------------------------------
 # the app
 # ---------------------------------------------------------------------------------------------------------
-class Sandbox:
+class Sandbox(CatalogRoutes, V1Routes):
     def __init__(self, store: Store, clock: Clock, faults: FaultConfig | None = None,
                  admin_token: str | None = None, block_after: int = 20, block_window: float = 10.0,
                  block_seconds: float = 60.0) -> None:
@@ -464,8 +466,9 @@ class Sandbox:
             r.add("DELETE", base + "/{id}", self._mk(self.v2_delete, seg))
         self._register_more()
 
-    def _register_more(self) -> None:  # extended in later sections
-        pass
+    def _register_more(self) -> None:
+        self._register_catalog()
+        self._register_v1()
 
     @staticmethod
     def _mk(fn: Callable, *bound: Any) -> Callable:

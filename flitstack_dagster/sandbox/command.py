@@ -1,0 +1,77 @@
+"""`flitstack sandbox`: run the local Pipedrive sandbox until Ctrl-C.
+
+Prints the base URL and where the API token is stored (the token file, never the token itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+
+from flitstack_dagster.errors import UserError
+from flitstack_dagster.settings import data_paths
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 = any free port; default 8765)")
+    parser.add_argument("--plan", default="growth", choices=["lite", "growth", "premium", "ultimate"])
+    parser.add_argument("--seats", type=int, default=5)
+    parser.add_argument("--state", type=Path, default=None,
+                        help="state file (default: <data folder>/sandbox/state.json)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="fault injection: added latency")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="fault injection: share of 5xx answers")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="fault injection: share of dropped connections")
+    parser.add_argument("--commit-then-fail-rate", type=float, default=0.0,
+                        help="fault injection: share of writes that happen and then fail")
+    parser.add_argument("--fault-seed", type=int, default=0)
+
+
+def token_file(state_path: Path) -> Path:
+    return state_path.with_name("api_token")
+
+
+def run(args: argparse.Namespace) -> int:
+    from flitstack_dagster.sandbox.faults import FaultConfig
+    from flitstack_dagster.sandbox.server import SandboxServer
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}, not only on this machine")
+    state = (args.state or data_paths().sandbox_state).resolve()
+    try:
+        faults = FaultConfig(error_rate=args.error_rate, latency_ms=args.latency_ms, drop_rate=args.drop_rate,
+                             commit_then_fail_rate=args.commit_then_fail_rate, seed=args.fault_seed)
+        faults.validate()
+        server = SandboxServer(state_path=state, plan=args.plan, seats=args.seats, faults=faults, port=args.port,
+                               host=args.host)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    try:
+        server.start()
+    except OSError as e:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {e}") from e
+    tok = token_file(state)
+    tok.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tok, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(server.api_token + "\n")
+    print(f"Pipedrive sandbox running at {server.base_url}")
+    print(f"  v2: {server.base_url}/api/v2/...   v1: {server.base_url}/v1/...   admin: {server.base_url}/_sandbox/")
+    print(f"  plan {args.plan}, {args.seats} seats; state: {state}")
+    print(f"  API token stored in {tok} (send it as header x-api-token)")
+    print("Press Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    prev = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, prev)
+        server.stop()
+        print("sandbox stopped; state saved")
+    return 0
