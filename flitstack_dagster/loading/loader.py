@@ -1,0 +1,258 @@
+"""Load one shaped entity into Pipedrive: create what is new, PATCH what changed, skip the rest.
+
+One request per record (Pipedrive has no bulk create), concurrent up to what the client's rate
+limiter allows. Every landed record is written to the id map and audit log as it lands, so a kill
+at any point loses nothing: a create whose answer never came back is found again by its source id
+before it is tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flitstack_dagster.loading.resolve import Resolver, Unresolved, before_values, changed_fields
+from flitstack_dagster.loading.store import LoadStore
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
+
+log = logging.getLogger(__name__)
+
+SOURCE_ID_FIELD = "Novo Source ID"
+
+
+@dataclass
+class LoadResult:
+    entity: str
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    adopted: int = 0
+    set_aside: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None  # why the load stopped before the end (daily budget), else None
+
+    @property
+    def done(self) -> int:
+        return self.created + self.updated + self.skipped + self.adopted + len(self.set_aside)
+
+
+Progress = Callable[[LoadResult], None]
+
+
+class EntityApi:
+    """How one entity is created, updated, deleted and found again after an ambiguous create."""
+
+    searchable = False  # has the `Novo Source ID` custom field
+
+    def __init__(self, client, entity: str, resolver: Resolver):
+        self.client, self.entity, self.resolver = client, entity, resolver
+
+    def create(self, body: dict[str, Any], row: dict[str, Any], find: Callable[[], int | None], check_first: bool
+               ) -> tuple[int, bool]:
+        return self.client.create_idempotent(self.entity, body, find, check_first=check_first)
+
+    def update(self, pid: int, changes: dict[str, Any]) -> None:
+        getattr(self.client, f"update_{self.entity}")(pid, changes)
+
+    def delete(self, pid: int) -> None:
+        getattr(self.client, f"delete_{self.entity}")(pid)
+
+    def finder(self, row: dict[str, Any], body: dict[str, Any]) -> Callable[[], int | None]:
+        key = self.resolver.registry.fields.get(self.entity, {}).get(SOURCE_ID_FIELD)
+        if key is None:
+            return lambda: None
+        return self.client.finder(self.entity, key.key, row["source_id"])
+
+
+class ActivityApi(EntityApi):
+    def finder(self, row, body):
+        def find() -> int | None:
+            filters = {k: body[k] for k in ("deal_id", "org_id") if body.get(k)}
+            for a in self.client.list_activities(**filters):
+                if a.subject == body.get("subject") and str(a.due_date) == str(body.get("due_date")):
+                    return int(a.id)
+            return None
+
+        return find
+
+
+class NoteApi(EntityApi):
+    def create(self, body, row, find, check_first):
+        if check_first and (found := find()) is not None:
+            return found, False
+        return self.client.create_idempotent("note", body, find)
+
+    def update(self, pid, changes):
+        self.client.update_note(pid, changes)
+
+    def finder(self, row, body):
+        def find() -> int | None:
+            filters = {k: body[k] for k in ("deal_id", "org_id", "person_id") if body.get(k)}
+            for n in self.client.list_notes(**filters):
+                if (n.content or "") == body.get("content"):
+                    return int(n.id)
+            return None
+
+        return find
+
+
+class RelationshipApi(EntityApi):
+    def create(self, body, row, find, check_first):
+        if check_first and (found := find()) is not None:
+            return found, False
+        return self.client.create_idempotent("organization_relationship", body, find)
+
+    def update(self, pid, changes):  # a relationship changes by being replaced
+        raise Unresolved("relationship_changed", "parent changed: roll back and reload the relationship")
+
+    def delete(self, pid):
+        self.client.delete_organization_relationship(pid)
+
+    def finder(self, row, body):
+        def find() -> int | None:
+            for r in self.client.list_organization_relationships(body["rel_linked_org_id"]):
+                if (r.owner_org_id, r.linked_org_id) == (body["rel_owner_org_id"], body["rel_linked_org_id"]):
+                    return int(r.id)
+            return None
+
+        return find
+
+
+class FileApi(EntityApi):
+    def __init__(self, client, entity, resolver, bundle_root: Path | None):
+        super().__init__(client, entity, resolver)
+        self.bundle_root = bundle_root
+
+    def create(self, body, row, find, check_first):
+        if check_first and (found := find()) is not None:
+            return found, False
+        assert self.bundle_root is not None
+        _, fid, created = self.client.upload_file(
+            self.bundle_root / row["body_path"], file_name=row["file_name"],
+            content_type=row.get("content_type") or "application/octet-stream",
+            deal_id=body.get("deal_id"), org_id=body.get("org_id"), find_existing=find,
+        )
+        return fid, created
+
+    def update(self, pid, changes):
+        raise Unresolved("file_changed", "the attachment's body changed: roll back and reload the file")
+
+    def delete(self, pid):
+        self.client.delete_file(pid)
+
+    def finder(self, row, body):
+        def find() -> int | None:
+            for f in self.client.list_files():
+                if f.name == row["file_name"] and (
+                    (body.get("deal_id") and f.deal_id == body["deal_id"]) or (body.get("org_id") and f.org_id == body["org_id"])
+                ):
+                    return int(f.id)
+            return None
+
+        return find
+
+
+def api_for(client, entity: str, resolver: Resolver, bundle_root: Path | None = None) -> EntityApi:
+    if entity == "activity":
+        return ActivityApi(client, entity, resolver)
+    if entity == "note":
+        return NoteApi(client, entity, resolver)
+    if entity == "org_relationship":
+        return RelationshipApi(client, entity, resolver)
+    if entity == "file":
+        return FileApi(client, entity, resolver, bundle_root)
+    api = EntityApi(client, entity, resolver)
+    api.searchable = True
+    return api
+
+
+def build_body(entity: str, resolver: Resolver, row: dict[str, Any]) -> dict[str, Any]:
+    if entity == "org_relationship":
+        return {"type": "parent", "rel_owner_org_id": resolver.ref(row["parent_ref"]),
+                "rel_linked_org_id": resolver.ref(row["org_ref"])}
+    body = resolver.body(entity, row)
+    if entity == "note" and isinstance(body.get("add_time"), str):  # v1 wants "YYYY-MM-DD HH:MM:SS" UTC
+        body["add_time"] = body["add_time"].replace("T", " ").rstrip("Z")[:19]
+    if entity == "file":
+        body = {k: body[k] for k in ("deal_id", "org_id", "person_id") if k in body}
+    if entity in ("organization", "person", "deal", "activity", "note"):
+        body = {k: v for k, v in body.items() if v is not None and v != {}}
+        if "custom_fields" in body:
+            body["custom_fields"] = {k: v for k, v in body["custom_fields"].items() if v is not None}
+    return body
+
+
+def load_entity(
+    client,
+    store: LoadStore,
+    resolver: Resolver,
+    entity: str,
+    rows: Iterable[dict[str, Any]],
+    run_key: str,
+    *,
+    bundle_root: Path | None = None,
+    progress: Progress | None = None,
+    progress_every: float = 5.0,
+) -> LoadResult:
+    """Upsert every row; returns counts. Stops cleanly (result.stopped) when the daily budget is spent."""
+    rows = list(rows)
+    result = LoadResult(entity, total=len(rows))
+    started, tokens0 = time.monotonic(), client.tokens_spent
+    id_map = store.id_map(entity)
+    pending = store.pending(entity)
+    api = api_for(client, entity, resolver, bundle_root)
+    skips: list[dict[str, Any]] = []
+    last_report = [time.monotonic()]
+
+    def one(row: dict[str, Any]) -> None:
+        sid = row["source_id"]
+        try:
+            if row.get("decision") == "flag_too_large":
+                raise Unresolved("file_too_large", f"{row.get('file_name')} is over the 25 MB limit: flagged for manual handling")
+            body = build_body(entity, resolver, row)
+            known = id_map.get(sid)
+            if known is not None and known.state != "deleted":
+                if known.content_hash == row["content_hash"]:
+                    skips.append({"source_id": sid, "pipedrive_id": known.pipedrive_id})
+                    result.skipped += 1
+                    return
+                changes = changed_fields(known.payload, body)
+                if changes:
+                    api.update(known.pipedrive_id, changes)
+                store.record(run_key, entity, sid, "update", known.pipedrive_id, content_hash=row["content_hash"],
+                             payload=body, before=before_values(known.payload, changes), after=changes)
+                result.updated += 1
+                return
+            store.begin_create(entity, sid, run_key)
+            pid, created = api.create(body, row, api.finder(row, body), check_first=sid in pending)
+            store.record(run_key, entity, sid, "create" if created else "adopt", pid,
+                         content_hash=row["content_hash"], payload=body, after=body)
+            resolver.id_maps.setdefault(entity, {})[sid] = pid
+            if created:
+                result.created += 1
+            else:
+                result.adopted += 1
+        except Unresolved as e:
+            result.set_aside.append({"source_id": sid, "reason_code": e.code, "message": str(e)})
+        finally:
+            now = time.monotonic()
+            if progress and now - last_report[0] >= progress_every:
+                last_report[0] = now
+                result.tokens = client.tokens_spent - tokens0
+                result.seconds = now - started
+                progress(result)
+
+    try:
+        client.map_concurrent(one, rows)
+    except DailyBudgetSpent as e:
+        result.stopped = str(e)
+    store.record_skips(run_key, entity, skips)
+    result.tokens = client.tokens_spent - tokens0
+    result.seconds = time.monotonic() - started
+    return result

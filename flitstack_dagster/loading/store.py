@@ -1,0 +1,172 @@
+"""The id map, the audit log and pending creates, in DuckDB — written as each record lands.
+
+* `meta.id_map`: Novo source id -> Pipedrive id per entity, with the content hash and the payload
+  last sent, so a re-run skips unchanged records and a delta PATCHes only changed fields.
+* `meta.audit_log`: one row per operation (create/update/skip/delete/restore/adopt/flag), with
+  the values before and after, tokens spent and time — what rollback reverses.
+* `meta.pending_creates`: a create whose outcome is not yet known. A crash leaves the row behind;
+  the next run looks the record up by its source id before creating it again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+DDL = [
+    "CREATE SCHEMA IF NOT EXISTS meta",
+    """CREATE TABLE IF NOT EXISTS meta.id_map (
+        entity VARCHAR NOT NULL, source_id VARCHAR NOT NULL, pipedrive_id BIGINT NOT NULL,
+        content_hash VARCHAR, payload VARCHAR, created_by_run VARCHAR NOT NULL, last_run VARCHAR NOT NULL,
+        state VARCHAR NOT NULL DEFAULT 'active', updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (entity, source_id))""",
+    "CREATE SEQUENCE IF NOT EXISTS meta.audit_seq",
+    """CREATE TABLE IF NOT EXISTS meta.audit_log (
+        seq BIGINT DEFAULT nextval('meta.audit_seq'), run_key VARCHAR NOT NULL, entity VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL, pipedrive_id BIGINT, operation VARCHAR NOT NULL,
+        before VARCHAR, after VARCHAR, tokens INTEGER NOT NULL DEFAULT 0, at TIMESTAMPTZ NOT NULL,
+        rolled_back_by VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.pending_creates (
+        entity VARCHAR NOT NULL, source_id VARCHAR NOT NULL, run_key VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (entity, source_id))""",
+]
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+@dataclass(frozen=True)
+class Mapped:
+    pipedrive_id: int
+    content_hash: str | None
+    payload: dict[str, Any]
+    state: str
+    created_by_run: str
+
+
+class LoadStore:
+    """Thread-safe writer over one DuckDB connection; every call commits on its own."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self._lock = threading.Lock()
+        ensure_schema(con)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def id_map(self, entity: str) -> dict[str, Mapped]:
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT source_id, pipedrive_id, content_hash, payload, state, created_by_run "
+                "FROM meta.id_map WHERE entity = ?",
+                [entity],
+            ).fetchall()
+        return {r[0]: Mapped(r[1], r[2], json.loads(r[3] or "{}"), r[4], r[5]) for r in rows}
+
+    def pending(self, entity: str) -> set[str]:
+        with self._lock:
+            rows = self.con.execute("SELECT source_id FROM meta.pending_creates WHERE entity = ?", [entity]).fetchall()
+        return {r[0] for r in rows}
+
+    # -- writes --------------------------------------------------------------------------------
+    def begin_create(self, entity: str, source_id: str, run_key: str) -> None:
+        with self._lock:
+            self.con.execute(
+                "INSERT OR REPLACE INTO meta.pending_creates VALUES (?, ?, ?, ?)",
+                [entity, source_id, run_key, _now()],
+            )
+
+    def record(
+        self,
+        run_key: str,
+        entity: str,
+        source_id: str,
+        operation: str,
+        pipedrive_id: int | None,
+        *,
+        content_hash: str | None = None,
+        payload: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        tokens: int = 0,
+        state: str = "active",
+    ) -> None:
+        """One landed operation: audit row, id map and pending create change in one transaction."""
+        now = _now()
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(
+                    "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, before, after, "
+                    "tokens, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_key, entity, source_id, pipedrive_id, operation, _dump(before), _dump(after), tokens, now],
+                )
+                if operation in ("create", "adopt"):
+                    self.con.execute(
+                        "INSERT OR REPLACE INTO meta.id_map VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [entity, source_id, pipedrive_id, content_hash, _dump(payload), run_key, run_key, state, now],
+                    )
+                    self.con.execute(
+                        "DELETE FROM meta.pending_creates WHERE entity = ? AND source_id = ?", [entity, source_id]
+                    )
+                elif operation in ("update", "restore", "flag"):
+                    self.con.execute(
+                        "UPDATE meta.id_map SET content_hash = coalesce(?, content_hash), payload = coalesce(?, payload), "
+                        "last_run = ?, state = ?, updated_at = ? WHERE entity = ? AND source_id = ?",
+                        [content_hash, _dump(payload), run_key, state, now, entity, source_id],
+                    )
+                elif operation == "delete":
+                    self.con.execute("DELETE FROM meta.id_map WHERE entity = ? AND source_id = ?", [entity, source_id])
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def record_skips(self, run_key: str, entity: str, skips: list[dict[str, Any]]) -> None:
+        """Unchanged records, audited in one insert (a re-run of a finished load writes only these)."""
+        if not skips:
+            return
+        frame = pl.DataFrame(
+            {"source_id": [s["source_id"] for s in skips], "pipedrive_id": [s["pipedrive_id"] for s in skips]},
+            schema={"source_id": pl.String, "pipedrive_id": pl.Int64},
+        )
+        with self._lock:
+            self.con.register("_skips", frame)
+            self.con.execute(
+                "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, tokens, at) "
+                "SELECT ?, ?, source_id, pipedrive_id, 'skip', 0, ? FROM _skips",
+                [run_key, entity, _now()],
+            )
+            self.con.unregister("_skips")
+
+    def restore_mapping(self, entity: str, source_id: str, m: Mapped, run_key: str) -> None:
+        """Put back an id-map row a rollback had removed (used when undoing a delete)."""
+        with self._lock:
+            self.con.execute(
+                "INSERT OR REPLACE INTO meta.id_map VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [entity, source_id, m.pipedrive_id, m.content_hash, _dump(m.payload), m.created_by_run, run_key,
+                 m.state, _now()],
+            )
+
+    def mark_rolled_back(self, seqs: list[int], by_run: str) -> None:
+        if not seqs:
+            return
+        with self._lock:
+            self.con.execute(
+                "UPDATE meta.audit_log SET rolled_back_by = ? WHERE seq IN (SELECT unnest(?::BIGINT[]))", [by_run, seqs]
+            )
+
+
+def _dump(v: dict[str, Any] | None) -> str | None:
+    return None if v is None else json.dumps(v, sort_keys=True, default=str)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
