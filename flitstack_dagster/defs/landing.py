@@ -4,7 +4,6 @@ One multi-asset so a bundle lands all-or-nothing: `novo_export` (the verified ma
 `raw_<entity>` asset per file. Blocking checks stop staging when the landed data does not match.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

@@ -1,6 +1,5 @@
 """Registering a migration run from the UI: verify the bundle, record it, add the partition."""
 
-from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field

@@ -4,7 +4,6 @@ Dependencies come only from the `{{ ref() }}` and `{{ source() }}` calls in each
 folder is the single source of truth for the staging graph.
 """
 
-from __future__ import annotations
 
 import hashlib
 
@@ -25,7 +24,7 @@ QUARANTINE = dg.AssetKey("novo_quarantine")
 
 
 def _staging_asset(model: SqlModel) -> dg.AssetsDefinition:
-    deps = [dg.AssetKey(r) for r in model.refs] + [raw_key(s) for s in model.sources]
+    deps = [dg.AssetKey(r) for r in model.refs] + [raw_key(table) for _schema, table in model.sources]
 
     @dg.asset(
         key=model.name,
@@ -83,9 +82,9 @@ def novo_quarantine(context: dg.AssetExecutionContext, duckdb: DuckDBResource, p
     broken = [a for a in accounts if not a.ok]
     yield dg.MaterializeResult(
         metadata={
-            "rows_quarantined": sum(r["rows"] for r in summary if r["level"] == "row"),
-            "values_quarantined": sum(r["rows"] for r in summary if r["level"] == "value"),
-            "by_reason": md_table(summary, limit=100),
+            "rows_quarantined": sum(a.quarantined_rows for a in accounts),
+            "values_quarantined": sum(q.count for q in summary if q.level == "value"),
+            "by_reason": md_table([q.__dict__ for q in summary], limit=100),
             "report": dg.MetadataValue.path(str(report)),
             "accounting": md_table([a.__dict__ for a in accounts], limit=100),
         }

@@ -19,7 +19,7 @@ def print_summary(paths: Paths, run_key: str) -> None:
     if reasons:
         print("\nQuarantine by reason (row: record set aside; value: record kept, value repaired or blanked)")
         for r in reasons:
-            print(f"  {r['file']:26} {r['reason_code']:22} {r['level']:5} {r['rows']:>7,}")
+            print(f"  {r.file:26} {r.reason_code:22} {r.level:5} {r.count:>7,}")
     print("\nReports")
     report_dir = paths.reports / run_key
     for p in sorted(report_dir.glob("*")) if report_dir.exists() else []:
