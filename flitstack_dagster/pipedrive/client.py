@@ -240,11 +240,12 @@ class PipedriveClient:
         with self._usage_lock:
             return sum(v["tokens"] for v in self._usage.values())
 
-    def _count(self, op: Operation) -> None:
+    def _count(self, op: Operation, charged: bool = True) -> None:
         with self._usage_lock:
             u = self._usage.setdefault(op.key, {"requests": 0, "tokens": 0})
             u["requests"] += 1
-            u["tokens"] += op.cost
+            if charged:
+                u["tokens"] += op.cost
 
     def _scrub(self, text: Any) -> str:
         s = str(text)
@@ -297,6 +298,9 @@ class PipedriveClient:
             return ""
 
     def _is_daily_budget_429(self, resp: httpx.Response) -> bool:
+        """A 429 for the daily token budget (not the 2-s burst window)."""
+        if resp.headers.get("x-daily-tokens-left") == "0" and resp.headers.get("x-ratelimit-limit") == "0":
+            return True
         text = self._body_text(resp)
         return "daily" in text or "budget" in text
 
@@ -354,11 +358,22 @@ class PipedriveClient:
                 except httpx.TransportError as exc:
                     failure = exc
                 never_sent = isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-                if failure is not None and never_sent:
-                    self.limiter.refund(ticket)
+                if failure is not None:
+                    if never_sent:
+                        self.limiter.refund(ticket)
+                    else:
+                        self.limiter.release(ticket)
+                        self._count(op)
+                elif resp.status_code == 429 and self._is_daily_budget_429(resp):
+                    # no burst information in a daily-budget refusal; nothing charged
+                    self.limiter.release(ticket)
+                    self.limiter.refund_tokens(ticket)
+                    self._count(op, charged=False)
                 else:
-                    self.limiter.release(ticket, None if failure is not None else resp.headers)
-                    self._count(op)
+                    self.limiter.release(ticket, resp.headers)
+                    if resp.status_code == 429:
+                        self.limiter.refund_tokens(ticket)  # refused requests cost nothing
+                    self._count(op, charged=resp.status_code != 429)
             if failure is not None:
                 reason = f"{type(failure).__name__}: {self._scrub(failure) or 'connection problem'}"
                 if not safe and not never_sent:

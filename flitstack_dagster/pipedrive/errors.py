@@ -79,6 +79,7 @@ class DailyBudgetSpent(UserError):
         now: datetime | None = None,
         source: str = "client",
         operation: str | None = None,
+        company_tokens_left: int | None = None,
     ) -> None:
         self.spent = spent
         self.budget = budget
@@ -86,6 +87,7 @@ class DailyBudgetSpent(UserError):
         self.resets_at = resets_at
         self.source = source
         self.operation = operation
+        self.company_tokens_left = company_tokens_left
         super().__init__(self._compose(now))
 
     def _compose(self, now: datetime | None) -> str:
@@ -100,7 +102,10 @@ class DailyBudgetSpent(UserError):
             detail = f" This client spent {self.spent:,} tokens today"
         if self.budget is not None:
             detail += f" of a daily budget of {self.budget:,}"
-        detail += f"; reserve kept for other integrations: {self.reserve:,} tokens."
+        detail += f"; reserve kept for other integrations: {self.reserve:,} tokens"
+        if self.company_tokens_left is not None:
+            detail += f"; tokens left for the whole company: {self.company_tokens_left:,}"
+        detail += "."
         when = ""
         if self.resets_at is not None:
             when = f" The budget resets at {self.resets_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"

@@ -4,10 +4,12 @@ Burst limit: a rolling 2-second window per API token, sized from the plan (lite 
 premium 100, ultimate 120 requests; search endpoints 10, which also count against the general
 window). The limiter hands out slots before each request:
 
-- a slot stays occupied while its request is in flight and for 2 s after its response arrived.
-  Pipedrive counts a request when it arrives, which is always before the response gets back, so
-  timing the window from the response can never make the server see more than `limit` requests in
-  any 2 s (whatever the latency); the price is only the server-side processing time per slot;
+- Pipedrive counts a request when it arrives. A slot is stamped with the latest moment that can be:
+  the send time plus `arrival_margin` (default 0.1 s, a bound on the one-way network delay), or the
+  response time if the response is back sooner. The slot frees 2 s after its stamp, so the server
+  never sees more than `limit` requests in any 2 s, and the client loses at most the margin per
+  window (~5% at 0.1 s). `arrival_margin=None` stamps at the response time: safe on any network, at
+  the price of the server's processing time per slot;
 - every response's `x-ratelimit-limit / -remaining / -reset` headers correct the model: a different
   limit replaces the plan's, and requests the server counted that this client did not send (another
   process with the same token) occupy slots until the server's reset.
@@ -56,26 +58,39 @@ def daily_budget(plan: str, seats: int) -> int:
     return DAILY_BASE_TOKENS * PLAN_MULTIPLIER[normalize_plan(plan)] * max(1, int(seats))
 
 
+class _Slot:
+    __slots__ = ("stamp",)
+
+    def __init__(self, stamp: float) -> None:
+        self.stamp = stamp  # when the server counted (at the latest) this request
+
+
 class _Window:
-    """One rolling window: completed requests (by response time), in-flight ones, and phantoms."""
+    """One rolling window of slots, plus phantom slots for requests the server saw from elsewhere.
+
+    A slot's stamp is the latest moment the server can have counted its request: the send time plus
+    `arrival_margin` (upper bound on the one-way delay to the server), lowered to the response time
+    when the response is back earlier. With arrival_margin=None the stamp is the response time
+    (always safe, whatever the network). A slot frees `window` seconds after its stamp.
+    """
 
     def __init__(self, name: str, limit: int, window: float) -> None:
         self.name = name
         self.limit = limit
         self.window = window
-        self.done: deque[float] = deque()  # response times, nondecreasing
-        self.in_flight = 0
-        self.phantoms: list[float] = []  # expiry times of requests the server saw from elsewhere
+        self.slots: list[_Slot] = []
+        self.phantoms: list[float] = []  # expiry times
 
     def prune(self, now: float) -> None:
-        while self.done and self.done[0] <= now - self.window:
-            self.done.popleft()
+        edge = now - self.window
+        if any(s.stamp <= edge for s in self.slots):
+            self.slots = [s for s in self.slots if s.stamp > edge]
         if self.phantoms:
             self.phantoms = [t for t in self.phantoms if t > now]
 
     def used(self, now: float) -> int:
         self.prune(now)
-        return len(self.done) + self.in_flight + len(self.phantoms)
+        return len(self.slots) + len(self.phantoms)
 
     def wait_time(self, now: float) -> float:
         """0 when a slot is free now; else the time until one frees (or a short poll)."""
@@ -83,20 +98,27 @@ class _Window:
         if used < self.limit:
             return 0.0
         need = used - self.limit + 1
-        expiries = sorted([t + self.window for t in self.done] + self.phantoms)
+        expiries = sorted([s.stamp + self.window for s in self.slots if s.stamp != INF] + self.phantoms)
         if need <= len(expiries):
             return max(expiries[need - 1] - now, 1e-4)
-        return POLL_SECONDS  # only in-flight requests would free a slot: re-check soon
+        return POLL_SECONDS  # only requests still in flight would free a slot: re-check soon
+
+
+INF = float("inf")
 
 
 @dataclass
 class Ticket:
     """A granted slot; hand it back with RateLimiter.release."""
 
-    windows: list[_Window]
+    slots: list[tuple[_Window, _Slot]]
     cost: int
     operation: str
     released: bool = field(default=False)
+
+    @property
+    def windows(self) -> list[_Window]:
+        return [w for w, _ in self.slots]
 
 
 def _parse_float(value: str | None) -> float | None:
@@ -118,6 +140,7 @@ class RateLimiter:
         window_seconds: float = WINDOW_SECONDS,
         burst_limit: int | None = None,
         search_limit: int = SEARCH_BURST,
+        arrival_margin: float | None = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
@@ -126,6 +149,7 @@ class RateLimiter:
             raise ValueError("daily_reserve_fraction must be in [0, 1)")
         self.plan = normalize_plan(plan)
         self.seats = seats
+        self.arrival_margin = arrival_margin
         self.clock = clock
         self.sleep = sleep
         self.wall_clock = wall_clock
@@ -137,6 +161,10 @@ class RateLimiter:
         self.spent_today = 0
         self._day = self._today()
         self._server_exhausted_day: str | None = None
+        # the server's own count (x-daily-tokens-left / x-daily-token-limit), when it sends one;
+        # it includes what other integrations on the same company spent
+        self.server_tokens_left: int | None = None
+        self._server_left_day: str | None = None
         self._lock = threading.Lock()
         self.waited_seconds = 0.0  # total time callers spent waiting for a slot
 
@@ -160,6 +188,8 @@ class RateLimiter:
             self._day = today
             self.spent_today = 0
             self._server_exhausted_day = None
+            self.server_tokens_left = None
+            self._server_left_day = None
 
     @property
     def usable_budget(self) -> int | None:
@@ -180,6 +210,7 @@ class RateLimiter:
             now=self._now_dt(),
             source=source,
             operation=operation,
+            company_tokens_left=self.server_tokens_left if self._server_left_day == self._day else None,
         )
 
     def check_budget(self, cost: int, operation: str | None = None) -> None:
@@ -193,6 +224,9 @@ class RateLimiter:
             raise self._budget_error("server", operation)
         usable = self.usable_budget
         if usable is not None and self.spent_today + cost > usable:
+            raise self._budget_error("client", operation)
+        if (self.server_tokens_left is not None and self._server_left_day == self._day
+                and self.server_tokens_left - cost < self.reserve):
             raise self._budget_error("client", operation)
 
     def server_budget_spent(self, operation: str | None = None) -> DailyBudgetSpent:
@@ -213,10 +247,14 @@ class RateLimiter:
                 now = self.clock()
                 wait = max(w.wait_time(now) for w in windows)
                 if wait <= 0:
+                    stamp = INF if self.arrival_margin is None else now + self.arrival_margin
+                    slots = []
                     for w in windows:
-                        w.in_flight += 1
+                        slot = _Slot(stamp)
+                        w.slots.append(slot)
+                        slots.append((w, slot))
                     self.spent_today += cost
-                    return Ticket(windows=windows, cost=cost, operation=operation)
+                    return Ticket(slots=slots, cost=cost, operation=operation)
             self.waited_seconds += wait
             self.sleep(wait)
 
@@ -227,9 +265,8 @@ class RateLimiter:
         with self._lock:
             ticket.released = True
             now = self.clock()
-            for w in ticket.windows:
-                w.in_flight = max(0, w.in_flight - 1)
-                w.done.append(now)
+            for _w, slot in ticket.slots:
+                slot.stamp = min(slot.stamp, now)
             if headers:
                 self._observe_locked(ticket.windows[-1], headers, now)
 
@@ -239,11 +276,34 @@ class RateLimiter:
             return
         with self._lock:
             ticket.released = True
-            for w in ticket.windows:
-                w.in_flight = max(0, w.in_flight - 1)
+            for w, slot in ticket.slots:
+                if slot in w.slots:
+                    w.slots.remove(slot)
             self.spent_today = max(0, self.spent_today - ticket.cost)
 
+    def refund_tokens(self, ticket: Ticket) -> None:
+        """The server refused the request (429) and charged nothing for it."""
+        with self._lock:
+            self.spent_today = max(0, self.spent_today - ticket.cost)
+
+    def _observe_daily_locked(self, headers) -> None:
+        limit = _parse_float(headers.get("x-daily-token-limit"))
+        left = _parse_float(headers.get("x-daily-tokens-left"))
+        self._roll_day()
+        if limit is not None and limit > 0 and self.daily_budget is None:
+            self.daily_budget = int(limit)
+            self.reserve = int(round(self.daily_budget * self.daily_reserve_fraction))
+            log.info("Pipedrive reports a daily budget of %d tokens; reserve %d", self.daily_budget, self.reserve)
+        if left is not None:
+            left_i = int(left)
+            if self._server_left_day == self._day and self.server_tokens_left is not None:
+                # answers arrive out of order under concurrency: the lowest figure is the latest
+                left_i = min(left_i, self.server_tokens_left)
+            self.server_tokens_left = left_i
+            self._server_left_day = self._day
+
     def _observe_locked(self, w: _Window, headers, now: float) -> None:
+        self._observe_daily_locked(headers)
         limit = _parse_float(headers.get("x-ratelimit-limit"))
         remaining = _parse_float(headers.get("x-ratelimit-remaining"))
         reset = _parse_float(headers.get("x-ratelimit-reset"))
@@ -255,7 +315,7 @@ class RateLimiter:
             return
         w.prune(now)
         server_used = w.limit - int(remaining)
-        own = len(w.done) + w.in_flight
+        own = len(w.slots)
         extra = server_used - own
         if extra > 0:
             expiry = now + (reset if reset is not None and reset >= 0 else w.window)
