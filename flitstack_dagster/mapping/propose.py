@@ -530,6 +530,7 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
             fields.append(_extra_column(ent, c.label, audit))
     m.fields = fields
     m.value_maps = {k: value_maps[k] for k in sorted(value_maps)}
+    m.profile_hash = profile.profile_hash  # what the proposal was made from (not part of content_hash)
     return m
 
 

@@ -1,0 +1,64 @@
+"""`flitstack mapping approve [--by NAME] [--proposal PATH] [--approved PATH]`.
+
+Approves the proposed mapping: writes (or updates, keeping your edits) the approved mapping with who
+approved, when, and the hashes of the proposal and source profile it was approved against. Anything
+still unmapped is listed: the load stays blocked until those are mapped in the approved file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from flitstack_dagster.errors import UserError
+
+
+def default_paths() -> tuple[Path, Path]:
+    from flitstack_dagster.settings import data_paths
+
+    root = data_paths().root / "mapping"
+    return root / "proposed.yaml", root / "approved.yaml"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="mapping_command", required=True, metavar="ACTION")
+    p = sub.add_parser("approve", help="approve the proposed mapping (records who and against which data)")
+    p.add_argument("--by", dest="by", default=None, help="who approves (default: the OS user name)")
+    p.add_argument("--proposal", type=Path, default=None, help="proposed mapping YAML (default: <data>/mapping/proposed.yaml)")
+    p.add_argument("--approved", type=Path, default=None, help="approved mapping YAML (default: <data>/mapping/approved.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "mapping_command", None) != "approve":
+        raise UserError("usage: flitstack mapping approve [--by NAME] [--proposal PATH] [--approved PATH]")
+    from flitstack_dagster.mapping.approval import approve
+    from flitstack_dagster.mapping.yamlio import load_mapping
+
+    dp, da = default_paths()
+    proposal = args.proposal or dp
+    approved = args.approved or da
+    if not Path(proposal).exists():
+        raise UserError(f"no proposed mapping at {proposal}: run the mapping step (the `mapping_proposal` asset) first")
+    who = args.by
+    if not who:
+        try:
+            who = getpass.getuser()
+        except Exception:  # noqa: BLE001
+            who = ""
+    profile_hash = load_mapping(proposal).profile_hash
+    m = approve(proposal, approved, who, profile_hash)
+    print(f"approved {approved} by {m.approved_by} at {m.approved_at:%Y-%m-%d %H:%M:%SZ} "
+          f"(proposal {m.proposal_hash[:12] if m.proposal_hash else '-'}, "
+          f"profile {m.profile_hash[:12] if m.profile_hash else '-'})")
+    un = m.unmapped()
+    if un:
+        print(f"still unmapped ({len(un)}) - the load stays blocked until you map them in {approved}:", file=sys.stderr)
+        for u in un:
+            print(f"  - {u}", file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["configure", "run"]

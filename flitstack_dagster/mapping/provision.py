@@ -1,0 +1,291 @@
+"""Schema provisioning — the first step that writes to Pipedrive.
+
+Creates whatever the approved mapping needs and the account lacks: custom fields on deal, person and
+organization (with their enum/set options), missing options on existing fields, organization labels
+(options of the standard organization `label_ids` field), the pipeline and its stages, and the
+activity types `Work Order Labor` / `Work Order Parts`. The account-specific keys and option ids go
+to DuckDB: `meta.field_registry` and `meta.pipeline_registry`.
+
+* Idempotent: existing things are matched first by the key the registry recorded (so a field the
+  user renamed in Pipedrive is still found), then by name (case- and space-insensitive). A second
+  run creates nothing.
+* Headroom first: before creating anything the plan's custom-field cap (lite 30, growth 100,
+  premium 300, ultimate 500) is compared with the fields the account has plus those to create; if
+  they would not fit, the whole step is refused with a UserError and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from flitstack_dagster.errors import UserError
+from flitstack_dagster.mapping.audit import (
+    PLAN_FIELD_CAP, PdField, PdOption, _attr, _norm, plan_key, read_activity_types, read_fields, read_pipelines,
+)
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.propose import COMPATIBLE
+
+ACTIVITY_TYPES = (("Work Order Labor", "cogs"), ("Work Order Parts", "cart"))
+FIELD_ENTITIES = ("deal", "person", "organization")
+COUNTED_ENTITIES = ("deal", "person", "organization", "activity")  # the cap is per company
+API_TYPE = {"person": "people"}  # mapping field_type -> Pipedrive field_type where they differ
+LABEL_KEYS = ("label_ids", "label")
+
+DDL = (
+    "CREATE SCHEMA IF NOT EXISTS meta",
+    """CREATE TABLE IF NOT EXISTS meta.field_registry (
+        account VARCHAR, entity VARCHAR, name VARCHAR, key VARCHAR, field_type VARCHAR, options VARCHAR,
+        updated_at TIMESTAMPTZ, PRIMARY KEY (account, entity, name))""",
+    """CREATE TABLE IF NOT EXISTS meta.pipeline_registry (
+        account VARCHAR, kind VARCHAR, name VARCHAR, pd_id BIGINT, parent_id BIGINT, key_string VARCHAR,
+        updated_at TIMESTAMPTZ, PRIMARY KEY (account, kind, name))""",
+)
+
+
+class FieldNeed(BaseModel):
+    entity: str
+    name: str
+    field_type: str
+    options: list[str] = Field(default_factory=list)
+    custom: bool = True  # False: a standard field (organization labels) that only needs options
+
+
+class ProvisionResult(BaseModel):
+    account: str = ""
+    created_fields: list[str] = Field(default_factory=list)  # "deal.Novo_Priority__c"
+    added_options: dict[str, list[str]] = Field(default_factory=dict)  # "deal.Novo_Priority__c" -> labels
+    created_pipeline: str | None = None
+    created_stages: list[str] = Field(default_factory=list)
+    created_activity_types: list[str] = Field(default_factory=list)
+    reused_fields: list[str] = Field(default_factory=list)
+    custom_fields_before: int = 0
+    custom_field_cap: int | None = None
+    requests: int = 0
+    tokens: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def created_anything(self) -> bool:
+        return bool(self.created_fields or self.added_options or self.created_pipeline or self.created_stages
+                    or self.created_activity_types)
+
+
+def ensure_registry(con) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+def field_needs(mapping: Mapping) -> list[FieldNeed]:
+    """One need per (entity, name): options merged over every column mapped there plus value-map targets."""
+    needs: dict[tuple[str, str], FieldNeed] = {}
+    for f in mapping.fields:
+        if f.target_entity not in FIELD_ENTITIES or not f.target_field:
+            continue
+        if f.custom and f.field_type:
+            key = (f.target_entity, f.target_field)
+            n = needs.setdefault(key, FieldNeed(entity=f.target_entity, name=f.target_field, field_type=f.field_type))
+        elif f.target_entity == "organization" and f.target_field in LABEL_KEYS and f.options:
+            key = (f.target_entity, f.target_field)
+            n = needs.setdefault(key, FieldNeed(entity="organization", name=f.target_field, field_type="set",
+                                                custom=False))
+        else:
+            continue
+        for o in f.options:
+            if o and o not in n.options:
+                n.options.append(o)
+        if f.transform.startswith("value_map:"):
+            for t in mapping.value_maps.get(f.transform.split(":", 1)[1], {}).values():
+                if t and t not in n.options and n.field_type in ("enum", "set"):
+                    n.options.append(t)
+    return list(needs.values())
+
+
+def _account_id(client: Any) -> str:
+    return str(getattr(client, "base_url", "") or getattr(client, "company_domain", "") or "default")
+
+
+def _usage_total(client: Any) -> tuple[int, int]:
+    u = getattr(client, "usage", None)
+    if callable(u):
+        u = u()
+    if not isinstance(u, dict):
+        return 0, 0
+    return (sum(int(v.get("requests", 0)) for v in u.values() if isinstance(v, dict)),
+            sum(int(v.get("tokens", 0)) for v in u.values() if isinstance(v, dict)))
+
+
+def _registry(con, account: str) -> dict[tuple[str, str], str]:
+    return {(e, n): k for e, n, k in con.execute(
+        "SELECT entity, name, key FROM meta.field_registry WHERE account = ?", [account]).fetchall()}
+
+
+def _match(need: FieldNeed, fields: list[PdField], reg: dict[tuple[str, str], str]) -> PdField | None:
+    if not need.custom:
+        for k in LABEL_KEYS:
+            for f in fields:
+                if f.key == k:
+                    return f
+        for f in fields:
+            if not f.custom and _norm(f.name) in ("label", "labels"):
+                return f
+        return None
+    key = reg.get((need.entity, need.name))
+    if key:
+        for f in fields:
+            if f.key == key:
+                return f
+    hits = sorted((f for f in fields if f.custom and _norm(f.name) == _norm(need.name)), key=lambda f: f.key)
+    return hits[0] if hits else None
+
+
+def _fd(obj: Any) -> PdField:
+    from flitstack_dagster.mapping.audit import _field
+
+    return _field(obj)
+
+
+def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = None) -> ProvisionResult:
+    """Create what the mapping needs and is missing; record keys and option ids (see module doc)."""
+    ensure_registry(con)
+    account = _account_id(client)
+    res = ProvisionResult(account=account)
+    req0, tok0 = _usage_total(client)
+
+    # ---- read the account ----------------------------------------------------------------------
+    fields: dict[str, list[PdField]] = {e: read_fields(client, e) for e in FIELD_ENTITIES}
+    counted = sum(1 for e in FIELD_ENTITIES for f in fields[e] if f.custom)
+    try:
+        counted += sum(1 for f in read_fields(client, "activity") if f.custom)
+    except Exception as e:  # noqa: BLE001 - activity fields are only counted
+        res.warnings.append(f"activity fields not counted: {e}")
+    pipelines = read_pipelines(client)
+    types = read_activity_types(client)
+    reg = _registry(con, account)
+
+    # ---- plan ----------------------------------------------------------------------------------
+    needs = field_needs(mapping)
+    to_create: list[FieldNeed] = []
+    to_extend: list[tuple[FieldNeed, PdField, list[str]]] = []
+    matched: list[tuple[FieldNeed, PdField]] = []
+    problems: list[str] = []
+    for n in needs:
+        f = _match(n, fields[n.entity], reg)
+        if f is None:
+            if not n.custom:
+                problems.append(f"the account has no standard {n.entity} label field to add labels to")
+            else:
+                to_create.append(n)
+            continue
+        want_type = API_TYPE.get(n.field_type, n.field_type)
+        if n.custom and f.field_type not in COMPATIBLE.get(n.field_type, {want_type}) and f.field_type != want_type:
+            problems.append(f"{n.entity} field '{f.name}' ({f.key}) is {f.field_type} in Pipedrive but the mapping "
+                            f"needs {n.field_type}: rename one of them in the approved mapping")
+            continue
+        have = {_norm(o.label) for o in f.options}
+        missing = [o for o in n.options if _norm(o) not in have] if n.field_type in ("enum", "set") else []
+        matched.append((n, f))
+        if missing:
+            to_extend.append((n, f, missing))
+    if problems:
+        raise UserError("schema provisioning refused, nothing was created:\n  - " + "\n  - ".join(problems))
+    pk = plan_key(plan) or plan_key(getattr(client, "plan", None))
+    cap = PLAN_FIELD_CAP.get(pk) if pk else None
+    res.custom_fields_before, res.custom_field_cap = counted, cap
+    if cap is not None and counted + len(to_create) > cap:
+        names = ", ".join(f"{n.entity}.{n.name}" for n in to_create)
+        raise UserError(
+            f"schema provisioning refused, nothing was created: the mapping needs {len(to_create)} new custom "
+            f"field(s) but the {pk} plan allows {cap} per company and the account already has {counted} "
+            f"(headroom {cap - counted}). Map fewer columns (set target_entity: none in mapping/approved.yaml), "
+            f"reuse existing fields, or upgrade the plan. Needed: {names}"
+        )
+
+    # ---- create --------------------------------------------------------------------------------
+    now = datetime.now(timezone.utc)
+    registry_rows: list[tuple[str, str, PdField]] = []
+    for n, f in matched:
+        res.reused_fields.append(f"{n.entity}.{n.name}")
+    for n, f, missing in to_extend:
+        new = client.add_field_options(n.entity, f.key, missing)
+        for o in new or []:
+            f.options.append(PdOption(id=_attr(o, "id"), label=str(_attr(o, "label", default=""))))
+        res.added_options[f"{n.entity}.{n.name}"] = list(missing)
+    for n in to_create:
+        body: dict[str, Any] = {"field_name": n.name, "field_type": API_TYPE.get(n.field_type, n.field_type)}
+        if n.field_type in ("enum", "set"):
+            body["options"] = [{"label": o} for o in n.options]
+        created = _fd(client.create_field(n.entity, body))
+        fields[n.entity].append(created)
+        matched.append((n, created))
+        res.created_fields.append(f"{n.entity}.{n.name}")
+    for n, f in matched:
+        registry_rows.append((n.entity, n.name, f))
+
+    pipe_name = mapping.options.pipeline_name
+    pipe = next((p for p in pipelines if _norm(p.name) == _norm(pipe_name)), None)
+    prow = con.execute("SELECT pd_id FROM meta.pipeline_registry WHERE account=? AND kind='pipeline' AND name=?",
+                       [account, pipe_name]).fetchone()
+    if prow:
+        pipe = next((p for p in pipelines if p.id == prow[0]), pipe)
+    if pipe is None:
+        made = client.create_pipeline({"name": pipe_name})
+        pid = int(_attr(made, "id"))
+        res.created_pipeline = pipe_name
+        existing_stages: dict[str, int] = {}
+    else:
+        pid = pipe.id
+        existing_stages = {_norm(s.name): s.id for s in pipe.stages}
+    stage_ids: dict[str, int] = {}
+    for sname in mapping.pipeline_stages:
+        sid = existing_stages.get(_norm(sname))
+        if sid is None:
+            made = client.create_stage({"name": sname, "pipeline_id": pid})
+            sid = int(_attr(made, "id"))
+            res.created_stages.append(sname)
+        stage_ids[sname] = sid
+    type_ids: dict[str, tuple[int, str | None]] = {}
+    for tname, icon in ACTIVITY_TYPES:
+        t = next((t for t in types if _norm(t.name) == _norm(tname)), None)
+        if t is None:
+            made = client.create_activity_type({"name": tname, "icon_key": icon})
+            type_ids[tname] = (int(_attr(made, "id")), _attr(made, "key_string"))
+            res.created_activity_types.append(tname)
+        else:
+            type_ids[tname] = (t.id, t.key_string)
+
+    # ---- record --------------------------------------------------------------------------------
+    for entity, name, f in registry_rows:
+        con.execute(
+            "INSERT OR REPLACE INTO meta.field_registry VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [account, entity, name, f.key, f.field_type,
+             json.dumps([{"id": o.id, "label": o.label} for o in f.options], ensure_ascii=False), now],
+        )
+    con.execute("INSERT OR REPLACE INTO meta.pipeline_registry VALUES (?, 'pipeline', ?, ?, NULL, NULL, ?)",
+                [account, pipe_name, pid, now])
+    for sname, sid in stage_ids.items():
+        con.execute("INSERT OR REPLACE INTO meta.pipeline_registry VALUES (?, 'stage', ?, ?, ?, NULL, ?)",
+                    [account, sname, sid, pid, now])
+    for tname, (tid, ks) in type_ids.items():
+        con.execute("INSERT OR REPLACE INTO meta.pipeline_registry VALUES (?, 'activity_type', ?, ?, NULL, ?, ?)",
+                    [account, tname, tid, ks, now])
+    req1, tok1 = _usage_total(client)
+    res.requests, res.tokens = req1 - req0, tok1 - tok0
+    return res
+
+
+def field_registry(con, account: str | None = None) -> dict[tuple[str, str], dict]:
+    """(entity, name) -> {key, field_type, options: {label: id}} as recorded (for shaping/loading)."""
+    ensure_registry(con)
+    sql = "SELECT account, entity, name, key, field_type, options FROM meta.field_registry"
+    rows = con.execute(sql + (" WHERE account = ?" if account else ""), [account] if account else []).fetchall()
+    return {(e, n): {"account": a, "key": k, "field_type": t,
+                     "options": {o["label"]: o["id"] for o in json.loads(opts or "[]")}}
+            for a, e, n, k, t, opts in rows}
+
+
+__all__ = ["ACTIVITY_TYPES", "FieldNeed", "ProvisionResult", "ensure_registry", "field_needs", "field_registry",
+           "provision_schema"]

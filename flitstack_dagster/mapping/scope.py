@@ -1,0 +1,334 @@
+"""Scope document and API budget estimate.
+
+The load sends one request per record (no bulk create exists): organization / person / deal /
+activity create 5 tokens (v2 POST), note / file / organization relationship 10 (v1 POST), plus the
+provisioning requests. From the account's plan and seats:
+
+    days  = tokens / (daily budget × (1 − 20 % reserve)),  daily budget = 30,000 × multiplier × seats
+    hours = requests / burst limit per 2 s × 2 s / 3600
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from flitstack_dagster.mapping.audit import (
+    BASE_DAILY_TOKENS, PLAN_BURST, PLAN_FIELD_CAP, PLAN_MULTIPLIER, AccountAudit, _norm,
+)
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.owners import OwnerResolution
+from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
+from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
+
+RESERVE = 0.20
+COST = {"organization": 5, "relationship": 10, "person": 5, "deal": 5, "activity": 5, "note": 10, "file": 10}
+# provisioning: reads (v2 list 10, v2 pipelines/stages 5, v1 activityTypes/users 20) and writes
+READ_COSTS = {"GET fields (deal, person, organization, activity)": (4, 10), "GET pipelines": (1, 5),
+              "GET stages": (1, 5), "GET activityTypes": (1, 20), "GET users": (1, 20)}
+PERIOD_DAYS = {"DAILY": 1.0, "WEEKLY": 7.0, "MONTHLY": 30.44, "YEARLY": 365.25}
+ONE_TO_ONE = {"copy", "text", "date", "datetime", "money", "number", "yesno", "none", "id_map"}
+
+
+def is_one_to_one(transform: str) -> bool:
+    """Copies, typed copies, id look-ups and source ids map 1:1; everything else is a transform."""
+    return transform in ONE_TO_ONE or transform.startswith(("lookup:", "source_id:"))
+
+
+class EstimateRow(BaseModel):
+    entity: str
+    what: str
+    records: int
+    requests: int
+    tokens_per_request: float
+    tokens: int
+
+
+class RequestEstimate(BaseModel):
+    rows: list[EstimateRow] = Field(default_factory=list)
+    plan: str | None = None
+    seats: int | None = None
+    daily_budget: int | None = None
+    usable_daily: int | None = None
+    burst_per_2s: int | None = None
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.rows)
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.tokens for r in self.rows)
+
+    @property
+    def days(self) -> float | None:
+        return None if not self.usable_daily else self.tokens / self.usable_daily
+
+    @property
+    def hours(self) -> float | None:
+        return None if not self.burst_per_2s else self.requests / self.burst_per_2s * 2 / 3600
+
+    def by_entity(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in self.rows:
+            d = out.setdefault(r.entity, {"records": 0, "requests": 0, "tokens": 0})
+            d["records"] += r.records
+            d["requests"] += r.requests
+            d["tokens"] += r.tokens
+        return out
+
+
+def pm_occurrences(profile: SourceProfile, window_days: int) -> int:
+    """Activities the PM schedules make inside the window (one for meter/unknown cadences)."""
+    n = 0
+    for c in profile.inventory.pm_cadence:
+        if c.unit in PERIOD_DAYS:
+            per = max(1, math.ceil(window_days / (PERIOD_DAYS[c.unit] * max(c.interval, 1))))
+        else:
+            per = 1
+        n += per * c.schedules
+    return n
+
+
+def provisioning_plan(mapping: Mapping, audit: AccountAudit | None) -> dict[str, int]:
+    """Counts of what provisioning will create (all of it when the account is unknown)."""
+    fields = options = 0
+    for n in field_needs(mapping):
+        f = audit.find_field(n.entity, n.name) if audit else None
+        if n.custom and f is None:
+            fields += 1
+        elif f is not None and n.field_type in ("enum", "set"):
+            have = {_norm(o.label) for o in f.options}
+            options += 1 if any(_norm(o) not in have for o in n.options) else 0
+        elif not n.custom and audit is None and n.options:
+            options += 1
+    pipe = audit.pipeline(mapping.options.pipeline_name) if audit else None
+    stages = len(mapping.pipeline_stages) if pipe is None else sum(
+        1 for s in mapping.pipeline_stages if _norm(s) not in {_norm(x.name) for x in pipe.stages})
+    types = sum(1 for t, _ in ACTIVITY_TYPES if not (audit and audit.activity_type(t)))
+    return {"fields": fields, "option_adds": options, "pipeline": 0 if pipe else 1, "stages": stages,
+            "activity_types": types}
+
+
+def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
+                      plan: str | None = None, seats: int | None = None) -> RequestEstimate:
+    inv = profile.inventory
+    c = inv.counts
+    opts = mapping.options
+    est = RequestEstimate()
+    rows = est.rows
+
+    def add(entity: str, what: str, records: int, cost: int) -> None:
+        if records:
+            rows.append(EstimateRow(entity=entity, what=what, records=records, requests=records,
+                                    tokens_per_request=cost, tokens=records * cost))
+
+    assets = c.get("assets", 0)
+    add("organization", "accounts → organizations", c.get("accounts", 0), COST["organization"])
+    add("organization", "assets → organizations", assets, COST["organization"])
+    add("organization", "placeholder organization", 1 if assets else 0, COST["organization"])
+    add("relationship", "asset parent links (v1 organizationRelationships)", assets, COST["relationship"])
+    add("person", "contacts → persons", c.get("contacts", 0), COST["person"])
+    add("deal", "work orders → deals", c.get("work_orders", 0), COST["deal"])
+    add("activity", "labor entries", c.get("labor", 0), COST["activity"])
+    add("activity", "parts used", c.get("parts_used", 0), COST["activity"])
+    et = inv.note_entry_types
+    logged_notes = sum(n for k, n in et.items() if k.casefold() == "note")
+    add("activity", "activity-log calls/emails/meetings", sum(et.values()) - logged_notes if et else 0,
+        COST["activity"])
+    add("activity", f"PM occurrences in {opts.pm_window_days} days", pm_occurrences(profile, opts.pm_window_days),
+        COST["activity"])
+    add("note", "status changes", c.get("status_log", 0), COST["note"])
+    add("note", "activity-log notes", logged_notes, COST["note"])
+    add("note", "PM history", c.get("pm_history", 0), COST["note"])
+    add("note", "parts-table notes on equipment", inv.equipment_with_parts, COST["note"])
+    add("note", "long descriptions as first deal note", inv.descriptions_over_255, COST["note"])
+    bands = inv.attachments_by_size
+    small = sum(n for b, n in bands.items() if b != SIZE_BANDS[-1][0])
+    add("file", "attachments ≤ 25 MB", small, COST["file"])
+    if opts.large_file_policy == "split" and inv.attachments_over_limit_bytes:
+        add("file", "parts of split large attachments",
+            math.ceil(inv.attachments_over_limit_bytes / opts.max_file_bytes), COST["file"])
+    # provisioning
+    pp = provisioning_plan(mapping, audit)
+    reads = sum(n for n, _ in READ_COSTS.values())
+    read_tokens = sum(n * t for n, t in READ_COSTS.values())
+    rows.append(EstimateRow(entity="provisioning", what="reads (fields, pipelines, stages, types, users)",
+                            records=0, requests=reads, tokens_per_request=round(read_tokens / reads, 2),
+                            tokens=read_tokens))
+    writes = [("custom fields", pp["fields"], 5), ("option additions", pp["option_adds"], 5),
+              ("pipeline", pp["pipeline"], 5), ("stages", pp["stages"], 5),
+              ("activity types (v1)", pp["activity_types"], 10)]
+    for what, n, cost in writes:
+        if n:
+            rows.append(EstimateRow(entity="provisioning", what=what, records=n, requests=n, tokens_per_request=cost,
+                                    tokens=n * cost))
+    # plan arithmetic
+    p = (plan or (audit.plan_key if audit else None))
+    p = p.lower() if p else None
+    s = seats or (audit.seats if audit else None)
+    est.plan, est.seats = p, s
+    if p in PLAN_MULTIPLIER and s:
+        est.daily_budget = BASE_DAILY_TOKENS * PLAN_MULTIPLIER[p] * int(s)
+        est.usable_daily = int(est.daily_budget * (1 - RESERVE))
+    est.burst_per_2s = PLAN_BURST.get(p) if p else None
+    return est
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def complexity(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None,
+               owners: OwnerResolution | None, est: RequestEstimate) -> tuple[str, list[str]]:
+    """Grade A (simple) … D (hard) from points; each reason names its points."""
+    pts: list[tuple[int, str]] = []
+    h = profile.inventory.hierarchy
+    if h.deeper_than_2:
+        pts.append((1, f"{h.deeper_than_2} asset(s) deeper than 2 levels will be flattened (max depth {h.max_depth})"))
+    if h.cycles:
+        pts.append((1, f"{len(h.cycles)} cycle(s) in the asset hierarchy must be broken"))
+    un = mapping.unmapped()
+    if un:
+        pts.append((1, f"{len(un)} value(s) unmapped — the load waits for the user to map them"))
+    if len(profile.udfs) > 10:
+        pts.append((1, f"{len(profile.udfs)} UDFs need custom fields"))
+    new_fields = provisioning_plan(mapping, audit)["fields"]
+    cap = audit.custom_field_cap if audit else None
+    if audit and cap is not None and audit.custom_field_count + new_fields > cap:
+        pts.append((2, f"{new_fields} new custom fields do not fit the plan's cap ({audit.custom_field_count}/{cap} used)"))
+    if est.days is not None and est.days > 7:
+        pts.append((2, f"token budget: {est.days:.1f} days of the daily budget"))
+    elif est.days is not None and est.days > 1:
+        pts.append((1, f"token budget: {est.days:.1f} days of the daily budget"))
+    over = profile.inventory.attachments_by_size.get(SIZE_BANDS[-1][0], 0)
+    if over:
+        pts.append((1, f"{over} attachment(s) over 25 MB need manual handling"))
+    records = sum(profile.inventory.counts.values())
+    if records > 100_000:
+        pts.append((1, f"{records:,} source records"))
+    if owners and owners.rows and len(owners.unmatched()) > len(owners.rows) / 2:
+        pts.append((1, f"{len(owners.unmatched())} of {len(owners.rows)} contacts have no Pipedrive user"))
+    total = sum(p for p, _ in pts)
+    grade = "A" if total <= 1 else "B" if total <= 3 else "C" if total <= 5 else "D"
+    reasons = [f"+{p} {r}" for p, r in pts] or ["no complicating factor found"]
+    return grade, reasons
+
+
+def _t(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    def cell(v: Any) -> str:
+        return ("" if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return out
+
+
+def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
+                   owners: OwnerResolution | None = None) -> str:
+    est = estimate_requests(profile, mapping, audit)
+    grade, reasons = complexity(profile, mapping, audit, owners, est)
+    inv = profile.inventory
+    L: list[str] = [f"# Migration scope — run `{profile.run_key}`", ""]
+    L += [f"**Complexity grade: {grade}**", ""] + [f"- {r}" for r in reasons] + [""]
+
+    L += ["## Inventory", ""]
+    L += _t(["entity", "records", "quarantined rows"],
+            [[e, n, inv.quarantined.get(e, 0)] for e, n in inv.counts.items()])
+    L += ["", "### Work-order status", ""]
+    L += _t(["status", "work orders", "mapped to"],
+            [[s, n, (lambda t: "**unmapped**" if t is None else f"{t.stage} ({t.status})")(
+                mapping.status_map.get(s)) if s in mapping.status_map else "**not in mapping**"]
+             for s, n in inv.wo_status.items()])
+    L += ["", "### Work-order priority", ""]
+    L += _t(["priority", "work orders"], [[p or "(empty)", n] for p, n in inv.wo_priority.items()])
+    h = inv.hierarchy
+    L += ["", "### Asset hierarchy", ""]
+    L += _t(["depth", "assets"], [[d, n] for d, n in sorted(h.depth_histogram.items())])
+    L += ["", f"- {h.assets} assets, {h.roots} trees, max depth {h.max_depth}; "
+              f"{h.missing_parent} with a missing parent (treated as roots)"]
+    L += [f"- cycles: {len(h.cycles)}" + (": " + "; ".join(" → ".join(c + [c[0]]) for c in h.cycles[:20])
+                                          if h.cycles else "")
+          + (f" ({h.under_cycle} asset(s) hang below a cycle)" if h.under_cycle else "")]
+    L += ["", "### PM schedules by recurrence style", ""]
+    L += _t(["style", "schedules"], [[s, n] for s, n in inv.pm_by_style.items()])
+    L += ["", "### Attachments by size", ""]
+    L += _t(["size", "attachments"], [[b, n] for b, n in inv.attachments_by_size.items()])
+
+    L += ["", "## Mapping", ""]
+    migrating = [f for f in mapping.fields if f.target_entity != "none"]
+    one = [f for f in migrating if is_one_to_one(f.transform)]
+    tr = [f for f in migrating if not is_one_to_one(f.transform)]
+    L += [f"- {len(mapping.objects)} object mappings; {len(migrating)} column mappings: {len(one)} map 1:1, "
+          f"{len(tr)} need a transform."]
+    L += ["", "### Needs a transform", ""]
+    L += _t(["source", "target", "transform"],
+            [[f"{f.source_entity}.{f.source_column}", f"{f.target_entity}.{f.target_field}", f.transform] for f in tr])
+    L += ["", "### Hierarchies that will be flattened", ""]
+    L += [f"- {h.deeper_than_2} asset(s) below level 2 will be linked to their level-2 ancestor; their full "
+          f"lineage is kept in `Asset_Hierarchy__c`." if h.deeper_than_2 else "- none: no asset is deeper than 2"]
+    if h.cycles:
+        L += [f"- {len(h.cycles)} cycle(s) will be broken at a reported node."]
+
+    L += ["", "## Custom fields to create vs headroom", ""]
+    needs = field_needs(mapping)
+    rows = []
+    new = 0
+    for n in needs:
+        f = audit.find_field(n.entity, n.name) if audit else None
+        state = ("exists" if f is not None else "create") if audit else "create (account not audited)"
+        new += 1 if (n.custom and f is None) else 0
+        rows.append([n.entity, n.name, n.field_type, state, len(n.options) or ""])
+    L += _t(["entity", "field", "type", "action", "options"], rows)
+    if audit and audit.custom_field_cap is not None:
+        head = audit.headroom or 0
+        L += ["", f"- plan **{audit.plan_key}**: cap {audit.custom_field_cap} custom fields, "
+                  f"{audit.custom_field_count} used, headroom {head}; this mapping creates {new} → "
+                  + ("fits." if new <= head else f"**does not fit** ({new - head} too many: provisioning will refuse).")]
+    else:
+        L += ["", f"- this mapping creates up to {new} custom fields; plan caps: "
+                  + ", ".join(f"{k} {v}" for k, v in PLAN_FIELD_CAP.items())]
+
+    L += ["", "## Owners", ""]
+    if owners is None:
+        L += ["- owner resolution not run"]
+    else:
+        L += [f"- {len(owners.matched())} contact(s) matched to a Pipedrive user by email; "
+              f"{len(owners.unmatched())} fall back to {owners.fallback_email} (user {owners.fallback_user_id})."]
+        if owners.unmatched():
+            L += [""] + _t(["contact", "name", "email", "role", "owned by", "reason"],
+                           [[r.contact_id, r.name, r.email or "", r.role or "", r.owner_email or r.owner_user_id,
+                             r.reason] for r in owners.unmatched()])
+
+    L += ["", "## What will not migrate", ""]
+    L += ["- workflow rules, automated routing, PM recurrence as a live schedule, inventory management, custom "
+          "form configurations (a rebuild reference is written for each)"]
+    over = inv.attachments_by_size.get(SIZE_BANDS[-1][0], 0)
+    if over:
+        L += [f"- {over} attachment(s) over 25 MB: " + ("split" if mapping.options.large_file_policy == "split"
+                                                         else "flagged for manual handling")]
+    un = mapping.unmapped()
+    if un:
+        L += [f"- nothing loads until these are mapped: {', '.join(un)}"]
+    skipped = [f for f in mapping.fields if f.target_entity == "none" and f.transform in ("none",)
+               and f.source_entity not in ("user_defined_fields", "deleted")]
+    if skipped:
+        L += ["", "Columns not migrated:", ""]
+        L += _t(["source", "reason"], [[f"{f.source_entity}.{f.source_column}", f.reason] for f in skipped])
+
+    L += ["", "## API requests and token budget", ""]
+    L += _t(["entity", "what", "records", "requests", "tokens/request", "tokens"],
+            [[r.entity, r.what, r.records, r.requests, r.tokens_per_request, r.tokens] for r in est.rows])
+    L += ["", f"- total: **{est.requests:,} requests, {est.tokens:,} tokens**"]
+    if est.daily_budget:
+        L += [f"- plan {est.plan} × {est.seats} seats: daily budget {est.daily_budget:,} tokens; keeping a "
+              f"{int(RESERVE * 100)}% reserve leaves {est.usable_daily:,} a day → **{est.days:.2f} day(s)** of budget"]
+    else:
+        L += ["- plan or seats unknown: days of budget cannot be computed"]
+    if est.hours is not None:
+        L += [f"- burst limit {est.burst_per_2s} requests / 2 s → at least **{est.hours:.2f} hour(s)** of sending"]
+    return "\n".join(L) + "\n"
+
+
+__all__ = ["EstimateRow", "RequestEstimate", "complexity", "estimate_requests", "pm_occurrences",
+           "provisioning_plan", "scope_document"]
