@@ -4,6 +4,7 @@ Guarded by the account's API token (header `x-api-token`) or, when the server wa
 a separate admin token (header `x-sandbox-admin-token`). Costs no tokens and is never rate limited.
 
   GET   /_sandbox/usage                      per operation count + tokens, tokens spent today, budget
+  POST  /_sandbox/usage                      {"tokens_today": n}: pretend n tokens were spent today
   GET   /_sandbox/snapshot                   every record of every entity (deleted ones flagged), fields
   POST  /_sandbox/reset                      a fresh company account (same API token)
   GET   /_sandbox/faults                     the fault configuration
@@ -61,6 +62,12 @@ async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
         if not isinstance(body, dict):
             return _err(400, "Body must be a JSON object")
     if path == "/_sandbox/usage" and method == "GET":
+        return _ok(sb.usage())
+    if path == "/_sandbox/usage" and method == "POST":
+        try:
+            sb.set_tokens_spent(int(body["tokens_today"]))
+        except (KeyError, TypeError, ValueError):
+            return _err(400, "Body must be {\"tokens_today\": <int>}")
         return _ok(sb.usage())
     if path == "/_sandbox/snapshot" and method == "GET":
         return _ok(sb.snapshot())

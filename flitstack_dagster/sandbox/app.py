@@ -832,6 +832,14 @@ class Sandbox(CatalogRoutes, V1Routes):
                 "clock": {"now": iso(self.clock.now()), "offset": self.clock.offset},
             }))
 
+    def set_tokens_spent(self, tokens: int) -> None:
+        if tokens < 0:
+            raise ValueError("tokens_today must be >= 0")
+        with self.store.lock:
+            self._roll_day()
+            self.state["usage"]["tokens_today"] = tokens
+            self.store.mark_dirty()
+
     def set_faults(self, **changes: Any) -> FaultConfig:
         cfg = FaultConfig.from_dict(changes, base=self.faults.config)
         self.faults.set(cfg)

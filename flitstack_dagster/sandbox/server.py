@@ -182,6 +182,10 @@ class SandboxServer:
     def reset(self) -> None:
         self.sandbox.reset()
 
+    def set_tokens_spent(self, tokens: int) -> None:
+        """Pretend `tokens` were already spent today (to reach the daily budget quickly in tests)."""
+        self.sandbox.set_tokens_spent(tokens)
+
     def patch_record(self, kind: str, record_id: int, changes: dict) -> dict:
         return self.sandbox.patch_record(kind, record_id, changes)
 

@@ -53,7 +53,7 @@ DEFAULT_STAGES = [
 
 ACTIVITY_TYPES = [
     ("Call", "call", "call"),
-    ("Meeting", "meeting", "users"),
+    ("Meeting", "meeting", "meeting"),
     ("Task", "task", "task"),
     ("Deadline", "deadline", "deadline"),
     ("Email", "email", "email"),
@@ -94,8 +94,8 @@ STANDARD_FIELDS: dict[str, list[tuple]] = {
         ("person_id", "Contact person", "people", None, None),
         ("stage_id", "Stage", "stage", None, None),
         ("status", "Status", "status",
-         [{"id": "open", "label": "Open"}, {"id": "lost", "label": "Lost"},
-          {"id": "won", "label": "Won"}, {"id": "deleted", "label": "Deleted"}], None),
+         [{"id": 1, "label": "open"}, {"id": 2, "label": "won"},
+          {"id": 3, "label": "lost"}, {"id": 4, "label": "deleted"}], None),
         ("add_time", "Deal created", "date", None, None),
         ("update_time", "Update time", "date", None, None),
         ("stage_change_time", "Last stage change", "date", None, None),
