@@ -350,11 +350,30 @@ def iter_records(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
             f"{path.name}: cannot be read as CSV after line {line:,} ({e}); "
             f"a quote is not closed or the file is cut short — {DAMAGED}"
         ) from None
-    except UnicodeDecodeError as e:
-        raise BundleError(
-            f"{path.name}: bytes after line {line:,} are not valid {encoding} text ({e.reason}); "
-            f"check the manifest's encoding or re-export the bundle."
-        ) from None
+    except UnicodeDecodeError:
+        raise BundleError(undecodable_message(path, encoding)) from None
+
+
+def find_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
+    """(line, byte value) of the first bytes not valid in `encoding`; neither codec spans a newline."""
+    codec = text_encoding(encoding)
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode(codec if number == 1 else encoding.replace("-sig", ""))
+            except UnicodeDecodeError as e:
+                return number, raw[e.start]
+    return None
+
+
+def undecodable_message(path: Path, encoding: str) -> str:
+    """'labor.csv: byte 0x81 on line 12 is not valid cp1252 text; …' — what the user can act on."""
+    found = find_undecodable(path, encoding)
+    where = f"byte 0x{found[1]:02X} on line {found[0]:,}" if found else "some bytes"
+    return (
+        f"{path.name}: {where} is not valid {encoding} text; the manifest's encoding may be wrong "
+        "or the file is damaged — check it or re-export the bundle."
+    )
 
 
 def count_records(path: Path, encoding: str) -> int:

@@ -44,8 +44,8 @@ def report(bundle: Bundle, landed: list[LandedFile]) -> str:
     sizes = {f.name: f.bytes for f in m.files}
     width = max(len(f.file) for f in landed) if landed else 10
     lines = [
-        f"Bundle {m.export_id} ({m.kind} export of {m.tenant or 'unnamed tenant'}, {m.encoding}, "
-        f"{m.date_order}, {m.timezone})",
+        (f"Bundle {m.export_id} ({m.kind} export of {m.tenant or 'unnamed tenant'}, {m.encoding}, "
+        f"{m.date_order}, {m.timezone})"),
         f"  {'file':<{width}}  {'records':>10}  {'bytes':>14}",
     ]
     for f in landed:

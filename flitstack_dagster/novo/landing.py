@@ -13,13 +13,20 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from flitstack_dagster.errors import BundleError
-from flitstack_dagster.novo.bundle import CHUNK, DAMAGED, Bundle, iter_records, udf_columns
+from flitstack_dagster.novo.bundle import (
+    CHUNK,
+    DAMAGED,
+    Bundle,
+    iter_records,
+    udf_columns,
+    undecodable_message,
+)
 from flitstack_dagster.novo.columns import BY_FILE, JSON_FILES, NovoFile
 
 SCHEMA = "raw"
@@ -243,20 +250,13 @@ def transcode_to_utf8(path: Path, encoding: str, scratch: Path) -> Path:
     """Stream a cp1252 file to UTF-8 (cp1252 is not latin-1: € and curly quotes live in 0x80–0x9F)."""
     out_path = scratch / f"{path.stem}.utf8.csv"
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    line = 1
     with open(path, "rb") as src, open(out_path, "w", encoding="utf-8", newline="") as out:
-        while chunk := src.read(CHUNK):
-            try:
+        try:
+            while chunk := src.read(CHUNK):
                 out.write(decoder.decode(chunk))
-            except UnicodeDecodeError as e:
-                bad = chunk[e.start] if e.start < len(chunk) else 0
-                at = line + chunk[: e.start].count(b"\n")
-                raise BundleError(
-                    f"{path.name}: byte 0x{bad:02X} on line {at:,} is not "
-                    f"{encoding} (Windows-1252) text; check the manifest's encoding or re-export the bundle."
-                ) from None
-            line += chunk.count(b"\n")
-        out.write(decoder.decode(b"", final=True))
+            out.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError:
+            raise BundleError(undecodable_message(path, encoding)) from None
     return out_path
 
 
@@ -313,6 +313,6 @@ def _record_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str)
         [
             run_key, m.export_id, m.tenant, m.kind, m.exported_at, m.changed_since, m.timezone,
             m.date_order, m.encoding, str(bundle.source), bundle.manifest_bytes.decode("utf-8-sig"),
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
         ],
     )

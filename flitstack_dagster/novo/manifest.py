@@ -12,8 +12,16 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from flitstack_dagster.errors import BundleError
 
@@ -29,7 +37,7 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 def parse_instant(value: Any) -> datetime:
     """An ISO 8601 instant: a string with a date, a time and an offset (or `Z`); never a number."""
     if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 instant such as 2026-11-20T07:00:00Z")
+        raise ValueError("must be an ISO 8601 instant such as 2026-11-20T07:00:00Z")  # noqa: TRY004 — pydantic only turns ValueError into a validation error
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

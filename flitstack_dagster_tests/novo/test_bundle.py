@@ -60,7 +60,7 @@ def test_folder_bundle_opens(folder: Path, tmp_path: Path):
     assert b.path("labor.csv") == folder.resolve() / "labor.csv"
     assert [nf.file for nf, _ in b.csv_files()][:5] == [
         "departments.csv", "accounts.csv", "contacts.csv", "assets.csv", "work_orders.csv"]
-    assert dict((nf.file, rows) for nf, rows in b.csv_files())["work_orders.csv"] == 2
+    assert {nf.file: rows for nf, rows in b.csv_files()}["work_orders.csv"] == 2
 
 
 @pytest.mark.parametrize("prefix", ["", "springfield-export/"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -55,7 +55,7 @@ def test_spec_example_is_accepted():
 
 def test_delta_with_changed_since_is_accepted():
     m = load(manifest(kind="delta", changed_since="2026-11-01T00:00:00-06:00"))
-    assert m.changed_since.astimezone(timezone.utc).hour == 6
+    assert m.changed_since.astimezone(UTC).hour == 6
 
 
 @pytest.mark.parametrize("version", [2, 0, "1", 1.0, True, None])
