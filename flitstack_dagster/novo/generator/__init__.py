@@ -1,0 +1,23 @@
+"""Synthetic Novo Work Order export bundles (`flitstack generate`): plain Python, no Dagster.
+
+- `options`  the knobs (`GenOptions`) and derived entity counts
+- `pools`    word lists: names, streets, departments, equipment, phrases
+- `fmt`      how values are written (mixed date, money, number and yes/no forms of the spec)
+- `world`    the entity model: small entities in memory, work orders and their children streamed
+- `bodies`   tiny valid attachment bodies (PNG, PDF, text), deterministic
+- `mess`     injects each problem of the spec's "What real exports get wrong" at a known rate
+- `writers`  streaming CSV sinks that count records, bytes and SHA-256 while writing; the bundle
+- `delta`    a delta bundle from a base bundle's CSVs
+- `command`  the `flitstack generate` subcommand
+"""
+
+from flitstack_dagster.novo.generator.options import GenOptions
+
+__all__ = ["GenOptions", "generate"]
+
+
+def generate(options: GenOptions, log=print):  # noqa: ANN001, ANN201 - thin re-export
+    """Write the bundle `options` describe; returns the `Summary`."""
+    from flitstack_dagster.novo.generator.bundle_build import generate as _generate
+
+    return _generate(options, log=log)
