@@ -36,8 +36,8 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 def parse_instant(value: Any) -> datetime:
     """An ISO 8601 instant: a string with a date, a time and an offset (or `Z`); never a number."""
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 instant such as 2026-11-20T07:00:00Z")  # noqa: TRY004 — pydantic only turns ValueError into a validation error
+    if not isinstance(value, str):  # ValueError, not TypeError: pydantic reports only ValueError in words
+        raise ValueError("must be an ISO 8601 instant such as 2026-11-20T07:00:00Z")  # noqa: TRY004
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

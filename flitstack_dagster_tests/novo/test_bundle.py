@@ -407,3 +407,15 @@ def test_manifest_names_cannot_reach_outside(folder: Path, tmp_path: Path):
     m["files"][0]["name"] = "../../etc/passwd"
     (folder / "manifest.json").write_text(json.dumps(m))
     assert "plain file name" in refused(folder, tmp_path / "w")
+
+
+def test_remove_extracted_deletes_only_the_zip_extraction(folder: Path, tmp_path: Path):
+    from flitstack_dagster.novo.bundle import remove_extracted
+
+    zb = open_bundle(zip_bundle(folder, tmp_path / "b.zip", "export/"), tmp_path / "work")
+    assert zb.root.exists()
+    remove_extracted(zb)
+    assert not zb.root.exists() and list((tmp_path / "work").iterdir()) == []
+    fb = open_bundle(folder, tmp_path / "work")
+    remove_extracted(fb)
+    assert (folder / "manifest.json").is_file()  # never the user's own folder
