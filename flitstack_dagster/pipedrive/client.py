@@ -185,6 +185,7 @@ class PipedriveClient:
         self._in_flight = threading.BoundedSemaphore(self.max_concurrency)
         self._usage: dict[str, dict[str, int]] = {}
         self._usage_lock = threading.Lock()
+        self.rate_limited_responses = 0  # 429s (and 403 blocks) received: should stay 0
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
@@ -403,6 +404,9 @@ class PipedriveClient:
                 except ValueError:
                     raise PipedriveError(status, "answer is not JSON", self._scrub(resp.text[:200]),
                                          op.key) from None
+            if status == 429 or (status == 403 and self._is_rate_block_403(resp)):
+                with self._usage_lock:
+                    self.rate_limited_responses += 1
             if status == 429:
                 if self._is_daily_budget_429(resp):
                     raise self.limiter.server_budget_spent(op.key)

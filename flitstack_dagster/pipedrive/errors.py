@@ -94,12 +94,13 @@ class DailyBudgetSpent(UserError):
         if self.source == "server":
             head = (
                 "Pipedrive refused the request: the company's daily API token budget is spent "
-                "(HTTP 429, shared by every integration on this Pipedrive company)."
+                "(HTTP 429; the budget is shared by every integration on this Pipedrive company)."
             )
-            detail = f" This client spent {self.spent:,} tokens today"
-        else:
+        elif self.reserve > 0:
             head = "Stopped before spending into the reserved part of Pipedrive's daily API token budget."
-            detail = f" This client spent {self.spent:,} tokens today"
+        else:
+            head = "Stopped: Pipedrive's daily API token budget is spent (the next request would go over it)."
+        detail = f" This client spent {self.spent:,} tokens today"
         if self.budget is not None:
             detail += f" of a daily budget of {self.budget:,}"
         detail += f"; reserve kept for other integrations: {self.reserve:,} tokens"
