@@ -1,0 +1,158 @@
+"""Mapping: profile the source, audit the account, propose the map, wait for the user's approval,
+then provision Pipedrive (the first step that writes to it)."""
+
+import json
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.partitions import migration_runs
+from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.defs.staging import QUARANTINE
+from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.mapping.approval import check_approval
+from flitstack_dagster.mapping.audit import audit_account
+from flitstack_dagster.mapping.owners import resolve_owners
+from flitstack_dagster.mapping.profile import profile_source
+from flitstack_dagster.mapping.propose import propose_mapping
+from flitstack_dagster.mapping.provision import provision_schema
+from flitstack_dagster.mapping.scope import scope_document
+from flitstack_dagster.mapping.yamlio import mapping_markdown, write_proposal
+
+GROUP = "mapping"
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"duckdb"}, partitions_def=migration_runs, deps=[QUARANTINE],
+    description="Source profile: for every staged column (UDFs included) the type seen, null rate, distinct "
+    "count, top and example values; plus the inventory (counts, status/priority mix, hierarchy depth, cycles, "
+    "PM recurrence styles, attachment sizes).",
+)
+def source_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        profile = profile_source(con, context.partition_key)
+    path = mapping_store.save_profile(project.paths, context.partition_key, profile)
+    return dg.MaterializeResult(metadata={
+        "profile_hash": profile.profile_hash,
+        "entities": md_table([{"entity": e.entity, "rows": e.rows, "columns": len(e.columns)} for e in profile.entities], limit=50),
+        "report": dg.MetadataValue.path(str(path)),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"pipedrive"}, partitions_def=migration_runs,
+    description="Pipedrive account audit: users with emails, pipelines and stages, existing custom fields and "
+    "their keys, custom-field headroom against the plan's cap, record counts and the token budget.",
+)
+def pipedrive_account_audit(context: dg.AssetExecutionContext, pipedrive: PipedriveResource,
+                            project: ProjectPaths) -> dg.MaterializeResult:
+    with pipedrive.client() as client:
+        audit = audit_account(client, plan=pipedrive.plan, seats=pipedrive.seats)
+        spent = client.tokens_spent
+    path = mapping_store.save_audit(project.paths, context.partition_key, audit)
+    return dg.MaterializeResult(metadata={
+        "users": len(audit.users),
+        "tokens_spent": spent,
+        "report": dg.MetadataValue.path(str(path)),
+        "summary": dg.MetadataValue.json(json.loads(audit.model_dump_json(include={"plan", "seats", "company", "tokens_left_today"}))),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"pipedrive"}, partitions_def=migration_runs,
+    deps=[source_profile, pipedrive_account_audit],
+    description="Owner resolution: technicians and requesters matched to Pipedrive users by email; everyone "
+    "else owned by the fallback owner — the table lists each unmatched contact.",
+)
+def owner_resolution(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
+    audit = mapping_store.load_audit(project.paths, context.partition_key)
+    approved = mapping_store.load_approved(project.paths)
+    fallback = approved.options.fallback_owner_email if approved else None
+    with duckdb.get_connection() as con:
+        owners = resolve_owners(con, context.partition_key, audit.users, fallback)
+    path = mapping_store.save_owners(project.paths, context.partition_key, owners)
+    return dg.MaterializeResult(metadata={
+        "matched": len(owners.matched()),
+        "unmatched": len(owners.unmatched()),
+        "unmatched_contacts": md_table([r.model_dump() for r in owners.unmatched()], limit=25),
+        "report": dg.MetadataValue.path(str(path)),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"yaml"}, partitions_def=migration_runs,
+    deps=[source_profile, pipedrive_account_audit],
+    description="The proposed field map (YAML, diff-able): every source column and value to its Pipedrive "
+    "target, with transform, confidence and reason. Unknown values are listed as unmapped, never guessed.",
+    check_specs=[dg.AssetCheckSpec(
+        "mapping_approved", asset="proposed_mapping", blocking=True,
+        description="The approved mapping covers the data: nothing unmapped, nothing changed since approval.",
+    )],
+)
+def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
+    paths = project.paths
+    profile = mapping_store.load_profile(paths, context.partition_key)
+    audit = mapping_store.load_audit(paths, context.partition_key)
+    approved = mapping_store.load_approved(paths)
+    proposal = propose_mapping(profile, audit, approved.options if approved else None)
+    path = write_proposal(mapping_store.proposed_path(paths), proposal)
+    problems = check_approval(approved, proposal, profile)
+    yield dg.MaterializeResult(metadata={
+        "fields": len(proposal.fields),
+        "unmapped": len(proposal.unmapped()),
+        "proposal": dg.MetadataValue.path(str(path)),
+        "approved_file": dg.MetadataValue.path(str(mapping_store.approved_path(paths))),
+        "mapping": dg.MetadataValue.md(mapping_markdown(proposal)[:60000]),
+    })
+    yield dg.AssetCheckResult(
+        check_name="mapping_approved", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems[:5]) if problems else "approved",
+        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+                  "approved_by": approved.approved_by if approved and approved.approved_by else ""},
+    )
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
+    deps=[proposed_mapping], pool="pipedrive",
+    description="Schema provisioning: creates the custom fields, options, pipeline, stages, activity types and "
+    "organization labels the approved mapping needs, and records this account's keys in the field registry. "
+    "Idempotent; refuses the whole step when the plan's custom-field headroom is too small.",
+)
+def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
+                     project: ProjectPaths) -> dg.MaterializeResult:
+    approved = mapping_store.require_approved(project.paths)
+    with duckdb.get_connection() as con, pipedrive.client() as client:
+        result = provision_schema(client, approved, con)
+        spent = client.tokens_spent
+    return dg.MaterializeResult(metadata={
+        "created": len(result.created),
+        "created_items": md_table([{"item": c} for c in result.created], limit=100),
+        "tokens_spent": spent,
+    })
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"markdown"}, partitions_def=migration_runs,
+    deps=[proposed_mapping, owner_resolution],
+    description="The migration scope document: inventory, what maps 1:1 and what needs a transform, "
+    "hierarchies to flatten, fields to create vs headroom, unmatched owners, what will not migrate, requests "
+    "and tokens per entity, days of token budget and hours of burst-limited time, complexity grade.",
+)
+def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
+    paths = project.paths
+    run_key = context.partition_key
+    mapping = mapping_store.load_approved(paths) or propose_mapping(
+        mapping_store.load_profile(paths, run_key), mapping_store.load_audit(paths, run_key))
+    text = scope_document(mapping_store.load_profile(paths, run_key), mapping,
+                          mapping_store.load_audit(paths, run_key), mapping_store.load_owners(paths, run_key))
+    path = paths.reports / run_key / "scope.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return dg.MaterializeResult(metadata={"document": dg.MetadataValue.md(text[:60000]),
+                                          "path": dg.MetadataValue.path(str(path))})
+
+
+mapping_assets = [source_profile, pipedrive_account_audit, owner_resolution, proposed_mapping, pipedrive_schema, scope_doc]

@@ -1,0 +1,41 @@
+"""Load one shaped table of a migration run: read its rows, resolve, upsert, report progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from flitstack_dagster.loading.loader import LoadResult, Progress, load_entity
+from flitstack_dagster.loading.resolve import Registry, Resolver
+from flitstack_dagster.loading.store import LoadStore
+
+# load entity -> shaped table, in FK order
+SHAPED_TABLE = {
+    "organization": "pd_organizations",
+    "org_relationship": "pd_org_relationships",
+    "person": "pd_persons",
+    "deal": "pd_deals",
+    "activity": "pd_activities",
+    "note": "pd_notes",
+    "file": "pd_files",
+}
+
+
+def shaped_rows(con: duckdb.DuckDBPyConnection, run_key: str, entity: str) -> list[dict]:
+    table = SHAPED_TABLE[entity]
+    cur = con.execute(f"SELECT * FROM shaped.{table} WHERE run_key = ? ORDER BY source_id", [run_key])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def load_shaped(
+    con: duckdb.DuckDBPyConnection, client, run_key: str, entity: str, *,
+    bundle_root: Path | None = None, progress: Progress | None = None,
+) -> LoadResult:
+    store = LoadStore(con)
+    registry = Registry.load(con)
+    id_maps = {e: {s: m.pipedrive_id for s, m in store.id_map(e).items()} for e in ("organization", "person", "deal")}
+    resolver = Resolver(registry, id_maps)
+    rows = shaped_rows(con, run_key, entity)
+    return load_entity(client, store, resolver, entity, rows, run_key, bundle_root=bundle_root, progress=progress)
