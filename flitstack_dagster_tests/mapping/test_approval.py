@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from flitstack_dagster.errors import UserError
+from flitstack_dagster.mapping import command
+from flitstack_dagster.mapping.approval import approve, check_approval, require_approval
+from flitstack_dagster.mapping.model import StatusTarget
+from flitstack_dagster.mapping.profile import profile_source
+from flitstack_dagster.mapping.propose import propose_mapping
+from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping, write_proposal
+from flitstack_dagster_tests.mapping.conftest import stage
+
+
+@pytest.fixture
+def setup(source, tmp_path):
+    profile = profile_source(source, "full-1")
+    proposed = propose_mapping(profile)
+    pp = write_proposal(tmp_path / "proposed.yaml", proposed)
+    return source, profile, proposed, pp, tmp_path / "approved.yaml"
+
+
+def _fill_unmapped(path):
+    """What a user does in approved.yaml: map every unmapped value."""
+    m = load_mapping(path)
+    m.status_map["Awaiting Parts"] = StatusTarget(stage="On Hold")
+    m.value_maps["work_orders.Priority"]["Urgent"] = "Emergency"
+    m.value_maps["contacts.Department ID"]["D7"] = ""
+    m.value_maps["work_orders.UDF: Council District"]["Downtown"] = "Downtown"
+    m.value_maps["work_orders.UDF: Tags"]["Sewer"] = "Sewer"
+    write_mapping(path, m, "edited by the user")
+
+
+def test_missing_approval(setup):
+    _, profile, proposed, _, _ = setup
+    problems = check_approval(None, proposed, profile)
+    assert len(problems) == 1 and "no approved mapping" in problems[0] and "flitstack mapping approve" in problems[0]
+    copy = proposed.model_copy(deep=True)  # copied but never approved
+    assert any("not approved yet" in p for p in check_approval(copy, proposed, profile))
+
+
+def test_unmapped_values_block_with_exact_list(setup):
+    _, profile, proposed, pp, ap = setup
+    m = approve(pp, ap, "dana", profile.profile_hash)
+    assert m.approved_by == "dana" and m.proposal_hash == proposed.content_hash()
+    assert m.profile_hash == profile.profile_hash and m.approved_at is not None
+    problems = check_approval(load_mapping(ap), proposed, profile)
+    assert len(problems) == 5
+    assert any("work order status 'Awaiting Parts' (1 work order) is unmapped" in p for p in problems)
+    assert any("work_orders.Priority value 'Urgent'" in p for p in problems)
+    assert any("'Downtown'" in p for p in problems) and any("'Sewer'" in p for p in problems)
+    assert any("contacts.Department ID value 'D7'" in p for p in problems)
+    with pytest.raises(UserError, match="Awaiting Parts"):
+        require_approval(load_mapping(ap), proposed, profile)
+
+
+def test_edited_approved_file_is_respected(setup):
+    _, profile, proposed, pp, ap = setup
+    approve(pp, ap, "dana", profile.profile_hash)
+    _fill_unmapped(ap)
+    approved = load_mapping(ap)
+    assert approved.status_map["Awaiting Parts"].stage == "On Hold"
+    assert check_approval(approved, proposed, profile) == []
+    # re-approving keeps the user's edits
+    again = approve(pp, ap, "erin", profile.profile_hash)
+    assert again.status_map["Awaiting Parts"] == StatusTarget(stage="On Hold") and again.approved_by == "erin"
+    assert check_approval(load_mapping(ap), proposed, profile) == []
+
+
+def test_new_data_not_covered_and_changed_since_approval(setup):
+    con, profile, proposed, pp, ap = setup
+    approve(pp, ap, "dana", profile.profile_hash)
+    _fill_unmapped(ap)
+    stage(con, "work_orders", [{"wo_number": "WO-77", "title": "new", "status": "Parked", "priority": "Low",
+                                "udf_council_district": "West"}])
+    profile2 = profile_source(con, "full-1")
+    proposed2 = propose_mapping(profile2)
+    problems = check_approval(load_mapping(ap), proposed2, profile2)
+    assert any(p.startswith("the source data changed since approval") for p in problems)
+    assert any("the proposal changed since approval" in p for p in problems)
+    assert any("work order status 'Parked'" in p and "not in the approved mapping" in p for p in problems)
+    assert any("work_orders.UDF: Council District value 'West'" in p and "not in the approved" in p for p in problems)
+
+
+def test_new_column_not_covered(setup):
+    con, profile, proposed, pp, ap = setup
+    approve(pp, ap, "dana", profile.profile_hash)
+    _fill_unmapped(ap)
+    stage(con, "user_defined_fields", [{"entity": "Asset", "label": "Zone", "column": "UDF: Zone",
+                                        "data_type": "Text"}])
+    con.execute("ALTER TABLE staging.stg_assets ADD COLUMN udf_zone VARCHAR")
+    profile2 = profile_source(con, "full-1")
+    problems = check_approval(load_mapping(ap), propose_mapping(profile2), profile2)
+    assert any("column assets.'UDF: Zone' is not in the approved mapping (proposed: organization.Zone)" in p
+               for p in problems)
+
+
+def test_invalid_targets(setup):
+    _, profile, proposed, pp, ap = setup
+    approve(pp, ap, "dana", profile.profile_hash)
+    _fill_unmapped(ap)
+    m = load_mapping(ap)
+    m.status_map["Awaiting Parts"] = StatusTarget(stage="Waiting")
+    m.value_maps["work_orders.Priority"]["Urgent"] = "Critical"
+    f = m.field("work_orders", "Source")
+    f.target_entity, f.target_field = "deal", "source_channel"
+    u = m.field("work_orders", "UDF: Crew Size")
+    u.field_type = "date"
+    problems = check_approval(m, proposed, profile)
+    assert any("status_map['Awaiting Parts'].stage 'Waiting' is not a stage" in p for p in problems)
+    assert any("'Critical' is not an option of 'Novo_Priority__c'" in p for p in problems)
+    assert any("'source_channel' is not a standard deal field" in p for p in problems)
+    assert any("UDF work_orders.'UDF: Crew Size' is declared as Number" in p for p in problems)
+    assert len(problems) == 4
+
+
+def test_approve_needs_a_name(setup):
+    _, profile, _, pp, ap = setup
+    with pytest.raises(UserError, match="--by"):
+        approve(pp, ap, "  ", profile.profile_hash)
+
+
+def test_command(setup, capsys):
+    _, profile, proposed, pp, ap = setup
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    rc = command.run(parser.parse_args(["approve", "--by", "lee", "--proposal", str(pp), "--approved", str(ap)]))
+    assert rc == 1  # approved, but unmapped values remain
+    assert "Awaiting Parts" in capsys.readouterr().err
+    m = load_mapping(ap)
+    assert m.approved_by == "lee" and m.profile_hash == profile.profile_hash
+    _fill_unmapped(ap)
+    rc = command.run(parser.parse_args(["approve", "--by", "lee", "--proposal", str(pp), "--approved", str(ap)]))
+    assert rc == 0
