@@ -341,6 +341,7 @@ class World:
         customers = self.customers()
         depth_pick = weighted((1, 2, 3, 4, 5), (15, 20, 30, 20, 15))
         tree = 0
+        n = len(self.assets) + n  # n more
         while len(self.assets) < n:
             max_depth = tree + 1 if tree < 5 else depth_pick(r.random())
             tree += 1
@@ -431,10 +432,10 @@ class World:
         row["_modified"] = modified
         return added
 
-    def write_accounts(self, sink: Sink) -> None:
+    def write_accounts(self, sink: Sink, items: list[Account] | None = None) -> None:
         f, ck, r = self.fmt("accounts"), self.clock("accounts"), self.rng("accounts:rows")
         mine = udfs.for_entity("Account")
-        for a in self.accounts:
+        for a in self.accounts if items is None else items:
             street, city, state, zip_ = self.address(r)
             row = {"Account ID": a.id, "Account Name": a.name, "Account Type": a.type, "Department ID": a.dept,
                    "Address": street, "City": city, "State": state, "Zip": zip_, "Phone": self.phone(r),
@@ -443,10 +444,10 @@ class World:
             udfs.fill(row, mine, f, self.today)
             sink.write(row)
 
-    def write_contacts(self, sink: Sink) -> None:
+    def write_contacts(self, sink: Sink, items: list[Contact] | None = None) -> None:
         f, ck, r = self.fmt("contacts"), self.clock("contacts"), self.rng("contacts:rows")
         mine = udfs.for_entity("Contact")
-        for c in self.contacts:
+        for c in self.contacts if items is None else items:
             titles = pools.JOB_TITLES_TECH if c.is_tech else pools.JOB_TITLES_REQ
             row = {"Contact ID": c.id, "First Name": c.first, "Last Name": c.last, "Email": c.email,
                    "Phone": self.phone(r), "Mobile": self.phone(r) if r.random() < 0.5 else "", "Role": c.role,
@@ -458,13 +459,13 @@ class World:
             udfs.fill(row, mine, f, self.today)
             sink.write(row)
 
-    def write_assets(self, sinks: dict[str, Sink]) -> None:
+    def write_assets(self, sinks: dict[str, Sink], items: list[Asset] | None = None) -> None:
         f, ck, r = self.fmt("assets"), self.clock("assets"), self.rng("assets:rows")
         mine = udfs.for_entity("Asset")
         techs = self.technicians
         notes, attachments = sinks["notes"], sinks["attachments"]
         nf, af = self.fmt("notes:asset"), self.fmt("attachments:asset")
-        for a in self.assets:
+        for a in self.assets if items is None else items:
             manu, model, serial = "", "", ""
             if a.cls in ("Equipment", "Vehicle"):
                 for nm, mk in pools.EQUIPMENT + pools.VEHICLES:
@@ -496,11 +497,12 @@ class World:
             if r.random() < 0.05:
                 self.write_attachments(attachments, af, ck, "Asset", a.id, added, techs, 1)
 
-    def write_inventory(self, sinks: dict[str, Sink]) -> None:
+    def write_inventory(self, sinks: dict[str, Sink], parts: list[Part] | None = None,
+                        assets: list[Asset] | None = None) -> None:
         f, ck, r = self.fmt("inventory"), self.clock("inventory"), self.rng("inventory:rows")
         suppliers = [a for a in self.accounts if a.type in ("Supplier", "Vendor")]
         stores = [a for a in self.assets if a.cls == "Facility"] or self.assets
-        for p in self.parts:
+        for p in self.parts if parts is None else parts:
             cat, prefix, units = next(c for c in pools.PART_CATEGORIES if c[1] == p.number.split("-")[0])
             row = {"Part Number": p.number, "Description": pools.PART_WORDS[int(r.random() * len(pools.PART_WORDS))],
                    "Category": cat, "Unit": units[int(r.random() * len(units))], "Unit Cost": f.money(p.cost),
@@ -512,17 +514,17 @@ class World:
             row["_modified"] = m
             sinks["inventory"].write(row)
         ap = sinks["asset_parts"]
-        for a in self.assets:
+        for a in self.assets if assets is None else assets:
             if a.cls == "Equipment" and r.random() < 0.4:
                 for k in sorted({int(r.random() * len(self.parts)) for _ in range(1 + int(r.random() * 3))}):
                     ap.write({"Asset ID": a.id, "Part Number": self.parts[k].number,
                               "Qty Required": f.num(1 + int(r.random() * 6))})
 
-    def write_pms(self, sinks: dict[str, Sink]) -> None:
+    def write_pms(self, sinks: dict[str, Sink], items: list[PmSchedule] | None = None) -> None:
         f, ck, r = self.fmt("pm_schedules"), self.clock("pm_schedules"), self.rng("pm_schedules:rows")
         hist, hf = sinks["pm_history"], self.fmt("pm_history")
         techs = self.technicians
-        for i, pm in enumerate(self.pms):
+        for i, pm in enumerate(self.pms if items is None else items):
             style = RECURRENCE_STYLES[i % 4] if i < 16 else RECURRENCE_STYLES[int(r.random() * 4)]
             row = {"PM ID": pm.id, "PM Name": pm.name, "Asset ID": pm.asset, "Trigger": "Date",
                    "Frequency": "", "Every": "", "Recurrence Rule": "", "Meter Name": "", "Meter Interval": "",
