@@ -200,7 +200,7 @@ def test_token_never_appears_in_logs_errors_or_repr(caplog, capsys):
     wrong = "tok-WRONG-55aa77-dont-leak"
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "flitstack_dagster", "flitstack_dagster.pipedrive"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger=name)  # restored after the test
     texts: list[str] = []
 
     def keep(exc: BaseException) -> None:
