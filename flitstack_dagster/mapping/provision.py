@@ -210,7 +210,15 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
     for n, f in matched:
         res.reused_fields.append(f"{n.entity}.{n.name}")
     for n, f, missing in to_extend:
-        new = client.add_field_options(n.entity, f.key, missing)
+        try:
+            new = client.add_field_options(n.entity, f.key, missing)
+        except Exception as e:  # noqa: BLE001
+            if n.custom:
+                raise
+            # organization labels: some accounts do not take label options over the API
+            res.warnings.append(f"could not add {n.entity} labels {missing} through the API ({e}); create them in "
+                                "Pipedrive (Settings > Labels) and re-run provisioning")
+            continue
         for o in new or []:
             f.options.append(PdOption(id=_attr(o, "id"), label=str(_attr(o, "label", default=""))))
         res.added_options[f"{n.entity}.{n.name}"] = list(missing)
