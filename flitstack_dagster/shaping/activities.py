@@ -1,0 +1,396 @@
+"""Labor, parts, calls/emails/meetings and PM occurrences -> Pipedrive activities (pd_activities).
+
+Pipedrive stores an activity's due date/time in UTC and cannot backdate `add_time`, so the original
+moment lives in due_date/due_time (UTC) and every activity from history is `done`.
+
+- labor (kind `labor`, `labor:<Labor ID>`): type `Work Order Labor` (an activity type the load
+  creates); subject `Labor: <hours> h <Labor Type>`; due date/time = Work Date + Start Time in the
+  tenant's zone converted to UTC (no start time: all-day on the Work Date); duration = hours as
+  HH:MM; done; owner = the technician's user (else fallback); person = the technician; deal = the
+  work order; rate, labor type and notes in the (HTML-escaped) note. A labor entry whose work
+  order is not a deal (nor already loaded) is set aside (`orphan_reference`).
+- parts (kind `parts`, `part_used:<Line ID>`): type `Work Order Parts`; subject `Parts: <part> ×
+  <qty>`; due date = Date Added; done; deal = the work order; part, description, quantity, unit and
+  line cost in the note.
+- calls/emails/meetings (kind `call`/`email`/`meeting`, `note:<Note ID>`) from the activity log:
+  type `call`/`email`/`meeting`; subject; due date/time = Logged At (UTC); done; linked to the work
+  order's deal, else the asset's organization; body in the note, internal entries say so. (Entry
+  type `Note` goes to pd_notes.)
+- PM occurrences (kind `pm_occurrence`, `pm_occurrence:<PM ID>:<YYYY-MM-DD>`): one `task` per
+  occurrence of an active date-triggered schedule inside the migration window (recurrence.py);
+  subject `PM: <PM Name>`; linked to the asset's organization; owner = the assigned technician's user;
+  procedure steps + the recurrence as RRULE text in the note. Unreadable recurrences are set aside
+  with their text (`recurrence_unparsed`), so are schedules with no start (`recurrence_no_start`).
+- meter-triggered PMs (kind `pm_meter`, `pm_next:<PM ID>`): one task for the Next Due date, the
+  meter rule (`every N <meter>`, last reading) in the note.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.shaping import recurrence as rec
+from flitstack_dagster.shaping.common import (
+    SET_ASIDE_SCHEMA,
+    WARNING_SCHEMA,
+    Owners,
+    ShapeContext,
+    Shaped,
+    concat,
+    finish,
+    html_line,
+    html_text,
+    in_set,
+    iso_date,
+    owner_lookup,
+    payload_json,
+    set_aside,
+    sid,
+    warnings,
+)
+
+LABOR_TYPE = "Work Order Labor"
+PARTS_TYPE = "Work Order Parts"
+PM_TYPE = "task"
+BODY_COLUMNS = ["source_entity", "source_id", "origin_id", "kind", "payload", "org_ref", "person_ref", "deal_ref", "owner_id"]
+
+
+def _num_text(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.Float64).round(4).cast(pl.String).str.replace(r"\.0$", "")
+
+
+def _duration(hours: pl.Expr) -> pl.Expr:
+    minutes = (hours.cast(pl.Float64) * 60).round(0).cast(pl.Int64)
+    return pl.when(minutes >= 0).then(
+        pl.format("{}:{}", (minutes // 60).cast(pl.String).str.zfill(2), (minutes % 60).cast(pl.String).str.zfill(2))
+    )
+
+
+def parse_start_time(expr: pl.Expr) -> pl.Expr:
+    """`7:30 AM`, `07:30`, `14:15:09` -> Time (null when unreadable)."""
+    s = expr.cast(pl.String).str.strip_chars().str.to_uppercase()
+    return pl.coalesce(
+        s.str.to_time("%I:%M %p", strict=False),
+        s.str.to_time("%I:%M%p", strict=False),
+        s.str.to_time("%H:%M:%S", strict=False),
+        s.str.to_time("%H:%M", strict=False),
+    )
+
+
+def _utc_due(local_day: pl.Expr, local_time: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
+    """(due_date, due_time) strings in UTC for a local wall date + time; all-day when time is null."""
+    ts = local_day.dt.combine(local_time).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    utc = ts.dt.convert_time_zone("UTC")
+    due_date = pl.when(local_time.is_not_null() & utc.is_not_null()).then(utc.dt.strftime("%Y-%m-%d")).otherwise(
+        iso_date(local_day)
+    )
+    due_time = pl.when(local_time.is_not_null()).then(utc.dt.strftime("%H:%M"))
+    return due_date, due_time
+
+
+def _ts_due(ts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    u = ts.dt.convert_time_zone("UTC")
+    return u.dt.strftime("%Y-%m-%d"), u.dt.strftime("%H:%M")
+
+
+def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: ShapeContext) -> Shaped:
+    df = labor.with_columns(
+        sid("labor", "labor_id").alias("source_id"),
+        sid("work_order", "wo_number").alias("deal_ref"),
+        sid("contact", "technician_id").alias("_tech"),
+        parse_start_time(pl.col("start_time")).alias("_t"),
+    )
+    orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
+    df = owner_lookup(df.filter(in_set(pl.col("deal_ref"), deal_ids)), "technician_id", owners)
+    due_date, due_time = _utc_due(pl.col("work_date"), pl.col("_t"), ctx.timezone)
+    note = pl.concat_str(
+        [
+            html_line("Rate", pl.col("rate").cast(pl.Float64).round(2).cast(pl.String)),
+            html_line("Hours", _num_text(pl.col("hours"))),
+            html_line("Labor type", pl.col("labor_type")),
+            html_line("Start time (local)", pl.col("start_time")),
+            html_line("Notes", pl.col("notes")),
+        ]
+    )
+    fields = {
+        "subject": pl.concat_str(
+            [pl.lit("Labor: "), pl.coalesce(_num_text(pl.col("hours")), pl.lit("?")), pl.lit(" h"),
+             pl.when(pl.col("labor_type").is_not_null()).then(pl.lit(" ") + pl.col("labor_type")).otherwise(pl.lit(""))]
+        ),
+        "type": pl.lit(LABOR_TYPE),
+        "due_date": due_date,
+        "due_time": due_time,
+        "duration": _duration(pl.col("hours")),
+        "done": pl.lit(True),
+        "note": note,
+    }
+    frame = df.select(
+        pl.lit("labor").alias("source_entity"),
+        "source_id",
+        pl.col("source_id").alias("origin_id"),
+        pl.lit("labor").alias("kind"),
+        payload_json(fields).alias("payload"),
+        pl.lit(None, dtype=pl.String).alias("org_ref"),
+        pl.when(in_set(pl.col("_tech"), person_ids)).then(pl.col("_tech")).alias("person_ref"),
+        "deal_ref",
+        "owner_id",
+    )
+    sa = set_aside(orphan, ctx, "labor", "labor.csv", "orphan_reference", pl.format("work order {} is not migrated", pl.col("wo_number")))
+    warn = warnings(df.filter("_fallback_owner"), ctx, "fallback_owner", "labor", pl.format("technician {} has no Pipedrive user", pl.col("technician_id")))
+    return Shaped(frame, sa, warn)
+
+
+def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeContext, currency: str) -> Shaped:
+    inv = inventory.select("part_number", pl.col("description").alias("_desc"), pl.col("unit").alias("_unit")).unique(
+        "part_number", keep="last"
+    )
+    df = parts_used.join(inv, on="part_number", how="left", maintain_order="left").with_columns(
+        sid("part_used", "line_id").alias("source_id"), sid("work_order", "wo_number").alias("deal_ref")
+    )
+    orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
+    df = df.filter(in_set(pl.col("deal_ref"), deal_ids))
+    line_cost = (pl.col("quantity").cast(pl.Float64) * pl.col("unit_cost").cast(pl.Float64)).round(2)
+    note = pl.concat_str(
+        [
+            html_line("Part", pl.col("part_number")),
+            html_line("Description", pl.col("_desc")),
+            html_line("Quantity", pl.concat_str([_num_text(pl.col("quantity")), pl.lit(" "), pl.col("_unit").fill_null("")]).str.strip_chars()),
+            html_line(f"Unit cost ({currency})", pl.col("unit_cost").cast(pl.Float64).round(2).cast(pl.String)),
+            html_line(f"Line cost ({currency})", line_cost.cast(pl.String)),
+        ]
+    )
+    due_date, due_time = _ts_due(pl.col("date_added"))
+    fields = {
+        "subject": pl.format("Parts: {} × {}", pl.col("part_number"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?"))),
+        "type": pl.lit(PARTS_TYPE),
+        "due_date": due_date,
+        "due_time": due_time,
+        "done": pl.lit(True),
+        "note": note,
+    }
+    frame = df.select(
+        pl.lit("part_used").alias("source_entity"),
+        "source_id",
+        pl.col("source_id").alias("origin_id"),
+        pl.lit("parts").alias("kind"),
+        payload_json(fields).alias("payload"),
+        "deal_ref",
+        pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
+    )
+    sa = set_aside(orphan, ctx, "part_used", "parts_used.csv", "orphan_reference", pl.format("work order {} is not migrated", pl.col("wo_number")))
+    return Shaped(frame, sa)
+
+
+def log_targets(notes: pl.DataFrame, deal_ids, org_ids) -> pl.DataFrame:
+    """Activity-log rows with `source_id`, `deal_ref` / `org_ref` (the deal wins), `_linked`."""
+    wo = sid("work_order", "wo_number")
+    asset = sid("asset", "asset_id")
+    return notes.with_columns(
+        sid("note", "note_id").alias("source_id"),
+        pl.when(in_set(wo, deal_ids)).then(wo).alias("deal_ref"),
+        pl.when(~in_set(wo, deal_ids) & in_set(asset, org_ids)).then(asset).alias("org_ref"),
+    ).with_columns((pl.col("deal_ref").is_not_null() | pl.col("org_ref").is_not_null()).alias("_linked"))
+
+
+def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, ctx: ShapeContext) -> Shaped:
+    df = log_targets(notes.filter(pl.col("entry_type").is_in(["Call", "Email", "Meeting"])), deal_ids, org_ids)
+    orphan = df.filter(~pl.col("_linked"))
+    df = owner_lookup(df.filter("_linked"), "logged_by_id", owners)
+    due_date, due_time = _ts_due(pl.col("logged_at"))
+    note = pl.concat_str(
+        [
+            pl.when(pl.col("internal").fill_null(False)).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit("")),
+            pl.coalesce(html_text(pl.col("body")), pl.lit("")),
+        ]
+    )
+    fields = {
+        "subject": pl.coalesce(pl.col("subject"), pl.col("entry_type")),
+        "type": pl.col("entry_type").str.to_lowercase(),
+        "due_date": due_date,
+        "due_time": due_time,
+        "done": pl.lit(True),
+        "note": note,
+    }
+    who = sid("contact", "logged_by_id")
+    frame = df.select(
+        pl.lit("note").alias("source_entity"),
+        "source_id",
+        pl.col("source_id").alias("origin_id"),
+        pl.col("entry_type").str.to_lowercase().alias("kind"),
+        payload_json(fields).alias("payload"),
+        "org_ref",
+        pl.when(in_set(who, person_ids)).then(who).alias("person_ref"),
+        "deal_ref",
+        "owner_id",
+    )
+    sa = set_aside(orphan, ctx, "note", "notes.csv", "orphan_reference",
+                   pl.format("neither work order {} nor asset {} is migrated", pl.col("wo_number").fill_null("-"), pl.col("asset_id").fill_null("-")))
+    return Shaped(frame, sa)
+
+
+def _procedure_html(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr.is_not_null()).then(pl.lit("<b>Procedure:</b><br>") + html_text(expr) + pl.lit("<br>")).otherwise(pl.lit(""))
+
+
+def expand_pm(pm: pl.DataFrame, ctx: ShapeContext, window_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Date-triggered schedules -> (occurrences frame, failures frame).
+
+    occurrences: pm_id, due_local (Date), due_date/due_time (UTC strings), rrule, style.
+    failures: pm_id, reason_code, message. One Python loop per schedule: RRULE expansion is
+    inherently per rule.
+    """
+    ws, we = rec.window(ctx.exported_at, ctx.timezone, window_days)
+    occ: dict[str, list] = {k: [] for k in ("pm_id", "due_local", "due_date", "due_time", "rrule", "style")}
+    fail: dict[str, list] = {"pm_id": [], "reason_code": [], "message": []}
+    cache: dict[tuple, tuple] = {}
+    for pm_id, rule, freq, every, start, end, nxt in pm.select(
+        "pm_id", "recurrence_rule", "frequency", "every", "start_date", "end_date", "next_due"
+    ).iter_rows():
+        anchor: date | None = start or nxt
+        try:
+            key = (rule, freq, every, anchor, end)
+            if key not in cache:
+                r = rec.parse_recurrence(rule, freq, every)
+                if anchor is None:
+                    cache[key] = (r, None, "recurrence_no_start", "PM schedule has neither Start Date nor Next Due")
+                else:
+                    cache[key] = (r, rec.occurrences(r, anchor, ws, we, ctx.timezone, end), None, None)
+            r, found, code, msg = cache[key]
+        except rec.RecurrenceError as exc:
+            fail["pm_id"].append(pm_id)
+            fail["reason_code"].append("recurrence_unparsed")
+            fail["message"].append(str(exc))
+            continue
+        if code:
+            fail["pm_id"].append(pm_id)
+            fail["reason_code"].append(code)
+            fail["message"].append(msg)
+            continue
+        for o in found:
+            occ["pm_id"].append(pm_id)
+            occ["due_local"].append(o.local_date)
+            occ["due_date"].append(o.utc_date.isoformat())
+            occ["due_time"].append(o.utc.strftime("%H:%M") if o.utc else None)
+            occ["rrule"].append(r.rrule)
+            occ["style"].append(r.style)
+    occ_df = pl.DataFrame(
+        occ,
+        schema={"pm_id": pl.String, "due_local": pl.Date, "due_date": pl.String, "due_time": pl.String, "rrule": pl.String, "style": pl.String},
+    )
+    return occ_df, pl.DataFrame(fail, schema={"pm_id": pl.String, "reason_code": pl.String, "message": pl.String})
+
+
+def recurrence_style(pm: pl.DataFrame) -> pl.Expr:
+    """`meter` / `rrule` / `phrase` / `frequency` / `none` per schedule (for sampling and reports)."""
+    rule = pl.col("recurrence_rule").str.strip_chars()
+    return (
+        pl.when(pl.col("trigger") == "Meter").then(pl.lit("meter"))
+        .when(rule.str.to_uppercase().str.contains("FREQ=")).then(pl.lit("rrule"))
+        .when(rule.is_not_null() & (rule != "")).then(pl.lit("phrase"))
+        .when(pl.col("frequency").is_not_null()).then(pl.lit("frequency"))
+        .otherwise(pl.lit("none"))
+    )
+
+
+def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: ShapeContext) -> Shaped:
+    """PM schedules -> one task per occurrence in the window; meter PMs -> one task for next due."""
+    window_days = mapping.options.pm_window_days
+    df = pm_schedules.with_columns(
+        sid("pm_schedule", "pm_id").alias("origin_id"),
+        sid("asset", "asset_id").alias("_asset"),
+    )
+    orphan = df.filter(~in_set(pl.col("_asset"), org_ids)).with_columns(pl.col("origin_id").alias("source_id"))
+    df = owner_lookup(df.filter(in_set(pl.col("_asset"), org_ids)), "assigned_to_id", owners)
+    active = df.filter(pl.col("active").fill_null(True))
+    meter = active.filter(pl.col("trigger") == "Meter")
+    dated = active.filter(pl.col("trigger").fill_null("Date") != "Meter")
+
+    occ, fail = expand_pm(dated, ctx, window_days)
+    base_note = pl.concat_str(
+        [
+            _procedure_html(pl.col("procedure")),
+            html_line("Estimated hours", _num_text(pl.col("estimated_hours"))),
+        ]
+    )
+    o = dated.join(occ, on="pm_id", how="inner")
+    o_fields = {
+        "subject": pl.lit("PM: ") + pl.col("pm_name"),
+        "type": pl.lit(PM_TYPE),
+        "due_date": pl.col("due_date"),
+        "due_time": pl.col("due_time"),
+        "done": pl.lit(False),
+        "note": base_note + html_line("Recurrence (RRULE)", pl.col("rrule")) + html_line("Recurrence in Novo", pl.coalesce(pl.col("recurrence_rule"), pl.format("{} every {}", pl.col("frequency"), _num_text(pl.col("every").fill_null(1))))),
+    }
+    occ_frame = o.select(
+        pl.lit("pm_schedule").alias("source_entity"),
+        pl.format("pm_occurrence:{}:{}", pl.col("pm_id"), pl.col("due_local").dt.strftime("%Y-%m-%d")).alias("source_id"),
+        "origin_id",
+        pl.lit("pm_occurrence").alias("kind"),
+        payload_json(o_fields).alias("payload"),
+        pl.col("_asset").alias("org_ref"),
+        "owner_id",
+    )
+    m_fields = {
+        "subject": pl.lit("PM: ") + pl.col("pm_name"),
+        "type": pl.lit(PM_TYPE),
+        "due_date": iso_date(pl.col("next_due")),
+        "due_time": pl.lit(None, dtype=pl.String),
+        "done": pl.lit(False),
+        "note": base_note
+        + html_line(
+            "Meter rule",
+            pl.format("every {} {}", _num_text(pl.col("meter_interval")), pl.coalesce(pl.col("meter_name"), pl.lit("units"))),
+        )
+        + html_line("Last meter reading", _num_text(pl.col("last_meter_reading")))
+        + pl.when(pl.col("next_due").is_null()).then(pl.lit("<b>Next due:</b> unknown (meter-based)<br>")).otherwise(pl.lit("")),
+    }
+    meter_frame = meter.select(
+        pl.lit("pm_schedule").alias("source_entity"),
+        sid("pm_next", "pm_id").alias("source_id"),
+        "origin_id",
+        pl.lit("pm_meter").alias("kind"),
+        payload_json(m_fields).alias("payload"),
+        pl.col("_asset").alias("org_ref"),
+        "owner_id",
+    )
+    failed = dated.join(fail, on="pm_id", how="inner").with_columns(pl.col("origin_id").alias("source_id"))
+    sa = concat(
+        [
+            set_aside(orphan, ctx, "pm_schedule", "pm_schedules.csv", "orphan_reference", pl.format("asset {} is not migrated", pl.col("asset_id").fill_null("-"))),
+            *[
+                set_aside(g, ctx, "pm_schedule", "pm_schedules.csv", code, pl.col("message"))
+                for (code,), g in failed.group_by("reason_code")
+            ],
+        ],
+        SET_ASIDE_SCHEMA,
+    )
+    warn = warnings(
+        pl.concat([occ_frame.select("origin_id"), meter_frame.select("origin_id")]).unique().join(
+            df.filter("_fallback_owner").select("origin_id", "assigned_to_id"), on="origin_id"
+        ).rename({"origin_id": "source_id"}),
+        ctx, "fallback_owner", "pm_schedule", pl.format("technician {} has no Pipedrive user", pl.col("assigned_to_id")),
+    )
+    return Shaped(pl.concat([occ_frame, meter_frame], how="diagonal"), sa, warn)
+
+
+def shape_activities(
+    labor, parts_used, notes, pm_schedules, contacts, inventory,
+    org_ids, person_ids, deal_ids, mapping: Mapping, owners: Owners, ctx: ShapeContext,
+) -> Shaped:
+    parts = [
+        shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx),
+        shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency),
+        shape_log_activities(notes, deal_ids, org_ids, person_ids, owners, ctx),
+        shape_pm(pm_schedules, org_ids, mapping, owners, ctx),
+    ]
+    body = pl.concat([p.frame for p in parts], how="diagonal_relaxed")
+    return Shaped(
+        finish(body, ctx),
+        concat([p.set_aside for p in parts], SET_ASIDE_SCHEMA),
+        concat([p.warnings for p in parts], WARNING_SCHEMA),
+    )
+
+

@@ -1,0 +1,220 @@
+"""Checks that gate loading. Blocking (severity ERROR): references resolve, source ids unique,
+required fields present, every status/priority/pick-list value mapped, file sizes within policy,
+the accounting identity. Warnings (WARN, never block): invalid emails, flattened hierarchies,
+broken cycles, fallback owners.
+
+Every function returns a `CheckResult`; `run_checks` runs them all. The Dagster layer wires each
+into an asset check; this module does not import Dagster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.shaping.common import REF_COLUMNS
+from flitstack_dagster.shaping.deals import effective_status_map
+from flitstack_dagster.shaping.inputs import StagedInputs
+
+Severity = Literal["ERROR", "WARN"]
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "pd_organizations": ("name",),
+    "pd_persons": ("name",),
+    "pd_deals": ("title", "pipeline", "stage", "status"),
+    "pd_activities": ("subject", "type"),
+    "pd_notes": ("content",),
+    "pd_files": ("file_name",),
+    "pd_org_relationships": ("type",),
+}
+# which reference column must point at which output
+REF_TARGET = {"org_ref": "pd_organizations", "person_ref": "pd_persons", "deal_ref": "pd_deals", "parent_ref": "pd_organizations"}
+# the pick-list columns with a value map, and where the values live
+VALUE_COLUMNS = {
+    "work_orders.Priority": ("work_orders", "priority"),
+    "work_orders.Request Type": ("work_orders", "request_type"),
+    "contacts.Role": ("contacts", "role"),
+    "assets.Asset Class": ("assets", "asset_class"),
+    "accounts.Account Type": ("accounts", "account_type"),
+}
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    severity: Severity
+    count: int = 0  # offending records
+    message: str = ""
+    sample: list[str] = field(default_factory=list)  # up to 20 offending ids / values
+
+
+def _result(name: str, severity: Severity, bad: list[str], ok_msg: str, bad_msg: str) -> CheckResult:
+    return CheckResult(
+        name, not bad, severity, len(bad), ok_msg if not bad else bad_msg.format(n=len(bad)), sorted(bad)[:20]
+    )
+
+
+def _payload_refs(df: pl.DataFrame) -> pl.Series:
+    """Every `{"$ref": id}` inside payloads (top-level values)."""
+    refs = df.select(pl.col("payload").str.extract_all(r'\{"\$ref":"((?:[^"\\]|\\.)*)"\}').alias("r")).explode("r")["r"]
+    return refs.drop_nulls().str.replace(r'^\{"\$ref":"', "").str.replace(r'"\}$', "")
+
+
+def check_references(run, already_loaded: Iterable[str] = ()) -> CheckResult:
+    """Every reference (org/person/deal/parent, `$ref` in payloads) resolves to a record of this run
+    in the right output, or to a record already loaded."""
+    outs = run.outputs()
+    loaded = set(already_loaded)
+    bad: list[str] = []
+    for name, df in outs.items():
+        if not df.height:
+            continue
+        for col in REF_COLUMNS:
+            target = outs[REF_TARGET[col]]
+            known = pl.concat([target["source_id"], pl.Series(list(loaded), dtype=pl.String)])
+            miss = df.filter(pl.col(col).is_not_null() & ~pl.col(col).is_in(known.implode()))
+            bad += [f"{name}:{s} {col}={r}" for s, r in miss.select("source_id", col).iter_rows()]
+        refs = _payload_refs(df)
+        if refs.len():
+            known = pl.concat([outs["pd_organizations"]["source_id"], outs["pd_persons"]["source_id"], outs["pd_deals"]["source_id"], pl.Series(list(loaded), dtype=pl.String)])
+            bad += [f"{name} $ref={r}" for r in refs.filter(~refs.is_in(known.implode())).unique().to_list()]
+    return _result("references_resolve", "ERROR", bad, "every reference resolves", "{n} reference(s) do not resolve")
+
+
+def check_unique_ids(run) -> CheckResult:
+    bad = []
+    for name, df in run.outputs().items():
+        dup = df.filter(pl.col("source_id").is_duplicated())["source_id"].unique().to_list()
+        bad += [f"{name}:{d}" for d in dup]
+    return _result("source_ids_unique", "ERROR", bad, "source ids are unique per output", "{n} duplicated source id(s)")
+
+
+def check_required(run) -> CheckResult:
+    bad = []
+    for name, df in run.outputs().items():
+        if not df.height:
+            continue
+        for key in REQUIRED[name]:
+            miss = df.filter(pl.col("payload").str.json_path_match(f'$["{key}"]').is_null())
+            bad += [f"{name}:{s} {key}" for s in miss["source_id"].to_list()]
+        if name == "pd_notes":
+            bad += [f"{name}:{s} no deal/org/person" for s in df.filter(
+                pl.col("deal_ref").is_null() & pl.col("org_ref").is_null() & pl.col("person_ref").is_null())["source_id"].to_list()]
+        if name == "pd_org_relationships":
+            bad += [f"{name}:{s} parent" for s in df.filter(pl.col("parent_ref").is_null() | pl.col("org_ref").is_null())["source_id"].to_list()]
+        if name == "pd_files":
+            bad += [f"{name}:{s} body_path" for s in df.filter(pl.col("body_path").is_null())["source_id"].to_list()]
+    return _result("required_fields", "ERROR", bad, "required fields present", "{n} required value(s) missing")
+
+
+def unmapped_values(inputs: StagedInputs, mapping: Mapping) -> list[str]:
+    """Every status / pick-list value in the data without an approved target."""
+    out: list[str] = []
+    statuses = inputs.work_orders["status"].drop_nulls().unique().sort().to_list()
+    out += [f"work order status '{s}'" for s, t in effective_status_map(mapping, statuses).items() if t is None]
+    keys = dict(VALUE_COLUMNS)
+    for fm in mapping.fields:
+        if fm.field_type in ("enum", "set") and fm.target_field:
+            from flitstack_dagster.novo.columns import snake
+
+            keys.setdefault(f"{fm.source_entity}.{fm.source_column}", (fm.source_entity, snake(fm.source_column)))
+    for key, (entity, col) in keys.items():
+        vm = mapping.value_maps.get(key)
+        df = inputs.frame(entity)
+        if vm is None or col not in df.columns or not df.height:
+            continue
+        s = df[col]
+        if isinstance(s.dtype, pl.List):
+            s = s.explode()
+        elif s.dtype == pl.Boolean:
+            s = s.replace_strict({True: "Yes", False: "No"}, return_dtype=pl.String)
+        for v in s.drop_nulls().cast(pl.String).unique().sort().to_list():
+            if vm.get(v) is None:
+                out.append(f"{key} value '{v}'")
+    # department names (value map keyed by name)
+    vm = mapping.value_maps.get("contacts.Department ID")
+    if vm is not None and inputs.contacts.height:
+        names = inputs.contacts.join(inputs.departments, on="department_id", how="inner")["department_name"]
+        out += [f"contacts.Department ID value '{v}'" for v in names.drop_nulls().unique().sort().to_list() if vm.get(v) is None]
+    return out
+
+
+def check_values_mapped(inputs: StagedInputs, mapping: Mapping) -> CheckResult:
+    bad = unmapped_values(inputs, mapping)
+    return _result("values_mapped", "ERROR", bad, "every status and pick-list value is mapped",
+                   "{n} value(s) have no approved mapping; map them before loading")
+
+
+def check_file_sizes(run, mapping: Mapping) -> CheckResult:
+    f = run.pd_files
+    bad = f.filter((pl.col("decision") == "upload") & (pl.col("size") > mapping.options.max_file_bytes))["source_id"].to_list()
+    if mapping.options.large_file_policy == "flag":
+        bad += f.filter(pl.col("decision") == "split")["source_id"].to_list()
+    return _result("file_sizes", "ERROR", bad, "every uploaded file is within the size policy", "{n} file(s) break the size policy")
+
+
+def check_accounting(run, inputs: StagedInputs) -> CheckResult:
+    """Staged rows per file = loaded + set aside + not migrated, each row exactly once; every shaped
+    record comes from a staged row; nothing unaccounted."""
+    rec = run.reconciliation
+    bad = [f"{f}:{r} {s}" for f, r, s in rec.filter(pl.col("outcome") == "unaccounted").select("file", "row_number", "source_id").iter_rows()]
+    counts = dict(rec.group_by("file").len().iter_rows())
+    for e in StagedInputs.entities():
+        n = inputs.frame(e).height
+        file = next((f for f in counts if f.rsplit(".", 1)[0] == e), None)
+        if n and counts.get(file, 0) != n:
+            bad.append(f"{e}: {n} staged rows, {counts.get(file, 0)} accounted")
+    dup = rec.filter(pl.struct("file", "row_number").is_duplicated())
+    bad += [f"{f}:{r} counted twice" for f, r in dup.select("file", "row_number").unique().iter_rows()]
+    origins = set(rec["source_id"].to_list())
+    for name, df in run.outputs().items():
+        stray = df.filter(pl.col("origin_id").is_not_null() & ~pl.col("origin_id").is_in(pl.Series(list(origins), dtype=pl.String).implode()))
+        bad += [f"{name}:{s} has no source row" for s in stray["source_id"].to_list()]
+    return _result("accounting_identity", "ERROR", bad, "every source row is accounted for", "{n} accounting problem(s)")
+
+
+def _warn(run, name: str, codes: tuple[str, ...], label: str) -> CheckResult:
+    w = run.warnings.filter(pl.col("code").is_in(list(codes)))
+    ids = w["source_id"].to_list()
+    return CheckResult(name, True, "WARN", len(ids), f"{len(ids)} {label}" if ids else f"no {label}", sorted(ids)[:20])
+
+
+def warn_invalid_emails(run) -> CheckResult:
+    return _warn(run, "invalid_emails", ("invalid_email",), "contact(s) with an invalid email")
+
+
+def warn_flattened(run) -> CheckResult:
+    return _warn(run, "hierarchy_flattened", ("hierarchy_flattened", "hierarchy_cycle_broken", "hierarchy_missing_parent"),
+                 "asset(s) flattened, cycle-broken or re-rooted")
+
+
+def warn_fallback_owners(run) -> CheckResult:
+    return _warn(run, "fallback_owners", ("fallback_owner",), "record(s) owned by the fallback owner")
+
+
+def run_checks(run, inputs: StagedInputs, mapping: Mapping, already_loaded: Iterable[str] = ()) -> list[CheckResult]:
+    return [
+        check_references(run, already_loaded),
+        check_unique_ids(run),
+        check_required(run),
+        check_values_mapped(inputs, mapping),
+        check_file_sizes(run, mapping),
+        check_accounting(run, inputs),
+        warn_invalid_emails(run),
+        warn_flattened(run),
+        warn_fallback_owners(run),
+    ]
+
+
+def blocking_failures(results: list[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if r.severity == "ERROR" and not r.passed]
+
+
+def to_json(results: list[CheckResult]) -> str:
+    return json.dumps([r.__dict__ for r in results], indent=2)
