@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flitstack_dagster.errors import UserError
@@ -80,7 +80,7 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
     ap = Path(approved_path)
     merged = merge(load_mapping(ap), proposed) if ap.exists() else proposed.model_copy(deep=True)
     merged.approved_by = who
-    merged.approved_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    merged.approved_at = (now or datetime.now(UTC)).replace(microsecond=0)
     merged.proposal_hash = proposed.content_hash()
     merged.profile_hash = profile_hash
     write_mapping(ap, merged, APPROVED_WHAT)
@@ -219,8 +219,8 @@ def _invalid(m: Mapping) -> list[str]:
 def check_approval(approved: Mapping | None, proposed: Mapping, profile: SourceProfile) -> list[str]:
     """Every reason the load must wait, one readable line each; [] when the approval covers the data."""
     if approved is None:
-        return ["no approved mapping: review mapping/proposed.yaml (or .md), then run "
-                "`flitstack mapping approve --by NAME` (or copy it to mapping/approved.yaml, edit and approve)"]
+        return [("no approved mapping: review mapping/proposed.yaml (or .md), then run "
+                "`flitstack mapping approve --by NAME` (or copy it to mapping/approved.yaml, edit and approve)")]
     problems: list[str] = []
     if not approved.approved_by:
         problems.append("mapping/approved.yaml is not approved yet: run `flitstack mapping approve --by NAME`")

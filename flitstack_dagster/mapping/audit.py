@@ -10,7 +10,8 @@ seats; burst limit per 2 s; custom-field cap per company.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -387,6 +388,17 @@ def audit_account(client: Any, *, plan: str | None = None, seats: int | None = N
 
 
 __all__ = [
-    "AccountAudit", "PdActivityType", "PdField", "PdOption", "PdPipeline", "PdStage", "PdUser",
-    "PLAN_BURST", "PLAN_FIELD_CAP", "PLAN_MULTIPLIER", "SEARCH_BURST", "audit_account", "plan_key",
+    "PLAN_BURST",
+    "PLAN_FIELD_CAP",
+    "PLAN_MULTIPLIER",
+    "SEARCH_BURST",
+    "AccountAudit",
+    "PdActivityType",
+    "PdField",
+    "PdOption",
+    "PdPipeline",
+    "PdStage",
+    "PdUser",
+    "audit_account",
+    "plan_key",
 ]

@@ -8,7 +8,8 @@ whether it matched or fell back, and why — the scope document prints the unmat
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, Field

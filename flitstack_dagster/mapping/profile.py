@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -372,11 +372,11 @@ def _hierarchy(con, run_key: str) -> Hierarchy:
     return h
 
 
-_RRULE_FREQ = re.compile(r"FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)", re.I)
-_RRULE_INTERVAL = re.compile(r"INTERVAL=(\d+)", re.I)
-_PHRASE = re.compile(r"every\s+(\d+)?\s*(day|week|month|year)s?", re.I)
+_RRULE_FREQ = re.compile(r"FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)", re.IGNORECASE)
+_RRULE_INTERVAL = re.compile(r"INTERVAL=(\d+)", re.IGNORECASE)
+_PHRASE = re.compile(r"every\s+(\d+)?\s*(day|week|month|year)s?", re.IGNORECASE)
 _PHRASE_UNIT = {"day": "DAILY", "week": "WEEKLY", "month": "MONTHLY", "year": "YEARLY"}
-_PHRASE_ADJ = re.compile(r"^\s*(daily|weekly|monthly|yearly|annually)\b", re.I)
+_PHRASE_ADJ = re.compile(r"^\s*(daily|weekly|monthly|yearly|annually)\b", re.IGNORECASE)
 
 
 def cadence_of(trigger: str | None, frequency: str | None, every: float | None, rule: str | None) -> PmCadence:
@@ -434,7 +434,7 @@ def _pm(con, run_key: str, inv: Inventory) -> None:
 
 def profile_source(con, run_key: str) -> SourceProfile:
     """Profile every staged entity of `run_key` (see module doc)."""
-    prof = SourceProfile(run_key=run_key, profiled_at=datetime.now(timezone.utc))
+    prof = SourceProfile(run_key=run_key, profiled_at=datetime.now(UTC))
     prof.udfs = _load_udfs(con, run_key)
     declared_cols = {(u.source_entity, snake(u.column)) for u in prof.udfs}
     for nf in FILES:
@@ -527,6 +527,16 @@ def profile_source(con, run_key: str) -> SourceProfile:
 
 
 __all__ = [
-    "ColumnProfile", "Department", "EntityProfile", "Hierarchy", "Inventory", "PmCadence", "SourceProfile",
-    "UdfDef", "cadence_of", "profile_hash", "profile_source", "BY_ENTITY",
+    "BY_ENTITY",
+    "ColumnProfile",
+    "Department",
+    "EntityProfile",
+    "Hierarchy",
+    "Inventory",
+    "PmCadence",
+    "SourceProfile",
+    "UdfDef",
+    "cadence_of",
+    "profile_hash",
+    "profile_source",
 ]

@@ -40,7 +40,12 @@ from flitstack_dagster.mapping.audit import AccountAudit
 from flitstack_dagster.mapping.model import FieldMapping, Mapping, MappingOptions, ObjectMapping, StatusTarget
 from flitstack_dagster.mapping.profile import SourceProfile, UdfDef
 from flitstack_dagster.novo.columns import (
-    BY_ENTITY, CONTACT_ROLES, FILES, WO_PRIORITIES, WO_STATUSES, snake,
+    BY_ENTITY,
+    CONTACT_ROLES,
+    FILES,
+    WO_PRIORITIES,
+    WO_STATUSES,
+    snake,
 )
 
 STAGES = ["New", "Open", "Scheduled", "In Progress", "On Hold", "Completed"]
@@ -76,36 +81,36 @@ COMPATIBLE = {
 VARCHAR_MAX = 255
 
 OBJECTS: list[tuple[str, str, str, str]] = [
-    ("Work Order", "Deal", "1:1", "title `WO-004211 · Title`, pipeline `Novo Work Orders`, stage from status, "
-     "org = account else asset's org, person = requester, owner = technician's user else fallback"),
-    ("Work Order", "Activity", "1:many", "labor entries → `Work Order Labor`, parts used → `Work Order Parts` "
-     "activities; status changes → notes on the deal (add_time = Changed At)"),
-    ("Asset / Equipment", "Organization + Custom Fields", "1:1", "name, address; Asset_Serial__c, Asset_Type__c, "
-     "Last_Service_Date__c, Asset_Hierarchy__c, Novo Asset ID, UDFs"),
-    ("Asset Hierarchy (parent/child)", "Organization relationship (parent)", "1:1", "top of each tree first; "
+    ("Work Order", "Deal", "1:1", ("title `WO-004211 · Title`, pipeline `Novo Work Orders`, stage from status, "
+     "org = account else asset's org, person = requester, owner = technician's user else fallback")),
+    ("Work Order", "Activity", "1:many", ("labor entries → `Work Order Labor`, parts used → `Work Order Parts` "
+     "activities; status changes → notes on the deal (add_time = Changed At)")),
+    ("Asset / Equipment", "Organization + Custom Fields", "1:1", ("name, address; Asset_Serial__c, Asset_Type__c, "
+     "Last_Service_Date__c, Asset_Hierarchy__c, Novo Asset ID, UDFs")),
+    ("Asset Hierarchy (parent/child)", "Organization relationship (parent)", "1:1", ("top of each tree first; "
      "nodes deeper than level 2 linked to their level-2 ancestor, full lineage in Asset_Hierarchy__c; roots under "
-     "their account's org or the placeholder org; cycles broken at a reported node"),
-    ("Preventive Maintenance (PM) Task", "Activity / Task", "1:many", "type task, one per occurrence in the "
-     "migration window, subject `PM: name`, procedure in the note; meter PMs one activity for the next due"),
-    ("Technician / Requester", "Person", "1:1", "name, emails, phones, org = account; Novo_Role__c, "
-     "Novo_Department__c, Novo Contact ID; owner matched by email"),
-    ("Department", "Organization Label / Person custom enum", "1:1", "contact's department → Novo_Department__c "
-     "value by value; Customer department of an account → organization label"),
-    ("Work Order Cost (labor + parts)", "Custom Fields on Deal", "1:1", "Labor_Cost__c = Σ hours × rate, "
-     "Parts_Cost__c = Σ quantity × unit cost, Total_WO_Cost__c = labor + parts; deal value = total (option)"),
-    ("Attachment / File", "Pipedrive Files", "1:1", "POST /v1/files on the deal or organization; > 25 MB "
-     "flagged (or split); source attachment ID → file ID in the audit log"),
-    ("Inventory / Parts", "Custom Field on Organization + Note", "1:1", "a parts table note on each equipment "
-     "organization using the parts + text field `Parts`; inventory management not migrated"),
-    ("Work Order Status / Priority", "Deal Stage + Custom Priority Field", "1:1", "status → stage + deal status "
-     "value by value; priority → Novo_Priority__c enum value by value; unmapped values block the load"),
+     "their account's org or the placeholder org; cycles broken at a reported node")),
+    ("Preventive Maintenance (PM) Task", "Activity / Task", "1:many", ("type task, one per occurrence in the "
+     "migration window, subject `PM: name`, procedure in the note; meter PMs one activity for the next due")),
+    ("Technician / Requester", "Person", "1:1", ("name, emails, phones, org = account; Novo_Role__c, "
+     "Novo_Department__c, Novo Contact ID; owner matched by email")),
+    ("Department", "Organization Label / Person custom enum", "1:1", ("contact's department → Novo_Department__c "
+     "value by value; Customer department of an account → organization label")),
+    ("Work Order Cost (labor + parts)", "Custom Fields on Deal", "1:1", ("Labor_Cost__c = Σ hours × rate, "
+     "Parts_Cost__c = Σ quantity × unit cost, Total_WO_Cost__c = labor + parts; deal value = total (option)")),
+    ("Attachment / File", "Pipedrive Files", "1:1", ("POST /v1/files on the deal or organization; > 25 MB "
+     "flagged (or split); source attachment ID → file ID in the audit log")),
+    ("Inventory / Parts", "Custom Field on Organization + Note", "1:1", ("a parts table note on each equipment "
+     "organization using the parts + text field `Parts`; inventory management not migrated")),
+    ("Work Order Status / Priority", "Deal Stage + Custom Priority Field", "1:1", ("status → stage + deal status "
+     "value by value; priority → Novo_Priority__c enum value by value; unmapped values block the load")),
     # supplementary rows of the target spec
     ("Account", "Organization", "1:1", "name, address, Novo Account ID, Account Type; Customer department → label"),
-    ("Activity-log entry", "Activity (call/email/meeting) / Note", "1:1", "done, due = Logged At; Note entries "
-     "become notes with add_time = Logged At; internal entries say so"),
+    ("Activity-log entry", "Activity (call/email/meeting) / Note", "1:1", ("done, due = Logged At; Note entries "
+     "become notes with add_time = Logged At; internal entries say so")),
     ("PM history", "Note on the asset's organization", "1:1", "add_time = Completed Date"),
-    ("UDF", "Custom field of the matching type", "1:1", "Pick List → enum, Multi Pick List → set, Currency → "
-     "monetary, Number → double, Date → date, Yes/No → enum Yes/No, Text → varchar, Long Text → text"),
+    ("UDF", "Custom field of the matching type", "1:1", ("Pick List → enum, Multi Pick List → set, Currency → "
+     "monetary, Number → double, Date → date, Yes/No → enum Yes/No, Text → varchar, Long Text → text")),
 ]
 
 
@@ -560,4 +565,4 @@ def proposal_summary(m: Mapping) -> dict[str, Any]:
     }
 
 
-__all__ = ["STAGES", "STANDARD_STATUS", "propose_mapping", "proposal_summary", "similar"]
+__all__ = ["STAGES", "STANDARD_STATUS", "proposal_summary", "propose_mapping", "similar"]

@@ -17,14 +17,22 @@ to DuckDB: `meta.field_registry` and `meta.pipeline_registry`.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.audit import (
-    PLAN_FIELD_CAP, PdField, PdOption, _attr, _norm, plan_key, read_activity_types, read_fields, read_pipelines,
+    PLAN_FIELD_CAP,
+    PdField,
+    PdOption,
+    _attr,
+    _norm,
+    plan_key,
+    read_activity_types,
+    read_fields,
+    read_pipelines,
 )
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.propose import COMPATIBLE
@@ -205,14 +213,14 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
         )
 
     # ---- create --------------------------------------------------------------------------------
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     registry_rows: list[tuple[str, str, PdField]] = []
     for n, f in matched:
         res.reused_fields.append(f"{n.entity}.{n.name}")
     for n, f, missing in to_extend:
         try:
             new = client.add_field_options(n.entity, f.key, missing)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if n.custom:
                 raise
             # organization labels: some accounts do not take label options over the API

@@ -16,7 +16,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.mapping.audit import (
-    BASE_DAILY_TOKENS, PLAN_BURST, PLAN_FIELD_CAP, PLAN_MULTIPLIER, AccountAudit, _norm,
+    BASE_DAILY_TOKENS,
+    PLAN_BURST,
+    PLAN_FIELD_CAP,
+    PLAN_MULTIPLIER,
+    AccountAudit,
+    _norm,
 )
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
@@ -245,8 +250,8 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     h = inv.hierarchy
     L += ["", "### Asset hierarchy", ""]
     L += _t(["depth", "assets"], [[d, n] for d, n in sorted(h.depth_histogram.items())])
-    L += ["", f"- {h.assets} assets, {h.roots} trees, max depth {h.max_depth}; "
-              f"{h.missing_parent} with a missing parent (treated as roots)"]
+    L += ["", (f"- {h.assets} assets, {h.roots} trees, max depth {h.max_depth}; "
+              f"{h.missing_parent} with a missing parent (treated as roots)")]
     L += [f"- cycles: {len(h.cycles)}" + (": " + "; ".join(" → ".join(c + [c[0]]) for c in h.cycles[:20])
                                           if h.cycles else "")
           + (f" ({h.under_cycle} asset(s) hang below a cycle)" if h.under_cycle else "")]
@@ -259,8 +264,8 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     migrating = [f for f in mapping.fields if f.target_entity != "none"]
     one = [f for f in migrating if is_one_to_one(f.transform)]
     tr = [f for f in migrating if not is_one_to_one(f.transform)]
-    L += [f"- {len(mapping.objects)} object mappings; {len(migrating)} column mappings: {len(one)} map 1:1, "
-          f"{len(tr)} need a transform."]
+    L += [(f"- {len(mapping.objects)} object mappings; {len(migrating)} column mappings: {len(one)} map 1:1, "
+          f"{len(tr)} need a transform.")]
     L += ["", "### Needs a transform", ""]
     L += _t(["source", "target", "transform"],
             [[f"{f.source_entity}.{f.source_column}", f"{f.target_entity}.{f.target_field}", f.transform] for f in tr])
@@ -293,16 +298,16 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     if owners is None:
         L += ["- owner resolution not run"]
     else:
-        L += [f"- {len(owners.matched())} contact(s) matched to a Pipedrive user by email; "
-              f"{len(owners.unmatched())} fall back to {owners.fallback_email} (user {owners.fallback_user_id})."]
+        L += [(f"- {len(owners.matched())} contact(s) matched to a Pipedrive user by email; "
+              f"{len(owners.unmatched())} fall back to {owners.fallback_email} (user {owners.fallback_user_id}).")]
         if owners.unmatched():
             L += [""] + _t(["contact", "name", "email", "role", "owned by", "reason"],
                            [[r.contact_id, r.name, r.email or "", r.role or "", r.owner_email or r.owner_user_id,
                              r.reason] for r in owners.unmatched()])
 
     L += ["", "## What will not migrate", ""]
-    L += ["- workflow rules, automated routing, PM recurrence as a live schedule, inventory management, custom "
-          "form configurations (a rebuild reference is written for each)"]
+    L += [("- workflow rules, automated routing, PM recurrence as a live schedule, inventory management, custom "
+          "form configurations (a rebuild reference is written for each)")]
     over = inv.attachments_by_size.get(SIZE_BANDS[-1][0], 0)
     if over:
         L += [f"- {over} attachment(s) over 25 MB: " + ("split" if mapping.options.large_file_policy == "split"
@@ -321,8 +326,8 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
             [[r.entity, r.what, r.records, r.requests, r.tokens_per_request, r.tokens] for r in est.rows])
     L += ["", f"- total: **{est.requests:,} requests, {est.tokens:,} tokens**"]
     if est.daily_budget:
-        L += [f"- plan {est.plan} × {est.seats} seats: daily budget {est.daily_budget:,} tokens; keeping a "
-              f"{int(RESERVE * 100)}% reserve leaves {est.usable_daily:,} a day → **{est.days:.2f} day(s)** of budget"]
+        L += [(f"- plan {est.plan} × {est.seats} seats: daily budget {est.daily_budget:,} tokens; keeping a "
+              f"{int(RESERVE * 100)}% reserve leaves {est.usable_daily:,} a day → **{est.days:.2f} day(s)** of budget")]
     else:
         L += ["- plan or seats unknown: days of budget cannot be computed"]
     if est.hours is not None:

@@ -70,7 +70,7 @@ def test_edited_approved_file_is_respected(setup):
 
 
 def test_new_data_not_covered_and_changed_since_approval(setup):
-    con, profile, proposed, pp, ap = setup
+    con, profile, _proposed, pp, ap = setup
     approve(pp, ap, "dana", profile.profile_hash)
     _fill_unmapped(ap)
     stage(con, "work_orders", [{"wo_number": "WO-77", "title": "new", "status": "Parked", "priority": "Low",
@@ -85,7 +85,7 @@ def test_new_data_not_covered_and_changed_since_approval(setup):
 
 
 def test_new_column_not_covered(setup):
-    con, profile, proposed, pp, ap = setup
+    con, profile, _proposed, pp, ap = setup
     approve(pp, ap, "dana", profile.profile_hash)
     _fill_unmapped(ap)
     stage(con, "user_defined_fields", [{"entity": "Asset", "label": "Zone", "column": "UDF: Zone",
@@ -123,7 +123,7 @@ def test_approve_needs_a_name(setup):
 
 
 def test_command(setup, capsys):
-    _, profile, proposed, pp, ap = setup
+    _, profile, _proposed, pp, ap = setup
     parser = argparse.ArgumentParser()
     command.configure(parser)
     rc = command.run(parser.parse_args(["approve", "--by", "lee", "--proposal", str(pp), "--approved", str(ap)]))

@@ -37,7 +37,7 @@ def sandbox():
 
 
 def test_audit_reads_the_account(sandbox, source):
-    s, c = sandbox
+    _s, c = sandbox
     c.create_field("deal", {"field_name": "Council District", "field_type": "enum", "options": [{"label": "North"}]})
     a = audit_account(c)
     assert a.errors == []
