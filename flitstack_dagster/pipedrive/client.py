@@ -78,6 +78,16 @@ _ENTITY_ALIASES = {
     "organizationRelationships": "organization_relationship",
     "organization_relationships": "organization_relationship",
 }
+# payload models: a plain dict given for a create/update is validated through these first
+CREATE_MODELS: dict[str, type[m.PDModel]] = {
+    "organization": m.OrganizationCreate, "person": m.PersonCreate, "deal": m.DealCreate,
+    "activity": m.ActivityCreate, "pipeline": m.PipelineCreate, "stage": m.StageCreate, "note": m.NoteCreate,
+    "activity_type": m.ActivityTypeCreate, "organization_relationship": m.OrganizationRelationshipCreate,
+}
+UPDATE_MODELS: dict[str, type[m.PDModel]] = {
+    "organization": m.OrganizationUpdate, "person": m.PersonUpdate, "deal": m.DealUpdate,
+    "activity": m.ActivityUpdate, "note": m.NoteUpdate,
+}
 FIELD_ENTITIES = {"deal": "dealFields", "person": "personFields", "organization": "organizationFields",
                   "activity": "activityFields"}
 
@@ -513,9 +523,17 @@ class PipedriveClient:
 
     # -- generic entity operations -----------------------------------------------------------------
 
+    @staticmethod
+    def _validated(models: Mapping[str, type[m.PDModel]], key: str, payload: Any) -> Any:
+        model = models.get(key)
+        if model is not None and isinstance(payload, Mapping):
+            payload = model.model_validate(dict(payload))
+        return _payload(payload)
+
     def _create(self, entity: str, payload: Any) -> Any:
-        api, path, model = ENTITIES[_entity(entity)]
-        data = self._data("POST", api, path, json=_payload(payload))
+        key = _entity(entity)
+        api, path, model = ENTITIES[key]
+        data = self._data("POST", api, path, json=self._validated(CREATE_MODELS, key, payload))
         return model.model_validate(data)
 
     def _get(self, entity: str, id: int, params: Mapping[str, Any] | None = None) -> Any:
@@ -523,9 +541,11 @@ class PipedriveClient:
         return model.model_validate(self._data("GET", api, f"{path}/{int(id)}", params=params))
 
     def _update(self, entity: str, id: int, payload: Any) -> Any:
-        api, path, model = ENTITIES[_entity(entity)]
+        key = _entity(entity)
+        api, path, model = ENTITIES[key]
         method = "PATCH" if api == "v2" else "PUT"
-        return model.model_validate(self._data(method, api, f"{path}/{int(id)}", json=_payload(payload)))
+        body = self._validated(UPDATE_MODELS, key, payload)
+        return model.model_validate(self._data(method, api, f"{path}/{int(id)}", json=body))
 
     def _delete(self, entity: str, id: int) -> None:
         api, path, _ = ENTITIES[_entity(entity)]
@@ -693,6 +713,8 @@ class PipedriveClient:
         """Create a deal, person or organization custom field (activity fields cannot be created)."""
         if _ENTITY_ALIASES.get(entity, entity) == "activity":
             raise ValueError("Pipedrive has no API to create activity custom fields")
+        if isinstance(field, Mapping):
+            field = m.FieldCreate.model_validate(dict(field))
         data = self._data("POST", "v2", self._fields_path(entity), json=_payload(field))
         return m.FieldDef.model_validate(data)
 

@@ -358,9 +358,9 @@ class NoteCreate(PDModel):
     project_id: int | None = None
     user_id: int | None = None
     add_time: str | None = None  # "YYYY-MM-DD HH:MM:SS" (UTC), admin token
-    pinned_to_deal_flag: int | None = None
-    pinned_to_organization_flag: int | None = None
-    pinned_to_person_flag: int | None = None
+    pinned_to_deal_flag: Literal[0, 1] | None = None
+    pinned_to_organization_flag: Literal[0, 1] | None = None
+    pinned_to_person_flag: Literal[0, 1] | None = None
 
 
 class NoteUpdate(PDModel):
@@ -370,9 +370,9 @@ class NoteUpdate(PDModel):
     org_id: int | None = None
     user_id: int | None = None
     add_time: str | None = None
-    pinned_to_deal_flag: int | None = None
-    pinned_to_organization_flag: int | None = None
-    pinned_to_person_flag: int | None = None
+    pinned_to_deal_flag: Literal[0, 1] | None = None
+    pinned_to_organization_flag: Literal[0, 1] | None = None
+    pinned_to_person_flag: Literal[0, 1] | None = None
 
 
 class Note(PDModel):

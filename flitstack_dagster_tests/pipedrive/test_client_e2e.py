@@ -278,3 +278,89 @@ def test_not_found_is_typed():
             client.get_deal(424242)
         assert e.value.status == 404 and e.value.operation == "GET /api/v2/deals/{id}"
         assert "GET /api/v2/deals/{id}" in str(e.value)
+
+
+# --- every typed method, against the sandbox's implementation of the same spec paths --------------
+
+
+def test_every_typed_method_round_trips():
+    with SandboxServer(plan="growth", seats=5) as sb:
+        c = PipedriveClient(sb.base_url, sb.api_token)
+        me = c.me()
+        assert me.id in {u.id for u in c.list_users()}
+
+        # fields
+        src = c.create_field("organization", {"field_name": "Novo Source ID", "field_type": "varchar"})
+        prio = c.create_field("deal", {"field_name": "Novo_Priority__c", "field_type": "enum",
+                                       "options": [{"label": "High"}, {"label": "Low"}]})
+        role = c.create_field("person", {"field_name": "Novo_Role__c", "field_type": "set",
+                                         "options": [{"label": "Technician"}]})
+        added = c.add_field_options("person", role.field_code, ["Requester"])
+        assert [o.label for o in added] == ["Requester"]
+        pf = {f.field_code: f for f in c.list_person_fields()}[role.field_code]
+        assert {o.label for o in pf.options} == {"Technician", "Requester"}
+        assert prio.field_code in {f.field_code for f in c.list_deal_fields()}
+        assert src.field_code in {f.field_code for f in c.list_organization_fields()}
+        assert c.list_activity_fields()
+
+        # pipelines & stages
+        pipe = c.create_pipeline({"name": "Novo Work Orders"})
+        stage = c.create_stage({"name": "New", "pipeline_id": pipe.id})
+        assert pipe.id in {p.id for p in c.list_pipelines()}
+        assert [s.id for s in c.list_stages(pipe.id)] == [stage.id]
+
+        # organizations, persons, deals, activities
+        org = c.create_organization({"name": "Plant", "add_time": "2020-05-01T08:00:00Z",
+                                     "custom_fields": {src.field_code: "asset:00042"}})
+        assert c.find_id_by_field("organization", src.field_code, "asset:00042") == org.id
+        assert c.find_id_by_field("organization", src.field_code, "asset:99999") is None
+        child = c.create_organization({"name": "Pump"})
+        person = c.create_person({"name": "Dana Tech", "org_id": org.id,
+                                  "emails": [{"value": "dana@example.com", "primary": True}]})
+        deal = c.create_deal({"title": "WO-004211 · Fix pump", "org_id": org.id, "person_id": person.id,
+                              "stage_id": stage.id, "custom_fields": {prio.field_code: prio.option_id("High")}})
+        assert deal.pipeline_id == pipe.id
+        act = c.create_activity({"subject": "Labor", "deal_id": deal.id, "due_date": "2024-03-01", "done": True})
+        assert c.get_deal(deal.id).custom_fields[prio.field_code] == prio.option_id("High")
+        assert c.update_person(person.id, {"name": "Dana T."}).name == "Dana T."
+        assert c.update_deal(deal.id, {"status": "won"}).status == "won"
+        assert c.update_activity(act.id, {"note": "2 h"}).note == "2 h"
+        assert c.get_person(person.id).org_id == org.id
+        assert c.get_activity(act.id).deal_id == deal.id
+        assert [p.id for p in c.list_persons(org_id=org.id)] == [person.id]
+        assert [d.id for d in c.list_deals(ids=[deal.id])] == [deal.id]
+        assert [a.id for a in c.list_activities(deal_id=deal.id)] == [act.id]
+        assert {o.id for o in c.list_organizations(updated_since="2000-01-01T00:00:00Z")} == {org.id, child.id}
+
+        # v1: activity types, notes, files, relationships
+        at = c.create_activity_type({"name": "Work Order Labor", "icon_key": "cogs"})
+        assert at.key_string in {t.key_string for t in c.list_activity_types()}
+        note = c.create_note({"content": "Status New → Open", "deal_id": deal.id, "add_time": "2021-02-03 04:05:06"})
+        assert c.get_note(note.id).add_time == "2021-02-03 04:05:06"
+        assert c.update_note(note.id, {"content": "edited"}).content == "edited"
+        assert [n.id for n in c.list_notes(deal_id=deal.id)] == [note.id]
+        f, fid, created = c.upload_file(b"%PDF-1.4 demo", file_name="wo.pdf", content_type="application/pdf",
+                                        deal_id=deal.id)
+        assert created and f is not None and f.deal_id == deal.id
+        assert c.get_file(fid).file_name == "wo.pdf"
+        assert c.download_file(fid) == b"%PDF-1.4 demo"
+        assert fid in {x.id for x in c.list_files()}
+        rel = c.create_organization_relationship({"type": "parent", "rel_owner_org_id": org.id,
+                                                  "rel_linked_org_id": child.id})
+        rels = c.list_organization_relationships(child.id)
+        assert [(r.owner_org_id, r.linked_org_id) for r in rels] == [(org.id, child.id)]
+
+        # deletes
+        c.delete_organization_relationship(rel.id)
+        c.delete_file(fid)
+        c.delete_note(note.id)
+        c.delete_activity(act.id)
+        c.delete_deal(deal.id)
+        c.delete_person(person.id)
+        c.delete_organization(child.id)
+        with pytest.raises(NotFound):
+            c.get_organization(child.id)
+        assert c.list_organization_relationships(org.id) == []
+
+        # the client's token count matches what the sandbox charged
+        assert c.tokens_spent == sb.usage()["tokens_today"]
