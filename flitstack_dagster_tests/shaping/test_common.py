@@ -1,0 +1,68 @@
+import json
+
+import polars as pl
+
+from flitstack_dagster.mapping.model import FieldMapping, Mapping
+from flitstack_dagster.shaping.common import (
+    OUTPUT_SCHEMA, finish, html_text, map_values, mapped_extras, payload_json, sha256_hex, sid, target_name,
+)
+
+
+def test_sid_keeps_leading_zeros_and_nulls():
+    df = pl.DataFrame({"a": ["00042", "42", None]})
+    assert df.select(sid("asset", "a").alias("a"))["a"].to_list() == ["asset:00042", "asset:42", None]
+
+
+def test_html_text_escapes_script_and_newlines():
+    df = pl.DataFrame({"t": ['<script>alert("x")</script> & co\nline 2']})
+    out = df.select(html_text(pl.col("t")))["t"][0]
+    assert out == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co<br>line 2"
+
+
+def test_payload_json_sorted_keys_and_stable_hash(ctx):
+    df = pl.DataFrame({"source_entity": ["x"], "source_id": ["x:1"], "origin_id": ["x:1"], "kind": ["k"], "b": [2], "a": ["1"]})
+    f1 = finish(df.with_columns(payload_json({"b": pl.col("b"), "a": pl.col("a")}).alias("payload")), ctx)
+    f2 = finish(df.with_columns(payload_json({"a": pl.col("a"), "b": pl.col("b")}).alias("payload")), ctx)
+    assert f1["payload"][0] == '{"a":"1","b":2}'
+    assert f1["content_hash"][0] == f2["content_hash"][0]
+    assert list(f1.schema) == list(OUTPUT_SCHEMA)
+    f3 = finish(df.with_columns(payload_json({"a": pl.lit("2"), "b": pl.col("b")}).alias("payload")), ctx)
+    assert f3["content_hash"][0] != f1["content_hash"][0]
+
+
+def test_sha256_hex_matches_hashlib():
+    import hashlib
+
+    assert sha256_hex(pl.Series(["abc"]))[0] == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_value_map_identity_mapped_and_unmapped():
+    m = Mapping(value_maps={"work_orders.Priority": {"High": "Urgent", "Odd": None}})
+    df = pl.DataFrame({"p": ["High", "Odd", "Missing", None]})
+    assert df.select(map_values(pl.col("p"), m, "work_orders.Priority"))["p"].to_list() == ["Urgent", None, None, None]
+    assert df.select(map_values(pl.col("p"), Mapping(), "work_orders.Priority"))["p"].to_list() == ["High", "Odd", "Missing", None]
+
+
+def test_target_name_mapping_override_and_not_migrated():
+    m = Mapping(fields=[
+        FieldMapping(source_entity="work_orders", source_column="Priority", target_entity="deal", target_field="Prio"),
+        FieldMapping(source_entity="work_orders", source_column="Source", target_entity="none"),
+    ])
+    assert target_name(m, "work_orders", "Priority", "Novo_Priority__c") == "Prio"
+    assert target_name(m, "work_orders", "Source", "Src") is None
+    assert target_name(m, "work_orders", "Title", "default") == "default"
+
+
+def test_mapped_extras_types_udfs():
+    m = Mapping(
+        fields=[
+            FieldMapping(source_entity="work_orders", source_column="UDF: Ward", target_entity="deal", target_field="Ward", custom=True, field_type="enum"),
+            FieldMapping(source_entity="work_orders", source_column="UDF: Tags", target_entity="deal", target_field="Tags", custom=True, field_type="set"),
+            FieldMapping(source_entity="work_orders", source_column="UDF: Budget", target_entity="deal", target_field="Budget", custom=True, field_type="monetary"),
+        ],
+        value_maps={"work_orders.UDF: Ward": {"W1": "Ward 1"}},
+    )
+    df = pl.DataFrame({"udf_ward": ["W1"], "udf_tags": [["a", "b"]], "udf_budget": [12.5]})
+    ex = mapped_extras(m, "work_orders", "deal", df, [])
+    out = json.loads(df.select(payload_json(ex))[0, 0])
+    assert out == {"Budget": {"value": 12.5, "currency": "USD"}, "Tags": ["a", "b"], "Ward": "Ward 1"}
