@@ -103,3 +103,12 @@ def test_profile_is_fast_on_many_rows(con):
     h = profile_source(con, "full-1").inventory.hierarchy
     assert time.perf_counter() - t < 30
     assert h.assets == 200000 and h.roots == 1 and sum(h.depth_histogram.values()) == 200000
+
+
+def test_profile_json_round_trip(source):
+    from flitstack_dagster.mapping.profile import SourceProfile
+
+    p = profile_source(source, "full-1")
+    back = SourceProfile.model_validate_json(p.model_dump_json())
+    assert back == p and back.compute_hash() == p.profile_hash
+    assert back.inventory.hierarchy.depth_histogram[4] == 1
