@@ -22,10 +22,11 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, BinaryIO, Self, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -37,7 +38,6 @@ from . import models as m
 from .costs import CostTable, Operation, default_cost_table
 from .errors import (
     AmbiguousWriteError,
-    DailyBudgetSpent,
     NotFound,
     PipedriveError,
     RateLimited,
@@ -113,8 +113,8 @@ def _rfc3339(value: datetime | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -207,7 +207,7 @@ class PipedriveClient:
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> "PipedriveClient":
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> PipedriveClient:
         """PIPEDRIVE_BASE_URL, PIPEDRIVE_API_TOKEN (and optional PIPEDRIVE_PLAN, PIPEDRIVE_SEATS)."""
         env = os.environ if env is None else env
         base_url = env.get("PIPEDRIVE_BASE_URL", "").strip()
@@ -231,7 +231,7 @@ class PipedriveClient:
 
     __str__ = __repr__
 
-    def __enter__(self) -> "PipedriveClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -305,7 +305,7 @@ class PipedriveClient:
     def _body_text(resp: httpx.Response) -> str:
         try:
             return resp.text.lower()
-        except Exception:  # pragma: no cover - undecodable body
+        except (UnicodeDecodeError, LookupError):  # pragma: no cover - undecodable body
             return ""
 
     def _is_daily_budget_429(self, resp: httpx.Response) -> bool:
@@ -553,7 +553,7 @@ class PipedriveClient:
 
     def _list_v2(self, entity: str, *, ids: Iterable[int] | None = None,
                  updated_since: datetime | str | None = None, **filters: Any) -> Iterator[Any]:
-        api, path, model = ENTITIES[_entity(entity)]
+        _api, path, model = ENTITIES[_entity(entity)]
         params = dict(filters)
         if updated_since is not None:
             params["updated_since"] = _rfc3339(updated_since)
@@ -781,7 +781,7 @@ class PipedriveClient:
         if updated_since is not None:
             params["updated_since"] = (
                 updated_since if isinstance(updated_since, str)
-                else updated_since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+                else updated_since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
             )
         for item in self._iter_v1("/notes", params):
             yield m.Note.model_validate(item)
@@ -873,7 +873,7 @@ class PipedriveClient:
             headers = self._headers() if same_origin else {}
             resp = self._http.get(target, headers=headers)
         if resp.status_code >= 300:
-            raise PipedriveError(resp.status_code, resp.reason_phrase, None, f"GET /v1/files/{{id}}/download")
+            raise PipedriveError(resp.status_code, resp.reason_phrase, None, "GET /v1/files/{id}/download")
         return resp.content
 
     # -- activity types (v1) -----------------------------------------------------------------------

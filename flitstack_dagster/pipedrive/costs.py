@@ -69,7 +69,7 @@ class CostTable:
         self.operations = operations
 
     @classmethod
-    def from_csv(cls, path: Path | str = COSTS_CSV) -> "CostTable":
+    def from_csv(cls, path: Path | str = COSTS_CSV) -> CostTable:
         ops: list[Operation] = []
         with open(path, newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):

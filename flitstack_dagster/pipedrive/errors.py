@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flitstack_dagster.errors import UserError
 
@@ -109,7 +109,7 @@ class DailyBudgetSpent(UserError):
         detail += "."
         when = ""
         if self.resets_at is not None:
-            when = f" The budget resets at {self.resets_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+            when = f" The budget resets at {self.resets_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
             if now is not None:
                 secs = max(0, int((self.resets_at - now).total_seconds()))
                 when += f" (in {secs // 3600} h {secs % 3600 // 60} min)"

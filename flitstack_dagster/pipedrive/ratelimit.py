@@ -28,10 +28,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from .errors import DailyBudgetSpent
 
@@ -157,7 +156,7 @@ class RateLimiter:
         self.search = _Window("search", search_limit, window_seconds)
         self.daily_reserve_fraction = daily_reserve_fraction
         self.daily_budget: int | None = daily_budget(self.plan, seats) if seats else None
-        self.reserve = int(round((self.daily_budget or 0) * daily_reserve_fraction))
+        self.reserve = round((self.daily_budget or 0) * daily_reserve_fraction)
         self.spent_today = 0
         self._day = self._today()
         self._server_exhausted_day: str | None = None
@@ -171,14 +170,14 @@ class RateLimiter:
     # -- daily budget -----------------------------------------------------------------------------
 
     def _now_dt(self) -> datetime:
-        return datetime.fromtimestamp(self.wall_clock(), tz=timezone.utc)
+        return datetime.fromtimestamp(self.wall_clock(), tz=UTC)
 
     def _today(self) -> str:
         return self._now_dt().date().isoformat()
 
     def resets_at(self) -> datetime:
         now = self._now_dt()
-        return datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+        return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
 
     def _roll_day(self) -> None:
         today = self._today()
@@ -258,7 +257,7 @@ class RateLimiter:
             self.waited_seconds += wait
             self.sleep(wait)
 
-    def release(self, ticket: Ticket, headers: "dict[str, str] | None" = None) -> None:
+    def release(self, ticket: Ticket, headers: dict[str, str] | None = None) -> None:
         """The request's answer (or failure) is back: its slot now counts from this moment."""
         if ticket.released:
             return
@@ -292,7 +291,7 @@ class RateLimiter:
         self._roll_day()
         if limit is not None and limit > 0 and self.daily_budget is None:
             self.daily_budget = int(limit)
-            self.reserve = int(round(self.daily_budget * self.daily_reserve_fraction))
+            self.reserve = round(self.daily_budget * self.daily_reserve_fraction)
             log.info("Pipedrive reports a daily budget of %d tokens; reserve %d", self.daily_budget, self.reserve)
         if left is not None:
             left_i = int(left)

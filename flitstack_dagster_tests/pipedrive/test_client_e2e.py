@@ -48,9 +48,8 @@ def test_raw_burst_gets_429_but_client_stays_under_and_uses_the_allowance():
         # raw: 100 requests, 25 in flight, no limiter
         url = f"{sb.base_url}/api/v2/organizations/{org.id}"
         with httpx.Client(headers={"x-api-token": sb.api_token}, timeout=10,
-                          limits=httpx.Limits(max_connections=25)) as raw:
-            with ThreadPoolExecutor(25) as pool:
-                statuses = list(pool.map(lambda _: raw.get(url).status_code, range(100)))
+                          limits=httpx.Limits(max_connections=25)) as raw, ThreadPoolExecutor(25) as pool:
+            statuses = list(pool.map(lambda _: raw.get(url).status_code, range(100)))
         assert statuses.count(429) >= 40, statuses
         assert statuses.count(200) <= 40
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ SHARED_CSV = Path("/work/shared/pipedrive-openapi/token_costs.csv")
 class FakeClock:
     """Monotonic and wall clock in one; sleep() moves time forward."""
 
-    def __init__(self, wall: float = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc).timestamp()) -> None:
+    def __init__(self, wall: float = datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()) -> None:
         self.t = 1000.0
         self.wall0 = wall
         self.sleeps: list[float] = []
