@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify-bundle": ("flitstack_dagster.novo.command", "check a Novo export bundle against its manifest"),
     "sandbox": ("flitstack_dagster.sandbox.command", "run the local Pipedrive sandbox"),
     "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
+    "mapping": ("flitstack_dagster.mapping.command", "approve the proposed mapping"),
 }
 
 

@@ -1,20 +1,22 @@
 """The code location: assets, checks, jobs and resources, wired from `defs/` — nothing else here."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
 
-from flitstack_dagster.defs import jobs, landing, runs, staging
+from flitstack_dagster.defs import jobs, landing, loading, mapping, runs, shaping, staging
+from flitstack_dagster.defs.pipedrive_resource import pipedrive_from_env
 from flitstack_dagster.defs.resources import build_resources
 
 
-def build_definitions(data_dir: Path | None = None) -> dg.Definitions:
+def build_definitions(data_dir: Path | None = None, pipedrive: object | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=[landing.land_novo_export, *staging.staging_assets, staging.novo_quarantine],
+        assets=[
+            landing.land_novo_export, *staging.staging_assets, staging.novo_quarantine,
+            *mapping.mapping_assets, shaping.shape_pipedrive_records, *loading.load_assets,
+        ],
         jobs=[jobs.migrate, runs.register_migration_run],
-        resources=build_resources(data_dir),
+        resources={**build_resources(data_dir), "pipedrive": pipedrive or pipedrive_from_env()},
         # DuckDB allows one writer process: steps run in one process, one after another.
         executor=dg.in_process_executor,
     )

@@ -1,12 +1,16 @@
-"""`flitstack demo`: the README's main command — generate a messy export and migrate it end to end.
+"""`flitstack demo`: the README's main command — generate a messy export and migrate it end to end
+into the local Pipedrive sandbox, the way a migration lead would in the Dagster UI.
 
-Each step prints what it did; the last lines say what landed, what was set aside, and where the
-reports are. Re-running reuses the generated export and re-materializes the same run (idempotent).
+1. generate a Novo export; 2. register the run; 3. materialize `migrate` — it stops at the
+`mapping_approved` check, as it must before anyone confirms the map; 4. approve the proposal as
+"flitstack demo", mapping what the proposal left unmapped (printed); 5. materialize again: the
+load runs into the sandbox; 6. print the summary and where the reports are.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -17,10 +21,12 @@ from flitstack_dagster.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--work-orders", type=int, default=2000, help="size of the generated export (default 2000)")
+    p.add_argument("--work-orders", type=int, default=300, help="size of the generated export (default 300)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--mess", type=float, default=0.02, help="rate of injected export problems (default 0.02)")
     p.add_argument("--bundle", type=Path, help="migrate this bundle instead of generating one")
+    p.add_argument("--plan", default="growth", help="sandbox plan (default growth)")
+    p.add_argument("--seats", type=int, default=5)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.orchestration import launch_migrate
     from flitstack_dagster.reports.summary import print_summary
     from flitstack_dagster.runs import add_run
+    from flitstack_dagster.sandbox.server import SandboxServer
 
     paths = data_paths().ensure()
     t0 = time.monotonic()
@@ -36,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
         bundle = paths.exports / f"demo-{args.work_orders}-seed{args.seed}-mess{args.mess:g}"
         if not (bundle / "manifest.json").exists():
             _step(f"1. Generating a Novo export ({args.work_orders:,} work orders, mess {args.mess:g}) in {bundle}")
-            rc = cli_main(["generate", "--work-orders", str(args.work_orders), "--seed", str(args.seed),
-                           "--mess", str(args.mess), "--out", str(bundle)])
-            if rc:
+            if cli_main(["generate", "--work-orders", str(args.work_orders), "--seed", str(args.seed),
+                         "--mess", str(args.mess), "--out", str(bundle)]):
                 raise UserError("generating the demo export failed (see above)")
         else:
             _step(f"1. Reusing the generated export {bundle}")
@@ -46,13 +52,30 @@ def run(args: argparse.Namespace) -> int:
     with duckdb.connect(str(paths.duckdb)) as con:
         run_ = add_run(con, bundle, "full", paths.work)
     print(f"   run {run_.run_key}")
-    _step("3. Materializing `migrate` for the run through Dagster (landing, staging, checks)")
-    result = launch_migrate(paths, run_.run_key, run_.mode, str(bundle))
-    _step(f"4. Done in {time.monotonic() - t0:.1f} s — Dagster run {result.run_id}: "
+    with SandboxServer(state_path=paths.sandbox_state, plan=args.plan, seats=args.seats) as sandbox:
+        os.environ["PIPEDRIVE_BASE_URL"] = sandbox.base_url
+        os.environ["PIPEDRIVE_API_TOKEN"] = sandbox.api_token
+        print(f"   destination: the local Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
+        _step("3. Materializing `migrate` (landing, staging, profile, account audit, proposed mapping)")
+        result = launch_migrate(paths, run_.run_key, run_.mode, str(bundle))
+        if _blocked_on_approval(result):
+            _step("4. The load waits for the mapping to be confirmed; approving it as 'flitstack demo'")
+            from flitstack_dagster.mapping.demo_approval import approve_for_demo
+
+            for line in approve_for_demo(paths):
+                print(f"   {line}")
+            _step("5. Materializing `migrate` again: provisioning, shaping and loading into the sandbox")
+            result = launch_migrate(paths, run_.run_key, run_.mode, str(bundle))
+        usage = sandbox.usage()
+    _step(f"6. Done in {time.monotonic() - t0:.1f} s — Dagster run {result.run_id}: "
           f"{'success' if result.success else 'FAILED (see the step errors above)'}")
-    print_summary(paths, run_.run_key)
+    print_summary(paths, run_.run_key, usage)
     print(f"\nSee it in the UI: DAGSTER_HOME={paths.root / 'dagster_home'} .venv/bin/dagster dev -w workspace.yaml")
     return 0 if result.success else 1
+
+
+def _blocked_on_approval(result) -> bool:
+    return any(c.check_name == "mapping_approved" and not c.passed for c in result.get_asset_check_evaluations())
 
 
 def _step(msg: str) -> None:

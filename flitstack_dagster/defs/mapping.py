@@ -36,7 +36,7 @@ def source_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pr
     path = mapping_store.save_profile(project.paths, context.partition_key, profile)
     return dg.MaterializeResult(metadata={
         "profile_hash": profile.profile_hash,
-        "entities": md_table([{"entity": e.entity, "rows": e.rows, "columns": len(e.columns)} for e in profile.entities], limit=50),
+        "entities": md_table([{"entity": e.entity, "rows": e.rows, "columns": len(e.columns)} for e in profile.entities.values()], limit=50),
         "report": dg.MetadataValue.path(str(path)),
     })
 

@@ -45,15 +45,16 @@ class Registry:
     activity_types: dict[str, str]  # name or key -> key_string
 
     @classmethod
-    def load(cls, con: duckdb.DuckDBPyConnection) -> "Registry":
+    def load(cls, con: duckdb.DuckDBPyConnection, account: str) -> "Registry":
+        """What `pipedrive_schema` recorded for this account (mapping.provision writes it)."""
         fields: dict[str, dict[str, CustomField]] = {}
         for entity, name, key, ftype, options in con.execute(
-            "SELECT entity, name, key, field_type, options FROM meta.field_registry"
+            "SELECT entity, name, key, field_type, options FROM meta.field_registry WHERE account = ?", [account]
         ).fetchall():
             fields.setdefault(entity, {})[name] = CustomField(key, ftype, _options(options))
         pipelines, stages, types = {}, {}, {}
         for kind, name, pid, parent, extra in con.execute(
-            "SELECT kind, name, pipedrive_id, parent_id, extra FROM meta.pipeline_registry"
+            "SELECT kind, name, pd_id, parent_id, key_string FROM meta.pipeline_registry WHERE account = ?", [account]
         ).fetchall():
             if kind == "pipeline":
                 pipelines[name] = int(pid)

@@ -1,0 +1,80 @@
+"""Shaping: the approved mapping turns staged Novo data into the exact records the loader sends.
+
+One step shapes all seven Pipedrive objects (they reference each other by source id); each is its
+own asset so the UI shows counts and previews per object, and blocking checks gate the load.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from flitstack_dagster.defs.mapping import owner_resolution, pipedrive_schema, proposed_mapping
+from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.partitions import migration_runs
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.loading.prepare import shape_run
+from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.shaping.checks import run_checks
+from flitstack_dagster.shaping.inputs import read_staged
+
+GROUP = "pipedrive_shapes"
+OBJECTS = {
+    "pd_organizations": "Accounts and assets as Pipedrive organizations (plus the placeholder for standalone assets).",
+    "pd_org_relationships": "Asset parent links as organization relationships, flattened past two levels, cycles broken.",
+    "pd_persons": "Technicians and requesters as Pipedrive persons.",
+    "pd_deals": "Work orders as deals: stage and status from the approved map, costs, owners, original dates.",
+    "pd_activities": "Labor, parts, calls/emails/meetings and PM occurrences as activities.",
+    "pd_notes": "Status changes, long descriptions, activity-log notes, PM history and inventory as notes.",
+    "pd_files": "Attachments with body path, size, hash and the 25 MB decision.",
+}
+CHECKED = "pd_deals"  # shaping checks hang on the deals asset, which every load waits for
+
+
+@dg.multi_asset(
+    name="shape_pipedrive_records",
+    specs=[dg.AssetSpec(name, description=desc, group_name=GROUP, kinds={"polars", "duckdb"},
+                        deps=[proposed_mapping, owner_resolution, pipedrive_schema], partitions_def=migration_runs)
+           for name, desc in OBJECTS.items()],
+    check_specs=[dg.AssetCheckSpec(n, asset=CHECKED, blocking=blocking, description=d) for n, blocking, d in [
+        ("references_resolve", True, "Every reference resolves within the run or to a record already loaded."),
+        ("source_ids_unique", True, "Source IDs are unique in every shaped object."),
+        ("required_fields", True, "Every record has the fields Pipedrive requires."),
+        ("values_mapped", True, "Every status, priority and pick-list value is mapped."),
+        ("file_sizes", True, "Attachments over 25 MB are flagged per the mapping's policy."),
+        ("accounting_identity", True, "Every source row is loaded as something, set aside, or not migrated by design."),
+        ("invalid_emails", False, "Persons whose email was invalid (warning)."),
+        ("hierarchy_flattened", False, "Assets deeper than two levels linked to their level-2 ancestor (warning)."),
+        ("fallback_owners", False, "Records owned by the fallback owner (warning)."),
+    ]],
+    partitions_def=migration_runs,
+    description="Shape the run's staged data into Pipedrive records with the approved mapping.",
+)
+def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths):
+    run_key = context.partition_key
+    mapping = mapping_store.require_approved(project.paths)
+    owners = mapping_store.load_owners(project.paths, run_key)
+    with duckdb.get_connection() as con:
+        shaped = shape_run(con, run_key, mapping, owners)
+        results = run_checks(shaped, read_staged(con, run_key), mapping, shaped_already_loaded(con))
+    set_aside = shaped.set_aside
+    for name in OBJECTS:
+        df = getattr(shaped, name)
+        yield dg.MaterializeResult(asset_key=name, metadata={
+            "dagster/row_count": df.height,
+            "table": f"shaped.{name}",
+            "preview": md_table(df.head(5).select("source_id", "kind", "payload").to_dicts(), limit=5),
+        } | ({"set_aside": set_aside.height,
+              "set_aside_by_reason": md_table(set_aside.group_by("reason_code").len().sort("reason_code").to_dicts())}
+             if name == CHECKED else {}))
+    for r in results:
+        yield dg.AssetCheckResult(
+            asset_key=CHECKED, check_name=r.name, passed=r.passed,
+            severity=dg.AssetCheckSeverity.ERROR if r.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+            description=r.message, metadata={"count": r.count, "sample": ", ".join(r.sample)},
+        )
+
+
+def shaped_already_loaded(con) -> set[str]:
+    try:
+        return {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()}
+    except Exception:  # no load has run yet
+        return set()

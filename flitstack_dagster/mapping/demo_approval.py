@@ -1,0 +1,31 @@
+"""How `flitstack demo` confirms a mapping on the user's behalf — every decision printed.
+
+A real migration lead edits `mapping/approved.yaml`; the demo makes the two choices the README
+describes: an unmapped tenant status goes to the `On Hold` stage, and a pick-list value outside the
+declared choices becomes a new option of its own name.
+"""
+
+from __future__ import annotations
+
+from flitstack_dagster.mapping.approval import APPROVED_WHAT, approve
+from flitstack_dagster.mapping.model import StatusTarget
+from flitstack_dagster.mapping.store import approved_path, proposed_path
+from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+from flitstack_dagster.settings import Paths
+
+
+def approve_for_demo(paths: Paths) -> list[str]:
+    proposal = load_mapping(proposed_path(paths))
+    m = approve(proposed_path(paths), approved_path(paths), "flitstack demo", proposal.profile_hash)
+    lines = [f"approved {approved_path(paths)}"]
+    for status, target in sorted(m.status_map.items()):
+        if target is None:
+            m.status_map[status] = StatusTarget(stage="On Hold")
+            lines.append(f"tenant status '{status}' -> stage On Hold")
+    for key, vm in sorted(m.value_maps.items()):
+        for value, target in sorted(vm.items()):
+            if target is None:
+                vm[value] = value
+                lines.append(f"{key} value '{value}' -> new option '{value}'")
+    write_mapping(approved_path(paths), m, APPROVED_WHAT)
+    return lines
