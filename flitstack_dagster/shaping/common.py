@@ -146,7 +146,7 @@ def sid(prefix: str, col: str | pl.Expr) -> pl.Expr:
 
 
 def in_set(expr: pl.Expr, ids: Iterable[str]) -> pl.Expr:
-    return expr.is_in(pl.Series(list(ids), dtype=pl.String).implode())
+    return expr.is_in(pl.Series(list(ids), dtype=pl.String).implode()).fill_null(False)
 
 
 # ---------------------------------------------------------------------------------------- text
