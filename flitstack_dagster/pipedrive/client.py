@@ -163,6 +163,7 @@ class PipedriveClient:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
         user_agent: str = "flitstack-dagster/0.1",
+        v1_prefix: str = V1_PREFIX,
     ) -> None:
         base_url = (base_url or "").strip().rstrip("/")
         parts = urlsplit(base_url)
@@ -174,6 +175,9 @@ class PipedriveClient:
                 base_url = base_url[: -len(suffix)]
                 break
         self.base_url = base_url
+        if v1_prefix not in ("/v1", "/api/v1"):
+            raise ValueError("v1_prefix must be '/v1' (the v1 spec's server path) or '/api/v1'")
+        self.v1_prefix = v1_prefix
         self._token = api_token if isinstance(api_token, SecretStr) else SecretStr(str(api_token or ""))
         if not self._token.get_secret_value():
             raise ValueError("Pipedrive API token is empty")
@@ -271,9 +275,9 @@ class PipedriveClient:
             h.update(extra)
         return h
 
-    @staticmethod
-    def path(api: str, path: str) -> str:
-        return (V1_PREFIX if api == "v1" else V2_PREFIX) + path
+    def path(self, api: str, path: str) -> str:
+        """Full request path: v1 spec server `.../v1`, v2 spec server `.../api/v2`."""
+        return (self.v1_prefix if api == "v1" else V2_PREFIX) + path
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))

@@ -89,6 +89,8 @@ class CostTable:
         """The operation for a concrete request path (query string ignored), or None."""
         method = method.upper()
         path = path.split("?", 1)[0]
+        if path.startswith("/api/v1/"):  # v1 is also served under /api/v1 on company domains
+            path = path[len("/api"):]
         if len(path) > 1:
             path = path.rstrip("/")
         exact = self._exact.get((method, path))

@@ -239,3 +239,11 @@ def test_files_over_25_mb_are_refused_before_sending():
     with pytest.raises(UserError, match="25 MB"):
         c.upload_file(b"x" * (25 * 1024 * 1024 + 1), file_name="big.bin", deal_id=1)
     assert s.requests == []
+
+
+def test_v1_prefix_can_be_api_v1_with_the_same_costs():
+    s = Script(ok([{"id": 1, "name": "Call"}]))
+    c, _ = make(s, v1_prefix="/api/v1")
+    c.list_activity_types()
+    assert str(s.requests[0].url) == "https://acme.pipedrive.com/api/v1/activityTypes"
+    assert c.usage == {"GET /v1/activityTypes": {"requests": 1, "tokens": 20}}
