@@ -127,8 +127,8 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     r = con.sql(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         params=[schema, table],
-    ).fetchone()
-    return bool(r and r[0])
+    ).fetchall()
+    return bool(r and r[0][0])
 
 
 def read_staged(con: duckdb.DuckDBPyConnection, run_key: str) -> StagedInputs:
