@@ -82,7 +82,8 @@ def get_run(con: duckdb.DuckDBPyConnection, run_key: str, required: bool = True)
         "SELECT run_key, mode, bundle_path, bundle_fingerprint, registered_at, registered_by "
         "FROM meta.migration_runs WHERE run_key = ?",
         [run_key],
-    ).fetchone()
+    ).fetchall()
+    row = row[0] if row else None
     if row is None:
         if required:
             raise UserError(
@@ -103,8 +104,8 @@ def find_by_fingerprint(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str
     ensure_schema(con)
     row = con.execute(
         "SELECT run_key FROM meta.migration_runs WHERE bundle_fingerprint = ? LIMIT 1", [fingerprint]
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return row[0][0] if row else None
 
 
 def _whoami() -> str:

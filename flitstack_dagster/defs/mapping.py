@@ -127,9 +127,15 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     with duckdb.get_connection() as con, pipedrive.client() as client:
         result = provision_schema(client, approved, con)
         spent = client.tokens_spent
+    created = [*result.created_fields, *(f"{k}: {', '.join(v)}" for k, v in result.added_options.items()),
+               *([f"pipeline {result.created_pipeline}"] if result.created_pipeline else []),
+               *(f"stage {s}" for s in result.created_stages),
+               *(f"activity type {t}" for t in result.created_activity_types)]
     return dg.MaterializeResult(metadata={
-        "created": len(result.created),
-        "created_items": md_table([{"item": c} for c in result.created], limit=100),
+        "created": len(created),
+        "created_items": md_table([{"item": c} for c in created], limit=100),
+        "reused_fields": len(result.reused_fields),
+        "warnings": md_table([{"warning": w} for w in result.warnings], limit=50),
         "tokens_spent": spent,
     })
 

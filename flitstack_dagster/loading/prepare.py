@@ -26,7 +26,7 @@ def shape_run(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, ow
     run = get_run(con, run_key)
     exported_at, tz = con.execute(
         "SELECT exported_at, timezone FROM raw.bundles WHERE _run_key = ?", [run_key]
-    ).fetchone()
+    ).fetchall()[0]
     loaded = {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()} if _has(con, "meta", "id_map") else set()
     root = Path(run.bundle_path)
     ctx = ShapeContext(
@@ -61,4 +61,4 @@ def save_shaped(con: duckdb.DuckDBPyConnection, run_key: str, shaped: ShapedRun)
 def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-    ).fetchone()[0])
+    ).fetchall()[0][0])

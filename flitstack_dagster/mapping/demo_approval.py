@@ -26,6 +26,9 @@ def approve_for_demo(paths: Paths) -> list[str]:
         for value, target in sorted(vm.items()):
             if target is None:
                 vm[value] = value
+                for f in m.fields:
+                    if f.transform == f"value_map:{key}" and f.options and value not in f.options:
+                        f.options.append(value)
                 lines.append(f"{key} value '{value}' -> new option '{value}'")
     write_mapping(approved_path(paths), m, APPROVED_WHAT)
     return lines

@@ -244,7 +244,8 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
     pipe_name = mapping.options.pipeline_name
     pipe = next((p for p in pipelines if _norm(p.name) == _norm(pipe_name)), None)
     prow = con.execute("SELECT pd_id FROM meta.pipeline_registry WHERE account=? AND kind='pipeline' AND name=?",
-                       [account, pipe_name]).fetchone()
+                       [account, pipe_name]).fetchall()
+    prow = prow[0] if prow else None
     if prow:
         pipe = next((p for p in pipelines if p.id == prow[0]), pipe)
     if pipe is None:

@@ -27,7 +27,7 @@ def manifest_mismatches(con: duckdb.DuckDBPyConnection, run_key: str, manifest) 
         nf = BY_FILE.get(f.name)
         if nf is None:
             continue
-        landed = con.execute(f'SELECT count(*) FROM raw."{nf.entity}" WHERE _run_key = ?', [run_key]).fetchone()[0]
+        landed = con.execute(f'SELECT count(*) FROM raw."{nf.entity}" WHERE _run_key = ?', [run_key]).fetchall()[0][0]
         if landed != f.rows:
             out.append(f"{f.name}: {landed:,} rows landed, manifest says {f.rows:,}")
     return out

@@ -9,7 +9,7 @@ from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
 
 def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None) -> None:
-    with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+    with duckdb.connect(str(paths.duckdb)) as con:
         accounts = accounting(con, run_key)
         reasons = quarantine_summary(con, run_key)
         loads = _loads(con, run_key)
