@@ -17,6 +17,7 @@ from typing import Literal
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.novo.columns import snake
 from flitstack_dagster.shaping.common import REF_COLUMNS
 from flitstack_dagster.shaping.deals import effective_status_map
 from flitstack_dagster.shaping.inputs import StagedInputs
@@ -121,8 +122,6 @@ def unmapped_values(inputs: StagedInputs, mapping: Mapping) -> list[str]:
     keys = dict(VALUE_COLUMNS)
     for fm in mapping.fields:
         if fm.field_type in ("enum", "set") and fm.target_field:
-            from flitstack_dagster.novo.columns import snake
-
             keys.setdefault(f"{fm.source_entity}.{fm.source_column}", (fm.source_entity, snake(fm.source_column)))
     for key, (entity, col) in keys.items():
         vm = mapping.value_maps.get(key)
@@ -137,11 +136,13 @@ def unmapped_values(inputs: StagedInputs, mapping: Mapping) -> list[str]:
         for v in s.drop_nulls().cast(pl.String).unique().sort().to_list():
             if vm.get(v) is None:
                 out.append(f"{key} value '{v}'")
-    # department names (value map keyed by name)
-    vm = mapping.value_maps.get("contacts.Department ID")
-    if vm is not None and inputs.contacts.height:
-        names = inputs.contacts.join(inputs.departments, on="department_id", how="inner")["department_name"]
-        out += [f"contacts.Department ID value '{v}'" for v in names.drop_nulls().unique().sort().to_list() if vm.get(v) is None]
+    for key, (entity, col) in {"contacts.Department ID": ("contacts", "department_id"),
+                               "accounts.Department ID": ("accounts", "department_id")}.items():
+        vm = mapping.value_maps.get(key)
+        if vm is None or key in keys or not inputs.frame(entity).height:
+            continue
+        vals = inputs.frame(entity)[col].drop_nulls().unique().sort().to_list()
+        out += [f"{key} value '{v}'" for v in vals if vm.get(v) is None]
     return out
 
 

@@ -207,17 +207,30 @@ def ref(expr: pl.Expr) -> pl.Expr:
 # ---------------------------------------------------------------------------------------- mapping
 
 
-def target_name(mapping: Mapping, entity: str, column: str, default: str | None) -> str | None:
-    """The Pipedrive field name a source column lands in: the mapping's row, else the spec default.
+STRUCTURAL_TRANSFORMS = ("source_id", "hierarchy_parent", "account_parent", "status_map", "owner", "lookup")
 
-    A mapping row with target `none` (or no field) means "not migrated": None.
+
+def target_name(mapping: Mapping, entity: str, column: str, default: str | None) -> str | None:
+    """The Pipedrive field name a source column's *value* lands in: the mapping's row, else the
+    spec default.
+
+    A column may have several rows (the proposal also records structural uses: `relationship:parent`,
+    `source_id:*`, lookups); those are skipped, as the shaping module implements them itself. Only
+    rows with target `none` (no field) mean "not migrated": None.
     """
-    fm = mapping.field(entity, column)
-    if fm is None:
+    rows = [f for f in mapping.fields if f.source_entity == entity and f.source_column == column]
+    if not rows:
         return default
-    if fm.target_entity == "none" or not fm.target_field:
+    value_rows = [
+        f for f in rows
+        if f.target_entity != "none" and f.target_field and ":" not in f.target_field
+        and not f.transform.startswith(STRUCTURAL_TRANSFORMS)
+    ]
+    if value_rows:
+        return value_rows[0].target_field
+    if all(f.target_entity == "none" or not f.target_field for f in rows):
         return None
-    return fm.target_field
+    return default
 
 
 def value_map(mapping: Mapping, key: str) -> dict[str, str | None] | None:

@@ -113,13 +113,12 @@ def shape_accounts(accounts: pl.DataFrame, departments: pl.DataFrame, mapping: M
         map_values(pl.col("account_type"), mapping, "accounts.Account Type"),
     )
     label_name = target_name(mapping, e, "Department ID", "label")
-    _put(
-        fields,
-        label_name,
-        pl.when(pl.col("_dept_type") == "Customer")
-        .then(map_values(pl.col("_dept_name"), mapping, "accounts.Department ID"))
-        .otherwise(None),
-    )
+    if "accounts.Department ID" in mapping.value_maps:  # keyed by Department ID -> label ("" = none)
+        label = map_values(pl.col("department_id"), mapping, "accounts.Department ID")
+        label = pl.when(label != "").then(label)
+    else:  # a department of type Customer becomes the organization label
+        label = pl.when(pl.col("_dept_type") == "Customer").then(pl.col("_dept_name"))
+    _put(fields, label_name, label)
     handled = ["Account ID", "Account Name", "Account Type", "Department ID", "Address", "City", "State", "Zip", "Date Added"]
     fields.update(mapped_extras(mapping, e, "organization", df, handled))
     out = df.select(

@@ -92,7 +92,12 @@ def shape_persons(
     if (n := target_name(mapping, e, "Role", DEFAULTS["Role"])) :
         fields[n] = map_values(pl.col("role"), mapping, "contacts.Role")
     if (n := target_name(mapping, e, "Department ID", DEFAULTS["Department ID"])) :
-        fields[n] = map_values(pl.col("_dept"), mapping, "contacts.Department ID")
+        # the approved value map is keyed by Department ID (-> option label); without one, the name
+        fields[n] = (
+            map_values(pl.col("department_id"), mapping, "contacts.Department ID")
+            if "contacts.Department ID" in mapping.value_maps
+            else pl.col("_dept")
+        )
     handled = ["Contact ID", "First Name", "Last Name", "Email", "Phone", "Mobile", "Role", "Department ID", "Account ID", "Date Added"]
     fields.update(mapped_extras(mapping, e, "person", df, handled))
     kind = (

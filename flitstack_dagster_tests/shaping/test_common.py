@@ -66,3 +66,15 @@ def test_mapped_extras_types_udfs():
     ex = mapped_extras(m, "work_orders", "deal", df, [])
     out = json.loads(df.select(payload_json(ex))[0, 0])
     assert out == {"Budget": {"value": 12.5, "currency": "USD"}, "Tags": ["a", "b"], "Ward": "Ward 1"}
+
+
+def test_target_name_skips_structural_rows_of_a_proposal():
+    m = Mapping(fields=[
+        FieldMapping(source_entity="assets", source_column="Parent Asset ID", target_entity="organization", target_field="relationship:parent", transform="hierarchy_parent"),
+        FieldMapping(source_entity="assets", source_column="Parent Asset ID", target_entity="organization", target_field="Asset_Hierarchy__c", transform="lineage"),
+        FieldMapping(source_entity="assets", source_column="Asset ID", target_entity="organization", target_field="Novo Source ID", transform="source_id:asset"),
+        FieldMapping(source_entity="assets", source_column="Account ID", target_entity="organization", target_field="relationship:parent", transform="account_parent"),
+    ])
+    assert target_name(m, "assets", "Parent Asset ID", "x") == "Asset_Hierarchy__c"
+    assert target_name(m, "assets", "Asset ID", "Novo Asset ID") == "Novo Asset ID"
+    assert target_name(m, "assets", "Account ID", None) is None

@@ -45,3 +45,10 @@ def test_role_value_map(ctx, owners):
     m = Mapping(value_maps={"contacts.Role": {"Requester": "Requester", "Technician": "Field Tech"}})
     p = payloads(shape_persons(i.contacts, i.departments, i.quarantine, set(), m, owners, ctx).frame)
     assert p["contact:T1"]["Novo_Role__c"] == "Field Tech"
+
+
+def test_department_value_map_keyed_by_id(ctx, owners):
+    i = _i()
+    m = Mapping(value_maps={"contacts.Department ID": {"D1": "Utilities Dept"}})
+    p = payloads(shape_persons(i.contacts, i.departments, i.quarantine, set(), m, owners, ctx).frame)
+    assert p["contact:0001"]["Novo_Department__c"] == "Utilities Dept"
