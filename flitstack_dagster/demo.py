@@ -67,11 +67,28 @@ def run(args: argparse.Namespace) -> int:
             _step("5. Materializing `migrate` again: provisioning, shaping and loading into the sandbox")
             result = launch_migrate(paths, run_.run_key, run_.mode, str(bundle))
         usage = sandbox.usage()
-    _step(f"6. Done in {time.monotonic() - t0:.1f} s — Dagster run {result.run_id}: "
-          f"{'success' if result.success else 'FAILED (see the step errors above)'}")
+    errors = _step_errors(result)
+    gates = [c for c in result.get_asset_check_evaluations() if not c.passed and c.severity.value == "ERROR"]
+    status = "success" if result.success else ("stopped at a blocking check" if not errors else "FAILED")
+    _step(f"6. Done in {time.monotonic() - t0:.1f} s — Dagster run {result.run_id}: {status}")
+    for c in gates:
+        print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: {c.description or ''}")
+    for e in errors:
+        print(f"   step error: {e}")
     print_summary(paths, run_.run_key, usage)
     print(f"\nSee it in the UI: DAGSTER_HOME={paths.root / 'dagster_home'} .venv/bin/dagster dev -w workspace.yaml")
-    return 0 if result.success else 1
+    return 1 if errors else 0
+
+
+def _step_errors(result) -> list[str]:
+    """Step failures other than a blocking check doing its job."""
+    out = []
+    for e in result.all_node_events:
+        if e.is_step_failure and e.step_failure_data.error is not None:
+            err = e.step_failure_data.error
+            if "AssetCheckFailed" not in err.cls_name and "AssetCheckFailed" not in str(err.cause and err.cause.cls_name):
+                out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
+    return out
 
 
 def _blocked_on_approval(result) -> bool:
