@@ -10,9 +10,14 @@
 
 -- ---------------------------------------------------------------------------------------------
 -- null markers: empty, N/A, n/a, NULL, - (after trimming spaces, tabs, line breaks, NBSP)
-CREATE OR REPLACE MACRO novo_trim(v) AS trim(v, ' ' || chr(9) || chr(10) || chr(13) || chr(160));
+-- (fast path: most values have no padding, and trim() with a character set is slow)
+CREATE OR REPLACE MACRO novo_trim(v) AS
+    CASE WHEN regexp_matches(v, '^[\s\x{00A0}]|[\s\x{00A0}]$')
+         THEN trim(v, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)) ELSE v END;
 
-CREATE OR REPLACE MACRO novo_is_null(v) AS (v IS NULL OR novo_trim(v) IN ('', 'N/A', 'n/a', 'NULL', '-'));
+CREATE OR REPLACE MACRO novo_is_null(v) AS
+    (v IS NULL OR v IN ('', 'N/A', 'n/a', 'NULL', '-')
+     OR (regexp_matches(v, '^[\s\x{00A0}]|[\s\x{00A0}]$') AND novo_trim(v) IN ('', 'N/A', 'n/a', 'NULL', '-')));
 
 -- text / long text / time: kept exactly as written (inner content and padding) unless a null marker
 CREATE OR REPLACE MACRO novo_text(v) AS CASE WHEN novo_is_null(v) THEN NULL ELSE v END;
@@ -37,32 +42,38 @@ CREATE OR REPLACE MACRO novo_name(v) AS
 -- ---------------------------------------------------------------------------------------------
 -- wall-clock parsing (no offset): returns TIMESTAMP or NULL. Slash dates follow date_order;
 -- a 4-digit year is required; impossible dates (02/30/2026) and hours (25:00, 13 PM) -> NULL.
-CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS (
+-- (Macros substitute their arguments as text: a one-element list_transform binds an expensive
+--  value once, `list_transform([expr], lambda x: ... x ... x ...)[1]`. Parsing is the costly part.)
+-- Slash dates are first rewritten to Y-M-D per ord (MDY / DMY), `T` and repeated spaces to one
+-- space, `2:15PM` to `2:15 PM`; then the exact format is picked by cheap regex tests (a failing
+-- strptime attempt is costly).
+CREATE OR REPLACE MACRO novo_wall_norm(s, ord) AS
+    regexp_replace(regexp_replace(
+        CASE WHEN NOT regexp_matches(s, '^\d{1,2}/\d{1,2}/\d{4}( |$)') THEN s
+             WHEN ord = 'DMY' THEN regexp_replace(s, '^(\d{1,2})/(\d{1,2})/(\d{4})', '\3-\2-\1')
+             ELSE regexp_replace(s, '^(\d{1,2})/(\d{1,2})/(\d{4})', '\3-\1-\2') END,
+        '^(\d{4}-\d{1,2}-\d{1,2})(T| +)', '\1 '), '(\d) *([AaPp][Mm])$', '\1 \2');
+
+CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS
+    list_transform([novo_wall_norm(novo_trim(v), ord)], lambda _nv_ws:
     CASE
-    WHEN regexp_matches(novo_trim(v), '^\d{1,2}/\d{1,2}/\d{4}( +\d{1,2}:\d{2}(:\d{2})?( *[AaPp][Mm])?)?$') THEN
-        CASE WHEN ord = 'DMY' THEN
-            try_strptime(regexp_replace(novo_trim(v), ' +', ' ', 'g'), [
-                '%d/%m/%Y', '%d/%m/%Y %I:%M %p', '%d/%m/%Y %I:%M%p', '%d/%m/%Y %I:%M:%S %p',
-                '%d/%m/%Y %I:%M:%S%p', '%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S'])
-        ELSE
-            try_strptime(regexp_replace(novo_trim(v), ' +', ' ', 'g'), [
-                '%m/%d/%Y', '%m/%d/%Y %I:%M %p', '%m/%d/%Y %I:%M%p', '%m/%d/%Y %I:%M:%S %p',
-                '%m/%d/%Y %I:%M:%S%p', '%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S'])
-        END
-    WHEN regexp_matches(novo_trim(v), '^\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$') THEN
-        try_strptime(novo_trim(v), [
-            '%Y-%m-%d', '%Y-%m-%d %H:%M', '%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f',
-            '%Y-%m-%dT%H:%M', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M:%S.%f'])
-    ELSE NULL END);
+    WHEN NOT regexp_matches(_nv_ws, '^\d{4}-\d{1,2}-\d{1,2}( |$)') THEN NULL
+    WHEN regexp_matches(_nv_ws, '^\S+$') THEN try_strptime(_nv_ws, '%Y-%m-%d')
+    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}$') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M')
+    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}:\d{2}$') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S')
+    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2} [AaPp][Mm]$') THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M %p')
+    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}:\d{2} [AaPp][Mm]$') THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M:%S %p')
+    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}:\d{2}\.\d{1,6}$') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S.%f')
+    END)[1];
 
 -- wall time in tz -> UTC instant. DST gap (e.g. 02:30 on spring-forward day): read with the offset
 -- in force before the change (as Python zoneinfo with fold=0). DST overlap (01:30 on fall-back day):
 -- the EARLIER instant (daylight time), also as zoneinfo fold=0. ICU alone picks the later one, so
 -- we step back an hour when that instant shows the same wall time.
-CREATE OR REPLACE MACRO novo_wall_to_utc(ts, tz) AS
-    CASE WHEN timezone(tz, timezone(tz, ts) - INTERVAL 1 HOUR) = ts
-         THEN timezone(tz, ts) - INTERVAL 1 HOUR
-         ELSE timezone(tz, ts) END;
+CREATE OR REPLACE MACRO novo_wall_to_utc(ts, tz) AS list_transform([ts], lambda _nv_w:
+    CASE WHEN _nv_w IS NOT NULL THEN list_transform([timezone(tz, _nv_w)], lambda _nv_t:
+        CASE WHEN timezone(tz, _nv_t - INTERVAL 1 HOUR) = _nv_w THEN _nv_t - INTERVAL 1 HOUR ELSE _nv_t END)[1]
+    END)[1];
 
 -- dates -> DATE (a date-time value in a date column keeps its wall date)
 CREATE OR REPLACE MACRO novo_date_parse(v, ord) AS
@@ -71,45 +82,62 @@ CREATE OR REPLACE MACRO novo_date_parse(v, ord) AS
 -- date-times -> TIMESTAMPTZ (an instant; UTC). ISO with Z / +hh:mm / -hhmm is taken as written;
 -- without an offset it is wall time in tz. A date alone means midnight wall time.
 CREATE OR REPLACE MACRO novo_ts_parse(v, ord, tz) AS
-    CASE WHEN novo_is_null(v) THEN NULL
-         WHEN regexp_matches(novo_trim(v),
-              '^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-]\d{2}(:?\d{2})?)$')
-         THEN try_cast(novo_trim(v) AS TIMESTAMPTZ)
-         ELSE novo_wall_to_utc(novo_wall_ts(v, ord), tz) END;
+    CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_trim(v)], lambda _nv_s:
+        CASE WHEN regexp_matches(_nv_s,
+                  '^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-]\d{2}(:?\d{2})?)$')
+             THEN try_cast(_nv_s AS TIMESTAMPTZ)
+             ELSE novo_wall_to_utc(novo_wall_ts(_nv_s, ord), tz) END)[1]
+    END;
 
 -- plausible range: from 1900-01-01 to five years after exported_at
 CREATE OR REPLACE MACRO novo_date_in_range(d, exported_at) AS
     (d >= DATE '1900-01-01' AND d <= CAST(timezone('UTC', exported_at) + INTERVAL 5 YEAR AS DATE));
 
+-- (instants are compared with constant bounds: no per-row time zone conversion, which is costly)
 CREATE OR REPLACE MACRO novo_ts_in_range(t, exported_at) AS
-    (timezone('UTC', t) >= TIMESTAMP '1900-01-01'
-     AND timezone('UTC', t) <= timezone('UTC', exported_at) + INTERVAL 5 YEAR);
+    (t >= TIMESTAMPTZ '1900-01-01 00:00:00+00'
+     AND t <= timezone('UTC', timezone('UTC', exported_at) + INTERVAL 5 YEAR));
 
+-- *_of(raw, parsed, ...) variants take the value parsed once by the model (parse in one CTE, check
+-- in the next): parsing is the expensive step on big files.
+CREATE OR REPLACE MACRO novo_date_checked(d, exported_at) AS
+    CASE WHEN novo_date_in_range(d, exported_at) THEN d END;
+
+CREATE OR REPLACE MACRO novo_date_issue_of(v, d, exported_at) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN d IS NULL THEN 'bad_date'
+         WHEN NOT novo_date_in_range(d, exported_at) THEN 'date_out_of_range' END;
+
+CREATE OR REPLACE MACRO novo_datetime_checked(t, exported_at) AS
+    CASE WHEN novo_ts_in_range(t, exported_at) THEN t END;
+
+CREATE OR REPLACE MACRO novo_datetime_issue_of(v, t, exported_at) AS
+    CASE WHEN novo_is_null(v) THEN NULL
+         WHEN t IS NULL THEN 'bad_datetime'
+         WHEN NOT novo_ts_in_range(t, exported_at) THEN 'date_out_of_range' END;
+
+-- one-call forms (value / issue from the raw text)
 CREATE OR REPLACE MACRO novo_date(v, ord, exported_at) AS
-    CASE WHEN novo_date_in_range(novo_date_parse(v, ord), exported_at) THEN novo_date_parse(v, ord) END;
+    list_transform([novo_date_parse(v, ord)], lambda _nv_d: novo_date_checked(_nv_d, exported_at))[1];
 
 CREATE OR REPLACE MACRO novo_date_issue(v, ord, exported_at) AS
-    CASE WHEN novo_is_null(v) THEN NULL
-         WHEN novo_date_parse(v, ord) IS NULL THEN 'bad_date'
-         WHEN NOT novo_date_in_range(novo_date_parse(v, ord), exported_at) THEN 'date_out_of_range' END;
+    list_transform([novo_date_parse(v, ord)], lambda _nv_d: novo_date_issue_of(v, _nv_d, exported_at))[1];
 
 CREATE OR REPLACE MACRO novo_datetime(v, ord, tz, exported_at) AS
-    CASE WHEN novo_ts_in_range(novo_ts_parse(v, ord, tz), exported_at) THEN novo_ts_parse(v, ord, tz) END;
+    list_transform([novo_ts_parse(v, ord, tz)], lambda _nv_d: novo_datetime_checked(_nv_d, exported_at))[1];
 
 CREATE OR REPLACE MACRO novo_datetime_issue(v, ord, tz, exported_at) AS
-    CASE WHEN novo_is_null(v) THEN NULL
-         WHEN novo_ts_parse(v, ord, tz) IS NULL THEN 'bad_datetime'
-         WHEN NOT novo_ts_in_range(novo_ts_parse(v, ord, tz), exported_at) THEN 'date_out_of_range' END;
+    list_transform([novo_ts_parse(v, ord, tz)], lambda _nv_d: novo_datetime_issue_of(v, _nv_d, exported_at))[1];
 
 -- ---------------------------------------------------------------------------------------------
 -- money: $1,234.56 | 1234.56 | 1,234.56 | -12.00 | -$12.00 | $-12.00 | (12.00) | ($12.00)
 -- -> DECIMAL(18,2) (more decimals are rounded half away from zero); anything else -> NULL
 CREATE OR REPLACE MACRO novo_money(v) AS
-    CASE WHEN novo_is_null(v) THEN NULL
-         WHEN regexp_matches(novo_trim(v), '^\( *\$? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+) *\)$')
-         THEN try_cast('-' || regexp_replace(novo_trim(v), '[$,() ]', '', 'g') AS DECIMAL(18, 2))
-         WHEN regexp_matches(novo_trim(v), '^([-+] *\$?|\$ *[-+]?)? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)$')
-         THEN try_cast(regexp_replace(novo_trim(v), '[$, ]', '', 'g') AS DECIMAL(18, 2))
+    CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_trim(v)], lambda _nv_s:
+        CASE WHEN regexp_matches(_nv_s, '^\( *\$? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+) *\)$')
+             THEN try_cast('-' || regexp_replace(_nv_s, '[$,() ]', '', 'g') AS DECIMAL(18, 2))
+             WHEN regexp_matches(_nv_s, '^([-+] *\$?|\$ *[-+]?)? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)$')
+             THEN try_cast(regexp_replace(_nv_s, '[$, ]', '', 'g') AS DECIMAL(18, 2)) END)[1]
     END;
 
 CREATE OR REPLACE MACRO novo_money_issue(v) AS
@@ -124,15 +152,16 @@ CREATE OR REPLACE MACRO novo_number_parse(v) AS
 -- a number with a plausible range [lo, hi] (NULL = unbounded). Out of range -> NULL + issue:
 -- below a lower bound of 0 -> negative_number; any other violation -> absurd_number.
 CREATE OR REPLACE MACRO novo_number(v, lo := NULL, hi := NULL) AS
-    CASE WHEN (lo IS NULL OR novo_number_parse(v) >= lo) AND (hi IS NULL OR novo_number_parse(v) <= hi)
-         THEN novo_number_parse(v) END;
+    list_transform([novo_number_parse(v)], lambda _nv_n:
+        CASE WHEN (lo IS NULL OR _nv_n >= lo) AND (hi IS NULL OR _nv_n <= hi) THEN _nv_n END)[1];
 
 CREATE OR REPLACE MACRO novo_number_issue(v, lo := NULL, hi := NULL) AS
-    CASE WHEN novo_is_null(v) THEN NULL
-         WHEN novo_number_parse(v) IS NULL THEN 'bad_number'
-         WHEN lo IS NOT NULL AND novo_number_parse(v) < lo THEN
-              CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
-         WHEN hi IS NOT NULL AND novo_number_parse(v) > hi THEN 'absurd_number' END;
+    CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_number_parse(v)], lambda _nv_n:
+        CASE WHEN _nv_n IS NULL THEN 'bad_number'
+             WHEN lo IS NOT NULL AND _nv_n < lo THEN
+                  CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
+             WHEN hi IS NOT NULL AND _nv_n > hi THEN 'absurd_number' END)[1]
+    END;
 
 -- yes/no: Yes/No, Y/N, True/False, 1/0, any case -> BOOLEAN
 CREATE OR REPLACE MACRO novo_yesno(v) AS

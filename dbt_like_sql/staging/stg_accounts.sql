@@ -5,6 +5,12 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'accounts') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -19,20 +25,20 @@ typed AS (
         novo_text("Zip") AS zip,
         novo_text("Phone") AS phone,
         novo_email("Email") AS email,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
-        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified
         {{ udf_columns('Account') }},
         novo_issues(list_concat([
             novo_issue('Account Type', "Account Type", novo_choice_issue("Account Type", ['Customer', 'Vendor', 'Supplier', 'Internal'])),
             novo_issue('Email', "Email", novo_email_issue("Email")),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Account') }})) AS _issues,
         CASE WHEN novo_is_null("Account ID") THEN 'Account ID'
              WHEN novo_is_null("Account Name") THEN 'Account Name' END AS _missing_column,
         CASE WHEN novo_is_null("Account ID") THEN "Account ID"
              WHEN novo_is_null("Account Name") THEN "Account Name" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

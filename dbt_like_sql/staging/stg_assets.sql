@@ -6,6 +6,14 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'assets') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_date_parse("Install Date", '{{ date_order }}') AS __p_install_date,
+        novo_date_parse("Last Service Date", '{{ date_order }}') AS __p_last_service_date,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -19,30 +27,30 @@ typed AS (
         novo_text("Serial Number") AS serial_number,
         novo_text("Manufacturer") AS manufacturer,
         novo_text("Model") AS model,
-        novo_date("Install Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS install_date,
-        novo_date("Last Service Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS last_service_date,
+        novo_date_checked(__p_install_date, TIMESTAMPTZ '{{ exported_at }}') AS install_date,
+        novo_date_checked(__p_last_service_date, TIMESTAMPTZ '{{ exported_at }}') AS last_service_date,
         novo_text("Status") AS status,
         novo_text("Address") AS address,
         novo_number("Latitude", lo := -90, hi := 90) AS latitude,
         novo_number("Longitude", lo := -180, hi := 180) AS longitude,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
-        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified
         {{ udf_columns('Asset') }},
         novo_issues(list_concat([
             novo_issue('Asset Class', "Asset Class", novo_choice_issue("Asset Class", ['Location', 'Facility', 'Equipment', 'Vehicle', 'Infrastructure'])),
-            novo_issue('Install Date', "Install Date", novo_date_issue("Install Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Last Service Date', "Last Service Date", novo_date_issue("Last Service Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Install Date', "Install Date", novo_date_issue_of("Install Date", __p_install_date, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Last Service Date', "Last Service Date", novo_date_issue_of("Last Service Date", __p_last_service_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Status', "Status", novo_choice_issue("Status", ['Active', 'Inactive', 'Retired'])),
             novo_issue('Latitude', "Latitude", novo_number_issue("Latitude", lo := -90, hi := 90), CASE WHEN novo_number_issue("Latitude", lo := -90, hi := 90) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from -90 to 90); staged as empty' END),
             novo_issue('Longitude', "Longitude", novo_number_issue("Longitude", lo := -180, hi := 180), CASE WHEN novo_number_issue("Longitude", lo := -180, hi := 180) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from -180 to 180); staged as empty' END),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Asset') }})) AS _issues,
         CASE WHEN novo_is_null("Asset ID") THEN 'Asset ID'
              WHEN novo_is_null("Asset Name") THEN 'Asset Name' END AS _missing_column,
         CASE WHEN novo_is_null("Asset ID") THEN "Asset ID"
              WHEN novo_is_null("Asset Name") THEN "Asset Name" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

@@ -5,6 +5,11 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'attachments') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Uploaded At", '{{ date_order }}', '{{ timezone }}') AS __p_uploaded_at
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -17,13 +22,13 @@ typed AS (
         novo_number("Size", lo := 0) AS size,
         novo_text("Content Type") AS content_type,
         novo_text("SHA-256") AS sha_256,
-        novo_datetime("Uploaded At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS uploaded_at,
+        novo_datetime_checked(__p_uploaded_at, TIMESTAMPTZ '{{ exported_at }}') AS uploaded_at,
         novo_id("Uploaded By ID") AS uploaded_by_id,
         novo_text("Description") AS description,
         novo_issues([
             novo_issue('Parent Type', "Parent Type", novo_choice_issue("Parent Type", ['Work Order', 'Asset'])),
             novo_issue('Size', "Size", novo_number_issue("Size", lo := 0), CASE WHEN novo_number_issue("Size", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
-            novo_issue('Uploaded At', "Uploaded At", novo_datetime_issue("Uploaded At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Uploaded At', "Uploaded At", novo_datetime_issue_of("Uploaded At", __p_uploaded_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Attachment ID") THEN 'Attachment ID'
              WHEN novo_is_null("Parent Type") THEN 'Parent Type'
@@ -31,7 +36,7 @@ typed AS (
         CASE WHEN novo_is_null("Attachment ID") THEN "Attachment ID"
              WHEN novo_is_null("Parent Type") THEN "Parent Type"
              WHEN novo_is_null("Parent ID") THEN "Parent ID" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

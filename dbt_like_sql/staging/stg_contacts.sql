@@ -6,6 +6,12 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'contacts') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -22,22 +28,22 @@ typed AS (
         novo_text("Job Title") AS job_title,
         novo_money("Hourly Rate") AS hourly_rate,
         novo_yesno("Active") AS active,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
-        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified
         {{ udf_columns('Contact') }},
         novo_issues(list_concat([
             novo_issue('Email', "Email", novo_email_issue("Email")),
             novo_issue('Role', "Role", novo_choice_issue("Role", ['Technician', 'Requester', 'Technician/Requester'])),
             novo_issue('Hourly Rate', "Hourly Rate", novo_money_issue("Hourly Rate")),
             novo_issue('Active', "Active", novo_yesno_issue("Active")),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Contact') }})) AS _issues,
         CASE WHEN novo_is_null("Contact ID") THEN 'Contact ID'
              WHEN novo_is_null("First Name") AND novo_is_null("Last Name") THEN 'First Name' END AS _missing_column,
         CASE WHEN novo_is_null("Contact ID") THEN "Contact ID"
              WHEN novo_is_null("First Name") AND novo_is_null("Last Name") THEN "First Name" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

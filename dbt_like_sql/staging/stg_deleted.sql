@@ -4,22 +4,27 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'deleted') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Deleted At", '{{ date_order }}', '{{ timezone }}') AS __p_deleted_at
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
         _row_number,
         novo_text("Entity") AS entity,
         novo_id("ID") AS id,
-        novo_datetime("Deleted At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS deleted_at,
+        novo_datetime_checked(__p_deleted_at, TIMESTAMPTZ '{{ exported_at }}') AS deleted_at,
         novo_issues([
             novo_issue('Entity', "Entity", novo_choice_issue("Entity", ['Work Order', 'Asset', 'Contact', 'Account', 'PM Schedule', 'Attachment'])),
-            novo_issue('Deleted At', "Deleted At", novo_datetime_issue("Deleted At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Deleted At', "Deleted At", novo_datetime_issue_of("Deleted At", __p_deleted_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Entity") THEN 'Entity'
              WHEN novo_is_null("ID") THEN 'ID' END AS _missing_column,
         CASE WHEN novo_is_null("Entity") THEN "Entity"
              WHEN novo_is_null("ID") THEN "ID" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

@@ -4,6 +4,11 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'inventory') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -17,16 +22,16 @@ typed AS (
         novo_number("Reorder Point", lo := 0) AS reorder_point,
         novo_id("Vendor Account ID") AS vendor_account_id,
         novo_id("Storeroom Asset ID") AS storeroom_asset_id,
-        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified,
+        novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified,
         novo_issues([
             novo_issue('Unit Cost', "Unit Cost", novo_money_issue("Unit Cost")),
             novo_issue('Qty On Hand', "Qty On Hand", novo_number_issue("Qty On Hand")),
             novo_issue('Reorder Point', "Reorder Point", novo_number_issue("Reorder Point", lo := 0), CASE WHEN novo_number_issue("Reorder Point", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
-            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Part Number") THEN 'Part Number' END AS _missing_column,
         CASE WHEN novo_is_null("Part Number") THEN "Part Number" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

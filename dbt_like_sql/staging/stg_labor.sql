@@ -5,6 +5,12 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'labor') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_date_parse("Work Date", '{{ date_order }}') AS __p_work_date,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -12,25 +18,25 @@ typed AS (
         novo_id("Labor ID") AS labor_id,
         novo_id("WO Number") AS wo_number,
         novo_id("Technician ID") AS technician_id,
-        novo_date("Work Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS work_date,
+        novo_date_checked(__p_work_date, TIMESTAMPTZ '{{ exported_at }}') AS work_date,
         novo_text("Start Time") AS start_time,
         novo_number("Hours", lo := 0, hi := 24) AS hours,
         novo_money("Rate") AS rate,
         novo_text("Labor Type") AS labor_type,
         novo_text("Notes") AS notes,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
-            novo_issue('Work Date', "Work Date", novo_date_issue("Work Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Work Date', "Work Date", novo_date_issue_of("Work Date", __p_work_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Hours', "Hours", novo_number_issue("Hours", lo := 0, hi := 24), CASE WHEN novo_number_issue("Hours", lo := 0, hi := 24) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 24); staged as empty' END),
             novo_issue('Rate', "Rate", novo_money_issue("Rate")),
             novo_issue('Labor Type', "Labor Type", novo_choice_issue("Labor Type", ['Regular', 'Overtime', 'Contractor'])),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Labor ID") THEN 'Labor ID'
              WHEN novo_is_null("WO Number") THEN 'WO Number' END AS _missing_column,
         CASE WHEN novo_is_null("Labor ID") THEN "Labor ID"
              WHEN novo_is_null("WO Number") THEN "WO Number" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

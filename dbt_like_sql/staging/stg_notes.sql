@@ -5,6 +5,11 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'notes') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Logged At", '{{ date_order }}', '{{ timezone }}') AS __p_logged_at
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -16,18 +21,18 @@ typed AS (
         novo_text("Subject") AS subject,
         novo_text("Body") AS body,
         novo_yesno("Internal") AS internal,
-        novo_datetime("Logged At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS logged_at,
+        novo_datetime_checked(__p_logged_at, TIMESTAMPTZ '{{ exported_at }}') AS logged_at,
         novo_id("Logged By ID") AS logged_by_id,
         novo_issues([
             novo_issue('Entry Type', "Entry Type", novo_choice_issue("Entry Type", ['Note', 'Call', 'Email', 'Meeting'])),
             novo_issue('Internal', "Internal", novo_yesno_issue("Internal")),
-            novo_issue('Logged At', "Logged At", novo_datetime_issue("Logged At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Logged At', "Logged At", novo_datetime_issue_of("Logged At", __p_logged_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Note ID") THEN 'Note ID'
              WHEN novo_is_null("WO Number") AND novo_is_null("Asset ID") THEN 'WO Number' END AS _missing_column,
         CASE WHEN novo_is_null("Note ID") THEN "Note ID"
              WHEN novo_is_null("WO Number") AND novo_is_null("Asset ID") THEN "WO Number" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

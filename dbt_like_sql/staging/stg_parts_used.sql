@@ -5,6 +5,11 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'parts_used') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -14,17 +19,17 @@ typed AS (
         novo_id("Part Number") AS part_number,
         novo_number("Quantity", lo := 0) AS quantity,
         novo_money("Unit Cost") AS unit_cost,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
             novo_issue('Quantity', "Quantity", novo_number_issue("Quantity", lo := 0), CASE WHEN novo_number_issue("Quantity", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Unit Cost', "Unit Cost", novo_money_issue("Unit Cost")),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Line ID") THEN 'Line ID'
              WHEN novo_is_null("WO Number") THEN 'WO Number' END AS _missing_column,
         CASE WHEN novo_is_null("Line ID") THEN "Line ID"
              WHEN novo_is_null("WO Number") THEN "WO Number" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

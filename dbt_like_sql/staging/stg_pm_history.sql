@@ -5,6 +5,12 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'pm_history') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_date_parse("Due Date", '{{ date_order }}') AS __p_due_date,
+        novo_ts_parse("Completed Date", '{{ date_order }}', '{{ timezone }}') AS __p_completed_date
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -12,15 +18,15 @@ typed AS (
         novo_id("PM Event ID") AS pm_event_id,
         novo_id("PM ID") AS pm_id,
         novo_id("WO Number") AS wo_number,
-        novo_date("Due Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS due_date,
-        novo_datetime("Completed Date", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS completed_date,
+        novo_date_checked(__p_due_date, TIMESTAMPTZ '{{ exported_at }}') AS due_date,
+        novo_datetime_checked(__p_completed_date, TIMESTAMPTZ '{{ exported_at }}') AS completed_date,
         novo_id("Completed By ID") AS completed_by_id,
         novo_number("Meter Reading", lo := 0) AS meter_reading,
         novo_text("Result") AS result,
         novo_text("Notes") AS notes,
         novo_issues([
-            novo_issue('Due Date', "Due Date", novo_date_issue("Due Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Completed Date', "Completed Date", novo_datetime_issue("Completed Date", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Due Date', "Due Date", novo_date_issue_of("Due Date", __p_due_date, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Completed Date', "Completed Date", novo_datetime_issue_of("Completed Date", __p_completed_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Meter Reading', "Meter Reading", novo_number_issue("Meter Reading", lo := 0), CASE WHEN novo_number_issue("Meter Reading", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Result', "Result", novo_choice_issue("Result", ['Pass', 'Fail', 'Deferred']))
         ]) AS _issues,
@@ -28,7 +34,7 @@ typed AS (
              WHEN novo_is_null("PM ID") THEN 'PM ID' END AS _missing_column,
         CASE WHEN novo_is_null("PM Event ID") THEN "PM Event ID"
              WHEN novo_is_null("PM ID") THEN "PM ID" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

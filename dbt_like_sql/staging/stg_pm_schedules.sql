@@ -5,6 +5,15 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'pm_schedules') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_date_parse("Start Date", '{{ date_order }}') AS __p_start_date,
+        novo_date_parse("End Date", '{{ date_order }}') AS __p_end_date,
+        novo_date_parse("Next Due", '{{ date_order }}') AS __p_next_due,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -19,34 +28,34 @@ typed AS (
         novo_text("Meter Name") AS meter_name,
         novo_number("Meter Interval", lo := 0) AS meter_interval,
         novo_number("Last Meter Reading", lo := 0) AS last_meter_reading,
-        novo_date("Start Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS start_date,
-        novo_date("End Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS end_date,
-        novo_date("Next Due", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS next_due,
+        novo_date_checked(__p_start_date, TIMESTAMPTZ '{{ exported_at }}') AS start_date,
+        novo_date_checked(__p_end_date, TIMESTAMPTZ '{{ exported_at }}') AS end_date,
+        novo_date_checked(__p_next_due, TIMESTAMPTZ '{{ exported_at }}') AS next_due,
         novo_id("Assigned To ID") AS assigned_to_id,
         novo_number("Estimated Hours", lo := 0, hi := 1000) AS estimated_hours,
         novo_text("Procedure") AS procedure,
         novo_yesno("Active") AS active,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
-        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified,
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified,
         novo_issues([
             novo_issue('Trigger', "Trigger", novo_choice_issue("Trigger", ['Date', 'Meter'])),
             novo_issue('Frequency', "Frequency", novo_choice_issue("Frequency", ['Daily', 'Weekly', 'Monthly', 'Yearly'])),
             novo_issue('Every', "Every", novo_number_issue("Every", lo := 0), CASE WHEN novo_number_issue("Every", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Meter Interval', "Meter Interval", novo_number_issue("Meter Interval", lo := 0), CASE WHEN novo_number_issue("Meter Interval", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Last Meter Reading', "Last Meter Reading", novo_number_issue("Last Meter Reading", lo := 0), CASE WHEN novo_number_issue("Last Meter Reading", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
-            novo_issue('Start Date', "Start Date", novo_date_issue("Start Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('End Date', "End Date", novo_date_issue("End Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Next Due', "Next Due", novo_date_issue("Next Due", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Start Date', "Start Date", novo_date_issue_of("Start Date", __p_start_date, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('End Date', "End Date", novo_date_issue_of("End Date", __p_end_date, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Next Due', "Next Due", novo_date_issue_of("Next Due", __p_next_due, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Estimated Hours', "Estimated Hours", novo_number_issue("Estimated Hours", lo := 0, hi := 1000), CASE WHEN novo_number_issue("Estimated Hours", lo := 0, hi := 1000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Active', "Active", novo_yesno_issue("Active")),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("PM ID") THEN 'PM ID'
              WHEN novo_is_null("PM Name") THEN 'PM Name' END AS _missing_column,
         CASE WHEN novo_is_null("PM ID") THEN "PM ID"
              WHEN novo_is_null("PM Name") THEN "PM Name" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

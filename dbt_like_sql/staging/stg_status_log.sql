@@ -5,6 +5,11 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'status_log') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Changed At", '{{ date_order }}', '{{ timezone }}') AS __p_changed_at
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -13,17 +18,17 @@ typed AS (
         novo_id("WO Number") AS wo_number,
         novo_text("From Status") AS from_status,
         novo_text("To Status") AS to_status,
-        novo_datetime("Changed At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS changed_at,
+        novo_datetime_checked(__p_changed_at, TIMESTAMPTZ '{{ exported_at }}') AS changed_at,
         novo_id("Changed By ID") AS changed_by_id,
         novo_text("Comment") AS comment,
         novo_issues([
-            novo_issue('Changed At', "Changed At", novo_datetime_issue("Changed At", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Changed At', "Changed At", novo_datetime_issue_of("Changed At", __p_changed_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Log ID") THEN 'Log ID'
              WHEN novo_is_null("WO Number") THEN 'WO Number' END AS _missing_column,
         CASE WHEN novo_is_null("Log ID") THEN "Log ID"
              WHEN novo_is_null("WO Number") THEN "WO Number" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

@@ -6,6 +6,16 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'work_orders') }}
     WHERE _run_key = '{{ run_key }}'
 ),
+parsed AS (  -- dates parsed once; checked and reported below
+    SELECT *,
+        novo_ts_parse("Date Requested", '{{ date_order }}', '{{ timezone }}') AS __p_date_requested,
+        novo_date_parse("Date Scheduled", '{{ date_order }}') AS __p_date_scheduled,
+        novo_date_parse("Due Date", '{{ date_order }}') AS __p_due_date,
+        novo_ts_parse("Date Completed", '{{ date_order }}', '{{ timezone }}') AS __p_date_completed,
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+    FROM src
+),
 typed AS (
     SELECT
         _run_key,
@@ -21,28 +31,28 @@ typed AS (
         novo_id("Asset ID") AS asset_id,
         novo_id("Account ID") AS account_id,
         novo_id("Department ID") AS department_id,
-        novo_datetime("Date Requested", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_requested,
-        novo_date("Date Scheduled", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS date_scheduled,
-        novo_date("Due Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}') AS due_date,
-        novo_datetime("Date Completed", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_completed,
+        novo_datetime_checked(__p_date_requested, TIMESTAMPTZ '{{ exported_at }}') AS date_requested,
+        novo_date_checked(__p_date_scheduled, TIMESTAMPTZ '{{ exported_at }}') AS date_scheduled,
+        novo_date_checked(__p_due_date, TIMESTAMPTZ '{{ exported_at }}') AS due_date,
+        novo_datetime_checked(__p_date_completed, TIMESTAMPTZ '{{ exported_at }}') AS date_completed,
         novo_number("Estimated Hours", lo := 0, hi := 1000) AS estimated_hours,
         novo_id("PM Schedule ID") AS pm_schedule_id,
         novo_text("Source") AS source,
-        novo_datetime("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_added,
-        novo_datetime("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}') AS date_modified
+        novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
+        novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified
         {{ udf_columns('Work Order') }},
         novo_issues(list_concat([
             novo_issue('Status', "Status", novo_choice_issue("Status", ['New', 'Open', 'Scheduled', 'In Progress', 'On Hold', 'Reassigned', 'Completed', 'Closed', 'Cancelled'])),
             novo_issue('Priority', "Priority", novo_choice_issue("Priority", ['Emergency', 'High', 'Medium', 'Low'])),
             novo_issue('Request Type', "Request Type", novo_choice_issue("Request Type", ['Corrective', 'Preventive', 'Service Request', 'Inspection'])),
-            novo_issue('Date Requested', "Date Requested", novo_datetime_issue("Date Requested", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Scheduled', "Date Scheduled", novo_date_issue("Date Scheduled", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Due Date', "Due Date", novo_date_issue("Due Date", '{{ date_order }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Completed', "Date Completed", novo_datetime_issue("Date Completed", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Requested', "Date Requested", novo_datetime_issue_of("Date Requested", __p_date_requested, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Scheduled', "Date Scheduled", novo_date_issue_of("Date Scheduled", __p_date_scheduled, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Due Date', "Due Date", novo_date_issue_of("Due Date", __p_due_date, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Completed', "Date Completed", novo_datetime_issue_of("Date Completed", __p_date_completed, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Estimated Hours', "Estimated Hours", novo_number_issue("Estimated Hours", lo := 0, hi := 1000), CASE WHEN novo_number_issue("Estimated Hours", lo := 0, hi := 1000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Source', "Source", novo_choice_issue("Source", ['Web', 'Email', 'Phone', 'Walk-in'])),
-            novo_issue('Date Added', "Date Added", novo_datetime_issue("Date Added", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Date Modified', "Date Modified", novo_datetime_issue("Date Modified", '{{ date_order }}', '{{ timezone }}', TIMESTAMPTZ '{{ exported_at }}'))
+            novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Work Order') }})) AS _issues,
         CASE WHEN novo_is_null("WO Number") THEN 'WO Number'
              WHEN novo_is_null("Title") THEN 'Title'
@@ -50,7 +60,7 @@ typed AS (
         CASE WHEN novo_is_null("WO Number") THEN "WO Number"
              WHEN novo_is_null("Title") THEN "Title"
              WHEN novo_is_null("Status") THEN "Status" END AS _missing_raw
-    FROM src
+    FROM parsed
 ),
 ranked AS (
     SELECT *,

@@ -156,6 +156,10 @@ def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, run_key: str) -> 
     """Stage `model` for `run_key`: replace that run's rows of the table and its quarantine rows."""
     ensure_macros(con)  # the model cannot run without them
     ctx = run_context(con, run_key)
+    for r in model.refs:
+        if not _has_table(con, "staging", r):
+            raise UserError(f"{model.name} needs {r} (ref in {model.path.name}), which has not been staged yet: "
+                            f"run {r} first")
     sql = render(model, ctx)
     schema, table = model.layer, model.name
     target = f"{q_ident(schema)}.{q_ident(table)}"
