@@ -84,7 +84,7 @@ CREATE OR REPLACE MACRO novo_date_parse(v, ord) AS
 CREATE OR REPLACE MACRO novo_ts_parse(v, ord, tz) AS
     CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_trim(v)], lambda _nv_s:
         CASE WHEN regexp_matches(_nv_s,
-                  '^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-]\d{2}(:?\d{2})?)$')
+                  '^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-](0\d|1[0-4])(:?[0-5]\d)?)$')
              THEN try_cast(_nv_s AS TIMESTAMPTZ)
              ELSE novo_wall_to_utc(novo_wall_ts(_nv_s, ord), tz) END)[1]
     END;
