@@ -132,7 +132,7 @@ CREATE OR REPLACE MACRO novo_datetime_issue(v, ord, tz, exported_at) AS
 -- ---------------------------------------------------------------------------------------------
 -- money: $1,234.56 | 1234.56 | 1,234.56 | -12.00 | -$12.00 | $-12.00 | (12.00) | ($12.00)
 -- -> DECIMAL(18,2) (more decimals are rounded half away from zero); anything else -> NULL
-CREATE OR REPLACE MACRO novo_money(v) AS
+CREATE OR REPLACE MACRO novo_money_parse(v) AS
     CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_trim(v)], lambda _nv_s:
         CASE WHEN regexp_matches(_nv_s, '^\( *\$? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+) *\)$')
              THEN try_cast('-' || regexp_replace(_nv_s, '[$,() ]', '', 'g') AS DECIMAL(18, 2))
@@ -140,8 +140,18 @@ CREATE OR REPLACE MACRO novo_money(v) AS
              THEN try_cast(regexp_replace(_nv_s, '[$, ]', '', 'g') AS DECIMAL(18, 2)) END)[1]
     END;
 
-CREATE OR REPLACE MACRO novo_money_issue(v) AS
-    CASE WHEN NOT novo_is_null(v) AND novo_money(v) IS NULL THEN 'bad_money' END;
+-- an amount with a plausible range [lo, hi] (NULL = unbounded), as for numbers below
+CREATE OR REPLACE MACRO novo_money(v, lo := NULL, hi := NULL) AS
+    list_transform([novo_money_parse(v)], lambda _nv_m:
+        CASE WHEN (lo IS NULL OR _nv_m >= lo) AND (hi IS NULL OR _nv_m <= hi) THEN _nv_m END)[1];
+
+CREATE OR REPLACE MACRO novo_money_issue(v, lo := NULL, hi := NULL) AS
+    CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_money_parse(v)], lambda _nv_m:
+        CASE WHEN _nv_m IS NULL THEN 'bad_money'
+             WHEN lo IS NOT NULL AND _nv_m < lo THEN
+                  CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
+             WHEN hi IS NOT NULL AND _nv_m > hi THEN 'absurd_number' END)[1]
+    END;
 
 -- numbers: 1,234.5 | 1234.5 | -3 | .5 -> DOUBLE; anything else (words, 1e5, inf) -> NULL
 CREATE OR REPLACE MACRO novo_number_parse(v) AS

@@ -26,7 +26,7 @@ typed AS (
         novo_id("Department ID") AS department_id,
         novo_id("Account ID") AS account_id,
         novo_text("Job Title") AS job_title,
-        novo_money("Hourly Rate") AS hourly_rate,
+        novo_money("Hourly Rate", lo := 0, hi := 1000) AS hourly_rate,
         novo_yesno("Active") AS active,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_datetime_checked(__p_date_modified, TIMESTAMPTZ '{{ exported_at }}') AS date_modified
@@ -34,7 +34,7 @@ typed AS (
         novo_issues(list_concat([
             novo_issue('Email', "Email", novo_email_issue("Email")),
             novo_issue('Role', "Role", novo_choice_issue("Role", ['Technician', 'Requester', 'Technician/Requester'])),
-            novo_issue('Hourly Rate', "Hourly Rate", novo_money_issue("Hourly Rate")),
+            novo_issue('Hourly Rate', "Hourly Rate", novo_money_issue("Hourly Rate", lo := 0, hi := 1000), CASE WHEN novo_money_issue("Hourly Rate", lo := 0, hi := 1000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Active', "Active", novo_yesno_issue("Active")),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))

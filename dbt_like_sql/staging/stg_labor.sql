@@ -21,14 +21,14 @@ typed AS (
         novo_date_checked(__p_work_date, TIMESTAMPTZ '{{ exported_at }}') AS work_date,
         novo_text("Start Time") AS start_time,
         novo_number("Hours", lo := 0, hi := 24) AS hours,
-        novo_money("Rate") AS rate,
+        novo_money("Rate", lo := 0, hi := 1000) AS rate,
         novo_text("Labor Type") AS labor_type,
         novo_text("Notes") AS notes,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
             novo_issue('Work Date', "Work Date", novo_date_issue_of("Work Date", __p_work_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Hours', "Hours", novo_number_issue("Hours", lo := 0, hi := 24), CASE WHEN novo_number_issue("Hours", lo := 0, hi := 24) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 24); staged as empty' END),
-            novo_issue('Rate', "Rate", novo_money_issue("Rate")),
+            novo_issue('Rate', "Rate", novo_money_issue("Rate", lo := 0, hi := 1000), CASE WHEN novo_money_issue("Rate", lo := 0, hi := 1000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Labor Type', "Labor Type", novo_choice_issue("Labor Type", ['Regular', 'Overtime', 'Contractor'])),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,

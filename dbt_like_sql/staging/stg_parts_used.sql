@@ -17,12 +17,12 @@ typed AS (
         novo_id("Line ID") AS line_id,
         novo_id("WO Number") AS wo_number,
         novo_id("Part Number") AS part_number,
-        novo_number("Quantity", lo := 0) AS quantity,
-        novo_money("Unit Cost") AS unit_cost,
+        novo_number("Quantity", lo := 0, hi := 100000) AS quantity,
+        novo_money("Unit Cost", lo := 0, hi := 1000000) AS unit_cost,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
-            novo_issue('Quantity', "Quantity", novo_number_issue("Quantity", lo := 0), CASE WHEN novo_number_issue("Quantity", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
-            novo_issue('Unit Cost', "Unit Cost", novo_money_issue("Unit Cost")),
+            novo_issue('Quantity', "Quantity", novo_number_issue("Quantity", lo := 0, hi := 100000), CASE WHEN novo_number_issue("Quantity", lo := 0, hi := 100000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 100000); staged as empty' END),
+            novo_issue('Unit Cost', "Unit Cost", novo_money_issue("Unit Cost", lo := 0, hi := 1000000), CASE WHEN novo_money_issue("Unit Cost", lo := 0, hi := 1000000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000000); staged as empty' END),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Line ID") THEN 'Line ID'
