@@ -116,11 +116,12 @@ def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
         raise UserError(f"run {run_key}: timezone {tz!r} is not an IANA time zone name") from None
-    raw_columns = {
-        t: [c for c, _ in _table_columns(con, "raw", t)]
-        for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()
-    }
+    raw_columns: dict[str, list[str]] = {}
+    for t, c in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall():
+        raw_columns.setdefault(t, []).append(c)
     udfs: list[UdfColumn] = []
     if "user_defined_fields" in raw_columns and {"Entity", "Column", "Data Type"} <= set(
         raw_columns["user_defined_fields"]
