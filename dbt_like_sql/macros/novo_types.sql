@@ -89,13 +89,17 @@ CREATE OR REPLACE MACRO novo_ts_parse(v, ord, tz) AS
              ELSE novo_wall_to_utc(novo_wall_ts(_nv_s, ord), tz) END)[1]
     END;
 
--- plausible range: from 1900-01-01 to five years after exported_at
+-- plausible range: from 1902-01-01 to five years after exported_at, and not the Unix-epoch day.
+-- Exports use 1900-01-01, 1901-… and 1970-01-01 as "no date" placeholders, so the lower bound sits
+-- just after them (brief: "before 1900"; widened to catch the placeholders the corpus contains).
 CREATE OR REPLACE MACRO novo_date_in_range(d, exported_at) AS
-    (d >= DATE '1900-01-01' AND d <= CAST(timezone('UTC', exported_at) + INTERVAL 5 YEAR AS DATE));
+    (d >= DATE '1902-01-01' AND d <> DATE '1970-01-01'
+     AND d <= CAST(timezone('UTC', exported_at) + INTERVAL 5 YEAR AS DATE));
 
 -- (instants are compared with constant bounds: no per-row time zone conversion, which is costly)
 CREATE OR REPLACE MACRO novo_ts_in_range(t, exported_at) AS
-    (t >= TIMESTAMPTZ '1900-01-01 00:00:00+00'
+    (t >= TIMESTAMPTZ '1902-01-01 00:00:00+00'
+     AND NOT (t >= TIMESTAMPTZ '1969-12-31 10:00:00+00' AND t < TIMESTAMPTZ '1970-01-02 14:00:00+00')
      AND t <= timezone('UTC', timezone('UTC', exported_at) + INTERVAL 5 YEAR));
 
 -- *_of(raw, parsed, ...) variants take the value parsed once by the model (parse in one CTE, check

@@ -61,16 +61,22 @@ ranked AS (
 p_account_id AS (
     SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key = '{{ run_key }}'
 ),
+p_department_id AS (
+    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key = '{{ run_key }}'
+),
 p_parent_asset_id AS (  -- the assets staged by this model
     SELECT DISTINCT asset_id AS id FROM ranked WHERE _missing_column IS NULL AND _winner = _row_number
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
         CASE WHEN p_account_id.id IS NULL THEN NULL ELSE r.account_id END AS account_id,
+        CASE WHEN p_department_id.id IS NULL THEN NULL ELSE r.department_id END AS department_id,
         CASE WHEN p_parent_asset_id.id IS NULL THEN NULL ELSE r.parent_asset_id END AS parent_asset_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Account ID', r.account_id, CASE WHEN r.account_id IS NOT NULL AND p_account_id.id IS NULL THEN 'orphan_reference' END,
                        'Account ID ' || r.account_id || ' is not an account of this export; the asset loads without this link'),
+            novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
+                       'Department ID ' || r.department_id || ' is not a department of this export; the asset loads without this link'),
             novo_issue('Parent Asset ID', r.parent_asset_id, CASE WHEN r.parent_asset_id IS NOT NULL AND p_parent_asset_id.id IS NULL THEN 'orphan_reference' END,
                        'Parent Asset ID ' || r.parent_asset_id || ' is not an asset of this export; the asset loads without this link')
         ])) AS _issues
@@ -85,4 +91,5 @@ SELECT
          WHEN r._winner <> r._row_number THEN 'duplicate Asset ID ' || r.asset_id || ': row ' || r._winner || ' wins (latest Date Modified, ties: last row in the file)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_account_id ON p_account_id.id = r.account_id
+LEFT JOIN p_department_id ON p_department_id.id = r.department_id
 LEFT JOIN p_parent_asset_id ON p_parent_asset_id.id = r.parent_asset_id

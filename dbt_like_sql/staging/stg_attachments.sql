@@ -44,6 +44,9 @@ ranked AS (
             PARTITION BY attachment_id, _missing_column IS NULL ORDER BY uploaded_at DESC NULLS LAST, _row_number DESC) END AS _winner
     FROM typed
 ),
+p_uploaded_by_id AS (
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+),
 p_work_order AS (
     SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
 ),
@@ -51,7 +54,13 @@ p_asset AS (
     SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
 )
 SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
+        CASE WHEN p_uploaded_by_id.id IS NULL THEN NULL ELSE r.uploaded_by_id END AS uploaded_by_id,
+        novo_issues(list_concat(r._issues, [
+            novo_issue('Uploaded By ID', r.uploaded_by_id, CASE WHEN r.uploaded_by_id IS NOT NULL AND p_uploaded_by_id.id IS NULL THEN 'orphan_reference' END,
+                       'Uploaded By ID ' || r.uploaded_by_id || ' is not a contact of this export; the attachment loads without this link')
+        ])) AS _issues
+    ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
          WHEN r._winner <> r._row_number THEN 'duplicate_id'
          WHEN p_work_order.id IS NULL AND p_asset.id IS NULL THEN 'orphan_reference' END AS _row_reason,
@@ -65,5 +74,6 @@ SELECT
          WHEN r._winner <> r._row_number THEN 'duplicate Attachment ID ' || r.attachment_id || ': row ' || r._winner || ' wins (latest Uploaded At, ties: last row in the file)'
          WHEN p_work_order.id IS NULL AND p_asset.id IS NULL THEN 'parent ' || coalesce(r.parent_type, '?') || ' ' || r.parent_id || ' is not a work order or asset of this export' END AS _row_message
 FROM ranked r
+LEFT JOIN p_uploaded_by_id ON p_uploaded_by_id.id = r.uploaded_by_id
 LEFT JOIN p_work_order ON novo_trim(r.parent_type) = 'Work Order' AND p_work_order.id = r.parent_id
 LEFT JOIN p_asset ON novo_trim(r.parent_type) = 'Asset' AND p_asset.id = r.parent_id

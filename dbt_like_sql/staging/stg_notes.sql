@@ -1,5 +1,5 @@
 -- Activity log: notes, calls, emails, meetings (notes.csv), typed; a row needs a WO Number or an
--- Asset ID.
+-- Asset ID; links to records not in the run are dropped with a notice.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
 WITH src AS (
     SELECT * FROM {{ source('raw', 'notes') }}
@@ -39,9 +39,30 @@ ranked AS (
         CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
             PARTITION BY note_id, _missing_column IS NULL ORDER BY logged_at DESC NULLS LAST, _row_number DESC) END AS _winner
     FROM typed
+),
+p_wo_number AS (
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+),
+p_asset_id AS (
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+),
+p_logged_by_id AS (
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
 )
 SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
+        CASE WHEN p_wo_number.id IS NULL THEN NULL ELSE r.wo_number END AS wo_number,
+        CASE WHEN p_asset_id.id IS NULL THEN NULL ELSE r.asset_id END AS asset_id,
+        CASE WHEN p_logged_by_id.id IS NULL THEN NULL ELSE r.logged_by_id END AS logged_by_id,
+        novo_issues(list_concat(r._issues, [
+            novo_issue('WO Number', r.wo_number, CASE WHEN r.wo_number IS NOT NULL AND p_wo_number.id IS NULL THEN 'orphan_reference' END,
+                       'WO Number ' || r.wo_number || ' is not a work order of this export; the activity-log entry loads without this link'),
+            novo_issue('Asset ID', r.asset_id, CASE WHEN r.asset_id IS NOT NULL AND p_asset_id.id IS NULL THEN 'orphan_reference' END,
+                       'Asset ID ' || r.asset_id || ' is not an asset of this export; the activity-log entry loads without this link'),
+            novo_issue('Logged By ID', r.logged_by_id, CASE WHEN r.logged_by_id IS NOT NULL AND p_logged_by_id.id IS NULL THEN 'orphan_reference' END,
+                       'Logged By ID ' || r.logged_by_id || ' is not a contact of this export; the activity-log entry loads without this link')
+        ])) AS _issues
+    ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
          WHEN r._winner <> r._row_number THEN 'duplicate_id' END AS _row_reason,
     CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column
@@ -51,3 +72,6 @@ SELECT
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate Note ID ' || r.note_id || ': row ' || r._winner || ' wins (latest Logged At, ties: last row in the file)' END AS _row_message
 FROM ranked r
+LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number
+LEFT JOIN p_asset_id ON p_asset_id.id = r.asset_id
+LEFT JOIN p_logged_by_id ON p_logged_by_id.id = r.logged_by_id

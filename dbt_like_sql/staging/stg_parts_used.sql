@@ -1,5 +1,5 @@
 -- Parts used on work orders (parts_used.csv), typed; a line whose WO Number is not a work order of
--- the run is quarantined.
+-- the run is quarantined; an unknown Part Number is dropped with a notice.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
 WITH src AS (
     SELECT * FROM {{ source('raw', 'parts_used') }}
@@ -39,9 +39,18 @@ ranked AS (
 ),
 p_wo_number AS (
     SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+),
+p_part_number AS (
+    SELECT DISTINCT part_number AS id FROM {{ ref('stg_inventory') }} WHERE _run_key = '{{ run_key }}'
 )
 SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
+        CASE WHEN p_part_number.id IS NULL THEN NULL ELSE r.part_number END AS part_number,
+        novo_issues(list_concat(r._issues, [
+            novo_issue('Part Number', r.part_number, CASE WHEN r.part_number IS NOT NULL AND p_part_number.id IS NULL THEN 'orphan_reference' END,
+                       'Part Number ' || r.part_number || ' is not an inventory part of this export; the part used loads without this link')
+        ])) AS _issues
+    ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
          WHEN r._winner <> r._row_number THEN 'duplicate_id'
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'orphan_reference' END AS _row_reason,
@@ -56,3 +65,4 @@ SELECT
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export' END AS _row_message
 FROM ranked r
 LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number
+LEFT JOIN p_part_number ON p_part_number.id = r.part_number

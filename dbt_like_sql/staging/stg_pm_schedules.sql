@@ -1,5 +1,5 @@
 -- Preventive maintenance schedules (pm_schedules.csv), typed; duplicate PM IDs resolved by Date
--- Modified.
+-- Modified; an asset or assignee not in the run is dropped with a notice.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
 WITH src AS (
     SELECT * FROM {{ source('raw', 'pm_schedules') }}
@@ -62,9 +62,24 @@ ranked AS (
         CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
             PARTITION BY pm_id, _missing_column IS NULL ORDER BY date_modified DESC NULLS LAST, _row_number DESC) END AS _winner
     FROM typed
+),
+p_asset_id AS (
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+),
+p_assigned_to_id AS (
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
 )
 SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
+        CASE WHEN p_asset_id.id IS NULL THEN NULL ELSE r.asset_id END AS asset_id,
+        CASE WHEN p_assigned_to_id.id IS NULL THEN NULL ELSE r.assigned_to_id END AS assigned_to_id,
+        novo_issues(list_concat(r._issues, [
+            novo_issue('Asset ID', r.asset_id, CASE WHEN r.asset_id IS NOT NULL AND p_asset_id.id IS NULL THEN 'orphan_reference' END,
+                       'Asset ID ' || r.asset_id || ' is not an asset of this export; the PM schedule loads without this link'),
+            novo_issue('Assigned To ID', r.assigned_to_id, CASE WHEN r.assigned_to_id IS NOT NULL AND p_assigned_to_id.id IS NULL THEN 'orphan_reference' END,
+                       'Assigned To ID ' || r.assigned_to_id || ' is not a contact of this export; the PM schedule loads without this link')
+        ])) AS _issues
+    ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
          WHEN r._winner <> r._row_number THEN 'duplicate_id' END AS _row_reason,
     CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column
@@ -74,3 +89,5 @@ SELECT
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate PM ID ' || r.pm_id || ': row ' || r._winner || ' wins (latest Date Modified, ties: last row in the file)' END AS _row_message
 FROM ranked r
+LEFT JOIN p_asset_id ON p_asset_id.id = r.asset_id
+LEFT JOIN p_assigned_to_id ON p_assigned_to_id.id = r.assigned_to_id

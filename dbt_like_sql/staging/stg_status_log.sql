@@ -38,9 +38,18 @@ ranked AS (
 ),
 p_wo_number AS (
     SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+),
+p_changed_by_id AS (
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
 )
 SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
+        CASE WHEN p_changed_by_id.id IS NULL THEN NULL ELSE r.changed_by_id END AS changed_by_id,
+        novo_issues(list_concat(r._issues, [
+            novo_issue('Changed By ID', r.changed_by_id, CASE WHEN r.changed_by_id IS NOT NULL AND p_changed_by_id.id IS NULL THEN 'orphan_reference' END,
+                       'Changed By ID ' || r.changed_by_id || ' is not a contact of this export; the status change loads without this link')
+        ])) AS _issues
+    ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
          WHEN r._winner <> r._row_number THEN 'duplicate_id'
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'orphan_reference' END AS _row_reason,
@@ -55,3 +64,4 @@ SELECT
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export' END AS _row_message
 FROM ranked r
 LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number
+LEFT JOIN p_changed_by_id ON p_changed_by_id.id = r.changed_by_id

@@ -102,7 +102,12 @@ def test_bad_dates(con, raw, order):
 
 @pytest.mark.parametrize("raw, code", [
     ("12/31/1899", "date_out_of_range"),
-    ("1/1/1900", None),
+    ("1/1/1900", "date_out_of_range"),  # placeholder
+    ("6/15/1901", "date_out_of_range"),  # placeholder year
+    ("1/1/1902", None),
+    ("1/1/1970", "date_out_of_range"),  # Unix-epoch placeholder
+    ("1/2/1970", None),
+    ("0001-01-01", "date_out_of_range"),
     ("11/20/2031", None),  # exactly five years after exported_at
     ("11/21/2031", "date_out_of_range"),
     ("2099-01-01", "date_out_of_range"),
@@ -152,6 +157,9 @@ def test_bad_datetimes(con, raw):
 
 def test_datetime_range(con):
     assert one(con, f"novo_datetime_issue('1899-12-31 23:00', 'MDY', 'UTC', {EXP})") == "date_out_of_range"
+    assert one(con, f"novo_datetime_issue('01/01/1970 23:30', 'MDY', 'America/Chicago', {EXP})") == "date_out_of_range"
+    assert one(con, f"novo_datetime_issue('01/01/1970 00:10', 'MDY', 'Asia/Tokyo', {EXP})") == "date_out_of_range"
+    assert one(con, f"novo_datetime_issue('01/02/1970 15:00', 'MDY', 'UTC', {EXP})") is None
     assert one(con, f"novo_datetime_issue('2032-01-01T00:00:00Z', 'MDY', 'UTC', {EXP})") == "date_out_of_range"
     assert one(con, f"novo_datetime('2032-01-01T00:00:00Z', 'MDY', 'UTC', {EXP})") is None
     assert one(con, f"novo_datetime_issue('2031-11-20T07:00:00Z', 'MDY', 'UTC', {EXP})") is None
@@ -200,7 +208,7 @@ def test_property_every_format_both_orders_matches_zoneinfo(con, dt, fmt, order,
         dt = dt.replace(second=0)
     raw = _fmt(dt, fmt, order)
     want = dt.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)  # fold=0, as the macro documents
-    got = one(con, f"novo_datetime($1, $2, $3, {EXP})", raw, order, tz)
+    got = one(con, "novo_ts_parse($1, $2, $3)", raw, order, tz)
     assert got == want, raw
 
 
@@ -215,7 +223,7 @@ def test_property_offsets_are_instants(con, dt, offset_min):
 
     local = dt.replace(microsecond=0).astimezone(tzmod(timedelta(minutes=offset_min)))
     raw = local.isoformat()
-    assert one(con, f"novo_datetime($1, 'MDY', 'America/Chicago', {EXP})", raw) == dt.replace(microsecond=0)
+    assert one(con, "novo_ts_parse($1, 'MDY', 'America/Chicago')", raw) == dt.replace(microsecond=0)
 
 
 # ------------------------------------------------------------------------------------------- money, numbers

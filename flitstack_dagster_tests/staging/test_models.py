@@ -42,10 +42,11 @@ def test_discovers_every_model_in_dependency_order():
 
 def test_refs_come_from_the_file():
     by = {m.name: m for m in discover_models()}
-    assert set(by["stg_work_orders"].refs) == {"stg_assets", "stg_contacts", "stg_accounts"}
-    assert by["stg_labor"].refs == ("stg_work_orders",)
-    assert by["stg_pm_history"].refs == ("stg_pm_schedules",)
-    assert set(by["stg_attachments"].refs) == {"stg_work_orders", "stg_assets"}
+    assert set(by["stg_work_orders"].refs) == {"stg_assets", "stg_contacts", "stg_accounts", "stg_departments",
+                                               "stg_pm_schedules"}
+    assert set(by["stg_labor"].refs) == {"stg_work_orders", "stg_contacts"}
+    assert set(by["stg_pm_history"].refs) == {"stg_pm_schedules", "stg_work_orders", "stg_contacts"}
+    assert set(by["stg_attachments"].refs) == {"stg_work_orders", "stg_assets", "stg_contacts"}
     assert by["stg_departments"].refs == ()
     assert by["stg_work_orders"].sources == (("raw", "work_orders"),)
     assert by["stg_workflow_rules"].file == "workflow_rules.json"
