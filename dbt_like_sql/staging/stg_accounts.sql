@@ -47,14 +47,14 @@ ranked AS (
     FROM typed
 ),
 p_department_id AS (
-    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
         CASE WHEN p_department_id.id IS NULL THEN NULL ELSE r.department_id END AS department_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
-                       'Department ID ' || r.department_id || ' is not a department of this export; the account loads without this link')
+                       'Department ID ' || r.department_id || ' is not a department of this export (or, for a delta, an earlier run); the account loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

@@ -27,10 +27,10 @@ ranked AS (
     FROM typed
 ),
 p_asset_id AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_part_number AS (
-    SELECT DISTINCT part_number AS id FROM {{ ref('stg_inventory') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT part_number AS id FROM {{ ref('stg_inventory') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner),
@@ -44,8 +44,8 @@ SELECT
          WHEN p_asset_id.id IS NULL AND r.asset_id IS NOT NULL THEN r.asset_id
          WHEN p_part_number.id IS NULL AND r.part_number IS NOT NULL THEN r.part_number END AS _row_raw_value,
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
-         WHEN p_asset_id.id IS NULL AND r.asset_id IS NOT NULL THEN 'Asset ID ' || r.asset_id || ' is not an asset of this export'
-         WHEN p_part_number.id IS NULL AND r.part_number IS NOT NULL THEN 'Part Number ' || r.part_number || ' is not an inventory part of this export' END AS _row_message
+         WHEN p_asset_id.id IS NULL AND r.asset_id IS NOT NULL THEN 'Asset ID ' || r.asset_id || ' is not an asset of this export (or, for a delta, an earlier run)'
+         WHEN p_part_number.id IS NULL AND r.part_number IS NOT NULL THEN 'Part Number ' || r.part_number || ' is not an inventory part of this export (or, for a delta, an earlier run)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_asset_id ON p_asset_id.id = r.asset_id
 LEFT JOIN p_part_number ON p_part_number.id = r.part_number

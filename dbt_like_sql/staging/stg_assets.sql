@@ -59,13 +59,14 @@ ranked AS (
     FROM typed
 ),
 p_account_id AS (
-    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_department_id AS (
-    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_parent_asset_id AS (  -- the assets staged by this model
     SELECT DISTINCT asset_id AS id FROM ranked WHERE _missing_column IS NULL AND _winner = _row_number
+    UNION SELECT id FROM {{ earlier_ids('stg_assets', 'asset_id') }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -74,11 +75,11 @@ SELECT
         CASE WHEN p_parent_asset_id.id IS NULL THEN NULL ELSE r.parent_asset_id END AS parent_asset_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Account ID', r.account_id, CASE WHEN r.account_id IS NOT NULL AND p_account_id.id IS NULL THEN 'orphan_reference' END,
-                       'Account ID ' || r.account_id || ' is not an account of this export; the asset loads without this link'),
+                       'Account ID ' || r.account_id || ' is not an account of this export (or, for a delta, an earlier run); the asset loads without this link'),
             novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
-                       'Department ID ' || r.department_id || ' is not a department of this export; the asset loads without this link'),
+                       'Department ID ' || r.department_id || ' is not a department of this export (or, for a delta, an earlier run); the asset loads without this link'),
             novo_issue('Parent Asset ID', r.parent_asset_id, CASE WHEN r.parent_asset_id IS NOT NULL AND p_parent_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Parent Asset ID ' || r.parent_asset_id || ' is not an asset of this export; the asset loads without this link')
+                       'Parent Asset ID ' || r.parent_asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the asset loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

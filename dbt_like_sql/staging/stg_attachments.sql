@@ -45,20 +45,20 @@ ranked AS (
     FROM typed
 ),
 p_uploaded_by_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_work_order AS (
-    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_asset AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
         CASE WHEN p_uploaded_by_id.id IS NULL THEN NULL ELSE r.uploaded_by_id END AS uploaded_by_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Uploaded By ID', r.uploaded_by_id, CASE WHEN r.uploaded_by_id IS NOT NULL AND p_uploaded_by_id.id IS NULL THEN 'orphan_reference' END,
-                       'Uploaded By ID ' || r.uploaded_by_id || ' is not a contact of this export; the attachment loads without this link')
+                       'Uploaded By ID ' || r.uploaded_by_id || ' is not a contact of this export (or, for a delta, an earlier run); the attachment loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
@@ -72,7 +72,7 @@ SELECT
          WHEN p_work_order.id IS NULL AND p_asset.id IS NULL THEN r.parent_id END AS _row_raw_value,
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate Attachment ID ' || r.attachment_id || ': row ' || r._winner || ' wins (latest Uploaded At, ties: last row in the file)'
-         WHEN p_work_order.id IS NULL AND p_asset.id IS NULL THEN 'parent ' || coalesce(r.parent_type, '?') || ' ' || r.parent_id || ' is not a work order or asset of this export' END AS _row_message
+         WHEN p_work_order.id IS NULL AND p_asset.id IS NULL THEN 'parent ' || coalesce(r.parent_type, '?') || ' ' || r.parent_id || ' is not a work order or asset of this export (or, for a delta, an earlier run)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_uploaded_by_id ON p_uploaded_by_id.id = r.uploaded_by_id
 LEFT JOIN p_work_order ON novo_trim(r.parent_type) = 'Work Order' AND p_work_order.id = r.parent_id

@@ -52,10 +52,10 @@ ranked AS (
     FROM typed
 ),
 p_account_id AS (
-    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_department_id AS (
-    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -63,9 +63,9 @@ SELECT
         CASE WHEN p_department_id.id IS NULL THEN NULL ELSE r.department_id END AS department_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Account ID', r.account_id, CASE WHEN r.account_id IS NOT NULL AND p_account_id.id IS NULL THEN 'orphan_reference' END,
-                       'Account ID ' || r.account_id || ' is not an account of this export; the contact loads without this link'),
+                       'Account ID ' || r.account_id || ' is not an account of this export (or, for a delta, an earlier run); the contact loads without this link'),
             novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
-                       'Department ID ' || r.department_id || ' is not a department of this export; the contact loads without this link')
+                       'Department ID ' || r.department_id || ' is not a department of this export (or, for a delta, an earlier run); the contact loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

@@ -41,10 +41,10 @@ ranked AS (
     FROM typed
 ),
 p_vendor_account_id AS (
-    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_storeroom_asset_id AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -52,9 +52,9 @@ SELECT
         CASE WHEN p_storeroom_asset_id.id IS NULL THEN NULL ELSE r.storeroom_asset_id END AS storeroom_asset_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Vendor Account ID', r.vendor_account_id, CASE WHEN r.vendor_account_id IS NOT NULL AND p_vendor_account_id.id IS NULL THEN 'orphan_reference' END,
-                       'Vendor Account ID ' || r.vendor_account_id || ' is not an account of this export; the inventory part loads without this link'),
+                       'Vendor Account ID ' || r.vendor_account_id || ' is not an account of this export (or, for a delta, an earlier run); the inventory part loads without this link'),
             novo_issue('Storeroom Asset ID', r.storeroom_asset_id, CASE WHEN r.storeroom_asset_id IS NOT NULL AND p_storeroom_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Storeroom Asset ID ' || r.storeroom_asset_id || ' is not an asset of this export; the inventory part loads without this link')
+                       'Storeroom Asset ID ' || r.storeroom_asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the inventory part loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

@@ -45,17 +45,17 @@ ranked AS (
     FROM typed
 ),
 p_wo_number AS (
-    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_technician_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
         CASE WHEN p_technician_id.id IS NULL THEN NULL ELSE r.technician_id END AS technician_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Technician ID', r.technician_id, CASE WHEN r.technician_id IS NOT NULL AND p_technician_id.id IS NULL THEN 'orphan_reference' END,
-                       'Technician ID ' || r.technician_id || ' is not a contact of this export; the labor entry loads without this link')
+                       'Technician ID ' || r.technician_id || ' is not a contact of this export (or, for a delta, an earlier run); the labor entry loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
@@ -69,7 +69,7 @@ SELECT
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN r.wo_number END AS _row_raw_value,
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate Labor ID ' || r.labor_id || ': row ' || r._winner || ' wins (latest Date Added, ties: last row in the file)'
-         WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export' END AS _row_message
+         WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export (or, for a delta, an earlier run)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number
 LEFT JOIN p_technician_id ON p_technician_id.id = r.technician_id

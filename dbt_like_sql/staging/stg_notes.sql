@@ -41,13 +41,13 @@ ranked AS (
     FROM typed
 ),
 p_wo_number AS (
-    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_asset_id AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_logged_by_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -56,11 +56,11 @@ SELECT
         CASE WHEN p_logged_by_id.id IS NULL THEN NULL ELSE r.logged_by_id END AS logged_by_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('WO Number', r.wo_number, CASE WHEN r.wo_number IS NOT NULL AND p_wo_number.id IS NULL THEN 'orphan_reference' END,
-                       'WO Number ' || r.wo_number || ' is not a work order of this export; the activity-log entry loads without this link'),
+                       'WO Number ' || r.wo_number || ' is not a work order of this export (or, for a delta, an earlier run); the activity-log entry loads without this link'),
             novo_issue('Asset ID', r.asset_id, CASE WHEN r.asset_id IS NOT NULL AND p_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Asset ID ' || r.asset_id || ' is not an asset of this export; the activity-log entry loads without this link'),
+                       'Asset ID ' || r.asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the activity-log entry loads without this link'),
             novo_issue('Logged By ID', r.logged_by_id, CASE WHEN r.logged_by_id IS NOT NULL AND p_logged_by_id.id IS NULL THEN 'orphan_reference' END,
-                       'Logged By ID ' || r.logged_by_id || ' is not a contact of this export; the activity-log entry loads without this link')
+                       'Logged By ID ' || r.logged_by_id || ' is not a contact of this export (or, for a delta, an earlier run); the activity-log entry loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

@@ -38,17 +38,17 @@ ranked AS (
     FROM typed
 ),
 p_wo_number AS (
-    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_part_number AS (
-    SELECT DISTINCT part_number AS id FROM {{ ref('stg_inventory') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT part_number AS id FROM {{ ref('stg_inventory') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
         CASE WHEN p_part_number.id IS NULL THEN NULL ELSE r.part_number END AS part_number,
         novo_issues(list_concat(r._issues, [
             novo_issue('Part Number', r.part_number, CASE WHEN r.part_number IS NOT NULL AND p_part_number.id IS NULL THEN 'orphan_reference' END,
-                       'Part Number ' || r.part_number || ' is not an inventory part of this export; the part used loads without this link')
+                       'Part Number ' || r.part_number || ' is not an inventory part of this export (or, for a delta, an earlier run); the part used loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
@@ -62,7 +62,7 @@ SELECT
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN r.wo_number END AS _row_raw_value,
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate Line ID ' || r.line_id || ': row ' || r._winner || ' wins (latest Date Added, ties: last row in the file)'
-         WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export' END AS _row_message
+         WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export (or, for a delta, an earlier run)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number
 LEFT JOIN p_part_number ON p_part_number.id = r.part_number

@@ -43,13 +43,13 @@ ranked AS (
     FROM typed
 ),
 p_pm_id AS (
-    SELECT DISTINCT pm_id AS id FROM {{ ref('stg_pm_schedules') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT pm_id AS id FROM {{ ref('stg_pm_schedules') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_wo_number AS (
-    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_completed_by_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -57,9 +57,9 @@ SELECT
         CASE WHEN p_completed_by_id.id IS NULL THEN NULL ELSE r.completed_by_id END AS completed_by_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('WO Number', r.wo_number, CASE WHEN r.wo_number IS NOT NULL AND p_wo_number.id IS NULL THEN 'orphan_reference' END,
-                       'WO Number ' || r.wo_number || ' is not a work order of this export; the PM history entry loads without this link'),
+                       'WO Number ' || r.wo_number || ' is not a work order of this export (or, for a delta, an earlier run); the PM history entry loads without this link'),
             novo_issue('Completed By ID', r.completed_by_id, CASE WHEN r.completed_by_id IS NOT NULL AND p_completed_by_id.id IS NULL THEN 'orphan_reference' END,
-                       'Completed By ID ' || r.completed_by_id || ' is not a contact of this export; the PM history entry loads without this link')
+                       'Completed By ID ' || r.completed_by_id || ' is not a contact of this export (or, for a delta, an earlier run); the PM history entry loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
@@ -73,7 +73,7 @@ SELECT
          WHEN p_pm_id.id IS NULL AND r.pm_id IS NOT NULL THEN r.pm_id END AS _row_raw_value,
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate PM Event ID ' || r.pm_event_id || ': row ' || r._winner || ' wins (latest Completed Date, ties: last row in the file)'
-         WHEN p_pm_id.id IS NULL AND r.pm_id IS NOT NULL THEN 'PM ID ' || r.pm_id || ' is not a PM schedule of this export' END AS _row_message
+         WHEN p_pm_id.id IS NULL AND r.pm_id IS NOT NULL THEN 'PM ID ' || r.pm_id || ' is not a PM schedule of this export (or, for a delta, an earlier run)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_pm_id ON p_pm_id.id = r.pm_id
 LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number

@@ -64,10 +64,10 @@ ranked AS (
     FROM typed
 ),
 p_asset_id AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_assigned_to_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -75,9 +75,9 @@ SELECT
         CASE WHEN p_assigned_to_id.id IS NULL THEN NULL ELSE r.assigned_to_id END AS assigned_to_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Asset ID', r.asset_id, CASE WHEN r.asset_id IS NOT NULL AND p_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Asset ID ' || r.asset_id || ' is not an asset of this export; the PM schedule loads without this link'),
+                       'Asset ID ' || r.asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the PM schedule loads without this link'),
             novo_issue('Assigned To ID', r.assigned_to_id, CASE WHEN r.assigned_to_id IS NOT NULL AND p_assigned_to_id.id IS NULL THEN 'orphan_reference' END,
-                       'Assigned To ID ' || r.assigned_to_id || ' is not a contact of this export; the PM schedule loads without this link')
+                       'Assigned To ID ' || r.assigned_to_id || ' is not a contact of this export (or, for a delta, an earlier run); the PM schedule loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

@@ -37,17 +37,17 @@ ranked AS (
     FROM typed
 ),
 p_wo_number AS (
-    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_changed_by_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
         CASE WHEN p_changed_by_id.id IS NULL THEN NULL ELSE r.changed_by_id END AS changed_by_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Changed By ID', r.changed_by_id, CASE WHEN r.changed_by_id IS NOT NULL AND p_changed_by_id.id IS NULL THEN 'orphan_reference' END,
-                       'Changed By ID ' || r.changed_by_id || ' is not a contact of this export; the status change loads without this link')
+                       'Changed By ID ' || r.changed_by_id || ' is not a contact of this export (or, for a delta, an earlier run); the status change loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
@@ -61,7 +61,7 @@ SELECT
          WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN r.wo_number END AS _row_raw_value,
     CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
          WHEN r._winner <> r._row_number THEN 'duplicate Log ID ' || r.log_id || ': row ' || r._winner || ' wins (latest Changed At, ties: last row in the file)'
-         WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export' END AS _row_message
+         WHEN p_wo_number.id IS NULL AND r.wo_number IS NOT NULL THEN 'WO Number ' || r.wo_number || ' is not a work order of this export (or, for a delta, an earlier run)' END AS _row_message
 FROM ranked r
 LEFT JOIN p_wo_number ON p_wo_number.id = r.wo_number
 LEFT JOIN p_changed_by_id ON p_changed_by_id.id = r.changed_by_id

@@ -69,22 +69,22 @@ ranked AS (
     FROM typed
 ),
 p_requester_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_assigned_to_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_asset_id AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_account_id AS (
-    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_department_id AS (
-    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key IN {{ parent_runs }}
 ),
 p_pm_schedule_id AS (
-    SELECT DISTINCT pm_id AS id FROM {{ ref('stg_pm_schedules') }} WHERE _run_key = '{{ run_key }}'
+    SELECT DISTINCT pm_id AS id FROM {{ ref('stg_pm_schedules') }} WHERE _run_key IN {{ parent_runs }}
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -96,17 +96,17 @@ SELECT
         CASE WHEN p_pm_schedule_id.id IS NULL THEN NULL ELSE r.pm_schedule_id END AS pm_schedule_id,
         novo_issues(list_concat(r._issues, [
             novo_issue('Requester ID', r.requester_id, CASE WHEN r.requester_id IS NOT NULL AND p_requester_id.id IS NULL THEN 'orphan_reference' END,
-                       'Requester ID ' || r.requester_id || ' is not a contact of this export; the work order loads without this link'),
+                       'Requester ID ' || r.requester_id || ' is not a contact of this export (or, for a delta, an earlier run); the work order loads without this link'),
             novo_issue('Assigned To ID', r.assigned_to_id, CASE WHEN r.assigned_to_id IS NOT NULL AND p_assigned_to_id.id IS NULL THEN 'orphan_reference' END,
-                       'Assigned To ID ' || r.assigned_to_id || ' is not a contact of this export; the work order loads without this link'),
+                       'Assigned To ID ' || r.assigned_to_id || ' is not a contact of this export (or, for a delta, an earlier run); the work order loads without this link'),
             novo_issue('Asset ID', r.asset_id, CASE WHEN r.asset_id IS NOT NULL AND p_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Asset ID ' || r.asset_id || ' is not an asset of this export; the work order loads without this link'),
+                       'Asset ID ' || r.asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the work order loads without this link'),
             novo_issue('Account ID', r.account_id, CASE WHEN r.account_id IS NOT NULL AND p_account_id.id IS NULL THEN 'orphan_reference' END,
-                       'Account ID ' || r.account_id || ' is not an account of this export; the work order loads without this link'),
+                       'Account ID ' || r.account_id || ' is not an account of this export (or, for a delta, an earlier run); the work order loads without this link'),
             novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
-                       'Department ID ' || r.department_id || ' is not a department of this export; the work order loads without this link'),
+                       'Department ID ' || r.department_id || ' is not a department of this export (or, for a delta, an earlier run); the work order loads without this link'),
             novo_issue('PM Schedule ID', r.pm_schedule_id, CASE WHEN r.pm_schedule_id IS NOT NULL AND p_pm_schedule_id.id IS NULL THEN 'orphan_reference' END,
-                       'PM Schedule ID ' || r.pm_schedule_id || ' is not a PM schedule of this export; the work order loads without this link')
+                       'PM Schedule ID ' || r.pm_schedule_id || ' is not a PM schedule of this export (or, for a delta, an earlier run); the work order loads without this link')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'

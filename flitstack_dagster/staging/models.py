@@ -9,6 +9,10 @@ language, `{{ ... }}`:
 - `{{ ref('stg_accounts') }}` -> `staging."stg_accounts"`; refs are the ONLY dependencies
 - `{{ run_key }}`, `{{ date_order }}`, `{{ timezone }}`, `{{ exported_at }}`, `{{ kind }}` -> the
   run's values, escaped for use inside a single-quoted SQL literal
+- `{{ parent_runs }}` -> a SQL list literal of the runs whose staged records count as existing
+  parents: `('<run_key>')`, and for a delta also the same tenant's earlier runs
+- `{{ earlier_ids('stg_assets', 'asset_id') }}` -> a relation `(id)` of that column in the earlier
+  runs (deltas; empty otherwise) — for a model's references to its own table, which cannot be refs
 - `{{ udf_columns('Work Order') }}` -> `, <typed expr> AS "udf_..."` for each UDF the run declares
   in raw.user_defined_fields for that entity (and whose column exists in the raw table); empty when
   there are none
@@ -33,7 +37,7 @@ SQL_ROOT: Path = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 MACROS_DIR = "macros"
 TEMPLATE_RE = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
 _CALL_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)$", re.S)
-_VARS = ("run_key", "date_order", "timezone", "exported_at", "kind")
+_VARS = ("run_key", "date_order", "timezone", "exported_at", "kind", "parent_runs")
 
 
 class ModelError(ValueError):
@@ -88,6 +92,15 @@ class RenderContext:
     # columns of each existing raw table (`work_orders` -> headers); None = don't check (assume the
     # raw tables exist with every standard column)
     raw_columns: dict[str, list[str]] | None = None
+    # runs whose staged records count as existing parents: this run; for a delta also the same
+    # tenant's earlier runs (a delta only carries changed records; its links point at older ones)
+    earlier_runs: list[str] = field(default_factory=list)
+    staging_tables: set[str] | None = None  # existing staging tables; None = assume all exist
+
+    @property
+    def parent_runs(self) -> str:
+        """SQL list literal, e.g. `('full-1', 'delta-2')`."""
+        return "(" + ", ".join(q_lit(r) for r in [self.run_key, *self.earlier_runs]) + ")"
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -120,11 +133,13 @@ def _calls(text: str, path: Path) -> list[tuple[str, tuple]]:
             parsed = ast.literal_eval(f"({args},)") if args.strip() else ()
         except (ValueError, SyntaxError) as exc:
             raise ModelError(f"{path}: cannot read the arguments of {{{{ {expr} }}}}: {exc}") from None
-        if name not in ("source", "ref", "udf_columns", "udf_issues"):
+        if name not in ("source", "ref", "udf_columns", "udf_issues", "earlier_ids"):
             raise ModelError(f"{path}: unknown template function {name}()")
         if not all(isinstance(a, str) for a in parsed):
             raise ModelError(f"{path}: {{{{ {expr} }}}}: arguments must be quoted strings")
-        if (name == "source" and len(parsed) != 2) or (name != "source" and len(parsed) != 1):
+        if (name in ("source", "earlier_ids") and len(parsed) != 2) or (
+            name not in ("source", "earlier_ids") and len(parsed) != 1
+        ):
             raise ModelError(f"{path}: {{{{ {expr} }}}}: wrong number of arguments")
         out.append((name, parsed))
     return out
@@ -287,12 +302,18 @@ def render(model: SqlModel, ctx: RenderContext | Mapping) -> str:
         if not m:
             if expr not in _VARS:
                 raise ModelError(f"{model.path}: unknown template variable {{{{ {expr} }}}}")
-            return _esc(getattr(c, expr))
+            return getattr(c, expr) if expr == "parent_runs" else _esc(getattr(c, expr))
         name, args = m.group(1), ast.literal_eval(f"({m.group(2)},)") if m.group(2).strip() else ()
         if name == "source":
             return _render_source(args[0], args[1], c)
         if name == "ref":
             return f'staging."{args[0]}"'
+        if name == "earlier_ids":  # ids of a staged table in the earlier runs (delta); no dependency
+            table, col = args
+            if not c.earlier_runs or (c.staging_tables is not None and table not in c.staging_tables):
+                return "(SELECT NULL::VARCHAR AS id WHERE false)"
+            runs = ", ".join(q_lit(r) for r in c.earlier_runs)
+            return f"(SELECT DISTINCT {q_ident(col)} AS id FROM staging.{q_ident(table)} WHERE _run_key IN ({runs}))"
         specs = udf_specs(args[0], c)
         if name == "udf_columns":
             body = "".join(f",\n        {_udf_value(u)} AS {q_ident(n)}" for u, n in specs)

@@ -140,9 +140,21 @@ def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
             seen.add((ent, col))
             opts = tuple(x.strip() for x in (ch or "").split("|") if x.strip() not in NULL_MARKERS)
             udfs.append(UdfColumn(ent, (lab or col).strip(), col, dtype or "Text", opts))
+    earlier: list[str] = []
+    if (kind or "").lower() == "delta":
+        earlier = [r for (r,) in con.execute(
+            """SELECT _run_key FROM raw.bundles
+               WHERE tenant = (SELECT tenant FROM raw.bundles WHERE _run_key = ? LIMIT 1)
+                 AND _run_key <> ? AND CAST(exported_at AS TIMESTAMPTZ) <= CAST(? AS TIMESTAMPTZ)
+               GROUP BY _run_key ORDER BY max(CAST(exported_at AS TIMESTAMPTZ)), _run_key""",
+            [run_key, run_key, exported_at],
+        ).fetchall()]
+    staging_tables = {t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'").fetchall()}
     return RenderContext(
         run_key=run_key, date_order=date_order, timezone=tz, exported_at=exported_at,
-        kind=(kind or "full"), udfs=udfs, raw_columns=raw_columns,
+        kind=(kind or "full"), udfs=udfs, raw_columns=raw_columns, earlier_runs=earlier,
+        staging_tables=staging_tables,
     )
 
 

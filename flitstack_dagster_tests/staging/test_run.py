@@ -325,3 +325,29 @@ def test_failed_model_rolls_back_and_keeps_the_previous_partition(con, tmp_path)
         run_model(con, broken, "r1")
     assert rows(con, "SELECT * FROM staging.stg_labor ORDER BY _row_number") == before
     assert len(q(con, file="labor.csv")) == 4
+
+
+def test_delta_links_to_records_of_the_tenants_earlier_runs(con):
+    m = {x.name: x for x in discover_models()}
+    delta = {"assets": [{"Asset ID": "AS3", "Asset Name": "Valve", "Parent Asset ID": "AS1", "Account ID": "A1"}],
+             "work_orders": [{"WO Number": "WO-7", "Title": "t", "Status": "Open", "Asset ID": "AS2",
+                              "Requester ID": "C1"}],
+             "labor": [{"Labor ID": "L9", "WO Number": "WO-1", "Hours": "2"},  # WO-1 only in r1
+                       {"Labor ID": "L10", "WO Number": "WO-404", "Hours": "2"}],
+             "user_defined_fields": []}
+    raw_layer(con, "d2", delta, kind="delta", exported_at="2026-11-27T07:00:00Z")
+    # another tenant's full run and a later run do not count as parents
+    raw_layer(con, "x1", {"work_orders": [{"WO Number": "WO-404", "Title": "t", "Status": "Open"}]},
+              tenant="Elsewhere")
+    run_all(con, "x1")
+    res = run_all(con, "d2")
+    assert res["stg_labor"].rows == 1 and res["stg_labor"].quarantined_rows == 1
+    assert [x["raw_value"] for x in q(con, "d2", file="labor.csv")] == ["WO-404"]
+    a3 = rows(con, "SELECT parent_asset_id, account_id FROM staging.stg_assets WHERE _run_key='d2'")[0]
+    assert a3 == {"parent_asset_id": "AS1", "account_id": "A1"}
+    w7 = rows(con, "SELECT asset_id, requester_id FROM staging.stg_work_orders WHERE _run_key='d2'")[0]
+    assert w7 == {"asset_id": "AS2", "requester_id": "C1"}
+    assert q(con, "d2", reason_code="orphan_reference", level="value") == []
+    # a full run stays self-contained: r1 re-staged still reports its own orphans only
+    run_model(con, m["stg_labor"], "r1")
+    assert [x["raw_value"] for x in q(con, "r1", file="labor.csv", reason_code="orphan_reference")] == ["WO-9", "WO-3", "42"]
