@@ -35,8 +35,8 @@ from flitstack_dagster.novo import columns as novo
 
 SQL_ROOT: Path = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 MACROS_DIR = "macros"
-TEMPLATE_RE = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
-_CALL_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)$", re.S)
+TEMPLATE_RE = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+_CALL_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)$", re.DOTALL)
 _VARS = ("run_key", "date_order", "timezone", "exported_at", "kind", "parent_runs")
 
 

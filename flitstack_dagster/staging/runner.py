@@ -53,7 +53,7 @@ class ModelResult:
 def _statements(sql: str) -> list[str]:
     """Split a macro file on `;` at the end of a line (comments stripped first)."""
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in re.split(r";[ \t]*$", body, flags=re.M) if s.strip()]
+    return [s.strip() for s in re.split(r";[ \t]*$", body, flags=re.MULTILINE) if s.strip()]
 
 
 def _macro_version(text: str) -> str:
