@@ -225,7 +225,8 @@ def generate_delta(opts: GenOptions, log: Log) -> Summary:
         new = NEXT_STATUS.get(old)
         when = touch(row, "work_orders")
         if new is None:
-            row["Priority"] = ("High", "Medium", "Low", "Emergency")[int(r.random() * 4)]
+            others = [p for p in ("High", "Medium", "Low", "Emergency") if p != row.get("Priority")]
+            row["Priority"] = others[int(r.random() * len(others))]
             continue_status = False
         else:
             row["Status"] = new

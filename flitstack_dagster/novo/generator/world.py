@@ -44,6 +44,8 @@ PHRASES = ("Every 2 weeks on Monday", "Monthly on day 15", "Every 3 months", "Ev
            "Every 10 days")
 FREQUENCIES = ("Daily", "Weekly", "Monthly", "Yearly")
 RECURRENCE_STYLES = ("rrule", "frequency", "phrase", "meter")
+PM_HEAD = (("rrule", 0), ("phrase", 0), ("frequency", 2), ("meter", 0), ("rrule", 1), ("phrase", 1),
+           ("phrase", 2), ("frequency", 1), ("rrule", 2), ("meter", 0))
 
 
 class Sink(Protocol):
@@ -525,19 +527,20 @@ class World:
         hist, hf = sinks["pm_history"], self.fmt("pm_history")
         techs = self.technicians
         for i, pm in enumerate(self.pms if items is None else items):
-            style = RECURRENCE_STYLES[i % 4] if i < 16 else RECURRENCE_STYLES[int(r.random() * 4)]
+            # the first ten cover every style and the documented examples; then at random
+            style, which = PM_HEAD[i] if i < len(PM_HEAD) else (RECURRENCE_STYLES[int(r.random() * 4)], -1)
             row = {"PM ID": pm.id, "PM Name": pm.name, "Asset ID": pm.asset, "Trigger": "Date",
                    "Frequency": "", "Every": "", "Recurrence Rule": "", "Meter Name": "", "Meter Interval": "",
                    "Last Meter Reading": "", "Assigned To ID": pm.tech, "Estimated Hours": f.num(pm.hours),
                    "_style": style}
             if style == "rrule":
-                row["Recurrence Rule"] = RRULES[(i // 4) % len(RRULES)] if i < 32 else RRULES[int(r.random() * 8)]
+                row["Recurrence Rule"] = RRULES[which] if which >= 0 else RRULES[int(r.random() * len(RRULES))]
                 if r.random() < 0.3:  # stale Frequency/Every left behind; the rule wins
                     row["Frequency"], row["Every"] = "Monthly", "1"
             elif style == "phrase":
-                row["Recurrence Rule"] = PHRASES[(i // 4) % len(PHRASES)] if i < 40 else PHRASES[int(r.random() * 10)]
+                row["Recurrence Rule"] = PHRASES[which] if which >= 0 else PHRASES[int(r.random() * len(PHRASES))]
             elif style == "frequency":
-                row["Frequency"] = FREQUENCIES[(i // 4) % 4] if i < 16 else FREQUENCIES[int(r.random() * 4)]
+                row["Frequency"] = FREQUENCIES[which] if which >= 0 else FREQUENCIES[int(r.random() * 4)]
                 row["Every"] = f.num(1 + int(r.random() * 3) if row["Frequency"] != "Daily" else 1)
             else:
                 row["Trigger"] = "Meter"
