@@ -118,15 +118,22 @@ class Clock:
         self.lo = lo_utc.astimezone(tz).replace(tzinfo=None)
         self.hi = hi_utc.astimezone(tz).replace(tzinfo=None)
         self.span = (self.hi - self.lo).total_seconds()
+        self._odd_hours: dict[tuple[int, int, int, int], bool] = {}
 
     def fix(self, t: datetime) -> datetime:
         if t < self.lo:
             t = self.lo + timedelta(minutes=1 + self.rng.random() * 30)
         if t > self.hi:
             t = self.hi - timedelta(minutes=1 + self.rng.random() * 30)
-        if ambiguous_or_missing(t, self.tz):
+        key = (t.year, t.month, t.day, t.hour)
+        bad = self._odd_hours.get(key)
+        if bad is None:  # transitions fall on whole hours: one zoneinfo lookup per hour, then cached
+            bad = self._odd_hours[key] = ambiguous_or_missing(t.replace(minute=0, second=0, microsecond=0),
+                                                              self.tz) or ambiguous_or_missing(
+                t.replace(minute=59, second=59, microsecond=0), self.tz)
+        if bad:
             t = t + timedelta(hours=2) if t + timedelta(hours=2) <= self.hi else t - timedelta(hours=2)
-        return t.replace(microsecond=0)
+        return t.replace(microsecond=0) if t.microsecond else t
 
     def between(self, a: datetime | None = None, b: datetime | None = None, work_hours: bool = True) -> datetime:
         a = self.lo if a is None or a < self.lo else a

@@ -548,7 +548,7 @@ class World:
                 interval = {"Hours": 250, "Miles": 3000, "Cycles": 1000}[meter] * (1 + int(r.random() * 4))
                 row["Meter Name"], row["Meter Interval"] = meter, f.num(interval)
                 row["Last Meter Reading"] = f.num(round(r.random() * 90000, 1))
-            start = self.today - timedelta(days=int(r.random() * 1500) + 20)
+            start = self.today - timedelta(days=int(r.random() * 1000) + 20)
             row["Start Date"] = f.date(start)
             row["End Date"] = f.date(self.today + timedelta(days=int(r.random() * 1400) - 200)) \
                 if r.random() < 0.25 else ""
