@@ -16,7 +16,7 @@ from flitstack_dagster.novo.generator.options import GenOptions
 __all__ = ["GenOptions", "generate"]
 
 
-def generate(options: GenOptions, log=print):  # noqa: ANN001, ANN201 - thin re-export
+def generate(options: GenOptions, log=print):
     """Write the bundle `options` describe; returns the `Summary`."""
     from flitstack_dagster.novo.generator.bundle_build import generate as _generate
 

@@ -30,8 +30,8 @@ def pdf(n: int, title: str = "Report") -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+         b"/Resources << /Font << /F1 5 0 R >> >> >>"),
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -49,7 +49,7 @@ def pdf(n: int, title: str = "Report") -> bytes:
 
 
 def text(n: int, title: str = "notes") -> bytes:
-    return (f"{title}\nReading #{n}: {(n * 7919) % 1000} units\nRecorded by field crew.\n").encode("utf-8")
+    return (f"{title}\nReading #{n}: {(n * 7919) % 1000} units\nRecorded by field crew.\n").encode()
 
 
 def body(ext: str, n: int, title: str) -> bytes:

@@ -7,18 +7,23 @@ import random
 import shutil
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.novo import columns
 from flitstack_dagster.novo.generator import config_files, udfs
 from flitstack_dagster.novo.generator.mess import Mess
-from flitstack_dagster.novo.generator.options import (DEFAULT_EXPORTED_AT, GenOptions, export_id,
-                                                      format_instant, parse_instant)
+from flitstack_dagster.novo.generator.options import (
+    DEFAULT_EXPORTED_AT,
+    GenOptions,
+    export_id,
+    format_instant,
+    parse_instant,
+)
 from flitstack_dagster.novo.generator.world import World
 from flitstack_dagster.novo.generator.writers import BodyWriter, CsvSink, write_json_file
 
@@ -110,7 +115,7 @@ class Bundle:
 
     def finish(self, rules: list, forms: list, started: float) -> Summary:
         entries = []
-        for entity, sink in self.sinks.items():
+        for sink in self.sinks.values():
             entry = sink.close()
             entries.append(entry)
             self.log(f"  {entry['name']:<26} {entry['rows']:>10,} rows {entry['bytes']:>14,} bytes")
@@ -142,7 +147,7 @@ class Bundle:
 def write_zip(root: Path, exported_at: datetime) -> Path:
     """`DIR.zip` with the bundle's files at the zip's root, byte-identical for the same bundle."""
     target = root.with_name(root.name + ".zip")
-    stamp = exported_at.astimezone(timezone.utc).timetuple()[:6]
+    stamp = exported_at.astimezone(UTC).timetuple()[:6]
     paths = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for p in paths:

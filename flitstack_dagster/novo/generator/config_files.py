@@ -9,7 +9,7 @@ from flitstack_dagster.novo.generator.udfs import for_entity
 
 def workflow_rules(seed: int, dept_ids: list[str], tech_ids: list[str]) -> list[dict]:
     r = random.Random(f"{seed}:workflow_rules")
-    pick = lambda seq: seq[int(r.random() * len(seq))]  # noqa: E731
+    pick = lambda seq: seq[int(r.random() * len(seq))]
     rules = [
         ("Route emergencies to on-call", "Work Order", "On Add",
          [{"field": "Priority", "operator": "equals", "value": "Emergency"}],

@@ -17,17 +17,25 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.novo import columns
 from flitstack_dagster.novo.generator import config_files, udfs
 from flitstack_dagster.novo.generator.bundle_build import Bundle, Log, Summary, prepare_out, zone
 from flitstack_dagster.novo.generator.options import GenOptions, parse_instant
-from flitstack_dagster.novo.generator.world import (ID_FORMS, Account, Asset, Contact, Department, Part,
-                                                    PmSchedule, World)
+from flitstack_dagster.novo.generator.world import (
+    ID_FORMS,
+    Account,
+    Asset,
+    Contact,
+    Department,
+    Part,
+    PmSchedule,
+    World,
+)
 
 CHANGE_RATE = 0.05
 DELETE_RATE = 0.01

@@ -7,10 +7,8 @@ mixes in the others, as real exports that went through spreadsheets do.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-UTC = timezone.utc
 
 _DT_FORMS = ("slash_12h", "slash_24h", "slash_secs", "iso_space", "iso_t", "iso_z", "iso_offset")
 _YES = ("Yes", "Y", "True", "1", "yes", "TRUE", "y")
@@ -80,7 +78,7 @@ class Fmt:
             return f"{a:.2f}"
         return f"{a:,.2f}"
 
-    def num(self, x: float | int | None, places: int = 2) -> str:
+    def num(self, x: float | None, places: int = 2) -> str:
         if x is None:
             return self.null()
         if isinstance(x, int) or float(x).is_integer():

@@ -18,9 +18,9 @@ import json
 import math
 import random
 from collections import Counter as Tally
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 from flitstack_dagster.novo import columns
 from flitstack_dagster.novo.generator import bodies, pools, udfs
@@ -106,7 +106,7 @@ HOSTILE_PATHS = ("../../etc/passwd", "/etc/passwd", "files/../../secret.txt", ".
 class Hit:
     """One candidate row for one problem: helpers to change it and log the change."""
 
-    def __init__(self, mess: "Mess", sink, row: dict, extras: list, problem: str, rng: random.Random):
+    def __init__(self, mess: Mess, sink, row: dict, extras: list, problem: str, rng: random.Random):
         self.mess, self.sink, self.row, self.extras, self.problem, self.rng = mess, sink, row, extras, problem, rng
 
     @property
@@ -408,7 +408,7 @@ assert set(HANDLERS) == set(PROBLEMS)
 
 
 class _Turn:
-    __slots__ = ("problem", "handler", "acc", "rng", "count", "cap")
+    __slots__ = ("acc", "cap", "count", "handler", "problem", "rng")
 
     def __init__(self, problem, handler, acc, rng, cap):
         self.problem, self.handler, self.acc, self.rng, self.count, self.cap = problem, handler, acc, rng, 0, cap

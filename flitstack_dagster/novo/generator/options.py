@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flitstack_dagster.errors import UserError
@@ -30,7 +30,6 @@ class GenOptions:
     zip: bool = False
     delta_from: Path | None = None
     force: bool = False
-    extra: dict = field(default_factory=dict, compare=False)
 
     def validate(self) -> None:
         if self.work_orders < 0:
@@ -45,7 +44,7 @@ class GenOptions:
             parse_instant(self.exported_at)
 
     @property
-    def counts(self) -> "Counts":
+    def counts(self) -> Counts:
         return Counts.for_work_orders(self.work_orders)
 
 
@@ -59,7 +58,7 @@ class Counts:
     inventory: int
 
     @classmethod
-    def for_work_orders(cls, n: int) -> "Counts":
+    def for_work_orders(cls, n: int) -> Counts:
         return cls(
             work_orders=n,
             assets=max(30, n // 20),
@@ -77,15 +76,15 @@ def parse_instant(text: str) -> datetime:
         raise UserError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-11-20T07:00:00Z)") from None
     if value.tzinfo is None:
         raise UserError(f"an instant needs an offset or Z: {text!r}")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def format_instant(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def export_id(tenant: str, exported_at: datetime) -> str:
     """`City of Springfield` + 2026-11-20T07:00:00Z -> `springfield-20261120T070000Z`."""
-    name = re.sub(r"^(city|town|village|county|borough|township)\s+of\s+", "", tenant.strip(), flags=re.I)
+    name = re.sub(r"^(city|town|village|county|borough|township)\s+of\s+", "", tenant.strip(), flags=re.IGNORECASE)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "tenant"
-    return f"{slug}-{exported_at.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    return f"{slug}-{exported_at.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from flitstack_dagster.novo.generator import bodies, pools, udfs
@@ -405,7 +406,7 @@ class World:
     def build_parts(self, n: int) -> None:
         r = self.rng("inventory")
         for i in range(n):
-            cat, prefix, _ = pools.PART_CATEGORIES[int(r.random() * len(pools.PART_CATEGORIES))]
+            _cat, prefix, _ = pools.PART_CATEGORIES[int(r.random() * len(pools.PART_CATEGORIES))]
             number = f"{prefix}-{self.next['inventory']():05d}"
             self.parts.append(Part(number, round(0.5 + r.random() ** 2 * 900, 2)))
 
@@ -505,7 +506,7 @@ class World:
         suppliers = [a for a in self.accounts if a.type in ("Supplier", "Vendor")]
         stores = [a for a in self.assets if a.cls == "Facility"] or self.assets
         for p in self.parts if parts is None else parts:
-            cat, prefix, units = next(c for c in pools.PART_CATEGORIES if c[1] == p.number.split("-")[0])
+            cat, _, units = next(c for c in pools.PART_CATEGORIES if c[1] == p.number.split("-")[0])
             row = {"Part Number": p.number, "Description": pools.PART_WORDS[int(r.random() * len(pools.PART_WORDS))],
                    "Category": cat, "Unit": units[int(r.random() * len(units))], "Unit Cost": f.money(p.cost),
                    "Qty On Hand": f.num(int(r.random() ** 2 * 2500)), "Reorder Point": f.num(int(r.random() * 50)),
@@ -621,7 +622,7 @@ class World:
 
     # -- work orders -----------------------------------------------------------------------------
     def status_path(self, status: str, r) -> list[str]:
-        maybe = lambda p, s: [s] if r() < p else []  # noqa: E731
+        maybe = lambda p, s: [s] if r() < p else []
         if status == "New":
             return ["New"]
         if status == "Open":

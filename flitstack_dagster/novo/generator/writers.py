@@ -12,15 +12,15 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 CHUNK = 2000
 
 
 class CsvSink:
     def __init__(self, root: Path, name: str, headers: list[str], encoding: str, newline: str,
-                 process: Callable[["CsvSink", dict], Iterable[dict]] | None = None,
+                 process: Callable[[CsvSink, dict], Iterable[dict]] | None = None,
                  after: Callable[[dict], None] | None = None):
         self.name = name
         self.path = root / name
