@@ -4,9 +4,12 @@
 - `pools`    word lists: names, streets, departments, equipment, phrases
 - `fmt`      how values are written (mixed date, money, number and yes/no forms of the spec)
 - `world`    the entity model: small entities in memory, work orders and their children streamed
+- `udfs`     the tenant's user defined fields (every Data Type for each UDF entity) and their values
 - `bodies`   tiny valid attachment bodies (PNG, PDF, text), deterministic
+- `config_files` workflow_rules.json and form_configurations.json
 - `mess`     injects each problem of the spec's "What real exports get wrong" at a known rate
-- `writers`  streaming CSV sinks that count records, bytes and SHA-256 while writing; the bundle
+- `writers`  streaming CSV sinks that count records, bytes and SHA-256 while writing; body writer
+- `bundle_build` output folder, sinks, manifest, mess log beside the bundle, deterministic zip
 - `delta`    a delta bundle from a base bundle's CSVs
 - `command`  the `flitstack generate` subcommand
 """
