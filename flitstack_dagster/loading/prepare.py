@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from flitstack_dagster.duck import has_table
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.novo.bundle import resolve_inside
@@ -27,7 +28,7 @@ def shape_run(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, ow
     exported_at, tz = con.execute(
         "SELECT exported_at, timezone FROM raw.bundles WHERE _run_key = ?", [run_key]
     ).fetchall()[0]
-    loaded = {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()} if _has(con, "meta", "id_map") else set()
+    loaded = {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()} if has_table(con, "meta", "id_map") else set()
     root = Path(run.bundle_path)
     ctx = ShapeContext(
         run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode_of(run_key), bundle_root=root,
@@ -56,9 +57,3 @@ def save_shaped(con: duckdb.DuckDBPyConnection, run_key: str, shaped: ShapedRun)
     except Exception:
         con.execute("ROLLBACK")
         raise
-
-
-def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-    ).fetchall()[0][0])

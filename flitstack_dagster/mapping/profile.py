@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from flitstack_dagster.duck import has_table
 from flitstack_dagster.novo.columns import BY_ENTITY, FILES, UDF_FILE, snake
 
 TOP_N = 5
@@ -193,14 +194,6 @@ def _raw_labels(con, entity: str) -> dict[str, str]:
     return {snake(r[0]): r[0] for r in rows if not r[0].startswith("_")}
 
 
-def _has_table(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-        ).fetchall()
-    )
-
-
 def _split_choices(s: str | None) -> list[str]:
     if not s:
         return []
@@ -314,7 +307,7 @@ def _value_set(con, entity: str, column: str, type_: str, run_key: str) -> dict[
 
 def _hierarchy(con, run_key: str) -> Hierarchy:
     h = Hierarchy()
-    if not _has_table(con, "staging", "stg_assets"):
+    if not has_table(con, "staging", "stg_assets"):
         return h
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _prof_nodes AS
@@ -518,7 +511,7 @@ def profile_source(con, run_key: str) -> SourceProfile:
         inv.equipment_with_parts = con.execute(
             "SELECT count(DISTINCT asset_id) FROM staging.stg_asset_parts WHERE _run_key = ?", [run_key]
         ).fetchone()[0]
-    if _has_table(con, "staging", "quarantine"):
+    if has_table(con, "staging", "quarantine"):
         inv.quarantined = {str(e): int(n) for e, n in con.execute(
             "SELECT entity, count(DISTINCT row_number) FROM staging.quarantine WHERE _run_key = ? AND level = 'row' "
             "GROUP BY entity ORDER BY entity", [run_key]).fetchall()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
+from flitstack_dagster.duck import has_table
 from flitstack_dagster.novo.columns import BY_ENTITY, ColType
 
 _DTYPE: dict[ColType, pl.DataType] = {
@@ -123,24 +124,16 @@ class StagedInputs:
         return StagedInputs(**kw, quarantine=self.quarantine)
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    r = con.sql(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        params=[schema, table],
-    ).fetchall()
-    return bool(r and r[0][0])
-
-
 def read_staged(con: duckdb.DuckDBPyConnection, run_key: str) -> StagedInputs:
     """Read one run's rows of every `staging.stg_<entity>` (and the JSON raw tables) into frames."""
     frames: dict[str, pl.DataFrame] = {}
     for entity in StagedInputs.entities():
         schema, table = ("raw", entity) if entity in JSON_ENTITIES else ("staging", f"stg_{entity}")
-        if _table_exists(con, schema, table):
+        if has_table(con, schema, table):
             frames[entity] = con.sql(
                 f'select * from "{schema}"."{table}" where _run_key = ? order by _row_number', params=[run_key]
             ).pl()
     q = None
-    if _table_exists(con, "staging", "quarantine"):
+    if has_table(con, "staging", "quarantine"):
         q = con.sql("select * from staging.quarantine where _run_key = ?", params=[run_key]).pl()
     return StagedInputs(**frames, quarantine=q)

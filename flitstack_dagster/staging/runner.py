@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from flitstack_dagster.duck import has_table
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.novo.columns import NULL_MARKERS
 from flitstack_dagster.staging.models import (
@@ -80,13 +81,6 @@ def ensure_macros(con: duckdb.DuckDBPyConnection, path: Path | str = MACROS_FILE
         load_macros(con, path)
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()[0])
-
-
 def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
     return [tuple(r) for r in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -97,7 +91,7 @@ def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
 
 def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
     """The run's date order, timezone, export instant, kind, UDFs and raw table columns."""
-    if not _has_table(con, "raw", "bundles"):
+    if not has_table(con, "raw", "bundles"):
         raise UserError(f"run {run_key}: nothing landed yet (raw.bundles does not exist); land the bundle first")
     row = con.execute(
         """SELECT date_order, timezone, kind,
@@ -170,7 +164,7 @@ def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, run_key: str) -> 
     ensure_macros(con)  # the model cannot run without them
     ctx = run_context(con, run_key)
     for r in model.refs:
-        if not _has_table(con, "staging", r):
+        if not has_table(con, "staging", r):
             raise UserError(f"{model.name} needs {r} (ref in {model.path.name}), which has not been staged yet: "
                             f"run {r} first")
     sql = render(model, ctx)
@@ -194,7 +188,7 @@ def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, run_key: str) -> 
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {q_ident(schema)}")
         con.execute("CREATE SCHEMA IF NOT EXISTS staging")
         staged_cols = ", ".join(q_ident(c) for c, _ in result_cols)
-        if not _has_table(con, schema, table):
+        if not has_table(con, schema, table):
             con.execute(f"CREATE TABLE {target} AS SELECT {staged_cols} FROM {tmp} WHERE false")
         else:
             _sync_columns(con, schema, table, result_cols)
