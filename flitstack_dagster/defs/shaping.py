@@ -13,8 +13,6 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.loading.prepare import shape_run
 from flitstack_dagster.mapping import store as mapping_store
-from flitstack_dagster.shaping.checks import run_checks
-from flitstack_dagster.shaping.inputs import read_staged
 
 GROUP = "pipedrive_shapes"
 OBJECTS = {
@@ -53,18 +51,19 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
     mapping = mapping_store.require_approved(project.paths)
     owners = mapping_store.load_owners(project.paths, run_key)
     with duckdb.get_connection() as con:
-        shaped = shape_run(con, run_key, mapping, owners)
-        results = run_checks(shaped, read_staged(con, run_key), mapping, shaped_already_loaded(con))
+        shaped, results = shape_run(con, run_key, mapping, owners)
     set_aside = shaped.set_aside
     for name in OBJECTS:
         df = getattr(shaped, name)
-        yield dg.MaterializeResult(asset_key=name, metadata={
+        meta = {
             "dagster/row_count": df.height,
             "table": f"shaped.{name}",
             "preview": md_table(df.head(5).select("source_id", "kind", "payload").to_dicts(), limit=5),
-        } | ({"set_aside": set_aside.height,
-              "set_aside_by_reason": md_table(set_aside.group_by("reason_code").len().sort("reason_code").to_dicts())}
-             if name == CHECKED else {}))
+        }
+        if name == CHECKED:  # the run's set-aside records are shown once, beside its checks
+            meta["set_aside"] = set_aside.height
+            meta["set_aside_by_reason"] = md_table(set_aside.group_by("reason_code").len().sort("reason_code").to_dicts())
+        yield dg.MaterializeResult(asset_key=name, metadata=meta)
     for r in results:
         yield dg.AssetCheckResult(
             asset_key=CHECKED, check_name=r.name, passed=r.passed,
@@ -72,9 +71,3 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
             description=r.message, metadata={"count": r.count, "sample": ", ".join(r.sample)},
         )
 
-
-def shaped_already_loaded(con) -> set[str]:
-    try:
-        return {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()}
-    except Exception:  # no load has run yet
-        return set()

@@ -17,13 +17,17 @@ from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.novo.bundle import resolve_inside
 from flitstack_dagster.runs import get_run, mode_of
 from flitstack_dagster.shaping.common import Owners, ShapeContext
+from flitstack_dagster.shaping.checks import CheckResult, run_checks
 from flitstack_dagster.shaping.inputs import read_staged
 from flitstack_dagster.shaping.run import ShapedRun, shape_all
 
 EXTRA_TABLES = ("set_aside", "warnings", "reconciliation")
 
 
-def shape_run(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, owners: OwnerResolution) -> ShapedRun:
+def shape_run(
+    con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, owners: OwnerResolution
+) -> tuple[ShapedRun, list[CheckResult]]:
+    """Shape, store and check one run; staged rows and the id map are read once."""
     run = get_run(con, run_key)
     exported_at, tz = con.execute(
         "SELECT exported_at, timezone FROM raw.bundles WHERE _run_key = ?", [run_key]
@@ -34,9 +38,10 @@ def shape_run(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, ow
         run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode_of(run_key), bundle_root=root,
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel),
     )
-    shaped = shape_all(read_staged(con, run_key), mapping, Owners.of(owners.by_contact(), owners.fallback_user_id), ctx)
+    inputs = read_staged(con, run_key)
+    shaped = shape_all(inputs, mapping, Owners.of(owners.by_contact(), owners.fallback_user_id), ctx)
     save_shaped(con, run_key, shaped)
-    return shaped
+    return shaped, run_checks(shaped, inputs, mapping, loaded)
 
 
 def save_shaped(con: duckdb.DuckDBPyConnection, run_key: str, shaped: ShapedRun) -> None:
