@@ -16,10 +16,11 @@ from flitstack_dagster.errors import UserError
 
 
 def default_paths() -> tuple[Path, Path]:
+    from flitstack_dagster.mapping.store import approved_path, proposed_path
     from flitstack_dagster.settings import data_paths
 
-    root = data_paths().root / "mapping"
-    return root / "proposed.yaml", root / "approved.yaml"
+    paths = data_paths()
+    return proposed_path(paths), approved_path(paths)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     proposal = args.proposal or dp
     approved = args.approved or da
     if not Path(proposal).exists():
-        raise UserError(f"no proposed mapping at {proposal}: run the mapping step (the `mapping_proposal` asset) first")
+        raise UserError(f"no proposed mapping at {proposal}: run the mapping step (materialize the `proposed_mapping` asset) first")
     who = args.by
     if not who:
         try:
