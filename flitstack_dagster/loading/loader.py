@@ -181,11 +181,16 @@ def build_body(entity: str, resolver: Resolver, row: dict[str, Any]) -> dict[str
         body["add_time"] = body["add_time"].replace("T", " ").rstrip("Z")[:19]
     if entity == "file":
         body = {k: body[k] for k in ("deal_id", "org_id", "person_id") if k in body}
-    if entity in ("organization", "person", "deal", "activity", "note"):
-        body = {k: v for k, v in body.items() if v is not None and v != {}}
-        if "custom_fields" in body:
-            body["custom_fields"] = {k: v for k, v in body["custom_fields"].items() if v is not None}
     return body
+
+
+def without_nulls(body: dict[str, Any]) -> dict[str, Any]:
+    """A create sends only values; nulls stay in the stored body so an update can clear a field."""
+    out = {k: v for k, v in body.items() if v is not None and k != "custom_fields"}
+    custom = {k: v for k, v in (body.get("custom_fields") or {}).items() if v is not None}
+    if custom:
+        out["custom_fields"] = custom
+    return out
 
 
 def load_entity(
@@ -230,7 +235,7 @@ def load_entity(
                 result.updated += 1
                 return
             store.begin_create(entity, sid, run_key)
-            pid, created = api.create(body, row, api.finder(row, body), check_first=sid in pending)
+            pid, created = api.create(without_nulls(body), row, api.finder(row, body), check_first=sid in pending)
             store.record(run_key, entity, sid, "create" if created else "adopt", pid,
                          content_hash=row["content_hash"], payload=body, after=body)
             resolver.id_maps.setdefault(entity, {})[sid] = pid
