@@ -86,7 +86,8 @@ def _step_errors(result) -> list[str]:
     for e in result.all_node_events:
         if e.is_step_failure and e.step_failure_data.error is not None:
             err = e.step_failure_data.error
-            if "AssetCheckFailed" not in err.cls_name and "AssetCheckFailed" not in str(err.cause and err.cause.cls_name):
+            causes = {err.cls_name, err.cause.cls_name if err.cause else ""}
+            if not any("AssetCheckFailed" in c for c in causes):
                 out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
     return out
 

@@ -120,6 +120,6 @@ def add_run(con: duckdb.DuckDBPyConnection, bundle_path: Path, mode: str, work_d
     from flitstack_dagster.novo.bundle import open_bundle
 
     bundle = open_bundle(Path(bundle_path), work_dir / "_register")
-    if mode == "delta" and bundle.manifest.kind != "delta" and not list_runs(con):
+    if mode == "delta" and not list_runs(con):
         raise UserError("a delta run needs an earlier full run to compare against; register a full run first")
     return register_run(con, run_key_for(mode, bundle.manifest.export_id), Path(bundle_path), bundle.fingerprint, who)

@@ -146,23 +146,6 @@ class LoadStore:
             )
             self.con.unregister("_skips")
 
-    def restore_mapping(self, entity: str, source_id: str, m: Mapped, run_key: str) -> None:
-        """Put back an id-map row a rollback had removed (used when undoing a delete)."""
-        with self._lock:
-            self.con.execute(
-                "INSERT OR REPLACE INTO meta.id_map VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [entity, source_id, m.pipedrive_id, m.content_hash, _dump(m.payload), m.created_by_run, run_key,
-                 m.state, _now()],
-            )
-
-    def mark_rolled_back(self, seqs: list[int], by_run: str) -> None:
-        if not seqs:
-            return
-        with self._lock:
-            self.con.execute(
-                "UPDATE meta.audit_log SET rolled_back_by = ? WHERE seq IN (SELECT unnest(?::BIGINT[]))", [by_run, seqs]
-            )
-
 
 def _dump(v: dict[str, Any] | None) -> str | None:
     return None if v is None else json.dumps(v, sort_keys=True, default=str)
