@@ -27,7 +27,7 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None)
         for entity, created, updated, skipped, adopted, tokens in loads:
             print(f"{entity:18} {created:>8,} {updated:>8,} {skipped:>8,} {adopted:>8,} {tokens:>8,}")
     if sandbox_usage:
-        print(f"\nTokens spent today in the sandbox account: {sandbox_usage.get('tokens_today', sandbox_usage.get('tokens_spent_today', '?'))}")
+        print(f"\nTokens spent today in the sandbox account: {sandbox_usage['tokens_today']:,}")
     print("\nReports")
     report_dir = paths.reports / run_key
     for p in sorted(report_dir.glob("*")) if report_dir.exists() else []:
