@@ -55,6 +55,7 @@ from flitstack_dagster.shaping.common import (
 LABOR_TYPE = "Work Order Labor"
 PARTS_TYPE = "Work Order Parts"
 PM_TYPE = "task"
+LOG_ACTIVITY_TYPES = ["Call", "Email", "Meeting"]  # activity-log entries that become activities; the rest are notes
 BODY_COLUMNS = ["source_entity", "source_id", "origin_id", "kind", "payload", "org_ref", "person_ref", "deal_ref", "owner_id"]
 
 
@@ -164,7 +165,7 @@ def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeConte
     )
     due_date, due_time = _ts_due(pl.col("date_added"))
     fields = {
-        "subject": pl.format("Parts: {} × {}", pl.col("part_number"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?"))),
+        "subject": pl.format("Parts: {} × {}", pl.col("part_number").fill_null("unlisted part"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?"))),
         "type": pl.lit(PARTS_TYPE),
         "due_date": due_date,
         "due_time": due_time,
@@ -196,7 +197,7 @@ def log_targets(notes: pl.DataFrame, deal_ids, org_ids) -> pl.DataFrame:
 
 
 def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, ctx: ShapeContext) -> Shaped:
-    df = log_targets(notes.filter(pl.col("entry_type").is_in(["Call", "Email", "Meeting"])), deal_ids, org_ids)
+    df = log_targets(notes.filter(pl.col("entry_type").is_in(LOG_ACTIVITY_TYPES)), deal_ids, org_ids)
     orphan = df.filter(~pl.col("_linked"))
     df = owner_lookup(df.filter("_linked"), "logged_by_id", owners)
     due_date, due_time = _ts_due(pl.col("logged_at"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from flitstack_dagster.shaping.activities import log_targets
+from flitstack_dagster.shaping.activities import LOG_ACTIVITY_TYPES, log_targets
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     ShapeContext,
@@ -77,12 +77,16 @@ def shape_status_changes(status_log, contacts, deal_ids, ctx: ShapeContext) -> S
 
 
 def shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx: ShapeContext) -> Shaped:
-    df = log_targets(notes.filter(pl.col("entry_type").fill_null("Note") == "Note"), deal_ids, org_ids)
+    # every entry that is not a call/email/meeting is a note; an unknown type ("Text Message") is kept
+    # as a note that names its type rather than dropped
+    kind = pl.col("entry_type").fill_null("Note")
+    df = log_targets(notes.filter(~kind.is_in(LOG_ACTIVITY_TYPES)), deal_ids, org_ids)
     orphan = df.filter(~pl.col("_linked"))
     df = df.filter("_linked")
     content = pl.concat_str(
         [
             pl.when(pl.col("internal").fill_null(False)).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit("")),
+            pl.when(kind != "Note").then(pl.lit("<i>Novo entry type: ") + html_text(kind) + pl.lit("</i><br>")).otherwise(pl.lit("")),
             pl.when(pl.col("subject").is_not_null()).then(pl.lit("<b>") + html_text(pl.col("subject")) + pl.lit("</b><br>")).otherwise(pl.lit("")),
             pl.coalesce(html_text(pl.col("body")), pl.lit("")),
         ]

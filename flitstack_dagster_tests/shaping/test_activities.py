@@ -23,8 +23,9 @@ def test_labor_parts_and_orphans(ctx, owners):
         labor=pl.DataFrame({"labor_id": ["L1", "L2", "L3"], "wo_number": ["WO-1", "WO-1", "WO-GONE"], "technician_id": ["T1", "T9", "T1"],
                             "work_date": [date(2026, 10, 30), date(2026, 11, 2), date(2026, 1, 1)], "start_time": ["7:30 AM", None, "08:00"],
                             "hours": [1.5, 2.0, 1.0], "rate": [40.0, 50.0, 1.0], "notes": ["<b>done</b>", None, None]}),
-        parts_used=pl.DataFrame({"line_id": ["P1"], "wo_number": ["WO-1"], "part_number": ["PN-1"], "quantity": [3.0], "unit_cost": [2.5],
-                                 "date_added": [utc(2026, 10, 30, 15)]}),
+        # P2's part number was quarantined in staging (not in inventory): the line still migrates, named as such
+        parts_used=pl.DataFrame({"line_id": ["P1", "P2"], "wo_number": ["WO-1", "WO-1"], "part_number": ["PN-1", None], "quantity": [3.0, 1.0],
+                                 "unit_cost": [2.5, 4.0], "date_added": [utc(2026, 10, 30, 15)] * 2}),
         inventory=pl.DataFrame({"part_number": ["PN-1"], "description": ["Filter"], "unit": ["ea"]}),
     )
     out = _run(i, ctx, owners)
@@ -41,6 +42,7 @@ def test_labor_parts_and_orphans(ctx, owners):
     assert rows["labor:L2"]["owner_id"] == 1
     assert p["part_used:P1"]["subject"] == "Parts: PN-1 × 3" and "7.5" in p["part_used:P1"]["note"]
     assert rows["part_used:P1"]["kind"] == "parts"
+    assert p["part_used:P2"]["subject"] == "Parts: unlisted part × 1"
     assert out.set_aside.select("source_id", "reason_code").rows() == [("labor:L3", "orphan_reference")]
 
 

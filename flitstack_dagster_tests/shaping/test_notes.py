@@ -40,3 +40,16 @@ def test_notes_all_kinds(ctx):
     inv = p["asset_parts:00042"]["content"]
     assert "<td>P1</td><td>Filter</td>" in inv and "&lt;Belt&gt;" in inv and rows["asset_parts:00042"]["kind"] == "inventory"
     assert sorted(out.set_aside["source_id"].to_list()) == ["asset_part:777:P1", "status_log:S2"]
+
+
+def test_unknown_entry_type_becomes_a_note_that_names_it(ctx):
+    """An activity-log type the spec doesn't list (e.g. "Text Message") is kept as a note, not dropped."""
+    i = StagedInputs(notes=pl.DataFrame({"note_id": ["N7", "N8"], "asset_id": ["00042", "00042"], "entry_type": ["Text Message", "Call"],
+                          "subject": ["<Ping>", "Rang"], "body": ["on my way", "x"], "internal": [False, False],
+                          "logged_at": [utc(2025, 1, 1)] * 2}))
+    desc = pl.DataFrame(schema={"source_entity": pl.String, "source_id": pl.String, "origin_id": pl.String,
+                                "kind": pl.String, "payload": pl.String, "deal_ref": pl.String})
+    out = shape_notes(i.status_log, i.notes, i.pm_history, i.pm_schedules, i.asset_parts, i.inventory, i.contacts, desc, {"asset:00042"}, set(), set(), "USD", ctx)
+    p = payloads(out.frame)
+    assert set(p) == {"note:N7"}  # the call is an activity, not a note
+    assert "Novo entry type: Text Message" in p["note:N7"]["content"] and "&lt;Ping&gt;" in p["note:N7"]["content"]
