@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-import duckdb
 
+from flitstack_dagster import duck
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.settings import data_paths
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _step(f"1. Reusing the generated export {bundle}")
     _step("2. Verifying the bundle and registering the migration run")
-    with duckdb.connect(str(paths.duckdb)) as con:
+    with duck.connect(paths.duckdb) as con:
         run_ = add_run(con, bundle, "full", paths.work)
     print(f"   run {run_.run_key}")
     with SandboxServer(state_path=paths.sandbox_state, plan=args.plan, seats=args.seats) as sandbox:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import duckdb
 
+from flitstack_dagster import duck
 from flitstack_dagster.runs import MODES, add_run, list_runs
 from flitstack_dagster.settings import data_paths
 
@@ -21,7 +21,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     paths = data_paths().ensure()
-    with duckdb.connect(str(paths.duckdb)) as con:
+    with duck.connect(paths.duckdb) as con:
         if args.action == "add":
             r = add_run(con, args.bundle, args.mode, paths.work)
             from flitstack_dagster.orchestration import add_partition, get_instance

@@ -30,7 +30,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS meta.audit_log (
         seq BIGINT DEFAULT nextval('meta.audit_seq'), run_key VARCHAR NOT NULL, entity VARCHAR NOT NULL,
         source_id VARCHAR NOT NULL, pipedrive_id BIGINT, operation VARCHAR NOT NULL,
-        before VARCHAR, after VARCHAR, tokens INTEGER NOT NULL DEFAULT 0, at TIMESTAMPTZ NOT NULL,
+        before VARCHAR, after VARCHAR, tokens INTEGER NOT NULL DEFAULT 0, recorded_at TIMESTAMPTZ NOT NULL,
         rolled_back_by VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS meta.pending_creates (
         entity VARCHAR NOT NULL, source_id VARCHAR NOT NULL, run_key VARCHAR NOT NULL,
@@ -105,7 +105,7 @@ class LoadStore:
             try:
                 self.con.execute(
                     "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, before, after, "
-                    "tokens, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "tokens, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_key, entity, source_id, pipedrive_id, operation, _dump(before), _dump(after), tokens, now],
                 )
                 if operation in ("create", "adopt"):
@@ -140,7 +140,7 @@ class LoadStore:
         with self._lock:
             self.con.register("_skips", frame)
             self.con.execute(
-                "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, tokens, at) "
+                "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, tokens, recorded_at) "
                 "SELECT ?, ?, source_id, pipedrive_id, 'skip', 0, ? FROM _skips",
                 [run_key, entity, _now()],
             )

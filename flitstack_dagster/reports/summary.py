@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import duckdb
 
+from flitstack_dagster import duck
 from flitstack_dagster.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
 
 def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None) -> None:
-    with duckdb.connect(str(paths.duckdb)) as con:
+    with duck.connect(paths.duckdb) as con:
         accounts = accounting(con, run_key)
         reasons = quarantine_summary(con, run_key)
         loads = _loads(con, run_key)
