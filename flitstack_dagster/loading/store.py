@@ -146,6 +146,111 @@ class LoadStore:
             )
             self.con.unregister("_skips")
 
+    # -- rollback (flitstack_dagster.loading.rollback) -----------------------------------------------
+    def mapping(self, entity: str, source_id: str) -> Mapped | None:
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT pipedrive_id, content_hash, payload, state, created_by_run FROM meta.id_map "
+                "WHERE entity = ? AND source_id = ?", [entity, source_id],
+            ).fetchall()
+        if not rows:
+            return None
+        r = rows[0]
+        return Mapped(r[0], r[1], json.loads(r[2] or "{}"), r[3], r[4])
+
+    def record_reversal(
+        self,
+        seq: int,
+        by_run: str,
+        entity: str,
+        source_id: str,
+        *,
+        operation: str | None = None,
+        pipedrive_id: int | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        tokens: int = 0,
+        drop_mapping: bool = False,
+        mapping_changes: dict[str, Any] | None = None,
+    ) -> None:
+        """One reversed audit row in one transaction: the rollback's own audit row (when it did
+        something), the id-map change and `rolled_back_by` on the original — so an interrupted
+        rollback resumes exactly where it stopped."""
+        unknown = set(mapping_changes or {}) - set(MAPPING_COLUMNS)
+        if unknown:
+            raise ValueError(f"not id-map columns: {sorted(unknown)}")
+        now = _now()
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                if operation is not None:
+                    self.con.execute(
+                        "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, before, "
+                        "after, tokens, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [by_run, entity, source_id, pipedrive_id, operation, _dump(before), _dump(after), tokens, now],
+                    )
+                if drop_mapping:
+                    self.con.execute(
+                        "DELETE FROM meta.id_map WHERE entity = ? AND source_id = ? AND pipedrive_id = ?",
+                        [entity, source_id, pipedrive_id],
+                    )
+                elif mapping_changes:
+                    values = [_dump(v) if c == "payload" else v for c, v in mapping_changes.items()]
+                    self.con.execute(
+                        f"UPDATE meta.id_map SET {', '.join(f'{c} = ?' for c in mapping_changes)}, updated_at = ? "
+                        "WHERE entity = ? AND source_id = ?",
+                        [*values, now, entity, source_id],
+                    )
+                self.con.execute(
+                    "UPDATE meta.audit_log SET rolled_back_by = ? WHERE seq = ? AND rolled_back_by IS NULL",
+                    [by_run, seq],
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def mark_rolled_back(self, run_key: str, operations: list[str], by_run: str) -> int:
+        """Mark a run's live rows of these operations reversed (rows with nothing to undo, e.g. skips)."""
+        with self._lock:
+            n = self.con.execute(
+                "SELECT count(*) FROM meta.audit_log WHERE run_key = ? AND rolled_back_by IS NULL "
+                "AND list_contains(?, operation)", [run_key, operations],
+            ).fetchall()[0][0]
+            self.con.execute(
+                "UPDATE meta.audit_log SET rolled_back_by = ? WHERE run_key = ? AND rolled_back_by IS NULL "
+                "AND list_contains(?, operation)", [by_run, run_key, operations],
+            )
+        return int(n)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    seq: int
+    run_key: str
+    entity: str
+    source_id: str
+    pipedrive_id: int | None
+    operation: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+# id-map columns a rollback may set back (LoadStore.record_reversal)
+MAPPING_COLUMNS = ("pipedrive_id", "content_hash", "payload", "created_by_run", "last_run", "state")
+
+
+def audit_rows(con: duckdb.DuckDBPyConnection, run_key: str, *, live_only: bool = True) -> list[AuditRow]:
+    """A run's audit rows in seq order; `live_only` leaves out the rows a rollback already reversed."""
+    ensure_schema(con)
+    live = "AND rolled_back_by IS NULL" if live_only else ""
+    rows = con.execute(
+        "SELECT seq, run_key, entity, source_id, pipedrive_id, operation, before, after FROM meta.audit_log "
+        f"WHERE run_key = ? {live} ORDER BY seq",
+        [run_key],
+    ).fetchall()
+    return [AuditRow(r[0], r[1], r[2], r[3], r[4], r[5], _load(r[6]), _load(r[7])) for r in rows]
+
 
 def _dump(v: dict[str, Any] | None) -> str | None:
     return None if v is None else json.dumps(v, sort_keys=True, default=str)
@@ -153,3 +258,7 @@ def _dump(v: dict[str, Any] | None) -> str | None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _load(v: str | None) -> dict[str, Any] | None:
+    return None if v is None else json.loads(v)

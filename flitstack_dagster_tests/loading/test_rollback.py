@@ -1,0 +1,299 @@
+"""Rollback over real HTTP against the sandbox: runs are seeded through the client and the load
+store's audit log (what the loader writes), then rolled back and compared with the sandbox state."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from flitstack_dagster.loading.rollback import RollbackError, RollbackRefused, dependents, rollback_run
+from flitstack_dagster.loading.store import LoadStore
+from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.pipedrive.errors import PipedriveError
+from flitstack_dagster.sandbox.server import SandboxServer
+
+KINDS = {"organization": "organizations", "org_relationship": "organizationRelationships", "person": "persons",
+         "deal": "deals", "activity": "activities", "note": "notes", "file": "files"}
+# fields an API write sets that a rollback cannot set back (Pipedrive stamps them on every write)
+WRITE_STAMPS = {"update_time", "delete_time", "last_update_user_id"}
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with SandboxServer() as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(sandbox):
+    sandbox.reset()
+    return sandbox
+
+
+@pytest.fixture
+def client(sb):
+    with PipedriveClient(sb.base_url, sb.api_token, max_concurrency=4) as c:
+        yield c
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def live_state(sb: SandboxServer) -> dict:
+    """Live migrated records, without the write stamps (what "the same state" means to a user)."""
+    records = sb.snapshot()["records"]
+    return {
+        kind: {rid: {k: v for k, v in rec.items() if k not in WRITE_STAMPS}
+               for rid, rec in records[kind].items() if not rec.get("is_deleted")}
+        for kind in KINDS.values()
+    }
+
+
+def migrated_count(sb: SandboxServer) -> int:
+    return sum(len(v) for v in live_state(sb).values())
+
+
+class Seeder:
+    """Writes records the way the loader does: one request, then one audit row / id-map change."""
+
+    def __init__(self, client: PipedriveClient, con: duckdb.DuckDBPyConnection):
+        self.client, self.store = client, LoadStore(con)
+        self.ids: dict[str, int] = {}
+
+    def create(self, run: str, entity: str, sid: str, body: dict, *, adopt: bool = False) -> int:
+        if entity == "org_relationship":
+            pid = self.client.create_organization_relationship(body).id
+        elif entity == "note":
+            pid = self.client.create_note(body).id
+        else:
+            pid = getattr(self.client, f"create_{entity}")(body).id
+        self.store.record(run, entity, sid, "adopt" if adopt else "create", pid,
+                          content_hash=f"{run}:{sid}", payload=body, after=body)
+        self.ids[sid] = pid
+        return pid
+
+    def update(self, run: str, entity: str, sid: str, changes: dict) -> None:
+        known = self.store.id_map(entity)[sid]
+        getattr(self.client, f"update_{entity}")(known.pipedrive_id, changes)
+        before = {k: known.payload.get(k) for k in changes}
+        self.store.record(run, entity, sid, "update", known.pipedrive_id, content_hash=f"{run}:{sid}",
+                          payload={**known.payload, **changes}, before=before, after=changes)
+
+    def skip(self, run: str, entity: str, sid: str) -> None:
+        self.store.record_skips(run, entity, [{"source_id": sid, "pipedrive_id": self.ids[sid]}])
+
+    def full(self, run: str = "full-x") -> None:
+        o1 = self.create(run, "organization", "account:1", {"name": "Springfield Water"})
+        o2 = self.create(run, "organization", "asset:1", {"name": "Pump 1"})
+        self.create(run, "org_relationship", "rel:asset:1",
+                    {"type": "parent", "rel_owner_org_id": o1, "rel_linked_org_id": o2})
+        p1 = self.create(run, "person", "contact:1", {"name": "Ann Lee", "org_id": o1})
+        d1 = self.create(run, "deal", "work_order:1", {"title": "WO-1", "org_id": o2, "person_id": p1})
+        self.create(run, "activity", "activity:1", {"subject": "Visit", "deal_id": d1, "due_date": "2026-01-02"})
+        self.create(run, "note", "note:1", {"content": "Pump squeaks", "deal_id": d1})
+
+    def delta(self, run: str = "delta-y") -> None:
+        self.update(run, "organization", "account:1", {"name": "Springfield Water Co"})
+        self.update(run, "deal", "work_order:1", {"title": "WO-1 (reopened)"})
+        self.update(run, "note", "note:1", {"content": "Pump squeaks loudly"})
+        self.skip(run, "organization", "asset:1")
+        d2 = self.create(run, "deal", "work_order:2", {"title": "WO-2", "org_id": self.ids["account:1"]})
+        self.create(run, "note", "note:2", {"content": "New job", "deal_id": d2})
+
+
+def id_map(con) -> list[tuple]:
+    return con.execute(
+        "SELECT entity, source_id, pipedrive_id, content_hash, payload, created_by_run, state FROM meta.id_map "
+        "ORDER BY entity, source_id"
+    ).fetchall()
+
+
+def audit_count(con) -> int:
+    return con.execute("SELECT count(*) FROM meta.audit_log").fetchall()[0][0]
+
+
+class Recording(PipedriveClient):
+    """The real client, remembering which entity each delete was for; can fail after N deletes."""
+
+    def __init__(self, *a, fail_after: int | None = None, **kw):
+        super().__init__(*a, **kw)
+        self.deletes: list[str] = []
+        self.fail_after = fail_after
+
+    def _delete(self, entity, id):
+        if self.fail_after is not None and len(self.deletes) >= self.fail_after:
+            raise PipedriveError(None, "connection lost", operation=f"DELETE {entity}")
+        super()._delete(entity, id)
+        self.deletes.append(entity)
+
+    def delete_file(self, id):
+        self._delete("file", id)
+
+
+def test_rollback_of_a_full_run_deletes_everything_it_created_in_reverse_fk_order(sb, con):
+    seed_client = PipedriveClient(sb.base_url, sb.api_token)
+    Seeder(seed_client, con).full()
+    assert migrated_count(sb) == 7
+    client = Recording(sb.base_url, sb.api_token, max_concurrency=1)
+    messages: list[str] = []
+
+    result = rollback_run(con, client, "full-x", progress=messages.append)
+
+    assert migrated_count(sb) == 0
+    assert result.deleted == 7 and result.restored == 0 and result.already_gone == 0
+    order = ["note", "activity", "deal", "person", "organization_relationship", "organization"]
+    assert sorted(client.deletes, key=order.index) == client.deletes, client.deletes
+    assert client.deletes.index("deal") > max(client.deletes.index("activity"), client.deletes.index("note"))
+    assert id_map(con) == []
+    assert con.execute("SELECT count(*) FROM meta.audit_log WHERE run_key = 'full-x' AND rolled_back_by IS NULL"
+                       ).fetchall()[0][0] == 0
+    rows = con.execute("SELECT operation, count(*) FROM meta.audit_log WHERE run_key = 'rollback:full-x' GROUP BY ALL"
+                       ).fetchall()
+    assert rows == [("delete", 7)]
+    assert any("deal" in m for m in messages) and "7 deleted" in result.summary()
+
+
+def test_rollback_of_a_delta_restores_the_state_after_the_full_run(sb, client, con):
+    seeder = Seeder(client, con)
+    seeder.full()
+    # the full run's content hashes, as shaping stored them
+    con.execute("CREATE SCHEMA shaped")
+    con.execute("CREATE TABLE shaped.pd_organizations (run_key VARCHAR, source_id VARCHAR, content_hash VARCHAR)")
+    con.execute("INSERT INTO shaped.pd_organizations VALUES ('full-x', 'account:1', 'full-x:account:1')")
+    after_full, map_after_full = live_state(sb), id_map(con)
+    seeder.delta()
+    assert live_state(sb) != after_full
+
+    result = rollback_run(con, client, "delta-y")
+
+    assert live_state(sb) == after_full
+    assert (result.deleted, result.restored) == (2, 3)
+    restored = {r[1]: r for r in id_map(con)}
+    for row in map_after_full:
+        _entity, sid, pid, _hash, payload, created_by, state = row
+        now = restored[sid]
+        assert now[2] == pid and now[5] == created_by and now[6] == state
+        assert json.loads(now[4]) == json.loads(payload), sid  # the payload the next load compares against
+    assert restored["account:1"][3] == "full-x:account:1"  # hash back from the full run's shaped row
+    assert restored["work_order:1"][3] is None  # unknown hash: the next load compares field by field
+    assert set(restored) == {r[1] for r in map_after_full}
+    ops = dict(con.execute("SELECT operation, count(*) FROM meta.audit_log WHERE run_key = 'rollback:delta-y' "
+                           "GROUP BY ALL").fetchall())
+    assert ops == {"delete": 2, "restore": 3}
+
+
+def test_a_run_a_later_run_built_on_is_refused_without_cascade(sb, client, con):
+    seeder = Seeder(client, con)
+    seeder.full()
+    seeder.delta()
+    before, audit_before, map_before = live_state(sb), audit_count(con), id_map(con)
+
+    with pytest.raises(RollbackRefused) as e:
+        rollback_run(con, client, "full-x")
+
+    assert "delta-y" in str(e.value) and "--cascade" in str(e.value)
+    assert set(e.value.dependents) == {"delta-y"}
+    assert live_state(sb) == before and audit_count(con) == audit_before and id_map(con) == map_before
+
+    # rolled back first, the full run can go
+    rollback_run(con, client, "delta-y")
+    assert dependents(con, "full-x") == {}
+    rollback_run(con, client, "full-x")
+    assert migrated_count(sb) == 0 and id_map(con) == []
+
+
+def test_a_later_run_that_only_references_the_runs_records_counts_as_built_on(client, con):
+    seeder = Seeder(client, con)
+    seeder.full()
+    seeder.create("delta-z", "person", "contact:9", {"name": "New", "org_id": seeder.ids["account:1"]})
+    assert dependents(con, "full-x") == {"delta-z": 1}
+    assert dependents(con, "delta-z") == {}
+
+
+def test_cascade_rolls_back_the_later_runs_first_newest_first(sb, client, con):
+    seeder = Seeder(client, con)
+    seeder.full()
+    seeder.delta()
+    seeder.update("delta-z", "organization", "account:1", {"name": "Third name"})
+
+    result = rollback_run(con, client, "full-x", cascade=True)
+
+    assert [r.run_key for r in result.runs] == ["delta-z", "delta-y", "full-x"]
+    assert migrated_count(sb) == 0 and id_map(con) == []
+    assert con.execute("SELECT count(*) FROM meta.audit_log WHERE rolled_back_by IS NULL "
+                       "AND run_key NOT LIKE 'rollback:%'").fetchall()[0][0] == 0
+
+
+def test_rolling_back_twice_changes_nothing_the_second_time(sb, con):
+    client = Recording(sb.base_url, sb.api_token)
+    seeder = Seeder(client, con)
+    seeder.full()
+    seeder.delta()
+    rollback_run(con, client, "delta-y")
+    state, audit, mapping, tokens = live_state(sb), audit_count(con), id_map(con), client.tokens_spent
+
+    again = rollback_run(con, client, "delta-y")
+
+    assert not again.changed_anything and "already rolled back" in again.summary()
+    assert client.tokens_spent == tokens  # not one request
+    assert live_state(sb) == state and audit_count(con) == audit and id_map(con) == mapping
+
+
+def test_an_interrupted_rollback_finishes_when_run_again(sb, con):
+    seeder = Seeder(PipedriveClient(sb.base_url, sb.api_token), con)
+    seeder.full()
+    # a crash after Pipedrive deleted the note but before the rollback wrote it down
+    seeder.client.delete_note(seeder.ids["note:1"])
+    flaky = Recording(sb.base_url, sb.api_token, fail_after=3, max_concurrency=1)
+
+    with pytest.raises(PipedriveError, match="connection lost"):
+        rollback_run(con, flaky, "full-x")
+    assert 0 < migrated_count(sb) < 7
+    assert con.execute("SELECT count(*) FROM meta.audit_log WHERE rolled_back_by = 'rollback:full-x'"
+                       ).fetchall()[0][0] == 4  # three deletes and the note that was gone already
+
+    result = rollback_run(con, PipedriveClient(sb.base_url, sb.api_token), "full-x")
+
+    assert migrated_count(sb) == 0 and id_map(con) == []
+    assert result.deleted == 3 and result.already_gone == 0
+    ops = con.execute("SELECT source_id, count(*) FROM meta.audit_log WHERE run_key = 'rollback:full-x' "
+                      "GROUP BY ALL HAVING count(*) > 1").fetchall()
+    assert ops == []  # every record reversed exactly once
+    assert con.execute("SELECT count(*) FROM meta.audit_log WHERE run_key = 'rollback:full-x' "
+                       "AND after->>'already_gone' = 'true'").fetchall()[0][0] == 1
+
+
+def test_an_adopted_record_is_handed_back_to_the_run_that_created_it(sb, client, con):
+    seeder = Seeder(client, con)
+    pid = seeder.create("sample-s", "organization", "account:1", {"name": "Sampled"})
+    # the full run found the sample's record by its source id instead of creating it again
+    seeder.store.record("full-x", "organization", "account:1", "adopt", pid, content_hash="h", payload={"name": "Sampled"},
+                        after={"name": "Sampled"})
+    # and an adopt of its own create whose answer was lost
+    own = client.create_organization({"name": "Lost answer"}).id
+    seeder.store.record("full-x", "organization", "account:2", "adopt", own, content_hash="h2",
+                        payload={"name": "Lost answer"}, after={"name": "Lost answer"})
+
+    result = rollback_run(con, client, "full-x")
+
+    assert (result.handed_back, result.deleted) == (1, 1)
+    assert [r["name"] for r in live_state(sb)["organizations"].values()] == ["Sampled"]
+    assert [(r[1], r[2], r[5]) for r in id_map(con)] == [("account:1", pid, "sample-s")]
+
+
+def test_unknown_and_empty_runs_are_refused_with_a_clear_message(client, con):
+    Seeder(client, con).full()
+    with pytest.raises(RollbackError, match="unknown migration run 'full-nope'"):
+        rollback_run(con, client, "full-nope")
+    con.execute("CREATE TABLE meta.migration_runs (run_key VARCHAR, registered_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO meta.migration_runs VALUES ('delta-empty', now())")
+    with pytest.raises(RollbackError, match="nothing to roll back: run delta-empty"):
+        rollback_run(con, client, "delta-empty")
+    with pytest.raises(RollbackError, match="cannot be rolled back"):
+        rollback_run(con, client, "rollback:full-x")
