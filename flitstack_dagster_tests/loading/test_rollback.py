@@ -297,3 +297,76 @@ def test_unknown_and_empty_runs_are_refused_with_a_clear_message(client, con):
         rollback_run(con, client, "delta-empty")
     with pytest.raises(RollbackError, match="cannot be rolled back"):
         rollback_run(con, client, "rollback:full-x")
+
+
+# -- the CLI and the Dagster job ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path, sb, monkeypatch):
+    """A data folder whose DuckDB file holds a full run and a delta on top of it."""
+    from flitstack_dagster import duck
+    from flitstack_dagster.settings import Paths
+
+    paths = Paths(tmp_path / "data").ensure()
+    monkeypatch.setenv("FLITSTACK_DATA_DIR", str(paths.root))
+    monkeypatch.setenv("PIPEDRIVE_BASE_URL", sb.base_url)
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", sb.api_token)
+    with duck.connect(paths.duckdb) as c, PipedriveClient(sb.base_url, sb.api_token) as client:
+        seeder = Seeder(client, c)
+        seeder.full()
+        seeder.delta()
+    return paths
+
+
+def test_cli_rollback_refuses_explains_and_cascades(project, sb, capsys):
+    from flitstack_dagster.cli import main
+
+    assert main(["rollback", "full-nope"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown migration run 'full-nope'" in err and "Traceback" not in err
+
+    assert main(["rollback", "full-x"]) == 1
+    err = capsys.readouterr().err
+    assert "later runs built on it: delta-y" in err and "--cascade" in err
+    assert migrated_count(sb) == 9
+
+    assert main(["rollback", "full-x", "--cascade"]) == 0
+    out = capsys.readouterr().out
+    assert "rolled back delta-y, full-x" in out and "deal" in out and sb.api_token not in out
+    assert migrated_count(sb) == 0
+
+    assert main(["rollback", "full-x"]) == 0
+    assert "already rolled back" in capsys.readouterr().out
+
+
+def test_dagster_rollback_job_for_a_partition(project, sb):
+    import dagster as dg
+
+    from flitstack_dagster.defs.partitions import migration_runs
+    from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+    from flitstack_dagster.defs.resources import build_resources
+    from flitstack_dagster.defs.rollback import rollback
+
+    resources = {**build_resources(project.root), "pipedrive": PipedriveResource(base_url=sb.base_url,
+                                                                                 api_token=sb.api_token)}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(migration_runs.name, ["full-x", "delta-y"])
+        refused = rollback.execute_in_process(partition_key="full-x", instance=instance, resources=resources,
+                                              raise_on_error=False)
+        assert not refused.success
+        failure = refused.failure_data_for_node("rollback_migration_run")
+        assert "delta-y" in failure.error.message and "cascade" in failure.error.message
+
+        done = rollback.execute_in_process(partition_key="delta-y", instance=instance, resources=resources)
+        assert done.success
+        [mat] = [e for e in done.all_events if e.event_type_value == "STEP_OUTPUT"]
+        meta = mat.event_specific_data.metadata
+        assert meta["deleted"].value == 2 and meta["restored"].value == 3
+
+        full = rollback.execute_in_process(
+            partition_key="full-x", instance=instance, resources=resources,
+            run_config={"ops": {"rollback_migration_run": {"config": {"cascade": False}}}},
+        )
+        assert full.success  # delta-y is rolled back already: nothing stands on full-x
+    assert migrated_count(sb) == 0
