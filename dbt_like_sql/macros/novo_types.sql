@@ -230,6 +230,12 @@ CREATE OR REPLACE MACRO novo_issue(col, raw, code, message := NULL) AS
             WHEN 'orphan_reference' THEN 'refers to a record that is not in this export; staged as empty'
             ELSE code END) AS VARCHAR)) END;
 
+-- a value Novo requires but the record can load without (columns.py `required_level` "value"):
+-- blank -> a `missing_required` notice naming the column and what happens to the record
+CREATE OR REPLACE MACRO novo_required_issue(col, v, record) AS
+    novo_issue(col, v, CASE WHEN novo_is_null(v) THEN 'missing_required' END,
+               'required ' || col || ' is empty; the ' || record || ' loads without it');
+
 -- the empty list of notices, typed (for models without value checks)
 CREATE OR REPLACE MACRO novo_no_issues() AS
     CAST([] AS STRUCT("column" VARCHAR, raw_value VARCHAR, reason_code VARCHAR, message VARCHAR)[]);

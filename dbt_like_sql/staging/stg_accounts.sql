@@ -31,6 +31,7 @@ typed AS (
         novo_issues(list_concat([
             novo_issue('Account Type', "Account Type", novo_choice_issue("Account Type", ['Customer', 'Vendor', 'Supplier', 'Internal'])),
             novo_issue('Email', "Email", novo_email_issue("Email")),
+            novo_required_issue('Date Added', "Date Added", 'account'),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Account') }})) AS _issues,

@@ -43,6 +43,7 @@ typed AS (
             novo_issue('Status', "Status", novo_choice_issue("Status", ['Active', 'Inactive', 'Retired'])),
             novo_issue('Latitude', "Latitude", novo_number_issue("Latitude", lo := -90, hi := 90), CASE WHEN novo_number_issue("Latitude", lo := -90, hi := 90) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from -90 to 90); staged as empty' END),
             novo_issue('Longitude', "Longitude", novo_number_issue("Longitude", lo := -180, hi := 180), CASE WHEN novo_number_issue("Longitude", lo := -180, hi := 180) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from -180 to 180); staged as empty' END),
+            novo_required_issue('Date Added', "Date Added", 'asset'),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Asset') }})) AS _issues,

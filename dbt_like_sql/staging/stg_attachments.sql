@@ -28,6 +28,7 @@ typed AS (
         novo_issues([
             novo_issue('Parent Type', "Parent Type", novo_choice_issue("Parent Type", ['Work Order', 'Asset'])),
             novo_issue('Size', "Size", novo_number_issue("Size", lo := 0), CASE WHEN novo_number_issue("Size", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
+            novo_required_issue('Uploaded At', "Uploaded At", 'attachment'),
             novo_issue('Uploaded At', "Uploaded At", novo_datetime_issue_of("Uploaded At", __p_uploaded_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Attachment ID") THEN 'Attachment ID'

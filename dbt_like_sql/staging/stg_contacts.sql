@@ -36,6 +36,7 @@ typed AS (
             novo_issue('Role', "Role", novo_choice_issue("Role", ['Technician', 'Requester', 'Technician/Requester'])),
             novo_issue('Hourly Rate', "Hourly Rate", novo_money_issue("Hourly Rate", lo := 0, hi := 1000), CASE WHEN novo_money_issue("Hourly Rate", lo := 0, hi := 1000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Active', "Active", novo_yesno_issue("Active")),
+            novo_required_issue('Date Added', "Date Added", 'contact'),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Contact') }})) AS _issues,

@@ -26,6 +26,7 @@ typed AS (
         novo_text("Notes") AS notes,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
+            novo_required_issue('Work Date', "Work Date", 'labor entry'),
             novo_issue('Work Date', "Work Date", novo_date_issue_of("Work Date", __p_work_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Hours', "Hours", novo_number_issue("Hours", lo := 0, hi := 24), CASE WHEN novo_number_issue("Hours", lo := 0, hi := 24) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 24); staged as empty' END),
             novo_issue('Rate', "Rate", novo_money_issue("Rate", lo := 0, hi := 1000), CASE WHEN novo_money_issue("Rate", lo := 0, hi := 1000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),

@@ -26,6 +26,7 @@ typed AS (
         novo_issues([
             novo_issue('Entry Type', "Entry Type", novo_choice_issue("Entry Type", ['Note', 'Call', 'Email', 'Meeting'])),
             novo_issue('Internal', "Internal", novo_yesno_issue("Internal")),
+            novo_required_issue('Logged At', "Logged At", 'activity-log entry'),
             novo_issue('Logged At', "Logged At", novo_datetime_issue_of("Logged At", __p_logged_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Note ID") THEN 'Note ID'

@@ -26,6 +26,7 @@ typed AS (
         novo_text("Notes") AS notes,
         novo_issues([
             novo_issue('Due Date', "Due Date", novo_date_issue_of("Due Date", __p_due_date, TIMESTAMPTZ '{{ exported_at }}')),
+            novo_required_issue('Completed Date', "Completed Date", 'PM history entry'),
             novo_issue('Completed Date', "Completed Date", novo_datetime_issue_of("Completed Date", __p_completed_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Meter Reading', "Meter Reading", novo_number_issue("Meter Reading", lo := 0), CASE WHEN novo_number_issue("Meter Reading", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Result', "Result", novo_choice_issue("Result", ['Pass', 'Fail', 'Deferred']))

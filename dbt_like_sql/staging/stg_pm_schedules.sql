@@ -43,6 +43,7 @@ typed AS (
             novo_issue('Every', "Every", novo_number_issue("Every", lo := 0), CASE WHEN novo_number_issue("Every", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Meter Interval', "Meter Interval", novo_number_issue("Meter Interval", lo := 0), CASE WHEN novo_number_issue("Meter Interval", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Last Meter Reading', "Last Meter Reading", novo_number_issue("Last Meter Reading", lo := 0), CASE WHEN novo_number_issue("Last Meter Reading", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
+            novo_required_issue('Start Date', "Start Date", 'PM schedule'),
             novo_issue('Start Date', "Start Date", novo_date_issue_of("Start Date", __p_start_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('End Date', "End Date", novo_date_issue_of("End Date", __p_end_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Next Due', "Next Due", novo_date_issue_of("Next Due", __p_next_due, TIMESTAMPTZ '{{ exported_at }}')),

@@ -22,6 +22,7 @@ typed AS (
         novo_id("Changed By ID") AS changed_by_id,
         novo_text("Comment") AS comment,
         novo_issues([
+            novo_required_issue('Changed At', "Changed At", 'status change'),
             novo_issue('Changed At', "Changed At", novo_datetime_issue_of("Changed At", __p_changed_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Log ID") THEN 'Log ID'

@@ -45,6 +45,7 @@ typed AS (
             novo_issue('Status', "Status", novo_choice_issue("Status", ['New', 'Open', 'Scheduled', 'In Progress', 'On Hold', 'Reassigned', 'Completed', 'Closed', 'Cancelled'])),
             novo_issue('Priority', "Priority", novo_choice_issue("Priority", ['Emergency', 'High', 'Medium', 'Low'])),
             novo_issue('Request Type', "Request Type", novo_choice_issue("Request Type", ['Corrective', 'Preventive', 'Service Request', 'Inspection'])),
+            novo_required_issue('Date Requested', "Date Requested", 'work order'),
             novo_issue('Date Requested', "Date Requested", novo_datetime_issue_of("Date Requested", __p_date_requested, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Scheduled', "Date Scheduled", novo_date_issue_of("Date Scheduled", __p_date_scheduled, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Due Date', "Due Date", novo_date_issue_of("Due Date", __p_due_date, TIMESTAMPTZ '{{ exported_at }}')),

@@ -29,8 +29,11 @@ class ColType(StrEnum):
 class Column:
     label: str
     type: ColType
-    required: bool = False  # a blank value makes the row unusable
+    required: bool = False  # Novo always fills it; a blank is quarantined (see `required_level`)
     choices: tuple[str, ...] = ()  # documented values; data may hold others
+    # what a blank required value costs: "row" = the row is unusable (ids, names, parents) and is set
+    # aside; "value" = the record still loads without it (dates Novo requires) and the blank is reported
+    required_level: str = "row"
 
     @property
     def name(self) -> str:
@@ -79,8 +82,13 @@ UDF_ENTITIES = ("Work Order", "Asset", "Contact", "Account")
 NULL_MARKERS = ("", "N/A", "n/a", "NULL", "-")
 
 
-def C(label: str, type_: ColType, required: bool = False, choices: tuple[str, ...] = ()) -> Column:
-    return Column(label, type_, required, choices)
+def C(label: str, type_: ColType, required: bool = False, choices: tuple[str, ...] = (), level: str = "row") -> Column:
+    return Column(label, type_, required, choices, level)
+
+
+def R(label: str, type_: ColType) -> Column:
+    """A value Novo requires but the record can load without (e.g. Date Requested): blank = reported."""
+    return Column(label, type_, True, (), "value")
 
 
 FILES: tuple[NovoFile, ...] = (
@@ -93,14 +101,14 @@ FILES: tuple[NovoFile, ...] = (
         C("Account Type", T.TEXT, choices=ACCOUNT_TYPES), C("Department ID", T.ID),
         C("Address", T.TEXT), C("City", T.TEXT), C("State", T.TEXT), C("Zip", T.TEXT),
         C("Phone", T.TEXT), C("Email", T.EMAIL),
-        C("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
+        R("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
     ), udf_entity="Account", label="account"),
     NovoFile("contacts", "contacts.csv", "Contact ID", (
         C("Contact ID", T.ID, True), C("First Name", T.TEXT), C("Last Name", T.TEXT),
         C("Email", T.EMAIL), C("Phone", T.TEXT), C("Mobile", T.TEXT),
         C("Role", T.TEXT, choices=CONTACT_ROLES), C("Department ID", T.ID), C("Account ID", T.ID),
         C("Job Title", T.TEXT), C("Hourly Rate", T.MONEY), C("Active", T.YESNO),
-        C("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
+        R("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
     ), udf_entity="Contact", label="contact"),
     NovoFile("assets", "assets.csv", "Asset ID", (
         C("Asset ID", T.ID, True), C("Asset Name", T.TEXT, True),
@@ -110,7 +118,7 @@ FILES: tuple[NovoFile, ...] = (
         C("Install Date", T.DATE), C("Last Service Date", T.DATE),
         C("Status", T.TEXT, choices=("Active", "Inactive", "Retired")), C("Address", T.TEXT),
         C("Latitude", T.NUMBER), C("Longitude", T.NUMBER),
-        C("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
+        R("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
     ), udf_entity="Asset", label="asset"),
     NovoFile("work_orders", "work_orders.csv", "WO Number", (
         C("WO Number", T.ID, True), C("Title", T.TEXT, True), C("Description", T.LONG_TEXT),
@@ -118,14 +126,14 @@ FILES: tuple[NovoFile, ...] = (
         C("Request Type", T.TEXT, choices=REQUEST_TYPES),
         C("Requester ID", T.ID), C("Assigned To ID", T.ID), C("Asset ID", T.ID),
         C("Account ID", T.ID), C("Department ID", T.ID),
-        C("Date Requested", T.DATETIME), C("Date Scheduled", T.DATE), C("Due Date", T.DATE),
+        R("Date Requested", T.DATETIME), C("Date Scheduled", T.DATE), C("Due Date", T.DATE),
         C("Date Completed", T.DATETIME), C("Estimated Hours", T.NUMBER), C("PM Schedule ID", T.ID),
         C("Source", T.TEXT, choices=("Web", "Email", "Phone", "Walk-in")),
         C("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
     ), udf_entity="Work Order", label="work order"),
     NovoFile("labor", "labor.csv", "Labor ID", (
         C("Labor ID", T.ID, True), C("WO Number", T.ID, True), C("Technician ID", T.ID),
-        C("Work Date", T.DATE), C("Start Time", T.TIME), C("Hours", T.NUMBER), C("Rate", T.MONEY),
+        R("Work Date", T.DATE), C("Start Time", T.TIME), C("Hours", T.NUMBER), C("Rate", T.MONEY),
         C("Labor Type", T.TEXT, choices=("Regular", "Overtime", "Contractor")), C("Notes", T.LONG_TEXT),
         C("Date Added", T.DATETIME),
     ), modified_column="Date Added", label="labor entry"),
@@ -135,13 +143,13 @@ FILES: tuple[NovoFile, ...] = (
     ), modified_column="Date Added", label="part used"),
     NovoFile("status_log", "status_log.csv", "Log ID", (
         C("Log ID", T.ID, True), C("WO Number", T.ID, True), C("From Status", T.TEXT),
-        C("To Status", T.TEXT), C("Changed At", T.DATETIME), C("Changed By ID", T.ID),
+        C("To Status", T.TEXT), R("Changed At", T.DATETIME), C("Changed By ID", T.ID),
         C("Comment", T.LONG_TEXT),
     ), modified_column="Changed At", label="status change"),
     NovoFile("notes", "notes.csv", "Note ID", (
         C("Note ID", T.ID, True), C("WO Number", T.ID), C("Asset ID", T.ID),
         C("Entry Type", T.TEXT, choices=("Note", "Call", "Email", "Meeting")), C("Subject", T.TEXT),
-        C("Body", T.LONG_TEXT), C("Internal", T.YESNO), C("Logged At", T.DATETIME),
+        C("Body", T.LONG_TEXT), C("Internal", T.YESNO), R("Logged At", T.DATETIME),
         C("Logged By ID", T.ID),
     ), modified_column="Logged At", label="activity-log entry"),
     NovoFile("pm_schedules", "pm_schedules.csv", "PM ID", (
@@ -149,14 +157,14 @@ FILES: tuple[NovoFile, ...] = (
         C("Trigger", T.TEXT, choices=("Date", "Meter")),
         C("Frequency", T.TEXT, choices=("Daily", "Weekly", "Monthly", "Yearly")), C("Every", T.NUMBER),
         C("Recurrence Rule", T.TEXT), C("Meter Name", T.TEXT), C("Meter Interval", T.NUMBER),
-        C("Last Meter Reading", T.NUMBER), C("Start Date", T.DATE), C("End Date", T.DATE),
+        C("Last Meter Reading", T.NUMBER), R("Start Date", T.DATE), C("End Date", T.DATE),
         C("Next Due", T.DATE), C("Assigned To ID", T.ID), C("Estimated Hours", T.NUMBER),
         C("Procedure", T.LONG_TEXT), C("Active", T.YESNO),
         C("Date Added", T.DATETIME), C("Date Modified", T.DATETIME),
     ), label="PM schedule"),
     NovoFile("pm_history", "pm_history.csv", "PM Event ID", (
         C("PM Event ID", T.ID, True), C("PM ID", T.ID, True), C("WO Number", T.ID),
-        C("Due Date", T.DATE), C("Completed Date", T.DATETIME), C("Completed By ID", T.ID),
+        C("Due Date", T.DATE), R("Completed Date", T.DATETIME), C("Completed By ID", T.ID),
         C("Meter Reading", T.NUMBER), C("Result", T.TEXT, choices=("Pass", "Fail", "Deferred")),
         C("Notes", T.LONG_TEXT),
     ), modified_column="Completed Date", label="PM history entry"),
@@ -172,7 +180,7 @@ FILES: tuple[NovoFile, ...] = (
         C("Attachment ID", T.ID, True), C("Parent Type", T.TEXT, True, ("Work Order", "Asset")),
         C("Parent ID", T.ID, True), C("File Name", T.TEXT), C("Bundle Path", T.TEXT),
         C("Size", T.NUMBER), C("Content Type", T.TEXT), C("SHA-256", T.TEXT),
-        C("Uploaded At", T.DATETIME), C("Uploaded By ID", T.ID), C("Description", T.LONG_TEXT),
+        R("Uploaded At", T.DATETIME), C("Uploaded By ID", T.ID), C("Description", T.LONG_TEXT),
     ), modified_column="Uploaded At", label="attachment"),
     NovoFile("user_defined_fields", "user_defined_fields.csv", None, (
         C("Entity", T.TEXT, True, UDF_ENTITIES), C("Label", T.TEXT, True), C("Column", T.TEXT, True),

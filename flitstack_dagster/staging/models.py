@@ -79,6 +79,7 @@ class UdfColumn:
     column: str  # the header in the entity's file, e.g. `UDF: Council District`
     data_type: str  # `Text`, `Number`, `Pick List`, ...
     choices: tuple[str, ...] = ()
+    required: bool = False  # `Required` = Yes: a blank value is reported (the record still loads)
 
 
 @dataclass
@@ -266,7 +267,8 @@ def _udf_value(u: UdfColumn) -> str:
     return f"novo_text({col})"
 
 
-def _udf_issue(u: UdfColumn) -> str | None:
+def _udf_issues(u: UdfColumn) -> list[str]:
+    """The UDF's value notices: a bad or unlisted value, and a blank one when the UDF is Required."""
     col = q_ident(u.column)
     t = novo.UDF_TYPE.get(u.data_type, novo.ColType.TEXT)
     choices = "[" + ", ".join(q_lit(c) for c in u.choices) + "]::VARCHAR[]"
@@ -280,9 +282,11 @@ def _udf_issue(u: UdfColumn) -> str | None:
         code = f"novo_choice_issue({col}, {choices})"
     if u.data_type == "Multi Pick List" and u.choices:
         code = f"novo_multi_choice_issue({col}, {choices})"
-    if code is None:
-        return None
-    return f"novo_issue({q_lit(u.column)}, {col}, {code})"
+    out = [f"novo_issue({q_lit(u.column)}, {col}, {code})"] if code else []
+    if u.required:
+        nf = novo.UDF_FILE[u.entity]
+        out.append(f"novo_required_issue({q_lit(u.column)}, {col}, {q_lit(nf.label)})")
+    return out
 
 
 def _as_ctx(ctx: RenderContext | Mapping) -> RenderContext:
@@ -318,7 +322,7 @@ def render(model: SqlModel, ctx: RenderContext | Mapping) -> str:
         if name == "udf_columns":
             body = "".join(f",\n        {_udf_value(u)} AS {q_ident(n)}" for u, n in specs)
         elif name == "udf_issues":
-            items = [x for x in (_udf_issue(u) for u, _ in specs) if x]
+            items = [x for u, _ in specs for x in _udf_issues(u)]
             body = "[" + ",\n            ".join(items) + "]"
         else:  # pragma: no cover - _calls() already refused it
             raise ModelError(f"{model.path}: unknown template function {name}()")

@@ -91,6 +91,7 @@ def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
 
 def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
     """The run's date order, timezone, export instant, kind, UDFs and raw table columns."""
+    ensure_macros(con)  # `Required` is read with novo_yesno
     if not has_table(con, "raw", "bundles"):
         raise UserError(f"run {run_key}: nothing landed yet (raw.bundles does not exist); land the bundle first")
     row = con.execute(
@@ -120,11 +121,13 @@ def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
     if "user_defined_fields" in raw_columns and {"Entity", "Column", "Data Type"} <= set(
         raw_columns["user_defined_fields"]
     ):
-        label = '"Label"' if "Label" in raw_columns["user_defined_fields"] else "NULL"
-        choices = '"Choices"' if "Choices" in raw_columns["user_defined_fields"] else "NULL"
+        have = raw_columns["user_defined_fields"]
+        label = '"Label"' if "Label" in have else "NULL"
+        choices = '"Choices"' if "Choices" in have else "NULL"
+        required = 'coalesce(novo_yesno("Required"), false)' if "Required" in have else "false"
         seen: set[tuple[str, str]] = set()
-        for ent, lab, col, dtype, ch in con.execute(
-            f"""SELECT "Entity", {label}, "Column", "Data Type", {choices}
+        for ent, lab, col, dtype, ch, req in con.execute(
+            f"""SELECT "Entity", {label}, "Column", "Data Type", {choices}, {required}
                 FROM raw.user_defined_fields WHERE _run_key = ? ORDER BY _row_number""",
             [run_key],
         ).fetchall():
@@ -133,7 +136,7 @@ def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
                 continue
             seen.add((ent, col))
             opts = tuple(x.strip() for x in (ch or "").split("|") if x.strip() not in NULL_MARKERS)
-            udfs.append(UdfColumn(ent, (lab or col).strip(), col, dtype or "Text", opts))
+            udfs.append(UdfColumn(ent, (lab or col).strip(), col, dtype or "Text", opts, bool(req)))
     earlier: list[str] = []
     if (kind or "").lower() == "delta":
         earlier = [r for (r,) in con.execute(

@@ -194,7 +194,7 @@ def test_duplicate_id_latest_date_modified_wins_ties_go_to_the_last_row(ro):
 
 def test_missing_required(ro):
     con = ro
-    miss = q(con, file="work_orders.csv", reason_code="missing_required")
+    miss = q(con, file="work_orders.csv", reason_code="missing_required", level="row")
     assert [(m["row_number"], m["column"], m["raw_value"]) for m in miss] == [(6, "Title", " "), (7, "WO Number", "N/A")]
     c = q(con, file="contacts.csv", reason_code="missing_required")
     assert [(m["row_number"], m["level"]) for m in c] == [(2, "row")]
