@@ -184,21 +184,21 @@ def _action(a: dict[str, Any], obj: str, names: dict[str, str]) -> tuple[str, st
         return f"Update {obj.lower()} field Owner = the Pipedrive user matched to {who} ({a.get('contact_id')}; see owners.json)", None
     if t == "Route To Department":
         dept = names.get(f"department:{a.get('department_id')}", a.get("department_id"))
-        return (f"Update {obj.lower()} field Owner = the lead user of {dept} (Pipedrive has no departments; "
-                "use a team / visibility group for the department)", None)
+        return ((f"Update {obj.lower()} field Owner = the lead user of {dept} (Pipedrive has no departments; "
+                "use a team / visibility group for the department)"), None)
     if t == "Set Status":
         st = a.get("status")
         return f"Update {obj.lower()}: {STATUS.get(st, f'stage {st}')} (Novo status '{st}')", None
     if t == "Set Due Date":
         n = a.get("days_from_now")
-        return (f"Create activity 'Due' with due date {n} days after the trigger (or Zapier/Make Formatter: "
-                f"today + {n} days → deal field Due Date)", None)
+        return ((f"Create activity 'Due' with due date {n} days after the trigger (or Zapier/Make Formatter: "
+                f"today + {n} days → deal field Due Date)"), None)
     if t == "Send Email":
         to, tpl = a.get("to"), a.get("template")
         if isinstance(to, str) and to.startswith("{"):
             return f"Send email from template '{tpl}' to {FIELD.get(to.strip('{}'), to)} (needs Email Sync)", None
-        return (f"Send email from template '{tpl}' to {to} (an address outside Pipedrive: Zapier/Make "
-                "Gmail/Outlook 'Send email')", "mail to a fixed address outside Pipedrive")
+        return ((f"Send email from template '{tpl}' to {to} (an address outside Pipedrive: Zapier/Make "
+                "Gmail/Outlook 'Send email')"), "mail to a fixed address outside Pipedrive")
     return f"{t}: {json.dumps({k: v for k, v in a.items() if k != 'type'}, sort_keys=True)} (rebuild by hand)", None
 
 
@@ -244,8 +244,8 @@ def _pm_item(row: dict[str, Any], names: dict[str, str]) -> RebuildItem:
         when = rec["rrule"] or f"(unreadable: {rec['problem']})"
         trigger = f"Schedule following RRULE {when} (Make 'Scheduler' / Zapier 'Schedule' + Filter)"
         conds = [f"between {row.get('start_date') or 'start'} and {row.get('end_date') or 'no end date'}"]
-        notes = ["Pipedrive activities do not recur; the migration created one task per occurrence inside the "
-                 "migration window — rebuild the live schedule so tasks keep coming"]
+        notes = [("Pipedrive activities do not recur; the migration created one task per occurrence inside the "
+                 "migration window — rebuild the live schedule so tasks keep coming")]
     if row.get("active") is False:
         notes.append("inactive in Novo: rebuild only if it should run again")
     original = {k: (str(v) if v is not None and not isinstance(v, (int, float, bool, str)) else v)
@@ -307,10 +307,10 @@ def render_markdown(ref: RebuildReference) -> str:
         out.append(f"| {r['what']} | {r['count']} | {'' if r['enabled'] is None else r['enabled']} | {r['rebuild_in']} |")
     inv = ref.inventory
     if inv.get("parts"):
-        out += ["", f"Inventory: {inv['parts']} parts in {inv.get('categories', 0)} categories, "
+        out += ["", (f"Inventory: {inv['parts']} parts in {inv.get('categories', 0)} categories, "
                 f"{inv.get('value_on_hand', 0):,.2f} on hand, {inv.get('at_or_below_reorder_point', 0)} at or below "
                 f"their reorder point, {inv.get('storerooms', 0)} storerooms. Migrated as {inv.get('migrated_as')}; "
-                f"rebuild inventory management in {inv['rebuild_in']}."]
+                f"rebuild inventory management in {inv['rebuild_in']}.")]
     sections = (("workflow_rule", "Workflow rules"), ("routing_rule", "Routing rules"),
                 ("pm_recurrence", "PM recurrences"), ("form", "Request forms"))
     for kind, title in sections:

@@ -1,0 +1,109 @@
+"""Read a run's records back from Pipedrive at the fewest tokens the API allows.
+
+- organizations, persons, deals: one paginated scan of the account (10 tokens per 500), which also
+  finds duplicates by `Novo Source ID`; without the scan, `ids=` batches of 100 (10 tokens each);
+- activities: `ids=` batches of 100;
+- notes and files (v1 has no `ids`): one by one (2 tokens) for a handful, else one paginated list
+  (20 tokens per 500) filtered to the ids wanted;
+- organization relationships: one by one (2 tokens each; listing is per organization, 20 each).
+
+The client's rate limiter keeps every call under the burst and daily limits; when the daily budget
+is spent it raises DailyBudgetSpent, which the caller reports.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flitstack_dagster.pipedrive.errors import NotFound
+
+V2_LIST = {"organization": "list_organizations", "person": "list_persons", "deal": "list_deals",
+           "activity": "list_activities"}
+SCANNED = ("organization", "person", "deal")  # have the Novo Source ID custom field
+ONE_BY_ONE_UP_TO = 10  # v1: below this many, single GETs (2 tokens) beat one list page (20)
+
+
+@dataclass
+class Scan:
+    """Every live record of one entity in the account, and Source IDs held by more than one."""
+
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    duplicates: dict[str, list[int]] = field(default_factory=dict)
+
+
+def scan_entity(client, entity: str, source_key: str | None) -> Scan:
+    out = Scan()
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for rec in getattr(client, V2_LIST[entity])():
+        d = rec.model_dump()
+        out.records[int(d["id"])] = d
+        value = (d.get("custom_fields") or {}).get(source_key) if source_key else None
+        if value:
+            by_source[str(value)].append(int(d["id"]))
+    out.duplicates = {k: sorted(v) for k, v in by_source.items() if len(v) > 1}
+    return out
+
+
+def read_back(client, entity: str, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Pipedrive id -> the record as Pipedrive answers it (deleted or absent ids are left out)."""
+    wanted = sorted({int(i) for i in ids})
+    if not wanted:
+        return {}
+    if entity in V2_LIST:
+        return {int(r.id): r.model_dump() for r in getattr(client, V2_LIST[entity])(ids=wanted)
+                if not getattr(r, "is_deleted", False)}
+    if entity == "note":
+        return _v1(wanted, client.get_note, client.list_notes)
+    if entity == "file":
+        return _v1(wanted, client.get_file, client.list_files)
+    if entity == "org_relationship":
+        out = {}
+        for i in wanted:
+            d = _get_one(lambda i=i: client.request("GET", client.path("v1", f"/organizationRelationships/{i}")))
+            if d is not None and isinstance(d.get("data"), dict):
+                out[i] = d["data"]
+        return out
+    raise ValueError(f"no read-back for {entity!r}")
+
+
+def _v1(wanted: list[int], get_one, list_all) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    if len(wanted) <= ONE_BY_ONE_UP_TO:
+        for i in wanted:
+            rec = _get_one(lambda i=i: get_one(i))
+            if rec is not None:
+                out[i] = rec.model_dump()
+    else:
+        want = set(wanted)
+        for rec in list_all():
+            if int(rec.id) in want:
+                out[int(rec.id)] = rec.model_dump()
+    return {i: d for i, d in out.items() if d.get("active_flag") is not False}
+
+
+def _get_one(fn):
+    try:
+        return fn()
+    except NotFound:
+        return None
+
+
+def estimated_tokens(counts: dict[str, int], scanned_totals: dict[str, int] | None = None) -> int:
+    """Tokens the read-back costs for `counts` records per entity (scans at their account totals)."""
+    scanned_totals = scanned_totals or {}
+    tokens = 0
+    for entity, n in counts.items():
+        if n == 0:
+            continue
+        if entity in SCANNED:
+            tokens += 10 * max(1, -(-scanned_totals.get(entity, n) // 500))
+        elif entity == "activity":
+            tokens += 10 * -(-n // 100)
+        elif entity in ("note", "file"):
+            tokens += 2 * n if n <= ONE_BY_ONE_UP_TO else 20 * -(-n // 500)
+        else:
+            tokens += 2 * n
+    return tokens
