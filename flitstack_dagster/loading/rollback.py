@@ -329,12 +329,24 @@ def _map(client, fn: Callable[[Any], None], items: list[Any]) -> None:
         mapper(fn, items)
 
 
+def _thread_tokens(client) -> int:
+    """Tokens this thread has spent so far (0 for a client that does not count per thread)."""
+    counter = getattr(client, "thread_tokens", None)
+    return counter() if callable(counter) else 0
+
+
 def _reverse(job: _Job, row: AuditRow) -> None:
-    op, entity, sid, pid, store, by = row.operation, row.entity, row.source_id, row.pipedrive_id, job.store, job.by
+    op, entity, sid, pid, by = row.operation, row.entity, row.source_id, row.pipedrive_id, job.by
     owner = job.owners.get(row.seq)
+    t0 = _thread_tokens(job.client)
+
+    def tokens() -> int:
+        return _thread_tokens(job.client) - t0
+
+    store = job.store
     if op == "create" or (op == "adopt" and owner is None):
         gone = _call_gone_ok(job.client, "delete", entity, pid)
-        store.record_reversal(row.seq, by, entity, sid, operation="delete", pipedrive_id=pid,
+        store.record_reversal(row.seq, by, entity, sid, operation="delete", pipedrive_id=pid, tokens=tokens(),
                               before=row.after, after={"already_gone": True} if gone else None, drop_mapping=True)
         job.count("already_gone" if gone else "deleted")
     elif op == "adopt":
@@ -362,7 +374,7 @@ def _reverse(job: _Job, row: AuditRow) -> None:
                 changes["content_hash"] = prev_hash
                 if prev_run:
                     changes["last_run"] = prev_run
-        store.record_reversal(row.seq, by, entity, sid, operation="restore", pipedrive_id=pid,
+        store.record_reversal(row.seq, by, entity, sid, operation="restore", pipedrive_id=pid, tokens=tokens(),
                               before=row.after, after=row.before, mapping_changes=changes or None)
         job.count("restored")
     elif op == "delete":
