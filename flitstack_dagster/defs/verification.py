@@ -1,0 +1,164 @@
+"""Verification: read the run back from Pipedrive and prove it, field by field; hand people the
+audit log and the rebuild reference.
+
+`verified_records` and `field_diff_report` are one step, so the HTML report is written even when
+the blocking `reconciliation` check fails — that is when it is needed most.
+"""
+
+import json
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from flitstack_dagster.defs.loading import LOADS
+from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.partitions import migration_runs
+from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.verification.audit_export import export_audit_log
+from flitstack_dagster.verification.rebuild import build_rebuild_reference
+from flitstack_dagster.verification.reconcile import reconcile_run
+from flitstack_dagster.verification.report_html import write_field_diff_report
+from flitstack_dagster.verification.verify import AcceptedMismatch, verify_run
+
+GROUP = "verification"
+LOADED = [dg.AssetKey(name) for name in LOADS]
+REBUILD_SOURCES = [dg.AssetKey(n) for n in ("stg_workflow_rules", "stg_form_configurations", "stg_pm_schedules",
+                                            "stg_inventory", "stg_contacts", "stg_departments", "stg_assets")]
+
+
+class AcceptedMismatchConfig(dg.Config):
+    entity: str
+    field: str
+    reason: str
+    source_id: str = ""
+
+
+class VerificationConfig(dg.Config):
+    accepted_mismatches: list[AcceptedMismatchConfig] = []  # noqa: RUF012 (pydantic copies defaults)
+    scan_duplicates: bool = True
+
+
+@dg.multi_asset(
+    name="verify_migration_run",
+    specs=[
+        dg.AssetSpec(
+            "verified_records", group_name=GROUP, kinds={"pipedrive", "duckdb"}, deps=LOADED,
+            partitions_def=migration_runs,
+            description="Every record the run migrated, read back from Pipedrive (batched, token-aware) and "
+            "compared field by field with what shaping intended, after Pipedrive's own normalisation: "
+            "match / mismatch / missing per field in verification.field_diff; duplicate Novo Source IDs reported.",
+        ),
+        dg.AssetSpec(
+            "field_diff_report", group_name=GROUP, kinds={"html"}, deps=["verified_records"],
+            partitions_def=migration_runs,
+            description="The field-level diff report (data/reports/<run>/field_diff.html): source vs destination "
+            "value of every mapped field of every record, grouped by entity, differences first, with filters; "
+            "opens offline.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "reconciliation", asset="verified_records", blocking=True,
+            description="Per file, source rows = loaded + set aside + not migrated by design; per object, shaped "
+            "= id map + set aside by the loader, and every id-map record is in Pipedrive as sent.",
+        ),
+        dg.AssetCheckSpec(
+            "no_unexplained_mismatches", asset="verified_records",
+            description="Zero field differences that are not accepted in config, and no duplicate Source IDs; "
+            "a clean sample run unlocks the full run.",
+        ),
+    ],
+    partitions_def=migration_runs, pool="pipedrive",
+    description="Read the run back from Pipedrive, store the field-level diff and write the HTML report.",
+)
+def verify_migration_run(context: dg.AssetExecutionContext, config: VerificationConfig, duckdb: DuckDBResource,
+                         pipedrive: PipedriveResource, project: ProjectPaths):
+    run_key = context.partition_key
+    accepted = [AcceptedMismatch(a.entity, a.field, a.reason, a.source_id or None) for a in config.accepted_mismatches]
+    approved = mapping_store.load_approved(project.paths)
+    mapping_hash = approved.content_hash() if approved else None
+    with duckdb.get_connection() as con, pipedrive.client() as client:
+        result = verify_run(con, client, run_key, accepted=accepted, scan_duplicates=config.scan_duplicates,
+                            mapping_hash=mapping_hash)
+        recon = reconcile_run(con, run_key)
+    path = write_field_diff_report(result, project.paths.reports / run_key / "field_diff.html")
+    s = result.summary()
+    by_field = result.by_field()
+    differing = by_field.filter((pl.col("mismatch") + pl.col("missing")) > 0)
+    by_entity = (result.records.group_by("entity", "status").len("records").sort("entity", "status").to_dicts()
+                 if result.records.height else [])
+    yield dg.MaterializeResult(asset_key="verified_records", metadata={
+        "records": s["records"], "fields_compared": s["fields"], "matches": s["matches"],
+        "mismatches": s["mismatches"], "missing": s["missing"], "accepted": s["accepted"],
+        "unexplained": s["unexplained"], "duplicates": s["duplicates"], "tokens_spent": s["tokens"],
+        "sample_verified": result.sample_verified, "mapping_hash": mapping_hash or "",
+        "records_by_status": md_table(by_entity, limit=50),
+        "differing_fields": md_table(differing.to_dicts(), limit=25) if differing.height else dg.MetadataValue.md("_none_"),
+        "table": "verification.field_diff",
+        **({"stopped": result.stopped} if result.stopped else {}),
+    })
+    yield dg.MaterializeResult(asset_key="field_diff_report", metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "result": "zero unexplained mismatches" if result.clean else f"{s['unexplained']} unexplained differences",
+        "by_field": md_table(by_field.to_dicts(), limit=40),
+    })
+    yield dg.AssetCheckResult(
+        asset_key="verified_records", check_name="reconciliation", passed=recon.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(recon.problems[:5]) if recon.problems else "every source row and record accounted for",
+        metadata={"sources": md_table(recon.sources, limit=50), "destinations": md_table(recon.destinations, limit=20),
+                  "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in recon.problems) or "none")},
+    )
+    yield dg.AssetCheckResult(
+        asset_key="verified_records", check_name="no_unexplained_mismatches", passed=result.clean,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=("zero unexplained mismatches" if result.clean else
+                     f"{s['unexplained']} unexplained differences, {s['duplicates']} duplicate Source IDs"
+                     + (f"; {result.stopped}" if result.stopped else "")),
+        metadata={"unexplained": s["unexplained"], "duplicates": s["duplicates"],
+                  "report": dg.MetadataValue.path(str(path))},
+    )
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"duckdb", "csv", "parquet"}, partitions_def=migration_runs, deps=LOADED,
+    description="The run's audit log (source ID, destination ID, timestamp, operation) as CSV and Parquet under "
+    "data/reports/<run>/ — what an auditor gets.",
+)
+def audit_log_export(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        out = export_audit_log(con, context.partition_key, project.paths.reports / context.partition_key)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": out.rows, "csv": dg.MetadataValue.path(str(out.csv)),
+        "parquet": dg.MetadataValue.path(str(out.parquet)),
+        "by_operation": md_table([{"operation": k, "rows": v} for k, v in out.by_operation.items()]),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"duckdb", "markdown"}, partitions_def=migration_runs, deps=REBUILD_SOURCES,
+    description="The rebuild reference: every workflow rule, routing rule, PM recurrence (trigger, frequency, "
+    "interval, RRULE) and request form that does not migrate, with its original definition and the Pipedrive "
+    "automation (or Zapier/Make) pattern that replaces it; plus the inventory summary and what to rebuild it in.",
+)
+def rebuild_reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
+    run_key = context.partition_key
+    with duckdb.get_connection() as con:
+        ref = build_rebuild_reference(con, run_key)
+    text = ref.to_markdown()
+    folder = project.paths.reports / run_key
+    folder.mkdir(parents=True, exist_ok=True)
+    md, js = folder / "rebuild_reference.md", folder / "rebuild_reference.json"
+    md.write_text(text, encoding="utf-8")
+    js.write_text(json.dumps(ref.to_dict(), indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+    return dg.MaterializeResult(metadata={
+        "summary": md_table(ref.summary()), "items": len(ref.items),
+        "document": dg.MetadataValue.md(text[:60000]), "path": dg.MetadataValue.path(str(md)),
+        "json": dg.MetadataValue.path(str(js)),
+    })
+
+
+verification_assets = [verify_migration_run, audit_log_export, rebuild_reference]

@@ -1,0 +1,83 @@
+"""Reconciliation of one run: nothing lost between the export and Pipedrive.
+
+- per source file: rows = loaded + set aside + not migrated by design (`shaped.reconciliation`);
+- per Pipedrive object: records shaped = in the id map + set aside by the loader; every id-map
+  record is in Pipedrive (read back), and reads back as sent (verified, or differing only where the
+  lead accepted it).
+
+It reads what verification stored (`verification.records`), so it runs after the read-back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from flitstack_dagster.duck import has_table
+from flitstack_dagster.loading.run import SHAPED_TABLE
+
+
+@dataclass
+class Reconciliation:
+    run_key: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    destinations: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliation:
+    out = Reconciliation(run_key)
+    if not has_table(con, "shaped", "reconciliation"):
+        out.problems.append("the run is not shaped yet (shaped.reconciliation is missing)")
+        return out
+    for file, rows, loaded, aside, design, other in con.execute(
+        "SELECT file, count(*), count(*) FILTER (WHERE outcome = 'loaded'), count(*) FILTER (WHERE outcome = 'set_aside'), "
+        "count(*) FILTER (WHERE outcome = 'not_migrated'), count(*) FILTER (WHERE outcome NOT IN ('loaded', 'set_aside', 'not_migrated')) "
+        "FROM shaped.reconciliation WHERE run_key = ? GROUP BY file ORDER BY file", [run_key]).fetchall():
+        ok = rows == loaded + aside + design
+        out.sources.append({"file": file, "source_rows": rows, "loaded": loaded, "set_aside": aside,
+                            "not_migrated": design, "ok": ok})
+        if not ok:
+            out.problems.append(f"{file}: {other} of {rows} source rows are neither loaded, set aside nor "
+                                "excluded by design")
+    if not has_table(con, "verification", "records") or not con.execute(
+            "SELECT count(*) FROM verification.records WHERE run_key = ?", [run_key]).fetchall()[0][0]:
+        shaped = sum(_count(con, t, run_key) for t in SHAPED_TABLE.values())
+        if shaped:
+            out.problems.append("the run's records are not verified yet: materialize verified_records first")
+        return out
+    status = {(e, s): n for e, s, n in con.execute(
+        "SELECT entity, status, count(*) FROM verification.records WHERE run_key = ? GROUP BY 1, 2", [run_key]).fetchall()}
+    for entity, table in SHAPED_TABLE.items():
+        shaped = _count(con, table, run_key)
+
+        def get(s: str, entity: str = entity) -> int:
+            return status.get((entity, s), 0)
+
+        in_map = get("verified") + get("differs") + get("missing")
+        row = {"entity": entity, "shaped": shaped, "in_id_map": in_map, "set_aside_at_load": get("set_aside"),
+               "not_loaded": get("not_loaded"), "in_pipedrive": get("verified") + get("differs"),
+               "verified": get("verified")}
+        row["ok"] = (shaped == in_map + row["set_aside_at_load"] and row["in_pipedrive"] == in_map
+                     and row["verified"] == in_map)
+        out.destinations.append(row)
+        if row["not_loaded"]:
+            out.problems.append(f"{entity}: {row['not_loaded']} of {shaped} shaped records are not in the id map")
+        if row["in_pipedrive"] != in_map:
+            out.problems.append(f"{entity}: {in_map - row['in_pipedrive']} of {in_map} id-map records are not in Pipedrive")
+        if get("differs"):
+            out.problems.append(f"{entity}: {get('differs')} records read back differently from what was sent "
+                                "(see the field diff)")
+    return out
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> int:
+    if not has_table(con, "shaped", table):
+        return 0
+    return con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run_key]).fetchall()[0][0]
