@@ -7,6 +7,7 @@ import dagster as dg
 from flitstack_dagster.defs import jobs, landing, loading, mapping, rollback, runs, shaping, staging
 from flitstack_dagster.defs.pipedrive_resource import pipedrive_from_env
 from flitstack_dagster.defs.resources import build_resources
+from flitstack_dagster.defs.verification import verification_assets
 
 
 def build_definitions(data_dir: Path | None = None, pipedrive: object | None = None) -> dg.Definitions:
@@ -14,6 +15,7 @@ def build_definitions(data_dir: Path | None = None, pipedrive: object | None = N
         assets=[
             landing.land_novo_export, *staging.staging_assets, staging.novo_quarantine,
             *mapping.mapping_assets, shaping.shape_pipedrive_records, *loading.load_assets,
+            *verification_assets,
         ],
         jobs=[jobs.migrate, runs.register_migration_run, rollback.rollback],
         resources={**build_resources(data_dir), "pipedrive": pipedrive or pipedrive_from_env()},
