@@ -17,6 +17,7 @@ from flitstack_dagster.loading.resolve import Registry, Resolver
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.mapping.provision import ensure_registry
+from flitstack_dagster.shaping.accounting import RECON_SCHEMA
 from flitstack_dagster.shaping.common import FILES_SCHEMA, OUTPUT_SCHEMA
 from flitstack_dagster.verification.verify import account_of
 
@@ -116,6 +117,16 @@ def build(client, tmp: Path) -> Handmade:
         con.register("_f", df)
         con.execute(f"CREATE TABLE shaped.{table} AS SELECT * FROM _f")
         con.unregister("_f")
+
+    recon = [{"run_key": RUN, "file": f"{r['source_entity']}.csv", "row_number": i, "source_id": r["source_id"],
+              "outcome": "loaded", "targets": SHAPED_TABLE[e], "records": 1, "reason_code": None, "message": None}
+             for e, rs in rows.items() for i, r in enumerate(rs, 1)]
+    recon.append({"run_key": RUN, "file": "workflow_rules.json", "row_number": 1, "source_id": "workflow_rule:1",
+                  "outcome": "not_migrated", "targets": None, "records": 0, "reason_code": "workflow_rules_not_migrated",
+                  "message": "rebuilt in Pipedrive"})
+    con.register("_r", pl.DataFrame(recon, schema=RECON_SCHEMA))
+    con.execute("CREATE TABLE shaped.reconciliation AS SELECT * FROM _r")
+    con.unregister("_r")
 
     store = LoadStore(con)
     resolver = Resolver(Registry.load(con, account), {})
