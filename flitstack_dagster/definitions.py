@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from flitstack_dagster.defs import jobs, landing, loading, mapping, rollback, runs, shaping, staging
+from flitstack_dagster.defs import jobs, landing, loading, mapping, rollback, runs, sensors, shaping, staging
 from flitstack_dagster.defs.pipedrive_resource import pipedrive_from_env
 from flitstack_dagster.defs.resources import build_resources
 from flitstack_dagster.defs.verification import verification_assets
@@ -18,6 +18,7 @@ def build_definitions(data_dir: Path | None = None, pipedrive: object | None = N
             *verification_assets,
         ],
         jobs=[jobs.migrate, runs.register_migration_run, rollback.rollback],
+        sensors=sensors.sensors,
         resources={**build_resources(data_dir), "pipedrive": pipedrive or pipedrive_from_env()},
         # DuckDB allows one writer process: steps run in one process, one after another.
         executor=dg.in_process_executor,
