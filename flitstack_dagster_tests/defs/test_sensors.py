@@ -14,10 +14,10 @@ import dagster as dg
 import pytest
 from dagster._core.utils import make_new_run_id
 
+from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs import sensors as sensors_mod
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
-from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.duck import connect
 from flitstack_dagster.loading.relaunch import next_midnight
 from flitstack_dagster.loading.store import ensure_schema as ensure_load_schema
@@ -41,12 +41,26 @@ def source(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def shared_instance():
+    """One on-disk instance for the module (creating one takes seconds); each test wipes it."""
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
 @pytest.fixture
-def env(tmp_path):
+def instance(shared_instance):
+    shared_instance.wipe()
+    for key in shared_instance.get_dynamic_partitions(migration_runs.name):
+        shared_instance.delete_dynamic_partition(migration_runs.name, key)
+    return shared_instance
+
+
+@pytest.fixture
+def env(tmp_path, instance):
     data = tmp_path / "data"
     defs = build_definitions(data, pipedrive=PipedriveResource(base_url="http://127.0.0.1:9", api_token="unused"))
-    with dg.instance_for_test() as instance:
-        yield defs, instance, data
+    return defs, instance, data
 
 
 class Ticker:
@@ -269,11 +283,9 @@ def test_a_lost_tick_is_resubmitted_but_a_started_run_is_never_started_again(env
 def test_busy_duckdb_is_a_skip_and_the_bundle_is_picked_up_later(env, source):
     defs, instance, data = env
     data.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
-         "time.sleep(60)", str(data / "flitstack.duckdb")],
-        stdout=subprocess.PIPE, text=True,
-    )
+    script = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", script, str(data / "flitstack.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
         _copy_bundle(source / "x", data / "drop" / "x")
@@ -345,47 +357,44 @@ def _real_defs() -> dg.Definitions:
     return build_definitions(data, pipedrive=PipedriveResource(base_url="http://127.0.0.1:9", api_token="unused"))
 
 
-def test_budget_stop_waits_for_the_reset_then_relaunches_the_loads_once():
-    with dg.instance_for_test() as instance:
-        stopped = _run_migrate(instance, FULL_KEY, "budget")
-        assert not stopped.success
-        before = _budget_tick(instance, datetime.now(UTC))
-        assert before.run_requests == []
-        assert f"{FULL_KEY}: waiting for the budget reset at {_next_midnight():%Y-%m-%d} 00:00 UTC" in before.skip_message
-        after = _budget_tick(instance, _next_midnight() + timedelta(seconds=1))
-        assert len(after.run_requests) == 1
-        req = after.run_requests[0]
-        assert req.partition_key == FULL_KEY
-        assert req.run_key == f"budget-reset-{stopped.run_id}"  # the daemon never submits a run key twice
-        assert req.tags["flitstack/resumes_run"] == stopped.run_id
-        assert sorted(req.asset_selection, key=str) == sorted(LOAD_KEYS, key=str)
-        # with the account in Chicago it waits for the later of Chicago's midnight and the loader's reset
-        chicago = max(_next_midnight(), next_midnight(datetime.now(UTC), "America/Chicago"))
-        assert _budget_tick(instance, chicago - timedelta(seconds=1), "America/Chicago").run_requests == []
-        assert len(_budget_tick(instance, chicago, "America/Chicago").run_requests) == 1
+def test_budget_stop_waits_for_the_reset_then_relaunches_the_loads_once(instance):
+    stopped = _run_migrate(instance, FULL_KEY, "budget")
+    assert not stopped.success
+    before = _budget_tick(instance, datetime.now(UTC))
+    assert before.run_requests == []
+    assert f"{FULL_KEY}: waiting for the budget reset at {_next_midnight():%Y-%m-%d} 00:00 UTC" in before.skip_message
+    after = _budget_tick(instance, _next_midnight() + timedelta(seconds=1))
+    assert len(after.run_requests) == 1
+    req = after.run_requests[0]
+    assert req.partition_key == FULL_KEY
+    assert req.run_key == f"budget-reset-{stopped.run_id}"  # the daemon never submits a run key twice
+    assert req.tags["flitstack/resumes_run"] == stopped.run_id
+    assert sorted(req.asset_selection, key=str) == sorted(LOAD_KEYS, key=str)
+    # with the account in Chicago it waits for the later of Chicago's midnight and the loader's reset
+    chicago = max(_next_midnight(), next_midnight(datetime.now(UTC), "America/Chicago"))
+    assert _budget_tick(instance, chicago - timedelta(seconds=1), "America/Chicago").run_requests == []
+    assert len(_budget_tick(instance, chicago, "America/Chicago").run_requests) == 1
 
 
-def test_no_relaunch_when_a_later_run_succeeded_or_the_failure_was_not_the_budget():
-    with dg.instance_for_test() as instance:
-        _run_migrate(instance, FULL_KEY, "budget")
-        assert _run_migrate(instance, FULL_KEY, "ok").success  # someone re-ran it by hand
-        other = "full-other-20261120T070000Z"
-        _run_migrate(instance, other, "error")
-        later = _budget_tick(instance, _next_midnight() + timedelta(days=1))
-        assert later.run_requests == []
-        assert "no migration run is stopped by the daily token budget" in later.skip_message
+def test_no_relaunch_when_a_later_run_succeeded_or_the_failure_was_not_the_budget(instance):
+    _run_migrate(instance, FULL_KEY, "budget")
+    assert _run_migrate(instance, FULL_KEY, "ok").success  # someone re-ran it by hand
+    other = "full-other-20261120T070000Z"
+    _run_migrate(instance, other, "error")
+    later = _budget_tick(instance, _next_midnight() + timedelta(days=1))
+    assert later.run_requests == []
+    assert "no migration run is stopped by the daily token budget" in later.skip_message
 
 
-def test_each_stopped_partition_is_relaunched_and_a_new_stop_is_a_new_relaunch():
-    with dg.instance_for_test() as instance:
-        a = _run_migrate(instance, FULL_KEY, "budget")
-        b = _run_migrate(instance, "delta-springfield-20261127T070000Z", "budget")
-        due = _budget_tick(instance, _next_midnight() + timedelta(minutes=5))
-        assert {r.run_key for r in due.run_requests} == {f"budget-reset-{a.run_id}", f"budget-reset-{b.run_id}"}
-        a2 = _run_migrate(instance, FULL_KEY, "budget")  # the relaunch stopped again (multi-day load)
-        assert FULL_KEY in _budget_tick(instance, datetime.now(UTC)).skip_message  # waits again
-        again = _budget_tick(instance, _next_midnight() + timedelta(minutes=5))
-        assert {r.run_key for r in again.run_requests} == {f"budget-reset-{a2.run_id}", f"budget-reset-{b.run_id}"}
+def test_each_stopped_partition_is_relaunched_and_a_new_stop_is_a_new_relaunch(instance):
+    a = _run_migrate(instance, FULL_KEY, "budget")
+    b = _run_migrate(instance, "delta-springfield-20261127T070000Z", "budget")
+    due = _budget_tick(instance, _next_midnight() + timedelta(minutes=5))
+    assert {r.run_key for r in due.run_requests} == {f"budget-reset-{a.run_id}", f"budget-reset-{b.run_id}"}
+    a2 = _run_migrate(instance, FULL_KEY, "budget")  # the relaunch stopped again (multi-day load)
+    assert FULL_KEY in _budget_tick(instance, datetime.now(UTC)).skip_message  # waits again
+    again = _budget_tick(instance, _next_midnight() + timedelta(minutes=5))
+    assert {r.run_key for r in again.run_requests} == {f"budget-reset-{a2.run_id}", f"budget-reset-{b.run_id}"}
 
 
 def test_sensors_are_wired_with_safe_default_status(env):
