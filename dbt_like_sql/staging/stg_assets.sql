@@ -1,8 +1,8 @@
 -- Locations and equipment (assets.csv), typed; duplicate Asset IDs resolved by Date Modified; an
--- Account ID or Parent Asset ID that is not in the run is dropped with a notice (cycles are left
--- to shaping).
+-- Account ID or Parent Asset ID that is not in the run is dropped with a notice; every asset on a
+-- cycle of Parent Asset IDs is reported (kept as exported: shaping breaks the cycle).
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH src AS (
+WITH RECURSIVE src AS (
     SELECT * FROM {{ source('raw', 'assets') }}
     WHERE _run_key = '{{ run_key }}'
 ),
@@ -68,6 +68,20 @@ p_department_id AS (
 p_parent_asset_id AS (  -- the assets staged by this model
     SELECT DISTINCT asset_id AS id FROM ranked WHERE _missing_column IS NULL AND _winner = _row_number
     UNION SELECT id FROM {{ earlier_ids('stg_assets', 'asset_id') }}
+),
+hierarchy AS (  -- the staged assets and the parent each keeps (an orphan parent is dropped above)
+    SELECT r.asset_id, r.parent_asset_id AS parent FROM ranked r
+    JOIN p_parent_asset_id p ON p.id = r.parent_asset_id
+    WHERE r._missing_column IS NULL AND r._winner = r._row_number
+),
+walk(start, cur) AS (  -- every ancestor of every asset; UNION keeps it finite on a cycle
+    SELECT asset_id, parent FROM hierarchy
+    UNION
+    SELECT w.start, h.parent FROM walk w JOIN hierarchy h ON h.asset_id = w.cur WHERE w.cur <> w.start
+),
+in_cycle AS (  -- an asset that is its own ancestor; the cycle's size = the ancestors it reaches
+    SELECT start AS id, count(DISTINCT cur) AS size FROM walk
+    GROUP BY start HAVING bool_or(cur = start)
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
@@ -80,7 +94,10 @@ SELECT
             novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
                        'Department ID ' || r.department_id || ' is not a department of this export (or, for a delta, an earlier run); the asset loads without this link'),
             novo_issue('Parent Asset ID', r.parent_asset_id, CASE WHEN r.parent_asset_id IS NOT NULL AND p_parent_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Parent Asset ID ' || r.parent_asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the asset loads without this link')
+                       'Parent Asset ID ' || r.parent_asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the asset loads without this link'),
+            novo_issue('Parent Asset ID', r.parent_asset_id, CASE WHEN in_cycle.id IS NOT NULL THEN 'hierarchy_cycle' END,
+                       'Parent Asset ID ' || r.parent_asset_id || ' closes a cycle of ' || in_cycle.size || ' asset(s) (an asset is its own ancestor); kept as exported — '
+                       || 'shaping breaks each cycle at its smallest Asset ID, which goes to the top of the hierarchy (warning hierarchy_cycle_broken)')
         ])) AS _issues
     ),
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
@@ -95,3 +112,4 @@ FROM ranked r
 LEFT JOIN p_account_id ON p_account_id.id = r.account_id
 LEFT JOIN p_department_id ON p_department_id.id = r.department_id
 LEFT JOIN p_parent_asset_id ON p_parent_asset_id.id = r.parent_asset_id
+LEFT JOIN in_cycle ON in_cycle.id = r.asset_id AND r._winner = r._row_number

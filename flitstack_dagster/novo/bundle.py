@@ -25,7 +25,8 @@ from flitstack_dagster.novo.columns import BY_FILE, JSON_FILES, UDF_FILE, NovoFi
 from flitstack_dagster.novo.manifest import MANIFEST_NAME, Manifest, is_plain_file_name, load_manifest
 
 CHUNK = 1024 * 1024  # hashing and copying stream in 1 MiB chunks: files may be gigabytes
-RESERVED_COLUMNS = ("_run_key", "_row_number")  # the raw layer's own columns
+# the raw layer's own columns (raw.attachments also has landing's `_body*` facts)
+RESERVED_COLUMNS = ("_run_key", "_row_number", "_body", "_body_bytes", "_body_sha256")
 UDF_DECLARATIONS = "user_defined_fields.csv"
 DAMAGED = "the bundle is damaged — re-export it."
 

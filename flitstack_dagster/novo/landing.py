@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from flitstack_dagster.errors import BundleError
+from flitstack_dagster.novo import attachment_bodies
 from flitstack_dagster.novo.bundle import (
     CHUNK,
     DAMAGED,
@@ -63,7 +65,8 @@ def land_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str) ->
         for nf, expected in bundle.csv_files():
             parsed.append(_parse_file(con, bundle, nf, expected, scratch))
         documents = {name: read_json_array(bundle.path(name)) for name in JSON_FILES if bundle.manifest.file(name)}
-        return _write_run(con, bundle, run_key, parsed, documents)
+        bodies = _inspect_bodies(con, bundle, parsed)
+        return _write_run(con, bundle, run_key, parsed, documents, bodies)
     finally:
         for p in parsed:
             con.execute(f"DROP TABLE IF EXISTS {q(p.temp)}")
@@ -82,7 +85,8 @@ class ParsedFile:
 
 
 def _write_run(
-    con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str, parsed: list[ParsedFile], documents: dict
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str, parsed: list[ParsedFile], documents: dict,
+    bodies: list[attachment_bodies.BodyFact] | None = None,
 ) -> list[LandedFile]:
     """The one transaction: delete the run's rows, add new columns, insert; all or nothing."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -91,6 +95,7 @@ def _write_run(
         _delete_run(con, run_key)
         landed = [_insert_csv(con, p, run_key) for p in parsed]
         landed += [_land_json(con, name, items, run_key) for name, items in documents.items()]
+        _land_bodies(con, bodies or [], run_key)
         _record_bundle(con, bundle, run_key)
         con.commit()
     except BaseException:
@@ -146,7 +151,11 @@ BY_FILE_ENTITIES = tuple(nf.entity for nf in BY_FILE.values())
 
 
 def _ensure_columns(con: duckdb.DuckDBPyConnection, entity: str, header: list[str]) -> None:
-    """Create raw.<entity> or add the header's new (UDF) columns; older runs read NULL there."""
+    """Create raw.<entity> or add the header's new (UDF) columns; older runs read NULL there.
+
+    raw.attachments also carries landing's body facts (`_body`, ...: novo/attachment_bodies.py)."""
+    if entity == "attachments":
+        header = [*header, *attachment_bodies.COLUMNS]
     if entity not in _existing_tables(con):
         cols = ", ".join(f"{q(h)} VARCHAR" for h in header)
         con.execute(f"CREATE TABLE {raw_table(entity)} (_run_key VARCHAR, _row_number BIGINT, {cols})")
@@ -295,6 +304,38 @@ def read_json_array(path: Path) -> list:
     if not isinstance(data, list):
         raise BundleError(f"{path.name} must hold a JSON array, found a {type(data).__name__}; {DAMAGED}")
     return data
+
+
+# --------------------------------------------------------------------------------------------- bodies
+
+
+def _inspect_bodies(
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, parsed: list[ParsedFile]
+) -> list[attachment_bodies.BodyFact]:
+    """Look at every attachment body before the transaction (hashing is slow; the lock is not held)."""
+    att = next((p for p in parsed if p.nf.entity == "attachments"), None)
+    if att is None or "Bundle Path" not in att.header:
+        return []
+    paths = con.execute(f'SELECT rowid + 1, "Bundle Path" FROM {q(att.temp)} ORDER BY rowid').fetchall()
+    return attachment_bodies.inspect(bundle, paths)
+
+
+def _land_bodies(con: duckdb.DuckDBPyConnection, facts: list[attachment_bodies.BodyFact], run_key: str) -> None:
+    """Fill raw.attachments' `_body*` columns for this run (see novo/attachment_bodies.py)."""
+    if not facts:
+        return
+    frame = pl.DataFrame(
+        {"n": [f.row_number for f in facts], "body": [f.body for f in facts],
+         "bytes": [f.body_bytes for f in facts], "sha": [f.body_sha256 for f in facts]},
+        schema={"n": pl.Int64, "body": pl.String, "bytes": pl.String, "sha": pl.String},
+    )
+    con.register("_landing_bodies", frame)
+    try:
+        con.execute(
+            f"UPDATE {raw_table('attachments')} AS a SET _body = b.body, _body_bytes = b.bytes, _body_sha256 = b.sha "
+            "FROM _landing_bodies AS b WHERE a._run_key = ? AND a._row_number = b.n", [run_key])
+    finally:
+        con.unregister("_landing_bodies")
 
 
 # --------------------------------------------------------------------------------------------- bundles

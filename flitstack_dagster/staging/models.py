@@ -32,6 +32,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from flitstack_dagster.novo import columns as novo
+from flitstack_dagster.novo.attachment_bodies import COLUMNS as BODY_COLUMNS
 
 SQL_ROOT: Path = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 MACROS_DIR = "macros"
@@ -208,7 +209,10 @@ def _standard_headers(table: str) -> list[str] | None:
     if table in ("workflow_rules", "form_configurations"):
         return ["json"]
     f = novo.BY_ENTITY.get(table)
-    return f.headers if f else None
+    if f is None:
+        return None
+    # landing's body facts; NULL (= not checked) in raw layers landed before them or built by hand
+    return f.headers + list(BODY_COLUMNS) if table == "attachments" else f.headers
 
 
 def _render_source(schema: str, table: str, ctx: RenderContext) -> str:

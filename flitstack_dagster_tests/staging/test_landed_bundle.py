@@ -23,6 +23,9 @@ EXPECT = {
     "unknown_status": {"unknown_value"}, "unknown_priority": {"unknown_value"},
     "unknown_pick_value": {"unknown_value"}, "unknown_choice_value": {"unknown_value"},
     "orphan_reference": {"orphan_reference"}, "duplicate_id": {"duplicate_id"},
+    "blank_required_date": {"missing_required"}, "hierarchy_cycle": {"hierarchy_cycle"},
+    "attachment_missing_body": {"body_missing"}, "attachment_size_mismatch": {"size_mismatch"},
+    "attachment_hash_mismatch": {"hash_mismatch"}, "attachment_hostile_path": {"hostile_path"},
 }
 
 
@@ -45,6 +48,7 @@ def test_generated_messy_bundle_lands_and_stages_with_every_problem_reported(tmp
     q = con.execute('SELECT file, row_number, "column", reason_code, level, raw_value FROM staging.quarantine '
                     "WHERE _run_key = 'full-t'").fetchall()
     row_level = {(f, r) for f, r, _c, _code, lvl, _v in q if lvl == "row"}
+    row_codes = {(f, r, code) for f, r, _c, code, lvl, _v in q if lvl == "row"}
     notices: dict[tuple, set] = {}
     for f, r, c, code, _lvl, _v in q:
         notices.setdefault((f, r, c), set()).add(code)
@@ -63,6 +67,9 @@ def test_generated_messy_bundle_lands_and_stages_with_every_problem_reported(tmp
         checked += 1
         if e["problem"] == "duplicate_id":
             ok = (e["file"], e["id"]) in dup_ids
+        elif e["problem"].startswith("attachment_"):  # set aside for its body, or for an earlier row reason
+            ok = bool({(e["file"], e["row_number"], c) for c in EXPECT[e["problem"]]} & row_codes) or any(
+                (e["file"], e["row_number"], c) in row_codes for c in ("duplicate_id", "orphan_reference"))
         else:
             ok = (e["file"], e["row_number"]) in row_level or bool(
                 notices.get((e["file"], e["row_number"], e["column"]), set()) & EXPECT[e["problem"]])
