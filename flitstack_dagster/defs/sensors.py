@@ -117,11 +117,13 @@ def tenant_of(con: duckdb_lib.DuckDBPyConnection, run: MigrationRun) -> str | No
 
 
 def has_loaded(con: duckdb_lib.DuckDBPyConnection, run_keys: list[str]) -> bool:
-    """Whether any of these runs wrote to Pipedrive (an audit row exists)."""
+    """Whether any of these runs has a standing audit row (it loaded something not rolled back since)."""
     if not run_keys or not has_table(con, "meta", "audit_log"):
         return False
     marks = ", ".join("?" for _ in run_keys)
-    return bool(con.execute(f"SELECT 1 FROM meta.audit_log WHERE run_key IN ({marks}) LIMIT 1", run_keys).fetchall())
+    return bool(con.execute(
+        f"SELECT 1 FROM meta.audit_log WHERE run_key IN ({marks}) AND rolled_back_by IS NULL LIMIT 1", run_keys
+    ).fetchall())
 
 
 def choose_mode(con: duckdb_lib.DuckDBPyConnection, manifest: Manifest) -> str:

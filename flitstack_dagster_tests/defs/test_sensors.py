@@ -110,13 +110,14 @@ def _registry(data: Path) -> dict[str, str]:
         con.close()
 
 
-def _mark_loaded(data: Path, run_key: str) -> None:
-    """As the loader does when a record lands: one audit row for the run."""
+def _mark_loaded(data: Path, run_key: str, rolled_back: bool = False) -> None:
+    """As the loader does when a record lands: one audit row for the run (and rollback marks it)."""
     con = connect(data / "flitstack.duckdb")
     try:
         ensure_load_schema(con)
-        con.execute("INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, recorded_at) "
-                    "VALUES (?, 'organization', 'A-1', 1, 'create', now())", [run_key])
+        con.execute("INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, recorded_at, "
+                    "rolled_back_by) VALUES (?, 'organization', 'A-1', 1, 'create', now(), ?)",
+                    [run_key, f"rollback:{run_key}" if rolled_back else None])
     finally:
         con.close()
 
@@ -257,11 +258,12 @@ def test_full_reexport_is_a_full_run_until_something_was_loaded_then_a_delta(env
     assert _partitions(t.tick()) == ["delta-springfield-20261201T070000Z"]
 
 
-def test_full_reexport_before_anything_loaded_stays_full(env, source):
+def test_full_reexport_before_anything_loaded_or_after_a_rollback_stays_full(env, source):
     defs, instance, data = env
     t = Ticker(defs, instance)
     _copy_bundle(source / "x", data / "drop" / "x")
     assert _partitions(t.tick()) == [FULL_KEY]
+    _mark_loaded(data, FULL_KEY, rolled_back=True)  # loaded, then rolled back: nothing stands
     _copy_bundle(source / "y", data / "drop" / "y")
     assert _partitions(t.tick()) == ["full-springfield-20261201T070000Z"]
 
