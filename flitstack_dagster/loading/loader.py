@@ -217,6 +217,7 @@ def load_entity(
 
     def one(row: dict[str, Any]) -> None:
         sid = row["source_id"]
+        t0 = client.thread_tokens()
         try:
             if row.get("decision") == "flag_too_large":
                 raise Unresolved("file_too_large", f"{row.get('file_name')} is over the 25 MB limit: flagged for manual handling")
@@ -231,13 +232,14 @@ def load_entity(
                 if changes:
                     api.update(known.pipedrive_id, changes)
                 store.record(run_key, entity, sid, "update", known.pipedrive_id, content_hash=row["content_hash"],
-                             payload=body, before=before_values(known.payload, changes), after=changes)
+                             payload=body, before=before_values(known.payload, changes), after=changes,
+                             tokens=client.thread_tokens() - t0)
                 result.updated += 1
                 return
             store.begin_create(entity, sid, run_key)
             pid, created = api.create(without_nulls(body), row, api.finder(row, body), check_first=sid in pending)
             store.record(run_key, entity, sid, "create" if created else "adopt", pid,
-                         content_hash=row["content_hash"], payload=body, after=body)
+                         content_hash=row["content_hash"], payload=body, after=body, tokens=client.thread_tokens() - t0)
             resolver.id_maps.setdefault(entity, {})[sid] = pid
             if created:
                 result.created += 1
@@ -258,6 +260,8 @@ def load_entity(
     except DailyBudgetSpent as e:
         result.stopped = str(e)
     store.record_skips(run_key, entity, skips)
+    if result.stopped is None:  # a stopped load has not reached every record yet
+        store.replace_set_aside(run_key, entity, result.set_aside)
     result.tokens = client.tokens_spent - tokens0
     result.seconds = time.monotonic() - started
     return result

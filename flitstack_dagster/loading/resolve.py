@@ -124,6 +124,8 @@ class Resolver:
                 body[name] = value
             else:
                 custom[cf.key] = self._custom_value(name, cf, value)
+        if entity in ("organization",) and isinstance(body.get("address"), str):
+            body["address"] = {"value": body["address"]}  # API v2 takes an address object
         for col, api_field in REF_FIELDS.items():
             if row.get(col):
                 body[api_field] = self.ref(row[col])

@@ -34,7 +34,7 @@ def load_shaped(
     bundle_root: Path | None = None, progress: Progress | None = None,
 ) -> LoadResult:
     store = LoadStore(con)
-    registry = Registry.load(con, str(client.base_url))
+    registry = Registry.load(con, client.account())
     id_maps = {e: {s: m.pipedrive_id for s, m in store.id_map(e).items()} for e in ("organization", "person", "deal")}
     resolver = Resolver(registry, id_maps)
     rows = shaped_rows(con, run_key, entity)

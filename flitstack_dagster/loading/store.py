@@ -4,6 +4,8 @@
   last sent, so a re-run skips unchanged records and a delta PATCHes only changed fields.
 * `meta.audit_log`: one row per operation (create/update/skip/delete/restore/adopt/flag), with
   the values before and after, tokens spent and time — what rollback reverses.
+* `meta.load_set_aside`: records the load could not send (a reference that is not in Pipedrive, an
+  option that is not provisioned, a file over the limit), with the reason; replaced per run and entity.
 * `meta.pending_creates`: a create whose outcome is not yet known. A crash leaves the row behind;
   the next run looks the record up by its source id before creating it again.
 """
@@ -32,6 +34,9 @@ DDL = [
         source_id VARCHAR NOT NULL, pipedrive_id BIGINT, operation VARCHAR NOT NULL,
         before VARCHAR, after VARCHAR, tokens INTEGER NOT NULL DEFAULT 0, recorded_at TIMESTAMPTZ NOT NULL,
         rolled_back_by VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.load_set_aside (
+        run_key VARCHAR NOT NULL, entity VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+        reason_code VARCHAR NOT NULL, message VARCHAR, recorded_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta.pending_creates (
         entity VARCHAR NOT NULL, source_id VARCHAR NOT NULL, run_key VARCHAR NOT NULL,
         started_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (entity, source_id))""",
@@ -145,6 +150,22 @@ class LoadStore:
                 [run_key, entity, _now()],
             )
             self.con.unregister("_skips")
+
+    def replace_set_aside(self, run_key: str, entity: str, rows: list[dict[str, Any]]) -> None:
+        """This load's set-aside records (the previous attempt's are replaced: they may have loaded since)."""
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute("DELETE FROM meta.load_set_aside WHERE run_key = ? AND entity = ?", [run_key, entity])
+                if rows:
+                    self.con.executemany(
+                        "INSERT INTO meta.load_set_aside VALUES (?, ?, ?, ?, ?, ?)",
+                        [[run_key, entity, r["source_id"], r["reason_code"], r["message"], _now()] for r in rows],
+                    )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
 
     # -- rollback (flitstack_dagster.loading.rollback) -----------------------------------------------
     def mapping(self, entity: str, source_id: str) -> Mapped | None:

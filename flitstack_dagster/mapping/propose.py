@@ -175,7 +175,7 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
         _C("contacts", "Department ID", "person", "Novo_Department__c", "enum", "value_map:contacts.Department ID",
            "department id → department name option, value by value", dept_opts),
         _F("contacts", "Account ID", "person", "org_id", "lookup:account", 1.0, "person's organization = account"),
-        _F("contacts", "Job Title", "person", "job_title", "text", 0.8, "standard person field job_title"),
+        _C("contacts", "Job Title", "person", "Job Title", "varchar", reason="job_title is read-only in API v2 (contact sync); kept in a custom field"),
         _N("contacts", "Hourly Rate", "labor entries carry the rate charged; kept in each labor activity note",
            confidence=0.8),
         _N("contacts", "Active", "inactive contacts migrate as people all the same", confidence=0.8),
@@ -478,6 +478,7 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
 
     # ---- fields --------------------------------------------------------------------------------
     fields = _standard_fields(opts, dept_names, label_opts)
+    _labels_or_custom_field(fields, label_opts, audit)
     used: dict[tuple[str, str], tuple[str, str]] = {}
     for f in fields:
         if f.target_field:
@@ -540,6 +541,20 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
 
 
 _RECORD_TARGET = {"accounts": "organization", "assets": "organization", "contacts": "person", "work_orders": "deal"}
+
+
+def _labels_or_custom_field(fields: list[FieldMapping], label_opts: list[str], audit: AccountAudit | None) -> None:
+    """Customer departments become organization labels only where the account already has them:
+    Pipedrive's API adds options to custom fields only, so otherwise they go to a custom enum."""
+    f = next(f for f in fields if f.source_entity == "accounts" and f.source_column == "Department ID")
+    label = audit.find_field("organization", "label_ids") if audit is not None else None
+    have = {o.label for o in label.options} if label is not None else set()
+    missing = [o for o in label_opts if o not in have]
+    if audit is None or not missing:
+        return
+    f.target_field, f.custom, f.field_type = "Novo_Department__c", True, "enum"
+    f.reason = (f"Customer department → custom enum (the account has no organization label(s) {', '.join(missing)}, "
+                "and labels cannot be created through the API); Internal → empty")
 
 
 def _extra_column(entity: str, label: str, audit: AccountAudit | None) -> FieldMapping:

@@ -113,7 +113,7 @@ def field_needs(mapping: Mapping) -> list[FieldNeed]:
 
 
 def _account_id(client: Any) -> str:
-    return str(getattr(client, "base_url", "") or getattr(client, "company_domain", "") or "default")
+    return client.account()
 
 
 def _usage_total(client: Any) -> tuple[int, int]:

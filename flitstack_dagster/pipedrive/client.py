@@ -175,6 +175,8 @@ class PipedriveClient:
                 base_url = base_url[: -len(suffix)]
                 break
         self.base_url = base_url
+        self._account: str | None = None
+        self._local = threading.local()  # tokens charged to the calling thread (per-record cost)
         if v1_prefix not in ("/v1", "/api/v1"):
             raise ValueError("v1_prefix must be '/v1' (the v1 spec's server path) or '/api/v1'")
         self.v1_prefix = v1_prefix
@@ -261,6 +263,12 @@ class PipedriveClient:
             u["requests"] += 1
             if charged:
                 u["tokens"] += op.cost
+        if charged:
+            self._local.tokens = self.thread_tokens() + op.cost
+
+    def thread_tokens(self) -> int:
+        """Tokens charged so far to requests sent from the calling thread."""
+        return getattr(self._local, "tokens", 0)
 
     def _scrub(self, text: Any) -> str:
         s = str(text)
@@ -910,3 +918,11 @@ class PipedriveClient:
 
     def me(self) -> m.User:
         return m.User.model_validate(self._data("GET", "v1", "/users/me"))
+
+    def account(self) -> str:
+        """The company this token writes to (its domain), asked once: the key of the per-account
+        field registry and id map, stable across base-URL spellings and sandbox restarts."""
+        if self._account is None:
+            me = self.me()
+            self._account = me.company_domain or str(me.company_id or self.base_url)
+        return self._account
