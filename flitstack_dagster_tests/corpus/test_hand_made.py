@@ -1,4 +1,5 @@
-"""Every damaged bundle in flitstack_dagster_tests/corpus is refused with a message naming the problem."""
+"""Every hand-made damaged bundle folder in flitstack_dagster_tests/corpus is refused with a message
+naming the file and the problem (the cases built at test time live in test_refused.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster_tests.novo.bundle_factory import write_bundle
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = Path(__file__).resolve().parent
 
 CASES = {
     "bad_checksum": "work_orders.csv: SHA-256 does not match the manifest",
@@ -32,7 +33,7 @@ def open_and_land(path: Path, work: Path) -> None:
 
 
 def test_every_corpus_folder_has_a_case():
-    folders = {p.name for p in CORPUS.iterdir() if p.is_dir()}
+    folders = {p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "manifest.json").exists()}
     assert folders == set(CASES)
 
 
