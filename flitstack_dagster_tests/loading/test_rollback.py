@@ -126,14 +126,19 @@ class Recording(PipedriveClient):
         self.deletes: list[str] = []
         self.fail_after = fail_after
 
-    def _delete(self, entity, id):
+    def _fail_now(self, entity):
         if self.fail_after is not None and len(self.deletes) >= self.fail_after:
             raise PipedriveError(None, "connection lost", operation=f"DELETE {entity}")
+
+    def _delete(self, entity, id):
+        self._fail_now(entity)
         super()._delete(entity, id)
         self.deletes.append(entity)
 
     def delete_file(self, id):
-        self._delete("file", id)
+        self._fail_now("file")
+        super().delete_file(id)
+        self.deletes.append("file")
 
 
 def test_rollback_of_a_full_run_deletes_everything_it_created_in_reverse_fk_order(sb, con):
@@ -370,3 +375,125 @@ def test_dagster_rollback_job_for_a_partition(project, sb):
         )
         assert full.success  # delta-y is rolled back already: nothing stands on full-x
     assert migrated_count(sb) == 0
+
+
+# -- with the real loader: shaped rows -> load_shaped -> rollback ------------------------------------------
+
+FULL = "full-e2e"
+DELTA = "delta-e2e"
+
+
+def _shaped_rows(run_key: str) -> dict[str, list[dict]]:
+    """A tiny migration run as shaping writes it (`shaped.pd_*`); the delta changes, adds and keeps."""
+    full = run_key == FULL
+
+    def row(sid, payload=None, **refs):
+        body = json.dumps(payload, sort_keys=True) if payload is not None else None
+        return {"run_key": run_key, "source_id": sid, "payload": body,
+                "content_hash": f"h:{sid}:{body}:{sorted(refs.items())}", **refs}
+
+    orgs = [row("account:1", {"name": "Springfield Water" if full else "Springfield Water Co"}),
+            row("asset:1", {"name": "Pump 1"})]
+    notes = [row("note:1", {"content": "Pump squeaks" if full else "Pump squeaks loudly",
+                            "add_time": "2025-03-04T05:06:07Z"}, deal_ref="work_order:1")]
+    deals = [row("work_order:1", {"title": "WO-1"}, org_ref="asset:1", person_ref="contact:1")]
+    activities = [row("activity:1", {"subject": "Visit" if full else "Visit again", "type": "task",
+                                     "due_date": "2026-01-02"}, deal_ref="work_order:1")]
+    if not full:
+        deals.append(row("work_order:2", {"title": "WO-2"}, org_ref="account:1"))
+        notes.append(row("note:2", {"content": "New job", "add_time": "2025-05-06T07:08:09Z"}, deal_ref="work_order:2"))
+    return {
+        "pd_organizations": orgs,
+        "pd_org_relationships": [row("rel:asset:1", parent_ref="account:1", org_ref="asset:1")] if full else [],
+        "pd_persons": [row("contact:1", {"name": "Ann Lee"}, org_ref="account:1")] if full else [],
+        "pd_deals": deals,
+        "pd_activities": activities,
+        "pd_notes": notes,
+        "pd_files": [{**row("attachment:1", {}, deal_ref="work_order:1"), "body_path": "files/a1.txt",
+                      "file_name": "a1.txt", "content_type": "text/plain", "decision": "upload"}] if full else [],
+    }
+
+
+def load_run(con, client, run_key: str, bundle_root) -> dict[str, tuple[int, int, int]]:
+    """Shape (by hand) and load one run with the project's loader; entity -> (created, updated, skipped)."""
+    import polars as pl
+
+    from flitstack_dagster.loading.run import load_shaped
+
+    cols = ["run_key", "source_id", "payload", "content_hash", "org_ref", "person_ref", "deal_ref", "parent_ref",
+            "body_path", "file_name", "content_type", "decision"]
+    con.execute("CREATE SCHEMA IF NOT EXISTS shaped")
+    for table, rows in _shaped_rows(run_key).items():
+        frame = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows], schema={c: pl.String for c in cols})
+        con.register("_f", frame)
+        con.execute(f"CREATE TABLE IF NOT EXISTS shaped.{table} AS SELECT * FROM _f LIMIT 0")
+        con.execute(f"DELETE FROM shaped.{table} WHERE run_key = ?", [run_key])
+        con.execute(f"INSERT INTO shaped.{table} SELECT * FROM _f")
+        con.unregister("_f")
+    out = {}
+    for entity in ("organization", "org_relationship", "person", "deal", "activity", "note", "file"):
+        r = load_shaped(con, client, run_key, entity, bundle_root=bundle_root)
+        assert not r.set_aside and r.stopped is None, (entity, r.set_aside, r.stopped)
+        out[entity] = (r.created, r.updated, r.skipped)
+    return out
+
+
+@pytest.fixture
+def loaded(tmp_path, sb, client, con):
+    """A full run loaded by the real loader (state kept), then a delta on top."""
+    from flitstack_dagster.mapping.provision import DDL as PROVISION_DDL
+
+    for stmt in PROVISION_DDL:  # an account with nothing provisioned: no custom fields, default pipeline
+        con.execute(stmt)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "a1.txt").write_text("pump manual")
+    load_run(con, client, FULL, tmp_path)
+    after_full = (live_state(sb), id_map(con))
+    load_run(con, client, DELTA, tmp_path)
+    return after_full, tmp_path
+
+
+def test_e2e_rollback_of_the_delta_restores_the_state_after_the_full_run(sb, client, con, loaded):
+    (state_after_full, map_after_full), root = loaded
+    assert live_state(sb) != state_after_full
+
+    result = rollback_run(con, client, DELTA)
+
+    assert (result.deleted, result.restored) == (2, 3)
+    assert live_state(sb) == state_after_full
+    assert id_map(con) == map_after_full  # payloads and content hashes as the full run left them
+    # so reloading the full run sends nothing, and the delta can be loaded again
+    tokens = client.tokens_spent
+    reloaded = load_run(con, client, FULL, root)
+    assert all(created == updated == 0 for created, updated, _ in reloaded.values()), reloaded
+    assert client.tokens_spent - tokens < 20  # lookups only (the account), no writes
+    again = load_run(con, client, DELTA, root)
+    assert (again["deal"][0], again["organization"][1], again["note"]) == (1, 1, (1, 1, 0))
+
+
+def test_e2e_full_run_refused_while_the_delta_stands_then_cascade_empties_the_sandbox(sb, client, con, loaded):
+    before = live_state(sb)
+    with pytest.raises(RollbackRefused, match=DELTA):
+        rollback_run(con, client, FULL)
+    assert live_state(sb) == before
+
+    result = rollback_run(con, client, FULL, cascade=True)
+
+    assert [r.run_key for r in result.runs] == [DELTA, FULL]
+    assert migrated_count(sb) == 0 and id_map(con) == []
+    assert not rollback_run(con, client, FULL).changed_anything
+    assert not rollback_run(con, client, DELTA).changed_anything
+
+
+def test_e2e_interrupted_rollback_of_a_full_run_finishes_when_run_again(sb, con, loaded):
+    flaky = Recording(sb.base_url, sb.api_token, fail_after=4, max_concurrency=1)
+    rollback_run(con, flaky, DELTA)  # 2 deletes
+    with pytest.raises(PipedriveError, match="connection lost"):
+        rollback_run(con, flaky, FULL)  # stops after 2 more
+    assert migrated_count(sb) == 6
+
+    rollback_run(con, PipedriveClient(sb.base_url, sb.api_token), FULL)
+
+    assert migrated_count(sb) == 0 and id_map(con) == []
+    assert con.execute("SELECT count(*) FROM meta.audit_log WHERE run_key LIKE 'rollback:%' AND operation = 'delete'"
+                       ).fetchall()[0][0] == 8 + 2
