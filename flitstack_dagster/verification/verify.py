@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from flitstack_dagster.duck import has_table
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
 from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
@@ -205,11 +206,15 @@ def _read(client, entity: str, ids: list[int], registry: Registry, scan: bool, r
 
 
 def _flagged(con: duckdb.DuckDBPyConnection, run_key: str) -> dict[tuple[str, str], str]:
-    """Records the loader set aside for this run (audit operation `flag`)."""
-    rows = con.execute(
+    """Records the loader set aside for this run (`meta.load_set_aside`, or audit operation `flag`)."""
+    out = {(e, s): str(m) for e, s, m in con.execute(
         "SELECT entity, source_id, coalesce(after, 'set aside by the loader') FROM meta.audit_log "
-        "WHERE run_key = ? AND operation = 'flag'", [run_key]).fetchall()
-    return {(e, s): str(m) for e, s, m in rows}
+        "WHERE run_key = ? AND operation = 'flag'", [run_key]).fetchall()}
+    if has_table(con, "meta", "load_set_aside"):
+        out.update({(e, s): f"{code}: {msg or ''}".rstrip(": ") for e, s, code, msg in con.execute(
+            "SELECT entity, source_id, reason_code, message FROM meta.load_set_aside WHERE run_key = ?",
+            [run_key]).fetchall()})
+    return out
 
 
 def _rec(run_key, entity, sid, pid, status, message) -> dict[str, Any]:

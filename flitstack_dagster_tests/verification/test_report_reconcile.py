@@ -69,6 +69,11 @@ def test_reconciliation_fails_before_verification_and_for_unloaded_records(world
     verify_run(hm.con, client, RUN)
     r = reconcile_run(hm.con, RUN)
     assert "activity: 1 of 1 shaped records are not in the id map" in r.problems
+    hm.con.execute("INSERT INTO meta.load_set_aside VALUES (?, 'activity', 'labor:100001', 'reference_not_loaded', "
+                   "'work_order:WO-1 is not in Pipedrive yet', now())", [RUN])
+    result = verify_run(hm.con, client, RUN)
+    assert dict(zip(result.records["source_id"], result.records["status"]))["labor:100001"] == "set_aside"
+    assert reconcile_run(hm.con, RUN).passed  # set aside by the loader, with its reason, is accounted for
 
 
 def test_html_report_opens_offline_in_headless_chromium(world, tmp_path):
