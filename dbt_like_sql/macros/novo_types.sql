@@ -20,7 +20,13 @@ CREATE OR REPLACE MACRO novo_is_null(v) AS
      OR (regexp_matches(v, '^[\s\x{00A0}]|[\s\x{00A0}]$') AND novo_trim(v) IN ('', 'N/A', 'n/a', 'NULL', '-')));
 
 -- text / long text / time: kept exactly as written (inner content and padding) unless a null marker
-CREATE OR REPLACE MACRO novo_text(v) AS CASE WHEN novo_is_null(v) THEN NULL ELSE v END;
+-- A byte-order mark pasted at the start of a value (U+FEFF, or its UTF-8 bytes read as Windows-1252,
+-- 'ï»¿') is dropped: it is invisible in Novo and would only break matching in Pipedrive.
+CREATE OR REPLACE MACRO novo_unbom(v) AS
+    CASE WHEN starts_with(v, chr(65279)) THEN substr(v, 2)
+         WHEN starts_with(v, 'ï»¿') THEN substr(v, 4) ELSE v END;
+
+CREATE OR REPLACE MACRO novo_text(v) AS CASE WHEN novo_is_null(v) THEN NULL ELSE novo_unbom(v) END;
 
 -- ids: strings (leading zeros kept), trimmed so that a padded reference still finds its record
 CREATE OR REPLACE MACRO novo_id(v) AS CASE WHEN novo_is_null(v) THEN NULL ELSE novo_trim(v) END;
@@ -37,7 +43,7 @@ CREATE OR REPLACE MACRO novo_name_clean(s) AS
 
 CREATE OR REPLACE MACRO novo_name(v) AS
     CASE WHEN novo_is_null(v) THEN NULL
-         ELSE novo_name_clean(regexp_replace(novo_trim(v), '\s+', ' ', 'g')) END;
+         ELSE novo_name_clean(regexp_replace(novo_trim(novo_unbom(v)), '\s+', ' ', 'g')) END;
 
 -- ---------------------------------------------------------------------------------------------
 -- wall-clock parsing (no offset): returns TIMESTAMP or NULL. Slash dates follow date_order;

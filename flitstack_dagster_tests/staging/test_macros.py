@@ -53,6 +53,13 @@ def test_text_is_kept_as_written(con):
     assert one(con, "novo_text($1)", "N/A-ish") == "N/A-ish"
 
 
+def test_a_pasted_byte_order_mark_is_dropped_from_text_and_names(con):
+    assert one(con, "novo_text($1)", "\ufeffPump room") == "Pump room"
+    assert one(con, "novo_text($1)", "ï»¿Pump room") == "Pump room"  # the UTF-8 BOM read as cp1252
+    assert one(con, "novo_text($1)", "Pump \ufeff room") == "Pump \ufeff room"  # only at the start
+    assert one(con, "novo_name($1)", "\ufeffSMITH") == "Smith"
+
+
 def test_ids_keep_leading_zeros_and_are_trimmed(con):
     assert one(con, "novo_id($1)", " 00042 ") == "00042"
     assert one(con, "novo_id($1)", "42") == "42"
