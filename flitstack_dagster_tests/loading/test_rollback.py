@@ -16,8 +16,8 @@ from flitstack_dagster.sandbox.server import SandboxServer
 
 KINDS = {"organization": "organizations", "org_relationship": "organizationRelationships", "person": "persons",
          "deal": "deals", "activity": "activities", "note": "notes", "file": "files"}
-# fields an API write sets that a rollback cannot set back (Pipedrive stamps them on every write)
-WRITE_STAMPS = {"update_time", "delete_time", "last_update_user_id"}
+# fields Pipedrive stamps on a write, which a rollback cannot set back (it is a write itself)
+WRITE_STAMPS = {"update_time", "delete_time", "last_update_user_id", "stage_change_time"}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,18 @@ def live_state(sb: SandboxServer) -> dict:
     """Live migrated records, without the write stamps (what "the same state" means to a user)."""
     records = sb.snapshot()["records"]
     return {
-        kind: {rid: {k: v for k, v in rec.items() if k not in WRITE_STAMPS}
-               for rid, rec in records[kind].items() if not rec.get("is_deleted")}
+        kind: {rid: _comparable(rec) for rid, rec in records[kind].items() if not rec.get("is_deleted")}
         for kind in KINDS.values()
     }
+
+
+def _comparable(rec: dict) -> dict:
+    """Without write stamps; a custom field set back to null is the same as one never set (the API
+    can only clear a field, and Pipedrive reads an unset field as null)."""
+    out = {k: v for k, v in rec.items() if k not in WRITE_STAMPS}
+    if isinstance(out.get("custom_fields"), dict):
+        out["custom_fields"] = {k: v for k, v in out["custom_fields"].items() if v is not None}
+    return out
 
 
 def migrated_count(sb: SandboxServer) -> int:
@@ -381,6 +389,7 @@ def test_dagster_rollback_job_for_a_partition(project, sb):
 
 FULL = "full-e2e"
 DELTA = "delta-e2e"
+STAGES: list[str] = []  # the sandbox pipeline's first two stage names (read in `loaded`)
 
 
 def _shaped_rows(run_key: str) -> dict[str, list[dict]]:
@@ -392,11 +401,13 @@ def _shaped_rows(run_key: str) -> dict[str, list[dict]]:
         return {"run_key": run_key, "source_id": sid, "payload": body,
                 "content_hash": f"h:{sid}:{body}:{sorted(refs.items())}", **refs}
 
-    orgs = [row("account:1", {"name": "Springfield Water" if full else "Springfield Water Co"}),
-            row("asset:1", {"name": "Pump 1"})]
+    orgs = [row("account:1", {"name": "Springfield Water" if full else "Springfield Water Co",
+                              "Asset Tag": None if full else "T-1"}),
+            row("asset:1", {"name": "Pump 1", "Asset Tag": "P-1"})]
     notes = [row("note:1", {"content": "Pump squeaks" if full else "Pump squeaks loudly",
                             "add_time": "2025-03-04T05:06:07Z"}, deal_ref="work_order:1")]
-    deals = [row("work_order:1", {"title": "WO-1"}, org_ref="asset:1", person_ref="contact:1")]
+    deals = [row("work_order:1", {"title": "WO-1", "pipeline": "Pipeline", "stage": STAGES[0 if full else 1]},
+                 org_ref="asset:1", person_ref="contact:1")]
     activities = [row("activity:1", {"subject": "Visit" if full else "Visit again", "type": "task",
                                      "due_date": "2026-01-02"}, deal_ref="work_order:1")]
     if not full:
@@ -443,8 +454,19 @@ def loaded(tmp_path, sb, client, con):
     """A full run loaded by the real loader (state kept), then a delta on top."""
     from flitstack_dagster.mapping.provision import DDL as PROVISION_DDL
 
-    for stmt in PROVISION_DDL:  # an account with nothing provisioned: no custom fields, default pipeline
+    for stmt in PROVISION_DDL:  # what pipedrive_schema records: one custom field, the default pipeline
         con.execute(stmt)
+    tag = client.create_field("organization", {"field_name": "Asset Tag", "field_type": "varchar"}).field_code
+    stages = client.list_stages(1)
+    STAGES[:] = [st.name for st in stages[:2]]
+    for account in {client.account(), str(client.base_url)}:
+        con.execute("INSERT INTO meta.field_registry VALUES (?, 'organization', 'Asset Tag', ?, 'varchar', NULL, now())",
+                    [account, tag])
+        con.execute("INSERT INTO meta.pipeline_registry VALUES (?, 'pipeline', 'Pipeline', 1, NULL, NULL, now())",
+                    [account])
+        for st in stages[:2]:
+            con.execute("INSERT INTO meta.pipeline_registry VALUES (?, 'stage', ?, ?, 1, NULL, now())",
+                        [account, st.name, st.id])
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "a1.txt").write_text("pump manual")
     load_run(con, client, FULL, tmp_path)
@@ -459,7 +481,7 @@ def test_e2e_rollback_of_the_delta_restores_the_state_after_the_full_run(sb, cli
 
     result = rollback_run(con, client, DELTA)
 
-    assert (result.deleted, result.restored) == (2, 3)
+    assert (result.deleted, result.restored) == (2, 4)
     assert live_state(sb) == state_after_full
     assert id_map(con) == map_after_full  # payloads and content hashes as the full run left them
     # so reloading the full run sends nothing, and the delta can be loaded again
@@ -468,7 +490,7 @@ def test_e2e_rollback_of_the_delta_restores_the_state_after_the_full_run(sb, cli
     assert all(created == updated == 0 for created, updated, _ in reloaded.values()), reloaded
     assert client.tokens_spent - tokens < 20  # lookups only (the account), no writes
     again = load_run(con, client, DELTA, root)
-    assert (again["deal"][0], again["organization"][1], again["note"]) == (1, 1, (1, 1, 0))
+    assert (again["deal"], again["organization"][1], again["note"]) == ((1, 1, 0), 1, (1, 1, 0))
 
 
 def test_e2e_full_run_refused_while_the_delta_stands_then_cascade_empties_the_sandbox(sb, client, con, loaded):
