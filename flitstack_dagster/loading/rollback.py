@@ -293,6 +293,12 @@ def _rollback_one(con: duckdb.DuckDBPyConnection, store: LoadStore, client, run_
     entities = sorted({r.entity for r in rows}, key=lambda e: REVERSE_ORDER.index(e) if e in REVERSE_ORDER else -1)
     for entity in entities:
         _reverse_entity(job, run_key, entity, [r for r in rows if r.entity == entity], say)
+    pending = con.execute("SELECT entity, source_id FROM meta.pending_creates WHERE run_key = ? ORDER BY ALL",
+                          [run_key]).fetchall()
+    if pending:  # a create whose answer never came: it may exist in Pipedrive with no audit row to reverse
+        listed = ", ".join(f"{e} {sid}" for e, sid in pending[:10]) + (" …" if len(pending) > 10 else "")
+        out.warnings.append(f"{len(pending)} create(s) of {run_key} never got an answer ({listed}); they may exist "
+                            "in Pipedrive: load the partition again to resolve them, then roll back again")
     for w in out.warnings:
         say(f"warning: {w}")
     say(f"{run_key}: {out.deleted} deleted, {out.restored} restored, {out.handed_back} handed back, "

@@ -293,9 +293,12 @@ def test_an_adopted_record_is_handed_back_to_the_run_that_created_it(sb, client,
     seeder.store.record("full-x", "organization", "account:2", "adopt", own, content_hash="h2",
                         payload={"name": "Lost answer"}, after={"name": "Lost answer"})
 
+    seeder.store.begin_create("organization", "account:3", "full-x")  # a create whose answer never came
+
     result = rollback_run(con, client, "full-x")
 
     assert (result.handed_back, result.deleted) == (1, 1)
+    assert any("organization account:3" in w and "load the partition again" in w for w in result.warnings)
     assert [r["name"] for r in live_state(sb)["organizations"].values()] == ["Sampled"]
     assert [(r[1], r[2], r[5]) for r in id_map(con)] == [("account:1", pid, "sample-s")]
 
