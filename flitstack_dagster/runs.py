@@ -7,6 +7,7 @@ partition reads; the Dagster dynamic partition `migration_runs` holds the same k
 from __future__ import annotations
 
 import getpass
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -123,3 +124,18 @@ def add_run(con: duckdb.DuckDBPyConnection, bundle_path: Path, mode: str, work_d
     if mode == "delta" and not list_runs(con):
         raise UserError("a delta run needs an earlier full run to compare against; register a full run first")
     return register_run(con, run_key_for(mode, bundle.manifest.export_id), Path(bundle_path), bundle.fingerprint, who)
+
+
+def bundle_root(run: MigrationRun, work_dir: Path) -> Path:
+    """The folder holding the run's bundle files (attachment bodies): the bundle folder itself, or
+    for a .zip the copy landing extracted under `work_dir/<run>` (extracted again if it is gone)."""
+    from flitstack_dagster.novo.bundle import MANIFEST_NAME, open_bundle
+
+    source = Path(run.bundle_path)
+    if source.is_dir():
+        return source
+    run_dir = Path(work_dir) / run.run_key
+    for manifest in sorted(run_dir.glob(f"bundle-*/{MANIFEST_NAME}")) + sorted(run_dir.glob(f"bundle-*/*/{MANIFEST_NAME}")):
+        if hashlib.sha256(manifest.read_bytes()).hexdigest() == run.bundle_fingerprint:
+            return manifest.parent
+    return open_bundle(source, run_dir).root

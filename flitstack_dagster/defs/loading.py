@@ -4,13 +4,21 @@ Asset dependencies are the foreign keys: deals wait for organizations and person
 starts a deal before its organization exists.
 """
 
+from collections import Counter
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.loading.deletions import apply_deletions, write_report
+from flitstack_dagster.loading.loader import eta
+from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
-from flitstack_dagster.runs import get_run
+from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.runs import bundle_root, get_run
 
 GROUP = "pipedrive_load"
 
@@ -35,26 +43,35 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
         description=f"`{table}` sent to Pipedrive: new records created, changed ones updated (only the changed "
         "fields), unchanged ones skipped; the id map and audit log are written as each record lands.",
     )
-    def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource):
+    def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
+               project: ProjectPaths):
         run_key = context.partition_key
 
-        def progress(r):
-            rate = r.done / r.seconds if r.seconds else 0
-            eta = (r.total - r.done) / rate if rate else 0
-            context.log.info(f"{name}: {r.done:,}/{r.total:,} records, {rate:.1f}/s, {r.tokens:,} tokens, ETA {eta:.0f} s")
-
         with duckdb.get_connection() as con, pipedrive.client() as client:
+            usable = client.limiter.usable_budget
+
+            def progress(r):
+                rate = r.done / r.seconds if r.seconds else 0
+                context.log.info(f"{name}: {r.done:,}/{r.total:,} records, {rate:.1f}/s, {r.tokens:,} tokens, {eta(r, usable)}")
+
             run = get_run(con, run_key)
-            result = load_shaped(con, client, run_key, entity, bundle_root=run.bundle_path, progress=progress)
+            result = load_shaped(con, client, run_key, entity, bundle_root=bundle_root(run, project.paths.work),
+                                 progress=progress)
+        reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {
-            "total": result.total, "created": result.created, "updated": result.updated,
+            "dagster/row_count": result.total, "created": result.created, "updated": result.updated,
             "skipped": result.skipped, "adopted": result.adopted, "set_aside": len(result.set_aside),
+            "set_aside_by_reason": md_table([{"reason": k, "records": v} for k, v in sorted(reasons.items())]),
             "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
+            "set_aside_table": "meta.load_set_aside",
         }
         if result.stopped:
+            meta[STOPPED_BY_KEY] = STOPPED_BY_BUDGET
+            if result.resets_at is not None:
+                meta[RESETS_AT_KEY] = result.resets_at.isoformat()
             raise dg.Failure(
                 description=f"{name} stopped after {result.done:,}/{result.total:,} records: {result.stopped}. "
-                "Everything loaded so far is recorded; re-materialize the partition after the budget resets.",
+                "Everything loaded so far is recorded; budget_reset_sensor re-launches the load after the budget resets.",
                 metadata=meta,
             )
         return dg.MaterializeResult(metadata=meta)
@@ -63,3 +80,26 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
 
 
 load_assets = [_load_asset(name, entity, refs) for name, (entity, refs) in LOADS.items()]
+
+
+@dg.asset(
+    name="applied_deletions", group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
+    deps=[name for name in LOADS], pool="pipedrive",
+    description="Records the export's deleted.csv lists (delta runs), handled by the mapping's deletion policy: "
+    "`flag` (default) marks them deleted in the id map and leaves Pipedrive alone; `delete` removes them.",
+)
+def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
+                      project: ProjectPaths):
+    policy = mapping_store.require_approved(project.paths).options.deletion_policy
+    with duckdb.get_connection() as con, pipedrive.client() as client:
+        result = apply_deletions(con, client, context.partition_key, policy)
+    report = write_report(result, project.paths.reports / context.partition_key / "deletions.csv")
+    return dg.MaterializeResult(metadata={
+        "policy": policy, "listed": result.listed, "flagged": result.flagged, "deleted": result.deleted,
+        "already_handled": result.already_handled, "not_migrated": len(result.not_migrated),
+        "report": dg.MetadataValue.path(str(report)),
+        "preview": md_table(result.rows[:10]),
+    })
+
+
+load_assets.append(applied_deletions)

@@ -51,7 +51,7 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
     mapping = mapping_store.require_approved(project.paths)
     owners = mapping_store.load_owners(project.paths, run_key)
     with duckdb.get_connection() as con:
-        shaped, results = shape_run(con, run_key, mapping, owners)
+        shaped, results = shape_run(con, run_key, mapping, owners, project.paths.work)
     set_aside = shaped.set_aside
     for name in OBJECTS:
         df = getattr(shaped, name)

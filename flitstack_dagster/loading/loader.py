@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class LoadResult:
     tokens: int = 0
     seconds: float = 0.0
     stopped: str | None = None  # why the load stopped before the end (daily budget), else None
+    resets_at: datetime | None = None  # when the spent daily budget resets (set with `stopped`)
 
     @property
     def done(self) -> int:
@@ -43,6 +45,18 @@ class LoadResult:
 
 
 Progress = Callable[[LoadResult], None]
+
+
+def eta(result: LoadResult, usable_daily_tokens: int | None) -> str:
+    """Time left at the current rate, and in days of token budget when the budget is what binds."""
+    if not result.done or not result.seconds:
+        return "ETA unknown"
+    left = result.total - result.done
+    text = f"ETA {left * result.seconds / result.done:,.0f} s"
+    if usable_daily_tokens and result.tokens:
+        days = left * (result.tokens / result.done) / usable_daily_tokens
+        text += f" ({days:.1f} days of token budget)" if days >= 0.1 else ""
+    return text
 
 
 class EntityApi:
@@ -258,7 +272,7 @@ def load_entity(
     try:
         client.map_concurrent(one, rows)
     except DailyBudgetSpent as e:
-        result.stopped = str(e)
+        result.stopped, result.resets_at = str(e), e.resets_at
     store.record_skips(run_key, entity, skips)
     if result.stopped is None:  # a stopped load has not reached every record yet
         store.replace_set_aside(run_key, entity, result.set_aside)

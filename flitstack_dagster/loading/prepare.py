@@ -15,7 +15,7 @@ from flitstack_dagster.duck import has_table
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.novo.bundle import resolve_inside
-from flitstack_dagster.runs import get_run, mode_of
+from flitstack_dagster.runs import bundle_root, get_run, mode_of
 from flitstack_dagster.shaping.common import Owners, ShapeContext
 from flitstack_dagster.shaping.checks import CheckResult, run_checks
 from flitstack_dagster.shaping.inputs import read_staged
@@ -25,7 +25,7 @@ EXTRA_TABLES = ("set_aside", "warnings", "reconciliation")
 
 
 def shape_run(
-    con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, owners: OwnerResolution
+    con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping, owners: OwnerResolution, work_dir: Path
 ) -> tuple[ShapedRun, list[CheckResult]]:
     """Shape, store and check one run; staged rows and the id map are read once."""
     run = get_run(con, run_key)
@@ -33,7 +33,7 @@ def shape_run(
         "SELECT exported_at, timezone FROM raw.bundles WHERE _run_key = ?", [run_key]
     ).fetchall()[0]
     loaded = {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()} if has_table(con, "meta", "id_map") else set()
-    root = Path(run.bundle_path)
+    root = bundle_root(run, work_dir)
     ctx = ShapeContext(
         run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode_of(run_key), bundle_root=root,
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel),

@@ -117,7 +117,7 @@ def check_required(run) -> CheckResult:
 def unmapped_values(inputs: StagedInputs, mapping: Mapping) -> list[str]:
     """Every status / pick-list value in the data without an approved target."""
     out: list[str] = []
-    statuses = inputs.work_orders["status"].drop_nulls().unique().sort().to_list()
+    statuses = inputs.work_orders["status"].str.strip_chars().drop_nulls().unique().sort().to_list()
     out += [f"work order status '{s}'" for s, t in effective_status_map(mapping, statuses).items() if t is None]
     keys = dict(VALUE_COLUMNS)
     for fm in mapping.fields:

@@ -246,7 +246,7 @@ def map_values(expr: pl.Expr, mapping: Mapping, key: str) -> pl.Expr:
     the load until they are mapped).
     """
     vm = value_map(mapping, key)
-    e = expr.cast(pl.String)
+    e = expr.cast(pl.String).str.strip_chars()  # trimmed, as the source profile saw the values
     if vm is None:
         return e
     return e.replace_strict(

@@ -164,6 +164,8 @@ def shape_deals(
     e = "work_orders"
     opts = mapping.options
     tz = ctx.timezone
+    # pick-list values are matched trimmed, as the source profile (and so the approval) saw them
+    work_orders = work_orders.with_columns(pl.col("status").str.strip_chars())
     statuses = work_orders["status"].drop_nulls().unique().sort().to_list()
     df = (
         _prepare(work_orders, org_ids, person_ids)

@@ -89,6 +89,9 @@ def test_tenant_status_from_mapping_and_unmapped(ctx, owners):
     assert p["stage"] is None  # blocks via checks.check_values_mapped
     p = payloads(_shape(_inputs(status=["Never Seen"]), Mapping(), owners, ctx).frame)["work_order:WO-004211"]
     assert p["stage"] is None
+    # an export's stray whitespace ("Awaiting Parts ") matches the trimmed value the approval was given
+    p = payloads(_shape(_inputs(status=["Awaiting Parts "]), m, owners, ctx).frame)["work_order:WO-004211"]
+    assert p["stage"] == "On Hold"
 
 
 def test_title_refs_owner_priority_dates(ctx, mapping, owners):
