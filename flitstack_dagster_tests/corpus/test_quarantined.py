@@ -22,7 +22,15 @@ from flitstack_dagster.shaping.common import ShapeContext
 from flitstack_dagster.shaping.files import shape_files
 from flitstack_dagster.shaping.inputs import read_staged
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy
-from flitstack_dagster_tests.corpus.kit import RUN, copy, edit_rows, land_and_stage, quarantine, read_rows, staged
+from flitstack_dagster_tests.corpus.kit import (
+    RUN,
+    copy,
+    edit_rows,
+    land_and_stage,
+    quarantine,
+    read_rows,
+    staged,
+)
 
 MB = 1024 * 1024
 TENANT_STATUSES = {"Awaiting Parts", "Pending Approval"}  # the generator's own tenant statuses: not defects
@@ -192,7 +200,7 @@ def test_attachment_over_25_mb_stages_and_shaping_sets_it_aside(landed):
 
 def test_nothing_else_is_reported(landed):
     """The control: apart from the generator's tenant statuses, every entry is one of the defects above."""
-    con, case, _ = landed
+    con, _, _ = landed
     codes = {(q["file"], q["reason_code"]) for q in quarantine(con) if q["raw_value"] not in TENANT_STATUSES}
     assert codes == {
         ("work_orders.csv", "duplicate_id"), ("work_orders.csv", "orphan_reference"), ("labor.csv", "orphan_reference"),

@@ -7,7 +7,14 @@ import json
 import zipfile
 from pathlib import Path
 
-from flitstack_dagster_tests.corpus.kit import manifest, read_rows, refusal, resign, write_manifest, write_rows
+from flitstack_dagster_tests.corpus.kit import (
+    manifest,
+    read_rows,
+    refusal,
+    resign,
+    write_manifest,
+    write_rows,
+)
 
 
 def test_damaged_manifest_not_json(bundle: Path, tmp_path: Path):
