@@ -7,7 +7,7 @@ each column) and the mapping (known Novo columns) all read, so the spec is trans
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
