@@ -84,7 +84,7 @@ def load_tenants(path: Path) -> list[Tenant]:
         seen = [getattr(t, attr) for t in out]
         dup = {v for v in seen if seen.count(v) > 1}
         if dup:
-            raise LaunchError(f"{path}: two tenants share the {attr.replace('_', ' ')} {sorted(map(str, dup))[0]}")
+            raise LaunchError(f"{path}: two tenants share the {attr.replace('_', ' ')} {min(map(str, dup))}")
     return out
 
 
