@@ -1,0 +1,371 @@
+"""Benchmark 1 of issue 8, shaping at scale: a generated Novo bundle -> every `pd_*` asset, through Dagster.
+
+    .venv/bin/python benchmarks/scale_bench.py                 # 1,000,000 work orders (target: < 3 min, < 6 GiB)
+    .venv/bin/python benchmarks/scale_bench.py --quick         # 2,000 work orders, seconds (CI smoke test)
+    .venv/bin/python benchmarks/scale_bench.py --work-orders 100000
+
+The bundle is generated once per size and seed and cached under `data/bench/` (generation is not part
+of the target). Each run starts from an empty data folder and materializes the `migrate` job's assets
+for one partition, stage by stage, in this one process (the project's executor is in-process too):
+
+    land     land_novo_export (verify the bundle, land every file into raw.*)
+    stage    every staging model + novo_quarantine
+    mapping  source_profile, account audit, owners, proposed_mapping (+ mapping_approved), provisioning,
+             scope document — against an in-process Pipedrive sandbox, with a mapping approved beforehand
+    shape    shape_pipedrive_records (every pd_* asset and its checks)
+
+The load assets are not run. Per stage: wall time and peak RSS of the process (the kernel's high-water
+mark, reset between stages). Prints a table and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_SECONDS = 180.0
+TARGET_RSS_GIB = 6.0
+QUICK_WORK_ORDERS = 2000
+GIB = 1024**3
+
+
+# -- memory ----------------------------------------------------------------------------------------
+def _status_kib(field_name: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    m = re.search(rf"^{field_name}:\s+(\d+) kB", text, flags=re.MULTILINE)
+    return int(m.group(1)) if m else 0
+
+
+class PeakRss:
+    """Peak resident memory of this process over a stretch of code.
+
+    Linux keeps the high-water mark (VmHWM); writing 5 to /proc/self/clear_refs resets it, so each stage
+    gets its own peak. Where that is not allowed, a sampling thread (every 50 ms) stands in.
+    """
+
+    def __init__(self) -> None:
+        self._can_reset = self._reset()
+        self._sampled = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _reset() -> bool:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            return True
+        except OSError:
+            return False
+
+    def __enter__(self) -> PeakRss:
+        self._can_reset = self._reset()
+        self._sampled = _status_kib("VmRSS")
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self._sampled = max(self._sampled, _status_kib("VmRSS"))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.peak_bytes = 1024 * max(self._sampled, _status_kib("VmHWM") if self._can_reset else 0)
+        self.end_bytes = 1024 * _status_kib("VmRSS")
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class Stage:
+    name: str
+    assets: str
+    seconds: float
+    cpu_seconds: float  # user + system of this process, all threads: what the stage costs regardless of load
+    load_average: float  # the machine's 1-minute load average at the end (other work competing for the CPUs)
+    peak_rss_bytes: int
+    end_rss_bytes: int
+    dagster_success: bool
+    failed_checks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    work_orders: int
+    seed: int
+    bundle: str
+    bundle_bytes: int
+    bundle_rows: int
+    stages: list[Stage]
+    rows: dict[str, int]
+    machine: dict
+    approval: str
+    started_at: str
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(s.cpu_seconds for s in self.stages)
+
+    @property
+    def peak_rss_bytes(self) -> int:
+        return max(s.peak_rss_bytes for s in self.stages)
+
+    def as_json(self) -> dict:
+        d = asdict(self)
+        d["total_seconds"] = round(self.total_seconds, 2)
+        d["total_cpu_seconds"] = round(self.cpu_seconds, 2)
+        d["peak_rss_bytes"] = self.peak_rss_bytes
+        d["targets"] = {
+            "seconds": TARGET_SECONDS, "rss_gib": TARGET_RSS_GIB,
+            "seconds_met": self.total_seconds < TARGET_SECONDS,
+            "rss_met": self.peak_rss_bytes < TARGET_RSS_GIB * GIB,
+        }
+        return d
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    mem = 0
+    try:
+        mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) * 1024
+    except (OSError, AttributeError):
+        pass
+    import duckdb
+    import polars
+
+    import dagster
+
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_bytes": mem, "python": platform.python_version(),
+            "dagster": dagster.__version__, "duckdb": duckdb.__version__, "polars": polars.__version__}
+
+
+# -- the bundle ------------------------------------------------------------------------------------
+def cached_bundle(cache: Path, work_orders: int, seed: int) -> Path:
+    """The generated bundle for this size and seed, generated on first use only."""
+    from flitstack_dagster.novo.generator import GenOptions, generate
+
+    bundle = cache / f"bundle-{work_orders}-seed{seed}"
+    if (bundle / "manifest.json").exists():
+        print(f"bundle: reusing {bundle}", flush=True)
+        return bundle
+    print(f"bundle: generating {work_orders:,} work orders (seed {seed}) into {bundle} — cached for later runs",
+          flush=True)
+    t0 = time.perf_counter()
+    generate(GenOptions(out=bundle, work_orders=work_orders, seed=seed, mess_log=False, force=True),
+             log=lambda line: print(f"  {line}", flush=True))
+    print(f"bundle: generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    return bundle
+
+
+def bundle_size(bundle: Path) -> tuple[int, int]:
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    return sum(f["bytes"] for f in manifest["files"]), sum(f["rows"] for f in manifest["files"])
+
+
+# -- Dagster ---------------------------------------------------------------------------------------
+STAGES: list[tuple[str, list[str]]] = [
+    ("land", ["group:novo_landing"]),
+    ("stage", ["group:novo_staging"]),
+    ("mapping", ["source_profile", "pipedrive_account_audit", "owner_resolution", "proposed_mapping",
+                 "pipedrive_schema", "scope_doc"]),
+    ("shape", ["group:pipedrive_shapes"]),
+]
+
+
+def stage_keys(defs, spec: list[str]):
+    import dagster as dg
+
+    keys = []
+    graph = defs.resolve_asset_graph()
+    for item in spec:
+        if item.startswith("group:"):
+            group = item.split(":", 1)[1]
+            keys += [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == group]
+        else:
+            keys.append(dg.AssetKey(item))
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def failed_checks(result) -> list[str]:
+    return [f"{c.asset_key.to_user_string()}.{c.check_name}" for c in result.get_asset_check_evaluations()
+            if not c.passed and c.severity.value == "ERROR"]
+
+
+def step_errors(result) -> list[str]:
+    """Step failures other than a blocking check doing its job."""
+    out = []
+    for e in result.all_node_events:
+        if e.is_step_failure and e.step_failure_data.error is not None:
+            err = e.step_failure_data.error
+            if any("AssetCheckFailed" in c for c in (err.cls_name, err.cause.cls_name if err.cause else "")):
+                continue
+            out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:300]}")
+    return out
+
+
+def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, log_level: str = "WARNING") -> Result:
+    import dagster as dg
+
+    from flitstack_dagster import duck
+    from flitstack_dagster.definitions import build_definitions
+    from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+    from flitstack_dagster.mapping import store as mapping_store
+    from flitstack_dagster.mapping.demo_approval import approve_for_demo
+    from flitstack_dagster.orchestration import add_partition
+    from flitstack_dagster.runs import add_run
+    from flitstack_dagster.sandbox.server import SandboxServer
+    from flitstack_dagster.settings import Paths
+
+    cache.mkdir(parents=True, exist_ok=True)
+    bundle = cached_bundle(cache, work_orders, seed)
+    data = cache / f"run-{work_orders}-seed{seed}"
+    if data.exists():
+        shutil.rmtree(data)
+    paths = Paths(data.resolve()).ensure()
+    approval_cache = cache / f"approved-{work_orders}-seed{seed}.yaml"
+
+    with duck.connect(paths.duckdb) as con:
+        run = add_run(con, bundle, "full", paths.work)
+    run_key = run.run_key
+    home = data / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.ephemeral(tempdir=str(home))
+    add_partition(instance, run_key)
+
+    with SandboxServer(state_path=data / "sandbox" / "state.json", plan="growth", seats=5) as sandbox:
+        pipedrive = PipedriveResource(base_url=sandbox.base_url, api_token=sandbox.api_token)
+        defs = build_definitions(data.resolve(), pipedrive=pipedrive)
+        job = defs.resolve_job_def("migrate")
+
+        def materialize(keys, quiet: bool = False):
+            config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else log_level}}}}
+            return job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False,
+                                          asset_selection=keys, run_config=config,
+                                          tags={"flitstack/bundle": str(bundle), "flitstack/mode": "full"})
+
+        stages: list[Stage] = []
+        approval = "cached"
+        for name, spec in STAGES:
+            keys = stage_keys(defs, spec)
+            if name == "mapping":
+                approval = _preapprove(approval_cache, paths, materialize, defs, approve_for_demo, mapping_store)
+            print(f"{name:<8} materializing {len(keys)} assets …", flush=True)
+            t0, c0 = time.perf_counter(), _cpu()
+            with PeakRss() as mem:
+                result = materialize(keys)
+            seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+            stage = Stage(name, ", ".join(spec), round(seconds, 2), round(cpu, 2), os.getloadavg()[0],
+                          mem.peak_bytes, mem.end_bytes, result.success, failed_checks(result))
+            stages.append(stage)
+            print(f"{name:<8} {seconds:8.1f} s  cpu {cpu:7.1f} s  peak RSS {mem.peak_bytes / GIB:5.2f} GiB"
+                  f"  load {os.getloadavg()[0]:.1f}"
+                  f"{'' if result.success else '  (Dagster run failed)'}", flush=True)
+            errors = step_errors(result)
+            if errors or not result.success:
+                for e in errors:
+                    print(f"         {e}", flush=True)
+                raise SystemExit(f"stage {name} failed; see above")
+
+    rows = {}
+    with duck.connect(paths.duckdb, read_only=True) as con:
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'shaped' "
+                                    "AND table_name LIKE 'pd_%' ORDER BY table_name").fetchall():
+            rows[table] = con.execute(f'SELECT count(*) FROM shaped."{table}" WHERE run_key = ?',
+                                      [run_key]).fetchall()[0][0]
+    nbytes, nrows = bundle_size(bundle)
+    result = Result(work_orders, seed, str(bundle), nbytes, nrows, stages, rows, machine(), approval,
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    print_table(result)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
+        print(f"results: {json_path}")
+    return result
+
+
+def _preapprove(approval_cache: Path, paths, materialize, defs, approve_for_demo, mapping_store) -> str:
+    """Put an approved mapping in place before the timed mapping stage, as a migration lead would have.
+
+    The approval for this bundle is cached beside it; the first time, it is made the demo's way
+    (propose, then approve every decision as `flitstack demo`) in an untimed pass.
+    """
+    target = mapping_store.approved_path(paths)
+    if approval_cache.exists():
+        shutil.copyfile(approval_cache, target)
+        return f"reused {approval_cache.name}"
+    print("mapping  (untimed) first run for this bundle: proposing and approving the mapping …", flush=True)
+    keys = stage_keys(defs, ["source_profile", "pipedrive_account_audit", "proposed_mapping"])
+    result = materialize(keys, quiet=True)  # its mapping_approved check fails, as it must
+    if step_errors(result):
+        raise SystemExit("proposing the mapping failed: " + "; ".join(step_errors(result)))
+    for line in approve_for_demo(paths):
+        print(f"         {line}", flush=True)
+    shutil.copyfile(target, approval_cache)
+    return "approved in an untimed pass before the stage (first run for this bundle)"
+
+
+def print_table(r: Result) -> None:
+    print()
+    print(f"Shaping at scale: {r.work_orders:,} work orders, {r.bundle_rows:,} rows, "
+          f"{r.bundle_bytes / 1e6:,.0f} MB of CSV — {r.machine['cpus']} CPUs, "
+          f"{r.machine['memory_bytes'] / GIB:.0f} GiB, {r.machine['cpu_model']}")
+    print(f"{'stage':<10}{'wall s':>10}{'cpu s':>10}{'peak RSS GiB':>15}{'load':>7}  assets")
+    for s in r.stages:
+        print(f"{s.name:<10}{s.seconds:>10.1f}{s.cpu_seconds:>10.1f}{s.peak_rss_bytes / GIB:>15.2f}"
+              f"{s.load_average:>7.1f}  {s.assets}")
+    total_ok = r.total_seconds < TARGET_SECONDS
+    rss_ok = r.peak_rss_bytes < TARGET_RSS_GIB * GIB
+    print(f"{'total':<10}{r.total_seconds:>10.1f}{r.cpu_seconds:>10.1f}{r.peak_rss_bytes / GIB:>15.2f}{'':>7}  "
+          f"target < {TARGET_SECONDS:.0f} s: {'met' if total_ok else 'MISSED'}; "
+          f"< {TARGET_RSS_GIB:.0f} GiB: {'met' if rss_ok else 'MISSED'}")
+    print("shaped rows: " + ", ".join(f"{k} {v:,}" for k, v in r.rows.items()))
+    failed = [c for s in r.stages for c in s.failed_checks]
+    print("blocking checks failed: " + (", ".join(failed) if failed else "none"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--work-orders", type=int, default=1_000_000, help="bundle size (default 1,000,000)")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_WORK_ORDERS:,} work orders: a smoke run in seconds")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--cache", type=Path, default=ROOT / "data" / "bench",
+                   help="where bundles, approvals and the run's data folder live (default data/bench)")
+    p.add_argument("--json", type=Path, default=None,
+                   help="results file (default CACHE/scale_bench-<work orders>.json)")
+    p.add_argument("--dagster-log-level", default="WARNING", help="Dagster console log level (default WARNING)")
+    args = p.parse_args(argv)
+    n = QUICK_WORK_ORDERS if args.quick else args.work_orders
+    json_path = args.json or args.cache / f"scale_bench-{n}.json"
+    run_bench(n, args.seed, args.cache.resolve(), json_path, args.dagster_log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
