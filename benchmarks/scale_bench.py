@@ -31,6 +31,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,7 +70,7 @@ class PeakRss:
         except OSError:
             return False
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> Self:
         self._can_reset = self._reset()
         self._sampled = _status_kib("VmRSS")
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -157,10 +158,9 @@ def machine() -> dict:
         mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) * 1024
     except (OSError, AttributeError):
         pass
+    import dagster
     import duckdb
     import polars
-
-    import dagster
 
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_bytes": mem, "python": platform.python_version(),
             "dagster": dagster.__version__, "duckdb": duckdb.__version__, "polars": polars.__version__}
