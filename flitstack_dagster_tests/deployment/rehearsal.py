@@ -119,7 +119,7 @@ class Rehearsal:
     def start_postgres(self) -> None:
         """deploy/postgres_local.sh start DIR (installs Debian's postgresql first when it is missing)."""
         self.pg_started = True
-        self.run(["bash", str(PG_SCRIPT), "start", str(self.pg_dir)], timeout=600)
+        self.run([str(PG_SCRIPT), "start", str(self.pg_dir)], timeout=600)
 
     def start_sandboxes(self) -> None:
         """`flitstack sandbox --port P` per account; the token comes from PIPEDRIVE_API_TOKEN."""
@@ -210,5 +210,5 @@ class Rehearsal:
                     pass
                 p.wait()
         if self.pg_started:
-            self.run(["bash", str(PG_SCRIPT), "stop", str(self.pg_dir)], check=False, timeout=120)
+            self.run([str(PG_SCRIPT), "stop", str(self.pg_dir)], check=False, timeout=120)
         subprocess.run(["rm", "-rf", str(self.pg_dir)], check=False)
