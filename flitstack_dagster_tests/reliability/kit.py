@@ -1,0 +1,188 @@
+"""A loadable migration run, built once through Dagster and copied per test, plus the sandbox it loads into.
+
+`prepare()` generates a small messy bundle (with extra attachments, so the file load has work to
+do), registers the run and materializes everything before the loads — landing, staging, mapping
+(approved the way `flitstack demo` approves it), provisioning and shaping — into one data folder and
+one sandbox state file. `clone()` copies both for a test; `sandbox()` serves a clone's state;
+`load_all()` loads every entity in FK order with the domain loader, the way the load assets do.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from flitstack_dagster import duck
+from flitstack_dagster.cli import main as cli_main
+from flitstack_dagster.loading.loader import LoadResult
+from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
+from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.runs import get_run
+from flitstack_dagster.sandbox.faults import FaultConfig
+from flitstack_dagster.sandbox.server import SandboxServer
+from flitstack_dagster.settings import Paths
+
+# A recognisable token: the security tests grep every output for it.
+TOKEN = "tok_SECRET_canary_123"
+PLAN, SEATS = "ultimate", 5  # the highest burst limit keeps the loads short
+ENTITIES = tuple(SHAPED_TABLE)  # FK order
+PRE_LOAD_GROUPS = ("novo_landing", "novo_staging", "mapping", "pipedrive_shapes")
+SHAPE_STEP = ("pipedrive_schema", "owner_resolution", "scope_doc")  # after approval, with the pd_* assets
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A data folder + sandbox state where one run is shaped and ready to load."""
+
+    root: Path
+    bundle: Path
+    run_key: str
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.root / "data")
+
+    @property
+    def sandbox_state(self) -> Path:
+        return self.root / "sandbox" / "state.json"
+
+
+def generate(out: Path, work_orders: int, seed: int, mess: float) -> Path:
+    args = ["generate", "--out", str(out), "--work-orders", str(work_orders), "--seed", str(seed),
+            "--mess", str(mess), "--no-mess-log"]
+    assert cli_main(args) == 0
+    return out
+
+
+def add_attachments(bundle: Path, count: int) -> list[str]:
+    """Append `count` small work-order attachments (bodies written, manifest re-signed) -> their ids."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    enc = {"utf-8-sig": "utf-8-sig", "cp1252": "cp1252"}.get(manifest["encoding"], "utf-8")
+    with open(bundle / "work_orders.csv", encoding=enc, newline="") as f:
+        wos = [r["WO Number"] for r in csv.DictReader(f)]
+    wos = sorted({w for w in wos if w.startswith("WO-")})
+    with open(bundle / "attachments.csv", encoding=enc, newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    ids = []
+    for i in range(count):
+        wo = wos[i % len(wos)]
+        name = f"crew sheet {i + 1}.txt"
+        body = f"Crew sheet {i + 1} for {wo}\n".encode() * (i + 1)
+        rel = f"files/{wo}/{name}"
+        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / rel).write_bytes(body)
+        aid = f"ATT-9{i:05d}"
+        ids.append(aid)
+        rows.append({"Attachment ID": aid, "Parent Type": "Work Order", "Parent ID": wo, "File Name": name,
+                     "Bundle Path": rel, "Size": str(len(body)), "Content Type": "text/plain",
+                     "SHA-256": hashlib.sha256(body).hexdigest(), "Uploaded At": "2026-10-01T12:00:00Z",
+                     "Uploaded By ID": "", "Description": "added by the reliability tests"})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header, lineterminator="\r\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    (bundle / "attachments.csv").write_bytes(buf.getvalue().encode(enc))
+    resign(bundle, {"attachments.csv": len(rows)})
+    return ids
+
+
+def resign(bundle: Path, rows: dict[str, int] | None = None) -> None:
+    """Manifest sizes and SHA-256 match the files again (and row counts where given)."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["files"]:
+        p = bundle / entry["name"]
+        if p.is_file():
+            body = p.read_bytes()
+            entry["bytes"], entry["sha256"] = len(body), hashlib.sha256(body).hexdigest()
+        if rows and entry["name"] in rows:
+            entry["rows"] = rows[entry["name"]]
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def prepare(root: Path, *, work_orders: int = 12, seed: int = 7, mess: float = 0.03, attachments: int = 12,
+            tweak: Callable[[Path], None] | None = None, instance: dg.DagsterInstance | None = None) -> Prepared:
+    """Generate, register and materialize everything before the loads (approval included)."""
+    from flitstack_dagster.definitions import build_definitions
+    from flitstack_dagster.defs.partitions import migration_runs
+    from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+    from flitstack_dagster.mapping.demo_approval import approve_for_demo
+    from flitstack_dagster.runs import add_run
+
+    root.mkdir(parents=True, exist_ok=True)
+    bundle = generate(root / "bundle", work_orders, seed, mess)
+    if attachments:
+        add_attachments(bundle, attachments)
+    if tweak:
+        tweak(bundle)
+    paths = Paths(root / "data").ensure()
+    with duck.connect(paths.duckdb) as con:
+        run_key = add_run(con, bundle, "full", paths.work).run_key
+    prepared = Prepared(root, bundle, run_key)
+    with sandbox(prepared) as sb:
+        pipedrive = PipedriveResource(base_url=sb.base_url, api_token=TOKEN, plan=PLAN, seats=SEATS)
+        instance = instance or dg.DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions(migration_runs.name, [run_key])
+        defs = build_definitions(paths.root, pipedrive=pipedrive)
+        graph = defs.resolve_asset_graph()
+        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in PRE_LOAD_GROUPS]
+        job = defs.resolve_job_def("migrate")
+        first = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False,
+                                       asset_selection=keys)
+        waiting = [c for c in first.get_asset_check_evaluations() if c.check_name == "mapping_approved"]
+        assert waiting and not waiting[0].passed, "the first pass must stop at the mapping approval"
+        approve_for_demo(paths)
+        after = [k for k in keys if graph.get(k).group_name == "pipedrive_shapes" or k.path[-1] in SHAPE_STEP]
+        second = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False,
+                                        asset_selection=after)
+        failed = [c.check_name for c in second.get_asset_check_evaluations()
+                  if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+        assert second.success and not failed, f"shaping did not pass its blocking checks: {failed}"
+    return prepared
+
+
+def reuse(root: Path) -> Prepared:
+    """A folder `prepare` made earlier (the run key is read from its DuckDB file)."""
+    with duck.connect(Paths(root / "data").duckdb, read_only=True) as con:
+        run_key = con.execute("SELECT run_key FROM meta.migration_runs").fetchall()[0][0]
+    return Prepared(root, root / "bundle", run_key)
+
+
+def clone(src: Prepared, dest: Path) -> Prepared:
+    """Copy the data folder and sandbox state (the bundle is shared: nothing writes to it)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src.root / "data", dest / "data")
+    shutil.copytree(src.root / "sandbox", dest / "sandbox")
+    return Prepared(dest, src.bundle, src.run_key)
+
+
+def sandbox(p: Prepared, faults: FaultConfig | None = None, **kw) -> SandboxServer:
+    return SandboxServer(state_path=p.sandbox_state, plan=PLAN, seats=SEATS, api_token=TOKEN, faults=faults,
+                         port=0, **kw)
+
+
+def client(sb: SandboxServer, **kw) -> PipedriveClient:
+    """A client as the load assets build it, with short backoffs so fault tests stay fast."""
+    kw.setdefault("backoff_base", 0.05)
+    kw.setdefault("backoff_cap", 1.0)
+    return PipedriveClient(sb.base_url, TOKEN, plan=PLAN, seats=SEATS, **kw)
+
+
+def load_all(p: Prepared, pd: PipedriveClient, entities=ENTITIES) -> dict[str, LoadResult]:
+    """Every entity in FK order, as the load assets run them; stops at the first stopped load."""
+    out: dict[str, LoadResult] = {}
+    with duck.connect(p.paths.duckdb) as con:
+        bundle_root = Path(get_run(con, p.run_key).bundle_path)
+        for entity in entities:
+            out[entity] = r = load_shaped(con, pd, p.run_key, entity, bundle_root=bundle_root)
+            if r.stopped:
+                break
+    return out
