@@ -42,7 +42,7 @@ from .errors import (
     PipedriveError,
     RateLimited,
 )
-from .ratelimit import PLAN_BURST, RateLimiter, normalize_plan
+from .ratelimit import PLAN_BURST, InFlightGate, RateLimiter, normalize_plan
 
 log = logging.getLogger("flitstack_dagster.pipedrive")
 
@@ -185,7 +185,10 @@ class PipedriveClient:
             raise ValueError("Pipedrive API token is empty")
         self.plan = normalize_plan(plan)
         self.seats = seats
-        self.max_concurrency = max_concurrency or max(4, PLAN_BURST[self.plan] // 5)
+        # requests in flight: `max_concurrency` if given, else sized by Little's law from the measured
+        # latency (ratelimit.InFlightGate); max_concurrency is the most the gate can allow
+        self._gate = InFlightGate(PLAN_BURST[self.plan], fixed=max_concurrency)
+        self.max_concurrency = self._gate.max_capacity
         self.max_retries = max_retries
         self.max_rate_limit_retries = max_rate_limit_retries
         self.backoff_base = backoff_base
@@ -196,9 +199,8 @@ class PipedriveClient:
         self.costs = cost_table or default_cost_table()
         self.limiter = limiter or RateLimiter(
             self.plan, seats, daily_reserve_fraction=daily_reserve_fraction, clock=clock, sleep=sleep,
-            wall_clock=wall_clock,
+            wall_clock=wall_clock, pace=True,
         )
-        self._in_flight = threading.BoundedSemaphore(self.max_concurrency)
         self._usage: dict[str, dict[str, int]] = {}
         self._usage_lock = threading.Lock()
         self.rate_limited_responses = 0  # 429s (and 403 blocks) received: should stay 0
@@ -287,6 +289,20 @@ class PipedriveClient:
         """Full request path: v1 spec server `.../v1`, v2 spec server `.../api/v2`."""
         return (self.v1_prefix if api == "v1" else V2_PREFIX) + path
 
+    def _trace(self, event: str, info: Any) -> None:
+        """httpcore trace: the request's headers are being written (after any connect), so its burst
+        slot counts from now. (A transport without tracing leaves the stamp at the slot's grant.)"""
+        if event.endswith("send_request_headers.started"):
+            ticket = getattr(self._local, "ticket", None)
+            if ticket is not None:
+                self._local.ticket = None
+                self.limiter.mark_sent(ticket)
+
+    @property
+    def in_flight_capacity(self) -> int:
+        """Requests allowed in flight right now (Little's law from the measured latency)."""
+        return self._gate.capacity
+
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # "equal jitter"
@@ -370,16 +386,20 @@ class PipedriveClient:
         ambiguous_before = False
         while True:
             failure: httpx.TransportError | None = None
-            with self._in_flight:
+            with self._gate:
                 ticket = self.limiter.acquire(op.cost, search=op.is_search, operation=op.key)
                 started = time.monotonic()
+                self._local.ticket = ticket
                 try:
                     resp = self._http.request(
                         method, path, params=params or None, json=json, data=data, files=files,
-                        headers=self._headers(),
+                        headers=self._headers(), extensions={"trace": self._trace},
                     )
                 except httpx.TransportError as exc:
                     failure = exc
+                self._local.ticket = None
+                if failure is None:
+                    self._gate.observe(time.monotonic() - started)
                 never_sent = isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
                 if failure is not None:
                     if never_sent:
@@ -394,8 +414,11 @@ class PipedriveClient:
                     self._count(op, charged=False)
                 else:
                     self.limiter.release(ticket, resp.headers)
+                    if self.limiter.general.limit != self._gate.limit:  # the server's x-ratelimit-limit
+                        self._gate.set_limit(self.limiter.general.limit)
                     if resp.status_code == 429:
                         self.limiter.refund_tokens(ticket)  # refused requests cost nothing
+                        self.limiter.burst_refused()  # the model freed a slot too early: widen the margin
                     self._count(op, charged=resp.status_code != 429)
             if failure is not None:
                 reason = f"{type(failure).__name__}: {self._scrub(failure) or 'connection problem'}"

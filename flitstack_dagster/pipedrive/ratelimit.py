@@ -5,11 +5,15 @@ premium 100, ultimate 120 requests; search endpoints 10, which also count agains
 window). The limiter hands out slots before each request:
 
 - Pipedrive counts a request when it arrives. A slot is stamped with the latest moment that can be:
-  the send time plus `arrival_margin` (default 0.1 s, a bound on the one-way network delay), or the
+  the moment the request is written to the connection (`mark_sent`) plus `arrival_margin`, or the
   response time if the response is back sooner. The slot frees 2 s after its stamp, so the server
-  never sees more than `limit` requests in any 2 s, and the client loses at most the margin per
-  window (~5% at 0.1 s). `arrival_margin=None` stamps at the response time: safe on any network, at
-  the price of the server's processing time per slot;
+  never sees more than `limit` requests in any 2 s. What the margin must cover is how much later one
+  request can be counted than another after leaving (network jitter, a busy server): it starts at
+  0.05 s (the client loses ~2.5% of each window) and doubles, up to 0.5 s, on every burst 429 (the
+  server counted a request later than the model assumed). With `pace=True` (the client's setting)
+  slots are also granted no closer together than 2 s / limit, so requests reach the server evenly
+  instead of in one burst per window that queues there (and is counted late). `arrival_margin=None` stamps at the
+  response time: safe on any network, at the price of the server's processing time per slot;
 - every response's `x-ratelimit-limit / -remaining / -reset` headers correct the model: a different
   limit replaces the plan's, and requests the server counted that this client did not send (another
   process with the same token) occupy slots until the server's reset.
@@ -20,12 +24,17 @@ company per day, shared by every integration. The limiter counts the tokens this
 the reserve (`daily_reserve_fraction` of the budget), and, after the server answered 429 for the
 daily budget, refuses further requests until the reset (next UTC midnight, of `wall_clock`).
 
+In flight: `InFlightGate` caps the requests in flight at what Little's law says the burst limit
+needs (in flight = rate x latency, rate = limit / 2 s), from the latency the client measures, with
+headroom; more would only queue in the limiter and add jitter to when requests leave.
+
 `clock` (monotonic seconds), `sleep` and `wall_clock` (epoch seconds) are injectable for tests.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +52,8 @@ PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
 DAILY_BASE_TOKENS = 30_000
 # How often a waiter re-checks when every slot is held by a request still in flight.
 POLL_SECONDS = 0.01
+ARRIVAL_MARGIN = 0.05  # starting margin (s); see the module docstring
+MAX_ARRIVAL_MARGIN = 0.5
 
 
 def normalize_plan(plan: str) -> str:
@@ -139,7 +150,9 @@ class RateLimiter:
         window_seconds: float = WINDOW_SECONDS,
         burst_limit: int | None = None,
         search_limit: int = SEARCH_BURST,
-        arrival_margin: float | None = 0.1,
+        arrival_margin: float | None = ARRIVAL_MARGIN,
+        max_arrival_margin: float = MAX_ARRIVAL_MARGIN,
+        pace: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
@@ -149,6 +162,10 @@ class RateLimiter:
         self.plan = normalize_plan(plan)
         self.seats = seats
         self.arrival_margin = arrival_margin
+        self.max_arrival_margin = max(max_arrival_margin, arrival_margin or 0.0)
+        self.pace = pace
+        self._next_send = 0.0  # pacing: the earliest moment the next slot may be granted
+        self._margin_raised_at: float | None = None
         self.clock = clock
         self.sleep = sleep
         self.wall_clock = wall_clock
@@ -245,7 +262,13 @@ class RateLimiter:
                 self._check_budget_locked(cost, operation)
                 now = self.clock()
                 wait = max(w.wait_time(now) for w in windows)
+                if self.pace:
+                    wait = max(wait, self._next_send - now)
                 if wait <= 0:
+                    if self.pace:
+                        # a late wake-up may catch up a tenth of a window, never more: no bursts
+                        interval = self.general.window / self.general.limit
+                        self._next_send = max(now - 0.1 * self.general.window, self._next_send) + interval
                     stamp = INF if self.arrival_margin is None else now + self.arrival_margin
                     slots = []
                     for w in windows:
@@ -256,6 +279,30 @@ class RateLimiter:
                     return Ticket(slots=slots, cost=cost, operation=operation)
             self.waited_seconds += wait
             self.sleep(wait)
+
+    def mark_sent(self, ticket: Ticket) -> None:
+        """The request is leaving now (not when its slot was granted): stamp its slots from here."""
+        if ticket.released or self.arrival_margin is None:
+            return
+        with self._lock:
+            stamp = self.clock() + self.arrival_margin
+            for _w, slot in ticket.slots:
+                slot.stamp = max(slot.stamp, stamp)
+
+    def burst_refused(self) -> None:
+        """The server answered 429 for the 2-s window: it counted a request later than the model
+        assumed, so the arrival margin was too small for this network; double it (up to the max)."""
+        with self._lock:
+            if self.arrival_margin is None:
+                return
+            now = self.clock()
+            if self._margin_raised_at is not None and now - self._margin_raised_at < self.general.window:
+                return  # one refusal event (several in-flight requests refused together) doubles once
+            self._margin_raised_at = now
+            old = self.arrival_margin
+            self.arrival_margin = min(self.max_arrival_margin, max(2 * old, 0.02))
+            if self.arrival_margin != old:
+                log.info("Pipedrive burst 429: arrival margin %.3f -> %.3f s", old, self.arrival_margin)
 
     def release(self, ticket: Ticket, headers: dict[str, str] | None = None) -> None:
         """The request's answer (or failure) is back: its slot now counts from this moment."""
@@ -341,4 +388,61 @@ class RateLimiter:
                 "daily_budget": self.daily_budget,
                 "reserve": self.reserve,
                 "spent_today": self.spent_today,
+                "arrival_margin": self.arrival_margin,
             }
+
+
+def in_flight_for(limit: int, latency: float, window: float = WINDOW_SECONDS, headroom: float = 1.5,
+                  floor: int = 4) -> int:
+    """Little's law: requests in flight = rate x latency (rate = limit per window), with headroom for
+    latency spread, at least `floor` and never more than `limit` (each in-flight request holds a slot)."""
+    need = math.ceil(limit / window * max(latency, 0.0) * headroom) + 2
+    return max(1, min(limit, max(floor, need)))
+
+
+class InFlightGate:
+    """How many requests may be in flight at once: fixed (`fixed`), or sized by Little's law from
+    the measured latency (an exponentially weighted mean; until the first answer, `initial_latency`)."""
+
+    def __init__(self, limit: int, *, fixed: int | None = None, initial_latency: float = 0.5,
+                 window: float = WINDOW_SECONDS, smoothing: float = 0.1) -> None:
+        self.limit, self.fixed, self.window, self.smoothing = limit, fixed, window, smoothing
+        self.latency = initial_latency
+        self.in_flight = 0
+        self._cond = threading.Condition()
+
+    @property
+    def capacity(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        return in_flight_for(self.limit, self.latency, self.window)
+
+    @property
+    def max_capacity(self) -> int:
+        """The most the gate can ever allow (worker threads beyond this would only wait)."""
+        return self.fixed if self.fixed is not None else max(self.limit, 4)
+
+    def set_limit(self, limit: int) -> None:
+        with self._cond:
+            self.limit = limit
+            self._cond.notify_all()
+
+    def __enter__(self) -> InFlightGate:
+        with self._cond:
+            while self.in_flight >= self.capacity:
+                self._cond.wait(0.5)
+            self.in_flight += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()
+
+    def observe(self, seconds: float) -> None:
+        """One request's latency (send to answer)."""
+        with self._cond:
+            before = self.capacity
+            self.latency += self.smoothing * (seconds - self.latency)
+            if self.capacity > before:
+                self._cond.notify_all()
