@@ -125,9 +125,9 @@ class Rehearsal:
         """`flitstack sandbox --port P` per account; the token comes from PIPEDRIVE_API_TOKEN."""
         for t in self.tenants:
             env = {**self.env, "PIPEDRIVE_API_TOKEN": t.token}
+            state = self.root / "sandboxes" / t.name / "state.json"
             self._spawn(f"sandbox-{t.name}", [str(BIN / "flitstack"), "sandbox", "--port", str(t.sandbox_port),
-                                              "--plan", "premium", "--state", str(self.root / f"sandbox-{t.name}.json")],
-                        env)
+                                              "--plan", "premium", "--state", str(state)], env)
         for t in self.tenants:
             self.wait_for_line(f"sandbox-{t.name}", "Pipedrive sandbox running", 60)
 
