@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory) -> kit.Prepared:
-    """12 work orders with 3% injected problems and 12 extra attachments, shaped and ready to load.
+    """12 work orders with 3% injected problems and 20 extra attachments, shaped and ready to load.
 
     FLITSTACK_RELIABILITY_PREPARED=<folder> reuses a folder `kit.prepare` made (while editing tests)."""
     reuse = os.environ.get("FLITSTACK_RELIABILITY_PREPARED")

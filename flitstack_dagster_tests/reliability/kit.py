@@ -64,14 +64,8 @@ def generate(out: Path, work_orders: int, seed: int, mess: float) -> Path:
 
 def add_attachments(bundle: Path, count: int) -> list[str]:
     """Append `count` small work-order attachments (bodies written, manifest re-signed) -> their ids."""
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    enc = {"utf-8-sig": "utf-8-sig", "cp1252": "cp1252"}.get(manifest["encoding"], "utf-8")
-    with open(bundle / "work_orders.csv", encoding=enc, newline="") as f:
-        wos = [r["WO Number"] for r in csv.DictReader(f)]
-    wos = sorted({w for w in wos if w.startswith("WO-")})
-    with open(bundle / "attachments.csv", encoding=enc, newline="") as f:
-        reader = csv.DictReader(f)
-        header, rows = list(reader.fieldnames or []), list(reader)
+    wos = sorted({r["WO Number"] for r in read_csv(bundle, "work_orders.csv")[1] if r["WO Number"].startswith("WO-")})
+    header, rows, enc = read_csv(bundle, "attachments.csv")
     ids = []
     for i in range(count):
         wo = wos[i % len(wos)]
@@ -86,13 +80,56 @@ def add_attachments(bundle: Path, count: int) -> list[str]:
                      "Bundle Path": rel, "Size": str(len(body)), "Content Type": "text/plain",
                      "SHA-256": hashlib.sha256(body).hexdigest(), "Uploaded At": "2026-10-01T12:00:00Z",
                      "Uploaded By ID": "", "Description": "added by the reliability tests"})
+    write_csv(bundle, "attachments.csv", header, rows, enc)
+    resign(bundle, {"attachments.csv": len(rows)})
+    return ids
+
+
+CANARY = "CANARY-outside-the-bundle-7f3a9c"  # the body of files placed outside the bundle
+SCRIPT = "<script>alert('flitstack')</script>"
+
+
+def hostile(bundle: Path) -> None:
+    """Attachments whose paths leave the bundle (a canary file waits at each target) and Novo text that
+    looks like script, in a work order title, a status comment and an activity-log note."""
+    root = bundle.parent
+    (root / "canary.txt").write_text(CANARY, encoding="utf-8")
+    body = CANARY.encode()
+    header, rows, enc = read_csv(bundle, "attachments.csv")
+    wo = next(r["Parent ID"] for r in rows if r["Parent Type"] == "Work Order")
+    for i, path in enumerate(["../canary.txt", f"files/{wo}/../../../canary.txt", str(root / "canary.txt")]):
+        rows.append({"Attachment ID": f"ATT-8{i:05d}", "Parent Type": "Work Order", "Parent ID": wo,
+                     "File Name": f"innocent {i}.txt", "Bundle Path": path, "Size": str(len(body)),
+                     "Content Type": "text/plain", "SHA-256": hashlib.sha256(body).hexdigest(),
+                     "Uploaded At": "2026-10-01T12:00:00Z", "Uploaded By ID": "", "Description": ""})
+    write_csv(bundle, "attachments.csv", header, rows, enc)
+    header, wos, enc = read_csv(bundle, "work_orders.csv")
+    wos[0]["Title"] = f"Valve {SCRIPT} check"
+    write_csv(bundle, "work_orders.csv", header, wos, enc)
+    header, log, enc = read_csv(bundle, "status_log.csv")
+    log[0]["Comment"] = f"called back {SCRIPT}"
+    write_csv(bundle, "status_log.csv", header, log, enc)
+    header, notes, enc = read_csv(bundle, "notes.csv")
+    note = next(r for r in notes if r["Entry Type"] == "Note" and r["WO Number"])
+    note["Body"] = f"<img src=x onerror=alert(1)> {SCRIPT}"
+    write_csv(bundle, "notes.csv", header, notes, enc)
+    resign(bundle, {"attachments.csv": len(rows)})
+
+
+def read_csv(bundle: Path, name: str) -> tuple[list[str], list[dict[str, str]], str]:
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    enc = {"utf-8-sig": "utf-8-sig", "cp1252": "cp1252"}.get(manifest["encoding"], "utf-8")
+    with open(bundle / name, encoding=enc, errors="surrogateescape", newline="") as f:  # keeps mixed bytes as they are
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader), enc
+
+
+def write_csv(bundle: Path, name: str, header: list[str], rows: list[dict[str, str]], enc: str) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=header, lineterminator="\r\n", extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
-    (bundle / "attachments.csv").write_bytes(buf.getvalue().encode(enc))
-    resign(bundle, {"attachments.csv": len(rows)})
-    return ids
+    (bundle / name).write_bytes(buf.getvalue().encode(enc, errors="surrogateescape"))
 
 
 def resign(bundle: Path, rows: dict[str, int] | None = None) -> None:
@@ -108,8 +145,8 @@ def resign(bundle: Path, rows: dict[str, int] | None = None) -> None:
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def prepare(root: Path, *, work_orders: int = 12, seed: int = 7, mess: float = 0.03, attachments: int = 12,
-            tweak: Callable[[Path], None] | None = None, instance: dg.DagsterInstance | None = None) -> Prepared:
+def prepare(root: Path, *, work_orders: int = 12, seed: int = 7, mess: float = 0.03, attachments: int = 20,
+            tweak: Callable[[Path], None] | None = hostile, instance: dg.DagsterInstance | None = None) -> Prepared:
     """Generate, register and materialize everything before the loads (approval included)."""
     from flitstack_dagster.definitions import build_definitions
     from flitstack_dagster.defs.partitions import migration_runs
