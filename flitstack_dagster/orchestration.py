@@ -17,6 +17,9 @@ from flitstack_dagster.settings import Paths
 def dagster_home(paths: Paths) -> Path:
     home = paths.root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # a local instance: nothing phones home, the data stays in the folder
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return home
 
 

@@ -4,6 +4,7 @@ the approval does not cover stops it again, and a delta touches only what change
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -40,13 +41,13 @@ def _writes(usage_before: dict, usage_after: dict) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory):
-    """A 40-work-order messy bundle migrated through Dagster (after the approval gate)."""
+    """A 20-work-order messy bundle migrated through Dagster (after the approval gate)."""
     root = tmp_path_factory.mktemp("migrate")
     old = {k: os.environ.get(k) for k in ("FLITSTACK_DATA_DIR", "PIPEDRIVE_BASE_URL", "PIPEDRIVE_API_TOKEN", "DAGSTER_HOME")}
     os.environ["FLITSTACK_DATA_DIR"] = str(root / "data")
     paths = data_paths().ensure()
     bundle = paths.exports / "b"
-    assert cli_main(["generate", "--work-orders", "40", "--seed", "11", "--mess", "0.03", "--out", str(bundle)]) == 0
+    assert cli_main(["generate", "--work-orders", "20", "--seed", "11", "--mess", "0.03", "--out", str(bundle)]) == 0
     with duck.connect(paths.duckdb) as con:
         run = add_run(con, bundle, "full", paths.work)
     sandbox = SandboxServer(state_path=paths.sandbox_state, plan="ultimate", seats=5)
@@ -137,14 +138,11 @@ def test_data_change_outside_the_approval_stops_again(migrated, tmp_path):
     changed = tmp_path / "changed"
     shutil.copytree(bundle, changed)
     wo = changed / "work_orders.csv"
-    text = wo.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    header = lines[0].rstrip("\r\n").split(",")
-    col = header.index("Status")
-    fields = lines[1].rstrip("\r\n").split(",")
-    fields[col] = "Awaiting Inspector"
-    lines[1] = ",".join(fields) + "\r\n" if lines[1].endswith("\r\n") else ",".join(fields) + "\n"
-    wo.write_text("".join(lines), encoding="utf-8")
+    with wo.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    rows[1][rows[0].index("Status")] = "Awaiting Inspector"
+    with wo.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\r\n").writerows(rows)
     _resign(changed, export_id_suffix="b")
     with duck.connect(paths.duckdb) as con:
         run2 = add_run(con, changed, "full", paths.work)
