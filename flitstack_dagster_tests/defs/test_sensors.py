@@ -304,7 +304,8 @@ def test_busy_duckdb_is_a_skip_and_the_bundle_is_picked_up_later(env, source):
 
 BEHAVIOUR = {"organizations": "budget"}
 LOAD_KEYS = [dg.AssetKey(n) for n in ("loaded_organizations", "loaded_org_relationships", "loaded_persons",
-                                       "loaded_deals", "loaded_activities", "loaded_notes", "loaded_files")]
+                                       "loaded_deals", "loaded_activities", "loaded_notes", "loaded_files",
+                                       "applied_deletions")]
 
 
 def _next_midnight() -> datetime:
