@@ -2,7 +2,9 @@
 
 The load sends one request per record (no bulk create exists): organization / person / deal /
 activity create 5 tokens (v2 POST), note / file / organization relationship 10 (v1 POST), plus the
-provisioning requests. From the account's plan and seats:
+account audit, provisioning, the company look-ups and the verification read-back — everything the
+`migrate` job sends, so the estimate can be checked against the sandbox's count
+(benchmarks/loader_bench.py, benchmark 4). From the account's plan and seats:
 
     days  = tokens / (daily budget × (1 − 20 % reserve)),  daily budget = 30,000 × multiplier × seats
     hours = requests / burst limit per 2 s × 2 s / 3600
@@ -31,8 +33,16 @@ from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
 RESERVE = 0.20
 COST = {"organization": 5, "relationship": 10, "person": 5, "deal": 5, "activity": 5, "note": 10, "file": 10}
 # provisioning: reads (v2 list 10, v2 pipelines/stages 5, v1 activityTypes/users 20) and writes
-READ_COSTS = {"GET fields (deal, person, organization, activity)": (4, 10), "GET pipelines": (1, 5),
-              "GET stages": (1, 5), "GET activityTypes": (1, 20), "GET users": (1, 20)}
+READ_COSTS = {"GET fields (deal, person, organization)": (3, 10), "GET pipelines": (1, 5),
+              "GET stages": (1, 5), "GET activityTypes": (1, 20)}
+# the account audit before the mapping: fields of 4 entities, pipelines, stages, activity types, users,
+# and one page (limit 500) of each record kind to see what the account already holds
+AUDIT_READS = {"GET fields (deal, person, organization, activity)": (4, 10), "GET pipelines": (1, 5),
+               "GET stages": (1, 5), "GET activityTypes": (1, 20), "GET users": (1, 20),
+               "GET organizations, persons, deals, activities (1 page each)": (4, 10)}
+# users/me (2 tokens), once per step that talks to Pipedrive: 7 loads, provisioning, verification
+ACCOUNT_LOOKUPS = 9
+ACCOUNT_LOOKUP_COST = 2
 PERIOD_DAYS = {"DAILY": 1.0, "WEEKLY": 7.0, "MONTHLY": 30.44, "YEARLY": 365.25}
 ONE_TO_ONE = {"copy", "text", "date", "datetime", "money", "number", "yesno", "none", "id_map"}
 
@@ -156,6 +166,20 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
     if opts.large_file_policy == "split" and inv.attachments_over_limit_bytes:
         add("file", "parts of split large attachments",
             math.ceil(inv.attachments_over_limit_bytes / opts.max_file_bytes), COST["file"])
+    # account audit, verification read-back (see verification/readback.py), company look-ups
+    audit_reqs = sum(n for n, _ in AUDIT_READS.values())
+    audit_tokens = sum(n * t for n, t in AUDIT_READS.values())
+    rows.append(EstimateRow(entity="audit", what="account audit reads (fields, pipelines, stages, types, users, "
+                            "record pages)", records=0, requests=audit_reqs,
+                            tokens_per_request=round(audit_tokens / audit_reqs, 2), tokens=audit_tokens))
+    rows.append(EstimateRow(entity="audit", what="company look-up (users/me) per Pipedrive step", records=0,
+                            requests=ACCOUNT_LOOKUPS, tokens_per_request=ACCOUNT_LOOKUP_COST,
+                            tokens=ACCOUNT_LOOKUPS * ACCOUNT_LOOKUP_COST))
+    loaded = est.by_entity()
+    vreq, vtok = verification_reads({e: d["records"] for e, d in loaded.items()})
+    if vreq:
+        rows.append(EstimateRow(entity="verification", what="read-back of every loaded record", records=0,
+                                requests=vreq, tokens_per_request=round(vtok / vreq, 2), tokens=vtok))
     # provisioning
     pp = provisioning_plan(mapping, audit)
     reads = sum(n for n, _ in READ_COSTS.values())
@@ -180,6 +204,31 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
         est.usable_daily = int(est.daily_budget * (1 - RESERVE))
     est.burst_per_2s = PLAN_BURST.get(p) if p else None
     return est
+
+
+def verification_reads(records: dict[str, int]) -> tuple[int, int]:
+    """(requests, tokens) of the read-back (verification/readback.py): scans of organizations,
+    persons and deals (10 tokens per 500), activities by ids (10 per 100), notes and files one by one
+    (2 each) up to 10 else a list (20 per 500), relationships one by one (2 each)."""
+    req = tok = 0
+    for entity, n in records.items():
+        if n <= 0:
+            continue
+        if entity in ("organization", "person", "deal"):
+            pages = max(1, math.ceil(n / 500))
+            req, tok = req + pages, tok + 10 * pages
+        elif entity == "activity":
+            pages = math.ceil(n / 100)
+            req, tok = req + pages, tok + 10 * pages
+        elif entity in ("note", "file"):
+            if n <= 10:
+                req, tok = req + n, tok + 2 * n
+            else:
+                pages = math.ceil(n / 500)
+                req, tok = req + pages, tok + 20 * pages
+        elif entity == "relationship":
+            req, tok = req + n, tok + 2 * n
+    return req, tok
 
 
 # ----------------------------------------------------------------------------------------------
@@ -336,4 +385,4 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
 
 
 __all__ = ["EstimateRow", "RequestEstimate", "complexity", "estimate_requests", "pm_occurrences",
-           "provisioning_plan", "scope_document"]
+           "provisioning_plan", "scope_document", "verification_reads"]

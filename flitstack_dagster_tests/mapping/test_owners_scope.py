@@ -57,7 +57,7 @@ def test_estimate_arithmetic(source):
     assert by["note"] == {"records": 7, "requests": 7, "tokens": 70}
     assert by["file"]["requests"] == 3  # the 30 MB file is flagged, not sent
     prov = [r for r in est.rows if r.entity == "provisioning"]
-    assert sum(r.tokens for r in prov) == 4 * 10 + 5 + 5 + 20 + 20 + len(m.custom_fields()) * 5 + 5 + 6 * 5 + 2 * 10 \
+    assert sum(r.tokens for r in prov) == 3 * 10 + 5 + 5 + 20 + len(m.custom_fields()) * 5 + 5 + 6 * 5 + 2 * 10 \
         + 5  # + options for the organization label field
     assert est.daily_budget == 30000 * 2 * 3 and est.usable_daily == 144000
     assert est.days == pytest.approx(est.tokens / 144000)
