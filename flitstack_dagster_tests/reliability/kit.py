@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,8 @@ def hostile(bundle: Path) -> None:
                      "Uploaded At": "2026-10-01T12:00:00Z", "Uploaded By ID": "", "Description": ""})
     write_csv(bundle, "attachments.csv", header, rows, enc)
     header, wos, enc = read_csv(bundle, "work_orders.csv")
-    wos[0]["Title"] = f"Valve {SCRIPT} check"
+    counts = Counter(r["WO Number"] for r in wos)  # a duplicated id may be dropped by staging: avoid it
+    next(r for r in wos if counts[r["WO Number"]] == 1)["Title"] = f"Valve {SCRIPT} check"
     write_csv(bundle, "work_orders.csv", header, wos, enc)
     header, log, enc = read_csv(bundle, "status_log.csv")
     log[0]["Comment"] = f"called back {SCRIPT}"

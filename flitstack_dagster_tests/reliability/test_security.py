@@ -53,6 +53,7 @@ def dagster_run(prepared, tmp_path_factory):
     p = kit.clone(prepared, base / "run")
     home, cwd = base / "dagster_home", base / "cwd"
     cwd.mkdir()
+    home.mkdir()
     bundle_before, outside_before = tree(p.bundle), tree(p.bundle.parent)
     handler, root_logger = Collect(), logging.getLogger()
     old_level, old_cwd = root_logger.level, os.getcwd()
