@@ -109,10 +109,12 @@ def hostile(bundle: Path) -> None:
     next(r for r in wos if counts[r["WO Number"]] == 1)["Title"] = f"Valve {SCRIPT} check"
     write_csv(bundle, "work_orders.csv", header, wos, enc)
     header, log, enc = read_csv(bundle, "status_log.csv")
-    log[0]["Comment"] = f"called back {SCRIPT}"
+    ids = Counter(r["Log ID"] for r in log)
+    next(r for r in log if ids[r["Log ID"]] == 1 and r["WO Number"])["Comment"] = f"called back {SCRIPT}"
     write_csv(bundle, "status_log.csv", header, log, enc)
     header, notes, enc = read_csv(bundle, "notes.csv")
-    note = next(r for r in notes if r["Entry Type"] == "Note" and r["WO Number"])
+    ids = Counter(r["Note ID"] for r in notes)
+    note = next(r for r in notes if r["Entry Type"] == "Note" and r["WO Number"] and ids[r["Note ID"]] == 1)
     note["Body"] = f"<img src=x onerror=alert(1)> {SCRIPT}"
     write_csv(bundle, "notes.csv", header, notes, enc)
     resign(bundle, {"attachments.csv": len(rows)})
