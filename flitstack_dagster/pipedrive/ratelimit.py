@@ -263,6 +263,8 @@ class RateLimiter:
                 now = self.clock()
                 wait = max(w.wait_time(now) for w in windows)
                 if self.pace:
+                    if not self._next_send:
+                        self._next_send = now  # the first request: nothing to catch up on
                     wait = max(wait, self._next_send - now)
                 if wait <= 0:
                     if self.pace:

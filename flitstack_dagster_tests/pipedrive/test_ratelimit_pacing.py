@@ -1,0 +1,84 @@
+"""The limiter's pacing, send-time stamps, adaptive arrival margin, and the Little's-law in-flight gate
+(fake clock, no HTTP)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flitstack_dagster.pipedrive.ratelimit import InFlightGate, RateLimiter, in_flight_for
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
+def make(clock: Clock, **kw) -> RateLimiter:
+    return RateLimiter(clock=clock.now, sleep=clock.sleep, wall_clock=lambda: 1.7e9 + clock.t, **kw)
+
+
+def test_pacing_spreads_a_window_evenly_instead_of_one_burst():
+    clock = Clock()
+    rl = make(clock, plan="lite", pace=True, arrival_margin=0.0)  # 20 per 2 s -> one per 0.1 s
+    sends = []
+    for _ in range(40):
+        rl.release(rl.acquire(1))
+        sends.append(clock.t)
+    gaps = [b - a for a, b in zip(sends, sends[1:])]
+    assert max(gaps) == pytest.approx(0.1, abs=1e-6)
+    assert sends[-1] - sends[0] == pytest.approx(3.9, abs=1e-6)  # still 20 per 2 s, no slower
+
+
+def test_without_pacing_the_first_window_goes_at_once():
+    clock = Clock()
+    rl = make(clock, plan="lite", arrival_margin=0.0)
+    for _ in range(20):
+        rl.acquire(1)
+    assert clock.t == 100.0
+
+
+def test_a_slot_counts_from_when_the_request_left_not_when_it_was_granted():
+    clock = Clock()
+    rl = make(clock, plan="lite", arrival_margin=0.05)
+    tickets = [rl.acquire(1) for _ in range(20)]
+    clock.t += 0.5  # the requests left half a second after their slots were granted
+    for t in tickets:
+        rl.mark_sent(t)
+    clock.t += 5.0  # slow answers
+    for t in tickets:
+        rl.release(t)
+    assert [s.stamp for _, s in tickets[0].slots] == [pytest.approx(100.55)]
+
+
+def test_a_burst_refusal_doubles_the_margin_once_per_window_up_to_the_max():
+    clock = Clock()
+    rl = make(clock, plan="growth", arrival_margin=0.05, max_arrival_margin=0.3)
+    rl.burst_refused()
+    rl.burst_refused()  # the same refusal event (requests in flight together)
+    assert rl.arrival_margin == pytest.approx(0.1)
+    for _ in range(5):
+        clock.t += 2.5
+        rl.burst_refused()
+    assert rl.arrival_margin == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("limit,latency,expected", [(40, 0.15, 7), (120, 0.15, 16), (120, 1.0, 92), (20, 5.0, 20),
+                                                    (40, 0.0, 4)])
+def test_in_flight_follows_littles_law(limit, latency, expected):
+    # rate = limit / 2 s; in flight = ceil(rate x latency x 1.5) + 2, between 4 and the limit
+    assert in_flight_for(limit, latency) == expected
+
+
+def test_gate_capacity_adapts_to_the_measured_latency():
+    gate = InFlightGate(120, initial_latency=0.5)
+    high = gate.capacity
+    for _ in range(100):
+        gate.observe(0.15)
+    assert gate.capacity < high and gate.capacity == in_flight_for(120, gate.latency)
+    assert InFlightGate(120, fixed=3).capacity == 3
