@@ -53,6 +53,7 @@ def migrate_fast(root: Path, seed: int, mess: float) -> tuple[kit.Prepared, dict
         mapping_store.save_audit(paths, run_key, audit)
         write_proposal(mapping_store.proposed_path(paths), propose_mapping(profile, audit))
         approve_for_demo(paths)
+        kit.waive_sample_gate(paths)
         mapping = mapping_store.require_approved(paths)
         owners = resolve_owners(con, run_key, audit.users, mapping.options.fallback_owner_email)
         provision_schema(pd, mapping, con)
