@@ -1,10 +1,11 @@
 """`flitstack demo`: the README's main command — generate a messy export and migrate it end to end
 into the local Pipedrive sandbox, the way a migration lead would in the Dagster UI.
 
-1. generate a Novo export; 2. register the run; 3. materialize `migrate` — it stops at the
-`mapping_approved` check, as it must before anyone confirms the map; 4. approve the proposal as
-"flitstack demo", mapping what the proposal left unmapped (printed); 5. materialize again: the
-load runs into the sandbox; 6. print the summary and where the reports are.
+1. generate a Novo export; 2. register a sample run and a full run; 3. materialize `migrate` for the
+sample — it stops at the `mapping_approved` check, as it must before anyone confirms the map;
+4. approve the proposal as "flitstack demo", mapping what it left unmapped (printed); 5. materialize
+the sample again: it loads and is verified by read-back; 6. the verified sample opens the full run's
+gate: the rest loads; 7. print the summary and where the reports are.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--mess", type=float, default=0.02, help="rate of injected export problems (default 0.02)")
     p.add_argument("--bundle", type=Path, help="migrate this bundle instead of generating one")
-    p.add_argument("--plan", default="growth", help="sandbox plan (default growth)")
+    p.add_argument("--plan", default="premium", help="sandbox plan: lite, growth, premium, ultimate (default premium)")
     p.add_argument("--seats", type=int, default=5)
 
 
@@ -48,34 +49,48 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError("generating the demo export failed (see above)")
         else:
             _step(f"1. Reusing the generated export {bundle}")
-    _step("2. Verifying the bundle and registering the migration run")
+    _step("2. Verifying the bundle and registering a sample run and a full run")
     with duck.connect(paths.duckdb) as con:
-        run_ = add_run(con, bundle, "full", paths.work)
-    print(f"   run {run_.run_key}")
+        sample = add_run(con, bundle, "sample", paths.work)
+        full = add_run(con, bundle, "full", paths.work)
+    print(f"   runs {sample.run_key} and {full.run_key}")
+    results = []
     with SandboxServer(state_path=paths.sandbox_state, plan=args.plan, seats=args.seats) as sandbox:
         os.environ["PIPEDRIVE_BASE_URL"] = sandbox.base_url
         os.environ["PIPEDRIVE_API_TOKEN"] = sandbox.api_token
+        os.environ["PIPEDRIVE_PLAN"], os.environ["PIPEDRIVE_SEATS"] = args.plan, str(args.seats)
         print(f"   destination: the local Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
-        _step("3. Materializing `migrate` (landing, staging, profile, account audit, proposed mapping)")
-        result = launch_migrate(paths, run_.run_key, run_.mode, str(bundle))
-        if _blocked_on_approval(result):
+        _step(f"3. Materializing `migrate` for {sample.run_key} (landing, staging, profile, account audit, proposed mapping)")
+        result = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
+        if _blocked_on(result, "mapping_approved"):
             _step("4. The load waits for the mapping to be confirmed; approving it as 'flitstack demo'")
             from flitstack_dagster.mapping.demo_approval import approve_for_demo
 
             for line in approve_for_demo(paths):
                 print(f"   {line}")
-            _step("5. Materializing `migrate` again: provisioning, shaping and loading into the sandbox")
-            result = launch_migrate(paths, run_.run_key, run_.mode, str(bundle))
+            _step("5. Materializing `migrate` for the sample again: provisioning, shaping, loading the stratified "
+                  "sample, read-back verification")
+            result = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
+        results.append((sample, result))
+        if result.success:
+            _step(f"6. The verified sample opens the gate: materializing `migrate` for {full.run_key} "
+                  "(the sample's records are kept, the rest is loaded)")
+            results.append((full, launch_migrate(paths, full.run_key, full.mode, str(bundle))))
         usage = sandbox.usage()
-    errors = _step_errors(result)
-    gates = [c for c in result.get_asset_check_evaluations() if not c.passed and c.severity.value == "ERROR"]
-    status = "success" if result.success else ("stopped at a blocking check" if not errors else "FAILED")
-    _step(f"6. Done in {time.monotonic() - t0:.1f} s — Dagster run {result.run_id}: {status}")
-    for c in gates:
-        print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: {c.description or ''}")
+    errors = [e for _, r in results for e in _step_errors(r)]
+    _step(f"7. Done in {time.monotonic() - t0:.1f} s")
+    for run_, r in results:
+        status = "success" if r.success else ("stopped at a blocking check" if not _step_errors(r) else "FAILED")
+        print(f"   {run_.run_key}: Dagster run {r.run_id}: {status}")
+        for c in r.get_asset_check_evaluations():
+            if not c.passed and c.severity.value == "ERROR":
+                print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: {c.description or ''}")
     for e in errors:
         print(f"   step error: {e}")
-    print_summary(paths, run_.run_key, usage)
+    last = results[-1][0]
+    if last is not sample:
+        print_summary(paths, sample.run_key, None, brief=True)
+    print_summary(paths, last.run_key, usage)
     print(f"\nSee it in the UI: DAGSTER_HOME={paths.root / 'dagster_home'} .venv/bin/dagster dev -w workspace.yaml")
     return 1 if errors else 0
 
@@ -92,8 +107,8 @@ def _step_errors(result) -> list[str]:
     return out
 
 
-def _blocked_on_approval(result) -> bool:
-    return any(c.check_name == "mapping_approved" and not c.passed for c in result.get_asset_check_evaluations())
+def _blocked_on(result, check: str) -> bool:
+    return any(c.check_name == check and not c.passed for c in result.get_asset_check_evaluations())
 
 
 def _step(msg: str) -> None:

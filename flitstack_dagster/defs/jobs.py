@@ -2,10 +2,12 @@
 
 import dagster as dg
 
+from flitstack_dagster.run_tags import account_run_tags
 
 migrate = dg.define_asset_job(
     "migrate",
     selection=dg.AssetSelection.all(),
     description="Everything for one migration run, landing to verification, in FK order; "
     "blocking checks stop it where the data is not ready.",
+    tags=account_run_tags(),  # one load per Pipedrive account at a time (deploy/dagster.yaml)
 )

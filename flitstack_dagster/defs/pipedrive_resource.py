@@ -3,6 +3,8 @@
 `EnvVar` keeps the token out of the UI; the client keeps it out of logs, errors and metadata.
 """
 
+import os
+
 import dagster as dg
 
 from flitstack_dagster.pipedrive.client import PipedriveClient
@@ -25,7 +27,10 @@ class PipedriveResource(dg.ConfigurableResource):
 
 
 def pipedrive_from_env() -> PipedriveResource:
+    """URL and token stay EnvVars (never shown in the UI); plan and seats size the rate limiter."""
     return PipedriveResource(
         base_url=dg.EnvVar("PIPEDRIVE_BASE_URL"),
         api_token=dg.EnvVar("PIPEDRIVE_API_TOKEN"),
+        plan=os.environ.get("PIPEDRIVE_PLAN", "growth"),
+        seats=int(os.environ.get("PIPEDRIVE_SEATS", "5")),
     )

@@ -13,6 +13,7 @@ from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.rollback import rollback_run
 from flitstack_dagster.pipedrive.errors import PipedriveError
+from flitstack_dagster.run_tags import account_run_tags
 
 
 class RollbackConfig(dg.Config):
@@ -63,7 +64,7 @@ def rollback_migration_run(
     partitions_def=migration_runs,
     description="Roll back one migration run: delete what it created in Pipedrive and restore what it "
     "updated. Refuses when a later run built on it unless `cascade` is set.",
-    tags={"kind": "rollback"},
+    tags={"kind": "rollback", **account_run_tags()},
 )
 def rollback():
     rollback_migration_run()

@@ -11,6 +11,7 @@ from flitstack_dagster.defs.mapping import owner_resolution, pipedrive_schema, p
 from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.loading.gate import load_gate
 from flitstack_dagster.loading.prepare import shape_run
 from flitstack_dagster.mapping import store as mapping_store
 
@@ -39,6 +40,8 @@ CHECKED = "pd_deals"  # shaping checks hang on the deals asset, which every load
         ("values_mapped", True, "Every status, priority and pick-list value is mapped."),
         ("file_sizes", True, "Attachments over 25 MB are flagged per the mapping's policy."),
         ("accounting_identity", True, "Every source row is loaded as something, set aside, or not migrated by design."),
+        ("ready_to_load", True, "A full run needs a verified sample of the same mapping (or a waiver in "
+         "mapping/approved.yaml); no run loads on top of an earlier run that did not reconcile."),
         ("invalid_emails", False, "Persons whose email was invalid (warning)."),
         ("hierarchy_flattened", False, "Assets deeper than two levels linked to their level-2 ancestor (warning)."),
         ("fallback_owners", False, "Records owned by the fallback owner (warning)."),
@@ -52,6 +55,7 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
     owners = mapping_store.load_owners(project.paths, run_key)
     with duckdb.get_connection() as con:
         shaped, results = shape_run(con, run_key, mapping, owners, project.paths.work)
+        gate = load_gate(con, run_key, mapping)
     set_aside = shaped.set_aside
     for name in OBJECTS:
         df = getattr(shaped, name)
@@ -64,6 +68,11 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
             meta["set_aside"] = set_aside.height
             meta["set_aside_by_reason"] = md_table(set_aside.group_by("reason_code").len().sort("reason_code").to_dicts())
         yield dg.MaterializeResult(asset_key=name, metadata=meta)
+    yield dg.AssetCheckResult(
+        asset_key=CHECKED, check_name="ready_to_load", passed=not gate,
+        description="; ".join(gate) or ("sample run: loads the stratified sample" if run_key.startswith("sample-")
+                                        else "the gate is open"),
+    )
     for r in results:
         yield dg.AssetCheckResult(
             asset_key=CHECKED, check_name=r.name, passed=r.passed,

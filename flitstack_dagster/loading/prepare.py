@@ -19,6 +19,7 @@ from flitstack_dagster.runs import bundle_root, get_run, mode_of
 from flitstack_dagster.shaping.common import Owners, ShapeContext
 from flitstack_dagster.shaping.checks import CheckResult, run_checks
 from flitstack_dagster.shaping.inputs import read_staged
+from flitstack_dagster.shaping.sample import select_sample
 from flitstack_dagster.shaping.run import ShapedRun, shape_all
 
 EXTRA_TABLES = ("set_aside", "warnings", "reconciliation")
@@ -39,6 +40,8 @@ def shape_run(
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel),
     )
     inputs = read_staged(con, run_key)
+    if ctx.mode == "sample":  # the stratified slice and everything it references, nothing else
+        inputs = select_sample(inputs)
     shaped = shape_all(inputs, mapping, Owners.of(owners.by_contact(), owners.fallback_user_id), ctx)
     save_shaped(con, run_key, shaped)
     return shaped, run_checks(shaped, inputs, mapping, loaded)

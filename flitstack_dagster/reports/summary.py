@@ -9,16 +9,23 @@ from flitstack_dagster.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
 
-def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None) -> None:
+def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None, brief: bool = False) -> None:
+    """Per-file accounting, quarantine, loads, verification, tokens and reports; `brief`: loads and
+    verification only (an earlier run of the same bundle)."""
     with duck.connect(paths.duckdb) as con:
         accounts = accounting(con, run_key)
         reasons = quarantine_summary(con, run_key)
         loads = _loads(con, run_key)
+        load_aside = _query(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? "
+                                 "GROUP BY ALL ORDER BY 1, 2", [run_key])
+        verified = _query(con, "SELECT records, fields, matches, mismatches, missing, accepted, unexplained, duplicates "
+                               "FROM verification.runs WHERE run_key = ?", [run_key])
     print(f"\nMigration run {run_key}")
-    print(f"{'file':28} {'rows':>9} {'staged':>9} {'set aside':>9}  accounted")
-    for a in accounts:
+    if not brief:
+        print(f"{'file':28} {'rows':>9} {'staged':>9} {'set aside':>9}  accounted")
+    for a in [] if brief else accounts:
         print(f"{a.file:28} {a.raw_rows:>9,} {a.staged_rows:>9,} {a.quarantined_rows:>9,}  {'yes' if a.ok else 'NO'}")
-    if reasons:
+    if reasons and not brief:
         print("\nQuarantine by reason (row: record set aside; value: record kept, value repaired or blanked)")
         for r in reasons:
             print(f"  {r.file:26} {r.reason_code:22} {r.level:5} {r.count:>7,}")
@@ -27,6 +34,17 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None)
         print(f"{'entity':18} {'created':>8} {'updated':>8} {'skipped':>8} {'adopted':>8} {'tokens':>8}")
         for entity, created, updated, skipped, adopted, tokens in loads:
             print(f"{entity:18} {created:>8,} {updated:>8,} {skipped:>8,} {adopted:>8,} {tokens:>8,}")
+    if load_aside:
+        print("\nSet aside at load time (meta.load_set_aside)")
+        for entity, reason, n in load_aside:
+            print(f"  {entity:18} {reason:28} {n:>7,}")
+    if verified:
+        records, fields, matches, mismatches, missing, accepted, unexplained, dups = verified[0]
+        verdict = "clean" if not unexplained and not dups else "NOT clean"
+        print(f"\nRead-back verification: {verdict} — {records:,} records, {fields:,} fields: {matches:,} match, "
+              f"{mismatches:,} differ, {missing:,} missing, {accepted:,} accepted, {dups:,} duplicates")
+    if brief:
+        return
     if sandbox_usage:
         print(f"\nTokens spent today in the sandbox account: {sandbox_usage['tokens_today']:,}")
     print("\nReports")
@@ -34,6 +52,13 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None)
     for p in sorted(report_dir.glob("*")) if report_dir.exists() else []:
         print(f"  {p}")
     print(f"  DuckDB: {paths.duckdb}")
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]:
+    try:
+        return con.execute(sql, params).fetchall()
+    except duckdb.CatalogException:  # that stage has not run yet
+        return []
 
 
 def _loads(con: duckdb.DuckDBPyConnection, run_key: str) -> list[tuple]:
