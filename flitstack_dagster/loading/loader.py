@@ -9,6 +9,7 @@ before it is tried again.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,19 @@ class EntityApi:
 
     def __init__(self, client, entity: str, resolver: Resolver):
         self.client, self.entity, self.resolver = client, entity, resolver
+        # Pipedrive ids that already belong to a source record: a lookup after a lost answer must
+        # never adopt one of them for another record (two labor lines can look alike)
+        self.taken: set[int] = set()
+        self._claim_lock = threading.Lock()
+
+    def claim(self, candidates: Iterable[int]) -> int | None:
+        """The first candidate no other source record owns, reserved for the caller."""
+        with self._claim_lock:
+            for pid in candidates:
+                if int(pid) not in self.taken:
+                    self.taken.add(int(pid))
+                    return int(pid)
+        return None
 
     def create(self, body: dict[str, Any], row: dict[str, Any], find: Callable[[], int | None], check_first: bool
                ) -> tuple[int, bool]:
@@ -88,10 +102,12 @@ class ActivityApi(EntityApi):
     def finder(self, row, body):
         def find() -> int | None:
             filters = {k: body[k] for k in ("deal_id", "org_id") if body.get(k)}
-            for a in self.client.list_activities(**filters):
-                if a.subject == body.get("subject") and str(a.due_date) == str(body.get("due_date")):
-                    return int(a.id)
-            return None
+            return self.claim(
+                a.id for a in self.client.list_activities(**filters)
+                if a.subject == body.get("subject") and str(a.due_date) == str(body.get("due_date"))
+                and str(getattr(a, "due_time", None) or "")[:5] == str(body.get("due_time") or "")[:5]
+                and (body.get("type") is None or getattr(a, "type", None) == body.get("type"))
+            )
 
         return find
 
@@ -108,10 +124,7 @@ class NoteApi(EntityApi):
     def finder(self, row, body):
         def find() -> int | None:
             filters = {k: body[k] for k in ("deal_id", "org_id", "person_id") if body.get(k)}
-            for n in self.client.list_notes(**filters):
-                if (n.content or "") == body.get("content"):
-                    return int(n.id)
-            return None
+            return self.claim(n.id for n in self.client.list_notes(**filters) if (n.content or "") == body.get("content"))
 
         return find
 
@@ -130,10 +143,10 @@ class RelationshipApi(EntityApi):
 
     def finder(self, row, body):
         def find() -> int | None:
-            for r in self.client.list_organization_relationships(body["rel_linked_org_id"]):
-                if (r.owner_org_id, r.linked_org_id) == (body["rel_owner_org_id"], body["rel_linked_org_id"]):
-                    return int(r.id)
-            return None
+            return self.claim(
+                r.id for r in self.client.list_organization_relationships(body["rel_linked_org_id"])
+                if (r.owner_org_id, r.linked_org_id) == (body["rel_owner_org_id"], body["rel_linked_org_id"])
+            )
 
         return find
 
@@ -162,12 +175,12 @@ class FileApi(EntityApi):
 
     def finder(self, row, body):
         def find() -> int | None:
-            for f in self.client.list_files():
-                if f.name == row["file_name"] and (
-                    (body.get("deal_id") and f.deal_id == body["deal_id"]) or (body.get("org_id") and f.org_id == body["org_id"])
-                ):
-                    return int(f.id)
-            return None
+            return self.claim(
+                f.id for f in self.client.list_files()
+                if f.name == row["file_name"]
+                and (row.get("size") is None or getattr(f, "file_size", None) in (None, row["size"]))
+                and ((body.get("deal_id") and f.deal_id == body["deal_id"]) or (body.get("org_id") and f.org_id == body["org_id"]))
+            )
 
         return find
 
@@ -226,6 +239,7 @@ def load_entity(
     id_map = store.id_map(entity)
     pending = store.pending(entity)
     api = api_for(client, entity, resolver, bundle_root)
+    api.taken = {m.pipedrive_id for m in id_map.values()}
     skips: list[dict[str, Any]] = []
     last_report = [time.monotonic()]
 
@@ -255,6 +269,7 @@ def load_entity(
             store.record(run_key, entity, sid, "create" if created else "adopt", pid,
                          content_hash=row["content_hash"], payload=body, after=body, tokens=client.thread_tokens() - t0)
             resolver.id_maps.setdefault(entity, {})[sid] = pid
+            api.taken.add(int(pid))
             if created:
                 result.created += 1
             else:

@@ -56,8 +56,13 @@ def migrated(tmp_path_factory):
     try:
         first = launch_migrate(paths, run.run_key, run.mode, str(bundle))
         approve_for_demo(paths)
+        gated = launch_migrate(paths, run.run_key, run.mode, str(bundle))  # no verified sample yet
+        with duck.connect(paths.duckdb) as con:
+            sample = add_run(con, bundle, "sample", paths.work)
+        sampled = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
         second = launch_migrate(paths, run.run_key, run.mode, str(bundle))
-        yield {"paths": paths, "run": run, "bundle": bundle, "sandbox": sandbox, "first": first, "second": second}
+        yield {"paths": paths, "run": run, "bundle": bundle, "sandbox": sandbox, "first": first, "gated": gated,
+               "sampled": sampled, "second": second}
     finally:
         sandbox.stop()
         for k, v in old.items():
@@ -67,11 +72,15 @@ def migrated(tmp_path_factory):
                 os.environ[k] = v
 
 
-def test_stops_at_approval_then_loads(migrated):
-    first, second = migrated["first"], migrated["second"]
+def test_stops_at_approval_then_at_the_sample_gate_then_loads(migrated):
+    first, gated, sampled, second = migrated["first"], migrated["gated"], migrated["sampled"], migrated["second"]
     failed = _failed_checks(first)
     assert "mapping_approved" in failed and "approve" in failed["mapping_approved"].lower()
     assert not [e for e in first.all_node_events if e.is_step_success and e.step_key.startswith("loaded_")]
+    failed = _failed_checks(gated)
+    assert set(failed) == {"ready_to_load"} and "no sample run" in failed["ready_to_load"]
+    assert not [e for e in gated.all_node_events if e.is_step_success and e.step_key.startswith("loaded_")]
+    assert sampled.success, _failed_checks(sampled)
     assert second.success, _failed_checks(second)
     done = {e.step_key for e in second.all_node_events if e.is_step_success}
     assert {"loaded_organizations", "loaded_persons", "loaded_deals", "loaded_activities", "loaded_notes",
@@ -85,13 +94,15 @@ def test_every_shaped_record_is_in_pipedrive_once(migrated):
         for entity, table, coll in [("organization", "pd_organizations", "organizations"), ("person", "pd_persons", "persons"),
                                     ("deal", "pd_deals", "deals"), ("activity", "pd_activities", "activities"),
                                     ("note", "pd_notes", "notes"), ("file", "pd_files", "files")]:
-            shaped = con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run.run_key]).fetchall()[0][0]
-            aside = con.execute("SELECT count(*) FROM meta.load_set_aside WHERE run_key = ? AND entity = ?",
-                                [run.run_key, entity]).fetchall()[0][0]
-            ids = {r[0] for r in con.execute("SELECT pipedrive_id FROM meta.id_map WHERE entity = ?", [entity]).fetchall()}
-            in_pd = {int(r["id"]) for r in _records(snap, coll)}
-            assert len(ids) == shaped - aside, entity  # every record loaded or set aside with a reason
-            assert ids == in_pd, entity  # exactly those records, no duplicate, none missing
+            shaped = {r[0] for r in con.execute(f"SELECT source_id FROM shaped.{table} WHERE run_key = ?", [run.run_key]).fetchall()}
+            aside = {r[0] for r in con.execute("SELECT source_id FROM meta.load_set_aside WHERE run_key = ? AND entity = ?",
+                                               [run.run_key, entity]).fetchall()}
+            id_map = dict(con.execute("SELECT source_id, pipedrive_id FROM meta.id_map WHERE entity = ?", [entity]).fetchall())
+            in_pd = [int(r["id"]) for r in _records(snap, coll)]
+            assert shaped - aside <= set(id_map), entity  # every record loaded or set aside with a reason
+            assert not (aside & set(id_map)), entity
+            assert len(in_pd) == len(set(in_pd)) and set(in_pd) == set(id_map.values()), entity  # no duplicate, none missing
+            assert len(set(id_map.values())) == len(id_map), entity  # one Pipedrive record per source record
         reasons = con.execute("SELECT DISTINCT reason_code FROM meta.load_set_aside").fetchall()
         assert all(r[0] for r in reasons)
 
