@@ -43,8 +43,10 @@ def shape_run(
     if ctx.mode == "sample":  # the stratified slice and everything it references, nothing else
         inputs = select_sample(inputs)
     shaped = shape_all(inputs, mapping, Owners.of(owners.by_contact(), owners.fallback_user_id), ctx)
+    results = run_checks(shaped, inputs, mapping, loaded)
+    del inputs  # at a million work orders the staged frames are gigabytes; saving does not need them
     save_shaped(con, run_key, shaped)
-    return shaped, run_checks(shaped, inputs, mapping, loaded)
+    return shaped, results
 
 
 def save_shaped(con: duckdb.DuckDBPyConnection, run_key: str, shaped: ShapedRun) -> None:
