@@ -19,11 +19,14 @@ from typing import Any
 
 from flitstack_dagster.loading.resolve import Resolver, Unresolved, before_values, changed_fields
 from flitstack_dagster.loading.store import LoadStore
-from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
 
 log = logging.getLogger(__name__)
 
 SOURCE_ID_FIELD = "Novo Source ID"
+# answers that refuse one record (validation, a vanished reference): that record is set aside with
+# Pipedrive's message and the load goes on
+REJECTED = {400, 404, 410, 422}
 
 
 @dataclass
@@ -276,6 +279,10 @@ def load_entity(
                 result.adopted += 1
         except Unresolved as e:
             result.set_aside.append({"source_id": sid, "reason_code": e.code, "message": str(e)})
+        except PipedriveError as e:
+            if e.status not in REJECTED:
+                raise  # the account or the connection, not this record: stop, a re-run resumes
+            result.set_aside.append({"source_id": sid, "reason_code": "rejected_by_pipedrive", "message": str(e)})
         finally:
             now = time.monotonic()
             if progress and now - last_report[0] >= progress_every:

@@ -189,7 +189,7 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
            "seed: equipment type → Asset_Type__c"),
         _F("assets", "Parent Asset ID", "organization", "relationship:parent", "hierarchy_parent", 0.9,
            "organization relationship `parent`; deeper than level 2 → level-2 ancestor; cycles broken"),
-        _C("assets", "Parent Asset ID", "organization", "Asset_Hierarchy__c", "varchar", "lineage",
+        _C("assets", "Parent Asset ID", "organization", "Asset_Hierarchy__c", "text", "lineage",
            "full lineage `Root > Child > Grandchild`", confidence=0.9),
         _F("assets", "Account ID", "organization", "relationship:parent", "account_parent", 0.9,
            "a root asset of a customer account hangs under the account's organization"),
