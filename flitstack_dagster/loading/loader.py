@@ -138,8 +138,8 @@ class RelationshipApi(EntityApi):
             return found, False
         return self.client.create_idempotent("organization_relationship", body, find)
 
-    def update(self, pid, changes):  # a relationship changes by being replaced
-        raise Unresolved("relationship_changed", "parent changed: roll back and reload the relationship")
+    def update(self, pid, changes):  # a new parent: PUT the relationship (v1)
+        self.client.update_organization_relationship(pid, changes)
 
     def delete(self, pid):
         self.client.delete_organization_relationship(pid)

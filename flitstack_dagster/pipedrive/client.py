@@ -931,6 +931,11 @@ class PipedriveClient:
         data = self._data("GET", "v1", "/organizationRelationships", params={"org_id": int(org_id)})
         return [m.OrganizationRelationship.model_validate(d) for d in data or []]
 
+    def update_organization_relationship(self, id: int, changes: Mapping[str, Any]) -> m.OrganizationRelationship:
+        """PUT /v1/organizationRelationships/{id}: e.g. a new parent (`rel_owner_org_id`)."""
+        data = self._data("PUT", "v1", f"/organizationRelationships/{int(id)}", json=dict(changes))
+        return m.OrganizationRelationship.model_validate(data)
+
     def delete_organization_relationship(self, id: int) -> None:
         self._delete("organization_relationship", id)
 

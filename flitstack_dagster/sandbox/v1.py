@@ -64,6 +64,7 @@ class V1Routes:
         r.add("GET", "/v1/organizationRelationships", self.rel_list)
         r.add("POST", "/v1/organizationRelationships", self.rel_create)
         r.add("GET", "/v1/organizationRelationships/{id}", self.rel_get)
+        r.add("PUT", "/v1/organizationRelationships/{id}", self.rel_update)
         r.add("DELETE", "/v1/organizationRelationships/{id}", self.rel_delete)
         r.add("GET", "/v1/users", self.users_list)
         r.add("GET", "/v1/users/me", self.users_me)
@@ -386,12 +387,35 @@ class V1Routes:
         from flitstack_dagster.sandbox.app import Reply
 
         body = self._body_obj(ctx)
+        if body.get("type") is None:
+            raise bad_request("Missing required field 'type'")
+        rtype, owner, linked = self._rel_fields(body, None)
+        rid = self.store.take_id("organizationRelationships")
+        t = v1_time(ctx.now)
+        rel = {"id": rid, "type": rtype, "rel_owner_org_id": owner, "rel_linked_org_id": linked,
+               "add_time": t, "update_time": t, "active_flag": True, "is_deleted": False}
+        self.store.records("organizationRelationships")[str(rid)] = rel
+        return Reply(200, {"success": True, "data": self._render_rel(rel),
+                           "related_objects": self._related_orgs([rel])})
+
+    def rel_update(self, ctx: "Ctx") -> "Reply":
+        from flitstack_dagster.sandbox.app import Reply
+
+        rel = self._get_or_404("organizationRelationships", ctx.params["id"], "Organization relationship")
+        body = self._body_obj(ctx)
+        merged = {"type": rel["type"], "rel_owner_org_id": rel["rel_owner_org_id"],
+                  "rel_linked_org_id": rel["rel_linked_org_id"], **{k: v for k, v in body.items() if v is not None}}
+        rel["type"], rel["rel_owner_org_id"], rel["rel_linked_org_id"] = self._rel_fields(merged, rel["id"])
+        rel["update_time"] = v1_time(ctx.now)
+        return Reply(200, {"success": True, "data": self._render_rel(rel),
+                           "related_objects": self._related_orgs([rel])})
+
+    def _rel_fields(self, body: dict, self_id: int | None) -> tuple[str, int, int]:
+        """Validate a relationship body (create, or update merged with the current values)."""
         for k in body:
             if k not in ("org_id", "type", "rel_owner_org_id", "rel_linked_org_id"):
                 raise bad_request(f"Unknown parameter '{k}'")
         rtype = body.get("type")
-        if rtype is None:
-            raise bad_request("Missing required field 'type'")
         if rtype not in ("parent", "related"):
             raise bad_request("Invalid value for 'type': parent or related")
         owner = _int_param("rel_owner_org_id", body.get("rel_owner_org_id"), True)
@@ -402,7 +426,8 @@ class V1Routes:
                 raise not_found("Organization not found")
         if owner == linked:
             raise bad_request("An organization cannot be related to itself")
-        live = [r for r in self.store.records("organizationRelationships").values() if not r.get("is_deleted")]
+        live = [r for r in self.store.records("organizationRelationships").values()
+                if not r.get("is_deleted") and r["id"] != self_id]
         for r in live:
             if {r["rel_owner_org_id"], r["rel_linked_org_id"]} == {owner, linked}:
                 raise bad_request("These organizations are already related")
@@ -417,13 +442,7 @@ class V1Routes:
                 cur = parent_of[cur]
                 if cur == linked:
                     raise bad_request("The relationship would create a cycle")
-        rid = self.store.take_id("organizationRelationships")
-        t = v1_time(ctx.now)
-        rel = {"id": rid, "type": rtype, "rel_owner_org_id": owner, "rel_linked_org_id": linked,
-               "add_time": t, "update_time": t, "active_flag": True, "is_deleted": False}
-        self.store.records("organizationRelationships")[str(rid)] = rel
-        return Reply(200, {"success": True, "data": self._render_rel(rel),
-                           "related_objects": self._related_orgs([rel])})
+        return rtype, owner, linked
 
     def rel_get(self, ctx: "Ctx") -> "Reply":
         from flitstack_dagster.sandbox.app import Reply, qint
