@@ -14,6 +14,7 @@ def test_move_a_child_to_a_new_parent_and_refuse_a_cycle():
         moved = c.update_organization_relationship(rel.id, {"rel_owner_org_id": b})
         assert (moved.id, moved.owner_org_id, moved.linked_org_id) == (rel.id, b, child)
         assert [r.owner_org_id for r in c.list_organization_relationships(child)] == [b]
-        with pytest.raises(PipedriveError) as e:  # Child -> B would make B its own ancestor
-            c.update_organization_relationship(rel.id, {"rel_owner_org_id": child, "rel_linked_org_id": b})
+        c.create_organization_relationship({"type": "parent", "rel_owner_org_id": child, "rel_linked_org_id": a})
+        with pytest.raises(PipedriveError) as e:  # A under Child under A: a cycle
+            c.update_organization_relationship(rel.id, {"rel_owner_org_id": a})
         assert e.value.status == 400
