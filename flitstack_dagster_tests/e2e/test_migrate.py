@@ -203,7 +203,8 @@ def test_delta_touches_only_what_changed_then_rollbacks_restore(migrated):
         ops = dict(con.execute("SELECT operation, count(*) FROM meta.audit_log WHERE run_key = ? GROUP BY 1",
                                [delta.run_key]).fetchall())
         shaped = sum(con.execute(f"SELECT count(*) FROM shaped.{t} WHERE run_key = ?", [delta.run_key]).fetchall()[0][0]
-                     for t in ("pd_organizations", "pd_persons", "pd_deals", "pd_activities", "pd_notes", "pd_files"))
+                     for t in ("pd_organizations", "pd_org_relationships", "pd_persons", "pd_deals", "pd_activities",
+                               "pd_notes", "pd_files"))
         listed = con.execute("SELECT count(*) FROM staging.stg_deleted WHERE _run_key = ?", [delta.run_key]).fetchall()[0][0]
         verified = con.execute("SELECT unexplained, duplicates FROM verification.runs WHERE run_key = ?",
                                [delta.run_key]).fetchall()
