@@ -21,7 +21,8 @@ window). The limiter hands out slots before each request:
 Daily budget: 30,000 x plan multiplier (lite 1, growth 2, premium 5, ultimate 7) x seats tokens per
 company per day, shared by every integration. The limiter counts the tokens this client spends
 (per the operation's `x-token-cost`) and raises DailyBudgetSpent *before* a request would spend into
-the reserve (`daily_reserve_fraction` of the budget), and, after the server answered 429 for the
+the reserve (`daily_reserve_fraction` of the budget) — counting the requests still in flight, which the
+server's last `x-daily-tokens-left` does not include yet — and, after the server answered 429 for the
 daily budget, refuses further requests until the reset (next UTC midnight, of `wall_clock`).
 
 In flight: `InFlightGate` caps the requests in flight at what Little's law says the burst limit
@@ -175,6 +176,7 @@ class RateLimiter:
         self.daily_budget: int | None = daily_budget(self.plan, seats) if seats else None
         self.reserve = round((self.daily_budget or 0) * daily_reserve_fraction)
         self.spent_today = 0
+        self.in_flight_tokens = 0  # granted, not answered yet: not in the server's tokens-left figure
         self._day = self._today()
         self._server_exhausted_day: str | None = None
         # the server's own count (x-daily-tokens-left / x-daily-token-limit), when it sends one;
@@ -242,7 +244,7 @@ class RateLimiter:
         if usable is not None and self.spent_today + cost > usable:
             raise self._budget_error("client", operation)
         if (self.server_tokens_left is not None and self._server_left_day == self._day
-                and self.server_tokens_left - cost < self.reserve):
+                and self.server_tokens_left - self.in_flight_tokens - cost < self.reserve):
             raise self._budget_error("client", operation)
 
     def server_budget_spent(self, operation: str | None = None) -> DailyBudgetSpent:
@@ -278,6 +280,7 @@ class RateLimiter:
                         w.slots.append(slot)
                         slots.append((w, slot))
                     self.spent_today += cost
+                    self.in_flight_tokens += cost
                     return Ticket(slots=slots, cost=cost, operation=operation)
             self.waited_seconds += wait
             self.sleep(wait)
@@ -312,6 +315,7 @@ class RateLimiter:
             return
         with self._lock:
             ticket.released = True
+            self.in_flight_tokens = max(0, self.in_flight_tokens - ticket.cost)
             now = self.clock()
             for _w, slot in ticket.slots:
                 slot.stamp = min(slot.stamp, now)
@@ -324,6 +328,7 @@ class RateLimiter:
             return
         with self._lock:
             ticket.released = True
+            self.in_flight_tokens = max(0, self.in_flight_tokens - ticket.cost)
             for w, slot in ticket.slots:
                 if slot in w.slots:
                     w.slots.remove(slot)
