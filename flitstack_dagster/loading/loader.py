@@ -279,6 +279,10 @@ def load_entity(
                 result.adopted += 1
         except Unresolved as e:
             result.set_aside.append({"source_id": sid, "reason_code": e.code, "message": str(e)})
+        except DailyBudgetSpent:
+            if sid not in pending and client.thread_tokens() == t0:
+                store.cancel_create(entity, sid)  # refused before anything was sent: no lookup tomorrow
+            raise
         except PipedriveError as e:
             if e.status not in REJECTED:
                 raise  # the account or the connection, not this record: stop, a re-run resumes

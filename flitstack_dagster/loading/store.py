@@ -88,6 +88,11 @@ class LoadStore:
                 [entity, source_id, run_key, _now()],
             )
 
+    def cancel_create(self, entity: str, source_id: str) -> None:
+        """A create that was never sent (refused before it left): nothing to look up next time."""
+        with self._lock:
+            self.con.execute("DELETE FROM meta.pending_creates WHERE entity = ? AND source_id = ?", [entity, source_id])
+
     def record(
         self,
         run_key: str,

@@ -137,12 +137,6 @@ def _loaded(paths: Paths) -> int:
         return con.execute("SELECT count(*) FROM meta.id_map").fetchall()[0][0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader bug (loading/loader.py, load_entity.one): store.begin_create marks a create pending before "
-    "client.acquire raises DailyBudgetSpent, so every record the stopped step (and each sibling step that "
-    "starts after the stop) reached is looked up (getActivities 10 / getNotes 20 tokens) before its create "
-    "the next day; the load needs ~2x the tokens and is not done by day 4. Fix: drop the pending marker "
-    "when DailyBudgetSpent is raised and no token was charged for the record (client.thread_tokens() unchanged)."))
 def test_two_and_a_half_days_of_budget_finish_on_day_three_without_touching_the_reserve(tmp_path):
     with dg.instance_for_test() as instance, SandboxServer(
             state_path=tmp_path / "sandbox" / "state.json", plan=PLAN, seats=SEATS, clock=_noon_today()) as sandbox:
