@@ -23,6 +23,7 @@ from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.run_tags import ACCOUNT_TAG, pipedrive_account
 from flitstack_dagster.settings import Paths
 from flitstack_dagster_tests.deployment.rehearsal import Rehearsal, Tenant, free_port
+from flitstack_dagster_tests.reliability.kit import waive_sample_gate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -140,6 +141,7 @@ def outcome(tmp_path_factory) -> Outcome:
             res = reh.approve(t)
             out.approve_output[t.name] = res.stdout + res.stderr
             approve_for_demo(Paths(t.data_dir))
+            waive_sample_gate(Paths(t.data_dir))  # the sensor starts full runs: no sample run here
 
         # 3. Relaunch: twice for springfield's account (they must queue), once for shelbyville's.
         spring, shelby = tenants
