@@ -42,7 +42,7 @@ def test_standard_columns(profile):
         assert names[("deal", n)] == "monetary"
     for n in ("Novo WO Number", "Request Type", "Date Requested", "Due Date", "Date Completed"):
         assert ("deal", n) in names
-    assert names[("organization", "Asset_Hierarchy__c")] == "varchar" and names[("organization", "Parts")] == "text"
+    assert names[("organization", "Asset_Hierarchy__c")] == "text" and names[("organization", "Parts")] == "text"
     assert len(m.objects) >= 11 and m.objects[0].target == "Deal"
 
 
