@@ -19,6 +19,7 @@ from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.runs import add_run
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.settings import Paths
+from flitstack_dagster_tests.reliability.kit import waive_sample_gate
 
 from .test_report_reconcile import dump_dom
 
@@ -45,6 +46,7 @@ def migrated(tmp_path_factory):
         first = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
         assert not _checks(first)["mapping_approved"].passed  # waits for the approval, as it must
         approve_for_demo(paths)
+        waive_sample_gate(paths)  # this full run is verified on its own, without a sample run first
         second = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
         yield sb, paths, run.run_key, second, pipedrive, instance
 
