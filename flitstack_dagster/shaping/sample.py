@@ -10,7 +10,7 @@ Then the FK closure, so nothing in the sample points outside it: a work order's 
 status log, activity-log entries and attachments come with it, as do its account, asset (with all
 its ancestors up to the root), requester, technician and PM schedule; an asset brings its
 account, its ancestors, its activity-log entries, PM schedules, its asset_parts and their
-inventory parts; a PM schedule brings its asset and history; every contact referenced anywhere,
+inventory parts (as do a work order's parts lines); a PM schedule brings its asset and history; every contact referenced anywhere,
 their accounts and departments come last. Departments, UDF definitions, workflow rules and forms
 are kept whole (they are small configuration).
 """
@@ -97,7 +97,10 @@ def select_sample(inputs: StagedInputs, per_stratum: int = 8, max_records: int =
         | ((pl.col("parent_type") == "Asset") & _isin("parent_id", asset_ids))
     )
     sel["asset_parts"] = inputs.asset_parts.filter(_isin("asset_id", asset_ids))
-    sel["inventory"] = inputs.inventory.filter(_isin("part_number", _ids(sel["asset_parts"], "part_number")))
+    # inventory parts named by the sampled equipment lists and by the sampled parts lines (their
+    # description and unit travel in the parts activity, so the sample shapes them as the full run does)
+    parts = pl.concat([_ids(sel["asset_parts"], "part_number"), _ids(sel["parts_used"], "part_number")]).unique()
+    sel["inventory"] = inputs.inventory.filter(_isin("part_number", parts))
 
     contact_ids = pl.concat([
         _ids(sel["work_orders"], "requester_id"), _ids(sel["work_orders"], "assigned_to_id"),

@@ -116,6 +116,17 @@ def test_sample_is_stratified_and_closed(ctx, owners):
     assert set(s.contacts["contact_id"].to_list()) >= set(s.work_orders["requester_id"].drop_nulls().to_list())
 
 
+def test_sample_brings_the_inventory_parts_its_parts_lines_name(ctx, owners):
+    """Else the sample's parts activities lack the part's description and unit, and the full run
+    has to rewrite every one of them."""
+    i = small()
+    i = i.replace(inventory=pl.DataFrame({"part_number": ["P1", "P2", "P3"], "description": ["Filter", "Belt", "Unused"]}),
+                  parts_used=pl.DataFrame({"line_id": ["X1"], "wo_number": ["WO-1"], "part_number": ["P2"],
+                                           "quantity": [2.0], "unit_cost": [3.0]}))
+    s = select_sample(i, per_stratum=1)
+    assert sorted(s.inventory["part_number"].to_list()) == ["P1", "P2"]
+
+
 def test_read_staged_from_duckdb():
     con = duckdb.connect()
     con.execute("create schema staging; create schema raw")
