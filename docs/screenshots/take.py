@@ -130,7 +130,8 @@ def text_has(*words: str) -> str:
 
 
 async def take_all(chromium_port: int, web: str, run_id: str, diff: Path, out_dir: Path) -> None:
-    targets = httpx.get(f"http://127.0.0.1:{chromium_port}/json/list", timeout=5).json()
+    async with httpx.AsyncClient() as client:
+        targets = (await client.get(f"http://127.0.0.1:{chromium_port}/json/list", timeout=5)).json()
     page_target = next(t for t in targets if t["type"] == "page")
     async with websockets.connect(page_target["webSocketDebuggerUrl"], max_size=None) as ws:
         page = Page(ws)
