@@ -10,13 +10,18 @@ from flitstack_dagster.defs.resources import build_resources
 from flitstack_dagster.defs.verification import verification_assets
 
 
+# Who to ask about an asset in the UI: the migration team that runs this code location.
+OWNERS = ["team:migration"]
+
+
 def build_definitions(data_dir: Path | None = None, pipedrive: object | None = None) -> dg.Definitions:
+    assets = [
+        landing.land_novo_export, *staging.staging_assets, staging.novo_quarantine,
+        *mapping.mapping_assets, shaping.shape_pipedrive_records, *loading.load_assets,
+        *verification_assets,
+    ]
     return dg.Definitions(
-        assets=[
-            landing.land_novo_export, *staging.staging_assets, staging.novo_quarantine,
-            *mapping.mapping_assets, shaping.shape_pipedrive_records, *loading.load_assets,
-            *verification_assets,
-        ],
+        assets=dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=OWNERS), assets),
         jobs=[jobs.migrate, runs.register_migration_run, rollback.rollback],
         sensors=sensors.sensors,
         resources={**build_resources(data_dir), "pipedrive": pipedrive or pipedrive_from_env()},

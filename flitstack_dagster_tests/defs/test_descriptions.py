@@ -21,6 +21,8 @@ def test_every_asset_and_check_has_a_description_and_a_group(tmp_path):
             missing.append(f"asset {key.to_user_string()}: no description")
         if not node.group_name or node.group_name == "default":
             missing.append(f"asset {key.to_user_string()}: no group")
+        if not node.owners:
+            missing.append(f"asset {key.to_user_string()}: no owner")
     checks = list(graph.asset_check_keys)
     assert len(checks) > 5
     for ck in checks:
