@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -352,13 +352,10 @@ def bench_estimate(work_orders: int, plan: str, seats: int, workdir: Path) -> di
 
 
 def waive_sample(paths) -> None:
-    from flitstack_dagster.mapping.demo_approval import APPROVED_WHAT
-    from flitstack_dagster.mapping.store import approved_path, require_approved
-    from flitstack_dagster.mapping.yamlio import write_mapping
+    from flitstack_dagster.mapping.approval import waive_sample_verification
+    from flitstack_dagster.mapping.store import approved_path
 
-    m = require_approved(paths)
-    m.options.waive_sample_verification = True
-    write_mapping(approved_path(paths), m, APPROVED_WHAT)
+    waive_sample_verification(approved_path(paths))
 
 
 def _load_seconds(paths, result) -> tuple[float, list[str]]:

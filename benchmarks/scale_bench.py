@@ -335,13 +335,9 @@ def _preapprove(approval_cache: Path, paths, materialize, defs, approve_for_demo
 
 def _waive_sample(approved: Path) -> None:
     """Nothing is loaded here, so the full run's load gate (a verified sample first) is waived."""
-    from flitstack_dagster.mapping.approval import APPROVED_WHAT
-    from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+    from flitstack_dagster.mapping.approval import waive_sample_verification
 
-    m = load_mapping(approved)
-    if not m.options.waive_sample_verification:
-        m.options.waive_sample_verification = True
-        write_mapping(approved, m, APPROVED_WHAT)
+    waive_sample_verification(approved)
 
 
 def print_table(r: Result) -> None:

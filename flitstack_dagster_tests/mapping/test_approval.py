@@ -134,3 +134,16 @@ def test_command(setup, capsys):
     _fill_unmapped(ap)
     rc = command.run(parser.parse_args(["approve", "--by", "lee", "--proposal", str(pp), "--approved", str(ap)]))
     assert rc == 0
+
+
+def test_waiving_the_sample_keeps_the_rest_of_the_approved_file(tmp_path):
+    from flitstack_dagster.mapping.approval import waive_sample_verification
+    from flitstack_dagster.mapping.model import Mapping as M
+    from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+
+    path = tmp_path / "approved.yaml"
+    write_mapping(path, M(approved_by="lead", value_maps={"contacts.Role": {"Tech": "Technician"}}), "test")
+    waive_sample_verification(path)
+    m = load_mapping(path)
+    assert m.options.waive_sample_verification and m.approved_by == "lead"
+    assert m.value_maps["contacts.Role"] == {"Tech": "Technician"}
