@@ -62,12 +62,10 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple
 
 
 def _loads(con: duckdb.DuckDBPyConnection, run_key: str) -> list[tuple]:
-    try:
-        return con.execute(
-            """SELECT entity, count(*) FILTER (operation = 'create'), count(*) FILTER (operation = 'update'),
-                      count(*) FILTER (operation = 'skip'), count(*) FILTER (operation = 'adopt'), sum(tokens)::BIGINT
-               FROM meta.audit_log WHERE run_key = ? GROUP BY entity ORDER BY entity""",
-            [run_key],
-        ).fetchall()
-    except duckdb.CatalogException:
-        return []
+    return _query(
+        con,
+        """SELECT entity, count(*) FILTER (operation = 'create'), count(*) FILTER (operation = 'update'),
+                  count(*) FILTER (operation = 'skip'), count(*) FILTER (operation = 'adopt'), sum(tokens)::BIGINT
+           FROM meta.audit_log WHERE run_key = ? GROUP BY entity ORDER BY entity""",
+        [run_key],
+    )
