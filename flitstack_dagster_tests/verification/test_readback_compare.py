@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import polars as pl
-import pytest
 
-from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.verification.store import is_sample_verified, verified_sample
 from flitstack_dagster.verification.verify import AcceptedMismatch, verify_run
 
-from .handmade import RUN, build
-
-
-@pytest.fixture()
-def world(tmp_path):
-    with (SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb,
-          PipedriveClient(sb.base_url, sb.api_token, plan="growth", seats=5) as client):
-        yield sb, client, build(client, tmp_path)
+from .handmade import RUN
 
 
 def _bad(result):

@@ -7,15 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.verification.reconcile import reconcile_run
 from flitstack_dagster.verification.report_html import write_field_diff_report
 from flitstack_dagster.verification.verify import verify_run
 
-from .handmade import RUN, build
+from .handmade import RUN
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--dump-dom"]
@@ -35,13 +31,6 @@ def dump_dom(html: Path) -> str:
     proc = subprocess.run([chromium(), *CHROMIUM_FLAGS, html.as_uri()], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
-
-
-@pytest.fixture()
-def world(tmp_path):
-    with (SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb,
-          PipedriveClient(sb.base_url, sb.api_token, plan="growth", seats=5) as client):
-        yield sb, client, build(client, tmp_path)
 
 
 def test_reconciliation_passes_then_fails_when_a_field_is_corrupted(world):
