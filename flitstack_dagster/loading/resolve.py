@@ -122,6 +122,8 @@ class Resolver:
             cf = custom_defs.get(name)
             if cf is None:
                 body[name] = value
+            elif cf.key == name:  # a standard field with options (organization labels): top level, ids
+                body[name] = self._custom_value(name, cf, value)
             else:
                 custom[cf.key] = self._custom_value(name, cf, value)
         if entity in ("organization",) and isinstance(body.get("address"), str):

@@ -20,3 +20,15 @@ def test_a_value_that_became_null_is_sent_as_null_on_update():
 def test_unchanged_body_has_no_changes():
     body = {"title": "WO-1 · Leak", "custom_fields": {"k": 1}}
     assert changed_fields(body, dict(body)) == {}
+
+
+def test_standard_option_fields_go_top_level_and_custom_ones_under_custom_fields():
+    """Organization labels are a standard field with options: `label_ids` at the top level, as ids."""
+    import json
+
+    from flitstack_dagster.loading.resolve import CustomField, Registry, Resolver
+
+    reg = Registry({"organization": {"label_ids": CustomField("label_ids", "set", {"Schools": 7}),
+                                     "Tier": CustomField("a" * 40, "enum", {"Gold": 3})}}, {}, {}, {})
+    body = Resolver(reg, {}).body("organization", {"payload": json.dumps({"name": "X", "label_ids": "Schools", "Tier": "Gold"})})
+    assert body == {"name": "X", "label_ids": [7], "custom_fields": {"a" * 40: 3}}
