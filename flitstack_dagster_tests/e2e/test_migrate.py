@@ -61,8 +61,8 @@ def migrated(tmp_path_factory):
             sample = add_run(con, bundle, "sample", paths.work)
         sampled = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
         second = launch_migrate(paths, run.run_key, run.mode, str(bundle))
-        yield {"paths": paths, "run": run, "bundle": bundle, "sandbox": sandbox, "first": first, "gated": gated,
-               "sampled": sampled, "second": second}
+        yield {"paths": paths, "run": run, "sample": sample, "bundle": bundle, "sandbox": sandbox, "first": first,
+               "gated": gated, "sampled": sampled, "second": second}
     finally:
         sandbox.stop()
         for k, v in old.items():
@@ -179,9 +179,7 @@ def _resign(bundle, export_id_suffix: str) -> None:
 
 
 def _records(snap: dict, coll: str) -> list[dict]:
-    recs = snap[coll] if coll in snap else snap["records"][coll]
-    recs = recs.values() if isinstance(recs, dict) else recs
-    return [r for r in recs if not r.get("is_deleted") and r.get("active_flag", True) is not False]
+    return [r for r in snap["records"][coll].values() if not r.get("is_deleted") and r.get("active_flag", True) is not False]
 
 
 def test_delta_touches_only_what_changed_then_rollbacks_restore(migrated):
@@ -225,10 +223,6 @@ def test_delta_touches_only_what_changed_then_rollbacks_restore(migrated):
     roll_back(delta.run_key)
     assert live_state(sandbox) == after_full
     roll_back(run.run_key, cascade=True)
-    roll_back(migrated["sample"].run_key if "sample" in migrated else _sample_key(paths), cascade=True)
+    roll_back(migrated["sample"].run_key, cascade=True)
     assert sum(len(v) for v in live_state(sandbox).values()) == 0
 
-
-def _sample_key(paths) -> str:
-    with duck.connect(paths.duckdb, read_only=True) as con:
-        return con.execute("SELECT run_key FROM meta.migration_runs WHERE mode = 'sample'").fetchall()[0][0]
