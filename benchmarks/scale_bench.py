@@ -230,7 +230,8 @@ def step_errors(result) -> list[str]:
     return out
 
 
-def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, log_level: str = "WARNING") -> Result:
+def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, log_level: str = "WARNING",
+              only: list[str] | None = None, reuse: bool = False) -> Result:
     import dagster as dg
 
     from flitstack_dagster import duck
@@ -239,20 +240,21 @@ def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, 
     from flitstack_dagster.mapping import store as mapping_store
     from flitstack_dagster.mapping.demo_approval import approve_for_demo
     from flitstack_dagster.orchestration import add_partition
-    from flitstack_dagster.runs import add_run
+    from flitstack_dagster.runs import add_run, list_runs
     from flitstack_dagster.sandbox.server import SandboxServer
     from flitstack_dagster.settings import Paths
 
     cache.mkdir(parents=True, exist_ok=True)
     bundle = cached_bundle(cache, work_orders, seed)
     data = cache / f"run-{work_orders}-seed{seed}"
-    if data.exists():
+    reuse = reuse and (data / "flitstack.duckdb").exists()
+    if data.exists() and not reuse:
         shutil.rmtree(data)
     paths = Paths(data.resolve()).ensure()
     approval_cache = cache / f"approved-{work_orders}-seed{seed}.yaml"
 
     with duck.connect(paths.duckdb) as con:
-        run = add_run(con, bundle, "full", paths.work)
+        run = list_runs(con)[-1] if reuse else add_run(con, bundle, "full", paths.work)
     run_key = run.run_key
     home = data / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -273,6 +275,8 @@ def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, 
         stages: list[Stage] = []
         approval = "cached"
         for name, spec in STAGES:
+            if only and name not in only:
+                continue
             keys = stage_keys(defs, spec)
             if name == "mapping":
                 approval = _preapprove(approval_cache, paths, materialize, defs, approve_for_demo, mapping_store)
@@ -368,11 +372,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="where bundles, approvals and the run's data folder live (default data/bench)")
     p.add_argument("--json", type=Path, default=None,
                    help="results file (default CACHE/scale_bench-<work orders>.json)")
+    p.add_argument("--stages", default=",".join(s for s, _ in STAGES),
+                   help="comma-separated stages to time (default all); with --reuse, e.g. --stages shape")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the previous run's data folder for this size (to re-time later stages alone)")
     p.add_argument("--dagster-log-level", default="WARNING", help="Dagster console log level (default WARNING)")
     args = p.parse_args(argv)
     n = QUICK_WORK_ORDERS if args.quick else args.work_orders
     json_path = args.json or args.cache / f"scale_bench-{n}.json"
-    run_bench(n, args.seed, args.cache.resolve(), json_path, args.dagster_log_level)
+    only = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(only) - {s for s, _ in STAGES})
+    if unknown:
+        p.error(f"unknown stage(s): {', '.join(unknown)}")
+    run_bench(n, args.seed, args.cache.resolve(), json_path, args.dagster_log_level, only, args.reuse)
     return 0
 
 
