@@ -98,7 +98,10 @@ SELECT
          WHEN r._body_problem = 'body_missing' AND r.bundle_path IS NULL THEN 'Bundle Path is empty, so there is no body; the attachment is not loaded'
          WHEN r._body_problem = 'body_missing' THEN 'no body at ' || r.bundle_path || ' in the bundle; the attachment is not loaded — re-export it with its files'
          WHEN r._body_problem = 'size_mismatch' THEN 'the body at ' || r.bundle_path || ' is ' || r.__body_bytes || ' bytes, the row says ' || r.__raw_size || '; the attachment is not loaded — re-export it'
-         WHEN r._body_problem = 'hash_mismatch' THEN 'the body at ' || r.bundle_path || ' has SHA-256 ' || left(r.__body_sha256, 12) || '…, the row says ' || left(lower(novo_trim(r.sha_256)), 12) || '…; the attachment is not loaded — re-export it' END AS _row_message
+         WHEN r._body_problem = 'hash_mismatch' THEN 'the body at ' || r.bundle_path || ' has SHA-256 ' || left(r.__body_sha256, 12) || '…, the row says ' || left(lower(novo_trim(r.sha_256)), 12) || '…; the attachment is not loaded — re-export it' END AS _row_message,
+    -- the body size landing measured for a body it found and that matched its row; NULL = not checked
+    -- (shaping then checks the body itself)
+    CASE WHEN r.__body = 'found' THEN r.__body_bytes END AS _body_bytes
 FROM ranked r
 LEFT JOIN p_uploaded_by_id ON p_uploaded_by_id.id = r.uploaded_by_id
 LEFT JOIN p_work_order ON novo_trim(r.parent_type) = 'Work Order' AND p_work_order.id = r.parent_id

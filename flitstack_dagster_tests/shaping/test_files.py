@@ -74,3 +74,15 @@ def test_bodies_checked_inside_bundle(tmp_path, ctx):
     out2 = shape_files(att.head(1), set(), {"work_order:WO-1"}, Mapping(), c2)
     assert out2.set_aside["reason_code"].to_list() == ["hostile_path"]
     assert default_resolver(root)("files/../../secret.txt") is None
+
+
+def test_bodies_landing_checked_are_not_opened_again(tmp_path, ctx):
+    """A staged row with landing's `_body_bytes` was checked already: its body is not opened (here it
+    does not even exist) and its size is the measured one; a row without it is still checked."""
+    att = _att(bundle_path=["files/landed.pdf", "files/unchecked.mov", "files/c.txt"], size=[10.0, 7.0, 1.0])
+    att = att.with_columns(pl.Series("_body_bytes", [12, None, None], dtype=pl.Int64))
+    out = shape_files(att, {"asset:00042"}, {"work_order:WO-1"}, Mapping(), replace(ctx, bundle_root=tmp_path))
+    rows = {r["source_id"]: r for r in out.frame.to_dicts()}
+    assert rows["attachment:F1"]["decision"] == "upload" and rows["attachment:F1"]["size"] == 12
+    sa = dict(out.set_aside.select("source_id", "reason_code").iter_rows())
+    assert sa == {"attachment:F2": "body_missing", "attachment:F3": "orphan_reference"}
