@@ -229,66 +229,51 @@ def _load_udfs(con, run_key: str) -> list[UdfDef]:
     return out
 
 
+def _column_sql(table: str, i: int, column: str, is_list: bool) -> str:
+    """One column's numbers from one GROUP BY of its values: distinct, non-null, longest, top, examples.
+
+    Values are grouped once (typed; list columns by element, as text) with their row count and first
+    row; everything else is an aggregate over those groups, so no value is sorted or windowed.
+    Top values order by count desc then text, examples by first row then text (min_by over a struct key).
+    """
+    qc = _q(column)
+    tail = (f"min_by({{'v': s, 'n': n}}, {{'k': -n, 'v': s}}, {TOP_N}) AS top, "
+            f"min_by(s, {{'f': first_row, 'v': s}}, {EXAMPLES_N}) AS ex")
+    if is_list:
+        # a list column's distinct/longest are over whole lists; its top values and examples per element
+        return (f"SELECT {i} AS i, (SELECT count(DISTINCT {qc}) FROM {table} WHERE _run_key = $run) AS d, "
+                f"(SELECT count({qc}) FROM {table} WHERE _run_key = $run) AS nn, "
+                f"(SELECT max(len({qc})) FROM {table} WHERE _run_key = $run) AS ml, {tail} "
+                f"FROM (SELECT s, count(*) AS n, min(_row_number) AS first_row FROM "
+                f"(SELECT CAST(unnest({qc}) AS VARCHAR) AS s, _row_number FROM {table} WHERE _run_key = $run) "
+                f"WHERE s IS NOT NULL GROUP BY s)")
+    return (f"SELECT {i} AS i, count(*) AS d, sum(n) AS nn, max(length(s)) AS ml, {tail} "
+            f"FROM (SELECT CAST(v AS VARCHAR) AS s, n, first_row FROM "
+            f"(SELECT {qc} AS v, count(*) AS n, min(_row_number) AS first_row FROM {table} "
+            f"WHERE _run_key = $run AND {qc} IS NOT NULL GROUP BY {qc}))")
+
+
 def _profile_entity(con, entity: str, run_key: str, cols: list[tuple[str, str]], labels: dict[str, str],
                     udf_names: set[str]) -> EntityProfile:
     table = f"staging.stg_{entity}"
     data_cols = [(c, t) for c, t in cols if not c.startswith("_")]
-    rows = con.execute(f"SELECT count(*) FROM {table} WHERE _run_key = ?", [run_key]).fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM {table} WHERE _run_key = ?", [run_key]).fetchall()[0][0]
     prof = EntityProfile(entity=entity, rows=rows)
     if not data_cols:
         return prof
-    # 1. one aggregate query: nulls, distinct, max length per column
-    aggs = []
-    for c, t in data_cols:
-        qc = _q(c)
-        if t.endswith("[]"):
-            aggs += [f"count({qc})", f"count(DISTINCT {qc})", f"max(len({qc}))"]
-        else:
-            aggs += [f"count({qc})", f"count(DISTINCT {qc})", f"max(length(CAST({qc} AS VARCHAR)))"]
-    agg = con.execute(f"SELECT {', '.join(aggs)} FROM {table} WHERE _run_key = ?", [run_key]).fetchone()
-    # 2. one UNPIVOT query: top values and first-seen examples of every scalar column;
-    #    list columns are unnested so their values are counted element by element.
-    tops: dict[str, list[tuple[str, int]]] = {}
-    examples: dict[str, list[str]] = {}
-    scalar = [c for c, t in data_cols if not t.endswith("[]")]
-    lists = [c for c, t in data_cols if t.endswith("[]")]
-    parts = []
-    if scalar:
-        sel = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in scalar)
-        parts.append(
-            f"SELECT col, val, _row_number FROM (UNPIVOT (SELECT _row_number, {sel} FROM {table} "
-            f"WHERE _run_key = ?) ON COLUMNS(* EXCLUDE (_row_number)) INTO NAME col VALUE val)"
-        )
-    for c in lists:
-        parts.append(
-            f"SELECT '{c}' AS col, CAST(unnest({_q(c)}) AS VARCHAR) AS val, _row_number FROM {table} "
-            f"WHERE _run_key = ?"
-        )
-    if parts:
-        union = " UNION ALL ".join(parts)
-        sql = f"""
-            WITH u AS ({union}),
-            g AS (SELECT col, val, count(*) AS n, min(_row_number) AS first_row FROM u
-                  WHERE val IS NOT NULL GROUP BY col, val),
-            r AS (SELECT *, row_number() OVER (PARTITION BY col ORDER BY n DESC, val) AS rn_top,
-                            row_number() OVER (PARTITION BY col ORDER BY first_row, val) AS rn_ex FROM g)
-            SELECT col, val, n, rn_top, rn_ex FROM r WHERE rn_top <= {TOP_N} OR rn_ex <= {EXAMPLES_N}
-            ORDER BY col, rn_top
-        """
-        for col, val, n, rn_top, rn_ex in con.execute(sql, [run_key] * len(parts)).fetchall():
-            if rn_top <= TOP_N:
-                tops.setdefault(col, []).append((_show(val), int(n)))
-            if rn_ex <= EXAMPLES_N:
-                examples.setdefault(col, []).append((rn_ex, _show(val)))  # type: ignore[arg-type]
+    # one query per table: a UNION ALL of one grouped branch per column (see _column_sql)
+    union = " UNION ALL ".join(_column_sql(table, i, c, t.endswith("[]")) for i, (c, t) in enumerate(data_cols))
+    stats = {int(r[0]): r[1:] for r in con.execute(union, {"run": run_key}).fetchall()}
     for i, (c, t) in enumerate(data_cols):
-        nonnull, distinct, maxlen = agg[3 * i], agg[3 * i + 1], agg[3 * i + 2]
-        nulls = rows - int(nonnull)
+        distinct, nonnull, maxlen, top, ex = stats[i]
+        nulls = rows - int(nonnull or 0)
         prof.columns.append(
             ColumnProfile(
                 name=c, label=labels.get(c, c), type_seen=t, udf=c in udf_names, rows=rows,
-                null_count=nulls, null_rate=round(nulls / rows, 4) if rows else 0.0, distinct=int(distinct),
-                max_length=int(maxlen) if maxlen is not None else None, top_values=tops.get(c, []),
-                examples=[v for _, v in sorted(examples.get(c, []))],  # type: ignore[misc]
+                null_count=nulls, null_rate=round(nulls / rows, 4) if rows else 0.0, distinct=int(distinct or 0),
+                max_length=int(maxlen) if maxlen is not None else None,
+                top_values=[(_show(v["v"]), int(v["n"])) for v in top or []],
+                examples=[_show(v) for v in ex or []],
             )
         )
     return prof
