@@ -5,6 +5,8 @@ starts a deal before its organization exists.
 """
 
 from collections import Counter
+from datetime import datetime
+from typing import Optional
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -18,6 +20,7 @@ from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
 from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
 from flitstack_dagster.runs import bundle_root, get_run
 
 GROUP = "pipedrive_load"
@@ -32,6 +35,18 @@ LOADS = {
     "loaded_notes": ("note", ["loaded_deals"]),
     "loaded_files": ("file", ["loaded_deals"]),
 }
+
+
+def budget_failure(name: str, stopped: str, resets_at: Optional[datetime], meta: dict) -> dg.Failure:
+    """The daily budget stopped a load step: the failure budget_reset_sensor re-launches after the reset."""
+    meta = {**meta, STOPPED_BY_KEY: STOPPED_BY_BUDGET}
+    if resets_at is not None:
+        meta[RESETS_AT_KEY] = resets_at.isoformat()
+    return dg.Failure(
+        description=f"{name} stopped {stopped}. "
+        "Everything loaded so far is recorded; budget_reset_sensor re-launches the load after the budget resets.",
+        metadata=meta,
+    )
 
 
 def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
@@ -55,8 +70,12 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
                 context.log.info(f"{name}: {r.done:,}/{r.total:,} records, {rate:.1f}/s, {r.tokens:,} tokens, {eta(r, usable)}")
 
             run = get_run(con, run_key)
-            result = load_shaped(con, client, run_key, entity, bundle_root=bundle_root(run, project.paths.work),
-                                 progress=progress)
+            try:
+                result = load_shaped(con, client, run_key, entity, bundle_root=bundle_root(run, project.paths.work),
+                                     progress=progress)
+            except DailyBudgetSpent as e:
+                # refused before the first record (the account look-up): the same stop as mid-load
+                raise budget_failure(name, str(e), e.resets_at, {"tokens_spent": client.tokens_spent}) from None
         reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {
             "dagster/row_count": result.total, "created": result.created, "updated": result.updated,
@@ -66,14 +85,8 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
             "set_aside_table": "meta.load_set_aside",
         }
         if result.stopped:
-            meta[STOPPED_BY_KEY] = STOPPED_BY_BUDGET
-            if result.resets_at is not None:
-                meta[RESETS_AT_KEY] = result.resets_at.isoformat()
-            raise dg.Failure(
-                description=f"{name} stopped after {result.done:,}/{result.total:,} records: {result.stopped}. "
-                "Everything loaded so far is recorded; budget_reset_sensor re-launches the load after the budget resets.",
-                metadata=meta,
-            )
+            raise budget_failure(name, f"after {result.done:,}/{result.total:,} records: {result.stopped}",
+                                 result.resets_at, meta)
         return dg.MaterializeResult(metadata=meta)
 
     return _asset
@@ -92,7 +105,11 @@ def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                       project: ProjectPaths):
     policy = mapping_store.require_approved(project.paths).options.deletion_policy
     with duckdb.get_connection() as con, pipedrive.client() as client:
-        result = apply_deletions(con, client, context.partition_key, policy)
+        try:
+            result = apply_deletions(con, client, context.partition_key, policy)
+        except DailyBudgetSpent as e:
+            raise budget_failure("applied_deletions", f"before every deletion was handled: {e}", e.resets_at,
+                                 {"tokens_spent": client.tokens_spent}) from None
     report = write_report(result, project.paths.reports / context.partition_key / "deletions.csv")
     return dg.MaterializeResult(metadata={
         "policy": policy, "listed": result.listed, "flagged": result.flagged, "deleted": result.deleted,

@@ -42,7 +42,7 @@ from .errors import (
     PipedriveError,
     RateLimited,
 )
-from .ratelimit import PLAN_BURST, InFlightGate, RateLimiter, normalize_plan
+from .ratelimit import InFlightGate, RateLimiter, normalize_plan
 
 log = logging.getLogger("flitstack_dagster.pipedrive")
 
@@ -185,10 +185,6 @@ class PipedriveClient:
             raise ValueError("Pipedrive API token is empty")
         self.plan = normalize_plan(plan)
         self.seats = seats
-        # requests in flight: `max_concurrency` if given, else sized by Little's law from the measured
-        # latency (ratelimit.InFlightGate); max_concurrency is the most the gate can allow
-        self._gate = InFlightGate(PLAN_BURST[self.plan], fixed=max_concurrency)
-        self.max_concurrency = self._gate.max_capacity
         self.max_retries = max_retries
         self.max_rate_limit_retries = max_rate_limit_retries
         self.backoff_base = backoff_base
@@ -197,10 +193,15 @@ class PipedriveClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.costs = cost_table or default_cost_table()
+        # a limiter passed in is shared (one per Dagster run: the same token count and burst window)
         self.limiter = limiter or RateLimiter(
             self.plan, seats, daily_reserve_fraction=daily_reserve_fraction, clock=clock, sleep=sleep,
             wall_clock=wall_clock, pace=True,
         )
+        # requests in flight: `max_concurrency` if given, else sized by Little's law from the measured
+        # latency (ratelimit.InFlightGate); max_concurrency is the most the gate can allow
+        self._gate = InFlightGate(self.limiter.general.limit, fixed=max_concurrency)
+        self.max_concurrency = self._gate.max_capacity
         self._usage: dict[str, dict[str, int]] = {}
         self._usage_lock = threading.Lock()
         self.rate_limited_responses = 0  # 429s (and 403 blocks) received: should stay 0
@@ -418,7 +419,8 @@ class PipedriveClient:
                         self._gate.set_limit(self.limiter.general.limit)
                     if resp.status_code == 429:
                         self.limiter.refund_tokens(ticket)  # refused requests cost nothing
-                        self.limiter.burst_refused()  # the model freed a slot too early: widen the margin
+                        # the model freed a slot too early: widen the margin, pause the pool briefly
+                        self.limiter.burst_refused(search=op.is_search)
                     self._count(op, charged=resp.status_code != 429)
             if failure is not None:
                 reason = f"{type(failure).__name__}: {self._scrub(failure) or 'connection problem'}"
@@ -462,7 +464,8 @@ class PipedriveClient:
                 limited += 1
                 log.warning("Pipedrive %s -> 429 (burst limit); waiting %.2f s (retry %d/%d)", op.key, wait,
                             limited, self.max_rate_limit_retries)
-                self.limiter.block_for(wait, search=op.is_search)
+                # the refused request waits what the server says; the other requests go on as the
+                # corrected window allows (burst_refused above paused them for one margin)
                 self._sleep(wait)
                 continue
             if status == 403 and self._is_rate_block_403(resp):

@@ -91,6 +91,7 @@ class _Window:
         self.window = window
         self.slots: list[_Slot] = []
         self.phantoms: list[float] = []  # expiry times
+        self.blocked_until = 0.0  # after a 429/403: no slot before this (headers do not lift it)
 
     def prune(self, now: float) -> None:
         edge = now - self.window
@@ -105,6 +106,8 @@ class _Window:
 
     def wait_time(self, now: float) -> float:
         """0 when a slot is free now; else the time until one frees (or a short poll)."""
+        if now < self.blocked_until:
+            return self.blocked_until - now
         used = self.used(now)
         if used < self.limit:
             return 0.0
@@ -163,6 +166,7 @@ class RateLimiter:
         self.plan = normalize_plan(plan)
         self.seats = seats
         self.arrival_margin = arrival_margin
+        self.base_arrival_margin = arrival_margin or 0.0
         self.max_arrival_margin = max(max_arrival_margin, arrival_margin or 0.0)
         self.pace = pace
         self._next_send = 0.0  # pacing: the earliest moment the next slot may be granted
@@ -270,9 +274,11 @@ class RateLimiter:
                     wait = max(wait, self._next_send - now)
                 if wait <= 0:
                     if self.pace:
-                        # a late wake-up may catch up a tenth of a window, never more: no bursts
+                        # a late wake-up may catch up one interval, never more: after an idle spell (the
+                        # next entity's start) requests resume at the even pace instead of in a burst
+                        # that queues at the server and is counted late
                         interval = self.general.window / self.general.limit
-                        self._next_send = max(now - 0.1 * self.general.window, self._next_send) + interval
+                        self._next_send = max(now - interval, self._next_send) + interval
                     stamp = INF if self.arrival_margin is None else now + self.arrival_margin
                     slots = []
                     for w in windows:
@@ -294,20 +300,32 @@ class RateLimiter:
             for _w, slot in ticket.slots:
                 slot.stamp = max(slot.stamp, stamp)
 
-    def burst_refused(self) -> None:
+    def burst_refused(self, *, search: bool = False) -> None:
         """The server answered 429 for the 2-s window: it counted a request later than the model
-        assumed, so the arrival margin was too small for this network; double it (up to the max)."""
+        assumed, so the arrival margin was too small for this network. Widen it by half the starting
+        margin (once per refusal event, up to the max; doubling would give up ~2.5% of every later
+        window for one late count), move the slots still in the window out by the same amount so the
+        model agrees with the new margin at once, and hold every slot for one margin: time for the
+        request the server counted late to leave its window. The refused request keeps its slot
+        (the server did not count it, but it stands in for the one the model missed)."""
         with self._lock:
-            if self.arrival_margin is None:
-                return
             now = self.clock()
-            if self._margin_raised_at is not None and now - self._margin_raised_at < self.general.window:
-                return  # one refusal event (several in-flight requests refused together) doubles once
-            self._margin_raised_at = now
-            old = self.arrival_margin
-            self.arrival_margin = min(self.max_arrival_margin, max(2 * old, 0.02))
-            if self.arrival_margin != old:
-                log.info("Pipedrive burst 429: arrival margin %.3f -> %.3f s", old, self.arrival_margin)
+            w = self.search if search else self.general
+            if self.arrival_margin is None:
+                return  # slots already count from the answer: nothing to widen
+            if self._margin_raised_at is None or now - self._margin_raised_at >= self.general.window:
+                self._margin_raised_at = now  # several in-flight requests refused together: one event
+                old = self.arrival_margin
+                step = max(self.base_arrival_margin / 2, 0.01)
+                self.arrival_margin = min(self.max_arrival_margin, old + step)
+                bump = self.arrival_margin - old
+                if bump > 0:
+                    for win in (self.general, self.search):
+                        for slot in win.slots:
+                            if slot.stamp != INF:
+                                slot.stamp += bump
+                    log.info("Pipedrive burst 429: arrival margin %.3f -> %.3f s", old, self.arrival_margin)
+            w.blocked_until = max(w.blocked_until, now + self.arrival_margin)
 
     def release(self, ticket: Ticket, headers: dict[str, str] | None = None) -> None:
         """The request's answer (or failure) is back: its slot now counts from this moment."""
@@ -381,8 +399,7 @@ class RateLimiter:
         with self._lock:
             now = self.clock()
             w = self.search if search else self.general
-            w.prune(now)
-            w.phantoms = [now + seconds] * w.limit
+            w.blocked_until = max(w.blocked_until, now + seconds)
 
     def snapshot(self) -> dict:
         with self._lock:

@@ -116,23 +116,29 @@ class RateLimiter:
         return False
 
     def try_acquire(self, plan: str, search: bool) -> tuple[bool, int, int, float]:
-        """-> (allowed, limit, remaining, reset_seconds)."""
+        """-> (allowed, limit, remaining, reset_seconds); for a search the limit is the search one.
+
+        A request is counted when it arrives, in a rolling window of the last 2 s (one counted at t
+        leaves the window at t + 2 s); a refused request is not counted. A search needs room in the
+        search window and in the general one (it counts against both), so the general window never
+        holds more than the plan's limit; its `remaining` is the smaller of the two."""
         now = self.clock.monotonic()
-        limit = SEARCH_BURST_LIMIT if search else BURST_LIMIT[plan]
+        general_limit = BURST_LIMIT[plan]
         with self.lock:
-            q = self.search if search else self.general
-            self._trim(q, now)
-            if not search:
-                pass
-            if len(q) >= limit:
-                reset = q[0] + BURST_WINDOW - now
-                return False, limit, 0, max(reset, 0.0)
-            q.append(now)
-            if search:  # a search also counts against the general window
-                self._trim(self.general, now)
-                self.general.append(now)
-            reset = q[0] + BURST_WINDOW - now
-            return True, limit, limit - len(q), max(reset, 0.0)
+            self._trim(self.general, now)
+            windows = [(self.general, general_limit)]
+            if search:
+                self._trim(self.search, now)
+                windows.insert(0, (self.search, SEARCH_BURST_LIMIT))
+            head = windows[0][1]
+            for q, limit in windows:
+                if len(q) >= limit:
+                    return False, head, 0, max(q[0] + BURST_WINDOW - now, 0.0)
+            for q, _ in windows:
+                q.append(now)
+            remaining = min(limit - len(q) for q, limit in windows)
+            reset = min(q[0] + BURST_WINDOW - now for q, _ in windows)
+            return True, head, remaining, max(reset, 0.0)
 
 
 def daily_budget(plan: str, seats: int) -> int:

@@ -56,16 +56,62 @@ def test_a_slot_counts_from_when_the_request_left_not_when_it_was_granted():
     assert [s.stamp for _, s in tickets[0].slots] == [pytest.approx(100.55)]
 
 
-def test_a_burst_refusal_doubles_the_margin_once_per_window_up_to_the_max():
+def test_a_burst_refusal_widens_the_margin_by_half_a_step_once_per_window_up_to_the_max():
     clock = Clock()
-    rl = make(clock, plan="growth", arrival_margin=0.05, max_arrival_margin=0.3)
+    rl = make(clock, plan="growth", arrival_margin=0.05, max_arrival_margin=0.1)
     rl.burst_refused()
     rl.burst_refused()  # the same refusal event (requests in flight together)
-    assert rl.arrival_margin == pytest.approx(0.1)
+    assert rl.arrival_margin == pytest.approx(0.075)
     for _ in range(5):
         clock.t += 2.5
         rl.burst_refused()
-    assert rl.arrival_margin == pytest.approx(0.3)
+    assert rl.arrival_margin == pytest.approx(0.1)
+
+
+def test_a_burst_refusal_moves_the_slots_in_the_window_out_by_the_new_margin():
+    clock = Clock()
+    rl = make(clock, plan="growth", arrival_margin=0.05)
+    t = rl.acquire(1)
+    rl.mark_sent(t)  # stamped 100.05
+    rl.burst_refused()
+    assert t.slots[0][1].stamp == pytest.approx(100.075)
+
+
+def test_a_burst_refusal_pauses_the_pool_for_one_margin_and_a_header_does_not_lift_it():
+    clock = Clock()
+    rl = make(clock, plan="growth", arrival_margin=0.05)
+    rl.release(rl.acquire(1))
+    rl.burst_refused()
+    # an answer in flight comes back saying the window has room: the pause holds anyway
+    rl.release(_ticket(rl), {"x-ratelimit-limit": "40", "x-ratelimit-remaining": "30"})
+    before = clock.t
+    rl.acquire(1)
+    assert clock.t - before == pytest.approx(0.075, abs=1e-6)
+
+
+def _ticket(rl: RateLimiter):
+    """A ticket for a request granted before the pause (bypasses acquire's wait)."""
+    from flitstack_dagster.pipedrive.ratelimit import Ticket, _Slot
+
+    slot = _Slot(rl.clock())
+    rl.general.slots.append(slot)
+    return Ticket(slots=[(rl.general, slot)], cost=1, operation="")
+
+
+def test_after_an_idle_spell_pacing_resumes_evenly_without_a_catch_up_burst():
+    clock = Clock()
+    rl = make(clock, plan="ultimate", pace=True, arrival_margin=0.0)
+    for _ in range(10):
+        rl.release(rl.acquire(1))
+    clock.t += 5.0  # the next entity starts after a pause
+    sends = []
+    for _ in range(10):
+        rl.release(rl.acquire(1))
+        sends.append(clock.t)
+    gaps = [b - a for a, b in zip(sends, sends[1:])]
+    # at most one request catches up one interval; the rest are one interval (2 s / 120) apart
+    assert sum(1 for g in gaps if g < 2 / 120 - 1e-9) <= 1
+    assert sends[-1] - sends[0] >= 8 * 2 / 120 - 1e-9
 
 
 @pytest.mark.parametrize("limit,latency,expected", [(40, 0.15, 7), (120, 0.15, 16), (120, 1.0, 92), (20, 5.0, 20),
