@@ -58,11 +58,10 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
         gate = load_gate(con, run_key, mapping)
     set_aside = shaped.set_aside
     for name in OBJECTS:
-        df = getattr(shaped, name)
         meta = {
-            "dagster/row_count": df.height,
+            "dagster/row_count": shaped.height(name),
             "table": f"shaped.{name}",
-            "preview": md_table(df.head(5).select("source_id", "kind", "payload").to_dicts(), limit=5),
+            "preview": md_table(shaped.preview(name).to_dicts(), limit=5),
         }
         if name == CHECKED:  # the run's set-aside records are shown once, beside its checks
             meta["set_aside"] = set_aside.height

@@ -15,6 +15,7 @@ import polars as pl
 
 from flitstack_dagster.shaping.common import PREFIX, ShapeContext
 from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.shaping.tally import OutputTally
 
 RECON_SCHEMA = {
     "run_key": pl.String(),
@@ -57,79 +58,63 @@ def source_ids(entity: str, df: pl.DataFrame) -> pl.Expr:
     return pl.format("{}:{}", pl.lit(PREFIX.get(entity, entity)), pl.col("_row_number"))
 
 
-def reconcile(inputs: StagedInputs, outputs: dict[str, pl.DataFrame], set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
-    # origin id -> which outputs and how many records
-    produced = pl.concat(
-        [f.select("origin_id", pl.lit(name).alias("target")) for name, f in outputs.items() if f.height],
-        how="vertical",
-    ) if any(f.height for f in outputs.values()) else pl.DataFrame(schema={"origin_id": pl.String, "target": pl.String})
-    # asset_parts rows are rendered in their asset's inventory note
-    notes = outputs.get("pd_notes")
-    inv_notes = set()
-    if notes is not None and notes.height:
-        inv_notes = set(notes.filter(pl.col("kind") == "inventory")["org_ref"].to_list())
-    by_origin = (
-        produced.filter(pl.col("origin_id").is_not_null())
-        .group_by("origin_id", "target")
-        .len("n")
-        .sort("target")
-        .group_by("origin_id")
-        .agg(pl.col("target").str.join(","), pl.col("n").sum().cast(pl.Int64).alias("records"))
+def _rows(entity: str, df: pl.DataFrame, inv_notes: set[str]) -> pl.DataFrame:
+    """One entity's staged rows: file, row number, source id, and what applies when nothing was shaped
+    from a row (its by-design reason) or, for asset_parts, the inventory note it went into."""
+    file = f"{entity}.json" if entity in ("workflow_rules", "form_configurations") else f"{entity}.csv"
+    code, msg = BY_DESIGN.get(entity, (None, None))
+    nm_code, nm_msg = pl.lit(code, dtype=pl.String), pl.lit(msg, dtype=pl.String)
+    if entity == "pm_schedules":
+        inactive = ~pl.col("active").fill_null(True)
+        nm_code = pl.when(inactive).then(pl.lit("pm_inactive")).otherwise(pl.lit("no_occurrence_in_window"))
+        nm_msg = pl.when(inactive).then(pl.lit("inactive PM schedule: nothing to schedule")).otherwise(
+            pl.lit("no occurrence inside the migration window"))
+    note = pl.lit(None, dtype=pl.String)
+    if entity == "asset_parts":
+        in_note = pl.format("asset:{}", pl.col("asset_id")).is_in(pl.Series(list(inv_notes), dtype=pl.String).implode())
+        note = pl.when(in_note.fill_null(False)).then(pl.lit("pd_notes"))
+    return df.select(
+        pl.lit(file).alias("file"), pl.col("_row_number").cast(pl.Int64).alias("row_number"),
+        source_ids(entity, df).alias("source_id"), pl.lit(entity == "asset_parts").alias("_in_note_only"),
+        note.alias("_note"), nm_code.cast(pl.String).alias("_nm_code"), nm_msg.cast(pl.String).alias("_nm_msg"),
+        pl.lit(code is not None or entity == "pm_schedules").alias("_nm"),
     )
-    sa = set_aside.select(
-        pl.col("file").alias("_file"), pl.col("source_id"), pl.col("reason_code").alias("_sa_code"), pl.col("message").alias("_sa_msg")
-    ).unique(["_file", "source_id"], keep="first")
-    out = []
-    for entity in StagedInputs.entities():
-        df = inputs.frame(entity)
-        if df.height == 0:
-            continue
-        file = f"{entity}.json" if entity in BY_DESIGN and entity in ("workflow_rules", "form_configurations") else f"{entity}.csv"
-        r = df.select(pl.col("_row_number").cast(pl.Int64).alias("row_number"), source_ids(entity, df).alias("source_id"))
-        key = pl.col("source_id")
-        if entity == "asset_parts":
-            asset_org = pl.Series("_a", ("asset:" + df["asset_id"].cast(pl.String)).to_list(), dtype=pl.String)
-            in_note = asset_org.is_in(pl.Series(list(inv_notes), dtype=pl.String).implode()).fill_null(False)
-            r = r.with_columns(
-                pl.when(in_note).then(pl.lit("pd_notes")).alias("targets"),
-                pl.when(in_note).then(pl.lit(1, dtype=pl.Int64)).alias("records"),
-            )
-        else:
-            r = r.join(by_origin.rename({"target": "targets"}), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
-        r = r.join(sa.filter(pl.col("_file") == file).drop("_file"), on="source_id", how="left", maintain_order="left")
-        design_code, design_msg = BY_DESIGN.get(entity, (None, None))
-        extra_code = pl.lit(None, dtype=pl.String)
-        extra_msg = pl.lit(None, dtype=pl.String)
-        if entity == "pm_schedules":
-            active = df["active"].fill_null(True)
-            r = r.with_columns(pl.Series("_active", active))
-            extra_code = pl.when(~pl.col("_active")).then(pl.lit("pm_inactive")).otherwise(pl.lit("no_occurrence_in_window"))
-            extra_msg = pl.when(~pl.col("_active")).then(pl.lit("inactive PM schedule: nothing to schedule")).otherwise(
-                pl.lit("no occurrence inside the migration window")
-            )
-        outcome = (
-            pl.when(pl.col("_sa_code").is_not_null()).then(pl.lit("set_aside"))
-            .when(pl.col("targets").is_not_null()).then(pl.lit("loaded"))
-            .when(pl.lit(design_code is not None) | pl.lit(entity == "pm_schedules")).then(pl.lit("not_migrated"))
-            .otherwise(pl.lit("unaccounted"))
-        )
-        r = r.with_columns(outcome.alias("outcome")).with_columns(
-            pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_code"))
-            .when(pl.col("outcome") == "not_migrated").then(pl.lit(design_code, dtype=pl.String) if design_code else extra_code)
-            .alias("reason_code"),
-            pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_msg"))
-            .when(pl.col("outcome") == "not_migrated").then(pl.lit(design_msg, dtype=pl.String) if design_msg else extra_msg)
-            .when(pl.col("outcome") == "unaccounted").then(pl.lit("no output, set-aside or by-design rule covers this row"))
-            .alias("message"),
-            pl.when(pl.col("outcome") == "loaded").then(pl.col("targets")).alias("targets"),
-            pl.when(pl.col("outcome") == "loaded").then(pl.col("records")).otherwise(0).cast(pl.Int64).alias("records"),
-        )
-        out.append(
-            r.with_columns(pl.lit(ctx.run_key).alias("run_key"), pl.lit(file).alias("file")).select(list(RECON_SCHEMA)).cast(RECON_SCHEMA)
-        )
-    if not out:
+
+
+def reconcile(inputs: StagedInputs, tally: OutputTally, set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
+    """Every staged row with its outcome; one join against what was produced, one against set-asides."""
+    frames = [_rows(e, inputs.frame(e), tally.inventory_orgs) for e in StagedInputs.entities() if inputs.frame(e).height]
+    if not frames:
         return pl.DataFrame(schema=RECON_SCHEMA)
-    return pl.concat(out)
+    sa = set_aside.select(
+        "file", "source_id", pl.col("reason_code").alias("_sa_code"), pl.col("message").alias("_sa_msg")
+    ).unique(["file", "source_id"], keep="first")
+    r = (
+        pl.concat(frames)
+        .join(tally.produced_by_origin(), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
+        .join(sa, on=["file", "source_id"], how="left", maintain_order="left")
+        .with_columns(  # asset_parts rows are rendered in their asset's inventory note, never an origin
+            pl.when("_in_note_only").then(pl.col("_note")).otherwise(pl.col("targets")).alias("targets"),
+            pl.when("_in_note_only").then(pl.when(pl.col("_note").is_not_null()).then(1)).otherwise(pl.col("records")).alias("records"),
+        )
+    )
+    outcome = (
+        pl.when(pl.col("_sa_code").is_not_null()).then(pl.lit("set_aside"))
+        .when(pl.col("targets").is_not_null()).then(pl.lit("loaded"))
+        .when(pl.col("_nm")).then(pl.lit("not_migrated"))
+        .otherwise(pl.lit("unaccounted"))
+    )
+    return r.with_columns(outcome.alias("outcome")).select(
+        pl.lit(ctx.run_key).alias("run_key"), "file", "row_number", "source_id", "outcome",
+        pl.when(pl.col("outcome") == "loaded").then(pl.col("targets")).alias("targets"),
+        pl.when(pl.col("outcome") == "loaded").then(pl.col("records")).otherwise(0).alias("records"),
+        pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_code"))
+        .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_code")).alias("reason_code"),
+        pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_msg"))
+        .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_msg"))
+        .when(pl.col("outcome") == "unaccounted").then(pl.lit("no output, set-aside or by-design rule covers this row"))
+        .alias("message"),
+    ).cast(RECON_SCHEMA)
 
 
 def summary(recon: pl.DataFrame) -> pl.DataFrame:

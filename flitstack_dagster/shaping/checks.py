@@ -18,23 +18,12 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.columns import snake
-from flitstack_dagster.shaping.common import REF_COLUMNS
 from flitstack_dagster.shaping.deals import effective_status_map
 from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.shaping.tally import OutputTally, tally_of
 
 Severity = Literal["ERROR", "WARN"]
 
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "pd_organizations": ("name",),
-    "pd_persons": ("name",),
-    "pd_deals": ("title", "pipeline", "stage", "status"),
-    "pd_activities": ("subject", "type"),
-    "pd_notes": ("content",),
-    "pd_files": ("file_name",),
-    "pd_org_relationships": ("type",),
-}
-# which reference column must point at which output
-REF_TARGET = {"org_ref": "pd_organizations", "person_ref": "pd_persons", "deal_ref": "pd_deals", "parent_ref": "pd_organizations"}
 # the pick-list columns with a value map, and where the values live
 VALUE_COLUMNS = {
     "work_orders.Priority": ("work_orders", "priority"),
@@ -61,56 +50,26 @@ def _result(name: str, severity: Severity, bad: list[str], ok_msg: str, bad_msg:
     )
 
 
-def _payload_refs(df: pl.DataFrame) -> pl.Series:
-    """Every `{"$ref": id}` inside payloads (top-level values)."""
-    refs = df.select(pl.col("payload").str.extract_all(r'\{"\$ref":"((?:[^"\\]|\\.)*)"\}').alias("r")).explode("r")["r"]
-    return refs.drop_nulls().str.replace(r'^\{"\$ref":"', "").str.replace(r'"\}$', "")
+def _tally(run, already_loaded: Iterable[str] = ()) -> OutputTally:
+    """The run's tally: kept by a streamed run (its frames are saved and dropped), else taken now."""
+    kept = getattr(run, "tally", None)
+    return kept if kept is not None else tally_of(run.outputs().items(), already_loaded)
 
 
 def check_references(run, already_loaded: Iterable[str] = ()) -> CheckResult:
     """Every reference (org/person/deal/parent, `$ref` in payloads) resolves to a record of this run
     in the right output, or to a record already loaded."""
-    outs = run.outputs()
-    loaded = set(already_loaded)
-    bad: list[str] = []
-    for name, df in outs.items():
-        if not df.height:
-            continue
-        for col in REF_COLUMNS:
-            target = outs[REF_TARGET[col]]
-            known = pl.concat([target["source_id"], pl.Series(list(loaded), dtype=pl.String)])
-            miss = df.filter(pl.col(col).is_not_null() & ~pl.col(col).is_in(known.implode()))
-            bad += [f"{name}:{s} {col}={r}" for s, r in miss.select("source_id", col).iter_rows()]
-        refs = _payload_refs(df)
-        if refs.len():
-            known = pl.concat([outs["pd_organizations"]["source_id"], outs["pd_persons"]["source_id"], outs["pd_deals"]["source_id"], pl.Series(list(loaded), dtype=pl.String)])
-            bad += [f"{name} $ref={r}" for r in refs.filter(~refs.is_in(known.implode())).unique().to_list()]
+    bad = _tally(run, already_loaded).unresolved_references()
     return _result("references_resolve", "ERROR", bad, "every reference resolves", "{n} reference(s) do not resolve")
 
 
 def check_unique_ids(run) -> CheckResult:
-    bad = []
-    for name, df in run.outputs().items():
-        dup = df.filter(pl.col("source_id").is_duplicated())["source_id"].unique().to_list()
-        bad += [f"{name}:{d}" for d in dup]
+    bad = _tally(run).duplicates
     return _result("source_ids_unique", "ERROR", bad, "source ids are unique per output", "{n} duplicated source id(s)")
 
 
 def check_required(run) -> CheckResult:
-    bad = []
-    for name, df in run.outputs().items():
-        if not df.height:
-            continue
-        for key in REQUIRED[name]:
-            miss = df.filter(pl.col("payload").str.json_path_match(f'$["{key}"]').is_null())
-            bad += [f"{name}:{s} {key}" for s in miss["source_id"].to_list()]
-        if name == "pd_notes":
-            bad += [f"{name}:{s} no deal/org/person" for s in df.filter(
-                pl.col("deal_ref").is_null() & pl.col("org_ref").is_null() & pl.col("person_ref").is_null())["source_id"].to_list()]
-        if name == "pd_org_relationships":
-            bad += [f"{name}:{s} parent" for s in df.filter(pl.col("parent_ref").is_null() | pl.col("org_ref").is_null())["source_id"].to_list()]
-        if name == "pd_files":
-            bad += [f"{name}:{s} body_path" for s in df.filter(pl.col("body_path").is_null())["source_id"].to_list()]
+    bad = _tally(run).missing_required
     return _result("required_fields", "ERROR", bad, "required fields present", "{n} required value(s) missing")
 
 
@@ -153,7 +112,9 @@ def check_values_mapped(inputs: StagedInputs, mapping: Mapping) -> CheckResult:
 
 
 def check_file_sizes(run, mapping: Mapping) -> CheckResult:
-    f = run.pd_files
+    f = _tally(run).files
+    if f is None:
+        return _result("file_sizes", "ERROR", [], "every uploaded file is within the size policy", "")
     bad = f.filter((pl.col("decision") == "upload") & (pl.col("size") > mapping.options.max_file_bytes))["source_id"].to_list()
     if mapping.options.large_file_policy == "flag":
         bad += f.filter(pl.col("decision") == "split")["source_id"].to_list()
@@ -173,10 +134,9 @@ def check_accounting(run, inputs: StagedInputs) -> CheckResult:
             bad.append(f"{e}: {n} staged rows, {counts.get(file, 0)} accounted")
     dup = rec.filter(pl.struct("file", "row_number").is_duplicated())
     bad += [f"{f}:{r} counted twice" for f, r in dup.select("file", "row_number").unique().iter_rows()]
-    origins = set(rec["source_id"].to_list())
-    for name, df in run.outputs().items():
-        stray = df.filter(pl.col("origin_id").is_not_null() & ~pl.col("origin_id").is_in(pl.Series(list(origins), dtype=pl.String).implode()))
-        bad += [f"{name}:{s} has no source row" for s in stray["source_id"].to_list()]
+    produced = _tally(run).produced_by_origin()
+    stray = produced.filter(~pl.col("origin_id").is_in(rec["source_id"].implode()))
+    bad += [f"{t}:{o} has no source row" for o, t in stray.select("origin_id", "targets").iter_rows()]
     return _result("accounting_identity", "ERROR", bad, "every source row is accounted for", "{n} accounting problem(s)")
 
 

@@ -109,6 +109,8 @@ class ShapeContext:
     already_loaded: frozenset[str] = frozenset()
     # Bundle.resolve_inside: relative path -> absolute path inside the bundle, or None when it leaves it.
     resolve_inside: Callable[[str], Path | None] | None = None
+    # content_hash left null by `finish` and computed as each output is saved (saves a pass at scale)
+    hash_on_save: bool = False
 
     def __post_init__(self) -> None:
         if self.exported_at.tzinfo is None:
@@ -332,35 +334,37 @@ def payload_json(fields: AbcMapping[str, pl.Expr]) -> pl.Expr:
     return pl.struct([fields[k].alias(k) for k in sorted(fields)]).struct.json_encode()
 
 
-def sha256_hex(values: pl.Series) -> pl.Series:
-    """Vectorised sha256 (DuckDB's), hex, of a string column."""
-    if values.len() == 0:
-        return pl.Series(values.name, [], dtype=pl.String)
-    frame = pl.DataFrame({"v": values.fill_null("")})
+HASH_PARTS = ("kind", "payload", *REF_COLUMNS, "owner_id")
+FILE_HASH_PARTS = (*HASH_PARTS, "body_path", "size", "sha256", "decision")
+
+
+def content_hash_sql(files: bool = False) -> str:
+    """`content_hash` as a DuckDB expression over an output's columns: sha256 of the parts joined by
+    \\x1f, a null part as \\x00. The one definition, used for in-memory frames and when saving."""
+    parts = FILE_HASH_PARTS if files else HASH_PARTS
+    return "sha256(concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({p} AS VARCHAR), chr(0))" for p in parts) + "))"
+
+
+def with_content_hash(df: pl.DataFrame, files: bool = False) -> pl.DataFrame:
+    """`df` with `content_hash` computed by DuckDB (vectorised, multi-threaded)."""
+    if df.height == 0:
+        return df.with_columns(pl.lit(None, dtype=pl.String).alias("content_hash"))
     con = duckdb.connect()
     try:
-        out = con.sql("select sha256(v) as h from frame").pl()["h"]
+        hashes = con.sql(f"SELECT {content_hash_sql(files)} AS h FROM df").pl()["h"]
     finally:
         con.close()
-    return out.alias(values.name)
+    return df.with_columns(hashes.alias("content_hash"))
 
 
 def finish(df: pl.DataFrame, ctx: ShapeContext, files: bool = False) -> pl.DataFrame:
-    """Add run_key and content_hash, fill absent reference columns, select the output schema."""
+    """Add run_key and content_hash (unless the saving step computes it: `ctx.hash_on_save`), fill
+    absent reference columns, select the output schema."""
     schema = FILES_SCHEMA if files else OUTPUT_SCHEMA
-    for c, t in schema.items():
-        if c not in df.columns and c not in ("run_key", "content_hash"):
-            df = df.with_columns(pl.lit(None, dtype=t).alias(c))
-    df = df.with_columns(pl.lit(ctx.run_key).alias("run_key"))
-    parts = ["kind", "payload", *REF_COLUMNS, "owner_id"]
-    if files:
-        parts += ["body_path", "size", "sha256", "decision"]
-    hash_in = pl.concat_str(
-        [pl.col(p).cast(pl.String).fill_null("\x00") for p in parts], separator="\x1f"
-    )
-    df = df.with_columns(hash_in.alias("_hash_in"))
-    df = df.with_columns(sha256_hex(df["_hash_in"]).alias("content_hash"))
-    return df.select([pl.col(c).cast(t) for c, t in schema.items()])
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns and c != "run_key"]
+    df = df.with_columns(*missing, pl.lit(ctx.run_key).alias("run_key"))
+    df = df.select([pl.col(c).cast(t) for c, t in schema.items()])
+    return df if ctx.hash_on_save else with_content_hash(df, files)
 
 
 def empty_output(files: bool = False) -> pl.DataFrame:

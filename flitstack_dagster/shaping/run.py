@@ -6,6 +6,7 @@ notes, files). Each step only references records shaped before it or already loa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -18,6 +19,7 @@ from flitstack_dagster.shaping.common import (
     WARNING_SCHEMA,
     Owners,
     ShapeContext,
+    Shaped,
     concat,
     empty_output,
 )
@@ -28,12 +30,16 @@ from flitstack_dagster.shaping.notes import shape_notes
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy, shape_org_relationships
 from flitstack_dagster.shaping.organizations import shape_organizations
 from flitstack_dagster.shaping.persons import shape_persons
+from flitstack_dagster.shaping.tally import PREVIEW_ROWS, OutputTally
 
 OUTPUTS = ("pd_organizations", "pd_org_relationships", "pd_persons", "pd_deals", "pd_activities", "pd_notes", "pd_files")
 
 
 @dataclass
 class ShapedRun:
+    """A shaped run. Streamed (`shape_all(..., sink=)`): the pd_* frames went to the sink and stay
+    empty here, `tally` keeps what checks and metadata need. Otherwise every frame is held."""
+
     run_key: str
     pd_organizations: pl.DataFrame = field(default_factory=empty_output)
     pd_org_relationships: pl.DataFrame = field(default_factory=empty_output)
@@ -46,58 +52,74 @@ class ShapedRun:
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
     reconciliation: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=accounting.RECON_SCHEMA))
     hierarchy: pl.DataFrame | None = None
+    tally: OutputTally | None = None
 
     def outputs(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in OUTPUTS}
+
+    def height(self, name: str) -> int:
+        return self.tally.heights.get(name, 0) if self.tally is not None else getattr(self, name).height
+
+    def preview(self, name: str) -> pl.DataFrame:
+        """First rows (source_id, kind, payload) of an output, for asset metadata."""
+        if self.tally is not None:
+            return self.tally.previews.get(name, empty_output().select("source_id", "kind", "payload"))
+        return getattr(self, name).head(PREVIEW_ROWS).select("source_id", "kind", "payload")
+
+
+Sink = Callable[[str, pl.DataFrame], None]
 
 
 def _ids(df: pl.DataFrame) -> set[str]:
     return set(df["source_id"].to_list())
 
 
-def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: ShapeContext) -> ShapedRun:
+def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: ShapeContext, sink: Sink | None = None) -> ShapedRun:
+    """Shape every output in foreign-key order. With a `sink`, each output is handed to it as soon as
+    it is shaped and only its tally is kept, so at most one output's frame is alive at a time."""
     loaded = set(ctx.already_loaded)
-    hierarchy = asset_hierarchy(inputs.assets)
+    run = ShapedRun(run_key=ctx.run_key)
+    tally = OutputTally(already_loaded=ctx.already_loaded)
+    kept: list[Shaped] = []  # set-aside rows and warnings of every output
 
-    orgs = shape_organizations(
+    def emit(name: str, shaped: Shaped) -> set[str]:
+        ids = _ids(shaped.frame) if name in ("pd_organizations", "pd_persons", "pd_deals") else set()
+        tally.add(name, shaped.frame)
+        if sink is None:
+            setattr(run, name, shaped.frame)
+        else:
+            sink(name, shaped.frame)
+        kept.append(Shaped(shaped.frame.clear(), shaped.set_aside, shaped.warnings))
+        return ids | loaded
+
+    hierarchy = asset_hierarchy(inputs.assets)
+    org_ids = emit("pd_organizations", shape_organizations(
         inputs.accounts, inputs.assets, inputs.departments, inputs.asset_parts, inputs.inventory, hierarchy,
         mapping, owners, ctx,
-    )
-    org_ids = _ids(orgs.frame) | loaded
-    rels = shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx)
-
-    persons = shape_persons(inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx)
-    person_ids = _ids(persons.frame) | loaded
-
+    ))
+    emit("pd_org_relationships", shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx))
+    person_ids = emit("pd_persons", shape_persons(
+        inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx))
     deals = shape_deals(
         inputs.work_orders, inputs.labor, inputs.parts_used, inputs.contacts, org_ids, person_ids, mapping, owners, ctx
     )
-    deal_ids = _ids(deals.frame) | loaded
-
-    acts = shape_activities(
+    shaped_deals = _ids(deals.frame)
+    deal_ids = emit("pd_deals", deals)
+    del deals
+    emit("pd_activities", shape_activities(
         inputs.labor, inputs.parts_used, inputs.notes, inputs.pm_schedules, inputs.contacts, inputs.inventory,
         org_ids, person_ids, deal_ids, mapping, owners, ctx,
-    )
-    notes = shape_notes(
+    ))
+    emit("pd_notes", shape_notes(
         inputs.status_log, inputs.notes, inputs.pm_history, inputs.pm_schedules, inputs.asset_parts, inputs.inventory,
-        inputs.contacts, description_notes(inputs.work_orders, _ids(deals.frame), mapping, ctx),
+        inputs.contacts, description_notes(inputs.work_orders, shaped_deals, mapping, ctx),
         org_ids, person_ids, deal_ids, mapping.options.currency, ctx,
-    )
-    files = shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx)
+    ))
+    emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx))
 
-    parts = [orgs, rels, persons, deals, acts, notes, files]
-    run = ShapedRun(
-        run_key=ctx.run_key,
-        pd_organizations=orgs.frame,
-        pd_org_relationships=rels.frame,
-        pd_persons=persons.frame,
-        pd_deals=deals.frame,
-        pd_activities=acts.frame,
-        pd_notes=notes.frame,
-        pd_files=files.frame,
-        set_aside=concat([p.set_aside for p in parts], SET_ASIDE_SCHEMA),
-        warnings=concat([p.warnings for p in parts], WARNING_SCHEMA),
-        hierarchy=hierarchy,
-    )
-    run.reconciliation = accounting.reconcile(inputs, run.outputs(), run.set_aside, ctx)
+    run.set_aside = concat([p.set_aside for p in kept], SET_ASIDE_SCHEMA)
+    run.warnings = concat([p.warnings for p in kept], WARNING_SCHEMA)
+    run.hierarchy = hierarchy
+    run.tally = tally if sink is not None else None
+    run.reconciliation = accounting.reconcile(inputs, tally, run.set_aside, ctx)
     return run

@@ -4,7 +4,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.shaping.common import (
-    OUTPUT_SCHEMA, finish, html_text, map_values, mapped_extras, payload_json, sha256_hex, sid, target_name,
+    OUTPUT_SCHEMA, finish, html_text, map_values, mapped_extras, payload_json, sid, target_name,
 )
 
 
@@ -30,10 +30,17 @@ def test_payload_json_sorted_keys_and_stable_hash(ctx):
     assert f3["content_hash"][0] != f1["content_hash"][0]
 
 
-def test_sha256_hex_matches_hashlib():
+def test_content_hash_is_sha256_of_the_parts_and_can_be_left_to_the_save(ctx):
+    """sha256 of kind, payload, the four references and owner joined by \\x1f, a null as \\x00 — the
+    same bytes whether finish computes it or the save does (`hash_on_save`)."""
     import hashlib
+    from dataclasses import replace
 
-    assert sha256_hex(pl.Series(["abc"]))[0] == hashlib.sha256(b"abc").hexdigest()
+    df = pl.DataFrame({"source_id": ["x:1"], "kind": ["k"], "payload": ['{"a":1}'], "deal_ref": ["work_order:W"],
+                       "owner_id": [7]})
+    parts = ["k", '{"a":1}', "\x00", "\x00", "work_order:W", "\x00", "7"]
+    assert finish(df, ctx)["content_hash"][0] == hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    assert finish(df, replace(ctx, hash_on_save=True))["content_hash"][0] is None
 
 
 def test_value_map_identity_mapped_and_unmapped():

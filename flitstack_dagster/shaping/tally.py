@@ -1,0 +1,155 @@
+"""What the checks, the reconciliation and the asset metadata need of each shaped output, taken as
+the output is produced, so a saved output's frame can be dropped at once (at a million work orders
+the seven frames together are several gigabytes).
+
+Outputs arrive in foreign-key order; a reference to an output not seen yet is kept as pending and
+resolved against every output at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from flitstack_dagster.shaping.common import REF_COLUMNS
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "pd_organizations": ("name",),
+    "pd_persons": ("name",),
+    "pd_deals": ("title", "pipeline", "stage", "status"),
+    "pd_activities": ("subject", "type"),
+    "pd_notes": ("content",),
+    "pd_files": ("file_name",),
+    "pd_org_relationships": ("type",),
+}
+# which reference column must point at which output
+REF_TARGET = {"org_ref": "pd_organizations", "person_ref": "pd_persons", "deal_ref": "pd_deals", "parent_ref": "pd_organizations"}
+PAYLOAD_REF_TARGETS = ("pd_organizations", "pd_persons", "pd_deals")
+PREVIEW_ROWS = 5
+_REF = r'\{"\$ref":"((?:[^"\\]|\\.)*)"\}'
+
+
+def payload_refs(df: pl.DataFrame) -> pl.DataFrame:
+    """Every `{"$ref": id}` inside payloads (top-level values), with the record's source id."""
+    has = df.filter(pl.col("payload").str.contains('{"$ref":', literal=True))
+    return (
+        has.select("source_id", pl.col("payload").str.extract_all(_REF).alias("ref")).explode("ref")
+        .drop_nulls("ref").with_columns(pl.col("ref").str.replace(r'^\{"\$ref":"', "").str.replace(r'"\}$', ""))
+    )
+
+
+def missing_key(key: str) -> pl.Expr:
+    """The payload lacks top-level `key` or has it null. Payloads are flat JSON objects whose only
+    nested objects are `{"$ref": …}`, and a quote inside a string value is escaped, so `"key":` can
+    only be that key: a literal search, much cheaper than parsing every payload."""
+    p = pl.col("payload")
+    return ~p.str.contains(f'"{key}":', literal=True) | p.str.contains(f'"{key}":null', literal=True)
+
+
+@dataclass
+class OutputTally:
+    """Running facts about a run's outputs; `add` each output (or part of it) once."""
+
+    already_loaded: frozenset[str] = frozenset()
+    heights: dict[str, int] = field(default_factory=dict)
+    previews: dict[str, pl.DataFrame] = field(default_factory=dict)
+    ids: dict[str, pl.Series] = field(default_factory=dict)  # reference targets only
+    produced: list[pl.DataFrame] = field(default_factory=list)  # origin_id, target, n
+    inventory_orgs: set[str] = field(default_factory=set)
+    duplicates: list[str] = field(default_factory=list)
+    missing_required: list[str] = field(default_factory=list)
+    files: pl.DataFrame | None = None  # source_id, decision, size of pd_files
+    _pending: list[pl.DataFrame] = field(default_factory=list)  # label, ref, target
+    _by_origin: pl.DataFrame | None = None
+
+    def add(self, name: str, df: pl.DataFrame) -> None:
+        self._by_origin = None
+        self.heights[name] = self.heights.get(name, 0) + df.height
+        if name not in self.previews:
+            self.previews[name] = df.head(PREVIEW_ROWS).select("source_id", "kind", "payload")
+        if name in REF_TARGET.values() or name in PAYLOAD_REF_TARGETS:
+            prev = self.ids.get(name)
+            s = df["source_id"]
+            self.ids[name] = s if prev is None else pl.concat([prev, s])
+        if not df.height:
+            return
+        self.produced.append(
+            df.filter(pl.col("origin_id").is_not_null()).group_by("origin_id").len("n").with_columns(pl.lit(name).alias("target"))
+        )
+        if name == "pd_notes":
+            self.inventory_orgs |= set(df.filter(pl.col("kind") == "inventory")["org_ref"].drop_nulls().to_list())
+        if name == "pd_files":
+            part = df.select("source_id", "decision", "size")
+            self.files = part if self.files is None else pl.concat([self.files, part])
+        self.duplicates += [f"{name}:{d}" for d in df.filter(pl.col("source_id").is_duplicated())["source_id"].unique().to_list()]
+        self._required(name, df)
+        self._references(name, df)
+
+    def _required(self, name: str, df: pl.DataFrame) -> None:
+        bad = self.missing_required
+        for key in REQUIRED[name]:
+            bad += [f"{name}:{s} {key}" for s in df.filter(missing_key(key))["source_id"].to_list()]
+        if name == "pd_notes":
+            bad += [f"{name}:{s} no deal/org/person" for s in df.filter(
+                pl.col("deal_ref").is_null() & pl.col("org_ref").is_null() & pl.col("person_ref").is_null())["source_id"].to_list()]
+        if name == "pd_org_relationships":
+            bad += [f"{name}:{s} parent" for s in df.filter(pl.col("parent_ref").is_null() | pl.col("org_ref").is_null())["source_id"].to_list()]
+        if name == "pd_files":
+            bad += [f"{name}:{s} body_path" for s in df.filter(pl.col("body_path").is_null())["source_id"].to_list()]
+
+    def _references(self, name: str, df: pl.DataFrame) -> None:
+        for col in REF_COLUMNS:
+            refs = df.filter(pl.col(col).is_not_null()).select(
+                pl.format("{}:{} {}={}", pl.lit(name), pl.col("source_id"), pl.lit(col), pl.col(col)).alias("label"),
+                pl.col(col).alias("ref"), pl.lit(REF_TARGET[col]).alias("target"),
+            )
+            self._pending.append(self._unresolved(refs))
+        refs = payload_refs(df).select(
+            pl.format("{} $ref={}", pl.lit(name), pl.col("ref")).alias("label"), "ref", pl.lit("$ref").alias("target"))
+        self._pending.append(self._unresolved(refs).unique("label"))
+
+    def _known(self, target: str) -> pl.Series:
+        names = PAYLOAD_REF_TARGETS if target == "$ref" else (target,)
+        parts = [self.ids[n] for n in names if n in self.ids]
+        return pl.concat([*parts, pl.Series(list(self.already_loaded), dtype=pl.String)])
+
+    def _unresolved(self, refs: pl.DataFrame) -> pl.DataFrame:
+        if not refs.height:
+            return refs
+        out = []
+        for (target,), g in refs.group_by("target"):
+            out.append(g.filter(~pl.col("ref").is_in(self._known(target).implode())))
+        return pl.concat(out)
+
+    def unresolved_references(self) -> list[str]:
+        """References still unresolved now that every output is known."""
+        pending = [p for p in self._pending if p.height]
+        if not pending:
+            return []
+        return self._unresolved(pl.concat(pending))["label"].unique().to_list()
+
+    def produced_by_origin(self) -> pl.DataFrame:
+        """origin_id -> targets (comma-joined output names, sorted) and records."""
+        if self._by_origin is None:
+            if not self.produced:
+                self._by_origin = pl.DataFrame(schema={"origin_id": pl.String, "targets": pl.String, "records": pl.Int64})
+            else:
+                per_target = pl.concat(self.produced)
+                if per_target.select(pl.struct("origin_id", "target").is_duplicated().any()).item():  # an output added in parts
+                    per_target = per_target.group_by("origin_id", "target").agg(pl.col("n").sum())
+                shared = per_target["origin_id"].is_duplicated()  # one origin, several outputs: rare
+                one = per_target.filter(~shared).select("origin_id", pl.col("target").alias("targets"),
+                                                        pl.col("n").cast(pl.Int64).alias("records"))
+                several = per_target.filter(shared).group_by("origin_id").agg(
+                    pl.col("target").sort().str.join(",").alias("targets"), pl.col("n").sum().cast(pl.Int64).alias("records"))
+                self._by_origin = pl.concat([one, several])
+        return self._by_origin
+
+
+def tally_of(outputs: Iterable[tuple[str, pl.DataFrame]], already_loaded: Iterable[str] = ()) -> OutputTally:
+    t = OutputTally(already_loaded=frozenset(already_loaded))
+    for name, df in outputs:
+        t.add(name, df)
+    return t
