@@ -65,3 +65,32 @@ def test_a_header_using_a_body_fact_name_is_refused(tmp_path: Path):
     replace_file(root, "attachments.csv", csv_bytes([*header_of("attachments.csv"), "_body"], []))
     with pytest.raises(BundleError, match="reserved name '_body'"):
         open_bundle(root, tmp_path / "work")
+
+
+def test_many_bodies_keep_row_order_and_links_inside_count(tmp_path: Path):
+    """Over a batch's worth of rows (worker threads), each fact stays on its row; a link to a folder
+    inside the bundle still finds the body, a missing folder is `missing`."""
+    from flitstack_dagster.novo import attachment_bodies
+
+    root = tmp_path / "b"
+    (root / "files" / "d").mkdir(parents=True)
+    os.symlink(root / "files" / "d", root / "files" / "alias")
+    rels = []
+    for i in range(attachment_bodies.BATCH + 100):
+        (root / "files" / "d" / f"{i}.txt").write_bytes(str(i).encode())
+        rels.append([f"files/d/{i}.txt", f"files/alias/{i}.txt", f"files/nowhere/{i}.txt", f"files\\d\\{i}.txt"][i % 4])
+
+    class _Bundle:
+        def __init__(self): self.root = root
+        def resolve_inside(self, rel):
+            from flitstack_dagster.novo.bundle import resolve_inside
+            return resolve_inside(root, rel)
+
+    facts = attachment_bodies.inspect(_Bundle(), list(enumerate(rels, start=1)))
+    assert [f.row_number for f in facts] == list(range(1, len(rels) + 1))
+    for i, f in enumerate(facts):
+        if i % 4 == 2:
+            assert (f.body, f.body_sha256) == ("missing", None)
+        else:
+            assert (f.body, f.body_bytes, f.body_sha256) == (
+                "found", str(len(str(i))), hashlib.sha256(str(i).encode()).hexdigest())
