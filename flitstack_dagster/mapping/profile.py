@@ -1,8 +1,8 @@
 """Source profile: what the staged Novo data of one migration run looks like.
 
-Everything is computed with set-based DuckDB SQL over `staging.stg_<entity>` (one aggregate query and
-one UNPIVOT query per table, a recursive CTE for the asset hierarchy), so it stays fast on a million
-rows. The profile feeds the proposal (names, types, value sets), the approval check (what values
+Everything is computed with set-based DuckDB SQL over `staging.stg_<entity>` (column numbers in
+`column_stats`: one grouped pass per column; a recursive CTE for the asset hierarchy), so it stays
+fast on ten million rows. The profile feeds the proposal (names, types, value sets), the approval check (what values
 the data holds) and the scope document (counts, depth, sizes).
 
 `profile_hash` is the hash of the *shape* a mapping depends on: entities and their columns with
@@ -22,10 +22,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.duck import has_table
+from flitstack_dagster.mapping.column_stats import column_stats
 from flitstack_dagster.novo.columns import BY_ENTITY, FILES, UDF_FILE, snake
 
-TOP_N = 5
-EXAMPLES_N = 3
 VALUE_SET_CAP = 1000  # value sets (for value maps) keep at most this many distinct values
 SHOW_MAX = 80  # characters of a value shown in top values / examples
 
@@ -229,51 +228,20 @@ def _load_udfs(con, run_key: str) -> list[UdfDef]:
     return out
 
 
-def _column_sql(table: str, i: int, column: str, is_list: bool) -> str:
-    """One column's numbers from one GROUP BY of its values: distinct, non-null, longest, top, examples.
-
-    Values are grouped once (typed; list columns by element, as text) with their row count and first
-    row; everything else is an aggregate over those groups, so no value is sorted or windowed.
-    Top values order by count desc then text, examples by first row then text (min_by over a struct key).
-    """
-    qc = _q(column)
-    tail = (f"min_by({{'v': s, 'n': n}}, {{'k': -n, 'v': s}}, {TOP_N}) AS top, "
-            f"min_by(s, {{'f': first_row, 'v': s}}, {EXAMPLES_N}) AS ex")
-    if is_list:
-        # a list column's distinct/longest are over whole lists; its top values and examples per element
-        return (f"SELECT {i} AS i, (SELECT count(DISTINCT {qc}) FROM {table} WHERE _run_key = $run) AS d, "
-                f"(SELECT count({qc}) FROM {table} WHERE _run_key = $run) AS nn, "
-                f"(SELECT max(len({qc})) FROM {table} WHERE _run_key = $run) AS ml, {tail} "
-                f"FROM (SELECT s, count(*) AS n, min(_row_number) AS first_row FROM "
-                f"(SELECT CAST(unnest({qc}) AS VARCHAR) AS s, _row_number FROM {table} WHERE _run_key = $run) "
-                f"WHERE s IS NOT NULL GROUP BY s)")
-    return (f"SELECT {i} AS i, count(*) AS d, sum(n) AS nn, max(length(s)) AS ml, {tail} "
-            f"FROM (SELECT CAST(v AS VARCHAR) AS s, n, first_row FROM "
-            f"(SELECT {qc} AS v, count(*) AS n, min(_row_number) AS first_row FROM {table} "
-            f"WHERE _run_key = $run AND {qc} IS NOT NULL GROUP BY {qc}))")
-
-
 def _profile_entity(con, entity: str, run_key: str, cols: list[tuple[str, str]], labels: dict[str, str],
                     udf_names: set[str]) -> EntityProfile:
     table = f"staging.stg_{entity}"
     data_cols = [(c, t) for c, t in cols if not c.startswith("_")]
     rows = con.execute(f"SELECT count(*) FROM {table} WHERE _run_key = ?", [run_key]).fetchall()[0][0]
     prof = EntityProfile(entity=entity, rows=rows)
-    if not data_cols:
-        return prof
-    # one query per table: a UNION ALL of one grouped branch per column (see _column_sql)
-    union = " UNION ALL ".join(_column_sql(table, i, c, t.endswith("[]")) for i, (c, t) in enumerate(data_cols))
-    stats = {int(r[0]): r[1:] for r in con.execute(union, {"run": run_key}).fetchall()}
-    for i, (c, t) in enumerate(data_cols):
-        distinct, nonnull, maxlen, top, ex = stats[i]
-        nulls = rows - int(nonnull or 0)
+    for (c, t), st in zip(data_cols, column_stats(con, table, run_key, data_cols), strict=True):
+        nulls = rows - st.nonnull
         prof.columns.append(
             ColumnProfile(
                 name=c, label=labels.get(c, c), type_seen=t, udf=c in udf_names, rows=rows,
-                null_count=nulls, null_rate=round(nulls / rows, 4) if rows else 0.0, distinct=int(distinct or 0),
-                max_length=int(maxlen) if maxlen is not None else None,
-                top_values=[(_show(v["v"]), int(v["n"])) for v in top or []],
-                examples=[_show(v) for v in ex or []],
+                null_count=nulls, null_rate=round(nulls / rows, 4) if rows else 0.0, distinct=st.distinct,
+                max_length=st.max_length, top_values=[(_show(v), n) for v, n in st.top],
+                examples=[_show(v) for v in st.examples],
             )
         )
     return prof

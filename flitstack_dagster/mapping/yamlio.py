@@ -169,7 +169,7 @@ def _safe_load(text: str) -> Any:
     fast = getattr(yaml, "CSafeLoader", None)
     if fast is not None:
         try:
-            return yaml.load(text, Loader=fast)  # noqa: S506 - CSafeLoader is the safe loader
+            return yaml.load(text, Loader=fast)
         except yaml.YAMLError:
             pass
     return yaml.safe_load(text)
