@@ -7,6 +7,8 @@
    through `load_entity` with a real LoadStore (GroupCommitStore) on a temp DuckDB. Reported: requests per 2 s as a
    share of the burst limit, 429 answers, tokens vs the token floor, and a plain sequential loader
    (one request at a time, retry on 429) on the same kind of records in the same run -> speed-up.
+   With each plan's figures: the machine's load average during the load and the CPU seconds the
+   loader and the sandbox used (other sessions share the cores; a starved box shows up there).
 3. Delta proportionality: after the Ultimate full load, 1% of the records change; the delta's tokens
    and time vs the full run's.
 4. Estimate accuracy: a small generated bundle through the real pipeline (the `flitstack demo` flow)
@@ -192,6 +194,57 @@ class Timeline:
         return {"whole": whole, "steady": steady, "peak_in_2s": peak}
 
 
+# -- the machine while a load runs (other sessions share the 2 cores) ----------------------------------------
+
+class MachineLoad:
+    """Samples the 1-minute load average every few seconds while a load runs, and the CPU seconds the
+    loader (this process) and the sandbox process used: a share below target with a high load average
+    and a loader that needed most of a core is the box, not the limiter."""
+
+    def __init__(self, sandbox_pid: int | None = None, every: float = 5.0) -> None:
+        import threading
+
+        self.sandbox_pid, self.every = sandbox_pid, every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.every):
+                return
+
+    @staticmethod
+    def _cpu(pid: int | None) -> float:
+        if pid is None:
+            t = os.times()
+            return t.user + t.system
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
+    def __enter__(self) -> MachineLoad:
+        self._t0, self._own0, self._sb0 = time.monotonic(), self._cpu(None), self._cpu(self.sandbox_pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.seconds = time.monotonic() - self._t0
+        self.loader_cpu = self._cpu(None) - self._own0
+        self.sandbox_cpu = self._cpu(self.sandbox_pid) - self._sb0
+
+    def summary(self) -> dict[str, float]:
+        s = self.samples or [float("nan")]
+        return {"load_avg_mean": round(sum(s) / len(s), 2), "load_avg_max": round(max(s), 2),
+                "loader_cpu_s": round(self.loader_cpu, 1), "sandbox_cpu_s": round(self.sandbox_cpu, 1),
+                "loader_cpu_share": round(self.loader_cpu / self.seconds, 3) if self.seconds else 0.0}
+
+
 # -- benchmark 2: the loader at the rate limit ---------------------------------------------------------------
 
 def token_floor(counts: dict[str, int]) -> int:
@@ -260,7 +313,8 @@ def bench_rate_limit(plan: str, records: int, seq_records: int, seats: int, work
         timeline = Timeline()
         timeline.hook(client)
         limited0 = client.rate_limited_responses
-        full = run_loader(client, con, registry, rows, "full-1")
+        with MachineLoad(sb.proc.pid) as machine_load:
+            full = run_loader(client, con, registry, rows, "full-1")
         rate = timeline.rate(limit)
         n429 = sum(1 for s in timeline.statuses if s == 429)
         out["full"] = {
@@ -270,7 +324,7 @@ def bench_rate_limit(plan: str, records: int, seq_records: int, seats: int, work
             "peak_requests_in_2s": rate["peak_in_2s"], "answers_429": n429,
             "client_rate_limited": client.rate_limited_responses - limited0,
             "tokens": full["tokens"], "token_floor": floor, "tokens_vs_floor": round(full["tokens"] / floor, 4),
-            "entities": full["entities"],
+            "entities": full["entities"], "machine_load": machine_load.summary(),
         }
         if delta:
             changed = change_rows(rows, 0.01)
@@ -391,6 +445,11 @@ def print_rate(results: list[dict[str, Any]]) -> None:
               f"{f['peak_requests_in_2s']:>7}{f['answers_429']:>6}{f['tokens']:>9}{f['token_floor']:>9}"
               f"{f['tokens_vs_floor']:>8.3f}{r['sequential']['records_per_s']:>10.2f}{r['speedup']:>9.2f}")
     print("targets: share >= 0.95 (steady state), 429s = 0, tokens <= 1.02 x floor")
+    for r in results:
+        m = r["full"]["machine_load"]
+        print(f"{r['plan']}: load average {m['load_avg_mean']:.1f} (max {m['load_avg_max']:.1f}) on "
+              f"{os.cpu_count()} CPUs; CPU seconds: loader {m['loader_cpu_s']:.0f} "
+              f"({m['loader_cpu_share']:.0%} of a core), sandbox {m['sandbox_cpu_s']:.0f}")
 
 
 def print_delta(r: dict[str, Any], constant_s: float) -> None:

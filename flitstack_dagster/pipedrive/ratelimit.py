@@ -9,11 +9,15 @@ window). The limiter hands out slots before each request:
   response time if the response is back sooner. The slot frees 2 s after its stamp, so the server
   never sees more than `limit` requests in any 2 s. What the margin must cover is how much later one
   request can be counted than another after leaving (network jitter, a busy server): it starts at
-  0.05 s (the client loses ~2.5% of each window) and doubles, up to 0.5 s, on every burst 429 (the
-  server counted a request later than the model assumed). With `pace=True` (the client's setting)
-  slots are also granted no closer together than 2 s / limit, so requests reach the server evenly
-  instead of in one burst per window that queues there (and is counted late). `arrival_margin=None` stamps at the
-  response time: safe on any network, at the price of the server's processing time per slot;
+  0.05 s (the client loses ~2.5% of each window). A burst 429 (the server counted a request later
+  than the model assumed) widens it by half that, up to 0.5 s, moves the slots in the window out
+  with it and pauses every slot for one margin; the refused request itself waits its Retry-After.
+  After 120 s without a burst 429 the margin steps back towards the start. With `pace=True` (the
+  client's setting) slots are also granted no closer together than 2 s / limit, so requests reach
+  the server evenly instead of in one burst per window that queues there (and is counted late);
+  after an idle spell (between two entities) the pace resumes without a catch-up burst.
+  `arrival_margin=None` stamps at the response time: safe on any network, at the price of the
+  server's processing time per slot. One limiter can serve several clients (one per Dagster run);
 - every response's `x-ratelimit-limit / -remaining / -reset` headers correct the model: a different
   limit replaces the plan's, and requests the server counted that this client did not send (another
   process with the same token) occupy slots until the server's reset.
@@ -55,6 +59,7 @@ DAILY_BASE_TOKENS = 30_000
 POLL_SECONDS = 0.01
 ARRIVAL_MARGIN = 0.05  # starting margin (s); see the module docstring
 MAX_ARRIVAL_MARGIN = 0.5
+MARGIN_QUIET_SECONDS = 120.0  # a widened margin steps back after this long without a burst 429
 
 
 def normalize_plan(plan: str) -> str:
@@ -70,10 +75,11 @@ def daily_budget(plan: str, seats: int) -> int:
 
 
 class _Slot:
-    __slots__ = ("stamp",)
+    __slots__ = ("stamp", "sent")
 
-    def __init__(self, stamp: float) -> None:
+    def __init__(self, stamp: float, sent: float = 0.0) -> None:
         self.stamp = stamp  # when the server counted (at the latest) this request
+        self.sent = sent  # when it left (its grant until mark_sent)
 
 
 class _Window:
@@ -94,15 +100,28 @@ class _Window:
         self.blocked_until = 0.0  # after a 429/403: no slot before this (headers do not lift it)
 
     def prune(self, now: float) -> None:
-        edge = now - self.window
+        # slots stay listed a little past their window, so an answer can be checked against what
+        # was in the window when its request left (see RateLimiter._observe_locked)
+        edge = now - self.window - HISTORY_SECONDS
         if any(s.stamp <= edge for s in self.slots):
             self.slots = [s for s in self.slots if s.stamp > edge]
         if self.phantoms:
             self.phantoms = [t for t in self.phantoms if t > now]
 
-    def used(self, now: float) -> int:
+    def live(self, now: float) -> list[_Slot]:
+        """The slots still in the window at `now`."""
         self.prune(now)
-        return len(self.slots) + len(self.phantoms)
+        edge = now - self.window
+        return [s for s in self.slots if s.stamp > edge]
+
+    def used(self, now: float) -> int:
+        return len(self.live(now)) + len(self.phantoms)
+
+    def held_at(self, at: float) -> int:
+        """This client's requests the model says may be in the server's window at `at`: sent by then
+        and stamped (the latest they can have been counted) after `at` - 2 s."""
+        edge = at - self.window
+        return sum(1 for s in self.slots if s.sent <= at and s.stamp > edge)
 
     def wait_time(self, now: float) -> float:
         """0 when a slot is free now; else the time until one frees (or a short poll)."""
@@ -112,13 +131,14 @@ class _Window:
         if used < self.limit:
             return 0.0
         need = used - self.limit + 1
-        expiries = sorted([s.stamp + self.window for s in self.slots if s.stamp != INF] + self.phantoms)
+        expiries = sorted([s.stamp + self.window for s in self.live(now) if s.stamp != INF] + self.phantoms)
         if need <= len(expiries):
             return max(expiries[need - 1] - now, 1e-4)
         return POLL_SECONDS  # only requests still in flight would free a slot: re-check soon
 
 
 INF = float("inf")
+HISTORY_SECONDS = 2.0  # how long past its window a slot stays listed (longer than answers take)
 
 
 @dataclass
@@ -156,6 +176,7 @@ class RateLimiter:
         search_limit: int = SEARCH_BURST,
         arrival_margin: float | None = ARRIVAL_MARGIN,
         max_arrival_margin: float = MAX_ARRIVAL_MARGIN,
+        margin_quiet_seconds: float = MARGIN_QUIET_SECONDS,
         pace: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -167,6 +188,7 @@ class RateLimiter:
         self.seats = seats
         self.arrival_margin = arrival_margin
         self.base_arrival_margin = arrival_margin or 0.0
+        self.margin_quiet_seconds = margin_quiet_seconds
         self.max_arrival_margin = max(max_arrival_margin, arrival_margin or 0.0)
         self.pace = pace
         self._next_send = 0.0  # pacing: the earliest moment the next slot may be granted
@@ -273,6 +295,7 @@ class RateLimiter:
                         self._next_send = now  # the first request: nothing to catch up on
                     wait = max(wait, self._next_send - now)
                 if wait <= 0:
+                    self._relax_margin_locked(now)
                     if self.pace:
                         # a late wake-up may catch up one interval, never more: after an idle spell (the
                         # next entity's start) requests resume at the even pace instead of in a burst
@@ -282,7 +305,7 @@ class RateLimiter:
                     stamp = INF if self.arrival_margin is None else now + self.arrival_margin
                     slots = []
                     for w in windows:
-                        slot = _Slot(stamp)
+                        slot = _Slot(stamp, now)
                         w.slots.append(slot)
                         slots.append((w, slot))
                     self.spent_today += cost
@@ -291,14 +314,32 @@ class RateLimiter:
             self.waited_seconds += wait
             self.sleep(wait)
 
+    @property
+    def _margin_step(self) -> float:
+        return max(self.base_arrival_margin / 2, 0.01)
+
+    def _relax_margin_locked(self, now: float) -> None:
+        """A widened margin steps back towards the starting one after `margin_quiet_seconds` without a
+        burst 429: one late count (a CPU spike on either side) should not cost a long load ~1% for good."""
+        if (self.arrival_margin is None or self.arrival_margin <= self.base_arrival_margin
+                or self._margin_raised_at is None or now - self._margin_raised_at < self.margin_quiet_seconds):
+            return
+        old = self.arrival_margin
+        self.arrival_margin = max(self.base_arrival_margin, old - self._margin_step)
+        self._margin_raised_at = now  # the next step back needs another quiet spell
+        log.info("Pipedrive burst window quiet for %.0f s: arrival margin %.3f -> %.3f s",
+                 self.margin_quiet_seconds, old, self.arrival_margin)
+
     def mark_sent(self, ticket: Ticket) -> None:
         """The request is leaving now (not when its slot was granted): stamp its slots from here."""
-        if ticket.released or self.arrival_margin is None:
+        if ticket.released:
             return
         with self._lock:
-            stamp = self.clock() + self.arrival_margin
+            now = self.clock()
             for _w, slot in ticket.slots:
-                slot.stamp = max(slot.stamp, stamp)
+                slot.sent = now
+                if self.arrival_margin is not None:
+                    slot.stamp = max(slot.stamp, now + self.arrival_margin)
 
     def burst_refused(self, *, search: bool = False) -> None:
         """The server answered 429 for the 2-s window: it counted a request later than the model
@@ -316,12 +357,11 @@ class RateLimiter:
             if self._margin_raised_at is None or now - self._margin_raised_at >= self.general.window:
                 self._margin_raised_at = now  # several in-flight requests refused together: one event
                 old = self.arrival_margin
-                step = max(self.base_arrival_margin / 2, 0.01)
-                self.arrival_margin = min(self.max_arrival_margin, old + step)
+                self.arrival_margin = min(self.max_arrival_margin, old + self._margin_step)
                 bump = self.arrival_margin - old
                 if bump > 0:
                     for win in (self.general, self.search):
-                        for slot in win.slots:
+                        for slot in win.live(now):
                             if slot.stamp != INF:
                                 slot.stamp += bump
                     log.info("Pipedrive burst 429: arrival margin %.3f -> %.3f s", old, self.arrival_margin)
@@ -338,7 +378,8 @@ class RateLimiter:
             for _w, slot in ticket.slots:
                 slot.stamp = min(slot.stamp, now)
             if headers:
-                self._observe_locked(ticket.windows[-1], headers, now)
+                w, slot = ticket.slots[-1]
+                self._observe_locked(w, headers, now, slot.sent)
 
     def refund(self, ticket: Ticket) -> None:
         """The request never left (connection refused): free the slot and the tokens."""
@@ -373,7 +414,7 @@ class RateLimiter:
             self.server_tokens_left = left_i
             self._server_left_day = self._day
 
-    def _observe_locked(self, w: _Window, headers, now: float) -> None:
+    def _observe_locked(self, w: _Window, headers, now: float, sent: float | None = None) -> None:
         self._observe_daily_locked(headers)
         limit = _parse_float(headers.get("x-ratelimit-limit"))
         remaining = _parse_float(headers.get("x-ratelimit-remaining"))
@@ -384,9 +425,12 @@ class RateLimiter:
             w.limit = int(limit)
         if remaining is None:
             return
+        # what the server's window held when it counted this request, against what the model held
+        # when the request left: more means another process with the same token (or one of ours
+        # counted later than its margin); those occupy slots until the server's reset
         w.prune(now)
         server_used = w.limit - int(remaining)
-        own = len(w.slots)
+        own = w.held_at(sent) if sent is not None else len(w.live(now))
         extra = server_used - own
         if extra > 0:
             expiry = now + (reset if reset is not None and reset >= 0 else w.window)

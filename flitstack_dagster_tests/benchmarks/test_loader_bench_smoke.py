@@ -29,6 +29,9 @@ def test_loader_bench_quick_completes_and_prints_its_figures(tmp_path):
     for r in result["rate_limit"]:
         assert r["full"]["records"] == 400 and r["full"]["tokens"] >= r["full"]["token_floor"] > 0
         assert r["speedup"] > 0 and r["sequential"]["records"] == 40
+        # the machine's load is reported with the figures (other sessions share the cores)
+        assert r["full"]["machine_load"]["loader_cpu_s"] > 0 and r["full"]["machine_load"]["load_avg_max"] >= 0
+    assert "load average" in out
     assert result["delta"]["changed_records"] > 0 and result["delta"]["tokens"] > 0
     assert result["estimate"]["predicted"]["requests"] > 0 and result["estimate"]["real"]["requests"] > 0
     # issue [Mapping]: the scope document's request and token estimates are within 5% of what the

@@ -128,3 +128,49 @@ def test_gate_capacity_adapts_to_the_measured_latency():
         gate.observe(0.15)
     assert gate.capacity < high and gate.capacity == in_flight_for(120, gate.latency)
     assert InFlightGate(120, fixed=3).capacity == 3
+
+
+def test_a_widened_margin_steps_back_after_a_quiet_spell_never_below_the_start():
+    clock = Clock()
+    rl = make(clock, plan="growth", arrival_margin=0.05, margin_quiet_seconds=60)
+    rl.burst_refused()
+    clock.t += 2.5
+    rl.burst_refused()
+    assert rl.arrival_margin == pytest.approx(0.1)
+    clock.t += 30
+    rl.release(rl.acquire(1))
+    assert rl.arrival_margin == pytest.approx(0.1)  # not quiet long enough
+    clock.t += 31
+    rl.release(rl.acquire(1))
+    assert rl.arrival_margin == pytest.approx(0.075)
+    rl.release(rl.acquire(1))
+    assert rl.arrival_margin == pytest.approx(0.075)  # one step per quiet spell
+    clock.t += 61
+    rl.release(rl.acquire(1))
+    clock.t += 61
+    rl.release(rl.acquire(1))
+    assert rl.arrival_margin == pytest.approx(0.05)
+
+
+def test_an_answer_is_checked_against_the_window_its_request_left_in_not_the_one_it_came_back_in():
+    clock = Clock()
+    rl = make(clock, plan="lite", pace=True, arrival_margin=0.0)
+    start = clock.t
+    for _ in range(20):  # one per 0.1 s
+        rl.release(rl.acquire(1))
+    clock.t = start + 2.0
+    t = rl.acquire(1)  # the first request has just left the window: the server holds 20 with this one
+    clock.t += 0.15  # its answer comes back after the first requests have left the window too
+    rl.release(t, {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"})
+    assert rl.general.phantoms == []  # nobody else is using the token
+
+
+def test_requests_counted_that_this_client_did_not_send_hold_slots_until_the_reset():
+    clock = Clock()
+    rl = make(clock, plan="lite", pace=True, arrival_margin=0.0)
+    for _ in range(5):
+        rl.release(rl.acquire(1))
+    t = rl.acquire(1)
+    clock.t += 0.15
+    rl.release(t, {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "1"})
+    assert len(rl.general.phantoms) == 4  # 10 counted, 6 sent by this client
