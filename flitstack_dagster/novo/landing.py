@@ -54,46 +54,65 @@ class LandedFile:
 def land_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str) -> list[LandedFile]:
     """Replace run `run_key`'s rows in raw.* with this bundle's records, atomically.
 
-    Every file is parsed and counted first (nothing written), then one transaction swaps the run's rows.
+    One transaction swaps the run's rows: each CSV goes straight from DuckDB's reader into its raw
+    table (no parsed copy) and its count is checked before COMMIT; any problem rolls everything back.
     """
     if not isinstance(run_key, str) or not run_key:
         raise ValueError("run_key must be a non-empty string")
     scratch = Path(tempfile.mkdtemp(prefix="landing-", dir=_scratch_parent(bundle)))
     restore = _keep_file_order(con)
-    parsed: list[ParsedFile] = []
     try:
-        for nf, expected in bundle.csv_files():
-            parsed.append(_parse_file(con, bundle, nf, expected, scratch))
+        csvs = [CsvSource(nf, list(bundle.headers[nf.file]), expected, bundle.path(nf.file), bundle.manifest.encoding)
+                for nf, expected in bundle.csv_files()]
+        for c in csvs:
+            if c.encoding == "cp1252":
+                c.source = transcode_to_utf8(c.path, c.encoding, scratch)
         documents = {name: read_json_array(bundle.path(name)) for name in JSON_FILES if bundle.manifest.file(name)}
-        bodies = _inspect_bodies(con, bundle, parsed)
-        return _write_run(con, bundle, run_key, parsed, documents, bodies)
+        bodies = _inspect_bodies(con, bundle, csvs, scratch)
+        while True:
+            try:
+                return _write_run(con, bundle, run_key, csvs, documents, bodies)
+            except _Unreadable as e:  # rolled back; explain it, or read a normalized copy next time
+                _fix_source(e.csv, e.error, scratch)
     finally:
-        for p in parsed:
-            con.execute(f"DROP TABLE IF EXISTS {q(p.temp)}")
         restore()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class ParsedFile:
-    """A CSV parsed into a temp table whose rowid is its 0-based record number in the file."""
+@dataclass
+class CsvSource:
+    """One CSV of the bundle and the file DuckDB reads for it (UTF-8: transcoded or normalized copy)."""
 
     nf: NovoFile
-    temp: str
     header: list[str]
-    rows: int
+    expected: int  # records the manifest promises
+    path: Path  # the file in the bundle
+    encoding: str
+    source: Path | None = None  # what DuckDB reads; None = path itself
+    first_error: duckdb.Error | None = None  # set once DuckDB refused the file as written
+
+    def __post_init__(self) -> None:
+        self.source = self.source or self.path
+
+
+class _Unreadable(Exception):
+    """DuckDB's reader refused a CSV inside the transaction (which is then rolled back)."""
+
+    def __init__(self, csv: CsvSource, error: duckdb.Error) -> None:
+        super().__init__(str(error))
+        self.csv, self.error = csv, error
 
 
 def _write_run(
-    con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str, parsed: list[ParsedFile], documents: dict,
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str, csvs: list[CsvSource], documents: dict,
     bodies: list[attachment_bodies.BodyFact] | None = None,
 ) -> list[LandedFile]:
     """The one transaction: delete the run's rows, add new columns, insert; all or nothing."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.begin()
     try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         _delete_run(con, run_key)
-        landed = [_insert_csv(con, p, run_key) for p in parsed]
+        landed = [_insert_csv(con, c, run_key) for c in csvs]
         landed += [_land_json(con, name, items, run_key) for name, items in documents.items()]
         _land_bodies(con, bodies or [], run_key)
         _record_bundle(con, bundle, run_key)
@@ -110,8 +129,8 @@ def _scratch_parent(bundle: Bundle) -> Path:
 
 
 def _keep_file_order(con: duckdb.DuckDBPyConnection):
-    """`_row_number` comes from the temp table's order, so insertion order must be preserved."""
-    (before,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    """`_row_number` is `row_number() OVER ()` in the reader's order, so insertion order must be kept."""
+    (before,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     con.execute("SET preserve_insertion_order = true")
     return lambda: con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
 
@@ -173,59 +192,43 @@ def _ensure_columns(con: duckdb.DuckDBPyConnection, entity: str, header: list[st
 # --------------------------------------------------------------------------------------------- CSV
 
 
-def _parse_file(
-    con: duckdb.DuckDBPyConnection, bundle: Bundle, nf: NovoFile, expected: int, scratch: Path
-) -> ParsedFile:
-    """Parse into a temp table (outside any transaction, so rowid is file order) and check the count."""
-    header = list(bundle.headers[nf.file])
-    temp = f"_landing_{nf.entity}"
-    parse_csv(con, bundle.path(nf.file), bundle.manifest.encoding, header, temp, scratch)
-    (count,) = con.execute(f"SELECT count(*) FROM {q(temp)}").fetchone()
-    if count != expected:
-        con.execute(f"DROP TABLE IF EXISTS {q(temp)}")
+def _insert_csv(con: duckdb.DuckDBPyConnection, c: CsvSource, run_key: str) -> LandedFile:
+    """Append the file's records under this run's key, `_row_number` = 1-based record number (file
+    order: insertion order is kept), then check the count against the manifest."""
+    _ensure_columns(con, c.nf.entity, c.header)
+    try:
+        ((count,),) = con.execute(
+            f"INSERT INTO {raw_table(c.nf.entity)} BY NAME "
+            f"SELECT ?::VARCHAR AS _run_key, row_number() OVER () AS _row_number, * "
+            f"FROM {_read_csv(c.source, c.header)}",
+            [run_key],
+        ).fetchall()
+    except duckdb.Error as e:
+        raise _Unreadable(c, e) from None
+    if count != c.expected:
         raise BundleError(
-            f"{nf.file}: {count:,} records, manifest says {expected:,}; "
+            f"{c.nf.file}: {count:,} records, manifest says {c.expected:,}; "
             f"the file was changed or cut short after the export — {DAMAGED}"
         )
-    return ParsedFile(nf, temp, header, count)
+    nf = c.nf
+    return LandedFile(nf.file, nf.entity, f"{SCHEMA}.{nf.entity}", count, c.header, udf_columns(nf.file, c.header))
 
 
-def _insert_csv(con: duckdb.DuckDBPyConnection, p: ParsedFile, run_key: str) -> LandedFile:
-    """Append the parsed file under this run's key; `_row_number` is the 1-based record number."""
-    _ensure_columns(con, p.nf.entity, p.header)
-    con.execute(
-        f"INSERT INTO {raw_table(p.nf.entity)} BY NAME "
-        f"SELECT ?::VARCHAR AS _run_key, rowid + 1 AS _row_number, * FROM {q(p.temp)}",
-        [run_key],
-    )
-    nf = p.nf
-    return LandedFile(nf.file, nf.entity, f"{SCHEMA}.{nf.entity}", p.rows, p.header, udf_columns(nf.file, p.header))
+def _fix_source(c: CsvSource, error: duckdb.Error, scratch: Path) -> None:
+    """After DuckDB refused `c`: raise a BundleError naming the bad record, or (valid CSV DuckDB's
+    reader dislikes, e.g. mixed CRLF/LF line ends) read a uniformly rewritten copy next time."""
+    if c.first_error is not None:
+        raise BundleError(f"{c.path.name}: cannot be read as CSV ({_first_line(c.first_error)}); {FIX}") from None
+    c.first_error = error
+    explain_csv_problem(c.path, c.encoding, len(c.header))  # raises with file, line and what to do
+    c.source = normalize_csv(c.path, c.encoding, scratch)
 
 
-def parse_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, encoding: str, header: list[str], temp: str, scratch: Path
-) -> None:
-    """Read a CSV into TEMP table `temp` (all VARCHAR, file order); any parse problem is a BundleError."""
-    source = transcode_to_utf8(path, encoding, scratch) if encoding == "cp1252" else path
-    try:
-        _read_into(con, source, header, temp)
-        return
-    except duckdb.Error as e:
-        first_error = e
-    explain_csv_problem(path, encoding, len(header))  # raises with file, line and what to do
-    # Python reads it cleanly, so it is valid CSV DuckDB's reader dislikes (e.g. mixed CRLF/LF line
-    # ends): rewrite it uniformly and read that.
-    normalized = normalize_csv(path, encoding, scratch)
-    try:
-        _read_into(con, normalized, header, temp)
-    except duckdb.Error:
-        raise BundleError(f"{path.name}: cannot be read as CSV ({_first_line(first_error)}); {FIX}") from None
-
-
-def _read_into(con: duckdb.DuckDBPyConnection, source: Path, header: list[str], temp: str) -> None:
+def _read_csv(source: Path, header: list[str]) -> str:
+    """DuckDB's reader over one bundle CSV: every value text, '' kept as '', strict quoting."""
     columns = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header) + "}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {q(temp)} AS SELECT * FROM read_csv({lit(str(source))}, "
+    return (
+        f"read_csv({lit(str(source))}, "
         f"header = true, auto_detect = false, columns = {columns}, all_varchar = true, "
         f"delim = ',', quote = '\"', escape = '\"', strict_mode = true, ignore_errors = false, "
         f"null_padding = false, nullstr = [{lit(NO_NULL)}], allow_quoted_nulls = false, "
@@ -310,13 +313,19 @@ def read_json_array(path: Path) -> list:
 
 
 def _inspect_bodies(
-    con: duckdb.DuckDBPyConnection, bundle: Bundle, parsed: list[ParsedFile]
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, csvs: list[CsvSource], scratch: Path
 ) -> list[attachment_bodies.BodyFact]:
     """Look at every attachment body before the transaction (hashing is slow; the lock is not held)."""
-    att = next((p for p in parsed if p.nf.entity == "attachments"), None)
+    att = next((c for c in csvs if c.nf.entity == "attachments"), None)
     if att is None or "Bundle Path" not in att.header:
         return []
-    paths = con.execute(f'SELECT rowid + 1, "Bundle Path" FROM {q(att.temp)} ORDER BY rowid').fetchall()
+    while True:
+        try:
+            paths = con.execute(
+                f'SELECT row_number() OVER (), "Bundle Path" FROM {_read_csv(att.source, att.header)}').fetchall()
+            break
+        except duckdb.Error as e:
+            _fix_source(att, e, scratch)
     return attachment_bodies.inspect(bundle, paths)
 
 
