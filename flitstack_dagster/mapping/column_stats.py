@@ -4,9 +4,9 @@ and first-seen examples — exact, in a few set-based DuckDB queries whatever th
 Each scalar column is grouped once by value (the one hash pass an exact distinct count needs); the
 rest are aggregates over those groups, sized so a million-value column is not sorted or windowed:
 
-* top values: ordered by count desc, then text. The count of the TOP_N-th group (`tn`) splits them:
-  the (fewer than TOP_N) groups counted more than `tn` are ordered in full, the rest of the top are
-  the smallest texts among the groups counted exactly `tn` (a plain min over text).
+* top values: ordered by count desc, then text. The groups are grouped again by their count (a few
+  levels), each level keeping its TOP_N smallest texts (a plain min over text); the top is read off
+  the most counted levels.
 * examples: the first EXAMPLES_N distinct values by first row, then text. They are read from the
   table's first rows (a top-N on `_row_number`); only a column those rows do not settle (fewer
   distinct values there) is grouped again with each value's first row.
@@ -39,26 +39,24 @@ def _q(name: str) -> str:
 
 
 def _scalar_sql(table: str, i: int, column: str) -> str:
+    """Rows (i, n, lows, d, nn, ml): per count level n (most counted first, only the levels the top
+    reaches) the TOP_N smallest texts counted n times; d, nn, ml are the column's totals."""
     qc = _q(column)
-    return f"""SELECT {i} AS i, * FROM (
-        WITH g AS MATERIALIZED (
-            SELECT CAST({qc} AS VARCHAR) AS s, count(*) AS n FROM {table}
-            WHERE _run_key = $run AND {qc} IS NOT NULL GROUP BY {qc}),
-        k AS (SELECT count(*) AS d, sum(n) AS nn, max(length(s)) AS ml, list_last(max(n, {TOP_N})) AS tn FROM g)
-        SELECT d, nn, ml, tn,
-            (SELECT min_by({{'v': s, 'n': n}}, {{'k': -n, 'v': s}}, {TOP_N}) FROM g WHERE n > (SELECT tn FROM k)) AS hi,
-            (SELECT min(s, {TOP_N}) FROM g WHERE n = (SELECT tn FROM k)) AS low,
-            NULL AS ex
-        FROM k)"""
+    return f"""SELECT {i} AS i, n, lows, d, nn, ml FROM (
+        SELECT n, min(s, {TOP_N}) AS lows,
+               sum(count(*)) OVER () AS d, sum(n * count(*)) OVER () AS nn, max(max(length(s))) OVER () AS ml,
+               coalesce(sum(count(*)) OVER (ORDER BY n DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                   AS before
+        FROM (SELECT CAST({qc} AS VARCHAR) AS s, count(*) AS n FROM {table}
+              WHERE _run_key = $run AND {qc} IS NOT NULL GROUP BY {qc})
+        GROUP BY n) WHERE before < {TOP_N}"""
 
 
-def _list_sql(table: str, i: int, column: str) -> str:
+def _list_sql(table: str, column: str) -> str:
     qc = _q(column)
     where = f"FROM {table} WHERE _run_key = $run"
-    return f"""SELECT {i} AS i, (SELECT count(DISTINCT {qc}) {where}) AS d, (SELECT count({qc}) {where}) AS nn,
-            (SELECT max(len({qc})) {where}) AS ml, NULL AS tn,
-            min_by({{'v': s, 'n': n}}, {{'k': -n, 'v': s}}, {TOP_N}) AS hi, NULL AS low,
-            min_by(s, {{'f': first_row, 'v': s}}, {EXAMPLES_N}) AS ex
+    return f"""SELECT (SELECT count(DISTINCT {qc}) {where}), (SELECT count({qc}) {where}), (SELECT max(len({qc})) {where}),
+            min_by({{'v': s, 'n': n}}, {{'k': -n, 'v': s}}, {TOP_N}), min_by(s, {{'f': first_row, 'v': s}}, {EXAMPLES_N})
         FROM (SELECT s, count(*) AS n, min(_row_number) AS first_row
               FROM (SELECT CAST(unnest({qc}) AS VARCHAR) AS s, _row_number {where})
               WHERE s IS NOT NULL GROUP BY s)"""
@@ -95,26 +93,35 @@ def _first_seen(con, table: str, run_key: str, columns: list[str]) -> dict[str, 
     return out
 
 
+def _list_stats(con, table: str, run_key: str, column: str) -> ColumnStats:
+    d, nn, ml, top, ex = con.execute(_list_sql(table, column), {"run": run_key}).fetchall()[0]
+    return ColumnStats(nonnull=int(nn or 0), distinct=int(d or 0), max_length=int(ml) if ml is not None else None,
+                       top=[(v["v"], int(v["n"])) for v in top or []], examples=list(ex or []))
+
+
+def _scalar_stats(con, table: str, run_key: str, columns: list[str]) -> dict[str, ColumnStats]:
+    union = " UNION ALL ".join(_scalar_sql(table, i, c) for i, c in enumerate(columns))
+    levels: dict[int, list[tuple]] = {}
+    for i, n, lows, d, nn, ml in con.execute(union, {"run": run_key}).fetchall():
+        levels.setdefault(int(i), []).append((int(n), lows, d, nn, ml))
+    seen = _first_seen(con, table, run_key, columns)
+    out = {}
+    for i, c in enumerate(columns):
+        lv = sorted(levels.get(i, []), key=lambda x: -x[0])
+        _, _, d, nn, ml = lv[0] if lv else (0, None, 0, 0, None)
+        ex = seen[c]
+        if ex is None:
+            ex = con.execute(_grouped_examples_sql(table, c), {"run": run_key}).fetchall()[0][0]
+        out[c] = ColumnStats(nonnull=int(nn or 0), distinct=int(d or 0), max_length=int(ml) if ml is not None else None,
+                             top=[(v, n) for n, lows, *_ in lv for v in lows][:TOP_N], examples=list(ex or []))
+    return out
+
+
 def column_stats(con, table: str, run_key: str, columns: list[tuple[str, str]]) -> list[ColumnStats]:
     """Stats of `columns` ((name, DuckDB type), in order) over the rows of `run_key` in `table`."""
-    if not columns:
-        return []
-    union = " UNION ALL ".join(
-        _list_sql(table, i, c) if t.endswith("[]") else _scalar_sql(table, i, c) for i, (c, t) in enumerate(columns))
-    got = {int(r[0]): r[1:] for r in con.execute(union, {"run": run_key}).fetchall()}
     scalar = [c for c, t in columns if not t.endswith("[]")]
-    seen = _first_seen(con, table, run_key, scalar) if scalar else {}
-    out = []
-    for i, (c, t) in enumerate(columns):
-        d, nn, ml, tn, hi, low, ex = got[i]
-        top = [(v["v"], int(v["n"])) for v in hi or []] + [(s, int(tn)) for s in low or []]
-        if not t.endswith("[]"):
-            ex = seen[c]
-            if ex is None:
-                ex = con.execute(_grouped_examples_sql(table, c), {"run": run_key}).fetchall()[0][0]
-        out.append(ColumnStats(nonnull=int(nn or 0), distinct=int(d or 0),
-                               max_length=int(ml) if ml is not None else None, top=top[:TOP_N], examples=list(ex or [])))
-    return out
+    got = _scalar_stats(con, table, run_key, scalar) if scalar else {}
+    return [got[c] if c in got else _list_stats(con, table, run_key, c) for c, _ in columns]
 
 
 __all__ = ["EXAMPLES_N", "FIRST_ROWS", "TOP_N", "ColumnStats", "column_stats"]
