@@ -72,15 +72,17 @@ def _grouped_examples_sql(table: str, column: str) -> str:
 def _first_seen(con, table: str, run_key: str, columns: list[str]) -> dict[str, list[str] | None]:
     """Each column's first EXAMPLES_N distinct values (by first row, then text) from the table's first
     rows; None where those rows hold fewer and the table goes on."""
+    n, numbered, last = con.execute(
+        f"SELECT count(*), count(_row_number), max(_row_number) FROM (SELECT _row_number FROM {table} "
+        f"WHERE _run_key = ? ORDER BY _row_number LIMIT {FIRST_ROWS})", [run_key]).fetchall()[0]
+    if numbered < n:  # rows without a row number: leave the order to the grouped query
+        return dict.fromkeys(columns)
+    whole = n < FIRST_ROWS
+    # every row numbered up to `last` (ties included), so a value's first row among them is its first row
+    # in the table; reading only the row number first keeps the wide scan to the first row groups
     sel = ", ".join(f"CAST({_q(c)} AS VARCHAR)" for c in columns)
-    rows = con.execute(f"SELECT _row_number, {sel} FROM (SELECT * FROM {table} WHERE _run_key = ? "
-                       f"ORDER BY _row_number LIMIT {FIRST_ROWS})", [run_key]).fetchall()
-    whole = len(rows) < FIRST_ROWS
-    if not whole:
-        # rows sharing the last row number may go on past the limit: keep only rows before it, all of
-        # which were read, so a value's first row among them is its first row in the table
-        last = rows[-1][0]
-        rows = [r for r in rows if r[0] != last]
+    rows = con.execute(f"SELECT _row_number, {sel} FROM {table} WHERE _run_key = ? AND _row_number <= ?",
+                       [run_key, last]).fetchall() if n else []
     out: dict[str, list[str] | None] = {}
     for j, c in enumerate(columns, start=1):
         first: dict[str, Any] = {}
