@@ -75,7 +75,8 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
                                      progress=progress)
             except DailyBudgetSpent as e:
                 # refused before the first record (the account look-up): the same stop as mid-load
-                raise budget_failure(name, str(e), e.resets_at, {"tokens_spent": client.tokens_spent}) from None
+                raise budget_failure(name, f"before its first record: {e}", e.resets_at,
+                                     {"tokens_spent": client.tokens_spent}) from None
         reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {
             "dagster/row_count": result.total, "created": result.created, "updated": result.updated,

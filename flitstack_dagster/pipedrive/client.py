@@ -414,7 +414,7 @@ class PipedriveClient:
                     self.limiter.refund_tokens(ticket)
                     self._count(op, charged=False)
                 else:
-                    self.limiter.release(ticket, resp.headers)
+                    self.limiter.release(ticket, resp.headers, answered=resp.status_code < 400)
                     if self.limiter.general.limit != self._gate.limit:  # the server's x-ratelimit-limit
                         self._gate.set_limit(self.limiter.general.limit)
                     if resp.status_code == 429:

@@ -42,6 +42,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,9 @@ POLL_SECONDS = 0.01
 ARRIVAL_MARGIN = 0.05  # starting margin (s); see the module docstring
 MAX_ARRIVAL_MARGIN = 0.5
 MARGIN_QUIET_SECONDS = 120.0  # a widened margin steps back after this long without a burst 429
+LATENCY_SAMPLES = 200  # round trips per operation the quickest one is taken from (_late_stamp)
+MIN_LATENCY_SAMPLES = 8
+LATE_COUNT_SLACK = 0.01  # added to a late stamp: the quickest request's own wait before its count
 
 
 def normalize_plan(plan: str) -> str:
@@ -210,6 +214,7 @@ class RateLimiter:
         self.server_tokens_left: int | None = None
         self._server_left_day: str | None = None
         self._lock = threading.Lock()
+        self._latencies: dict[str, deque[float]] = {}  # recent round trips per operation (_late_stamp)
         self.waited_seconds = 0.0  # total time callers spent waiting for a slot
 
     # -- daily budget -----------------------------------------------------------------------------
@@ -367,19 +372,50 @@ class RateLimiter:
                     log.info("Pipedrive burst 429: arrival margin %.3f -> %.3f s", old, self.arrival_margin)
             w.blocked_until = max(w.blocked_until, now + self.arrival_margin)
 
-    def release(self, ticket: Ticket, headers: dict[str, str] | None = None) -> None:
-        """The request's answer (or failure) is back: its slot now counts from this moment."""
+    def release(self, ticket: Ticket, headers: dict[str, str] | None = None, *, answered: bool = False) -> None:
+        """The request's answer (or failure) is back: its slot counts from this moment at the latest.
+
+        `answered`: a full answer (not a refusal): its round trip is timed against the quickest one of
+        the same operation, and a slow one moves the slot's stamp out by the difference (see
+        `_late_stamp`), since whatever held the answer up may have held up the counting too."""
         if ticket.released:
             return
         with self._lock:
             ticket.released = True
             self.in_flight_tokens = max(0, self.in_flight_tokens - ticket.cost)
             now = self.clock()
+            late = self._late_stamp(ticket, now) if answered else None
             for _w, slot in ticket.slots:
                 slot.stamp = min(slot.stamp, now)
+                if late is not None and late > slot.stamp:
+                    slot.stamp = late
             if headers:
                 w, slot = ticket.slots[-1]
                 self._observe_locked(w, headers, now, slot.sent)
+
+    def _late_stamp(self, ticket: Ticket, now: float) -> float | None:
+        """The latest moment the server can have counted this request, judged by its round trip.
+
+        A round trip is the time to get counted plus the time from count to answer. The quickest
+        round trip of the operation lately (`LATENCY_SAMPLES` answers) had next to no wait before
+        the count; taking its count-to-answer time as everyone's, a request that came back X s slower
+        was counted up to X s late: a stalled server (or a CPU-starved one) shows up here about
+        150 ms after the send, long before the slot would free at send + 2 s + margin. Only ever moves
+        a stamp later (up to the answer itself), so it can slow the limiter down, never cause a 429."""
+        if self.arrival_margin is None:
+            return None  # the slot already counts from the answer
+        sent = ticket.slots[0][1].sent
+        took = now - sent
+        if took <= 0:
+            return None
+        samples = self._latencies.setdefault(ticket.operation, deque(maxlen=LATENCY_SAMPLES))
+        samples.append(took)
+        if len(samples) < MIN_LATENCY_SAMPLES:
+            return None
+        excess = took - min(samples)
+        if excess <= self.arrival_margin:
+            return None
+        return min(now, sent + excess + LATE_COUNT_SLACK)
 
     def refund(self, ticket: Ticket) -> None:
         """The request never left (connection refused): free the slot and the tokens."""

@@ -36,12 +36,13 @@ def spends_the_day(pipedrive: PipedriveResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"requests": sent})
 
 
-def _failure_metadata(result: dg.ExecuteInProcessResult, step: str) -> dict:
+def _failure(result: dg.ExecuteInProcessResult, step: str) -> tuple[str, dict]:
+    """The step's dg.Failure: description and plain metadata values."""
     for event in result.all_events:
         if event.is_step_failure and event.step_key == step:
             user = event.step_failure_data.user_failure_data
             assert user is not None, event.step_failure_data.error
-            return {k: getattr(v, "value", v) for k, v in user.metadata.items()}
+            return user.description, {k: getattr(v, "value", v) for k, v in user.metadata.items()}
     raise AssertionError(f"{step} did not fail")
 
 
@@ -64,9 +65,11 @@ def test_a_step_after_a_budget_stop_never_spends_the_reserve(tmp_path, monkeypat
     spent = usage["tokens_today"] - (BUDGET - RESERVE - 11)
     assert usage["tokens_today"] <= BUDGET - RESERVE  # the reserve is untouched
     assert spent == 10  # the five look-ups of the first step; the load step sent nothing
-    meta = _failure_metadata(result, "loaded_organizations")
+    description, meta = _failure(result, "loaded_organizations")
     assert meta[STOPPED_BY_KEY] == STOPPED_BY_BUDGET and meta[RESETS_AT_KEY]
     assert meta["tokens_spent"] == 0
+    assert "before its first record" in description and "resets at" in description
+    assert sb.api_token not in description
 
 
 def test_the_run_limiter_is_shared_by_every_client_of_the_run():

@@ -174,3 +174,38 @@ def test_requests_counted_that_this_client_did_not_send_hold_slots_until_the_res
     clock.t += 0.15
     rl.release(t, {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "1"})
     assert len(rl.general.phantoms) == 4  # 10 counted, 6 sent by this client
+
+
+def _round_trip(clock: Clock, rl: RateLimiter, seconds: float, operation: str = "POST /api/v2/deals"):
+    t = rl.acquire(1, operation=operation)
+    rl.mark_sent(t)
+    sent = clock.t
+    clock.t += seconds
+    rl.release(t, answered=True)
+    return t.slots[0][1].stamp - sent
+
+
+def test_a_slow_answer_moves_its_slot_out_by_how_much_slower_it_was():
+    clock = Clock()
+    rl = make(clock, plan="ultimate", arrival_margin=0.05)
+    for _ in range(10):
+        assert _round_trip(clock, rl, 0.15) == pytest.approx(0.05)  # quick answers: send + margin
+    # 120 ms slower than the quickest: the server may have counted it up to 120 ms late
+    assert _round_trip(clock, rl, 0.27) == pytest.approx(0.12 + 0.01)
+    assert _round_trip(clock, rl, 0.18) == pytest.approx(0.05)  # within the margin: unchanged
+    # another operation has its own quickest round trip (a file upload is not a late count)
+    for _ in range(10):
+        assert _round_trip(clock, rl, 0.9, "POST /v1/files") == pytest.approx(0.05)
+
+
+def test_refusals_are_not_timed():
+    clock = Clock()
+    rl = make(clock, plan="ultimate", arrival_margin=0.05)
+    for _ in range(10):
+        _round_trip(clock, rl, 0.15)
+    for _ in range(10):
+        t = rl.acquire(1, operation="POST /api/v2/deals")
+        rl.mark_sent(t)
+        clock.t += 0.002
+        rl.release(t)  # a 429: back at once, says nothing about how long counting takes
+    assert _round_trip(clock, rl, 0.16) == pytest.approx(0.05)
