@@ -10,14 +10,23 @@
 
 -- ---------------------------------------------------------------------------------------------
 -- null markers: empty, N/A, n/a, NULL, - (after trimming spaces, tabs, line breaks, NBSP)
--- (fast path: most values have no padding, and trim() with a character set is slow)
+-- Fast path: most values have no padding, and trim() with a character set is slow. `novo_padded`
+-- looks only at the first and last character (code points 9, 10, 12, 13, 32, 160: what the regex
+-- `^[\s\x{00A0}]|[\s\x{00A0}]$` matched); CASE, not AND/OR, so trim() runs only on padded values.
+-- The trimmed set is space, tab, LF, VT, FF, CR and NBSP (E'...': one constant, not a chr() chain,
+-- because every macro call copies its expression and big expansions cost 0.3–1 s to bind per model).
+CREATE OR REPLACE MACRO novo_padded(v) AS
+    (unicode(v) IN (9, 10, 12, 13, 32, 160) OR unicode(v[-1]) IN (9, 10, 12, 13, 32, 160));
+
 CREATE OR REPLACE MACRO novo_trim(v) AS
-    CASE WHEN regexp_matches(v, '^[\s\x{00A0}]|[\s\x{00A0}]$')
-         THEN trim(v, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)) ELSE v END;
+    CASE WHEN novo_padded(v)
+         THEN trim(v, E' \t\n\x0b\f\r\xc2\xa0') ELSE v END;
 
 CREATE OR REPLACE MACRO novo_is_null(v) AS
-    (v IS NULL OR v IN ('', 'N/A', 'n/a', 'NULL', '-')
-     OR (regexp_matches(v, '^[\s\x{00A0}]|[\s\x{00A0}]$') AND novo_trim(v) IN ('', 'N/A', 'n/a', 'NULL', '-')));
+    CASE WHEN v IS NULL THEN true
+         WHEN novo_padded(v)
+         THEN trim(v, E' \t\n\x0b\f\r\xc2\xa0') IN ('', 'N/A', 'n/a', 'NULL', '-')
+         ELSE v IN ('', 'N/A', 'n/a', 'NULL', '-') END;
 
 -- text / long text / time: kept exactly as written (inner content and padding) unless a null marker
 -- A byte-order mark pasted at the start of a value (U+FEFF, or its UTF-8 bytes read as Windows-1252,
@@ -51,25 +60,35 @@ CREATE OR REPLACE MACRO novo_name(v) AS
 -- (Macros substitute their arguments as text: a one-element list_transform binds an expensive
 --  value once, `list_transform([expr], lambda x: ... x ... x ...)[1]`. Parsing is the costly part.)
 -- Slash dates are first rewritten to Y-M-D per ord (MDY / DMY), `T` and repeated spaces to one
--- space, `2:15PM` to `2:15 PM`; then the exact format is picked by cheap regex tests (a failing
--- strptime attempt is costly).
-CREATE OR REPLACE MACRO novo_wall_norm(s, ord) AS
-    regexp_replace(regexp_replace(
-        CASE WHEN NOT regexp_matches(s, '^\d{1,2}/\d{1,2}/\d{4}( |$)') THEN s
-             WHEN ord = 'DMY' THEN regexp_replace(s, '^(\d{1,2})/(\d{1,2})/(\d{4})', '\3-\2-\1')
-             ELSE regexp_replace(s, '^(\d{1,2})/(\d{1,2})/(\d{4})', '\3-\1-\2') END,
-        '^(\d{4}-\d{1,2}-\d{1,2})(T| +)', '\1 '), '(\d) *([AaPp][Mm])$', '\1 \2');
+-- space, `2:15PM` to `2:15 PM`; then the one format the value's shape allows is picked by cheap
+-- string tests (a failing strptime attempt is costly). Each regexp_replace runs only when a cheap
+-- test shows it can change the value (a `/`; a `T` or two spaces; a last letter m/M): s is trimmed
+-- and only the leading date is rewritten, so those tests give the same answer before and after.
+CREATE OR REPLACE MACRO novo_wall_slash(s, ord) AS
+    CASE WHEN NOT contains(s, '/') THEN s
+         WHEN NOT regexp_matches(s, '^\d{1,2}/\d{1,2}/\d{4}( |$)') THEN s
+         WHEN ord = 'DMY' THEN regexp_replace(s, '^(\d{1,2})/(\d{1,2})/(\d{4})', '\3-\2-\1')
+         ELSE regexp_replace(s, '^(\d{1,2})/(\d{1,2})/(\d{4})', '\3-\1-\2') END;
 
+CREATE OR REPLACE MACRO novo_wall_norm(s, ord) AS
+    CASE WHEN NOT (contains(s, 'T') OR contains(s, '  ') OR ends_with(s, 'm') OR ends_with(s, 'M'))
+         THEN novo_wall_slash(s, ord)
+         ELSE regexp_replace(regexp_replace(novo_wall_slash(s, ord),
+              '^(\d{4}-\d{1,2}-\d{1,2})(T| +)', '\1 '), '(\d) *([AaPp][Mm])$', '\1 \2') END;
+
+-- The shapes (date; + H:MM; + H:MM:SS; + H:MM AM; + H:MM:SS AM; + H:MM:SS.ffffff) are told apart by
+-- a space, a `.`, a last letter m/M and the number of `:` once the value matched one of them.
 CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS
     list_transform([novo_wall_norm(novo_trim(v), ord)], lambda _nv_ws:
     CASE
-    WHEN NOT regexp_matches(_nv_ws, '^\d{4}-\d{1,2}-\d{1,2}( |$)') THEN NULL
-    WHEN regexp_matches(_nv_ws, '^\S+$') THEN try_strptime(_nv_ws, '%Y-%m-%d')
-    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}$') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M')
-    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}:\d{2}$') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S')
-    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2} [AaPp][Mm]$') THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M %p')
-    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}:\d{2} [AaPp][Mm]$') THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M:%S %p')
-    WHEN regexp_matches(_nv_ws, '^\S+ \d{1,2}:\d{2}:\d{2}\.\d{1,6}$') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S.%f')
+    WHEN NOT regexp_matches(_nv_ws, '^\d{4}-\d{1,2}-\d{1,2}( \d{1,2}:\d{2}((:\d{2})?( [AaPp][Mm])?|:\d{2}\.\d{1,6}))?$') THEN NULL
+    WHEN NOT contains(_nv_ws, ' ') THEN try_strptime(_nv_ws, '%Y-%m-%d')
+    WHEN contains(_nv_ws, '.') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S.%f')
+    WHEN ends_with(_nv_ws, 'm') OR ends_with(_nv_ws, 'M') THEN
+         CASE WHEN strlen(_nv_ws) - strlen(replace(_nv_ws, ':', '')) = 2
+              THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M:%S %p') ELSE try_strptime(_nv_ws, '%Y-%m-%d %I:%M %p') END
+    WHEN strlen(_nv_ws) - strlen(replace(_nv_ws, ':', '')) = 2 THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S')
+    ELSE try_strptime(_nv_ws, '%Y-%m-%d %H:%M')
     END)[1];
 
 -- wall time in tz -> UTC instant. DST gap (e.g. 02:30 on spring-forward day): read with the offset
@@ -88,11 +107,11 @@ CREATE OR REPLACE MACRO novo_date_parse(v, ord) AS
 -- date-times -> TIMESTAMPTZ (an instant; UTC). ISO with Z / +hh:mm / -hhmm is taken as written;
 -- without an offset it is wall time in tz. A date alone means midnight wall time.
 CREATE OR REPLACE MACRO novo_ts_parse(v, ord, tz) AS
-    CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_trim(v)], lambda _nv_s:
-        CASE WHEN regexp_matches(_nv_s,
+    CASE WHEN NOT novo_is_null(v) THEN
+        CASE WHEN regexp_matches(novo_trim(v),
                   '^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-](0\d|1[0-4])(:?[0-5]\d)?)$')
-             THEN try_cast(_nv_s AS TIMESTAMPTZ)
-             ELSE novo_wall_to_utc(novo_wall_ts(_nv_s, ord), tz) END)[1]
+             THEN try_cast(novo_trim(v) AS TIMESTAMPTZ)
+             ELSE novo_wall_to_utc(novo_wall_ts(v, ord), tz) END
     END;
 
 -- plausible range: from 1902-01-01 to five years after exported_at, and not the Unix-epoch day.
@@ -143,11 +162,11 @@ CREATE OR REPLACE MACRO novo_datetime_issue(v, ord, tz, exported_at) AS
 -- money: $1,234.56 | 1234.56 | 1,234.56 | -12.00 | -$12.00 | $-12.00 | (12.00) | ($12.00)
 -- -> DECIMAL(18,2) (more decimals are rounded half away from zero); anything else -> NULL
 CREATE OR REPLACE MACRO novo_money_parse(v) AS
-    CASE WHEN NOT novo_is_null(v) THEN list_transform([novo_trim(v)], lambda _nv_s:
-        CASE WHEN regexp_matches(_nv_s, '^\( *\$? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+) *\)$')
-             THEN try_cast('-' || regexp_replace(_nv_s, '[$,() ]', '', 'g') AS DECIMAL(18, 2))
-             WHEN regexp_matches(_nv_s, '^([-+] *\$?|\$ *[-+]?)? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)$')
-             THEN try_cast(regexp_replace(_nv_s, '[$, ]', '', 'g') AS DECIMAL(18, 2)) END)[1]
+    CASE WHEN NOT novo_is_null(v) THEN
+        CASE WHEN regexp_matches(novo_trim(v), '^\( *\$? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+) *\)$')
+             THEN try_cast('-' || regexp_replace(novo_trim(v), '[$,() ]', '', 'g') AS DECIMAL(18, 2))
+             WHEN regexp_matches(novo_trim(v), '^([-+] *\$?|\$ *[-+]?)? *((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)$')
+             THEN try_cast(regexp_replace(novo_trim(v), '[$, ]', '', 'g') AS DECIMAL(18, 2)) END
     END;
 
 -- an amount with a plausible range [lo, hi] (NULL = unbounded), as for numbers below
