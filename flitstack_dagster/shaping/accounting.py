@@ -58,50 +58,71 @@ def source_ids(entity: str, df: pl.DataFrame) -> pl.Expr:
     return pl.format("{}:{}", pl.lit(PREFIX.get(entity, entity)), pl.col("_row_number"))
 
 
-def _rows(entity: str, df: pl.DataFrame, inv_notes: set[str]) -> pl.DataFrame:
-    """One entity's staged rows: file, row number, source id, and what applies when nothing was shaped
-    from a row (its by-design reason) or, for asset_parts, the inventory note it went into."""
-    file = f"{entity}.json" if entity in ("workflow_rules", "form_configurations") else f"{entity}.csv"
-    code, msg = BY_DESIGN.get(entity, (None, None))
-    nm_code, nm_msg = pl.lit(code, dtype=pl.String), pl.lit(msg, dtype=pl.String)
-    if entity == "pm_schedules":
-        inactive = ~pl.col("active").fill_null(True)
-        nm_code = pl.when(inactive).then(pl.lit("pm_inactive")).otherwise(pl.lit("no_occurrence_in_window"))
-        nm_msg = pl.when(inactive).then(pl.lit("inactive PM schedule: nothing to schedule")).otherwise(
-            pl.lit("no occurrence inside the migration window"))
-    note = pl.lit(None, dtype=pl.String)
-    if entity == "asset_parts":
-        in_note = pl.format("asset:{}", pl.col("asset_id")).is_in(pl.Series(list(inv_notes), dtype=pl.String).implode())
-        note = pl.when(in_note.fill_null(False)).then(pl.lit("pd_notes"))
-    return df.select(
-        pl.lit(file).alias("file"), pl.col("_row_number").cast(pl.Int64).alias("row_number"),
-        source_ids(entity, df).alias("source_id"), pl.lit(entity == "asset_parts").alias("_in_note_only"),
-        note.alias("_note"), nm_code.cast(pl.String).alias("_nm_code"), nm_msg.cast(pl.String).alias("_nm_msg"),
-        pl.lit(code is not None or entity == "pm_schedules").alias("_nm"),
-    )
+KEYS_SCHEMA = {"file": pl.Categorical(), "row_number": pl.Int64(), "source_id": pl.String(), "_inactive": pl.Boolean(),
+               "_asset": pl.String()}
 
 
-def reconcile(inputs: StagedInputs, tally: OutputTally, set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
-    """Every staged row with its outcome; one join against what was produced, one against set-asides."""
-    frames = [_rows(e, inputs.frame(e), tally.inventory_orgs) for e in StagedInputs.entities() if inputs.frame(e).height]
-    if not frames:
+def _file(entity: str) -> str:
+    return f"{entity}.json" if entity in ("workflow_rules", "form_configurations") else f"{entity}.csv"
+
+
+def row_keys(inputs: StagedInputs) -> pl.DataFrame:
+    """What the reconciliation needs of every staged row (file, row number, source id; a PM's active
+    flag, an asset part's asset), taken before streamed shaping releases the staged frames."""
+    frames = [
+        df.select(
+            pl.lit(_file(e)).alias("file"), pl.col("_row_number").cast(pl.Int64).alias("row_number"),
+            source_ids(e, df).alias("source_id"),
+            (~pl.col("active").fill_null(True) if e == "pm_schedules" else pl.lit(None, dtype=pl.Boolean)).alias("_inactive"),
+            (pl.format("asset:{}", pl.col("asset_id")) if e == "asset_parts" else pl.lit(None, dtype=pl.String)).alias("_asset"),
+        ).cast(KEYS_SCHEMA)
+        for e in StagedInputs.entities() if (df := inputs.frame(e)).height
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=KEYS_SCHEMA)
+
+
+def _not_migrated() -> pl.DataFrame:
+    """Per file: whether a row with no output is not migrated by design, and the reason (PM schedules:
+    inactive, or no occurrence in the window)."""
+    rows = [{"file": _file(e), "_nm_code": c, "_nm_msg": m} for e, (c, m) in BY_DESIGN.items()]
+    rows.append({"file": _file("pm_schedules"), "_nm_code": None, "_nm_msg": None})
+    return pl.DataFrame(rows, schema={"file": pl.String, "_nm_code": pl.String, "_nm_msg": pl.String}).with_columns(
+        pl.lit(True).alias("_nm"))
+
+
+def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
+    """Every staged row (`row_keys`) with its outcome; one join against what was produced, one against
+    set-asides."""
+    if not keys.height:
         return pl.DataFrame(schema=RECON_SCHEMA)
     sa = set_aside.select(
         "file", "source_id", pl.col("reason_code").alias("_sa_code"), pl.col("message").alias("_sa_msg")
     ).unique(["file", "source_id"], keep="first")
+    note_orgs = pl.Series(sorted(tally.inventory_orgs), dtype=pl.String)
+    pm_inactive = pl.col("_inactive").fill_null(False)
     r = (
-        pl.concat(frames)
+        keys.with_columns(pl.col("file").cast(pl.String))
         .join(tally.produced_by_origin(), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
         .join(sa, on=["file", "source_id"], how="left", maintain_order="left")
+        .join(_not_migrated(), on="file", how="left", maintain_order="left")
         .with_columns(  # asset_parts rows are rendered in their asset's inventory note, never an origin
-            pl.when("_in_note_only").then(pl.col("_note")).otherwise(pl.col("targets")).alias("targets"),
-            pl.when("_in_note_only").then(pl.when(pl.col("_note").is_not_null()).then(1)).otherwise(pl.col("records")).alias("records"),
+            pl.when(pl.col("_asset").is_not_null())
+            .then(pl.when(pl.col("_asset").is_in(note_orgs.implode())).then(pl.lit("pd_notes")))
+            .otherwise(pl.col("targets")).alias("targets"),
+            pl.when(pl.col("_asset").is_not_null()).then(pl.lit(1, dtype=pl.Int64)).otherwise(pl.col("records")).alias("records"),
+            pl.when(pl.col("file") == _file("pm_schedules")).then(
+                pl.when(pm_inactive).then(pl.lit("pm_inactive")).otherwise(pl.lit("no_occurrence_in_window"))
+            ).otherwise(pl.col("_nm_code")).alias("_nm_code"),
+            pl.when(pl.col("file") == _file("pm_schedules")).then(
+                pl.when(pm_inactive).then(pl.lit("inactive PM schedule: nothing to schedule"))
+                .otherwise(pl.lit("no occurrence inside the migration window"))
+            ).otherwise(pl.col("_nm_msg")).alias("_nm_msg"),
         )
     )
     outcome = (
         pl.when(pl.col("_sa_code").is_not_null()).then(pl.lit("set_aside"))
         .when(pl.col("targets").is_not_null()).then(pl.lit("loaded"))
-        .when(pl.col("_nm")).then(pl.lit("not_migrated"))
+        .when(pl.col("_nm").fill_null(False)).then(pl.lit("not_migrated"))
         .otherwise(pl.lit("unaccounted"))
     )
     return r.with_columns(outcome.alias("outcome")).select(

@@ -127,8 +127,9 @@ def check_accounting(run, inputs: StagedInputs) -> CheckResult:
     rec = run.reconciliation
     bad = [f"{f}:{r} {s}" for f, r, s in rec.filter(pl.col("outcome") == "unaccounted").select("file", "row_number", "source_id").iter_rows()]
     counts = dict(rec.group_by("file").len().iter_rows())
+    staged = getattr(run, "staged_rows", None) or {e: inputs.frame(e).height for e in StagedInputs.entities()}
     for e in StagedInputs.entities():
-        n = inputs.frame(e).height
+        n = staged.get(e, 0)
         file = next((f for f in counts if f.rsplit(".", 1)[0] == e), None)
         if n and counts.get(file, 0) != n:
             bad.append(f"{e}: {n} staged rows, {counts.get(file, 0)} accounted")
@@ -159,12 +160,14 @@ def warn_fallback_owners(run) -> CheckResult:
     return _warn(run, "fallback_owners", ("fallback_owner",), "record(s) owned by the fallback owner")
 
 
-def run_checks(run, inputs: StagedInputs, mapping: Mapping, already_loaded: Iterable[str] = ()) -> list[CheckResult]:
+def run_checks(run, inputs: StagedInputs, mapping: Mapping, already_loaded: Iterable[str] = (),
+               values_mapped: CheckResult | None = None) -> list[CheckResult]:
+    """Every check; `values_mapped` may be passed in when it ran before streamed shaping released the inputs."""
     return [
         check_references(run, already_loaded),
         check_unique_ids(run),
         check_required(run),
-        check_values_mapped(inputs, mapping),
+        values_mapped or check_values_mapped(inputs, mapping),
         check_file_sizes(run, mapping),
         check_accounting(run, inputs),
         warn_invalid_emails(run),

@@ -118,6 +118,11 @@ class StagedInputs:
     def frame(self, entity: str) -> pl.DataFrame:
         return getattr(self, entity)
 
+    def release(self, *entities: str) -> None:
+        """Drop frames no later step reads (streamed shaping at scale); they become empty."""
+        for e in entities:
+            setattr(self, e, normalise(e, None))
+
     def replace(self, **frames: pl.DataFrame) -> "StagedInputs":
         kw = {e: self.frame(e) for e in self.entities()}
         kw.update(frames)
@@ -130,9 +135,9 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_key: str) -> StagedInputs:
     for entity in StagedInputs.entities():
         schema, table = ("raw", entity) if entity in JSON_ENTITIES else ("staging", f"stg_{entity}")
         if has_table(con, schema, table):
-            frames[entity] = con.sql(
-                f'select * from "{schema}"."{table}" where _run_key = ? order by _row_number', params=[run_key]
-            ).pl()
+            # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory
+            df = con.sql(f'select * from "{schema}"."{table}" where _run_key = ?', params=[run_key]).pl()
+            frames[entity] = df if df["_row_number"].is_sorted() else df.sort("_row_number")
     q = None
     if has_table(con, "staging", "quarantine"):
         q = con.sql("select * from staging.quarantine where _run_key = ?", params=[run_key]).pl()

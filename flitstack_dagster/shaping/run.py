@@ -53,6 +53,7 @@ class ShapedRun:
     reconciliation: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=accounting.RECON_SCHEMA))
     hierarchy: pl.DataFrame | None = None
     tally: OutputTally | None = None
+    staged_rows: dict[str, int] = field(default_factory=dict)  # per entity, before shaping
 
     def outputs(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in OUTPUTS}
@@ -70,56 +71,56 @@ class ShapedRun:
 Sink = Callable[[str, pl.DataFrame], None]
 
 
-def _ids(df: pl.DataFrame) -> set[str]:
-    return set(df["source_id"].to_list())
-
-
 def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: ShapeContext, sink: Sink | None = None) -> ShapedRun:
     """Shape every output in foreign-key order. With a `sink`, each output is handed to it as soon as
-    it is shaped and only its tally is kept, so at most one output's frame is alive at a time."""
-    loaded = set(ctx.already_loaded)
-    run = ShapedRun(run_key=ctx.run_key)
+    it is shaped and only its tally is kept, and each staged frame is released (emptied) once no later
+    step reads it, so at scale little more than one output is alive at a time."""
+    loaded = pl.Series(sorted(ctx.already_loaded), dtype=pl.String)
+    run = ShapedRun(run_key=ctx.run_key, staged_rows={e: inputs.frame(e).height for e in StagedInputs.entities()})
+    keys = accounting.row_keys(inputs)
     tally = OutputTally(already_loaded=ctx.already_loaded)
     kept: list[Shaped] = []  # set-aside rows and warnings of every output
 
-    def emit(name: str, shaped: Shaped) -> set[str]:
-        ids = _ids(shaped.frame) if name in ("pd_organizations", "pd_persons", "pd_deals") else set()
+    def emit(name: str, shaped: Shaped, done_with: tuple[str, ...] = ()) -> pl.Series:
+        """Hand an output on; returns its source ids plus those already loaded (reference targets)."""
+        ids = pl.concat([shaped.frame["source_id"], loaded])
         tally.add(name, shaped.frame)
         if sink is None:
             setattr(run, name, shaped.frame)
         else:
             sink(name, shaped.frame)
+            inputs.release(*done_with)
         kept.append(Shaped(shaped.frame.clear(), shaped.set_aside, shaped.warnings))
-        return ids | loaded
+        return ids
 
     hierarchy = asset_hierarchy(inputs.assets)
     org_ids = emit("pd_organizations", shape_organizations(
         inputs.accounts, inputs.assets, inputs.departments, inputs.asset_parts, inputs.inventory, hierarchy,
         mapping, owners, ctx,
-    ))
-    emit("pd_org_relationships", shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx))
+    ), done_with=("accounts",))
+    emit("pd_org_relationships", shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx), done_with=("assets",))
     person_ids = emit("pd_persons", shape_persons(
-        inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx))
+        inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx), done_with=("departments",))
     deals = shape_deals(
         inputs.work_orders, inputs.labor, inputs.parts_used, inputs.contacts, org_ids, person_ids, mapping, owners, ctx
     )
-    shaped_deals = _ids(deals.frame)
-    deal_ids = emit("pd_deals", deals)
+    long_descriptions = description_notes(inputs.work_orders, deals.frame["source_id"], mapping, ctx)
+    deal_ids = emit("pd_deals", deals, done_with=("work_orders",))
     del deals
     emit("pd_activities", shape_activities(
         inputs.labor, inputs.parts_used, inputs.notes, inputs.pm_schedules, inputs.contacts, inputs.inventory,
         org_ids, person_ids, deal_ids, mapping, owners, ctx,
-    ))
+    ), done_with=("labor", "parts_used"))
     emit("pd_notes", shape_notes(
         inputs.status_log, inputs.notes, inputs.pm_history, inputs.pm_schedules, inputs.asset_parts, inputs.inventory,
-        inputs.contacts, description_notes(inputs.work_orders, shaped_deals, mapping, ctx),
-        org_ids, person_ids, deal_ids, mapping.options.currency, ctx,
-    ))
-    emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx))
+        inputs.contacts, long_descriptions, org_ids, person_ids, deal_ids, mapping.options.currency, ctx,
+    ), done_with=("status_log", "notes", "pm_history"))
+    del long_descriptions
+    emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx), done_with=("attachments",))
 
     run.set_aside = concat([p.set_aside for p in kept], SET_ASIDE_SCHEMA)
     run.warnings = concat([p.warnings for p in kept], WARNING_SCHEMA)
     run.hierarchy = hierarchy
     run.tally = tally if sink is not None else None
-    run.reconciliation = accounting.reconcile(inputs, tally, run.set_aside, ctx)
+    run.reconciliation = accounting.reconcile(keys, tally, run.set_aside, ctx)
     return run

@@ -100,35 +100,33 @@ class OutputTally:
             bad += [f"{name}:{s} body_path" for s in df.filter(pl.col("body_path").is_null())["source_id"].to_list()]
 
     def _references(self, name: str, df: pl.DataFrame) -> None:
+        """Keeps the references not resolved yet (labels are built for those only: at scale there are
+        millions of references and almost all resolve)."""
         for col in REF_COLUMNS:
-            refs = df.filter(pl.col(col).is_not_null()).select(
-                pl.format("{}:{} {}={}", pl.lit(name), pl.col("source_id"), pl.lit(col), pl.col(col)).alias("label"),
-                pl.col(col).alias("ref"), pl.lit(REF_TARGET[col]).alias("target"),
-            )
-            self._pending.append(self._unresolved(refs))
-        refs = payload_refs(df).select(
-            pl.format("{} $ref={}", pl.lit(name), pl.col("ref")).alias("label"), "ref", pl.lit("$ref").alias("target"))
-        self._pending.append(self._unresolved(refs).unique("label"))
+            refs = df.filter(pl.col(col).is_not_null()).select("source_id", pl.col(col).alias("ref"))
+            open_refs = self._unresolved(refs, REF_TARGET[col])
+            self._pending.append(open_refs.select(
+                pl.format("{}:{} {}={}", pl.lit(name), pl.col("source_id"), pl.lit(col), pl.col("ref")).alias("label"),
+                "ref", pl.lit(REF_TARGET[col]).alias("target")))
+        open_refs = self._unresolved(payload_refs(df), "$ref").unique("ref")
+        self._pending.append(open_refs.select(
+            pl.format("{} $ref={}", pl.lit(name), pl.col("ref")).alias("label"), "ref", pl.lit("$ref").alias("target")))
 
     def _known(self, target: str) -> pl.Series:
         names = PAYLOAD_REF_TARGETS if target == "$ref" else (target,)
         parts = [self.ids[n] for n in names if n in self.ids]
         return pl.concat([*parts, pl.Series(list(self.already_loaded), dtype=pl.String)])
 
-    def _unresolved(self, refs: pl.DataFrame) -> pl.DataFrame:
-        if not refs.height:
-            return refs
-        out = []
-        for (target,), g in refs.group_by("target"):
-            out.append(g.filter(~pl.col("ref").is_in(self._known(target).implode())))
-        return pl.concat(out)
+    def _unresolved(self, refs: pl.DataFrame, target: str) -> pl.DataFrame:
+        return refs.filter(~pl.col("ref").is_in(self._known(target).implode())) if refs.height else refs
 
     def unresolved_references(self) -> list[str]:
         """References still unresolved now that every output is known."""
         pending = [p for p in self._pending if p.height]
         if not pending:
             return []
-        return self._unresolved(pl.concat(pending))["label"].unique().to_list()
+        bad = [self._unresolved(g, target)["label"] for (target,), g in pl.concat(pending).group_by("target")]
+        return pl.concat(bad).unique().to_list()
 
     def produced_by_origin(self) -> pl.DataFrame:
         """origin_id -> targets (comma-joined output names, sorted) and records."""
