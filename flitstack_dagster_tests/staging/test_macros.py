@@ -60,6 +60,24 @@ def test_a_pasted_byte_order_mark_is_dropped_from_text_and_names(con):
     assert one(con, "novo_name($1)", "\ufeffSMITH") == "Smith"
 
 
+@pytest.mark.parametrize("raw, is_null, trimmed", [
+    ("N/A", True, "N/A"),
+    (" N/A", True, "N/A"),
+    ("\xa0-\xa0", True, "-"),
+    ("\r\nNULL\x0c", True, "NULL"),
+    (" N/A\x0b", True, "N/A"),  # padded (a space first): the trim also drops the vertical tab
+    ("\x0bN/A", False, "\x0bN/A"),  # a vertical tab alone is not padding
+    ("x\u2003", False, "x\u2003"),  # nor an em space
+    ("", True, ""),
+    ("a b", False, "a b"),
+    (" é\xa0", False, "é"),
+])
+def test_padding_is_looked_for_at_both_ends_only(con, raw, is_null, trimmed):
+    """The fast padding test (first and last code point) decides exactly what the old regex did."""
+    assert one(con, "novo_is_null($1)", raw) is is_null
+    assert one(con, "novo_trim($1)", raw) == trimmed
+
+
 def test_ids_keep_leading_zeros_and_are_trimmed(con):
     assert one(con, "novo_id($1)", " 00042 ") == "00042"
     assert one(con, "novo_id($1)", "42") == "42"
@@ -149,6 +167,20 @@ def utc(*a) -> datetime:
 def test_datetimes(con, raw, order, want):
     assert one(con, f"novo_datetime($1, $2, '{CHI}', {EXP})", raw, order) == want
     assert one(con, f"novo_datetime_issue($1, $2, '{CHI}', {EXP})", raw, order) is None
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("2026-11-20 2:15:09 pm", utc(2026, 11, 20, 20, 15, 9)),
+    ("2026-11-20T2:15:09PM", utc(2026, 11, 20, 20, 15, 9)),
+    ("2026-11-20   14:15:09.5", utc(2026, 11, 20, 20, 15, 9, 500000)),
+    ("11/20/2026T14:15", None),  # a slash date takes a space, not T
+    ("2026-11-20 14:15:09 PM", None),  # 14 is not a 12-hour clock hour
+    ("2026-11-20 14:15 :09", None),
+    ("2026-11-20 14:15:09.1234567", None),
+    ("2026-11-20 1:5", None),
+])
+def test_each_wall_clock_shape_gets_its_one_format(con, raw, want):
+    assert one(con, f"novo_datetime($1, 'MDY', '{CHI}', {EXP})", raw) == want
 
 
 def test_datetime_type_is_timestamptz(con):
