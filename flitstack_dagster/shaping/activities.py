@@ -27,6 +27,7 @@ moment lives in due_date/due_time (UTC) and every activity from history is `done
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 import polars as pl
@@ -35,16 +36,16 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping import recurrence as rec
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
-    WARNING_SCHEMA,
     Owners,
     ShapeContext,
     Shaped,
     concat,
-    finish,
+    finished,
     html_line,
     html_text,
     in_set,
     iso_date,
+    merge,
     owner_lookup,
     payload_json,
     set_aside,
@@ -377,21 +378,21 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
     return Shaped(pl.concat([occ_frame, meter_frame], how="diagonal"), sa, warn)
 
 
+def activity_parts(
+    labor, parts_used, notes, pm_schedules, contacts, inventory,
+    org_ids, person_ids, deal_ids, mapping: Mapping, owners: Owners, ctx: ShapeContext,
+) -> Iterator[Shaped]:
+    """Each kind of activity finished on its own (labor, parts, activity-log entries, PM tasks), so
+    streamed shaping holds one kind at a time."""
+    yield finished(shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx), ctx)
+    yield finished(shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency), ctx)
+    yield finished(shape_log_activities(notes, deal_ids, org_ids, person_ids, owners, ctx), ctx)
+    yield finished(shape_pm(pm_schedules, org_ids, mapping, owners, ctx), ctx)
+
+
 def shape_activities(
     labor, parts_used, notes, pm_schedules, contacts, inventory,
     org_ids, person_ids, deal_ids, mapping: Mapping, owners: Owners, ctx: ShapeContext,
 ) -> Shaped:
-    parts = [
-        shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx),
-        shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency),
-        shape_log_activities(notes, deal_ids, org_ids, person_ids, owners, ctx),
-        shape_pm(pm_schedules, org_ids, mapping, owners, ctx),
-    ]
-    body = pl.concat([p.frame for p in parts], how="diagonal_relaxed")
-    return Shaped(
-        finish(body, ctx),
-        concat([p.set_aside for p in parts], SET_ASIDE_SCHEMA),
-        concat([p.warnings for p in parts], WARNING_SCHEMA),
-    )
-
-
+    return merge(activity_parts(labor, parts_used, notes, pm_schedules, contacts, inventory,
+                                org_ids, person_ids, deal_ids, mapping, owners, ctx))

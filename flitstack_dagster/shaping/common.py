@@ -425,6 +425,18 @@ class Shaped:
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
 
 
+def finished(part: Shaped, ctx: ShapeContext, files: bool = False) -> Shaped:
+    """A part of an output with its frame finished (`finish`)."""
+    return Shaped(finish(part.frame, ctx, files), part.set_aside, part.warnings)
+
+
+def merge(parts: Iterable[Shaped], files: bool = False) -> Shaped:
+    """Finished parts of one output as one."""
+    parts = list(parts)
+    frame = pl.concat([p.frame for p in parts]) if parts else empty_output(files)
+    return Shaped(frame, concat([p.set_aside for p in parts], SET_ASIDE_SCHEMA), concat([p.warnings for p in parts], WARNING_SCHEMA))
+
+
 def owner_lookup(df: pl.DataFrame, contact_col: str, owners: Owners) -> pl.DataFrame:
     """Adds `owner_id` (the contact's user, else the fallback owner) and `_fallback_owner`."""
     o = owners.frame.select(

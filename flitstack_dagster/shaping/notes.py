@@ -17,20 +17,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 
 from flitstack_dagster.shaping.activities import LOG_ACTIVITY_TYPES, log_targets
 from flitstack_dagster.shaping.common import (
-    SET_ASIDE_SCHEMA,
     ShapeContext,
     Shaped,
-    concat,
     clean_name,
-    finish,
+    finished,
     html_line,
     html_text,
     in_set,
     iso_date,
+    merge,
     payload_json,
     set_aside,
     sid,
@@ -190,18 +191,23 @@ def shape_inventory_notes(asset_parts, inventory, org_ids, ctx: ShapeContext, cu
     return Shaped(frame, sa)
 
 
+def note_parts(
+    status_log, notes, pm_history, pm_schedules, asset_parts, inventory, contacts,
+    description_notes: pl.DataFrame, org_ids, person_ids, deal_ids, currency: str, ctx: ShapeContext,
+) -> Iterator[Shaped]:
+    """Each kind of note finished on its own (long descriptions, status changes, activity-log notes,
+    PM history, inventory), so streamed shaping holds one kind at a time."""
+    if description_notes.height:
+        yield finished(Shaped(description_notes), ctx)
+    yield finished(shape_status_changes(status_log, contacts, deal_ids, ctx), ctx)
+    yield finished(shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx), ctx)
+    yield finished(shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx), ctx)
+    yield finished(shape_inventory_notes(asset_parts, inventory, org_ids, ctx, currency), ctx)
+
+
 def shape_notes(
     status_log, notes, pm_history, pm_schedules, asset_parts, inventory, contacts,
     description_notes: pl.DataFrame, org_ids, person_ids, deal_ids, currency: str, ctx: ShapeContext,
 ) -> Shaped:
-    parts = [
-        shape_status_changes(status_log, contacts, deal_ids, ctx),
-        shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx),
-        shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx),
-        shape_inventory_notes(asset_parts, inventory, org_ids, ctx, currency),
-    ]
-    frames = [p.frame for p in parts]
-    if description_notes.height:
-        frames.insert(0, description_notes)
-    body = pl.concat(frames, how="diagonal_relaxed")
-    return Shaped(finish(body, ctx), concat([p.set_aside for p in parts], SET_ASIDE_SCHEMA))
+    return merge(note_parts(status_log, notes, pm_history, pm_schedules, asset_parts, inventory, contacts,
+                            description_notes, org_ids, person_ids, deal_ids, currency, ctx))

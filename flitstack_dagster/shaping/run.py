@@ -13,7 +13,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping import accounting
-from flitstack_dagster.shaping.activities import shape_activities
+from flitstack_dagster.shaping.activities import activity_parts
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     WARNING_SCHEMA,
@@ -26,7 +26,7 @@ from flitstack_dagster.shaping.common import (
 from flitstack_dagster.shaping.deals import description_notes, shape_deals
 from flitstack_dagster.shaping.files import shape_files
 from flitstack_dagster.shaping.inputs import StagedInputs
-from flitstack_dagster.shaping.notes import shape_notes
+from flitstack_dagster.shaping.notes import note_parts
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy, shape_org_relationships
 from flitstack_dagster.shaping.organizations import shape_organizations
 from flitstack_dagster.shaping.persons import shape_persons
@@ -81,15 +81,21 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     tally = OutputTally(already_loaded=ctx.already_loaded)
     kept: list[Shaped] = []  # set-aside rows and warnings of every output
 
+    def release(*entities: str) -> None:
+        if sink is not None:
+            inputs.release(*entities)
+
     def emit(name: str, shaped: Shaped, done_with: tuple[str, ...] = ()) -> pl.Series:
-        """Hand an output on; returns its source ids plus those already loaded (reference targets)."""
+        """Hand an output (or one part of it) on; returns its source ids plus those already loaded
+        (reference targets)."""
         ids = pl.concat([shaped.frame["source_id"], loaded])
         tally.add(name, shaped.frame)
         if sink is None:
-            setattr(run, name, shaped.frame)
+            setattr(run, name, pl.concat([getattr(run, name), shaped.frame]) if tally.heights[name] > shaped.frame.height
+                    else shaped.frame)
         else:
             sink(name, shaped.frame)
-            inputs.release(*done_with)
+        release(*done_with)
         kept.append(Shaped(shaped.frame.clear(), shaped.set_aside, shaped.warnings))
         return ids
 
@@ -107,15 +113,19 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     long_descriptions = description_notes(inputs.work_orders, deals.frame["source_id"], mapping, ctx)
     deal_ids = emit("pd_deals", deals, done_with=("work_orders",))
     del deals
-    emit("pd_activities", shape_activities(
+    for part in activity_parts(
         inputs.labor, inputs.parts_used, inputs.notes, inputs.pm_schedules, inputs.contacts, inputs.inventory,
         org_ids, person_ids, deal_ids, mapping, owners, ctx,
-    ), done_with=("labor", "parts_used"))
-    emit("pd_notes", shape_notes(
+    ):
+        emit("pd_activities", part)
+    release("labor", "parts_used")
+    for part in note_parts(
         inputs.status_log, inputs.notes, inputs.pm_history, inputs.pm_schedules, inputs.asset_parts, inputs.inventory,
         inputs.contacts, long_descriptions, org_ids, person_ids, deal_ids, mapping.options.currency, ctx,
-    ), done_with=("status_log", "notes", "pm_history"))
-    del long_descriptions
+    ):
+        long_descriptions = long_descriptions.clear()
+        emit("pd_notes", part)
+    release("status_log", "notes", "pm_history")
     emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx), done_with=("attachments",))
 
     run.set_aside = concat([p.set_aside for p in kept], SET_ASIDE_SCHEMA)

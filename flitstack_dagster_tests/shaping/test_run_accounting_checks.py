@@ -153,3 +153,21 @@ def test_bench_generator_shapes_cleanly(ctx, owners):
     run = shape_all(i, Mapping(), owners, ctx)
     assert not checks.blocking_failures(checks.run_checks(run, i, Mapping()))
     assert "recurrence_unparsed" in run.set_aside["reason_code"].to_list()
+
+
+def test_streamed_shaping_hands_over_the_same_records_and_checks(ctx, owners):
+    """With a sink every output (in parts) goes to it and the run keeps only its tally: same records,
+    same reconciliation and check results as holding every frame; staged frames are released."""
+    held = shape_all(small(), Mapping(), owners, ctx)
+    got: dict[str, list[pl.DataFrame]] = {}
+    i = small()
+    values = checks.check_values_mapped(i, Mapping())
+    streamed = shape_all(i, Mapping(), owners, ctx, sink=lambda name, df: got.setdefault(name, []).append(df))
+    for name in OUTPUTS:
+        frame = pl.concat(got[name])
+        assert frame.sort("source_id").equals(held.outputs()[name].sort("source_id")), name
+        assert streamed.outputs()[name].height == 0 and streamed.height(name) == frame.height
+    assert streamed.reconciliation.sort("file", "row_number").equals(held.reconciliation.sort("file", "row_number"))
+    assert i.labor.height == 0 and i.status_log.height == 0  # released once shaped
+    summary = [(r.name, r.passed, r.count) for r in checks.run_checks(streamed, None, Mapping(), values_mapped=values)]
+    assert summary == [(r.name, r.passed, r.count) for r in checks.run_checks(held, small(), Mapping())]
