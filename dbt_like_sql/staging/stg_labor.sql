@@ -5,10 +5,12 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'labor') }}
     WHERE _run_key = '{{ run_key }}'
 ),
-parsed AS (  -- dates parsed once; checked and reported below
+parsed AS (  -- dates and amounts parsed once; checked and reported below
     SELECT *,
         novo_date_parse("Work Date", '{{ date_order }}') AS __p_work_date,
-        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_number_parse("Hours") AS __p_hours,
+        novo_money_parse("Rate") AS __p_rate
     FROM src
 ),
 typed AS (
@@ -20,16 +22,16 @@ typed AS (
         novo_id("Technician ID") AS technician_id,
         novo_date_checked(__p_work_date, TIMESTAMPTZ '{{ exported_at }}') AS work_date,
         novo_text("Start Time") AS start_time,
-        novo_number("Hours", lo := 0, hi := 24) AS hours,
-        novo_money("Rate", lo := 0, hi := 1000) AS rate,
+        novo_number_of(__p_hours, lo := 0, hi := 24) AS hours,
+        novo_money_of(__p_rate, lo := 0, hi := 1000) AS rate,
         novo_text("Labor Type") AS labor_type,
         novo_text("Notes") AS notes,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
             novo_required_issue('Work Date', "Work Date", 'labor entry'),
             novo_issue('Work Date', "Work Date", novo_date_issue_of("Work Date", __p_work_date, TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Hours', "Hours", novo_number_issue("Hours", lo := 0, hi := 24), CASE WHEN novo_number_issue("Hours", lo := 0, hi := 24) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 24); staged as empty' END),
-            novo_issue('Rate', "Rate", novo_money_issue("Rate", lo := 0, hi := 1000), CASE WHEN novo_money_issue("Rate", lo := 0, hi := 1000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
+            novo_issue('Hours', "Hours", novo_number_issue_of("Hours", __p_hours, lo := 0, hi := 24), CASE WHEN novo_number_issue_of("Hours", __p_hours, lo := 0, hi := 24) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 24); staged as empty' END),
+            novo_issue('Rate', "Rate", novo_money_issue_of("Rate", __p_rate, lo := 0, hi := 1000), CASE WHEN novo_money_issue_of("Rate", __p_rate, lo := 0, hi := 1000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Labor Type', "Labor Type", novo_choice_issue("Labor Type", ['Regular', 'Overtime', 'Contractor'])),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,

@@ -5,9 +5,11 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'parts_used') }}
     WHERE _run_key = '{{ run_key }}'
 ),
-parsed AS (  -- dates parsed once; checked and reported below
+parsed AS (  -- dates and amounts parsed once; checked and reported below
     SELECT *,
-        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added
+        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
+        novo_number_parse("Quantity") AS __p_quantity,
+        novo_money_parse("Unit Cost") AS __p_unit_cost
     FROM src
 ),
 typed AS (
@@ -17,12 +19,12 @@ typed AS (
         novo_id("Line ID") AS line_id,
         novo_id("WO Number") AS wo_number,
         novo_id("Part Number") AS part_number,
-        novo_number("Quantity", lo := 0, hi := 100000) AS quantity,
-        novo_money("Unit Cost", lo := 0, hi := 1000000) AS unit_cost,
+        novo_number_of(__p_quantity, lo := 0, hi := 100000) AS quantity,
+        novo_money_of(__p_unit_cost, lo := 0, hi := 1000000) AS unit_cost,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
         novo_issues([
-            novo_issue('Quantity', "Quantity", novo_number_issue("Quantity", lo := 0, hi := 100000), CASE WHEN novo_number_issue("Quantity", lo := 0, hi := 100000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 100000); staged as empty' END),
-            novo_issue('Unit Cost', "Unit Cost", novo_money_issue("Unit Cost", lo := 0, hi := 1000000), CASE WHEN novo_money_issue("Unit Cost", lo := 0, hi := 1000000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000000); staged as empty' END),
+            novo_issue('Quantity', "Quantity", novo_number_issue_of("Quantity", __p_quantity, lo := 0, hi := 100000), CASE WHEN novo_number_issue_of("Quantity", __p_quantity, lo := 0, hi := 100000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 100000); staged as empty' END),
+            novo_issue('Unit Cost', "Unit Cost", novo_money_issue_of("Unit Cost", __p_unit_cost, lo := 0, hi := 1000000), CASE WHEN novo_money_issue_of("Unit Cost", __p_unit_cost, lo := 0, hi := 1000000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000000); staged as empty' END),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
         CASE WHEN novo_is_null("Line ID") THEN 'Line ID'

@@ -6,14 +6,15 @@ WITH src AS (
     SELECT * FROM {{ source('raw', 'work_orders') }}
     WHERE _run_key = '{{ run_key }}'
 ),
-parsed AS (  -- dates parsed once; checked and reported below
+parsed AS (  -- dates and amounts parsed once; checked and reported below
     SELECT *,
         novo_ts_parse("Date Requested", '{{ date_order }}', '{{ timezone }}') AS __p_date_requested,
         novo_date_parse("Date Scheduled", '{{ date_order }}') AS __p_date_scheduled,
         novo_date_parse("Due Date", '{{ date_order }}') AS __p_due_date,
         novo_ts_parse("Date Completed", '{{ date_order }}', '{{ timezone }}') AS __p_date_completed,
         novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
-        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
+        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified,
+        novo_number_parse("Estimated Hours") AS __p_estimated_hours
     FROM src
 ),
 typed AS (
@@ -35,7 +36,7 @@ typed AS (
         novo_date_checked(__p_date_scheduled, TIMESTAMPTZ '{{ exported_at }}') AS date_scheduled,
         novo_date_checked(__p_due_date, TIMESTAMPTZ '{{ exported_at }}') AS due_date,
         novo_datetime_checked(__p_date_completed, TIMESTAMPTZ '{{ exported_at }}') AS date_completed,
-        novo_number("Estimated Hours", lo := 0, hi := 1000) AS estimated_hours,
+        novo_number_of(__p_estimated_hours, lo := 0, hi := 1000) AS estimated_hours,
         novo_id("PM Schedule ID") AS pm_schedule_id,
         novo_text("Source") AS source,
         novo_datetime_checked(__p_date_added, TIMESTAMPTZ '{{ exported_at }}') AS date_added,
@@ -50,7 +51,7 @@ typed AS (
             novo_issue('Date Scheduled', "Date Scheduled", novo_date_issue_of("Date Scheduled", __p_date_scheduled, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Due Date', "Due Date", novo_date_issue_of("Due Date", __p_due_date, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Completed', "Date Completed", novo_datetime_issue_of("Date Completed", __p_date_completed, TIMESTAMPTZ '{{ exported_at }}')),
-            novo_issue('Estimated Hours', "Estimated Hours", novo_number_issue("Estimated Hours", lo := 0, hi := 1000), CASE WHEN novo_number_issue("Estimated Hours", lo := 0, hi := 1000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
+            novo_issue('Estimated Hours', "Estimated Hours", novo_number_issue_of("Estimated Hours", __p_estimated_hours, lo := 0, hi := 1000), CASE WHEN novo_number_issue_of("Estimated Hours", __p_estimated_hours, lo := 0, hi := 1000) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0 to 1000); staged as empty' END),
             novo_issue('Source', "Source", novo_choice_issue("Source", ['Web', 'Email', 'Phone', 'Walk-in'])),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
