@@ -12,6 +12,8 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,12 +70,15 @@ def land_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str) ->
             if c.encoding == "cp1252":
                 c.source = transcode_to_utf8(c.path, c.encoding, scratch)
         documents = {name: read_json_array(bundle.path(name)) for name in JSON_FILES if bundle.manifest.file(name)}
-        bodies = _inspect_bodies(con, bundle, csvs, scratch)
-        while True:
-            try:
-                return _write_run(con, bundle, run_key, csvs, documents, bodies)
-            except _Unreadable as e:  # rolled back; explain it, or read a normalized copy next time
-                _fix_source(e.csv, e.error, scratch)
+        with ThreadPoolExecutor(1) as pool:
+            while True:
+                # the bodies are looked at while the CSVs land (DuckDB works without the GIL)
+                bodies = pool.submit(_inspect_bodies, con, bundle, csvs)
+                try:
+                    return _write_run(con, bundle, run_key, csvs, documents, bodies.result)
+                except _Unreadable as e:  # rolled back; explain it, or read a normalized copy next time
+                    wait([bodies])  # it may read the same file: let it finish before the source changes
+                    _fix_source(e.csv, e.error, scratch)
     finally:
         restore()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -105,7 +110,7 @@ class _Unreadable(Exception):
 
 def _write_run(
     con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str, csvs: list[CsvSource], documents: dict,
-    bodies: list[attachment_bodies.BodyFact] | None = None,
+    bodies: Callable[[], list[attachment_bodies.BodyFact]] = list,
 ) -> list[LandedFile]:
     """The one transaction: delete the run's rows, add new columns, insert; all or nothing."""
     con.begin()
@@ -114,7 +119,7 @@ def _write_run(
         _delete_run(con, run_key)
         landed = [_insert_csv(con, c, run_key) for c in csvs]
         landed += [_land_json(con, name, items, run_key) for name, items in documents.items()]
-        _land_bodies(con, bodies or [], run_key)
+        _land_bodies(con, bodies(), run_key)
         _record_bundle(con, bundle, run_key)
         con.commit()
     except BaseException:
@@ -312,20 +317,18 @@ def read_json_array(path: Path) -> list:
 # --------------------------------------------------------------------------------------------- bodies
 
 
-def _inspect_bodies(
-    con: duckdb.DuckDBPyConnection, bundle: Bundle, csvs: list[CsvSource], scratch: Path
-) -> list[attachment_bodies.BodyFact]:
-    """Look at every attachment body before the transaction (hashing is slow; the lock is not held)."""
+def _inspect_bodies(con: duckdb.DuckDBPyConnection, bundle: Bundle, csvs: list[CsvSource]) -> list[attachment_bodies.BodyFact]:
+    """Look at every attachment body (runs in a worker thread on its own cursor, outside the
+    transaction). If DuckDB cannot read attachments.csv, neither can the landing: that error wins."""
     att = next((c for c in csvs if c.nf.entity == "attachments"), None)
     if att is None or "Bundle Path" not in att.header:
         return []
-    while True:
-        try:
-            paths = con.execute(
-                f'SELECT row_number() OVER (), "Bundle Path" FROM {_read_csv(att.source, att.header)}').fetchall()
-            break
-        except duckdb.Error as e:
-            _fix_source(att, e, scratch)
+    cur = con.cursor()  # preserve_insertion_order is global: numbered in file order like the insert
+    try:
+        paths = cur.execute(
+            f'SELECT row_number() OVER (), "Bundle Path" FROM {_read_csv(att.source, att.header)}').fetchall()
+    finally:
+        cur.close()
     return attachment_bodies.inspect(bundle, paths)
 
 
