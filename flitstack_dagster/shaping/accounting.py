@@ -58,36 +58,35 @@ def source_ids(entity: str, df: pl.DataFrame) -> pl.Expr:
     return pl.format("{}:{}", pl.lit(PREFIX.get(entity, entity)), pl.col("_row_number"))
 
 
-KEYS_SCHEMA = {"file": pl.Categorical(), "row_number": pl.Int64(), "source_id": pl.String(), "_inactive": pl.Boolean(),
-               "_asset": pl.String()}
+KEYS_SCHEMA = {"file": pl.Categorical(), "row_number": pl.Int64(), "source_id": pl.String(), "_nm_code": pl.Categorical(),
+               "_nm_msg": pl.Categorical(), "_asset": pl.String()}
+PM_INACTIVE = ("pm_inactive", "inactive PM schedule: nothing to schedule")
+PM_NO_OCCURRENCE = ("no_occurrence_in_window", "no occurrence inside the migration window")
 
 
 def _file(entity: str) -> str:
     return f"{entity}.json" if entity in ("workflow_rules", "form_configurations") else f"{entity}.csv"
 
 
+def _keys(entity: str, df: pl.DataFrame) -> pl.DataFrame:
+    code, msg = (pl.lit(v, dtype=pl.String) for v in BY_DESIGN.get(entity, (None, None)))
+    if entity == "pm_schedules":  # a schedule with no occurrence: inactive, or none inside the window
+        inactive = ~pl.col("active").fill_null(True)
+        code = pl.when(inactive).then(pl.lit(PM_INACTIVE[0])).otherwise(pl.lit(PM_NO_OCCURRENCE[0]))
+        msg = pl.when(inactive).then(pl.lit(PM_INACTIVE[1])).otherwise(pl.lit(PM_NO_OCCURRENCE[1]))
+    asset = pl.format("asset:{}", pl.col("asset_id")) if entity == "asset_parts" else pl.lit(None, dtype=pl.String)
+    return df.select(
+        pl.lit(_file(entity)).alias("file"), pl.col("_row_number").cast(pl.Int64).alias("row_number"),
+        source_ids(entity, df).alias("source_id"), code.alias("_nm_code"), msg.alias("_nm_msg"), asset.alias("_asset"),
+    ).cast(KEYS_SCHEMA)
+
+
 def row_keys(inputs: StagedInputs) -> pl.DataFrame:
-    """What the reconciliation needs of every staged row (file, row number, source id; a PM's active
-    flag, an asset part's asset), taken before streamed shaping releases the staged frames."""
-    frames = [
-        df.select(
-            pl.lit(_file(e)).alias("file"), pl.col("_row_number").cast(pl.Int64).alias("row_number"),
-            source_ids(e, df).alias("source_id"),
-            (~pl.col("active").fill_null(True) if e == "pm_schedules" else pl.lit(None, dtype=pl.Boolean)).alias("_inactive"),
-            (pl.format("asset:{}", pl.col("asset_id")) if e == "asset_parts" else pl.lit(None, dtype=pl.String)).alias("_asset"),
-        ).cast(KEYS_SCHEMA)
-        for e in StagedInputs.entities() if (df := inputs.frame(e)).height
-    ]
+    """What the reconciliation needs of every staged row: file, row number, source id, the reason it
+    is not migrated when nothing is shaped from it by design, an asset part's asset. Taken before
+    streamed shaping releases the staged frames."""
+    frames = [_keys(e, df) for e in StagedInputs.entities() if (df := inputs.frame(e)).height]
     return pl.concat(frames) if frames else pl.DataFrame(schema=KEYS_SCHEMA)
-
-
-def _not_migrated() -> pl.DataFrame:
-    """Per file: whether a row with no output is not migrated by design, and the reason (PM schedules:
-    inactive, or no occurrence in the window)."""
-    rows = [{"file": _file(e), "_nm_code": c, "_nm_msg": m} for e, (c, m) in BY_DESIGN.items()]
-    rows.append({"file": _file("pm_schedules"), "_nm_code": None, "_nm_msg": None})
-    return pl.DataFrame(rows, schema={"file": pl.String, "_nm_code": pl.String, "_nm_msg": pl.String}).with_columns(
-        pl.lit(True).alias("_nm"))
 
 
 def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
@@ -96,43 +95,32 @@ def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, c
     if not keys.height:
         return pl.DataFrame(schema=RECON_SCHEMA)
     sa = set_aside.select(
-        "file", "source_id", pl.col("reason_code").alias("_sa_code"), pl.col("message").alias("_sa_msg")
+        pl.col("file").cast(pl.Categorical), "source_id", pl.col("reason_code").alias("_sa_code"), pl.col("message").alias("_sa_msg")
     ).unique(["file", "source_id"], keep="first")
     note_orgs = pl.Series(sorted(tally.inventory_orgs), dtype=pl.String)
-    pm_inactive = pl.col("_inactive").fill_null(False)
+    in_note = pl.when(pl.col("_asset").is_in(note_orgs.implode())).then(pl.lit("pd_notes"))
     r = (
-        keys.with_columns(pl.col("file").cast(pl.String))
-        .join(tally.produced_by_origin(), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
+        keys.join(tally.produced_by_origin(), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
         .join(sa, on=["file", "source_id"], how="left", maintain_order="left")
-        .join(_not_migrated(), on="file", how="left", maintain_order="left")
         .with_columns(  # asset_parts rows are rendered in their asset's inventory note, never an origin
-            pl.when(pl.col("_asset").is_not_null())
-            .then(pl.when(pl.col("_asset").is_in(note_orgs.implode())).then(pl.lit("pd_notes")))
-            .otherwise(pl.col("targets")).alias("targets"),
+            pl.when(pl.col("_asset").is_not_null()).then(in_note).otherwise(pl.col("targets")).alias("targets"),
             pl.when(pl.col("_asset").is_not_null()).then(pl.lit(1, dtype=pl.Int64)).otherwise(pl.col("records")).alias("records"),
-            pl.when(pl.col("file") == _file("pm_schedules")).then(
-                pl.when(pm_inactive).then(pl.lit("pm_inactive")).otherwise(pl.lit("no_occurrence_in_window"))
-            ).otherwise(pl.col("_nm_code")).alias("_nm_code"),
-            pl.when(pl.col("file") == _file("pm_schedules")).then(
-                pl.when(pm_inactive).then(pl.lit("inactive PM schedule: nothing to schedule"))
-                .otherwise(pl.lit("no occurrence inside the migration window"))
-            ).otherwise(pl.col("_nm_msg")).alias("_nm_msg"),
         )
     )
     outcome = (
         pl.when(pl.col("_sa_code").is_not_null()).then(pl.lit("set_aside"))
         .when(pl.col("targets").is_not_null()).then(pl.lit("loaded"))
-        .when(pl.col("_nm").fill_null(False)).then(pl.lit("not_migrated"))
+        .when(pl.col("_nm_code").is_not_null()).then(pl.lit("not_migrated"))
         .otherwise(pl.lit("unaccounted"))
     )
     return r.with_columns(outcome.alias("outcome")).select(
-        pl.lit(ctx.run_key).alias("run_key"), "file", "row_number", "source_id", "outcome",
+        pl.lit(ctx.run_key).alias("run_key"), pl.col("file").cast(pl.String), "row_number", "source_id", "outcome",
         pl.when(pl.col("outcome") == "loaded").then(pl.col("targets")).alias("targets"),
         pl.when(pl.col("outcome") == "loaded").then(pl.col("records")).otherwise(0).alias("records"),
         pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_code"))
-        .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_code")).alias("reason_code"),
+        .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_code").cast(pl.String)).alias("reason_code"),
         pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_msg"))
-        .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_msg"))
+        .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_msg").cast(pl.String))
         .when(pl.col("outcome") == "unaccounted").then(pl.lit("no output, set-aside or by-design rule covers this row"))
         .alias("message"),
     ).cast(RECON_SCHEMA)

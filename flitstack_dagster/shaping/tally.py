@@ -75,9 +75,12 @@ class OutputTally:
             self.ids[name] = s if prev is None else pl.concat([prev, s])
         if not df.height:
             return
-        self.produced.append(
-            df.filter(pl.col("origin_id").is_not_null()).group_by("origin_id").len("n").with_columns(pl.lit(name).alias("target"))
-        )
+        origins = df.select("origin_id").filter(pl.col("origin_id").is_not_null())
+        if (df["origin_id"] == df["source_id"]).all():  # one record per source row (most outputs): no grouping
+            per_origin = origins.with_columns(pl.lit(1, dtype=pl.UInt32).alias("n"))
+        else:
+            per_origin = origins.group_by("origin_id").len("n")
+        self.produced.append(per_origin.with_columns(pl.lit(name).alias("target")))
         if name == "pd_notes":
             self.inventory_orgs |= set(df.filter(pl.col("kind") == "inventory")["org_ref"].drop_nulls().to_list())
         if name == "pd_files":
@@ -135,13 +138,14 @@ class OutputTally:
                 self._by_origin = pl.DataFrame(schema={"origin_id": pl.String, "targets": pl.String, "records": pl.Int64})
             else:
                 per_target = pl.concat(self.produced)
-                if per_target.select(pl.struct("origin_id", "target").is_duplicated().any()).item():  # an output added in parts
-                    per_target = per_target.group_by("origin_id", "target").agg(pl.col("n").sum())
-                shared = per_target["origin_id"].is_duplicated()  # one origin, several outputs: rare
+                shared = per_target["origin_id"].is_duplicated()  # one origin, several records: rare
                 one = per_target.filter(~shared).select("origin_id", pl.col("target").alias("targets"),
                                                         pl.col("n").cast(pl.Int64).alias("records"))
-                several = per_target.filter(shared).group_by("origin_id").agg(
-                    pl.col("target").sort().str.join(",").alias("targets"), pl.col("n").sum().cast(pl.Int64).alias("records"))
+                several = (
+                    per_target.filter(shared).group_by("origin_id", "target").agg(pl.col("n").sum())
+                    .group_by("origin_id").agg(pl.col("target").sort().str.join(",").alias("targets"),
+                                               pl.col("n").sum().cast(pl.Int64).alias("records"))
+                )
                 self._by_origin = pl.concat([one, several])
         return self._by_origin
 
