@@ -78,8 +78,10 @@ CREATE OR REPLACE MACRO novo_wall_norm(s, ord) AS
 
 -- The shapes (date; + H:MM; + H:MM:SS; + H:MM AM; + H:MM:SS AM; + H:MM:SS.ffffff) are told apart by
 -- a space, a `.`, a last letter m/M and the number of `:` once the value matched one of them.
+-- (The trimmed value is bound once too: the normalizing CASEs repeat it, and a big expansion costs
+--  more binding time per model than the extra binding per value.)
 CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS
-    list_transform([novo_wall_norm(novo_trim(v), ord)], lambda _nv_ws:
+    list_transform([novo_trim(v)], lambda _nv_s: list_transform([novo_wall_norm(_nv_s, ord)], lambda _nv_ws:
     CASE
     WHEN NOT regexp_matches(_nv_ws, '^\d{4}-\d{1,2}-\d{1,2}( \d{1,2}:\d{2}((:\d{2})?( [AaPp][Mm])?|:\d{2}\.\d{1,6}))?$') THEN NULL
     WHEN NOT contains(_nv_ws, ' ') THEN try_strptime(_nv_ws, '%Y-%m-%d')
@@ -89,7 +91,7 @@ CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS
               THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M:%S %p') ELSE try_strptime(_nv_ws, '%Y-%m-%d %I:%M %p') END
     WHEN strlen(_nv_ws) - strlen(replace(_nv_ws, ':', '')) = 2 THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S')
     ELSE try_strptime(_nv_ws, '%Y-%m-%d %H:%M')
-    END)[1];
+    END)[1])[1];
 
 -- wall time in tz -> UTC instant. DST gap (e.g. 02:30 on spring-forward day): read with the offset
 -- in force before the change (as Python zoneinfo with fold=0). DST overlap (01:30 on fall-back day):
