@@ -63,7 +63,7 @@ def _sql_path(p: Path) -> str:
 
 class ShapedWriter:
     """Writes one run's shaped tables on a background thread, so writing one output overlaps shaping
-    the next; computes `content_hash` (`common.content_hash_sql`) for outputs that arrive without it.
+    the next; computes `content_hash` (`common.with_content_hash`) for outputs that arrive without it.
     A context manager: on a clean exit every file is moved into place and the views are (re)created;
     on an error nothing of this run's previous files is touched."""
 
@@ -71,6 +71,7 @@ class ShapedWriter:
         self.con, self.run_key = con, run_key
         self.root = shaped_root(con)
         self._queue: queue.Queue[tuple[str, pl.DataFrame] | None] = queue.Queue()
+        self._depth = depth
         self._slots = threading.Semaphore(depth)  # outputs handed over and not yet written
         self._error: BaseException | None = None
         self._written: dict[str, list[Path]] = {}
@@ -84,6 +85,9 @@ class ShapedWriter:
         """Hand over an output; waits while `depth` earlier ones are still being written, so at most
         that many outputs are alive besides the one being shaped."""
         self._raise()
+        if self._depth == 0:  # no overlap: written before shaping goes on
+            self._write(name, df)
+            return
         self._slots.acquire()
         self._queue.put((name, df))
 

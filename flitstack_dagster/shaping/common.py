@@ -19,13 +19,13 @@ Conventions every `pd_*` frame follows (see `OUTPUT_SCHEMA`):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping as AbcMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-import duckdb
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
@@ -344,22 +344,24 @@ HASH_PARTS = ("kind", "payload", *REF_COLUMNS, "owner_id")
 FILE_HASH_PARTS = (*HASH_PARTS, "body_path", "size", "sha256", "decision")
 
 
-def content_hash_sql(files: bool = False) -> str:
-    """`content_hash` as a DuckDB expression over an output's columns: sha256 of the parts joined by
-    \\x1f, a null part as \\x00. The one definition, used for in-memory frames and when saving."""
-    parts = FILE_HASH_PARTS if files else HASH_PARTS
-    return "sha256(concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({p} AS VARCHAR), chr(0))" for p in parts) + "))"
+HASH_CHUNK = 200_000
 
 
 def with_content_hash(df: pl.DataFrame, files: bool = False) -> pl.DataFrame:
-    """`df` with `content_hash` computed by DuckDB (vectorised, multi-threaded)."""
-    if df.height == 0:
-        return df.with_columns(pl.lit(None, dtype=pl.String).alias("content_hash"))
-    con = duckdb.connect()
-    try:
-        hashes = con.sql(f"SELECT {content_hash_sql(files)} AS h FROM df").pl()["h"]
-    finally:
-        con.close()
+    """`df` with `content_hash`: sha256 (hex) of the parts joined by \\x1f, a null part as \\x00.
+
+    hashlib (SHA-NI) over chunks of the joined text: faster than DuckDB's sha256 and, unlike a DuckDB
+    scan of the frame, no copy of the whole payload column (measured on 2.9 M labor activities:
+    3.8 vs 5.1 CPU-s, +0.6 vs +1.6 GiB)."""
+    parts = FILE_HASH_PARTS if files else HASH_PARTS
+    joined = pl.concat_str([pl.col(p).cast(pl.String).fill_null("\x00") for p in parts], separator="\x1f")
+    sha = hashlib.sha256
+    chunks = [
+        pl.Series([sha(v.encode()).hexdigest() for v in df.slice(off, HASH_CHUNK).select(joined)[:, 0].to_list()],
+                  dtype=pl.String)
+        for off in range(0, df.height, HASH_CHUNK)
+    ]
+    hashes = pl.concat(chunks) if chunks else pl.Series([], dtype=pl.String)
     return df.with_columns(hashes.alias("content_hash"))
 
 
