@@ -99,9 +99,10 @@ def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, c
     ).unique(["file", "source_id"], keep="first")
     note_orgs = pl.Series(sorted(tally.inventory_orgs), dtype=pl.String)
     in_note = pl.when(pl.col("_asset").is_in(note_orgs.implode())).then(pl.lit("pd_notes"))
-    r = (
-        keys.join(tally.produced_by_origin(), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
-        .join(sa, on=["file", "source_id"], how="left", maintain_order="left")
+    r = (  # lazy: the joined columns are never materialised side by side with the result
+        keys.lazy()
+        .join(tally.produced_by_origin().lazy(), left_on="source_id", right_on="origin_id", how="left", maintain_order="left")
+        .join(sa.lazy(), on=["file", "source_id"], how="left", maintain_order="left")
         .with_columns(  # asset_parts rows are rendered in their asset's inventory note, never an origin
             pl.when(pl.col("_asset").is_not_null()).then(in_note).otherwise(pl.col("targets")).alias("targets"),
             pl.when(pl.col("_asset").is_not_null()).then(pl.lit(1, dtype=pl.Int64)).otherwise(pl.col("records")).alias("records"),
@@ -123,7 +124,7 @@ def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, c
         .when(pl.col("outcome") == "not_migrated").then(pl.col("_nm_msg").cast(pl.String))
         .when(pl.col("outcome") == "unaccounted").then(pl.lit("no output, set-aside or by-design rule covers this row"))
         .alias("message"),
-    ).cast(RECON_SCHEMA)
+    ).cast(RECON_SCHEMA).collect()
 
 
 def summary(recon: pl.DataFrame) -> pl.DataFrame:
