@@ -90,8 +90,15 @@ def test_checks_fail_on_broken_runs(ctx, owners):
     # file over policy marked upload
     run.pd_files = run.pd_files.with_columns(pl.lit(30 * 1024 * 1024, dtype=pl.Int64).alias("size"))
     assert not checks.check_file_sizes(run, Mapping()).passed
-    # accounting: a row vanishes
-    run.reconciliation = run.reconciliation.slice(1)
+    # accounting: a row counted twice, a record from no source row, a row that vanishes
+    whole = run.reconciliation
+    run.reconciliation = pl.concat([whole, whole.head(1)])
+    twice = checks.check_accounting(run, i)
+    assert not twice.passed and any("counted twice" in b for b in twice.sample)
+    run.reconciliation = whole.filter(pl.col("source_id") != "work_order:WO-1")
+    stray = checks.check_accounting(run, i)
+    assert not stray.passed and "pd_deals:work_order:WO-1 has no source row" in stray.sample
+    run.reconciliation = whole.slice(1)
     assert not checks.check_accounting(run, i).passed
 
 
