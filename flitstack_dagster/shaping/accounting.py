@@ -17,15 +17,16 @@ from flitstack_dagster.shaping.common import PREFIX, ShapeContext
 from flitstack_dagster.shaping.inputs import StagedInputs
 from flitstack_dagster.shaping.tally import OutputTally
 
+# one row per staged row (10 M at a million work orders): the few-valued columns are categorical
 RECON_SCHEMA = {
-    "run_key": pl.String(),
-    "file": pl.String(),
+    "run_key": pl.Categorical(),
+    "file": pl.Categorical(),
     "row_number": pl.Int64(),
     "source_id": pl.String(),
-    "outcome": pl.String(),
-    "targets": pl.String(),
+    "outcome": pl.Categorical(),
+    "targets": pl.Categorical(),
     "records": pl.Int64(),
-    "reason_code": pl.String(),
+    "reason_code": pl.Categorical(),
     "message": pl.String(),
 }
 
@@ -115,7 +116,7 @@ def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, c
         .otherwise(pl.lit("unaccounted"))
     )
     return r.with_columns(outcome.alias("outcome")).select(
-        pl.lit(ctx.run_key).alias("run_key"), pl.col("file").cast(pl.String), "row_number", "source_id", "outcome",
+        pl.lit(ctx.run_key).alias("run_key"), "file", "row_number", "source_id", "outcome",
         pl.when(pl.col("outcome") == "loaded").then(pl.col("targets")).alias("targets"),
         pl.when(pl.col("outcome") == "loaded").then(pl.col("records")).otherwise(0).alias("records"),
         pl.when(pl.col("outcome") == "set_aside").then(pl.col("_sa_code"))

@@ -132,7 +132,8 @@ class OutputTally:
         return pl.concat(bad).unique().to_list()
 
     def produced_by_origin(self) -> pl.DataFrame:
-        """origin_id -> targets (comma-joined output names, sorted) and records."""
+        """origin_id -> targets (comma-joined output names, sorted) and records. Taken once every
+        output is in: the per-output lists are folded into it and let go."""
         if self._by_origin is None:
             if not self.produced:
                 self._by_origin = pl.DataFrame(schema={"origin_id": pl.String, "targets": pl.String, "records": pl.Int64})
@@ -147,6 +148,8 @@ class OutputTally:
                                                pl.col("n").sum().cast(pl.Int64).alias("records"))
                 )
                 self._by_origin = pl.concat([one, several])
+                self.produced = [self._by_origin.select("origin_id", pl.col("records").cast(pl.UInt32).alias("n"),
+                                                        pl.col("targets").alias("target"))]
         return self._by_origin
 
 

@@ -25,7 +25,7 @@ from flitstack_dagster.defs.sensors import BUDGET_SENSOR, build_budget_reset_sen
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
-from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.pipedrive.ratelimit import RateLimiter
 from flitstack_dagster.pipedrive.costs import default_cost_table
 from flitstack_dagster.runs import add_run
 from flitstack_dagster.sandbox.clock import Clock
@@ -50,13 +50,13 @@ COLLECTION = {"organization": "organizations", "org_relationship": "organization
 
 def simulated_pipedrive(sandbox: SandboxServer) -> PipedriveResource:
     """The destination resource, with the sandbox's simulated clock as the client's wall clock, so
-    the rate limiter's "today" and budget reset are the sandbox's (in production both are real time)."""
+    the run's rate limiter's "today" and budget reset are the sandbox's (in production both are real time)."""
     clock = sandbox.clock
 
     class SimulatedClockPipedrive(PipedriveResource):
-        def client(self) -> PipedriveClient:
-            return PipedriveClient(self.base_url, self.api_token, plan=self.plan, seats=self.seats,
-                                   daily_reserve_fraction=self.daily_reserve_fraction, wall_clock=clock.now)
+        def new_limiter(self) -> RateLimiter:  # the run's one limiter, on the sandbox's clock
+            return RateLimiter(self.plan, self.seats, daily_reserve_fraction=self.daily_reserve_fraction, pace=True,
+                               wall_clock=clock.now)
 
     return SimulatedClockPipedrive(base_url=sandbox.base_url, api_token=sandbox.api_token, plan=PLAN, seats=SEATS,
                                    daily_reserve_fraction=RESERVE)
