@@ -30,7 +30,7 @@ from flitstack_dagster.shaping.notes import note_parts
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy, shape_org_relationships
 from flitstack_dagster.shaping.organizations import shape_organizations
 from flitstack_dagster.shaping.persons import shape_persons
-from flitstack_dagster.shaping.tally import PREVIEW_ROWS, OutputTally
+from flitstack_dagster.shaping.tally import PREVIEW_ROWS, REFERENCE_TARGETS, OutputTally
 
 OUTPUTS = ("pd_organizations", "pd_org_relationships", "pd_persons", "pd_deals", "pd_activities", "pd_notes", "pd_files")
 
@@ -86,9 +86,9 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
             inputs.release(*entities)
 
     def emit(name: str, shaped: Shaped, done_with: tuple[str, ...] = ()) -> pl.Series:
-        """Hand an output (or one part of it) on; returns its source ids plus those already loaded
-        (reference targets)."""
-        ids = pl.concat([shaped.frame["source_id"], loaded])
+        """Hand an output (or one part of it) on; for a reference target, returns its source ids plus
+        those already loaded."""
+        ids = pl.concat([shaped.frame["source_id"], loaded]) if name in REFERENCE_TARGETS else loaded
         tally.add(name, shaped.frame)
         if sink is None:
             setattr(run, name, pl.concat([getattr(run, name), shaped.frame]) if tally.heights[name] > shaped.frame.height
@@ -123,7 +123,6 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
         inputs.status_log, inputs.notes, inputs.pm_history, inputs.pm_schedules, inputs.asset_parts, inputs.inventory,
         inputs.contacts, long_descriptions, org_ids, person_ids, deal_ids, mapping.options.currency, ctx,
     ):
-        long_descriptions = long_descriptions.clear()
         emit("pd_notes", part)
     release("status_log", "notes", "pm_history")
     emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx), done_with=("attachments",))

@@ -26,7 +26,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 # which reference column must point at which output
 REF_TARGET = {"org_ref": "pd_organizations", "person_ref": "pd_persons", "deal_ref": "pd_deals", "parent_ref": "pd_organizations"}
-PAYLOAD_REF_TARGETS = ("pd_organizations", "pd_persons", "pd_deals")
+REFERENCE_TARGETS = ("pd_organizations", "pd_persons", "pd_deals")  # what references (and `$ref`s) point at
 PREVIEW_ROWS = 5
 _REF = r'\{"\$ref":"((?:[^"\\]|\\.)*)"\}'
 
@@ -50,7 +50,9 @@ def missing_key(key: str) -> pl.Expr:
 
 @dataclass
 class OutputTally:
-    """Running facts about a run's outputs; `add` each output (or part of it) once."""
+    """Running facts about a run's outputs; `add` each output (or part of it) once. Source ids are
+    checked unique within what one `add` gets: the parts of an output are different kinds of record
+    with different id prefixes."""
 
     already_loaded: frozenset[str] = frozenset()
     heights: dict[str, int] = field(default_factory=dict)
@@ -69,7 +71,7 @@ class OutputTally:
         self.heights[name] = self.heights.get(name, 0) + df.height
         if name not in self.previews:
             self.previews[name] = df.head(PREVIEW_ROWS).select("source_id", "kind", "payload")
-        if name in REF_TARGET.values() or name in PAYLOAD_REF_TARGETS:
+        if name in REFERENCE_TARGETS:
             prev = self.ids.get(name)
             s = df["source_id"]
             self.ids[name] = s if prev is None else pl.concat([prev, s])
@@ -116,7 +118,7 @@ class OutputTally:
             pl.format("{} $ref={}", pl.lit(name), pl.col("ref")).alias("label"), "ref", pl.lit("$ref").alias("target")))
 
     def _known(self, target: str) -> pl.Series:
-        names = PAYLOAD_REF_TARGETS if target == "$ref" else (target,)
+        names = REFERENCE_TARGETS if target == "$ref" else (target,)
         parts = [self.ids[n] for n in names if n in self.ids]
         return pl.concat([*parts, pl.Series(list(self.already_loaded), dtype=pl.String)])
 
