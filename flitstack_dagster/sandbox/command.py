@@ -62,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  v2: {server.base_url}/api/v2/...   v1: {server.base_url}/v1/...   admin: {server.base_url}/_sandbox/")
     print(f"  plan {args.plan}, {args.seats} seats; state: {state}")
     print(f"  API token stored in {tok} (send it as header x-api-token)")
-    print("Press Ctrl-C to stop.", flush=True)
     stop = threading.Event()
     prev = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    try:  # the prompt is printed inside: a Ctrl-C right after it still stops the server cleanly
+        print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -99,7 +99,8 @@ class SandboxServer:
         self._sock = sock
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(self.sandbox.app, log_config=_log_config(), access_log=False,
-                                lifespan="off", timeout_keep_alive=5, h11_max_incomplete_event_size=None)
+                                lifespan="off", timeout_keep_alive=5, h11_max_incomplete_event_size=None,
+                                timeout_graceful_shutdown=2)  # Ctrl-C stops promptly even with clients still connected
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.store.start()
