@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test bench setup clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -20,6 +20,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Issue 8's benchmarks, one after the other (results: BENCHMARKS.md); BENCH_ARGS=--quick for a smoke run.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/scale_bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/loader_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

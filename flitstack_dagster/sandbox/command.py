@@ -63,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  plan {args.plan}, {args.seats} seats; state: {state}")
     print(f"  API token stored in {tok} (send it as header x-api-token)")
     stop = threading.Event()
-    prev = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both stop it, even when the parent started us with SIGINT ignored (Python then
+    # installs no KeyboardInterrupt handler, and a process launched from a tool that ignores SIGINT —
+    # a test run after Dagster did — would not stop on Ctrl-C).
+    prev = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:  # the prompt is printed inside: a Ctrl-C right after it still stops the server cleanly
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, prev)
+        for sig, handler in prev.items():
+            signal.signal(sig, handler)
         server.stop()
         print("sandbox stopped; state saved")
     return 0

@@ -373,12 +373,14 @@ def test_token_never_logged(tmp_path, capfd) -> None:
     assert token not in out and token not in err
 
 
-def test_cli_prints_url_and_token_file_not_token(tmp_path) -> None:
+@pytest.mark.parametrize("sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored-by-parent"])
+def test_cli_prints_url_and_token_file_not_token(tmp_path, sigint) -> None:
+    """Also when started by a parent that ignores SIGINT (the child inherits that; Ctrl-C must still stop it)."""
     state = tmp_path / "sb" / "state.json"
     env = dict(os.environ, FLITSTACK_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--plan", "lite",
                              "--state", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=env)
+                            cwd=REPO, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     try:
         lines = []
         deadline = time.monotonic() + 30
