@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  plan {args.plan}, {args.seats} seats; state: {state}")
     print(f"  API token stored in {tok} (send it as header x-api-token)")
     stop = threading.Event()
-    # Ctrl-C and SIGTERM both stop it, even when the parent started us with SIGINT ignored (Python then
-    # installs no KeyboardInterrupt handler, and a process launched from a tool that ignores SIGINT —
-    # a test run after Dagster did — would not stop on Ctrl-C).
+    # Ctrl-C / SIGINT and SIGTERM both stop it, even when started with SIGINT ignored (a shell starts a
+    # background job `cmd &` that way, a CI runner may too; Python then installs no KeyboardInterrupt).
     prev = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:  # the prompt is printed inside: a Ctrl-C right after it still stops the server cleanly
         print("Press Ctrl-C to stop.", flush=True)
