@@ -184,17 +184,23 @@ CREATE OR REPLACE MACRO novo_money_issue(v, lo := NULL, hi := NULL) AS
              WHEN hi IS NOT NULL AND _nv_m > hi THEN 'absurd_number' END)[1]
     END;
 
--- *_of(raw, parsed, ...) forms take the amount parsed once by the model (big files: Rate, Unit Cost)
-CREATE OR REPLACE MACRO novo_money_of(m, lo := NULL, hi := NULL) AS
-    CASE WHEN (lo IS NULL OR m >= lo) AND (hi IS NULL OR m <= hi) THEN m END;
+-- *_of(raw, parsed, ...) forms take the value parsed once by the model (big files: Rate, Unit Cost,
+-- Hours, Quantity); one range rule and one issue rule for amounts and numbers alike
+CREATE OR REPLACE MACRO novo_in_range(x, lo, hi) AS
+    CASE WHEN (lo IS NULL OR x >= lo) AND (hi IS NULL OR x <= hi) THEN x END;
+
+CREATE OR REPLACE MACRO novo_range_issue(v, x, unreadable, lo, hi) AS
+    CASE WHEN NOT novo_is_null(v) THEN
+        CASE WHEN x IS NULL THEN unreadable
+             WHEN lo IS NOT NULL AND x < lo THEN
+                  CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
+             WHEN hi IS NOT NULL AND x > hi THEN 'absurd_number' END
+    END;
+
+CREATE OR REPLACE MACRO novo_money_of(m, lo := NULL, hi := NULL) AS novo_in_range(m, lo, hi);
 
 CREATE OR REPLACE MACRO novo_money_issue_of(v, m, lo := NULL, hi := NULL) AS
-    CASE WHEN NOT novo_is_null(v) THEN
-        CASE WHEN m IS NULL THEN 'bad_money'
-             WHEN lo IS NOT NULL AND m < lo THEN
-                  CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
-             WHEN hi IS NOT NULL AND m > hi THEN 'absurd_number' END
-    END;
+    novo_range_issue(v, m, 'bad_money', lo, hi);
 
 -- numbers: 1,234.5 | 1234.5 | -3 | .5 -> DOUBLE; anything else (words, 1e5, inf) -> NULL
 CREATE OR REPLACE MACRO novo_number_parse(v) AS
@@ -216,17 +222,10 @@ CREATE OR REPLACE MACRO novo_number_issue(v, lo := NULL, hi := NULL) AS
              WHEN hi IS NOT NULL AND _nv_n > hi THEN 'absurd_number' END)[1]
     END;
 
--- *_of(raw, parsed, ...) forms take the number parsed once by the model (big files: Hours, Quantity)
-CREATE OR REPLACE MACRO novo_number_of(n, lo := NULL, hi := NULL) AS
-    CASE WHEN (lo IS NULL OR n >= lo) AND (hi IS NULL OR n <= hi) THEN n END;
+CREATE OR REPLACE MACRO novo_number_of(n, lo := NULL, hi := NULL) AS novo_in_range(n, lo, hi);
 
 CREATE OR REPLACE MACRO novo_number_issue_of(v, n, lo := NULL, hi := NULL) AS
-    CASE WHEN NOT novo_is_null(v) THEN
-        CASE WHEN n IS NULL THEN 'bad_number'
-             WHEN lo IS NOT NULL AND n < lo THEN
-                  CASE WHEN lo = 0 THEN 'negative_number' ELSE 'absurd_number' END
-             WHEN hi IS NOT NULL AND n > hi THEN 'absurd_number' END
-    END;
+    novo_range_issue(v, n, 'bad_number', lo, hi);
 
 -- yes/no: Yes/No, Y/N, True/False, 1/0, any case -> BOOLEAN
 CREATE OR REPLACE MACRO novo_yesno(v) AS

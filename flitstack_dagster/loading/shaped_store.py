@@ -72,7 +72,6 @@ class ShapedWriter:
         self.con, self.run_key = con, run_key
         self.root = shaped_root(con)
         self._queue: queue.Queue[tuple[str, pl.DataFrame] | None] = queue.Queue()
-        self._depth = depth
         self._slots = threading.Semaphore(depth)  # outputs handed over and not yet written
         self._error: BaseException | None = None
         self._written: dict[str, list[Path]] = {}
@@ -86,9 +85,6 @@ class ShapedWriter:
         """Hand over an output; waits while `depth` earlier ones are still being written, so at most
         that many outputs are alive besides the one being shaped."""
         self._raise()
-        if self._depth == 0:  # no overlap: written before shaping goes on
-            self._write(name, df)
-            return
         self._slots.acquire()
         self._queue.put((name, df))
 
