@@ -70,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         for sig, handler in prev.items():
             signal.signal(sig, handler)
