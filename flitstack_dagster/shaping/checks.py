@@ -121,7 +121,7 @@ def check_file_sizes(run, mapping: Mapping) -> CheckResult:
     return _result("file_sizes", "ERROR", bad, "every uploaded file is within the size policy", "{n} file(s) break the size policy")
 
 
-def check_accounting(run, inputs: StagedInputs) -> CheckResult:
+def check_accounting(run, inputs: StagedInputs | None = None) -> CheckResult:
     """Staged rows per file = loaded + set aside + not migrated, each row exactly once; every shaped
     record comes from a staged row; nothing unaccounted."""
     rec = run.reconciliation
@@ -165,9 +165,10 @@ def warn_fallback_owners(run) -> CheckResult:
     return _warn(run, "fallback_owners", ("fallback_owner",), "record(s) owned by the fallback owner")
 
 
-def run_checks(run, inputs: StagedInputs, mapping: Mapping, already_loaded: Iterable[str] = (),
+def run_checks(run, inputs: StagedInputs | None, mapping: Mapping, already_loaded: Iterable[str] = (),
                values_mapped: CheckResult | None = None) -> list[CheckResult]:
-    """Every check; `values_mapped` may be passed in when it ran before streamed shaping released the inputs."""
+    """Every check. A streamed run passes `inputs=None` with `values_mapped` (run before shaping released
+    the staged frames); its row counts come from `run.staged_rows`."""
     return [
         check_references(run, already_loaded),
         check_unique_ids(run),
