@@ -407,6 +407,7 @@ class Store:
         self._saved: dict[str, str] = {}
         self._seq = 0
         self._migrating: Path | None = None
+        self._wipe = False  # the next commit starts by deleting every stored record (a reset)
         self._db: sqlite3.Connection | None = self._open() if self.path else None
         loaded = self._load()
         if loaded is None:
@@ -527,11 +528,13 @@ class Store:
             rows = self._record_rows() if records else []
             if not records:
                 self._touched.clear()  # a read changes no record, whatever it reached
-            if not docs and not rows:
+            if not docs and not rows and not self._wipe:
                 return
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                if self._wipe:
+                    db.execute("DELETE FROM records")
                 db.executemany("INSERT INTO docs (name, body) VALUES (?, ?) "
                                "ON CONFLICT (name) DO UPDATE SET body = excluded.body", docs.items())
                 for kind, rid, created, body in rows:
@@ -546,6 +549,7 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
             self._saved.update(docs)
+            self._wipe = False
             if records:
                 self._touched.clear()
 
@@ -583,8 +587,7 @@ class Store:
     def reset(self) -> None:
         with self.lock:
             acct = self.state["account"]
-            if self._db is not None:
-                self._db.execute("DELETE FROM records")
+            self._wipe = True  # in the same transaction as the new account
             self._touched.clear()
             self._order.clear()
             self._adopt(new_account(self.clock, acct["plan"], acct["seats"], acct["api_token"]), fresh=True)

@@ -161,3 +161,16 @@ def test_a_file_that_is_no_database_is_refused_in_one_line(tmp_path) -> None:
         SandboxServer(state_path=bad)
     assert "is not a sandbox database" in str(e.value) and "\n" not in str(e.value)
     assert bad.read_text().startswith("not a database")
+
+
+def test_a_reset_is_stored_whole(tmp_path) -> None:
+    state = tmp_path / "state.sqlite"
+    with SandboxServer(state_path=state, plan="ultimate") as sb, \
+            httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}, timeout=10) as c:
+        c.post("/api/v2/organizations", json={"name": "Before the reset"})
+        sb.reset()
+        company = sb.snapshot()["account"]["company_id"]
+    with SandboxServer(state_path=state, plan="ultimate") as sb:
+        snap = sb.snapshot()
+        assert snap["account"]["company_id"] == company
+        assert snap["records"]["organizations"] == {} and len(snap["records"]["stages"]) == 5
