@@ -339,6 +339,9 @@ CREATE INDEX IF NOT EXISTS records_created ON records (created);
 """
 # what a read request can change; the rest of the documents only change on writes
 _READ_DOCS = ("usage", "clock_offset")
+# large documents the API changes rarely: users never, fields only by taking a field or option id
+_RARE_DOCS = ("fields", "users")
+_FIELD_COUNTERS = ("next_field_id", "next_option_id")
 
 
 def _dump(value: Any) -> str:
@@ -425,7 +428,7 @@ class Store:
             off = float(self.state.get("clock_offset", 0.0))
             if off > clock.offset:
                 clock.advance(off - clock.offset)
-        self.commit()
+        self.commit(everything=True)
         if self.path:
             for p in (self.path, self.path.with_name(self.path.name + "-wal")):
                 try:
@@ -499,7 +502,7 @@ class Store:
             self._saved.clear()
         legacy = self._migrating
         if legacy is not None:
-            self.commit()
+            self.commit(everything=True)
             old_blobs = legacy.with_name(legacy.name + ".files")
             if old_blobs.is_dir() and not self.blob_dir.exists():
                 os.replace(old_blobs, self.blob_dir)
@@ -514,16 +517,16 @@ class Store:
         self._seq += 1
         self._order[(kind, key)] = self._seq
 
-    def commit(self, records: bool = True) -> None:
+    def commit(self, records: bool = True, everything: bool = False) -> None:
         """Write what this request changed in one transaction: the records it reached and the changed
-        documents (with `records=False`, for a read, only usage and the clock)."""
+        documents (with `records=False`, for a read, only usage and the clock; with `everything`, every
+        document is compared, users and fields included)."""
         with self.lock:
             if self._db is None:
                 self._touched.clear()
                 return
             self.state["clock_offset"] = self.clock.offset
-            names = [k for k in self.state if k != "records"] if records else list(_READ_DOCS)
-            docs = {n: _dump(self.state[n]) for n in names}
+            docs = {n: _dump(self.state[n]) for n in self._doc_names(records, everything)}
             docs = {n: body for n, body in docs.items() if self._saved.get(n) != body}
             rows = self._record_rows() if records else []
             if not records:
@@ -553,6 +556,15 @@ class Store:
             if records:
                 self._touched.clear()
 
+    def _doc_names(self, records: bool, everything: bool) -> list[str]:
+        if not records:
+            return list(_READ_DOCS)
+        names = [k for k in self.state if k != "records" and k not in _RARE_DOCS]
+        fields_moved = any(self._saved.get(k) != _dump(self.state[k]) for k in _FIELD_COUNTERS)
+        if everything or fields_moved:
+            names += [k for k in _RARE_DOCS if k in self.state]
+        return names
+
     def _record_rows(self) -> list[tuple[str, int, int, str | None]]:
         rows = []
         for kind, key in list(self._touched):
@@ -567,19 +579,19 @@ class Store:
 
     def mark_dirty(self) -> None:
         """Something outside a request changed the state (clock, usage, a patched record): commit it."""
-        self.commit()
+        self.commit(everything=True)
 
     def start(self) -> None:
         """Nothing runs in the background: every request commits before it answers."""
 
     def flush(self) -> None:
-        self.commit()
+        self.commit(everything=True)
 
     def close(self) -> None:
         with self.lock:
             if self._db is None:
                 return
-            self.commit()
+            self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
@@ -615,7 +627,7 @@ class Store:
                 if k == "files":
                     self._drop_blob(rid)
                 self.state["next_id"][k] = min(self.state["next_id"][k], rid)
-            self.commit()
+            self.commit(everything=True)
             return lost
 
     def _newest_creates(self, count: int, kind: str | None) -> list[tuple[str, int]]:
