@@ -603,11 +603,11 @@ class Store:
             self._touched.clear()
             self._order.clear()
             self._adopt(new_account(self.clock, acct["plan"], acct["seats"], acct["api_token"]), fresh=True)
-            self._blobs.clear()
+            self.commit(everything=True)
+            self._blobs.clear()  # after the commit: a kill in between leaves bodies no record names
             if self.blob_dir and self.blob_dir.exists():
                 for p in self.blob_dir.iterdir():
                     p.unlink()
-            self.commit()
 
     # -- losing acknowledged writes (a fault mode) -------------------------------------------------------
     def forget_creates(self, count: int, kind: str | None = None) -> list[tuple[str, int]]:
@@ -627,7 +627,7 @@ class Store:
                 if k == "files":
                     self._drop_blob(rid)
                 self.state["next_id"][k] = min(self.state["next_id"][k], rid)
-            self.commit(everything=True)
+            self.commit()
             return lost
 
     def _newest_creates(self, count: int, kind: str | None) -> list[tuple[str, int]]:
