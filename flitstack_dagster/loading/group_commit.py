@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flitstack_dagster.loading.store import LoadStore, _dump, _now
+from flitstack_dagster.loading.store import UPSERT_MAPPING, IdMapConflict, LoadStore, _dump, _now
 
 GROUPED = ("create", "adopt", "update")
 
@@ -106,9 +106,11 @@ class GroupCommitStore(LoadStore):
                     "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, before, after, "
                     "tokens, recorded_at) SELECT run_key, entity, source_id, pipedrive_id, operation, before, after, "
                     "tokens, stamped FROM _gc_records")
+                _refuse_shared_ids(con)
                 con.execute(
-                    "INSERT OR REPLACE INTO meta.id_map SELECT entity, source_id, pipedrive_id, content_hash, payload, "
-                    "run_key, run_key, 'active', stamped FROM _gc_records WHERE operation IN ('create', 'adopt')")
+                    "INSERT INTO meta.id_map SELECT entity, source_id, pipedrive_id, content_hash, payload, "
+                    f"run_key, run_key, 'active', stamped FROM _gc_records WHERE operation IN ('create', 'adopt') "
+                    f"{UPSERT_MAPPING}")
                 con.execute(
                     "UPDATE meta.id_map AS m SET content_hash = coalesce(r.content_hash, m.content_hash), "
                     "payload = coalesce(r.payload, m.payload), last_run = r.run_key, state = 'active', "
@@ -127,6 +129,21 @@ class GroupCommitStore(LoadStore):
                     con.unregister(name)
                 except Exception:  # noqa: BLE001 - not registered in this batch
                     pass
+
+
+def _refuse_shared_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """A create or adopt in this batch answered with an id the map (or the batch) holds for another record."""
+    rows = con.execute(
+        "WITH new AS (SELECT run_key, entity, source_id, pipedrive_id, operation FROM _gc_records "
+        "WHERE operation IN ('create', 'adopt')) "
+        "SELECT n.run_key, n.entity, n.source_id, n.pipedrive_id, n.operation, m.source_id FROM new AS n "
+        "JOIN (SELECT entity, source_id, pipedrive_id FROM meta.id_map UNION ALL "
+        "      SELECT entity, source_id, pipedrive_id FROM new) AS m "
+        "ON m.entity = n.entity AND m.pipedrive_id = n.pipedrive_id AND m.source_id <> n.source_id "
+        "ORDER BY n.source_id LIMIT 1").fetchall()
+    if rows:
+        run_key, entity, source_id, pid, operation, other = rows[0]
+        raise IdMapConflict(run_key, entity, source_id, int(pid), other, operation=operation)
 
 
 def _raised() -> BaseException:

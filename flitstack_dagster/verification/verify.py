@@ -19,6 +19,7 @@ import polars as pl
 
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
+from flitstack_dagster.loading.marker import marked_file_name
 from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
 from flitstack_dagster.loading.store import LoadStore
@@ -263,7 +264,7 @@ def expected_fields(entity: str, row: dict[str, Any], resolver: Resolver, names:
         else:
             out.append((RENAMED.get(key, key), KINDS.get(key, "text"), (key,), value))
     if entity == "file":
-        out.append(("file_name", "text", ("file_name",), row.get("file_name")))
+        out.append(("file_name", "text", ("file_name",), marked_file_name(entity, row["source_id"], row["file_name"])))
         out.append(("file_size", "int", ("file_size",), row.get("size")))
     return out
 
