@@ -37,7 +37,7 @@ class Paths:
 
     @property
     def sandbox_state(self) -> Path:
-        return self.root / "sandbox" / "state.json"
+        return self.root / "sandbox" / "state.sqlite"
 
     def ensure(self) -> "Paths":
         for p in (self.root, self.reports, self.work, self.drop, self.exports):

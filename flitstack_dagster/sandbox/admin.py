@@ -12,6 +12,9 @@ a separate admin token (header `x-sandbox-admin-token`). Costs no tokens and is 
   POST  /_sandbox/clock                      {"advance": seconds} or {"next_day": true}; returns the clock
   GET   /_sandbox/clock
   PATCH /_sandbox/records/{kind}/{id}        set fields of one stored record directly
+  POST  /_sandbox/forget                     {"creates": n, "kind": "deals"} (kind optional): lose the n most
+                                             recent acknowledged creates, id counters rewound (a store that
+                                             lost writes); returns {"forgotten": [{"kind", "id"}], "next_id"}
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
             sb.store.mark_dirty()
         if method in ("GET", "POST"):
             return _ok({"now": iso(sb.clock.now()), "offset": sb.clock.offset, "today": sb.clock.today()})
+    if path == "/_sandbox/forget" and method == "POST":
+        return _forget(sb, body)
     parts = path.split("/")
     if len(parts) == 5 and parts[2] == "records" and method == "PATCH":
         kind, rid = parts[3], parts[4]
@@ -104,3 +109,14 @@ async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
             return _err(404, f"No {kind} record {rid}")
         return _ok(rec)
     return _err(404, "Unknown sandbox admin route")
+
+
+def _forget(sb: "Sandbox", body: dict) -> JSONResponse:
+    count, kind = body.get("creates"), body.get("kind")
+    if not isinstance(count, int) or isinstance(count, bool) or set(body) - {"creates", "kind"}:
+        return _err(400, 'Body must be {"creates": <int>, "kind": <entity kind, optional>}')
+    try:
+        lost = sb.forget_creates(count, kind)
+    except ValueError as e:
+        return _err(400, str(e))
+    return _ok({"forgotten": lost, "next_id": dict(sb.state["next_id"])})

@@ -327,7 +327,6 @@ class Sandbox(CatalogRoutes, V1Routes):
         if usage["day"] != today:
             usage["day"] = today
             usage["tokens_today"] = 0
-            self.store.mark_dirty()
 
     async def _api(self, request: Request) -> Response:
         method = request.method
@@ -392,27 +391,23 @@ class Sandbox(CatalogRoutes, V1Routes):
             st = self.faults.pick_status()
             return self._json(st, error_body(st, REASONS.get(st, "Server error"), "Injected by the sandbox."))
 
-        # read the body
+        # read the body, run the operation, charge it and commit, all before answering
         ctx = Ctx(method=method, path=path, params=params, query=dict(request.query_params), now=self.clock.now(),
                   headers={k.lower(): v for k, v in request.headers.items()})
+        reply: Reply | None = None
         try:
-            if method in ("POST", "PUT", "PATCH", "DELETE"):
+            if method in WRITE_METHODS:
                 await self._read_body(request, ctx, body_kind)
-            with self.store.lock:
-                reply = handler(ctx)
-                if method in WRITE_METHODS and reply.status < 300:
-                    self.store.mark_dirty()
         except ApiError as e:
             reply = Reply(e.status, e.body(), headers=e.headers)
-        # charge the operation
         with self.store.lock:
-            usage = self.state["usage"]
-            usage["tokens_today"] += cost
-            rec = usage["ops"].setdefault(op_id, {"count": 0, "tokens": 0})
-            rec["count"] += 1
-            rec["tokens"] += cost
-            left = max(0, budget - usage["tokens_today"])
-            self.store.mark_dirty()
+            if reply is None:
+                try:
+                    reply = handler(ctx)
+                except ApiError as e:
+                    reply = Reply(e.status, e.body(), headers=e.headers)
+            left = self._charge(op_id, cost, budget)
+            self.store.commit(records=method in WRITE_METHODS)
         headers["x-daily-requests-left"] = str(left)
         headers["x-daily-token-limit"] = str(budget)
         headers["x-daily-tokens-left"] = str(left)
@@ -428,6 +423,15 @@ class Sandbox(CatalogRoutes, V1Routes):
         if reply.raw is not None:
             return Response(reply.raw, status_code=reply.status, media_type=reply.media_type, headers=headers)
         return self._json(reply.status, reply.body, headers)
+
+    def _charge(self, op_id: str, cost: int, budget: int) -> int:
+        """Count the operation and its tokens; return the tokens left today."""
+        usage = self.state["usage"]
+        usage["tokens_today"] += cost
+        rec = usage["ops"].setdefault(op_id, {"count": 0, "tokens": 0})
+        rec["count"] += 1
+        rec["tokens"] += cost
+        return max(0, budget - usage["tokens_today"])
 
     async def _read_body(self, request: Request, ctx: Ctx, kind: str) -> None:
         ctype = request.headers.get("content-type", "")
@@ -849,11 +853,16 @@ class Sandbox(CatalogRoutes, V1Routes):
         self.store.reset()
         self.limiter.reset()
 
+    def forget_creates(self, count: int, kind: str | None = None) -> list[dict]:
+        """Fault mode: lose the `count` most recent acknowledged creates (of one kind, or any), rewinding
+        the id counters so the next creates get the same ids again. Returns what was lost, newest first."""
+        return [{"kind": k, "id": rid} for k, rid in self.store.forget_creates(count, kind)]
+
     def patch_record(self, kind: str, rid: int, changes: dict) -> dict:
         with self.store.lock:
             if kind not in self.state["records"]:
                 raise KeyError(kind)
-            rec = self.state["records"][kind].get(str(rid))
+            rec = self.store.get(kind, rid, include_deleted=True)
             if rec is None:
                 raise KeyError(rid)
             for k, v in changes.items():

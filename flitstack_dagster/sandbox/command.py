@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", default="growth", choices=["lite", "growth", "premium", "ultimate"])
     parser.add_argument("--seats", type=int, default=5)
     parser.add_argument("--state", type=Path, default=None,
-                        help="state file (default: <data folder>/sandbox/state.json)")
+                        help="state database (default: <data folder>/sandbox/state.sqlite; an old state.json next to it is migrated)")
     parser.add_argument("--latency-ms", type=int, default=0, help="fault injection: added latency")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fault injection: share of 5xx answers")
     parser.add_argument("--drop-rate", type=float, default=0.0, help="fault injection: share of dropped connections")

@@ -1,8 +1,12 @@
 """`SandboxServer`: the local Pipedrive, a real HTTP server on 127.0.0.1 in a background thread.
 
-    with SandboxServer(state_path=tmp / "state.json", plan="growth", seats=5) as sb:
+    with SandboxServer(state_path=tmp / "state.sqlite", plan="growth", seats=5) as sb:
         httpx.get(f"{sb.base_url}/api/v2/deals", headers={"x-api-token": sb.api_token})
         sb.usage(); sb.snapshot(); sb.set_faults(error_rate=0.1); sb.next_day(); sb.reset()
+        sb.forget_creates(3, "deals")  # fault mode: lose the 3 newest acknowledged deal creates
+
+Every request commits its effects to the state database before it answers (see store.py), so the
+sandbox can be killed at any moment without losing what it acknowledged.
 
 v2 lives under {base_url}/api/v2/..., v1 under {base_url}/v1/... (and {base_url}/api/v1/...).
 """
@@ -189,6 +193,11 @@ class SandboxServer:
 
     def patch_record(self, kind: str, record_id: int, changes: dict) -> dict:
         return self.sandbox.patch_record(kind, record_id, changes)
+
+    def forget_creates(self, count: int, kind: str | None = None) -> list[dict]:
+        """Fault mode: lose the `count` most recent acknowledged creates (of `kind`, e.g. "deals", or of
+        any kind), as a store that lost writes would; the next creates get the same ids again."""
+        return self.sandbox.forget_creates(count, kind)
 
     def flush(self) -> None:
         self.store.flush()

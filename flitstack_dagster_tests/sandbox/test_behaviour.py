@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -312,7 +314,7 @@ def test_seeded_faults_are_reproducible(tmp_path) -> None:
 
 # -- persistence, admin ------------------------------------------------------------------------------------------
 def test_state_survives_restart(tmp_path) -> None:
-    state = tmp_path / "state.json"
+    state = tmp_path / "state.sqlite"
     with SandboxServer(state_path=state, plan="premium") as sb, _client(sb) as c:
         token = sb.api_token
         key = c.post("/api/v2/organizationFields", json={"field_name": "Novo Source ID", "field_type": "varchar"}
@@ -322,7 +324,8 @@ def test_state_survives_restart(tmp_path) -> None:
         fid = c.post("/v1/files", files={"file": ("a.txt", b"payload")}, data={"org_id": str(oid)}).json()["data"]["id"]
         sb.next_day()
         day = sb.usage()["day"]
-    assert json.loads(state.read_text())["account"]["api_token"] == token
+    with closing(sqlite3.connect(state)) as db:
+        assert json.loads(db.execute("SELECT body FROM docs WHERE name = 'account'").fetchone()[0])["api_token"] == token
     with SandboxServer(state_path=state, plan="premium") as sb, _client(sb) as c:
         assert sb.api_token == token
         got = c.get(f"/api/v2/organizations/{oid}").json()["data"]
@@ -376,7 +379,7 @@ def test_token_never_logged(tmp_path, capfd) -> None:
 @pytest.mark.parametrize("sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored-by-parent"])
 def test_cli_prints_url_and_token_file_not_token(tmp_path, sigint) -> None:
     """Also when started by a parent that ignores SIGINT (the child inherits that; Ctrl-C must still stop it)."""
-    state = tmp_path / "sb" / "state.json"
+    state = tmp_path / "sb" / "state.sqlite"
     env = dict(os.environ, FLITSTACK_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--plan", "lite",
                              "--state", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -401,4 +404,5 @@ def test_cli_prints_url_and_token_file_not_token(tmp_path, sigint) -> None:
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert token not in out + err
-    assert json.loads(state.read_text())["account"]["plan"] == "lite"
+    with closing(sqlite3.connect(state)) as db:
+        assert json.loads(db.execute("SELECT body FROM docs WHERE name = 'account'").fetchone()[0])["plan"] == "lite"
