@@ -15,6 +15,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.deletions import apply_deletions, write_report
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
@@ -77,6 +78,8 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
                 # refused before the first record (the account look-up): the same stop as mid-load
                 raise budget_failure(name, f"before its first record: {e}", e.resets_at,
                                      {"tokens_spent": client.tokens_spent}) from None
+            except UserError as e:  # e.g. an id the map already holds for another record: repair first
+                raise dg.Failure(description=str(e), allow_retries=False) from None
         reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {
             "dagster/row_count": result.total, "created": result.created, "updated": result.updated,

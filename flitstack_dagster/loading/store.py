@@ -255,6 +255,32 @@ class LoadStore:
                 self.con.execute("ROLLBACK")
                 raise
 
+    def forget_mapping(self, run_key: str, entity: str, source_id: str, pipedrive_id: int, *, by: str) -> None:
+        """A mapping the account does not back (`loading.repair`): the row goes, its live create/adopt
+        audit rows are retired (no rollback deletes that id for this record), and a `forget` audit
+        row says so — in one transaction."""
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(
+                    "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, after, tokens, "
+                    "recorded_at, rolled_back_by) VALUES (?, ?, ?, ?, 'forget', ?, 0, ?, ?)",
+                    [run_key, entity, source_id, pipedrive_id, _dump({"forgotten_by": by}), _now(), by],
+                )
+                self.con.execute(
+                    "UPDATE meta.audit_log SET rolled_back_by = ? WHERE entity = ? AND source_id = ? AND pipedrive_id = ? "
+                    "AND operation IN ('create', 'adopt') AND rolled_back_by IS NULL",
+                    [by, entity, source_id, pipedrive_id],
+                )
+                self.con.execute(
+                    "DELETE FROM meta.id_map WHERE entity = ? AND source_id = ? AND pipedrive_id = ?",
+                    [entity, source_id, pipedrive_id],
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
     # -- rollback (flitstack_dagster.loading.rollback) -----------------------------------------------
     def mapping(self, entity: str, source_id: str) -> Mapped | None:
         with self._lock:
