@@ -1,12 +1,12 @@
 """Read a run's records back from Pipedrive at the fewest tokens the API allows.
 
-- organizations, persons, deals: one paginated scan of the account (10 tokens per 500), which also
-  finds duplicates by `Novo Source ID`; without the scan, `ids=` batches of 100 (10 tokens each);
-- activities, notes and files scanned the same way find duplicates by their source marker
-  (`loading.marker`): activities 10 tokens per 500, notes and files 20 per 500;
-- activities: `ids=` batches of 100;
-- notes and files (v1 has no `ids`): one by one (2 tokens) for a handful, else one paginated list
-  (20 tokens per 500) filtered to the ids wanted;
+- with the duplicate scan (the default): one paginated list of the whole account per entity, which
+  also says which source record each record is — organizations, persons and deals by `Novo Source
+  ID`, activities, notes and files by their source marker (`loading.marker`) — so duplicates and
+  ids reused for another record are found: 10 tokens per 500 (v2), notes and files 20 per 500 (v1);
+- without it: organizations, persons, deals and activities in `ids=` batches of 100 (10 tokens
+  each); notes and files (v1 has no `ids`) one by one (2 tokens) for a handful, else one paginated
+  list (20 tokens per 500) filtered to the ids wanted;
 - organization relationships: one by one (2 tokens each; listing is per organization, 20 each).
 
 The client's rate limiter keeps every call under the burst and daily limits; when the daily budget
@@ -115,18 +115,15 @@ def _get_one(fn):
 
 
 def estimated_tokens(counts: dict[str, int], scanned_totals: dict[str, int] | None = None) -> int:
-    """Tokens the read-back costs for `counts` records per entity (scans at their account totals)."""
+    """Tokens the read-back costs for `counts` records per entity, scanned at their account totals."""
     scanned_totals = scanned_totals or {}
     tokens = 0
     for entity, n in counts.items():
         if n == 0:
             continue
-        if entity in SCANNED:
-            tokens += 10 * max(1, -(-scanned_totals.get(entity, n) // 500))
-        elif entity == "activity":
-            tokens += 10 * -(-n // 100)
-        elif entity in ("note", "file"):
-            tokens += 2 * n if n <= ONE_BY_ONE_UP_TO else 20 * -(-n // 500)
-        else:
+        if entity in IDENTIFIED:
+            per_page = 20 if entity in ("note", "file") else 10
+            tokens += per_page * max(1, -(-scanned_totals.get(entity, n) // 500))
+        else:  # organization relationships, one by one
             tokens += 2 * n
     return tokens
