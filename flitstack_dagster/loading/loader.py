@@ -17,7 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flitstack_dagster.loading.marker import MARKER_FIELD, marked_file_name, marker, marker_of, with_marker
+from flitstack_dagster.loading.marker import (
+    MARKER_FIELD,
+    marked_file_name,
+    marker,
+    marker_of,
+    with_marker,
+    without_marker,
+)
 from flitstack_dagster.loading.resolve import Resolver, Unresolved, before_values, changed_fields
 from flitstack_dagster.loading.store import LoadStore, require_one_source_per_id
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
@@ -144,7 +151,7 @@ class NoteApi(EntityApi):
         def find() -> int | None:
             filters = {k: body[k] for k in ("deal_id", "org_id", "person_id") if body.get(k)}
             return self.claim(by_marker("note", row, self.client.list_notes(**filters),
-                                        lambda n: (n.content or "") == body.get("content")))
+                                        lambda n: (n.content or "") == without_marker(body.get("content"))))
 
         return find
 

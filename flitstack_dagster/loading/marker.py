@@ -18,6 +18,7 @@ MARKED = ("activity", "note", "file")
 # where each marked entity carries it (the request/answer field)
 MARKER_FIELD = {"activity": "note", "note": "content", "file": "name"}
 _PATTERN = re.compile(r"\[novo:([0-9a-f]{16})\]")
+_PARAGRAPH = re.compile(r"<p>\[novo:[0-9a-f]{16}\]</p>$")
 
 
 def marker(entity: str, source_id: str) -> str:
@@ -33,6 +34,11 @@ def with_marker(entity: str, source_id: str, text: str | None) -> str:
     if mark in text:
         return text
     return f"{text}<p>{mark}</p>" if text else f"<p>{mark}</p>"
+
+
+def without_marker(text: str | None) -> str:
+    """Text as it was before `with_marker` (what a record loaded before markers existed holds)."""
+    return _PARAGRAPH.sub("", text or "")
 
 
 def marked_file_name(entity: str, source_id: str, file_name: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.group_commit import GroupCommitStore
-from flitstack_dagster.loading.marker import marked_file_name, marker, marker_of, with_marker
+from flitstack_dagster.loading.marker import marked_file_name, marker, marker_of, with_marker, without_marker
 from flitstack_dagster.loading.store import (
     IdMapConflict,
     LoadStore,
@@ -124,8 +124,21 @@ def test_the_marker_is_short_stable_and_found_again():
     assert len(m) == len("[novo:]") + 16
     text = with_marker("note", "status_log:1", "<b>Done</b>")
     assert text == f"<b>Done</b><p>{m}</p>" and with_marker("note", "status_log:1", text) == text
-    assert marker_of("note", {"content": text}) == m
+    assert marker_of("note", {"content": text}) == m and without_marker(text) == "<b>Done</b>"
     assert marked_file_name("file", "attachment:1", "pump manual.v2.pdf") == \
         f"pump manual.v2 {marker('file', 'attachment:1')}.pdf"
     assert marker_of("file", {"name": marked_file_name("file", "attachment:1", "README")}) == marker("file", "attachment:1")
     assert marker_of("activity", {"note": None}) is None
+
+
+def test_finders_match_by_marker_first_and_never_take_another_records_marker():
+    from types import SimpleNamespace as R
+
+    from flitstack_dagster.loading.loader import by_marker
+
+    row = {"source_id": "status_log:1"}
+    mine, other = with_marker("note", "status_log:1", "Done"), with_marker("note", "status_log:2", "Done")
+    records = [R(id=3, content="Done"), R(id=5, content=other), R(id=9, content=mine)]
+    alike = lambda n: without_marker(n.content) == "Done"  # noqa: E731
+    assert by_marker("note", row, records, alike) == [9, 3]  # marked first; the unmarked look-alike after
+    assert by_marker("note", {"source_id": "status_log:3"}, records, alike) == [3]
