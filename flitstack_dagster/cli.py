@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
     "mapping": ("flitstack_dagster.mapping.command", "approve the proposed mapping"),
     "rollback": ("flitstack_dagster.rollback_command", "undo what a migration run did in Pipedrive"),
+    "repair": ("flitstack_dagster.repair_command", "rebuild a run's id map from what the Pipedrive account holds"),
 }
 
 

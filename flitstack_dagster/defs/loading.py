@@ -84,7 +84,7 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
                 # refused before the first record (the account look-up): the same stop as mid-load
                 raise budget_failure(name, f"before its first record: {e}", e.resets_at,
                                      {"tokens_spent": client.tokens_spent}) from None
-            except UserError as e:
+            except UserError as e:  # e.g. an id the map already holds for another record: repair first
                 raise user_failure(e) from None
         reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {

@@ -66,6 +66,11 @@ class VerificationConfig(dg.Config):
             "= id map + set aside by the loader, and every id-map record is in Pipedrive as sent.",
         ),
         dg.AssetCheckSpec(
+            "every_record_once", asset="verified_records", blocking=True,
+            description="Read back by source identity (Novo Source ID; the source marker of activities, notes and "
+            "files): every record of the run is in Pipedrive exactly once — no duplicate, none missing.",
+        ),
+        dg.AssetCheckSpec(
             "no_unexplained_mismatches", asset="verified_records",
             description="Zero field differences that are not accepted in config, and no duplicate Source IDs; "
             "a clean sample run unlocks the full run.",
@@ -111,6 +116,18 @@ def verify_migration_run(context: dg.AssetExecutionContext, config: Verification
         description="; ".join(recon.problems[:5]) if recon.problems else "every source row and record accounted for",
         metadata={"sources": md_table(recon.sources, limit=50), "destinations": md_table(recon.destinations, limit=20),
                   "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in recon.problems) or "none")},
+    )
+    once = result.once_problems()
+    yield dg.AssetCheckResult(
+        asset_key="verified_records", check_name="every_record_once", passed=not once,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=("; ".join(once) + f". Run `flitstack repair {run_key}` (or the repair job) to rebuild the id map "
+                     "from what the account holds, then load again." if once else
+                     "every record of the run is in Pipedrive exactly once"
+                     + ("" if config.scan_duplicates else " (duplicates not scanned: scan_duplicates is off)")),
+        metadata={"duplicates": result.run_duplicates().height, "missing": result.missing().height,
+                  "duplicated_records": md_table(result.run_duplicates().to_dicts(), limit=20),
+                  "missing_records": md_table(result.missing().to_dicts(), limit=20)},
     )
     yield dg.AssetCheckResult(
         asset_key="verified_records", check_name="no_unexplained_mismatches", passed=result.clean,

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flitstack_dagster.loading.store import LoadStore, _dump, _now
+from flitstack_dagster.loading.store import UPSERT_MAPPING, IdMapConflict, LoadStore, _dump, _now, holder_of
 
 GROUPED = ("create", "adopt", "update")
 
@@ -107,8 +107,9 @@ class GroupCommitStore(LoadStore):
                     "tokens, recorded_at) SELECT run_key, entity, source_id, pipedrive_id, operation, before, after, "
                     "tokens, stamped FROM _gc_records")
                 con.execute(
-                    "INSERT OR REPLACE INTO meta.id_map SELECT entity, source_id, pipedrive_id, content_hash, payload, "
-                    "run_key, run_key, 'active', stamped FROM _gc_records WHERE operation IN ('create', 'adopt')")
+                    "INSERT INTO meta.id_map SELECT entity, source_id, pipedrive_id, content_hash, payload, "
+                    f"run_key, run_key, 'active', stamped FROM _gc_records WHERE operation IN ('create', 'adopt') "
+                    f"{UPSERT_MAPPING}")
                 con.execute(
                     "UPDATE meta.id_map AS m SET content_hash = coalesce(r.content_hash, m.content_hash), "
                     "payload = coalesce(r.payload, m.payload), last_run = r.run_key, state = 'active', "
@@ -118,8 +119,10 @@ class GroupCommitStore(LoadStore):
                     "DELETE FROM meta.pending_creates AS p USING _gc_records AS r "
                     "WHERE r.operation IN ('create', 'adopt') AND p.entity = r.entity AND p.source_id = r.source_id")
             con.execute("COMMIT")
-        except Exception:
+        except Exception as exc:
             con.execute("ROLLBACK")
+            if records and isinstance(exc, duckdb.ConstraintException):  # the unique Pipedrive id: whose is it
+                _refuse_shared_ids(con, records)
             raise
         finally:
             for name in ("_gc_pending", "_gc_records"):
@@ -127,6 +130,21 @@ class GroupCommitStore(LoadStore):
                     con.unregister(name)
                 except Exception:  # noqa: BLE001 - not registered in this batch
                     pass
+
+
+def _refuse_shared_ids(con: duckdb.DuckDBPyConnection, records: list[_Change]) -> None:
+    """IdMapConflict when a create or adopt of the batch has an id the map (or the batch) holds for
+    another record: asked only once the unique index refused the batch."""
+    seen: dict[tuple[str, int], str] = {}
+    for c in records:
+        a = c.args
+        if a["operation"] not in ("create", "adopt") or a["pipedrive_id"] is None:
+            continue
+        key = (a["entity"], int(a["pipedrive_id"]))
+        other = seen.get(key) or holder_of(con, a["entity"], key[1], a["source_id"])
+        if other is not None and other != a["source_id"]:
+            raise IdMapConflict(a["run_key"], a["entity"], a["source_id"], key[1], other, operation=a["operation"])
+        seen[key] = a["source_id"]
 
 
 def _raised() -> BaseException:

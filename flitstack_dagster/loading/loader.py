@@ -17,8 +17,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flitstack_dagster.loading.marker import (
+    MARKER_FIELD,
+    marked_file_name,
+    marker,
+    marker_of,
+    with_marker,
+    without_marker,
+)
 from flitstack_dagster.loading.resolve import Resolver, Unresolved, before_values, changed_fields
-from flitstack_dagster.loading.store import LoadStore
+from flitstack_dagster.loading.store import LoadStore, require_one_source_per_id
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
 
 log = logging.getLogger(__name__)
@@ -101,16 +109,31 @@ class EntityApi:
         return self.client.finder(self.entity, key.key, row["source_id"])
 
 
+def by_marker(entity: str, row: dict[str, Any], records: Iterable[Any], looks_alike: Callable[[Any], bool]
+              ) -> list[int]:
+    """Ids of the records carrying this row's marker; records without any marker (loaded before
+    markers existed) only when they look alike, after every marked match."""
+    mark = marker(entity, row["source_id"])
+    marked, unmarked = [], []
+    for rec in records:
+        carried = marker_of(entity, {MARKER_FIELD[entity]: getattr(rec, MARKER_FIELD[entity], None)})
+        if carried == mark:
+            marked.append(int(rec.id))
+        elif carried is None and looks_alike(rec):
+            unmarked.append(int(rec.id))
+    return sorted(marked) + sorted(unmarked)
+
+
 class ActivityApi(EntityApi):
     def finder(self, row, body):
+        def looks_alike(a) -> bool:
+            return (a.subject == body.get("subject") and str(a.due_date) == str(body.get("due_date"))
+                    and str(getattr(a, "due_time", None) or "")[:5] == str(body.get("due_time") or "")[:5]
+                    and (body.get("type") is None or getattr(a, "type", None) == body.get("type")))
+
         def find() -> int | None:
             filters = {k: body[k] for k in ("deal_id", "org_id") if body.get(k)}
-            return self.claim(
-                a.id for a in self.client.list_activities(**filters)
-                if a.subject == body.get("subject") and str(a.due_date) == str(body.get("due_date"))
-                and str(getattr(a, "due_time", None) or "")[:5] == str(body.get("due_time") or "")[:5]
-                and (body.get("type") is None or getattr(a, "type", None) == body.get("type"))
-            )
+            return self.claim(by_marker("activity", row, self.client.list_activities(**filters), looks_alike))
 
         return find
 
@@ -127,7 +150,8 @@ class NoteApi(EntityApi):
     def finder(self, row, body):
         def find() -> int | None:
             filters = {k: body[k] for k in ("deal_id", "org_id", "person_id") if body.get(k)}
-            return self.claim(n.id for n in self.client.list_notes(**filters) if (n.content or "") == body.get("content"))
+            return self.claim(by_marker("note", row, self.client.list_notes(**filters),
+                                        lambda n: (n.content or "") == without_marker(body.get("content"))))
 
         return find
 
@@ -164,7 +188,7 @@ class FileApi(EntityApi):
             return found, False
         assert self.bundle_root is not None
         _, fid, created = self.client.upload_file(
-            self.bundle_root / row["body_path"], file_name=row["file_name"],
+            self.bundle_root / row["body_path"], file_name=marked_file_name("file", row["source_id"], row["file_name"]),
             content_type=row.get("content_type") or "application/octet-stream",
             deal_id=body.get("deal_id"), org_id=body.get("org_id"), find_existing=find,
         )
@@ -177,13 +201,14 @@ class FileApi(EntityApi):
         self.client.delete_file(pid)
 
     def finder(self, row, body):
+        def looks_alike(f) -> bool:
+            return (f.name == row["file_name"]
+                    and (row.get("size") is None or getattr(f, "file_size", None) in (None, row["size"]))
+                    and bool((body.get("deal_id") and f.deal_id == body["deal_id"])
+                             or (body.get("org_id") and f.org_id == body["org_id"])))
+
         def find() -> int | None:
-            return self.claim(
-                f.id for f in self.client.list_files()
-                if f.name == row["file_name"]
-                and (row.get("size") is None or getattr(f, "file_size", None) in (None, row["size"]))
-                and ((body.get("deal_id") and f.deal_id == body["deal_id"]) or (body.get("org_id") and f.org_id == body["org_id"]))
-            )
+            return self.claim(by_marker("file", row, self.client.list_files(), looks_alike))
 
         return find
 
@@ -207,6 +232,8 @@ def build_body(entity: str, resolver: Resolver, row: dict[str, Any]) -> dict[str
         return {"type": "parent", "rel_owner_org_id": resolver.ref(row["parent_ref"]),
                 "rel_linked_org_id": resolver.ref(row["org_ref"])}
     body = resolver.body(entity, row)
+    if entity in ("activity", "note"):  # the source marker, so the record can always be found again
+        body[MARKER_FIELD[entity]] = with_marker(entity, row["source_id"], body.get(MARKER_FIELD[entity]))
     if entity == "note" and isinstance(body.get("add_time"), str):  # v1 wants "YYYY-MM-DD HH:MM:SS" UTC
         body["add_time"] = body["add_time"].replace("T", " ").rstrip("Z")[:19]
     if entity == "file":
@@ -236,6 +263,7 @@ def load_entity(
     progress_every: float = 5.0,
 ) -> LoadResult:
     """Upsert every row; returns counts. Stops cleanly (result.stopped) when the daily budget is spent."""
+    require_one_source_per_id(store.con, run_key)
     rows = list(rows)
     result = LoadResult(entity, total=len(rows))
     started, tokens0 = time.monotonic(), client.tokens_spent

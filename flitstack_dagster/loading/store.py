@@ -8,6 +8,10 @@
   option that is not provisioned, a file over the limit), with the reason; replaced per run and entity.
 * `meta.pending_creates`: a create whose outcome is not yet known. A crash leaves the row behind;
   the next run looks the record up by its source id before creating it again.
+
+One Pipedrive id belongs to at most one source record per entity: a unique index says so, and a
+create or adopt answered with an id the map already holds for another record stops the load
+(`IdMapConflict`) instead of writing a second mapping.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+from flitstack_dagster.errors import UserError
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS meta",
@@ -43,9 +49,82 @@ DDL = [
 ]
 
 
+# a new mapping replaces the record's old one (INSERT OR REPLACE needs a single unique constraint)
+UPSERT_MAPPING = (
+    "ON CONFLICT (entity, source_id) DO UPDATE SET pipedrive_id = excluded.pipedrive_id, "
+    "content_hash = excluded.content_hash, payload = excluded.payload, created_by_run = excluded.created_by_run, "
+    "last_run = excluded.last_run, state = excluded.state, updated_at = excluded.updated_at"
+)
+UNIQUE_PIPEDRIVE_ID = "CREATE UNIQUE INDEX IF NOT EXISTS id_map_pipedrive_id ON meta.id_map (entity, pipedrive_id)"
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing; idempotent. An id map that already maps one Pipedrive id to two
+    source records keeps working without the unique index until `flitstack repair` fixes it
+    (`require_one_source_per_id` refuses the load meanwhile)."""
     for stmt in DDL:
         con.execute(stmt)
+    if not _has_unique_index(con) and not shared_ids(con, limit=1):
+        con.execute(UNIQUE_PIPEDRIVE_ID)
+
+
+def _has_unique_index(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "SELECT 1 FROM duckdb_indexes() WHERE schema_name = 'meta' AND index_name = 'id_map_pipedrive_id'"
+    ).fetchall())
+
+
+@dataclass(frozen=True)
+class SharedId:
+    """One Pipedrive id the id map holds for more than one source record of an entity."""
+
+    entity: str
+    pipedrive_id: int
+    source_ids: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.pipedrive_id} ({', '.join(self.source_ids)})"
+
+
+def shared_ids(con: duckdb.DuckDBPyConnection, *, limit: int = 10) -> list[SharedId]:
+    rows = con.execute(
+        "SELECT entity, pipedrive_id, list_sort(list(source_id)) FROM meta.id_map GROUP BY entity, pipedrive_id "
+        "HAVING count(*) > 1 ORDER BY entity, pipedrive_id LIMIT ?", [limit],
+    ).fetchall()
+    return [SharedId(e, int(p), tuple(s)) for e, p, s in rows]
+
+
+def require_one_source_per_id(con: duckdb.DuckDBPyConnection, run_key: str) -> None:
+    """Refuse to load on an id map that already lies (a database from before the unique index)."""
+    shared = shared_ids(con, limit=5)
+    if shared:
+        raise UserError(
+            f"The id map holds one Pipedrive id for several source records ({'; '.join(map(str, shared))}). "
+            f"Run `flitstack repair {run_key}` to rebuild the id map from what the account holds."
+        )
+
+
+class IdMapConflict(UserError):
+    """Pipedrive answered a create (or a look-up adopted) an id the map holds for another record."""
+
+    def __init__(self, run_key: str, entity: str, source_id: str, pipedrive_id: int, other: str, *,
+                 operation: str = "create"):
+        what = "the create" if operation == "create" else "the look-up"
+        super().__init__(
+            f"Pipedrive answered {what} of {entity} {source_id} with id {pipedrive_id}, which the id map already "
+            f"holds for {other}: the account lost records it had acknowledged, or someone else writes to it. "
+            f"Run `flitstack repair {run_key}` to rebuild the id map from what the account holds."
+        )
+        self.entity, self.source_id, self.pipedrive_id, self.other = entity, source_id, pipedrive_id, other
+
+
+def holder_of(con: duckdb.DuckDBPyConnection, entity: str, pipedrive_id: int, source_id: str) -> str | None:
+    """The other source record the id map holds this Pipedrive id for, if any."""
+    rows = con.execute(
+        "SELECT source_id FROM meta.id_map WHERE entity = ? AND pipedrive_id = ? AND source_id <> ? LIMIT 1",
+        [entity, pipedrive_id, source_id],
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 @dataclass(frozen=True)
@@ -113,6 +192,10 @@ class LoadStore:
         with self._lock:
             self.con.execute("BEGIN")
             try:
+                if operation in ("create", "adopt") and pipedrive_id is not None:
+                    other = holder_of(self.con, entity, int(pipedrive_id), source_id)
+                    if other is not None:
+                        raise IdMapConflict(run_key, entity, source_id, int(pipedrive_id), other, operation=operation)
                 self.con.execute(
                     "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, before, after, "
                     "tokens, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -120,7 +203,7 @@ class LoadStore:
                 )
                 if operation in ("create", "adopt"):
                     self.con.execute(
-                        "INSERT OR REPLACE INTO meta.id_map VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO meta.id_map VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {UPSERT_MAPPING}",
                         [entity, source_id, pipedrive_id, content_hash, _dump(payload), run_key, run_key, state, now],
                     )
                     self.con.execute(
@@ -167,6 +250,32 @@ class LoadStore:
                         "INSERT INTO meta.load_set_aside VALUES (?, ?, ?, ?, ?, ?)",
                         [[run_key, entity, r["source_id"], r["reason_code"], r["message"], _now()] for r in rows],
                     )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def forget_mapping(self, run_key: str, entity: str, source_id: str, pipedrive_id: int, *, by: str) -> None:
+        """A mapping the account does not back (`loading.repair`): the row goes, its live create/adopt
+        audit rows are retired (no rollback deletes that id for this record), and a `forget` audit
+        row says so — in one transaction."""
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(
+                    "INSERT INTO meta.audit_log (run_key, entity, source_id, pipedrive_id, operation, after, tokens, "
+                    "recorded_at, rolled_back_by) VALUES (?, ?, ?, ?, 'forget', ?, 0, ?, ?)",
+                    [run_key, entity, source_id, pipedrive_id, _dump({"forgotten_by": by}), _now(), by],
+                )
+                self.con.execute(
+                    "UPDATE meta.audit_log SET rolled_back_by = ? WHERE entity = ? AND source_id = ? AND pipedrive_id = ? "
+                    "AND operation IN ('create', 'adopt') AND rolled_back_by IS NULL",
+                    [by, entity, source_id, pipedrive_id],
+                )
+                self.con.execute(
+                    "DELETE FROM meta.id_map WHERE entity = ? AND source_id = ? AND pipedrive_id = ?",
+                    [entity, source_id, pipedrive_id],
+                )
                 self.con.execute("COMMIT")
             except Exception:
                 self.con.execute("ROLLBACK")

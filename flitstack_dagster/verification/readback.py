@@ -1,10 +1,12 @@
 """Read a run's records back from Pipedrive at the fewest tokens the API allows.
 
-- organizations, persons, deals: one paginated scan of the account (10 tokens per 500), which also
-  finds duplicates by `Novo Source ID`; without the scan, `ids=` batches of 100 (10 tokens each);
-- activities: `ids=` batches of 100;
-- notes and files (v1 has no `ids`): one by one (2 tokens) for a handful, else one paginated list
-  (20 tokens per 500) filtered to the ids wanted;
+- with the duplicate scan (the default): one paginated list of the whole account per entity, which
+  also says which source record each record is — organizations, persons and deals by `Novo Source
+  ID`, activities, notes and files by their source marker (`loading.marker`) — so duplicates and
+  ids reused for another record are found: 10 tokens per 500 (v2), notes and files 20 per 500 (v1);
+- without it: organizations, persons, deals and activities in `ids=` batches of 100 (10 tokens
+  each); notes and files (v1 has no `ids`) one by one (2 tokens) for a handful, else one paginated
+  list (20 tokens per 500) filtered to the ids wanted;
 - organization relationships: one by one (2 tokens each; listing is per organization, 20 each).
 
 The client's rate limiter keeps every call under the burst and daily limits; when the daily budget
@@ -18,33 +20,54 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flitstack_dagster.loading.marker import MARKED, marker_of
 from flitstack_dagster.pipedrive.errors import NotFound
 
 V2_LIST = {"organization": "list_organizations", "person": "list_persons", "deal": "list_deals",
            "activity": "list_activities"}
 SCANNED = ("organization", "person", "deal")  # have the Novo Source ID custom field
+IDENTIFIED = SCANNED + MARKED  # every record says which source record it is
+LIST_ALL = {**V2_LIST, "note": "list_notes", "file": "list_files"}
 ONE_BY_ONE_UP_TO = 10  # v1: below this many, single GETs (2 tokens) beat one list page (20)
 
 
 @dataclass
 class Scan:
-    """Every live record of one entity in the account, and Source IDs held by more than one."""
+    """Every live record of one entity in the account, which source record each says it is, and
+    the source identities held by more than one record."""
 
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    identity: dict[int, str] = field(default_factory=dict)  # Pipedrive id -> source id (or unknown marker)
+    by_source: dict[str, list[int]] = field(default_factory=dict)  # source id -> Pipedrive ids, ascending
     duplicates: dict[str, list[int]] = field(default_factory=dict)
 
 
-def scan_entity(client, entity: str, source_key: str | None) -> Scan:
+def scan_entity(client, entity: str, source_key: str | None, markers: dict[str, str] | None = None) -> Scan:
+    """One paginated list of the whole entity. Identity: the `Novo Source ID` custom field
+    (`source_key`), or for activities, notes and files the marker, turned into a source id by
+    `markers` (marker -> source id; an unknown marker stays as it is)."""
     out = Scan()
     by_source: dict[str, list[int]] = defaultdict(list)
-    for rec in getattr(client, V2_LIST[entity])():
+    for rec in getattr(client, LIST_ALL[entity])():
         d = rec.model_dump()
+        if d.get("is_deleted") or d.get("active_flag") is False:
+            continue
         out.records[int(d["id"])] = d
-        value = (d.get("custom_fields") or {}).get(source_key) if source_key else None
+        value = _identity(entity, d, source_key, markers or {})
         if value:
-            by_source[str(value)].append(int(d["id"]))
-    out.duplicates = {k: sorted(v) for k, v in by_source.items() if len(v) > 1}
+            out.identity[int(d["id"])] = value
+            by_source[value].append(int(d["id"]))
+    out.by_source = {k: sorted(v) for k, v in by_source.items()}
+    out.duplicates = {k: v for k, v in out.by_source.items() if len(v) > 1}
     return out
+
+
+def _identity(entity: str, record: dict[str, Any], source_key: str | None, markers: dict[str, str]) -> str | None:
+    if entity in MARKED:
+        mark = marker_of(entity, record)
+        return markers.get(mark, mark) if mark else None
+    value = (record.get("custom_fields") or {}).get(source_key) if source_key else None
+    return str(value) if value else None
 
 
 def read_back(client, entity: str, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -92,18 +115,15 @@ def _get_one(fn):
 
 
 def estimated_tokens(counts: dict[str, int], scanned_totals: dict[str, int] | None = None) -> int:
-    """Tokens the read-back costs for `counts` records per entity (scans at their account totals)."""
+    """Tokens the read-back costs for `counts` records per entity, scanned at their account totals."""
     scanned_totals = scanned_totals or {}
     tokens = 0
     for entity, n in counts.items():
         if n == 0:
             continue
-        if entity in SCANNED:
-            tokens += 10 * max(1, -(-scanned_totals.get(entity, n) // 500))
-        elif entity == "activity":
-            tokens += 10 * -(-n // 100)
-        elif entity in ("note", "file"):
-            tokens += 2 * n if n <= ONE_BY_ONE_UP_TO else 20 * -(-n // 500)
-        else:
+        if entity in IDENTIFIED:
+            per_page = 20 if entity in ("note", "file") else 10
+            tokens += per_page * max(1, -(-scanned_totals.get(entity, n) // 500))
+        else:  # organization relationships, one by one
             tokens += 2 * n
     return tokens

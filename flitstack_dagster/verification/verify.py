@@ -19,6 +19,7 @@ import polars as pl
 
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
+from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
 from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
 from flitstack_dagster.loading.store import LoadStore
@@ -86,8 +87,34 @@ class VerificationResult:
 
     @property
     def clean(self) -> bool:
-        """Zero unexplained mismatches, no duplicates, every record read back."""
-        return self.stopped is None and self.unexplained == 0 and self.duplicates.filter(pl.col("in_run")).height == 0
+        """Zero unexplained mismatches, no duplicates, every id-map record read back."""
+        return (self.stopped is None and self.unexplained == 0 and self.run_duplicates().height == 0
+                and self.records.filter(pl.col("status") == "missing").height == 0)
+
+    def missing(self) -> pl.DataFrame:
+        """Records the account does not hold: in the id map but not (or no longer) in Pipedrive, or
+        shaped for the run and in neither the id map nor the loader's set-aside."""
+        return self.records.filter(pl.col("status").is_in(["missing", "not_loaded"]))
+
+    def run_duplicates(self) -> pl.DataFrame:
+        """Source records of this run the account holds more than once."""
+        return self.duplicates.filter(pl.col("in_run"))
+
+    def once_problems(self, shown: int = 5) -> list[str]:
+        """Each duplicated or missing record named (the first `shown` of each), with the counts."""
+        out: list[str] = []
+        dups, missing = self.run_duplicates(), self.missing()
+        if dups.height:
+            named = "; ".join(f"{d['entity']} {d['source_value']} (ids {d['pipedrive_ids']})"
+                              for d in dups.head(shown).to_dicts())
+            out.append(f"{dups.height} source records held more than once: {named}"
+                       + (" …" if dups.height > shown else ""))
+        if missing.height:
+            named = "; ".join(f"{m['entity']} {m['source_id']} ({m['message']})" for m in missing.head(shown).to_dicts())
+            out.append(f"{missing.height} records missing from Pipedrive: {named}" + (" …" if missing.height > shown else ""))
+        if self.stopped:
+            out.append(self.stopped)
+        return out
 
     def summary(self) -> dict[str, Any]:
         d = self.field_diff
@@ -96,7 +123,7 @@ class VerificationResult:
             "run_key": self.run_key, "verified_at": _now(), "records": self.records.height, "fields": d.height,
             "matches": count(MATCH), "mismatches": count(MISMATCH), "missing": count(MISSING),
             "accepted": d.filter(pl.col("accepted").is_not_null()).height, "unexplained": self.unexplained,
-            "duplicates": self.duplicates.height, "tokens": self.tokens, "stopped": self.stopped,
+            "duplicates": self.duplicates.height, "missing_records": self.missing().height, "tokens": self.tokens, "stopped": self.stopped,
             "mapping_hash": self.mapping_hash,
         }
 
@@ -162,15 +189,19 @@ def verify_run(
                                         why or "shaped for this run but not in the id map"))
                     continue
                 todo.append((row, m.pipedrive_id))
-            found = _read(client, entity, [pid for _, pid in todo], registry, scan_duplicates, run_key,
-                          {r["source_id"] for r in rows}, dups)
+            found, identity = _read(client, entity, [pid for _, pid in todo], registry, scan_duplicates, run_key,
+                                    {r["source_id"] for r in rows}, dups)
             for row, pid in todo:
-                out = _compare_record(entity, row, pid, found.get(pid), resolver, names, accepted, run_key)
+                other = identity.get(pid)
+                actual = found.get(pid) if other in (None, row["source_id"]) else None  # an id reused for another
+                out = _compare_record(entity, row, pid, actual, resolver, names, accepted, run_key)
                 diffs.extend(out)
                 bad = [d for d in out if d["outcome"] != MATCH and d["accepted"] is None]
-                status = "missing" if found.get(pid) is None else ("differs" if bad else "verified")
-                records.append(_rec(run_key, entity, row["source_id"], pid, status,
-                                    ", ".join(sorted({d["field"] for d in bad})) or None))
+                if actual is None:
+                    status, message = "missing", (f"id {pid} now holds {other}" if other else "not in Pipedrive")
+                else:
+                    status, message = ("differs" if bad else "verified"), ", ".join(sorted({d["field"] for d in bad})) or None
+                records.append(_rec(run_key, entity, row["source_id"], pid, status, message))
     except DailyBudgetSpent as e:
         stopped = f"the daily token budget is spent ({e}); verify again after the reset"
     result = VerificationResult(
@@ -194,15 +225,17 @@ def verify_run(
 
 
 def _read(client, entity: str, ids: list[int], registry: Registry, scan: bool, run_key: str,
-          run_sources: set[str], dups: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    if scan and entity in readback.SCANNED and ids:
+          run_sources: set[str], dups: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """The records at `ids`, and which source record each says it is (scanned entities only)."""
+    if scan and entity in readback.IDENTIFIED and ids:
         cf = registry.fields.get(entity, {}).get(SOURCE_ID_FIELD)
-        s = readback.scan_entity(client, entity, cf.key if cf else None)
+        markers = {marker(entity, sid): sid for sid in run_sources} if entity in MARKED else None
+        s = readback.scan_entity(client, entity, cf.key if cf else None, markers)
         for value, pids in sorted(s.duplicates.items()):
             dups.append({"run_key": run_key, "entity": entity, "source_value": value,
                          "pipedrive_ids": ", ".join(map(str, pids)), "in_run": value in run_sources})
-        return {i: s.records[i] for i in ids if i in s.records}
-    return readback.read_back(client, entity, ids)
+        return {i: s.records[i] for i in ids if i in s.records}, s.identity
+    return readback.read_back(client, entity, ids), {}
 
 
 def _flagged(con: duckdb.DuckDBPyConnection, run_key: str) -> dict[tuple[str, str], str]:
@@ -263,7 +296,7 @@ def expected_fields(entity: str, row: dict[str, Any], resolver: Resolver, names:
         else:
             out.append((RENAMED.get(key, key), KINDS.get(key, "text"), (key,), value))
     if entity == "file":
-        out.append(("file_name", "text", ("file_name",), row.get("file_name")))
+        out.append(("file_name", "text", ("file_name",), marked_file_name(entity, row["source_id"], row["file_name"])))
         out.append(("file_size", "int", ("file_size",), row.get("size")))
     return out
 

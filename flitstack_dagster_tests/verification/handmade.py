@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from flitstack_dagster.loading.loader import build_body, without_nulls
+from flitstack_dagster.loading.marker import marked_file_name
 from flitstack_dagster.loading.resolve import Registry, Resolver
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.loading.store import LoadStore
@@ -135,7 +136,8 @@ def build(client, tmp: Path) -> Handmade:
         for row in rows.get(entity, []):
             body = build_body(entity, resolver, row)
             if entity == "file":
-                _, pid, _ = client.upload_file(tmp / row["body_path"], file_name=row["file_name"],
+                _, pid, _ = client.upload_file(tmp / row["body_path"],
+                                               file_name=marked_file_name(entity, row["source_id"], row["file_name"]),
                                                content_type="image/png", deal_id=body.get("deal_id"))
             else:
                 name = "organization_relationship" if entity == "org_relationship" else entity

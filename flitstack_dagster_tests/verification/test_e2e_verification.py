@@ -56,6 +56,7 @@ def test_full_run_verifies_with_zero_unexplained_mismatches(migrated):
     checks = _checks(result)
     assert checks["reconciliation"].passed, checks["reconciliation"].description
     assert checks["no_unexplained_mismatches"].passed, checks["no_unexplained_mismatches"].description
+    assert checks["every_record_once"].passed, checks["every_record_once"].description
     with duck.connect(paths.duckdb) as con:
         fields, bad, records = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE outcome <> 'match'), count(DISTINCT source_id) "
@@ -90,3 +91,30 @@ def test_one_corrupted_field_is_exactly_what_the_diff_shows(migrated):
     dom = dump_dom(paths.reports / run_key / "field_diff.html")
     row = dom.index(sid)
     assert expected_title.split(" · ")[0] in dom[row:row + 600] and "Corrupted in Pipedrive" in dom[row:row + 600]
+
+
+def test_a_duplicated_note_fails_the_blocking_check_by_name_and_the_repair_job_deletes_it(migrated):
+    _sb, paths, run_key, _, pipedrive, instance = migrated
+    with duck.connect(paths.duckdb) as con:
+        sid, pid = con.execute("SELECT source_id, pipedrive_id FROM meta.id_map WHERE entity = 'note' "
+                               "ORDER BY source_id LIMIT 1").fetchall()[0]
+    with pipedrive.client() as client:
+        original = client.get_note(pid)
+        copy = client.create_note({"content": original.content, "deal_id": original.deal_id,
+                                   "org_id": original.org_id}).id  # another writer sends the same note again
+    resources = {**build_resources(paths.root), "pipedrive": pipedrive}
+    result = dg.materialize([verify_migration_run], partition_key=run_key, instance=instance, resources=resources,
+                            raise_on_error=False)
+    once = _checks(result)["every_record_once"]
+    assert not once.passed and once.blocking
+    assert f"note {sid} (ids {pid}, {copy})" in once.description and f"flitstack repair {run_key}" in once.description
+    repair = build_definitions(paths.root, pipedrive=pipedrive).resolve_job_def("repair")
+    fixed = repair.execute_in_process(partition_key=run_key, instance=instance,
+                                      run_config={"ops": {"repair_id_map": {"config": {"delete_duplicates": True}}}})
+    assert fixed.success
+    with pipedrive.client() as client:
+        notes = {n.id for n in client.list_notes()}
+    assert pid in notes and copy not in notes  # the mapped one kept, the copy deleted
+    again = dg.materialize([verify_migration_run], partition_key=run_key, instance=instance, resources=resources,
+                           raise_on_error=False)
+    assert _checks(again)["every_record_once"].passed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flitstack_dagster.loading.marker import marker
 from flitstack_dagster.verification.store import is_sample_verified, verified_sample
 from flitstack_dagster.verification.verify import AcceptedMismatch, verify_run
 
@@ -53,7 +54,8 @@ def test_a_corrupted_field_shows_exactly_that_field_of_that_record(world):
 
 def test_pipedrive_normalisation_is_not_a_mismatch(world):
     sb, client, hm = world
-    sb.patch_record("notes", hm.ids["status_log:SL1"], {"content": "<p>Status changed to <strong>New</strong> by Mary &amp; Co</p>"})
+    sanitised = "<p>Status changed to <strong>New</strong> by Mary &amp; Co</p>"  # the source marker stays as text
+    sb.patch_record("notes", hm.ids["status_log:SL1"], {"content": sanitised + f"<p>{marker('note', 'status_log:SL1')}</p>"})
     sb.patch_record("deals", hm.ids["work_order:WO-1"], {"value": 12.500000001})
     sb.patch_record("activities", hm.ids["labor:100001"], {"due_time": "17:30:00"})
     result = verify_run(hm.con, client, RUN)

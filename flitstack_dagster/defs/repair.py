@@ -1,0 +1,60 @@
+"""Repair from the UI: the `repair` job rebuilds one migration run's id map from what the Pipedrive
+account holds. The work is `loading.repair.repair_run`; this module only wires it to the resources."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.partitions import migration_runs
+from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+from flitstack_dagster.errors import UserError
+from flitstack_dagster.loading.repair import repair_run
+from flitstack_dagster.pipedrive.errors import PipedriveError
+from flitstack_dagster.run_tags import account_run_tags
+
+
+class RepairConfig(dg.Config):
+    delete_duplicates: bool = Field(
+        default=False,
+        description="Delete the extra records the account holds for one source record (keeps the one the id "
+        "map holds, else the lowest id). Without it, duplicates are only listed.",
+    )
+
+
+@dg.op(
+    description="Read every organization, person and deal (by Novo Source ID) and every activity, note and file "
+    "(by its source marker) from the account; adopt what the account holds, drop id-map rows the account "
+    "does not back (the next load creates them again) and list duplicates.",
+    pool="pipedrive",
+)
+def repair_id_map(context: dg.OpExecutionContext, config: RepairConfig, duckdb: DuckDBResource,
+                  pipedrive: PipedriveResource):
+    run_key = context.partition_key
+    try:
+        with duckdb.get_connection() as con, pipedrive.client() as client:
+            result = repair_run(con, client, run_key, delete_duplicates=config.delete_duplicates,
+                                progress=context.log.info)
+    except UserError as e:
+        raise dg.Failure(description=str(e), allow_retries=False) from None
+    except PipedriveError as e:
+        raise dg.Failure(description=f"{e}. What was repaired so far is recorded: launch the repair again to finish.") from None
+    context.log.info(result.summary())
+    yield dg.Output(
+        result.summary(),
+        metadata={
+            "adopted": result.count("adopted"), "missing": result.count("missing"),
+            "duplicated": result.count("duplicated"), "duplicates_deleted": result.deleted,
+            "by_entity": md_table(result.rows()), "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
+        },
+    )
+
+
+@dg.job(
+    partitions_def=migration_runs,
+    description="Rebuild one migration run's id map from what the Pipedrive account holds: adopted, missing (created "
+    "again by the next load) and duplicated records (deleted only with `delete_duplicates`).",
+    tags={"kind": "repair", **account_run_tags()},
+)
+def repair():
+    repair_id_map()

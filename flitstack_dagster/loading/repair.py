@@ -1,0 +1,173 @@
+"""Rebuild a run's id map from what the Pipedrive account really holds (`flitstack repair RUN`).
+
+After the account lost records it had acknowledged (or someone else wrote to it) the id map can
+point at records that are gone, or at ids Pipedrive has since given to other records. Repair reads
+every organization, person and deal (by the `Novo Source ID` custom field) and every activity, note
+and file (by its source marker) in one paginated list per entity, then, per source record:
+
+- **adopted**: the account holds it under another id than the map says (or the map has no row):
+  the map now points at the account's record (the one the map held, else the lowest id);
+- **missing**: the map has a row but the account holds no record for it: the row is removed (its
+  create audit rows retired, so no rollback deletes that id on its behalf) and the next run of the
+  load creates the record again;
+- **duplicated**: the account holds it more than once: listed; with `delete_duplicates` the extra
+  records (all but the kept one) are deleted.
+
+Repair is idempotent: a second repair finds nothing to do. Organization relationships have no
+source identity of their own and are left as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from flitstack_dagster.duck import has_table
+from flitstack_dagster.errors import UserError
+from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
+from flitstack_dagster.loading.marker import MARKED, marker
+from flitstack_dagster.loading.resolve import Registry
+from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
+from flitstack_dagster.loading.store import LoadStore, ensure_schema
+from flitstack_dagster.runs import get_run
+from flitstack_dagster.verification.readback import IDENTIFIED, scan_entity
+
+REPAIRED = tuple(e for e in SHAPED_TABLE if e in IDENTIFIED)  # FK order
+SHOWN = 10  # records named per list in the summary
+
+
+def repair_key(run_key: str) -> str:
+    """The audit run key of repair's own operations (deleted duplicates)."""
+    return f"repair:{run_key}"
+
+
+@dataclass
+class EntityRepair:
+    entity: str
+    in_account: int = 0
+    adopted: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id, was
+    missing: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id (row removed)
+    duplicated: list[dict[str, Any]] = field(default_factory=list)  # source_id, kept, extra, deleted
+
+
+@dataclass
+class RepairResult:
+    run_key: str
+    entities: list[EntityRepair] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def count(self, what: str) -> int:
+        return sum(len(getattr(e, what)) for e in self.entities)
+
+    @property
+    def deleted(self) -> int:
+        return sum(len(d["extra"]) for e in self.entities for d in e.duplicated if d["deleted"])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per entity: what the account holds and what repair did."""
+        return [{"entity": e.entity, "in_account": e.in_account, "adopted": len(e.adopted),
+                 "missing": len(e.missing), "duplicated": len(e.duplicated),
+                 "duplicates_deleted": sum(len(d["extra"]) for d in e.duplicated if d["deleted"])}
+                for e in self.entities]
+
+    def summary(self) -> str:
+        lines = [f"{self.run_key}: adopted {self.count('adopted')}, missing {self.count('missing')} "
+                 f"(to be created again by the next load), duplicated {self.count('duplicated')}"
+                 f"{f' ({self.deleted} extra records deleted)' if self.deleted else ''}; "
+                 f"{self.tokens:,} tokens, {self.seconds:.1f} s"]
+        for e in self.entities:
+            for d in e.adopted[:SHOWN]:
+                was = f" (the map said {d['was']})" if d["was"] is not None else ""
+                lines.append(f"  adopted {e.entity} {d['source_id']}: id {d['pipedrive_id']}{was}")
+            for d in e.missing[:SHOWN]:
+                lines.append(f"  missing {e.entity} {d['source_id']}: id {d['pipedrive_id']} is not in the account")
+            for d in e.duplicated[:SHOWN]:
+                fate = "deleted" if d["deleted"] else "kept (repair --delete-duplicates deletes them)"
+                lines.append(f"  duplicated {e.entity} {d['source_id']}: kept {d['kept']}, extra "
+                             f"{', '.join(map(str, d['extra']))} {fate}")
+            more = sum(max(0, len(x) - SHOWN) for x in (e.adopted, e.missing, e.duplicated))
+            if more:
+                lines.append(f"  … and {more} more {e.entity} rows")
+        return "\n".join(lines)
+
+
+def repair_run(con: duckdb.DuckDBPyConnection, client, run_key: str, *, delete_duplicates: bool = False,
+               progress: Callable[[str], None] | None = None) -> RepairResult:
+    """Rebuild the id map of `run_key`'s entities from the account; see the module docstring."""
+    say = progress or (lambda _m: None)
+    get_run(con, run_key)  # an unknown run is refused before any request
+    # the account guard (the run's recorded account = the one this client talks to) belongs here
+    started, tokens0 = time.monotonic(), client.tokens_spent
+    store = LoadStore(con)
+    registry = Registry.load(con, client.account())
+    out = RepairResult(run_key)
+    for entity in REPAIRED:
+        out.entities.append(_repair_entity(con, client, store, registry, run_key, entity, delete_duplicates))
+        say(f"{entity}: {out.entities[-1].in_account:,} records in the account read")
+    ensure_schema(con)  # an id map that was shared before is unique now: the index can be created
+    out.tokens, out.seconds = client.tokens_spent - tokens0, time.monotonic() - started
+    return out
+
+
+def _repair_entity(con, client, store: LoadStore, registry: Registry, run_key: str, entity: str,
+                   delete_duplicates: bool) -> EntityRepair:
+    rows = {r["source_id"]: r for r in shaped_rows(con, run_key, entity)} if _shaped(con, entity) else {}
+    mapped = {sid: m.pipedrive_id for sid, m in store.id_map(entity).items()}
+    sources = set(rows) | set(mapped)
+    key = None
+    if entity not in MARKED:
+        cf = registry.fields.get(entity, {}).get(SOURCE_ID_FIELD)
+        if cf is None:
+            raise UserError(f"the account has no '{SOURCE_ID_FIELD}' field for {entity}s in the field registry: "
+                            "materialize pipedrive_schema for this run first")
+        key = cf.key
+    markers = {marker(entity, sid): sid for sid in sources} if entity in MARKED else None
+    scan = scan_entity(client, entity, key, markers)
+    out = EntityRepair(entity, in_account=len(scan.records))
+    keep: dict[str, int] = {}
+    for sid in sorted(sources):
+        held, was = scan.by_source.get(sid, []), mapped.get(sid)
+        if not held:
+            if was is not None:
+                out.missing.append({"source_id": sid, "pipedrive_id": was})
+            continue
+        keep[sid] = was if was in held else held[0]
+        if keep[sid] != was:
+            out.adopted.append({"source_id": sid, "pipedrive_id": keep[sid], "was": was})
+        if len(held) > 1:
+            out.duplicated.append({"source_id": sid, "kept": keep[sid],
+                                   "extra": [p for p in held if p != keep[sid]], "deleted": False})
+    # first retire every row the account does not back, so no adoption meets a stale holder of its id
+    for d in out.missing:
+        store.forget_mapping(run_key, entity, d["source_id"], d["pipedrive_id"], by=repair_key(run_key))
+    for d in out.adopted:
+        if d["was"] is not None:
+            store.forget_mapping(run_key, entity, d["source_id"], d["was"], by=repair_key(run_key))
+    for d in out.adopted:
+        row = rows.get(d["source_id"])
+        # a file cannot be updated, so it keeps the shaped hash; other records get every field sent
+        # again on the next load (no hash), which brings an older copy up to date
+        content_hash = row["content_hash"] if row is not None and entity == "file" else None
+        store.record(run_key, entity, d["source_id"], "adopt", d["pipedrive_id"], content_hash=content_hash,
+                     payload={}, after={"repaired_by": repair_key(run_key)})
+    if delete_duplicates:
+        for d in out.duplicated:
+            for pid in d["extra"]:
+                _delete(client, entity, pid)
+                store.record(repair_key(run_key), entity, d["source_id"], "delete_duplicate", pid,
+                             before=scan.records.get(pid), after={"kept": d["kept"]})
+            d["deleted"] = True
+    return out
+
+
+def _shaped(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
+    return has_table(con, "shaped", SHAPED_TABLE[entity])
+
+
+def _delete(client, entity: str, pid: int) -> None:
+    getattr(client, f"delete_{entity}")(pid)

@@ -1,0 +1,108 @@
+"""Repair over real HTTP: a hand-made migrated run in the sandbox (every entity, the loader's own bodies),
+then the account and the id map disagree in each way repair must handle."""
+
+from __future__ import annotations
+
+import pytest
+
+from flitstack_dagster.loading.marker import marked_file_name
+from flitstack_dagster.loading.repair import repair_run
+from flitstack_dagster.loading.resolve import Registry
+from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.runs import ensure_schema as ensure_runs
+from flitstack_dagster.sandbox.server import SandboxServer
+from flitstack_dagster.verification.verify import account_of, verify_run
+from flitstack_dagster_tests.verification.handmade import RUN, build
+
+
+@pytest.fixture()
+def world(tmp_path):
+    with (SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb,
+          PipedriveClient(sb.base_url, sb.api_token, plan="growth", seats=5) as client):
+        hm = build(client, tmp_path)
+        ensure_runs(hm.con)
+        hm.con.execute("INSERT INTO meta.migration_runs VALUES (?, 'sample', ?, 'x', now(), 'test')", [RUN, str(tmp_path)])
+        (tmp_path / "files").mkdir(exist_ok=True)
+        (tmp_path / "files" / "photo.png").write_bytes(b"\x89PNG fourteen!")
+        yield sb, client, hm, tmp_path
+
+
+def mapped(con, entity: str) -> dict[str, int]:
+    return dict(con.execute("SELECT source_id, pipedrive_id FROM meta.id_map WHERE entity = ?", [entity]).fetchall())
+
+
+def live(sb, kind: str) -> set[int]:
+    return {int(i) for i, r in sb.snapshot()["records"][kind].items()
+            if not r.get("is_deleted") and r.get("active_flag", True) is not False}
+
+
+def spoil(sb, client, hm, tmp_path) -> dict[str, int]:
+    """Every kind of disagreement at once; -> the ids of the duplicates made."""
+    client.delete_deal(hm.ids["work_order:WO-2"])  # the account lost a deal the map holds
+    hm.con.execute("DELETE FROM meta.id_map WHERE source_id = 'status_log:SL1'")  # the map lost a note
+    hm.con.execute("UPDATE meta.id_map SET pipedrive_id = 999 WHERE source_id = 'labor:100001'")  # wrong id
+    person_key = Registry.load(hm.con, account_of(client)).fields["person"]["Novo Source ID"].key
+    extra_file = client.upload_file(tmp_path / "files" / "photo.png", deal_id=hm.ids["work_order:WO-1"],
+                                    file_name=marked_file_name("file", "attachment:ATT-1", "photo.png"))[1]
+    extra_person = client.create_person({"name": "Copy", "custom_fields": {person_key: "contact:C1"}}).id
+    return {"file": extra_file, "person": extra_person}
+
+
+def test_repair_adopts_drops_and_lists_then_finds_nothing_more(world):
+    sb, client, hm, tmp_path = world
+    extra = spoil(sb, client, hm, tmp_path)
+    r = repair_run(hm.con, client, RUN)
+    by = {e.entity: e for e in r.entities}
+    assert by["deal"].missing == [{"source_id": "work_order:WO-2", "pipedrive_id": hm.ids["work_order:WO-2"]}]
+    assert by["note"].adopted == [{"source_id": "status_log:SL1", "pipedrive_id": hm.ids["status_log:SL1"], "was": None}]
+    assert by["activity"].adopted == [{"source_id": "labor:100001", "pipedrive_id": hm.ids["labor:100001"], "was": 999}]
+    assert by["file"].duplicated == [{"source_id": "attachment:ATT-1", "kept": hm.ids["attachment:ATT-1"],
+                                      "extra": [extra["file"]], "deleted": False}]
+    assert by["person"].duplicated[0]["extra"] == [extra["person"]]
+    # the id map now says what the account holds
+    assert "work_order:WO-2" not in mapped(hm.con, "deal")
+    assert mapped(hm.con, "note") == {"status_log:SL1": hm.ids["status_log:SL1"]}
+    assert mapped(hm.con, "activity") == {"labor:100001": hm.ids["labor:100001"]}
+    assert extra["file"] in live(sb, "files")  # listed, not deleted
+    assert "missing deal work_order:WO-2" in r.summary() and "repair --delete-duplicates" in r.summary()
+    again = repair_run(hm.con, client, RUN)
+    assert again.count("adopted") == again.count("missing") == 0
+    assert again.count("duplicated") == r.count("duplicated")  # still there until asked to delete
+
+
+def test_delete_duplicates_keeps_the_mapped_record_and_deletes_the_rest(world):
+    sb, client, hm, tmp_path = world
+    extra = spoil(sb, client, hm, tmp_path)
+    r = repair_run(hm.con, client, RUN, delete_duplicates=True)
+    assert r.deleted == len(extra)
+    assert extra["file"] not in live(sb, "files") and hm.ids["attachment:ATT-1"] in live(sb, "files")
+    assert extra["person"] not in live(sb, "persons") and hm.ids["contact:C1"] in live(sb, "persons")
+    assert repair_run(hm.con, client, RUN).count("duplicated") == 0
+    audited = hm.con.execute("SELECT entity, pipedrive_id FROM meta.audit_log WHERE run_key = ? AND "
+                             "operation = 'delete_duplicate' ORDER BY ALL", [f"repair:{RUN}"]).fetchall()
+    assert sorted(p for _, p in audited) == sorted(extra.values())
+
+
+def test_verification_names_every_duplicate_and_missing_record(world):
+    sb, client, hm, tmp_path = world
+    assert verify_run(hm.con, client, RUN).once_problems() == []
+    extra = spoil(sb, client, hm, tmp_path)
+    problems = verify_run(hm.con, client, RUN).once_problems()
+    dup = next(p for p in problems if "held more than once" in p)
+    assert f"file attachment:ATT-1 (ids {hm.ids['attachment:ATT-1']}, {extra['file']})" in dup
+    missing = next(p for p in problems if "missing from Pipedrive" in p)
+    assert "deal work_order:WO-2" in missing and "activity labor:100001" in missing  # gone; and an id not its own
+    repair_run(hm.con, client, RUN, delete_duplicates=True)
+    after = verify_run(hm.con, client, RUN)
+    # repair leaves WO-2 for the next load to create again: it is shaped but no longer in the id map
+    assert [(m["entity"], m["source_id"], m["status"]) for m in after.missing().to_dicts()] == \
+        [("deal", "work_order:WO-2", "not_loaded")]
+    assert after.run_duplicates().height == 0
+
+
+def test_an_unknown_run_is_refused_before_any_request(world):
+    _sb, client, hm, _ = world
+    spent = client.tokens_spent
+    with pytest.raises(Exception, match="is not registered"):
+        repair_run(hm.con, client, "full-nope")
+    assert client.tokens_spent == spent
