@@ -16,7 +16,9 @@ from typing import Literal
 
 import duckdb
 
+from flitstack_dagster.duck import has_table
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.pipedrive.account import AccountIdentity, WrongAccount
 
 Mode = Literal["sample", "full", "delta"]
 MODES: tuple[str, ...] = ("sample", "full", "delta")
@@ -53,6 +55,73 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             run_key VARCHAR PRIMARY KEY, mode VARCHAR NOT NULL, bundle_path VARCHAR NOT NULL,
             bundle_fingerprint VARCHAR NOT NULL, registered_at TIMESTAMPTZ NOT NULL, registered_by VARCHAR)"""
     )
+
+
+def ensure_account_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """meta.run_accounts: the Pipedrive company each run writes to (a side table, so older files keep working)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS meta.run_accounts (
+            run_key VARCHAR PRIMARY KEY, company_id BIGINT NOT NULL, company_domain VARCHAR, company_name VARCHAR,
+            user_id BIGINT, user_email VARCHAR, user_name VARCHAR, host VARCHAR, pinned_at TIMESTAMPTZ NOT NULL)"""
+    )
+
+
+_ACCOUNT_COLS = "company_id, company_domain, company_name, user_id, user_email, user_name, host"
+
+
+def run_account(con: duckdb.DuckDBPyConnection, run_key: str) -> AccountIdentity | None:
+    """The account `run_key` first wrote to, or None before its first write."""
+    ensure_account_schema(con)
+    row = con.execute(f"SELECT {_ACCOUNT_COLS} FROM meta.run_accounts WHERE run_key = ?", [run_key]).fetchall()
+    return AccountIdentity(*row[0]) if row else None
+
+
+def pin_account(con: duckdb.DuckDBPyConnection, run_key: str, account: AccountIdentity) -> None:
+    ensure_account_schema(con)
+    con.execute(
+        f"INSERT OR IGNORE INTO meta.run_accounts (run_key, {_ACCOUNT_COLS}, pinned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_key, account.company_id, account.company_domain, account.company_name, account.user_id,
+         account.user_email, account.user_name, account.host, datetime.now(UTC)],
+    )
+
+
+def check_account(con: duckdb.DuckDBPyConnection, client, run_key: str, *, pin: bool = True) -> AccountIdentity:
+    """The account `client` talks to, if it is the one `run_key` writes to; call it before any write.
+
+    Refuses with WrongAccount when the run wrote to another company, or, for a run's first write,
+    when the standing runs it builds on (the id map) live in another company. A run's first check
+    pins it to the account (`pin=False`: check only, for a preview). The probe itself refuses a base
+    URL that is not Pipedrive's API (NotPipedriveApi) and a refused token (TokenRefused).
+    """
+    here = client.identity()
+    pinned = run_account(con, run_key)
+    if pinned is not None:
+        if not pinned.same_company(here):
+            raise WrongAccount(run_key, pinned, here)
+        return here
+    other = _standing_run_elsewhere(con, run_key, here)
+    if other is not None:
+        raise WrongAccount(other[0], other[1], here, builder=run_key)
+    if pin:
+        pin_account(con, run_key, here)
+    return here
+
+
+def _standing_run_elsewhere(
+    con: duckdb.DuckDBPyConnection, run_key: str, here: AccountIdentity
+) -> tuple[str, AccountIdentity] | None:
+    """The latest run still standing in the id map (not rolled back) that wrote to another company."""
+    if not has_table(con, "meta", "audit_log"):
+        return None
+    row = con.execute(
+        f"""SELECT run_key, {_ACCOUNT_COLS} FROM meta.run_accounts a
+            WHERE run_key <> ? AND company_id <> ? AND EXISTS (
+              SELECT 1 FROM meta.audit_log l WHERE l.run_key = a.run_key AND l.rolled_back_by IS NULL)
+            ORDER BY pinned_at DESC LIMIT 1""",
+        [run_key, here.company_id],
+    ).fetchall()
+    return (row[0][0], AccountIdentity(*row[0][1:])) if row else None
 
 
 def register_run(

@@ -15,6 +15,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.deletions import apply_deletions, write_report
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
@@ -49,6 +50,12 @@ def budget_failure(name: str, stopped: str, resets_at: Optional[datetime], meta:
     )
 
 
+def user_failure(e: UserError) -> dg.Failure:
+    """A step stopped by something the user fixes (wrong account, refused token, not a Pipedrive URL):
+    its one-sentence message as the failure, no stack trace, no automatic retry."""
+    return dg.Failure(description=str(e), allow_retries=False)
+
+
 def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
     table = SHAPED_TABLE[entity]
 
@@ -77,6 +84,8 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
                 # refused before the first record (the account look-up): the same stop as mid-load
                 raise budget_failure(name, f"before its first record: {e}", e.resets_at,
                                      {"tokens_spent": client.tokens_spent}) from None
+            except UserError as e:
+                raise user_failure(e) from None
         reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {
             "dagster/row_count": result.total, "created": result.created, "updated": result.updated,
@@ -111,6 +120,8 @@ def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         except DailyBudgetSpent as e:
             raise budget_failure("applied_deletions", f"before every deletion was handled: {e}", e.resets_at,
                                  {"tokens_spent": client.tokens_spent}) from None
+        except UserError as e:
+            raise user_failure(e) from None
     report = write_report(result, project.paths.reports / context.partition_key / "deletions.csv")
     return dg.MaterializeResult(metadata={
         "policy": policy, "listed": result.listed, "flagged": result.flagged, "deleted": result.deleted,

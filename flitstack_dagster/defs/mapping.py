@@ -6,11 +6,13 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from flitstack_dagster.defs.loading import user_failure
 from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.staging import QUARANTINE
+from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.approval import check_approval
 from flitstack_dagster.mapping.audit import audit_account
@@ -125,7 +127,10 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
                      project: ProjectPaths) -> dg.MaterializeResult:
     approved = mapping_store.require_approved(project.paths)
     with duckdb.get_connection() as con, pipedrive.client() as client:
-        result = provision_schema(client, approved, con)
+        try:
+            result = provision_schema(client, approved, con, run_key=context.partition_key)
+        except UserError as e:
+            raise user_failure(e) from None
         spent = client.tokens_spent
     created = [*result.created_fields, *(f"{k}: {', '.join(v)}" for k, v in result.added_options.items()),
                *([f"pipeline {result.created_pipeline}"] if result.created_pipeline else []),

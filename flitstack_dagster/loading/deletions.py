@@ -18,6 +18,7 @@ import duckdb
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.pipedrive.errors import NotFound
+from flitstack_dagster.runs import check_account
 
 # deleted.csv Entity -> (Pipedrive entity, source-id prefixes of the records it became)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -50,6 +51,8 @@ def apply_deletions(con: duckdb.DuckDBPyConnection, client, run_key: str, policy
         "SELECT entity, id, deleted_at FROM staging.stg_deleted WHERE _run_key = ? ORDER BY entity, id", [run_key]
     ).fetchall()
     out.listed = len(listed)
+    if listed:
+        check_account(con, client, run_key)
     store = LoadStore(con)
     order = list(TARGETS)
     for novo_entity, novo_id, deleted_at in sorted(listed, key=lambda r: order.index(r[0]) if r[0] in order else 99):

@@ -9,6 +9,7 @@ import duckdb
 from flitstack_dagster.loading.group_commit import GroupCommitStore
 from flitstack_dagster.loading.loader import LoadResult, Progress, load_entity
 from flitstack_dagster.loading.resolve import Registry, Resolver
+from flitstack_dagster.runs import check_account
 
 # load entity -> shaped table, in FK order
 SHAPED_TABLE = {
@@ -33,6 +34,7 @@ def load_shaped(
     con: duckdb.DuckDBPyConnection, client, run_key: str, entity: str, *,
     bundle_root: Path | None = None, progress: Progress | None = None,
 ) -> LoadResult:
+    check_account(con, client, run_key)  # before any write: the run's own Pipedrive company, a real API
     store = GroupCommitStore(con)  # concurrent records share a commit; each call returns once committed
     registry = Registry.load(con, client.account())
     id_maps = {e: {s: m.pipedrive_id for s, m in store.id_map(e).items()} for e in ("organization", "person", "deal")}

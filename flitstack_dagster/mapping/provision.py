@@ -36,6 +36,7 @@ from flitstack_dagster.mapping.audit import (
 )
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.propose import COMPATIBLE
+from flitstack_dagster.runs import check_account
 
 ACTIVITY_TYPES = (("Work Order Labor", "cogs"), ("Work Order Parts", "cart"))
 FIELD_ENTITIES = ("deal", "person", "organization")
@@ -156,8 +157,13 @@ def _fd(obj: Any) -> PdField:
     return _field(obj)
 
 
-def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = None) -> ProvisionResult:
-    """Create what the mapping needs and is missing; record keys and option ids (see module doc)."""
+def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = None,
+                     run_key: str | None = None) -> ProvisionResult:
+    """Create what the mapping needs and is missing; record keys and option ids (see module doc).
+
+    With `run_key`, the account is checked against the run's first (refused: WrongAccount) first."""
+    if run_key is not None:
+        check_account(con, client, run_key)
     ensure_registry(con)
     account = _account_id(client)
     res = ProvisionResult(account=account)

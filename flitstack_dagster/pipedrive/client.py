@@ -40,6 +40,8 @@ from .errors import (
     NotFound,
     PipedriveError,
     RateLimited,
+    TokenRefused,
+    is_entity_not_found,
 )
 from .ratelimit import InFlightGate, RateLimiter, normalize_plan
 
@@ -174,7 +176,7 @@ class PipedriveClient:
                 base_url = base_url[: -len(suffix)]
                 break
         self.base_url = base_url
-        self._account: str | None = None
+        self._identity: Any = None  # AccountIdentity, probed once (account.identify)
         self._local = threading.local()  # tokens charged to the calling thread (per-record cost)
         if v1_prefix not in ("/v1", "/api/v1"):
             raise ValueError("v1_prefix must be '/v1' (the v1 spec's server path) or '/api/v1'")
@@ -319,9 +321,25 @@ class PipedriveClient:
                 info = resp.text[:300]
         error = self._scrub(error) if error is not None else None
         info = self._scrub(info) if info is not None else None
+        if cls is None and resp.status_code == 401 and isinstance(body, dict) and body.get("success") is False:
+            return TokenRefused(self.host, op.key)
         if cls is None:
-            cls = NotFound if resp.status_code == 404 else PipedriveError
+            # only Pipedrive's record-not-found answer is NotFound: a 404 from a wrong URL is not "gone"
+            cls = NotFound if resp.status_code == 404 and is_entity_not_found(body) else PipedriveError
         return cls(resp.status_code, error, info, op.key, **kw)
+
+    @staticmethod
+    def _record_gone(resp: httpx.Response) -> bool:
+        try:
+            return is_entity_not_found(resp.json())
+        except ValueError:
+            return False
+
+    @property
+    def host(self) -> str:
+        """The host requests go to (`acme.pipedrive.com`, `127.0.0.1:8123`): never any credentials."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
     @staticmethod
     def _body_text(resp: httpx.Response) -> str:
@@ -365,11 +383,14 @@ class PipedriveClient:
         data: Mapping[str, Any] | None = None,
         files: Any = None,
         raw: bool = False,
+        answer: bool = False,
     ) -> Any:
         """Send one operation (`path` is the full path, e.g. /api/v2/deals) with limits and retries.
 
-        Returns the decoded JSON body (or the httpx.Response when raw=True). Raises PipedriveError
-        (NotFound for 404), RateLimited, AmbiguousWriteError (POST only) or DailyBudgetSpent.
+        Returns the decoded JSON body (or the httpx.Response when raw=True; with answer=True the
+        response whatever its status, once limits and retries are done with it). Raises PipedriveError
+        (NotFound for Pipedrive's record-not-found 404, TokenRefused for its 401), RateLimited,
+        AmbiguousWriteError (POST only) or DailyBudgetSpent.
         """
         method = method.upper()
         op = self.costs.operation(method, path)
@@ -434,8 +455,8 @@ class PipedriveClient:
             status = resp.status_code
             log.debug("Pipedrive %s -> %d (%d tokens, %.0f ms)", op.key, status, op.cost,
                       (time.monotonic() - started) * 1000)
-            if status < 300 or (raw and status < 400):
-                if raw:
+            if status < 300 or ((raw or answer) and status < 400):
+                if raw or answer:
                     return resp
                 if not resp.content:
                     return {}
@@ -482,7 +503,9 @@ class PipedriveClient:
                             self.max_retries, delay)
                 self._sleep(delay)
                 continue
-            if method == "DELETE" and status in (404, 410) and ambiguous_before:
+            if answer:
+                return resp
+            if method == "DELETE" and status in (404, 410) and ambiguous_before and self._record_gone(resp):
                 # an earlier attempt whose answer was lost did the delete
                 log.info("Pipedrive %s -> %d after an unanswered attempt: already deleted", op.key, status)
                 return {"success": True, "data": None}
@@ -943,10 +966,15 @@ class PipedriveClient:
     def me(self) -> m.User:
         return m.User.model_validate(self._data("GET", "v1", "/users/me"))
 
+    def identity(self) -> Any:
+        """The account this client talks to (an account.AccountIdentity), probed once per client."""
+        if self._identity is None:
+            from .account import identify
+
+            self._identity = identify(self)
+        return self._identity
+
     def account(self) -> str:
-        """The company this token writes to (its domain), asked once: the key of the per-account
-        field registry and id map, stable across base-URL spellings and sandbox restarts."""
-        if self._account is None:
-            me = self.me()
-            self._account = me.company_domain or str(me.company_id or self.base_url)
-        return self._account
+        """The company this token writes to (its domain): the key of the per-account field registry,
+        stable across base-URL spellings and sandbox restarts."""
+        return self.identity().key

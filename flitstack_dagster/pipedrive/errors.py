@@ -116,3 +116,37 @@ class DailyBudgetSpent(UserError):
             when += "."
         advice = " Run the load again after the reset; it resumes where it stopped."
         return head + detail + when + advice
+
+
+class TokenRefused(PipedriveError, UserError):
+    """401 from Pipedrive: the token is wrong, revoked or for no company. Names the host, never the token."""
+
+    def __init__(self, host: str, operation: str | None = None) -> None:
+        self.host = host
+        super().__init__(
+            401, "unauthorized access", None, operation,
+            message=f"Pipedrive at {host} refused the API token: fix PIPEDRIVE_API_TOKEN and run the same command again.",
+        )
+
+
+class NotPipedriveApi(UserError):
+    """The base URL answers, but not as Pipedrive's API root (HTML, a route 404, a redirect, no envelope)."""
+
+    def __init__(self, url: str, why: str) -> None:
+        self.url = url
+        super().__init__(
+            f"{url} is not a Pipedrive API: {why}; set PIPEDRIVE_BASE_URL to https://<company>.pipedrive.com"
+        )
+
+
+def is_envelope(body: object) -> bool:
+    """Pipedrive's answer shape: a JSON object with a boolean `success`."""
+    return isinstance(body, dict) and isinstance(body.get("success"), bool)
+
+
+def is_entity_not_found(body: object) -> bool:
+    """Pipedrive's 404 for a record that is not there, as opposed to its answer for an unknown route."""
+    if not is_envelope(body) or body.get("success") is not False:  # type: ignore[union-attr]
+        return False
+    error = str(body.get("error") or "").strip().lower()  # type: ignore[union-attr]
+    return bool(error) and not error.startswith("unknown method")
