@@ -1,4 +1,4 @@
-"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback.
+"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback, doctor.
 
 Each subcommand lives in the module that owns its work; this file only dispatches, and imports a
 subcommand's module only when that subcommand runs (so `flitstack generate` never loads Dagster).
@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
     "mapping": ("flitstack_dagster.mapping.command", "approve the proposed mapping"),
     "rollback": ("flitstack_dagster.rollback_command", "undo what a migration run did in Pipedrive"),
+    "doctor": ("flitstack_dagster.doctor", "check the settings and the Pipedrive account they point at"),
 }
 
 
