@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import traceback
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     STOPPED (exit 130), a bug prints one line (exit 1; the traceback only with FLITSTACK_DEBUG=1)."""
     global _depth
     _depth += 1
+    _quiet_retries()
     try:
         return _dispatch(argv)
     except SystemExit:
@@ -43,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc)
     finally:
         _depth -= 1
+
+
+def _quiet_retries() -> None:
+    """The client logs each retry it makes; a person at the terminal gets the outcome in one line instead."""
+    from flitstack_dagster.settings import debug
+
+    if not debug():
+        logging.getLogger("flitstack_dagster.pipedrive").setLevel(logging.ERROR)
 
 
 def _dispatch(argv: list[str] | None) -> int:
