@@ -51,8 +51,9 @@ def diagnose(timeout: float = 15.0) -> Iterator[Check]:
         return
     from flitstack_dagster.pipedrive.client import PipedriveClient
 
-    with PipedriveClient.from_env(max_retries=0, max_rate_limit_retries=3,
-                                  timeout=timeout) as client:
+    # no reserve for its own few reads: it must still report when the budget is down to the reserve
+    with PipedriveClient.from_env(max_retries=0, max_rate_limit_retries=3, timeout=timeout,
+                                  daily_reserve_fraction=0.0) as client:
         identity = yield from _identity(client, settings)
         if identity is None:
             return
@@ -176,9 +177,10 @@ def _budget(left: int | None, budget: int, reserve: int) -> Check:
     ours = f"the plan and seats give {budget:,} tokens a day, {reserve:,} kept in reserve (PIPEDRIVE_DAILY_RESERVE)"
     if left is None:
         return Check("budget", True, f"what is left today is not reported by the API (no x-daily-requests-left); {ours}")
-    if left <= 0:
-        return Check("budget", False, "Pipedrive reports nothing left today (x-daily-requests-left: 0): a load "
-                     "stops at once; the budget resets at midnight UTC and budget_reset_sensor resumes it")
+    if left <= reserve:
+        return Check("budget", False, f"Pipedrive reports {left:,} left today (x-daily-requests-left), no more than "
+                     f"the {reserve:,} kept in reserve: a load would stop at once; the budget resets at midnight UTC "
+                     "and budget_reset_sensor resumes the load then")
     return Check("budget", True, f"Pipedrive reports {left:,} left today (x-daily-requests-left); {ours}")
 
 
