@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     for check in diagnose(timeout=args.timeout):
         print(check.line(), flush=True)
         passed = passed and check.ok
-    print("all checks passed" if passed else "some checks failed: fix the FAIL lines above, then run flitstack doctor again")
+    print("all checks passed" if passed
+          else "some checks failed: fix the FAIL lines above, then run flitstack doctor again")
     return 0 if passed else 1
 
 
@@ -109,10 +110,12 @@ def _identity(client: Any, settings: PipedriveSettings) -> Iterator[Check]:
         yield Check(failed, False, human_message(e, host) or str(e))
         return None
     yield Check("reachable", True, f"{host} answers as Pipedrive's API")
-    who = " ".join(p for p in (identity.user_name, f"<{identity.user_email}>" if identity.user_email else None) if p)
+    email = f"<{identity.user_email}>" if identity.user_email else None
+    who = " ".join(p for p in (identity.user_name, email) if p)
     yield Check("token", True, f"accepted: API user {who or '?'} (user id {identity.user_id})")
     name = f"{identity.company_name}, " if identity.company_name else ""
-    yield Check("account", True, f"company {name}domain {identity.company_domain or '?'} (company id {identity.company_id})")
+    yield Check("account", True,
+                f"company {name}domain {identity.company_domain or '?'} (company id {identity.company_id})")
     return identity
 
 
@@ -176,7 +179,8 @@ def _plan(settings: PipedriveSettings, burst: int | None, plan_burst: dict[str, 
 def _budget(left: int | None, budget: int, reserve: int) -> Check:
     ours = f"the plan and seats give {budget:,} tokens a day, {reserve:,} kept in reserve (PIPEDRIVE_DAILY_RESERVE)"
     if left is None:
-        return Check("budget", True, f"what is left today is not reported by the API (no x-daily-requests-left); {ours}")
+        return Check("budget", True,
+                     f"what is left today is not reported by the API (no x-daily-requests-left); {ours}")
     if left <= reserve:
         return Check("budget", False, f"Pipedrive reports {left:,} left today (x-daily-requests-left), no more than "
                      f"the {reserve:,} kept in reserve: a load would stop at once; the budget resets at midnight UTC "
@@ -195,7 +199,8 @@ def _custom_fields(client: Any, settings: PipedriveSettings) -> Iterator[Check]:
         yield Check("custom fields", False, f"{used} of the {settings.plan} plan's {cap} are used ({per}): "
                     "provisioning cannot add any; remove unused custom fields in Pipedrive or upgrade the plan")
         return
-    yield Check("custom fields", True, f"{used} of the {settings.plan} plan's {cap} used ({per}): room for {cap - used} more")
+    yield Check("custom fields", True,
+                f"{used} of the {settings.plan} plan's {cap} used ({per}): room for {cap - used} more")
 
 
 def _header_int(resp: Any, name: str) -> int | None:
