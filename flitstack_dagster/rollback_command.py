@@ -1,4 +1,5 @@
-"""`flitstack rollback RUN [--cascade]`: undo what one migration run did in Pipedrive (same as the UI job)."""
+"""`flitstack rollback RUN [--cascade] [--dry-run] [--yes]`: undo what one migration run did in Pipedrive
+(same as the UI job). It first prints what it would delete and restore, and in which account."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="migration run key, e.g. delta-springfield-20261120T070000Z")
     p.add_argument("--cascade", action="store_true",
                    help="first roll back the later runs that built on RUN (newest first)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would be deleted and restored, and in which account; change nothing")
+    p.add_argument("--yes", action="store_true", help="roll back without asking (for scripts)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Errors people can fix (unknown run, nothing to roll back, needs --cascade, Pipedrive not
-    configured, budget spent) print one message and exit 1, never a traceback."""
-    from flitstack_dagster.loading.rollback import rollback_run
+    """Errors people can fix (unknown run, nothing to roll back, needs --cascade, wrong account, refused
+    token, Pipedrive not configured, budget spent) print one message and exit 1, never a traceback."""
+    from flitstack_dagster.loading.rollback import plan_rollback, rollback_run
     from flitstack_dagster.pipedrive.client import PipedriveClient
     from flitstack_dagster.pipedrive.problems import human_message
     from flitstack_dagster.settings import pipedrive_settings
@@ -30,16 +34,34 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"no migration data at {paths.duckdb} (set FLITSTACK_DATA_DIR to the project's data folder)")
     try:
         with PipedriveClient.from_env() as client, duck.connect(paths.duckdb) as con:
+            plan = plan_rollback(con, client, args.run, cascade=args.cascade)
+            if not plan.empty:
+                print(plan.text(), flush=True)
+            if args.dry_run:
+                print("dry run: nothing was changed")
+                return 0
+            if not plan.empty and not args.yes and not _confirmed(plan.account.key):
+                print("stopped: nothing was changed")
+                return 1
             result = rollback_run(con, client, args.run, cascade=args.cascade, progress=lambda m: print(m, flush=True))
     except UserError as e:
         return _fail(str(e))
-    except PipedriveError as e:  # the rollback stopped part-way; everything done so far is recorded
+    except PipedriveError as e:  # the rollback stopped part-way; everything proven so far is recorded
         return _fail(human_message(e, pipedrive_settings().host)
                      or f"{e}. What was rolled back so far is recorded: run the same command again to finish.")
     for w in result.warnings:
         print(f"warning: {w}")
     print(result.summary())
     return 0
+
+
+def _confirmed(company: str) -> bool:
+    """Typing the company's domain: a person confirming must have read which account this changes."""
+    if not sys.stdin.isatty():
+        raise UserError("a rollback deletes records in Pipedrive and needs confirmation: run it in a terminal, "
+                        "or pass --yes (check what it does first with --dry-run)")
+    answer = input(f"type the Pipedrive company domain ({company}) to roll back, anything else to stop: ")
+    return answer.strip() == company
 
 
 def _fail(message: str) -> int:

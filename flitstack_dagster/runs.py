@@ -72,7 +72,8 @@ _ACCOUNT_COLS = "company_id, company_domain, company_name, user_id, user_email, 
 
 def run_account(con: duckdb.DuckDBPyConnection, run_key: str) -> AccountIdentity | None:
     """The account `run_key` first wrote to, or None before its first write."""
-    ensure_account_schema(con)
+    if not has_table(con, "meta", "run_accounts"):
+        return None
     row = con.execute(f"SELECT {_ACCOUNT_COLS} FROM meta.run_accounts WHERE run_key = ?", [run_key]).fetchall()
     return AccountIdentity(*row[0]) if row else None
 
@@ -112,7 +113,7 @@ def _standing_run_elsewhere(
     con: duckdb.DuckDBPyConnection, run_key: str, here: AccountIdentity
 ) -> tuple[str, AccountIdentity] | None:
     """The latest run still standing in the id map (not rolled back) that wrote to another company."""
-    if not has_table(con, "meta", "audit_log"):
+    if not (has_table(con, "meta", "audit_log") and has_table(con, "meta", "run_accounts")):
         return None
     row = con.execute(
         f"""SELECT run_key, {_ACCOUNT_COLS} FROM meta.run_accounts a

@@ -8,10 +8,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from flitstack_dagster.defs.loading import user_failure
+from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.errors import UserError
-from flitstack_dagster.loading.rollback import rollback_run
+from flitstack_dagster.loading.rollback import plan_rollback, rollback_run
 from flitstack_dagster.pipedrive.errors import PipedriveError
 from flitstack_dagster.run_tags import account_run_tags
 
@@ -22,11 +24,17 @@ class RollbackConfig(dg.Config):
         description="Also roll back the later runs that built on this one (newest first). Without it, "
         "such a rollback is refused and the later runs are named.",
     )
+    dry_run: bool = Field(
+        default=False,
+        description="Only show what the rollback would delete and restore, and in which Pipedrive account; "
+        "change nothing.",
+    )
 
 
 @dg.op(
     description="Reverse the partition's audit rows in reverse FK order: delete what the run created, "
-    "restore what it updated; resumable, idempotent and itself audited (run key `rollback:<run>`).",
+    "restore what it updated, each proven by reading it back; resumable, idempotent and itself audited "
+    "(run key `rollback:<run>`). Shows the preview (per entity, and the account) first; `dry_run` stops there.",
     pool="pipedrive",
 )
 def rollback_migration_run(
@@ -35,9 +43,15 @@ def rollback_migration_run(
     run_key = context.partition_key
     try:
         with duckdb.get_connection() as con, pipedrive.client() as client:
+            plan = plan_rollback(con, client, run_key, cascade=config.cascade)
+            context.log.info(plan.text())
+            preview = {"account": plan.where(), "preview": md_table(plan.rows(), limit=100)}
+            if config.dry_run:
+                yield dg.Output(plan.text(), metadata={"dry_run": True, **preview})
+                return
             result = rollback_run(con, client, run_key, cascade=config.cascade, progress=context.log.info)
     except UserError as e:
-        raise dg.Failure(description=str(e), allow_retries=False) from None
+        raise user_failure(e) from None
     except PipedriveError as e:
         raise dg.Failure(
             description=f"{e}. What was rolled back so far is recorded: launch the rollback again to finish."
@@ -48,6 +62,7 @@ def rollback_migration_run(
     yield dg.Output(
         result.summary(),
         metadata={
+            **preview,
             "runs_rolled_back": ", ".join(r.run_key for r in result.runs if not r.already_rolled_back) or "none",
             "deleted": result.deleted,
             "restored": result.restored,

@@ -3,7 +3,8 @@
 Reversed in reverse FK order (files, notes, activities, deals, persons, relationships,
 organizations) and, for one record, newest row first:
 
-* `create` -> DELETE the record (a 404/410 means it is already gone: done).
+* `create` -> DELETE the record (Pipedrive's own record-not-found answer means it is already gone;
+  any other error, an HTML 404 from a wrong URL included, stops the rollback).
 * `adopt`  -> the run found the record by lookup instead of creating it. If an earlier run that is
   still standing created it (its audit trail says so), it is handed back to that run: no request,
   the id map names that run again. Otherwise the adopt was this run finding its own create whose
@@ -13,12 +14,17 @@ organizations) and, for one record, newest row first:
   rollback deletes anyway is only marked.
 * `flag`   -> PATCH the `before` values back (if any) and set the id-map state back
   (`before["state"]`, default `active`).
-* `skip`   -> nothing to undo; marked.
+* `skip`   -> nothing to undo; marked once everything else of the run is reversed.
 * `delete` -> Pipedrive cannot undelete through the API: reported as a warning, marked.
 
-Every reversal is written as it happens, in one transaction with its effect on the id map: a new
-audit row under `rollback:<run>` and `rolled_back_by` set on the original row. A rollback that is
+Before any request, the account is checked: the run's own Pipedrive company through a real
+Pipedrive API (runs.check_account), else nothing is sent. Records are reversed a batch at a time and
+each batch is read back (v2 `ids=` lists, 100 a request; v1 one by one): a reversal is written down
+only once Pipedrive reads back deleted, or with the before-values, in one transaction with its effect
+on the id map (an audit row under `rollback:<run>`, `rolled_back_by` on the original row). A record
+that does not read back so keeps its id-map row and stops the rollback. A rollback that is
 interrupted resumes where it stopped; rolling back twice changes nothing the second time.
+`plan_rollback` is the same walk without a write: what would be deleted and restored, and where.
 
 A run that a later, still-standing run built on (touched the same records, or created records that
 reference this run's records) is refused unless those are rolled back first, or `cascade=True`,
@@ -40,7 +46,11 @@ import duckdb
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.store import AuditRow, LoadStore, audit_rows, ensure_schema
-from flitstack_dagster.pipedrive.errors import PipedriveError
+from flitstack_dagster.pipedrive.account import AccountIdentity
+from flitstack_dagster.pipedrive.errors import NotFound
+from flitstack_dagster.runs import check_account
+from flitstack_dagster.verification.compare import KINDS, MATCH, compare
+from flitstack_dagster.verification.readback import read_back
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +69,6 @@ REFERENCE_FIELDS = {
     "person_id": "person", "deal_id": "deal",
 }
 ROLLBACK_PREFIX = "rollback:"
-GONE = (404, 410)
 
 Progress = Callable[[str], None]
 
@@ -212,7 +221,140 @@ def _cascade_order(con: duckdb.DuckDBPyConnection, run_key: str) -> list[str]:
     return sorted(seen, key=lambda r: order[r], reverse=True)
 
 
+# -- what a rollback would do ---------------------------------------------------------------------------
+
+DELETE, HAND_BACK, RESTORE, MARK, UNDELETABLE = "delete", "hand back", "restore", "mark", "cannot undelete"
+# a v2 list takes 100 ids per read-back; v1 has no `ids`, so its records are read back one by one
+READBACK_BATCH = {"organization": 100, "person": 100, "deal": 100, "activity": 100}
+V1_READBACK_BATCH = 10
+
+
+@dataclass
+class _Classified:
+    """One run's standing rows and what reversing each one means (no request needed to know it)."""
+
+    rows: list[AuditRow]  # without skips
+    skips: int
+    owners: dict[int, str | None]  # adopt seq -> standing earlier run that owns the record
+    doomed: set[tuple[str, int | None]]  # records this rollback deletes
+
+    def action(self, row: AuditRow) -> str:
+        op = row.operation
+        if op == "create" or (op == "adopt" and self.owners.get(row.seq) is None):
+            return DELETE
+        if op == "adopt":
+            return HAND_BACK
+        if op in ("update", "flag", "restore"):
+            return MARK if (row.entity, row.pipedrive_id) in self.doomed else RESTORE
+        return UNDELETABLE if op == "delete" else MARK
+
+
+def _classify(con: duckdb.DuckDBPyConnection, run_key: str) -> _Classified:
+    standing = audit_rows(con, run_key)
+    rows = [r for r in standing if r.operation != "skip"]
+    owners = {r.seq: _earlier_owner(con, r) for r in rows if r.operation == "adopt"}
+    doomed = {(r.entity, r.pipedrive_id) for r in rows
+              if r.operation == "create" or (r.operation == "adopt" and owners[r.seq] is None)}
+    return _Classified(rows, len(standing) - len(rows), owners, doomed)
+
+
+@dataclass
+class PlanLine:
+    """What rolling back one run does to one entity: rows per action."""
+
+    run_key: str
+    entity: str
+    delete: int = 0
+    restore: int = 0
+    hand_back: int = 0
+    mark: int = 0  # nothing to undo in Pipedrive (skips, updates of records deleted here)
+    cannot_undelete: int = 0
+
+
+@dataclass
+class RollbackPlan:
+    """A rollback's preview: the account it would write to, and per run and entity what it would do."""
+
+    run_key: str
+    account: AccountIdentity | None  # None when nothing is left to roll back (no request was needed)
+    runs: list[str] = field(default_factory=list)  # in the order they would be rolled back
+    lines: list[PlanLine] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"run": ln.run_key, "entity": ln.entity, "delete": ln.delete, "restore": ln.restore,
+                 "hand back": ln.hand_back, "nothing to undo": ln.mark, "cannot undelete": ln.cannot_undelete}
+                for ln in self.lines]
+
+    def where(self) -> str:
+        if self.account is None:
+            return "Pipedrive"
+        return f"Pipedrive company {self.account.label} at {self.account.host}"
+
+    def text(self) -> str:
+        """The preview for a terminal: one line per run and entity."""
+        if self.empty:
+            return f"{self.run_key} is already rolled back; nothing to do"
+        head = f"rolling back {', '.join(self.runs)} would change {self.where()}:"
+        body = [f"  {ln.run_key}  {ln.entity:<18} delete {ln.delete:>6,}  restore {ln.restore:>6,}  "
+                f"hand back {ln.hand_back:>6,}  nothing to undo {ln.mark:>6,}"
+                + (f"  cannot undelete {ln.cannot_undelete:,}" if ln.cannot_undelete else "")
+                for ln in self.lines]
+        return "\n".join([head, *body])
+
+
+def plan_rollback(
+    con: duckdb.DuckDBPyConnection, client, run_key: str, *, cascade: bool = False,
+) -> RollbackPlan:
+    """What `rollback_run` would do, spending no write: refusals first (unknown run, later runs built
+    on it, wrong account, not a Pipedrive URL), then per run and entity the rows to reverse."""
+    ensure_schema(con)
+    _check_known(con, run_key)
+    deps = dependents(con, run_key)
+    if deps and not cascade:
+        raise RollbackRefused(run_key, deps)
+    chain = [*(_cascade_order(con, run_key) if deps else []), run_key]
+    plan = RollbackPlan(run_key, None)
+    for key in chain:
+        found = _classify(con, key)
+        if not found.rows and not found.skips:
+            continue
+        plan.account = check_account(con, client, key, pin=False)
+        plan.runs.append(key)
+        plan.lines.extend(_plan_lines(key, found))
+    return plan
+
+
+def _plan_lines(run_key: str, found: _Classified) -> list[PlanLine]:
+    lines: dict[str, PlanLine] = {}
+    attr = {DELETE: "delete", HAND_BACK: "hand_back", RESTORE: "restore", MARK: "mark", UNDELETABLE: "cannot_undelete"}
+    for r in found.rows:
+        line = lines.setdefault(r.entity, PlanLine(run_key, r.entity))
+        name = attr[found.action(r)]
+        setattr(line, name, getattr(line, name) + 1)
+    if found.skips:
+        lines.setdefault("(skipped)", PlanLine(run_key, "(skipped)")).mark += found.skips
+    order = [*REVERSE_ORDER, "(skipped)"]
+    return sorted(lines.values(), key=lambda ln: order.index(ln.entity) if ln.entity in order else -1)
+
+
 # -- rollback -------------------------------------------------------------------------------------------
+
+
+class RollbackUnproven(RollbackError):
+    """Pipedrive did not read back as the rollback left it; those records keep their id-map rows."""
+
+    def __init__(self, run_key: str, entity: str, problems: dict[int, str]):
+        self.problems = problems
+        listed = "; ".join(f"id {pid} {why}" for pid, why in list(problems.items())[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(
+            f"rollback of {run_key} stopped: {len(problems)} {entity} record(s) did not read back as rolled back "
+            f"({listed}{more}); their id-map rows are kept. Check them in Pipedrive, then run the same command again."
+        )
 
 
 def rollback_run(
@@ -220,18 +362,15 @@ def rollback_run(
 ) -> RollbackResult:
     """Reverse `run_key`'s audit rows in Pipedrive and the id map (see the module docstring)."""
     say = progress or (lambda msg: log.info(msg))
-    ensure_schema(con)
-    _check_known(con, run_key)
     started, tokens0 = time.monotonic(), client.tokens_spent
+    plan = plan_rollback(con, client, run_key, cascade=cascade)
+    for key in plan.runs:  # every run's account checked (and pinned) before the first write
+        check_account(con, client, key)
     result = RollbackResult(run_key)
-    deps = dependents(con, run_key)
-    if deps and not cascade:
-        raise RollbackRefused(run_key, deps)
-    chain = _cascade_order(con, run_key) if deps else []
-    if chain:
-        say(f"cascade: rolling back {', '.join(chain)} first (newest first)")
+    if len(plan.runs) > 1:
+        say(f"cascade: rolling back {', '.join(plan.runs[:-1])} first (newest first)")
     store = LoadStore(con)
-    for key in [*chain, run_key]:
+    for key in plan.runs or [run_key]:
         result.runs.append(_rollback_one(con, store, client, key, say))
     result.tokens = client.tokens_spent - tokens0
     result.seconds = time.monotonic() - started
@@ -259,10 +398,10 @@ class _Job:
 
     store: LoadStore
     client: Any
+    run_key: str
     by: str
     out: RunRollback
-    owners: dict[int, str | None]  # adopt seq -> standing earlier run that owns the record
-    doomed: set[tuple[str, int | None]]  # records this rollback deletes
+    found: _Classified
     previous: dict[int, tuple[str | None, str | None]]  # update seq -> (run whose values return, its hash)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -278,21 +417,19 @@ class _Job:
 def _rollback_one(con: duckdb.DuckDBPyConnection, store: LoadStore, client, run_key: str, say: Progress) -> RunRollback:
     out = RunRollback(run_key)
     by = rollback_key(run_key)
-    rows = audit_rows(con, run_key)
-    if not rows:
+    found = _classify(con, run_key)
+    if not found.rows and not found.skips:
         out.already_rolled_back = True
         say(f"{run_key}: already rolled back")
         return out
-    out.marked += store.mark_rolled_back(run_key, ["skip"], by)
-    rows = [r for r in rows if r.operation != "skip"]
-    say(f"{run_key}: {len(rows):,} operations to reverse")
-    owners = {r.seq: _earlier_owner(con, r) for r in rows if r.operation == "adopt"}
-    doomed = {(r.entity, r.pipedrive_id) for r in rows
-              if r.operation == "create" or (r.operation == "adopt" and owners[r.seq] is None)}
-    job = _Job(store, client, by, out, owners, doomed, _previous_versions(con, run_key))
-    entities = sorted({r.entity for r in rows}, key=lambda e: REVERSE_ORDER.index(e) if e in REVERSE_ORDER else -1)
+    say(f"{run_key}: {len(found.rows):,} operations to reverse")
+    job = _Job(store, client, run_key, by, out, found, _previous_versions(con, run_key))
+    entities = sorted({r.entity for r in found.rows},
+                      key=lambda e: REVERSE_ORDER.index(e) if e in REVERSE_ORDER else -1)
     for entity in entities:
-        _reverse_entity(job, run_key, entity, [r for r in rows if r.entity == entity], say)
+        _reverse_entity(job, entity, [r for r in found.rows if r.entity == entity], say)
+    # skips have nothing to undo: marked only once everything else is proven reversed
+    out.marked += store.mark_rolled_back(run_key, ["skip"], by)
     pending = con.execute("SELECT entity, source_id FROM meta.pending_creates WHERE run_key = ? ORDER BY ALL",
                           [run_key]).fetchall()
     if pending:  # a create whose answer never came: it may exist in Pipedrive with no audit row to reverse
@@ -306,33 +443,55 @@ def _rollback_one(con: duckdb.DuckDBPyConnection, store: LoadStore, client, run_
     return out
 
 
-def _reverse_entity(job: _Job, run_key: str, entity: str, rows: list[AuditRow], say: Progress) -> None:
-    """One entity's rows, record by record (concurrently); one record's rows newest first."""
+@dataclass
+class _Effect:
+    """What the requests for one record did, and how Pipedrive must read back to prove it."""
+
+    entity: str
+    pid: int | None
+    done: list[tuple[AuditRow, str, int]] = field(default_factory=list)  # (row, outcome, tokens)
+    expect: str | None = None  # "gone", "values" or None (nothing to read back)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _reverse_entity(job: _Job, entity: str, rows: list[AuditRow], say: Progress) -> None:
+    """One entity's records, a batch at a time: requests (concurrently, one record's rows newest first),
+    one read-back proving the batch, then the audit log and id map for what was proven."""
     groups: dict[str, list[AuditRow]] = {}
     for r in sorted(rows, key=lambda r: r.seq, reverse=True):
         groups.setdefault(r.source_id, []).append(r)
-    done, last = [0], [time.monotonic()]
+    records = list(groups.values())
+    size = READBACK_BATCH.get(entity, V1_READBACK_BATCH)
+    done = 0
+    for start in range(0, len(records), size):
+        results = _map(job.client, lambda g: _send(job, entity, g), records[start:start + size])
+        effects = [r for r in results if isinstance(r, _Effect)]
+        problems = _confirm(job.client, entity, effects)
+        for eff in effects:
+            if eff.pid not in problems:
+                _record(job, eff)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        if problems:
+            raise RollbackUnproven(job.run_key, entity, problems)
+        done += len(effects)
+        say(f"{job.run_key}: {entity}: {done:,}/{len(records):,} records reversed")
 
-    def reverse_record(group: list[AuditRow]) -> None:
-        for row in group:
-            _reverse(job, row)
-        with job.lock:
-            done[0] += 1
-            if time.monotonic() - last[0] >= 5:
-                last[0] = time.monotonic()
-                say(f"{run_key}: {entity}: {done[0]:,}/{len(groups):,} records reversed")
 
-    _map(job.client, reverse_record, list(groups.values()))
-    say(f"{run_key}: {entity}: {len(groups):,} records reversed")
-
-
-def _map(client, fn: Callable[[Any], None], items: list[Any]) -> None:
+def _map(client, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """fn over items, concurrently when the client can; an exception is returned in its item's place so
+    what the other records already did is still written down."""
     mapper = getattr(client, "map_concurrent", None)
-    if mapper is None:
-        for it in items:
-            fn(it)
-    else:
-        mapper(fn, items)
+    if mapper is not None:
+        return mapper(fn, items, return_exceptions=True)
+    out: list[Any] = []
+    for it in items:
+        try:
+            out.append(fn(it))
+        except Exception as e:  # noqa: BLE001 - handed back to the caller, which raises it
+            out.append(e)
+    return out
 
 
 def _thread_tokens(client) -> int:
@@ -341,70 +500,143 @@ def _thread_tokens(client) -> int:
     return counter() if callable(counter) else 0
 
 
-def _reverse(job: _Job, row: AuditRow) -> None:
-    op, entity, sid, pid, by = row.operation, row.entity, row.source_id, row.pipedrive_id, job.by
-    owner = job.owners.get(row.seq)
-    t0 = _thread_tokens(job.client)
-
-    def tokens() -> int:
-        return _thread_tokens(job.client) - t0
-
-    store = job.store
-    if op == "create" or (op == "adopt" and owner is None):
-        gone = _call_gone_ok(job.client, "delete", entity, pid)
-        store.record_reversal(row.seq, by, entity, sid, operation="delete", pipedrive_id=pid, tokens=tokens(),
-                              before=row.after, after={"already_gone": True} if gone else None, drop_mapping=True)
-        job.count("already_gone" if gone else "deleted")
-    elif op == "adopt":
-        store.record_reversal(row.seq, by, entity, sid, operation="restore", pipedrive_id=pid,
-                              after={"handed_back_to": owner},
-                              mapping_changes={"created_by_run": owner, "last_run": owner})
-        job.count("handed_back")
-    elif op in ("update", "flag", "restore"):
-        if (entity, pid) in job.doomed:  # this rollback deletes the record anyway
-            store.record_reversal(row.seq, by, entity, sid)
-            job.count("marked")
-            return
-        before = dict(row.before or {})
-        state = before.pop("state", "active") if op == "flag" else None
-        if before and _call_gone_ok(job.client, "update", entity, pid, before):
-            job.warn(f"{entity} {sid} (Pipedrive id {pid}) is no longer in Pipedrive; its {op} could not be undone")
-        current = store.mapping(entity, sid)
-        changes: dict[str, Any] = {}
-        if current is not None and current.pipedrive_id == pid:
-            changes["payload"] = _apply(current.payload, before)
-            if op == "flag":
-                changes["state"] = state
-            else:
-                prev_run, prev_hash = job.previous.get(row.seq, (None, None))
-                changes["content_hash"] = prev_hash
-                if prev_run:
-                    changes["last_run"] = prev_run
-        store.record_reversal(row.seq, by, entity, sid, operation="restore", pipedrive_id=pid, tokens=tokens(),
-                              before=row.after, after=row.before, mapping_changes=changes or None)
-        job.count("restored")
-    elif op == "delete":
-        job.warn(f"{entity} {sid} (Pipedrive id {pid}) was deleted by {row.run_key}; Pipedrive cannot undelete "
-                 "it through the API — reload the earlier run to create it again")
-        store.record_reversal(row.seq, by, entity, sid)
-        job.count("marked")
-    else:
-        store.record_reversal(row.seq, by, entity, sid)
-        job.count("marked")
+def _send(job: _Job, entity: str, group: list[AuditRow]) -> _Effect:
+    """The requests that reverse one record's rows (newest first); nothing is written down here."""
+    eff = _Effect(entity, group[0].pipedrive_id)
+    for row in group:
+        action, t0 = job.found.action(row), _thread_tokens(job.client)
+        if action == DELETE:
+            outcome = "already_gone" if _gone_ok(job.client, "delete", entity, row.pipedrive_id) else "deleted"
+            eff.expect = "gone"
+        elif action == RESTORE:
+            before = _restorable(row)
+            outcome = "restored"
+            if before and _gone_ok(job.client, "update", entity, row.pipedrive_id, before):
+                outcome, eff.expect = "restore_missing", "gone"
+            elif before and eff.expect != "gone":
+                eff.expect, eff.values = "values", _apply(eff.values, before)  # the oldest row's values win
+        else:
+            outcome = action
+        eff.done.append((row, outcome, _thread_tokens(job.client) - t0))
+    return eff
 
 
-def _call_gone_ok(client, action: str, entity: str, pid: int | None, changes: dict[str, Any] | None = None) -> bool:
-    """DELETE or PATCH one record; True when Pipedrive says it is not there (404/410) — done either way."""
+def _restorable(row: AuditRow) -> dict[str, Any]:
+    """The values an update or flag overwrote in Pipedrive (a flag's id-map state is not one of them)."""
+    before = dict(row.before or {})
+    if row.operation == "flag":
+        before.pop("state", None)
+    return before
+
+
+def _gone_ok(client, action: str, entity: str, pid: int | None, changes: dict[str, Any] | None = None) -> bool:
+    """DELETE or PATCH one record; True when Pipedrive answers that the record is not there.
+
+    Only Pipedrive's own record-not-found answer counts (the client raises NotFound for nothing else);
+    any other error — an HTML 404 from a wrong URL included — stops the rollback.
+    """
     if pid is None:
         return True
     method = getattr(client, f"{action}_{CLIENT_NAME.get(entity, entity)}")
     try:
         method(int(pid)) if changes is None else method(int(pid), changes)
-    except PipedriveError as e:
-        if e.status in GONE:
-            return True
-        raise
+    except NotFound:
+        return True
     return False
+
+
+def _confirm(client, entity: str, effects: list[_Effect]) -> dict[int | None, str]:
+    """Read the batch back: Pipedrive id -> why it does not prove the rollback (empty: all proven)."""
+    wanted = [e for e in effects if e.expect and e.pid is not None]
+    if not wanted:
+        return {}
+    live = read_back(client, entity, [int(e.pid) for e in wanted])  # type: ignore[arg-type]
+    problems: dict[int | None, str] = {}
+    for e in wanted:
+        rec = live.get(int(e.pid))  # type: ignore[arg-type]
+        if e.expect == "gone" and rec is not None:
+            problems[e.pid] = "is still in Pipedrive after its delete"
+        elif e.expect == "values" and rec is None:
+            problems[e.pid] = "is no longer in Pipedrive after its restore"
+        elif e.expect == "values":
+            wrong = _differences(e.values, rec)  # type: ignore[arg-type]
+            if wrong:
+                problems[e.pid] = f"reads back with other values for {', '.join(wrong)}"
+    return problems
+
+
+def _differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Fields of `expected` that Pipedrive reads back differently (after its own normalisation)."""
+    out = []
+    for k, v in expected.items():
+        if k == "custom_fields" and isinstance(v, dict):
+            got = actual.get("custom_fields") or {}
+            out += [f"custom field {ck}" for ck, cv in v.items() if not _same(_custom_kind(got.get(ck)), cv, got.get(ck))]
+        elif k in actual and not _same(KINDS.get(k, "text"), v, actual[k], k):
+            out.append(k)
+    return out
+
+
+def _same(kind: str, expected: Any, actual: Any, name: str = "") -> bool:
+    return compare(kind, expected, actual, field=name).outcome == MATCH
+
+
+def _custom_kind(actual: Any) -> str:
+    """A custom field's comparison kind, from how Pipedrive answers it (the read shape says the type)."""
+    if isinstance(actual, dict):
+        return "monetary" if "currency" in actual else "address"
+    if isinstance(actual, list):
+        return "set" if all(isinstance(x, int) for x in actual) else "text"
+    return "text"
+
+
+def _record(job: _Job, eff: _Effect) -> None:
+    """Write down one proven record: an audit row per reversed row, and its id-map change."""
+    store, by = job.store, job.by
+    for row, outcome, tokens in eff.done:
+        entity, sid, pid = row.entity, row.source_id, row.pipedrive_id
+        if outcome in ("deleted", "already_gone"):
+            store.record_reversal(row.seq, by, entity, sid, operation="delete", pipedrive_id=pid, tokens=tokens,
+                                  before=row.after, after={"already_gone": True} if outcome == "already_gone" else None,
+                                  drop_mapping=True)
+            job.count(outcome)
+        elif outcome == HAND_BACK:
+            owner = job.found.owners.get(row.seq)
+            store.record_reversal(row.seq, by, entity, sid, operation="restore", pipedrive_id=pid,
+                                  after={"handed_back_to": owner},
+                                  mapping_changes={"created_by_run": owner, "last_run": owner})
+            job.count("handed_back")
+        elif outcome in ("restored", "restore_missing"):
+            if outcome == "restore_missing":
+                job.warn(f"{entity} {sid} (Pipedrive id {pid}) is no longer in Pipedrive; its {row.operation} "
+                         "could not be undone")
+            store.record_reversal(row.seq, by, entity, sid, operation="restore", pipedrive_id=pid, tokens=tokens,
+                                  before=row.after, after=row.before, mapping_changes=_restored_mapping(job, row))
+            job.count("restored")
+        else:
+            if outcome == UNDELETABLE:
+                job.warn(f"{entity} {sid} (Pipedrive id {pid}) was deleted by {row.run_key}; Pipedrive cannot "
+                         "undelete it through the API — reload the earlier run to create it again")
+            store.record_reversal(row.seq, by, entity, sid)
+            job.count("marked")
+
+
+def _restored_mapping(job: _Job, row: AuditRow) -> dict[str, Any] | None:
+    """The id map as it was before an update or flag: its payload, and its hash and run or state."""
+    before = dict(row.before or {})
+    state = before.pop("state", "active") if row.operation == "flag" else None
+    current = job.store.mapping(row.entity, row.source_id)
+    if current is None or current.pipedrive_id != row.pipedrive_id:
+        return None
+    changes: dict[str, Any] = {"payload": _apply(current.payload, before)}
+    if row.operation == "flag":
+        changes["state"] = state
+    else:
+        prev_run, prev_hash = job.previous.get(row.seq, (None, None))
+        changes["content_hash"] = prev_hash
+        if prev_run:
+            changes["last_run"] = prev_run
+    return changes
 
 
 def _apply(payload: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:

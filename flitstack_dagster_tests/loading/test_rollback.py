@@ -347,7 +347,7 @@ def test_cli_rollback_refuses_explains_and_cascades(project, sb, capsys):
     assert "later runs built on it: delta-y" in err and "--cascade" in err
     assert migrated_count(sb) == 9
 
-    assert main(["rollback", "full-x", "--cascade"]) == 0
+    assert main(["rollback", "full-x", "--cascade", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "rolled back delta-y, full-x" in out and "deal" in out and sb.api_token not in out
     assert migrated_count(sb) == 0
