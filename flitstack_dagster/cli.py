@@ -12,6 +12,8 @@ import logging
 import sys
 import traceback
 
+from flitstack_dagster.settings import debug
+
 # name -> (module, one-line help). Each module defines `configure(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("flitstack_dagster.demo", "generate an export and migrate it into the local Pipedrive sandbox"),
@@ -24,7 +26,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("flitstack_dagster.doctor", "check the settings and the Pipedrive account they point at"),
 }
 
-
 STOPPED = "stopped; run the same command again to resume"
 _depth = 0  # nested main() calls (the demo runs `generate` through it) leave reporting to the outermost
 
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     STOPPED (exit 130), a bug prints one line (exit 1; the traceback only with FLITSTACK_DEBUG=1)."""
     global _depth
     _depth += 1
-    _quiet_retries()
+    retries = logging.getLogger("flitstack_dagster.pipedrive")
+    level = retries.level
+    if not debug():  # the client logs each retry it makes; at a terminal the outcome's one line is enough
+        retries.setLevel(logging.ERROR)
     try:
         return _dispatch(argv)
     except SystemExit:
@@ -45,14 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc)
     finally:
         _depth -= 1
-
-
-def _quiet_retries() -> None:
-    """The client logs each retry it makes; a person at the terminal gets the outcome in one line instead."""
-    from flitstack_dagster.settings import debug
-
-    if not debug():
-        logging.getLogger("flitstack_dagster.pipedrive").setLevel(logging.ERROR)
+        retries.setLevel(level)
 
 
 def _dispatch(argv: list[str] | None) -> int:
@@ -72,7 +69,7 @@ def _dispatch(argv: list[str] | None) -> int:
 def _report(exc: BaseException) -> int:
     """Print what went wrong for a person (the token scrubbed) and return the exit code."""
     from flitstack_dagster.errors import UserError
-    from flitstack_dagster.settings import debug, scrub
+    from flitstack_dagster.settings import scrub
 
     if _interrupted(exc):
         print(STOPPED, file=sys.stderr)
