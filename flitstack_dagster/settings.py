@@ -59,46 +59,37 @@ class Paths:
         return self
 
 
-
-
 # -- the variables -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One environment variable: its default (None: none), the form a value must have, an example."""
+    """One environment variable: its default (None: none), the form a value must have, an example
+    (what each one is for: the README's Settings table)."""
 
     name: str
     default: str | None
     form: str
     example: str
-    purpose: str
     secret: bool = False  # never echoed, not even in part
 
 
 COMPANY_URL_EXAMPLE = "https://yourcompany.pipedrive.com"
 DEFAULT_DATA_DIR = "data"
+MAX_DAILY_RESERVE = 0.9
 
 VARIABLES: dict[str, Variable] = {v.name: v for v in (
-    Variable("PIPEDRIVE_BASE_URL", None, "your Pipedrive company URL, starting with https://", COMPANY_URL_EXAMPLE,
-             "the Pipedrive account to migrate into (http:// only for the local sandbox on 127.0.0.1)"),
+    Variable("PIPEDRIVE_BASE_URL", None, "your Pipedrive company URL, starting with https://", COMPANY_URL_EXAMPLE),
     Variable("PIPEDRIVE_API_TOKEN", None, "the API token alone (Pipedrive: Personal preferences > API)",
-             "0123456789abcdef0123456789abcdef01234567", "the token every request sends (header x-api-token)",
-             secret=True),
-    Variable("PIPEDRIVE_PLAN", "growth", "one of lite, growth, premium, ultimate", "growth",
-             "the account's plan: sizes the burst limit, the daily token budget and the custom-field cap"),
-    Variable("PIPEDRIVE_SEATS", "5", "a whole number of seats", "5",
-             "the account's paid seats: the daily token budget is 30,000 x plan multiplier x seats"),
-    Variable("PIPEDRIVE_DAILY_RESERVE", "0.2", "a fraction of the daily token budget from 0 to 0.9", "0.2",
-             "the part of the daily token budget left untouched for the account's other integrations"),
-    Variable("FLITSTACK_DATA_DIR", DEFAULT_DATA_DIR, "a folder path", "/srv/flitstack/data",
-             "where everything is kept: DuckDB file, reports, mapping, drop folder, sandbox state "
-             "(relative paths are from the current folder)"),
-    Variable("FLITSTACK_DEBUG", "0", "1 or 0", "1",
-             "1 shows the Python traceback of an unexpected error (a bug) instead of one line"),
+             "0123456789abcdef0123456789abcdef01234567", secret=True),
+    Variable("PIPEDRIVE_PLAN", "growth", "one of lite, growth, premium, ultimate", "growth"),
+    Variable("PIPEDRIVE_SEATS", "5", "a whole number of seats", "5"),
+    Variable("PIPEDRIVE_DAILY_RESERVE", "0.2", f"a fraction of the daily token budget from 0 to {MAX_DAILY_RESERVE:g}",
+             "0.2"),
+    Variable("FLITSTACK_DATA_DIR", DEFAULT_DATA_DIR, "a folder path", "/srv/flitstack/data"),
+    Variable("FLITSTACK_DEBUG", "0", "1 or 0", "1"),
 )}
 
-MAX_DAILY_RESERVE = 0.9
 MIN_TOKEN_MATCH = 8  # a shorter token (tests) is found in any URL by chance; Pipedrive's have 40 characters
 LOCAL_HOSTS = {"localhost"}
 

@@ -137,3 +137,9 @@ def test_every_variable_the_product_names_is_a_setting():
     named = {m for path in (REPO / "flitstack_dagster").rglob("*.py")
              for m in re.findall(r"\b((?:PIPEDRIVE|FLITSTACK)_[A-Z][A-Z_]*)\b", path.read_text())}
     assert named and named <= set(VARIABLES), named - set(VARIABLES)
+
+
+def test_the_plan_form_lists_the_plans_the_rate_limiter_knows():
+    from flitstack_dagster.pipedrive.ratelimit import PLAN_BURST
+
+    assert VARIABLES["PIPEDRIVE_PLAN"].form == f"one of {', '.join(PLAN_BURST)}"
