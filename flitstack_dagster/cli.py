@@ -22,8 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("flitstack_dagster.sandbox.command", "run the local Pipedrive sandbox"),
     "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
     "mapping": ("flitstack_dagster.mapping.command", "approve the proposed mapping"),
-    "rollback": ("flitstack_dagster.rollback_command", "undo what a migration run did in Pipedrive"),
     "doctor": ("flitstack_dagster.doctor", "check the settings and the Pipedrive account they point at"),
+    "rollback": ("flitstack_dagster.rollback_command", "undo what a migration run did in Pipedrive"),
 }
 
 STOPPED = "stopped; run the same command again to resume"
