@@ -122,7 +122,8 @@ def test_a_bad_url_does_not_stop_the_code_location_from_loading():
 
 def test_readme_lists_every_variable_with_its_default():
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Settings"):readme.index("## Layout")]
+    start = readme.index("## Settings\n")
+    section = readme[start:readme.index("\n## ", start)]
     for v in VARIABLES.values():
         row = next((line for line in section.splitlines() if line.startswith(f"| `{v.name}` |")), None)
         assert row is not None, f"{v.name} missing from the README's Settings table"
