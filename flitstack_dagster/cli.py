@@ -1,4 +1,4 @@
-"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback.
+"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback, doctor.
 
 Each subcommand lives in the module that owns its work; this file only dispatches, and imports a
 subcommand's module only when that subcommand runs (so `flitstack generate` never loads Dagster).
@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+import traceback
+
+from flitstack_dagster.settings import debug
 
 # name -> (module, one-line help). Each module defines `configure(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -18,12 +22,38 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("flitstack_dagster.sandbox.command", "run the local Pipedrive sandbox"),
     "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
     "mapping": ("flitstack_dagster.mapping.command", "approve the proposed mapping"),
+    "doctor": ("flitstack_dagster.doctor", "check the settings and the Pipedrive account they point at"),
     "rollback": ("flitstack_dagster.rollback_command", "undo what a migration run did in Pipedrive"),
     "repair": ("flitstack_dagster.repair_command", "rebuild a run's id map from what the Pipedrive account holds"),
 }
 
+STOPPED = "stopped; run the same command again to resume"
+_depth = 0  # nested main() calls (the demo runs `generate` through it) leave reporting to the outermost
+
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Problems a person can fix print "error: ..." (exit 2), Ctrl-C prints
+    STOPPED (exit 130), a bug prints one line (exit 1; the traceback only with FLITSTACK_DEBUG=1)."""
+    global _depth
+    _depth += 1
+    retries = logging.getLogger("flitstack_dagster.pipedrive")
+    level = retries.level
+    if not debug():  # the client logs each retry it makes; at a terminal the outcome's one line is enough
+        retries.setLevel(logging.ERROR)
+    try:
+        return _dispatch(argv)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if _depth > 1:
+            raise
+        return _report(exc)
+    finally:
+        _depth -= 1
+        retries.setLevel(level)
+
+
+def _dispatch(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="flitstack", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
@@ -34,16 +64,51 @@ def main(argv: list[str] | None = None) -> int:
             modules[name] = importlib.import_module(module)
             modules[name].configure(p)
     args = parser.parse_args(argv)
+    return int(modules[args.command].run(args) or 0)
+
+
+def _report(exc: BaseException) -> int:
+    """Print what went wrong for a person (the token scrubbed) and return the exit code."""
     from flitstack_dagster.errors import UserError
+    from flitstack_dagster.settings import scrub
+
+    if _interrupted(exc):
+        print(STOPPED, file=sys.stderr)
+        return 130
+    message = str(exc) if isinstance(exc, UserError) else _account_problem(exc)
+    if message is not None:
+        for line in message.splitlines() or [""]:
+            print(f"error: {scrub(line)}", file=sys.stderr)
+        return 2
+    if debug():
+        print(scrub("".join(traceback.format_exception(exc))), end="", file=sys.stderr)
+    else:
+        text = " ".join(str(exc).split())[:500]
+        print(scrub(f"unexpected error: {type(exc).__name__}: {text} (set FLITSTACK_DEBUG=1 for details)"),
+              file=sys.stderr)
+    return 1
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, also when Dagster (running a job in this process) turned it into its own error."""
+    dagster = sys.modules.get("dagster")
+    return isinstance(exc, KeyboardInterrupt) or (
+        dagster is not None and isinstance(exc, dagster.DagsterExecutionInterruptedError))
+
+
+def _account_problem(exc: BaseException) -> str | None:
+    """A refused token or an unreachable host, named, or what Pipedrive answered; None for a bug."""
+    if "flitstack_dagster.pipedrive" not in sys.modules:
+        return None
+    from flitstack_dagster.pipedrive.errors import PipedriveError
+    from flitstack_dagster.pipedrive.problems import human_message
+    from flitstack_dagster.settings import SettingError, pipedrive_settings
 
     try:
-        return int(modules[args.command].run(args) or 0)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        host = pipedrive_settings().host
+    except SettingError:
+        host = None
+    return human_message(exc, host) or (str(exc) if isinstance(exc, PipedriveError) else None)
 
 
 if __name__ == "__main__":

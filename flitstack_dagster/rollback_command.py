@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     token, Pipedrive not configured, budget spent) print one message and exit 1, never a traceback."""
     from flitstack_dagster.loading.rollback import plan_rollback, rollback_run
     from flitstack_dagster.pipedrive.client import PipedriveClient
+    from flitstack_dagster.pipedrive.problems import human_message
+    from flitstack_dagster.settings import pipedrive_settings
 
     paths = data_paths()
     if not paths.duckdb.exists():
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     except UserError as e:
         return _fail(str(e))
     except PipedriveError as e:  # the rollback stopped part-way; everything proven so far is recorded
-        return _fail(f"{e}. What was rolled back so far is recorded: run the same command again to finish.")
+        return _fail(human_message(e, pipedrive_settings().host)
+                     or f"{e}. What was rolled back so far is recorded: run the same command again to finish.")
     for w in result.warnings:
         print(f"warning: {w}")
     print(result.summary())

@@ -7,9 +7,10 @@ Plain Python, no Dagster: the `migrate` job takes `account_run_tags()` as its ta
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from flitstack_dagster.settings import raw
 
 ACCOUNT_TAG = "flitstack/pipedrive_account"
 
@@ -25,7 +26,7 @@ def pipedrive_account(base_url: str) -> str:
     parts = urlsplit(raw if "://" in raw else f"https://{raw}")
     host = (parts.hostname or "").lower()
     if not host:
-        raise ValueError(f"PIPEDRIVE_BASE_URL {base_url!r} has no host (expected e.g. https://yourcompany.pipedrive.com)")
+        raise ValueError("PIPEDRIVE_BASE_URL has no host (expected e.g. https://yourcompany.pipedrive.com)")
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
     port = parts.port
     return host if port in (None, default_port) else f"{host}_{port}"
@@ -33,10 +34,13 @@ def pipedrive_account(base_url: str) -> str:
 
 def account_run_tags(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """`{ACCOUNT_TAG: account}` from PIPEDRIVE_BASE_URL, or {} where it is not set (tests, `dagster dev`
-    without a destination): the code location still loads, and such runs are simply not limited."""
-    env = os.environ if environ is None else environ
-    url = env.get("PIPEDRIVE_BASE_URL", "").strip()
-    return {ACCOUNT_TAG: pipedrive_account(url)} if url else {}
+    without a destination) or has no host: the code location still loads, such runs are simply not
+    limited, and a bad URL fails the run's first Pipedrive step with the sentence saying what to fix."""
+    url = raw("PIPEDRIVE_BASE_URL", environ)
+    try:
+        return {ACCOUNT_TAG: pipedrive_account(url)} if url else {}
+    except ValueError:
+        return {}
 
 
 __all__ = ["ACCOUNT_TAG", "account_run_tags", "pipedrive_account"]

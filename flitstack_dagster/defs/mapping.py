@@ -51,7 +51,7 @@ def source_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pr
 def pipedrive_account_audit(context: dg.AssetExecutionContext, pipedrive: PipedriveResource,
                             project: ProjectPaths) -> dg.MaterializeResult:
     with pipedrive.client() as client:
-        audit = audit_account(client, plan=pipedrive.plan, seats=pipedrive.seats)
+        audit = audit_account(client, plan=client.plan, seats=client.seats)
         spent = client.tokens_spent
     path = mapping_store.save_audit(project.paths, context.partition_key, audit)
     return dg.MaterializeResult(metadata={

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -219,21 +218,15 @@ class PipedriveClient:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> PipedriveClient:
-        """PIPEDRIVE_BASE_URL, PIPEDRIVE_API_TOKEN (and optional PIPEDRIVE_PLAN, PIPEDRIVE_SEATS)."""
-        env = os.environ if env is None else env
-        base_url = env.get("PIPEDRIVE_BASE_URL", "").strip()
-        token = env.get("PIPEDRIVE_API_TOKEN", "").strip()
-        missing = [n for n, v in (("PIPEDRIVE_BASE_URL", base_url), ("PIPEDRIVE_API_TOKEN", token)) if not v]
-        if missing:
-            raise UserError(
-                f"Pipedrive is not configured: set {' and '.join(missing)} "
-                "(base URL like https://yourcompany.pipedrive.com; API token from Personal preferences > API)."
-            )
-        if "plan" not in kwargs and env.get("PIPEDRIVE_PLAN"):
-            kwargs["plan"] = env["PIPEDRIVE_PLAN"]
-        if "seats" not in kwargs and env.get("PIPEDRIVE_SEATS"):
-            kwargs["seats"] = int(env["PIPEDRIVE_SEATS"])
-        return cls(base_url, SecretStr(token), **kwargs)
+        """The account the PIPEDRIVE_* settings name (checked by flitstack_dagster.settings, which
+        raises a SettingError naming any bad variable); keyword arguments win over the settings."""
+        from flitstack_dagster.settings import pipedrive_settings
+
+        s = pipedrive_settings(env)
+        kwargs.setdefault("plan", s.plan)
+        kwargs.setdefault("seats", s.seats)
+        kwargs.setdefault("daily_reserve_fraction", s.daily_reserve)
+        return cls(s.base_url, s.api_token, **kwargs)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
