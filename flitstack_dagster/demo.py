@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"   {run_.run_key}: Dagster run {r.run_id}: {status}")
         for c in r.get_asset_check_evaluations():
             if not c.passed and c.severity.value == "ERROR":
-                print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: {plain_line(c.description or '', 1000)}")
+                print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: "
+                      f"{plain_line(c.description or '', 1000)}")
     for e in errors:
         print(f"   step error: {plain_line(e, 1000)}")
     last = results[-1][0]

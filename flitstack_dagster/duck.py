@@ -52,13 +52,17 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = N
         return pl.read_parquet(part)
 
 
-def copy_to_csv(con: duckdb.DuckDBPyConnection, sql: str, path: Path, params: dict | list | None = None) -> Path:
+def copy_to_csv(con: duckdb.DuckDBPyConnection, sql: str, path: Path,
+                params: dict | list | None = None) -> Path:
     """A query's rows as a CSV file people open: every text column (and the header) safe in a
     spreadsheet, see `safe_text.csv_cell`; streamed by DuckDB, so size does not matter."""
-    columns = con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description
-    select = ", ".join((csv_cell_sql(_ident(name)) if str(kind) == "VARCHAR" else _ident(name)) + f" AS {_ident(csv_cell(name))}"
-                       for name, kind, *_ in columns)
-    con.execute(f"COPY (SELECT {select} FROM ({sql})) TO '{_literal(str(path))}' (HEADER, DELIMITER ',')", params)
+    probe = con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params)
+    columns = probe.description
+    probe.fetchall()  # DuckDB 2 wants every result consumed before the next statement
+    select = ", ".join((csv_cell_sql(_ident(name)) if str(kind) == "VARCHAR" else _ident(name))
+                       + f" AS {_ident(csv_cell(name))}" for name, kind, *_ in columns)
+    con.execute(f"COPY (SELECT {select} FROM ({sql})) TO '{_literal(str(path))}' (HEADER, DELIMITER ',')",
+                params)
     return path
 
 

@@ -139,7 +139,8 @@ def cap_document(text: str, limit: int, where: str) -> str:
             fence = line[:len(line) - len(line.lstrip("`"))]
             open_fence = None if open_fence and fence.startswith(open_fence) else (open_fence or fence)
     closing = [open_fence] if open_fence else []
-    return "\n".join([head, *closing, "", f"_Cut here for the preview; the whole document is {md_text(where)}._"])
+    note = f"_Cut here for the preview; the whole document is {md_text(where)}._"
+    return "\n".join([head, *closing, "", note])
 
 
 # -- HTML --------------------------------------------------------------------------------------------

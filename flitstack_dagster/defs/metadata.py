@@ -14,7 +14,7 @@ DOCUMENT_PREVIEW = 60000
 
 
 def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, limit: int = 10) -> dg.MetadataValue:
-    """A markdown preview table: cells shown as typed (never as markup), long ones cut so the UI stays readable."""
+    """A markdown preview table: cells shown as typed (never as markup), long ones cut for the UI."""
     rows = list(rows)[:limit]
     if not rows:
         return dg.MetadataValue.md("_no rows_")
