@@ -14,6 +14,7 @@ Data outputs (Parquet, JSON, DuckDB) keep the raw values; they are data, not doc
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -35,6 +36,8 @@ _MD_HTML = re.compile(r"<|&(?=#?\w+;)")
 _MD_BLOCK_START = re.compile(r"^(\s*)([#+\-=>]|\d+(?=[.)](?:\s|$)))")
 _AUTOLINK = re.compile(r"(?i)(:)(?=//)|(?<=www)(\.)|(@)")
 _NEWLINES = re.compile(r"\r\n|[\r\n\t]")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_MARKUP = {ord(c): f"\\u{ord(c):04x}" for c in "<>&`[]"}
 
 
 def visible_text(value: Any) -> str:
@@ -107,20 +110,11 @@ def _escape_block_start(m: re.Match) -> str:
     return lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark)
 
 
-def md_code(value: Any, limit: int = MD_CELL_LIMIT) -> str:
-    """Source text as an inline code span, its fence longer than any backtick run inside it (not in a
-    table cell: a pipe would still split the cell)."""
-    text = plain_line(value, limit)
-    fence = "`" * (1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def md_fenced(text: str, lang: str = "") -> list[str]:
-    """Lines of a fenced code block holding `text`; the fence is longer than any backtick run in it."""
-    body = visible_text(text)
-    fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", body)), default=0))
-    return [fence + lang, body, fence]
+def md_json_block(data: Any) -> list[str]:
+    """Lines of a fenced JSON block showing `data`; inside its strings every character that could read
+    as markup (even in a viewer that ignores the fence) is a \\u escape, so the JSON means the same."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)  # ASCII: bidi and NUL are escapes too
+    return ["```json", _JSON_STRING.sub(lambda m: m.group(0).translate(_JSON_MARKUP), text), "```"]
 
 
 def md_list(items: Iterable[Any], empty: str = "none") -> str:

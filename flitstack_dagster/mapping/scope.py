@@ -29,7 +29,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
 from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
-from flitstack_dagster.safe_text import Markdown, md_code, md_text
+from flitstack_dagster.safe_text import Markdown, md_text
 
 RESERVE = 0.20
 COST = {"organization": 5, "relationship": 10, "person": 5, "deal": 5, "activity": 5, "note": 10, "file": 10}
@@ -283,7 +283,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     est = estimate_requests(profile, mapping, audit)
     grade, reasons = complexity(profile, mapping, audit, owners, est)
     inv = profile.inventory
-    L: list[str] = [f"# Migration scope — run {md_code(profile.run_key)}", ""]
+    L: list[str] = [f"# Migration scope — run {md_text(profile.run_key)}", ""]
     L += [f"**Complexity grade: {grade}**", ""] + [f"- {r}" for r in reasons] + [""]
 
     L += ["## Inventory", ""]

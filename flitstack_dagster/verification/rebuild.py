@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from flitstack_dagster.duck import has_table
-from flitstack_dagster.safe_text import cut, md_code, md_fenced, md_text
+from flitstack_dagster.safe_text import cut, md_json_block, md_text
 from flitstack_dagster.shaping.recurrence import RecurrenceError, parse_recurrence
 
 PIPEDRIVE = "Pipedrive workflow automation"
@@ -329,7 +329,7 @@ def render_markdown(ref: RebuildReference) -> str:
             if i.recurrence:
                 r = i.recurrence
                 out.append(f"- Recurrence: trigger {_md(r['trigger'])}, frequency {_md(r.get('frequency') or '-')}, "
-                           f"interval {_md(r.get('interval') or '-')}, RRULE {md_code(r.get('rrule') or '-')}"
+                           f"interval {_md(r.get('interval') or '-')}, RRULE {_md(r.get('rrule') or '-')}"
                            + (f", meter {_md(r.get('meter'))} every {_md(r.get('meter_interval'))}"
                               if r['trigger'] == "Meter" else "")
                            + (f" (from '{_md(r['source_text'])}')" if r.get("source_text") else "")
@@ -341,7 +341,7 @@ def render_markdown(ref: RebuildReference) -> str:
             out += [f"  - {'Field' if kind == 'form' else 'Action'}: {_md(a)}" for a in p.actions]
             out += [f"  - Note: {_md(n)}" for n in p.notes]
             out += ["", "<details><summary>Original definition</summary>", "",
-                    *md_fenced(json.dumps(_cut_values(i.original), indent=2, sort_keys=True, default=str), "json"),
+                    *md_json_block(_cut_values(i.original)),
                     "", "</details>"]
     return "\n".join(out) + "\n"
 

@@ -65,6 +65,7 @@ OUR_HTML_BLOCKS = {"<details><summary>Original definition</summary>", "</details
 def markdown_safe(text: str, name: str) -> str:
     """Fails when the document has markup that source text could have made; returns its rendered text."""
     assert not BIDI_OR_NUL.search(text), f"{name}: NUL or bidi control"
+    assert not re.search(r"<(script|img)\b", text, re.I), f"{name}: a raw script or image tag"
     tokens = _MD.parse(text)
     for t in tokens:
         assert t.type != "html_block" or t.content.strip() in OUR_HTML_BLOCKS, f"{name}: raw HTML {t.content[:80]!r}"
@@ -100,6 +101,7 @@ REPORT_HANDLERS = {("select", "onchange"), ("input", "oninput")}
 def html_safe(text: str, name: str) -> str:
     """Fails when the page has an element or handler source text could have made; returns its text."""
     assert not BIDI_OR_NUL.search(text), f"{name}: NUL or bidi control"
+    assert text.lower().count("<script") == 1 and "<img" not in text.lower(), f"{name}: a raw script or image tag"
     p = _Tags()
     p.feed(text)
     tags = [t for t, _ in p.tags]

@@ -3,6 +3,7 @@ still carry the text), Markdown and HTML that show the text instead of rendering
 
 from __future__ import annotations
 
+import json
 from html import unescape
 from pathlib import Path
 
@@ -20,8 +21,7 @@ from flitstack_dagster.safe_text import (
     csv_cell,
     csv_cell_sql,
     html_text,
-    md_code,
-    md_fenced,
+    md_json_block,
     md_text,
     plain_line,
     visible_text,
@@ -74,9 +74,12 @@ def test_md_text_renders_as_the_text_itself(value):
 
 
 @pytest.mark.parametrize("value", ALL)
-def test_code_and_fenced_blocks_cannot_be_closed_from_inside(value):
-    html = markdown_safe(f"RRULE {md_code(value)}\n\n" + "\n".join(md_fenced(value + "\n```\n# after")) + "\ntail\n", "doc")
-    assert _text_of(html).count(plain_line(value, 200).strip()) >= 1 and "<h1>" not in html
+def test_json_blocks_cannot_be_closed_from_inside(value):
+    data = {"name": value, "steps": [value + "\n```\n# after"]}
+    block = md_json_block(data)
+    assert json.loads(block[1]) == data  # the same JSON, only written with escapes
+    html = markdown_safe("\n".join(block) + "\ntail\n", "doc")
+    assert "<h1>" not in html
     assert html.rstrip().endswith("<p>tail</p>")
 
 
