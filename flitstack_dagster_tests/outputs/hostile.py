@@ -167,6 +167,18 @@ def poison_bundle(bundle: Path) -> dict[str, list[str]]:
     return placed
 
 
+def poison_deletions(delta: Path) -> list[str]:
+    """Work orders the delta's deleted.csv lists under hostile IDs (never loaded, so deletions.csv names
+    them as such), one with a hostile Deleted At; returns the IDs."""
+    header, rows = _read(delta / "deleted.csv")
+    ids = [*FORMULAS, *HTML, *HIDDEN, "[x](javascript:alert(1))"]
+    rows += [{"Entity": "Work Order", "ID": v, "Deleted At": "11/21/2026 10:00"} for v in ids]
+    rows[-1]["Deleted At"] = "@SUM(A1)"
+    _write(delta / "deleted.csv", header, rows)
+    _resign(delta, {"deleted.csv": len(rows)})
+    return ids
+
+
 def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(encoding="utf-8", newline="") as f:
         r = csv.DictReader(f)
@@ -181,11 +193,12 @@ def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
     path.write_bytes(buf.getvalue().encode("utf-8"))
 
 
-def _resign(bundle: Path) -> None:
+def _resign(bundle: Path, rows: dict[str, int] | None = None) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     for entry in manifest["files"]:
         p = bundle / entry["name"]
         if p.is_file():
             body = p.read_bytes()
             entry["bytes"], entry["sha256"] = len(body), hashlib.sha256(body).hexdigest()
+        entry["rows"] = (rows or {}).get(entry["name"], entry.get("rows"))
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

@@ -27,6 +27,7 @@ from flitstack_dagster_tests.outputs.hostile import (
     html_safe,
     markdown_safe,
     poison_bundle,
+    poison_deletions,
 )
 from flitstack_dagster_tests.reliability.kit import waive_sample_gate
 
@@ -52,37 +53,50 @@ def migrated(tmp_path_factory):
         approve_for_demo(paths)
         waive_sample_gate(paths)
         second = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
-        yield paths, run.run_key, placed, [first, second]
+        delta_bundle = root / "delta"  # its deleted.csv lists work orders under hostile IDs
+        assert cli_main(["generate", "--delta-from", str(bundle), "--seed", "12", "--out", str(delta_bundle),
+                         "--no-mess-log"]) == 0
+        placed["deleted"] = poison_deletions(delta_bundle)
+        with duck.connect(paths.duckdb) as con:
+            delta = add_run(con, delta_bundle, "delta", paths.work)
+        instance.add_dynamic_partitions(migration_runs.name, [delta.run_key])
+        third = job.execute_in_process(partition_key=delta.run_key, instance=instance, raise_on_error=False)
+        yield paths, [run.run_key, delta.run_key], placed, [first, second, third]
 
 
-def test_the_run_wrote_every_report(migrated):
-    paths, run_key, _, (_, second) = migrated
-    assert second.success, [e.message for e in second.all_events if e.is_failure]
-    names = {p.name for p in (paths.reports / run_key).iterdir()}
-    assert {"quarantine.csv", "audit_log.csv", "deletions.csv", "scope.md", "field_diff.html",
-            "rebuild_reference.md"} <= names
+def test_the_runs_wrote_every_report(migrated):
+    paths, run_keys, _, (_, *loads) = migrated
+    for run_key, result in zip(run_keys, loads):
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        names = {p.name for p in (paths.reports / run_key).iterdir()}
+        assert {"quarantine.csv", "audit_log.csv", "deletions.csv", "scope.md", "field_diff.html",
+                "rebuild_reference.md"} <= names, run_key
 
 
 def test_every_csv_cell_is_safe_and_keeps_the_text(migrated):
-    paths, run_key, placed, _ = migrated
+    paths, run_keys, placed, _ = migrated
     cells: list[str] = []
-    for path in sorted((paths.reports / run_key).glob("*.csv")):
+    for path in sorted(p for run_key in run_keys for p in (paths.reports / run_key).glob("*.csv")):
         cells += [c for row in csv_rows(path) for c in row]
-    csv_round_trips(cells, [v for v in placed["quarantined"] if v.strip()])
+    csv_round_trips(cells, placed["quarantined"])
+    deletions = csv_rows(paths.reports / run_keys[1] / "deletions.csv")
+    csv_round_trips([r[1] for r in deletions], [v.strip() for v in placed["deleted"]])  # as typed (IDs trimmed)
     assert any(c.startswith("'") for c in cells)  # the formulas were there, neutralised
 
 
 def test_every_markdown_file_shows_source_text_as_text(migrated):
-    paths, run_key, _, _ = migrated
-    docs = [*(paths.reports / run_key).glob("*.md"), mapping_store.proposed_path(paths).with_suffix(".md")]
-    rendered = {p.name: markdown_safe(p.read_text(encoding="utf-8"), p.name) for p in docs}
+    paths, run_keys, _, _ = migrated
+    docs = [*(paths.reports / run_keys[1]).glob("*.md"), *(paths.reports / run_keys[0]).glob("*.md"),
+            mapping_store.proposed_path(paths).with_suffix(".md")]
+    rendered = {p.name: markdown_safe(p.read_text(encoding="utf-8"), p.name) for p in docs}  # the full run's win
     assert "[x](javascript:alert(1))" in rendered["scope.md"]  # the tenant status, shown as typed
     assert "&lt;img src=x onerror=alert(5)&gt;" in rendered["rebuild_reference.md"]
 
 
 def test_the_field_diff_report_shows_source_text_as_text(migrated):
-    paths, run_key, _, _ = migrated
-    text = html_safe((paths.reports / run_key / "field_diff.html").read_text(encoding="utf-8"), "field_diff.html")
+    paths, run_keys, _, _ = migrated
+    html_safe((paths.reports / run_keys[1] / "field_diff.html").read_text(encoding="utf-8"), "delta field_diff.html")
+    text = html_safe((paths.reports / run_keys[0] / "field_diff.html").read_text(encoding="utf-8"), "field_diff.html")
     assert "<script>alert(1)</script>" in text and FORMULAS[0] in text  # escaped in the file, text on screen
     assert re.search(r"cut after 5,000 of [7-9]\d,\d{3} characters", text)  # the 70,000-character description's note
     assert LONG[:6000] not in text
