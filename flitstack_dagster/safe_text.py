@@ -75,8 +75,8 @@ def csv_row(values: Iterable[Any]) -> list[Any]:
 def csv_cell_sql(expr: str) -> str:
     """DuckDB SQL for `csv_cell` of a text expression (the column name it keeps is the caller's)."""
     clean = f"regexp_replace(CAST({expr} AS VARCHAR), '{_HIDDEN_RE2}', '', 'g')"
-    starts = "^[" + "".join({"\t": r"\t", "\r": r"\r", "-": r"\-"}.get(c, c) for c in FORMULA_START) + "]"
-    return f"CASE WHEN regexp_matches({clean}, '{starts}') THEN '''' || {clean} ELSE {clean} END"
+    starts = "^([" + "".join({"\t": r"\t", "\r": r"\r", "-": r"\-"}.get(c, c) for c in FORMULA_START) + "])"
+    return f"regexp_replace({clean}, '{starts}', '''\\1')"
 
 
 # -- Markdown ----------------------------------------------------------------------------------------
