@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flitstack_dagster import duck
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.safe_text import plain_line
 from flitstack_dagster.settings import data_paths
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             from flitstack_dagster.mapping.demo_approval import approve_for_demo
 
             for line in approve_for_demo(paths):
-                print(f"   {line}")
+                print(f"   {plain_line(line)}")
             _step("5. Materializing `migrate` for the sample again: provisioning, shaping, loading the stratified "
                   "sample, read-back verification")
             result = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
@@ -84,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"   {run_.run_key}: Dagster run {r.run_id}: {status}")
         for c in r.get_asset_check_evaluations():
             if not c.passed and c.severity.value == "ERROR":
-                print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: {c.description or ''}")
+                print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: "
+                      f"{plain_line(c.description or '', 1000)}")
     for e in errors:
-        print(f"   step error: {e}")
+        print(f"   step error: {plain_line(e, 1000)}")
     last = results[-1][0]
     if last is not sample:
         print_summary(paths, sample.run_key, None, brief=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from flitstack_dagster.safe_text import csv_cell, csv_cell_sql
+
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """Whether `schema.table` exists (results fully consumed, as DuckDB 2 requires)."""
@@ -48,3 +50,25 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = N
         con.execute(f"COPY ({sql}) TO '{str(part).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION uncompressed)",
                     params)
         return pl.read_parquet(part)
+
+
+def copy_to_csv(con: duckdb.DuckDBPyConnection, sql: str, path: Path,
+                params: dict | list | None = None) -> Path:
+    """A query's rows as a CSV file people open: every text column (and the header) safe in a
+    spreadsheet, see `safe_text.csv_cell`; streamed by DuckDB, so size does not matter."""
+    probe = con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params)
+    columns = probe.description
+    probe.fetchall()  # DuckDB 2 wants every result consumed before the next statement
+    select = ", ".join((csv_cell_sql(_ident(name)) if str(kind) == "VARCHAR" else _ident(name))
+                       + f" AS {_ident(csv_cell(name))}" for name, kind, *_ in columns)
+    con.execute(f"COPY (SELECT {select} FROM ({sql})) TO '{_literal(str(path))}' (HEADER, DELIMITER ',')",
+                params)
+    return path
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")

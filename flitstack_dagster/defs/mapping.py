@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.loading import user_failure
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import md_document, md_problems, md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
@@ -106,12 +106,12 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
         "unmapped": len(proposal.unmapped()),
         "proposal": dg.MetadataValue.path(str(path)),
         "approved_file": dg.MetadataValue.path(str(mapping_store.approved_path(paths))),
-        "mapping": dg.MetadataValue.md(mapping_markdown(proposal)[:60000]),
+        "mapping": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
     })
     yield dg.AssetCheckResult(
         check_name="mapping_approved", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(problems[:5]) if problems else "approved",
-        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        metadata={"problems": md_problems(problems),
                   "approved_by": approved.approved_by if approved and approved.approved_by else ""},
     )
 
@@ -162,7 +162,7 @@ def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.Ma
     path = paths.reports / run_key / "scope.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    return dg.MaterializeResult(metadata={"document": dg.MetadataValue.md(text[:60000]),
+    return dg.MaterializeResult(metadata={"document": md_document(text, path),
                                           "path": dg.MetadataValue.path(str(path))})
 
 

@@ -7,23 +7,32 @@ from typing import Any
 
 import dagster as dg
 
+from flitstack_dagster.safe_text import cap_document, md_list, md_text
+
+# the UI renders Markdown metadata up to about this size
+DOCUMENT_PREVIEW = 60000
+
 
 def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, limit: int = 10) -> dg.MetadataValue:
-    """A markdown preview table; long cells are cut so the UI stays readable."""
+    """A markdown preview table: cells shown as typed (never as markup), long ones cut for the UI."""
     rows = list(rows)[:limit]
     if not rows:
         return dg.MetadataValue.md("_no rows_")
     cols = list(columns or rows[0].keys())
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out = ["| " + " | ".join(md_text(c, limit=60) for c in cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        out.append("| " + " | ".join(_cell(r.get(c)) for c in cols) + " |")
+        out.append("| " + " | ".join(md_text(r.get(c), limit=60) for c in cols) + " |")
     return dg.MetadataValue.md("\n".join(out))
 
 
-def _cell(v: Any) -> str:
-    s = "" if v is None else str(v)
-    s = s.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-    return s if len(s) <= 60 else s[:57] + "…"
+def md_problems(problems: Iterable[Any]) -> dg.MetadataValue:
+    """A bulleted list of messages that may quote source text."""
+    return dg.MetadataValue.md(md_list(problems))
+
+
+def md_document(text: str, path: Any) -> dg.MetadataValue:
+    """A Markdown document written to `path`, cut for the UI where it is too long."""
+    return dg.MetadataValue.md(cap_document(text, DOCUMENT_PREVIEW, str(path)))
 
 
 def counts_table(pairs: Iterable[tuple[str, int]], key: str, value: str = "rows") -> dg.MetadataValue:

@@ -12,7 +12,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.loading import LOADS
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import md_document, md_problems, md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
@@ -115,7 +115,7 @@ def verify_migration_run(context: dg.AssetExecutionContext, config: Verification
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(recon.problems[:5]) if recon.problems else "every source row and record accounted for",
         metadata={"sources": md_table(recon.sources, limit=50), "destinations": md_table(recon.destinations, limit=20),
-                  "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in recon.problems) or "none")},
+                  "problems": md_problems(recon.problems)},
     )
     once = result.once_problems()
     yield dg.AssetCheckResult(
@@ -173,7 +173,7 @@ def rebuild_reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     js.write_text(json.dumps(ref.to_dict(), indent=2, default=str, ensure_ascii=False), encoding="utf-8")
     return dg.MaterializeResult(metadata={
         "summary": md_table(ref.summary()), "items": len(ref.items),
-        "document": dg.MetadataValue.md(text[:60000]), "path": dg.MetadataValue.path(str(md)),
+        "document": md_document(text, md), "path": dg.MetadataValue.path(str(md)),
         "json": dg.MetadataValue.path(str(js)),
     })
 

@@ -19,6 +19,7 @@ from flitstack_dagster.duck import has_table
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.pipedrive.errors import NotFound
 from flitstack_dagster.runs import check_account
+from flitstack_dagster.safe_text import csv_row
 
 # deleted.csv Entity -> (Pipedrive entity, source-id prefixes of the records it became)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -30,6 +31,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Account": ("organization", ("account:{id}",)),
 }
 FLAGGED_STATE = "deleted_in_source"
+REPORT_COLUMNS = ("novo_entity", "novo_id", "deleted_at", "entity", "source_id", "pipedrive_id", "action")
 
 
 @dataclass
@@ -95,12 +97,12 @@ def _apply(client, store: LoadStore, run_key: str, entity: str, source_id: str, 
 
 
 def write_report(result: DeletionResult, path: Path) -> Path:
-    """deletions.csv: what deleted.csv listed and what was done about each."""
+    """deletions.csv: what deleted.csv listed and what was done about each (text safe in a spreadsheet)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [*result.rows, *({"novo_entity": r["entity"], "novo_id": r["id"], "action": f"none: {r['reason']}"}
+                            for r in result.not_migrated)]
     with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, ["novo_entity", "novo_id", "deleted_at", "entity", "source_id", "pipedrive_id", "action"])
-        w.writeheader()
-        w.writerows(result.rows)
-        for r in result.not_migrated:
-            w.writerow({"novo_entity": r["entity"], "novo_id": r["id"], "action": f"none: {r['reason']}"})
+        w = csv.writer(f)
+        w.writerow(csv_row(REPORT_COLUMNS))
+        w.writerows(csv_row(r.get(c) for c in REPORT_COLUMNS) for r in rows)
     return path

@@ -29,6 +29,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
 from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
+from flitstack_dagster.safe_text import Markdown, md_text
 
 RESERVE = 0.20
 COST = {"organization": 5, "relationship": 10, "person": 5, "deal": 5, "activity": 5, "note": 10, "file": 10}
@@ -271,10 +272,9 @@ def complexity(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | N
 
 
 def _t(headers: list[str], rows: list[list[Any]]) -> list[str]:
-    def cell(v: Any) -> str:
-        return ("" if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+    """A Markdown table; every cell is shown as typed (see safe_text.md_text)."""
     out = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
-    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    out += ["| " + " | ".join(md_text(v) for v in r) + " |" for r in rows]
     return out
 
 
@@ -283,7 +283,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     est = estimate_requests(profile, mapping, audit)
     grade, reasons = complexity(profile, mapping, audit, owners, est)
     inv = profile.inventory
-    L: list[str] = [f"# Migration scope — run `{profile.run_key}`", ""]
+    L: list[str] = [f"# Migration scope — run {md_text(profile.run_key)}", ""]
     L += [f"**Complexity grade: {grade}**", ""] + [f"- {r}" for r in reasons] + [""]
 
     L += ["## Inventory", ""]
@@ -291,8 +291,8 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
             [[e, n, inv.quarantined.get(e, 0)] for e, n in inv.counts.items()])
     L += ["", "### Work-order status", ""]
     L += _t(["status", "work orders", "mapped to"],
-            [[s, n, (lambda t: "**unmapped**" if t is None else f"{t.stage} ({t.status})")(
-                mapping.status_map.get(s)) if s in mapping.status_map else "**not in mapping**"]
+            [[s, n, (lambda t: Markdown("**unmapped**") if t is None else f"{t.stage} ({t.status})")(
+                mapping.status_map.get(s)) if s in mapping.status_map else Markdown("**not in mapping**")]
              for s, n in inv.wo_status.items()])
     L += ["", "### Work-order priority", ""]
     L += _t(["priority", "work orders"], [[p or "(empty)", n] for p, n in inv.wo_priority.items()])
@@ -301,7 +301,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     L += _t(["depth", "assets"], [[d, n] for d, n in sorted(h.depth_histogram.items())])
     L += ["", (f"- {h.assets} assets, {h.roots} trees, max depth {h.max_depth}; "
               f"{h.missing_parent} with a missing parent (treated as roots)")]
-    L += [f"- cycles: {len(h.cycles)}" + (": " + "; ".join(" → ".join(c + [c[0]]) for c in h.cycles[:20])
+    L += [f"- cycles: {len(h.cycles)}" + (": " + "; ".join(" → ".join(md_text(a) for a in c + [c[0]]) for c in h.cycles[:20])
                                           if h.cycles else "")
           + (f" ({h.under_cycle} asset(s) hang below a cycle)" if h.under_cycle else "")]
     L += ["", "### PM schedules by recurrence style", ""]
@@ -336,7 +336,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     L += _t(["entity", "field", "type", "action", "options"], rows)
     if audit and audit.custom_field_cap is not None:
         head = audit.headroom or 0
-        L += ["", f"- plan **{audit.plan_key}**: cap {audit.custom_field_cap} custom fields, "
+        L += ["", f"- plan **{md_text(audit.plan_key)}**: cap {audit.custom_field_cap} custom fields, "
                   f"{audit.custom_field_count} used, headroom {head}; this mapping creates {new} → "
                   + ("fits." if new <= head else f"**does not fit** ({new - head} too many: provisioning will refuse).")]
     else:
@@ -348,7 +348,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
         L += ["- owner resolution not run"]
     else:
         L += [(f"- {len(owners.matched())} contact(s) matched to a Pipedrive user by email; "
-              f"{len(owners.unmatched())} fall back to {owners.fallback_email} (user {owners.fallback_user_id}).")]
+              f"{len(owners.unmatched())} fall back to {md_text(owners.fallback_email)} (user {owners.fallback_user_id}).")]
         if owners.unmatched():
             L += [""] + _t(["contact", "name", "email", "role", "owned by", "reason"],
                            [[r.contact_id, r.name, r.email or "", r.role or "", r.owner_email or r.owner_user_id,
@@ -363,7 +363,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
                                                          else "flagged for manual handling")]
     un = mapping.unmapped()
     if un:
-        L += [f"- nothing loads until these are mapped: {', '.join(un)}"]
+        L += [f"- nothing loads until these are mapped: {', '.join(md_text(u) for u in un)}"]
     skipped = [f for f in mapping.fields if f.target_entity == "none" and f.transform in ("none",)
                and f.source_entity not in ("user_defined_fields", "deleted")]
     if skipped:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
+from flitstack_dagster.safe_text import md_text
 
 HEADER = """\
 # FlitStack mapping: Novo Work Order -> Pipedrive
@@ -94,14 +95,14 @@ def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do 
 
 
 def _md(s: Any) -> str:
-    return ("" if s is None else str(s)).replace("|", "\\|").replace("\n", " ")
+    return md_text(s, limit=500)
 
 
 def mapping_markdown(mapping: Mapping, title: str = "Proposed mapping") -> str:
     out = [f"# {title}", ""]
     un = mapping.unmapped()
     if un:
-        out += ["## Unmapped (blocks the load until confirmed)", ""] + [f"- {u}" for u in un] + [""]
+        out += ["## Unmapped (blocks the load until confirmed)", ""] + [f"- {_md(u)}" for u in un] + [""]
     out += ["## Objects", "", "| Novo | Pipedrive | cardinality | how |", "| --- | --- | --- | --- |"]
     out += [f"| {_md(o.source)} | {_md(o.target)} | {o.cardinality} | {_md(o.how)} |" for o in mapping.objects]
     out += ["", "## Fields", "",
@@ -119,7 +120,7 @@ def mapping_markdown(mapping: Mapping, title: str = "Proposed mapping") -> str:
         out.append(f"| {_md(s)} | **unmapped** | | |" if t is None
                    else f"| {_md(s)} | {_md(t.stage)} | {t.status} | {_md(t.lost_reason)} |")
     for key, vm in mapping.value_maps.items():
-        out += ["", f"## {key}", "", "| Novo value | Pipedrive option |", "| --- | --- |"]
+        out += ["", f"## {_md(key)}", "", "| Novo value | Pipedrive option |", "| --- | --- |"]
         out += [f"| {_md(v)} | {'**unmapped**' if t is None else ('(empty)' if t == '' else _md(t))} |"
                 for v, t in vm.items()]
     return "\n".join(out) + "\n"

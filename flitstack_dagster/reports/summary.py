@@ -1,10 +1,12 @@
-"""The closing summary of a migration run: what landed, what was set aside and why, where reports are."""
+"""The closing summary of a migration run: what landed, what was set aside and why, where reports are.
+Text that came from the data is printed through safe_text.plain_line, so it cannot drive the terminal."""
 
 from __future__ import annotations
 
 import duckdb
 
 from flitstack_dagster import duck
+from flitstack_dagster.safe_text import plain_line
 from flitstack_dagster.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
@@ -24,11 +26,11 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
     if not brief:
         print(f"{'file':28} {'rows':>9} {'staged':>9} {'set aside':>9}  accounted")
     for a in [] if brief else accounts:
-        print(f"{a.file:28} {a.raw_rows:>9,} {a.staged_rows:>9,} {a.quarantined_rows:>9,}  {'yes' if a.ok else 'NO'}")
+        print(f"{plain_line(a.file):28} {a.raw_rows:>9,} {a.staged_rows:>9,} {a.quarantined_rows:>9,}  {'yes' if a.ok else 'NO'}")
     if reasons and not brief:
         print("\nQuarantine by reason (row: record set aside; value: record kept, value repaired or blanked)")
         for r in reasons:
-            print(f"  {r.file:26} {r.reason_code:22} {r.level:5} {r.count:>7,}")
+            print(f"  {plain_line(r.file):26} {plain_line(r.reason_code):22} {r.level:5} {r.count:>7,}")
     if loads:
         print("\nLoaded into Pipedrive (this run)")
         print(f"{'entity':18} {'created':>8} {'updated':>8} {'skipped':>8} {'adopted':>8} {'tokens':>8}")
@@ -37,7 +39,7 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
     if load_aside:
         print("\nSet aside at load time (meta.load_set_aside)")
         for entity, reason, n in load_aside:
-            print(f"  {entity:18} {reason:28} {n:>7,}")
+            print(f"  {plain_line(entity):18} {plain_line(reason):28} {n:>7,}")
     if verified:
         records, fields, matches, mismatches, missing, accepted, unexplained, dups = verified[0]
         verdict = "clean" if not unexplained and not dups else "NOT clean"

@@ -1,7 +1,8 @@
 """The run's audit log as CSV and Parquet: source ID -> destination ID, when, and what was done.
 
 What a migration lead hands an auditor: one row per operation the run made (create, update, skip,
-delete, restore, adopt, flag), in the order it happened. Values before/after stay in DuckDB.
+delete, restore, adopt, flag), in the order it happened. Values before/after stay in DuckDB. The CSV's
+text cells are safe to open in a spreadsheet; the Parquet file keeps the raw values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.duck import copy_to_csv, has_table
 
 COLUMNS = ("seq, entity, source_id, pipedrive_id AS destination_id, operation, "
            "strftime(recorded_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS recorded_at_utc, tokens, rolled_back_by")
@@ -34,7 +35,7 @@ def export_audit_log(con: duckdb.DuckDBPyConnection, run_key: str, out_dir: Path
         query = ("SELECT NULL::BIGINT AS seq, NULL::VARCHAR AS entity, NULL::VARCHAR AS source_id, "
                  "NULL::BIGINT AS destination_id, NULL::VARCHAR AS operation, NULL::VARCHAR AS recorded_at_utc, "
                  "NULL::INTEGER AS tokens, NULL::VARCHAR AS rolled_back_by WHERE $run_key IS NULL")
-    con.execute(f"COPY ({query}) TO '{_sql(csv)}' (HEADER, DELIMITER ',')", {"run_key": run_key})
+    copy_to_csv(con, query, csv, {"run_key": run_key})
     con.execute(f"COPY ({query}) TO '{_sql(parquet)}' (FORMAT PARQUET)", {"run_key": run_key})
     by_op: dict[str, int] = {}
     if has_table(con, "meta", "audit_log"):

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from flitstack_dagster.duck import has_table
+from flitstack_dagster.safe_text import cut, md_json_block, md_text
 from flitstack_dagster.shaping.recurrence import RecurrenceError, parse_recurrence
 
 PIPEDRIVE = "Pipedrive workflow automation"
@@ -39,6 +40,7 @@ OPERATOR = {"equals": "is", "contains": "contains", "is empty": "is empty", "cha
 STATUS = {"Completed": "stage Completed, status won", "Closed": "stage Completed, status won",
           "Cancelled": "status lost (reason 'Cancelled in Novo')", "Reassigned": "stage Open"}
 ROUTING_ACTIONS = {"Assign", "Route To Department"}
+ORIGINAL_VALUE_LIMIT = 1000  # characters of one source value the Markdown shows
 
 
 @dataclass
@@ -300,11 +302,14 @@ def _inventory(con: duckdb.DuckDBPyConnection, run_key: str) -> dict[str, Any]:
 
 
 def render_markdown(ref: RebuildReference) -> str:
-    out = [f"# Rebuild reference — {ref.run_key}", "",
-           "What does not migrate to Pipedrive, its original definition, and the pattern that replaces it.", "",
+    """The reference as Markdown; source text is shown as typed and long values are cut (the JSON file
+    beside it, rebuild_reference.json, holds them whole)."""
+    out = [f"# Rebuild reference — {_md(ref.run_key)}", "",
+           "What does not migrate to Pipedrive, its original definition, and the pattern that replaces it. "
+           "Long values are cut here; rebuild_reference.json holds them whole.", "",
            "## Inventory summary", "", "| what | count | enabled | rebuild in |", "|---|---|---|---|"]
     for r in ref.summary():
-        out.append(f"| {r['what']} | {r['count']} | {'' if r['enabled'] is None else r['enabled']} | {r['rebuild_in']} |")
+        out.append(f"| {_md(r['what'])} | {r['count']} | {'' if r['enabled'] is None else r['enabled']} | {_md(r['rebuild_in'])} |")
     inv = ref.inventory
     if inv.get("parts"):
         out += ["", (f"Inventory: {inv['parts']} parts in {inv.get('categories', 0)} categories, "
@@ -319,25 +324,36 @@ def render_markdown(ref: RebuildReference) -> str:
         if not items:
             out += ["", "_none in this export_"]
         for i in items:
-            out += ["", f"### {i.id} — {_md(i.name)}", "",
-                    f"- Novo: {i.entity}, {'enabled' if i.enabled else 'disabled' if i.enabled is False else 'enabled: unknown'}"]
+            out += ["", f"### {_md(i.id)} — {_md(i.name)}", "",
+                    f"- Novo: {_md(i.entity)}, {'enabled' if i.enabled else 'disabled' if i.enabled is False else 'enabled: unknown'}"]
             if i.recurrence:
                 r = i.recurrence
-                out.append(f"- Recurrence: trigger {r['trigger']}, frequency {r.get('frequency') or '-'}, "
-                           f"interval {r.get('interval') or '-'}, RRULE `{r.get('rrule') or '-'}`"
-                           + (f", meter {r.get('meter')} every {r.get('meter_interval')}" if r['trigger'] == "Meter" else "")
+                out.append(f"- Recurrence: trigger {_md(r['trigger'])}, frequency {_md(r.get('frequency') or '-')}, "
+                           f"interval {_md(r.get('interval') or '-')}, RRULE {_md(r.get('rrule') or '-')}"
+                           + (f", meter {_md(r.get('meter'))} every {_md(r.get('meter_interval'))}"
+                              if r['trigger'] == "Meter" else "")
                            + (f" (from '{_md(r['source_text'])}')" if r.get("source_text") else "")
-                           + (f" — {r['problem']}" if r.get("problem") else ""))
+                           + (f" — {_md(r['problem'])}" if r.get("problem") else ""))
             p = i.pattern
             out.append(f"- Rebuild in: **{p.tool}**")
             out.append(f"  - Trigger: {_md(p.trigger)}")
             out += [f"  - Condition: {_md(c)}" for c in p.conditions]
             out += [f"  - {'Field' if kind == 'form' else 'Action'}: {_md(a)}" for a in p.actions]
             out += [f"  - Note: {_md(n)}" for n in p.notes]
-            out += ["", "<details><summary>Original definition</summary>", "", "```json",
-                    json.dumps(i.original, indent=2, sort_keys=True, default=str), "```", "", "</details>"]
+            out += ["", "<details><summary>Original definition</summary>", "",
+                    *md_json_block(_cut_values(i.original)),
+                    "", "</details>"]
     return "\n".join(out) + "\n"
 
 
 def _md(s: Any) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    return md_text(s, limit=ORIGINAL_VALUE_LIMIT)
+
+
+def _cut_values(v: Any) -> Any:
+    """The original definition with every long text value cut, for reading."""
+    if isinstance(v, dict):
+        return {k: _cut_values(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_cut_values(x) for x in v]
+    return cut(v, ORIGINAL_VALUE_LIMIT) if isinstance(v, str) else v

@@ -1,14 +1,14 @@
 """The field-level diff report: one self-contained HTML file (inline CSS and JS, no network), source
 value vs destination value for every mapped field of every verified record, grouped by entity, the
-differences first, with filters by entity, outcome and text."""
+differences first, with filters by entity, outcome and text. Every value is escaped (safe_text.html_text)."""
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
 import polars as pl
 
+from flitstack_dagster.safe_text import HTML_CELL_LIMIT, html_text
 from flitstack_dagster.verification.verify import ENTITIES, VerificationResult, field_summary
 
 ORDER = {"mismatch": 0, "missing": 1, "match": 2}
@@ -57,12 +57,13 @@ def render(result: VerificationResult, *, max_match_rows: int = 5000) -> str:
     s = result.summary()
     verdict = ("<span class=ok>zero unexplained mismatches</span>" if result.clean
                else f"<span class=bad>{s['unexplained']} unexplained differences, {s['duplicates']} duplicate Source IDs"
-               + (f", stopped: {escape(result.stopped)}" if result.stopped else "") + "</span>")
+               + (f", stopped: {html_text(result.stopped)}" if result.stopped else "") + "</span>")
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
-           f"<title>Field-level diff — {escape(result.run_key)}</title><style>{CSS}</style><script>{JS}</script></head><body>",
-           f"<h1>Field-level diff — {escape(result.run_key)}</h1>",
+           f"<title>Field-level diff — {html_text(result.run_key)}</title><style>{CSS}</style><script>{JS}</script></head><body>",
+           f"<h1>Field-level diff — {html_text(result.run_key)}</h1>",
            (f"<p>Source value (what shaping intended, in this account's terms) vs destination value (read back from "
-           f"Pipedrive). Result: {verdict}.</p><div class=cards>")]
+           f"Pipedrive). Result: {verdict}. Values longer than {HTML_CELL_LIMIT:,} characters are cut here; DuckDB's "
+           f"verification.field_diff holds them whole.</p><div class=cards>")]
     for label, key in (("records", "records"), ("fields compared", "fields"), ("match", "matches"),
                        ("mismatch", "mismatches"), ("missing", "missing"), ("accepted", "accepted"), ("tokens", "tokens")):
         out.append(f"<span>{label}: <b>{s[key]:,}</b></span>")
@@ -73,7 +74,7 @@ def render(result: VerificationResult, *, max_match_rows: int = 5000) -> str:
     bad_count = {e: d.filter((pl.col("entity") == e) & (pl.col("outcome") != "match")).height for e in entities}
     entities.sort(key=lambda e: (-bad_count[e], ENTITIES.index(e)))
     out.append("<div id=filters>Entity <select id=f-entity onchange=applyFilters()><option value=''>all</option>"
-               + "".join(f"<option>{escape(e)}</option>" for e in entities) + "</select> Outcome "
+               + "".join(f"<option>{html_text(e)}</option>" for e in entities) + "</select> Outcome "
                "<select id=f-outcome onchange=applyFilters()><option value=''>all</option>"
                "<option value=differences>differences only</option><option>mismatch</option><option>missing</option>"
                "<option>match</option></select> Search <input id=f-text oninput=applyFilters() placeholder='source id, field, value'> "
@@ -86,7 +87,7 @@ def render(result: VerificationResult, *, max_match_rows: int = 5000) -> str:
         cut = max(0, matches.height - max_match_rows)
         if cut:
             rows = pl.concat([rows.filter(pl.col("outcome") != "match"), matches.head(max_match_rows)])
-        out.append(f"<section class=entity id='entity-{escape(e)}'><h2>{escape(e)} — {bad_count[e]} differences</h2>")
+        out.append(f"<section class=entity id='entity-{html_text(e)}'><h2>{html_text(e)} — {bad_count[e]} differences</h2>")
         if cut:
             out.append(f"<p>{cut:,} matching fields not shown (all are in DuckDB: verification.field_diff).</p>")
         out.append("<table><thead><tr><th>source id</th><th>Pipedrive id</th><th>field</th><th>source value</th>"
@@ -94,10 +95,10 @@ def render(result: VerificationResult, *, max_match_rows: int = 5000) -> str:
         for r in rows.iter_rows(named=True):
             cls = r["outcome"] + (" accepted" if r["accepted"] else "")
             note = r["accepted"] and f"accepted: {r['accepted']}" or r["note"] or ""
-            out.append(f"<tr class='{cls}' data-entity='{escape(e)}' data-outcome='{r['outcome']}'>"
-                       f"<td>{escape(r['source_id'])}</td><td>{r['pipedrive_id'] or ''}</td><td>{escape(r['field'])}</td>"
+            out.append(f"<tr class='{cls}' data-entity='{html_text(e)}' data-outcome='{r['outcome']}'>"
+                       f"<td>{html_text(r['source_id'])}</td><td>{r['pipedrive_id'] or ''}</td><td>{html_text(r['field'])}</td>"
                        f"<td class=v>{_v(r['expected'])}</td><td class=v>{_v(r['actual'])}</td>"
-                       f"<td class=o>{r['outcome']}</td><td>{escape(note)}</td></tr>")
+                       f"<td class=o>{r['outcome']}</td><td>{html_text(note)}</td></tr>")
         out.append("</tbody></table></section>")
     if not entities:
         out.append("<p>No migrated records to compare in this run.</p>")
@@ -110,8 +111,8 @@ def _summary_table(d: pl.DataFrame) -> list[str]:
     out = [("<h2>Per entity and field</h2><table class=summary><thead><tr><th>entity</th><th>field</th><th>match</th>"
            "<th>mismatch</th><th>missing</th><th>accepted</th><th>example</th></tr></thead><tbody>")]
     for r in summ.iter_rows(named=True):
-        out.append(f"<tr><td>{escape(r['entity'])}</td><td>{escape(r['field'])}</td><td>{r['match']}</td>"
-                   f"<td>{r['mismatch']}</td><td>{r['missing']}</td><td>{r['accepted']}</td><td>{escape(r['example'])}</td></tr>")
+        out.append(f"<tr><td>{html_text(r['entity'])}</td><td>{html_text(r['field'])}</td><td>{r['match']}</td>"
+                   f"<td>{r['mismatch']}</td><td>{r['missing']}</td><td>{r['accepted']}</td><td>{html_text(r['example'])}</td></tr>")
     out.append("</tbody></table>")
     return out
 
@@ -122,11 +123,11 @@ def _duplicates(dups: pl.DataFrame) -> list[str]:
     out = [("<h2 class=bad>Duplicate Novo Source IDs</h2><table><thead><tr><th>entity</th><th>Novo Source ID</th>"
            "<th>Pipedrive ids</th><th>in this run</th></tr></thead><tbody>")]
     for r in dups.iter_rows(named=True):
-        out.append(f"<tr><td>{escape(r['entity'])}</td><td>{escape(r['source_value'])}</td>"
-                   f"<td>{escape(r['pipedrive_ids'])}</td><td>{'yes' if r['in_run'] else 'no'}</td></tr>")
+        out.append(f"<tr><td>{html_text(r['entity'])}</td><td>{html_text(r['source_value'])}</td>"
+                   f"<td>{html_text(r['pipedrive_ids'])}</td><td>{'yes' if r['in_run'] else 'no'}</td></tr>")
     out.append("</tbody></table>")
     return out
 
 
 def _v(v: str | None) -> str:
-    return "<i>(empty)</i>" if v is None else escape(v)
+    return "<i>(empty)</i>" if v is None else html_text(v)

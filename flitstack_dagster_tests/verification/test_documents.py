@@ -62,7 +62,7 @@ def test_pm_recurrences_are_structured_and_timers_go_to_zapier(staged):
     for p in date_pms:
         r = p.recurrence
         assert r["rrule"].startswith("FREQ=") and r["frequency"] and r["interval"] >= 1
-        assert f"RRULE `{r['rrule']}`" in ref.to_markdown()
+        assert f"RRULE {r['rrule']}" in ref.to_markdown()
     timers = [i for i in ref.items if i.original.get("trigger") == "Timer"]
     assert timers and all(i.pattern.tool == ZAP for i in timers)
     on_add = [i for i in ref.items if i.original.get("trigger") == "On Add"]
