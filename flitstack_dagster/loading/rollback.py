@@ -299,7 +299,8 @@ class RollbackPlan:
         if self.empty:
             return f"{self.run_key} is already rolled back; nothing to do"
         head = f"rolling back {', '.join(self.runs)} would change {self.where()}:"
-        body = [f"  {ln.run_key}  {ln.entity:<18} delete {ln.delete:>6,}  restore {ln.restore:>6,}  "
+        width = max(len(r) for r in self.runs)
+        body = [f"  {ln.run_key:<{width}}  {ln.entity:<18} delete {ln.delete:>6,}  restore {ln.restore:>6,}  "
                 f"hand back {ln.hand_back:>6,}  nothing to undo {ln.mark:>6,}"
                 + (f"  cannot undelete {ln.cannot_undelete:,}" if ln.cannot_undelete else "")
                 for ln in self.lines]
