@@ -81,7 +81,8 @@ def run_account(con: duckdb.DuckDBPyConnection, run_key: str) -> AccountIdentity
 def pin_account(con: duckdb.DuckDBPyConnection, run_key: str, account: AccountIdentity) -> None:
     ensure_account_schema(con)
     con.execute(
-        f"INSERT OR IGNORE INTO meta.run_accounts (run_key, {_ACCOUNT_COLS}, pinned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR IGNORE INTO meta.run_accounts (run_key, {_ACCOUNT_COLS}, pinned_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_key, account.company_id, account.company_domain, account.company_name, account.user_id,
          account.user_email, account.user_name, account.host, datetime.now(UTC)],
     )

@@ -13,7 +13,6 @@ starts right after another does not ramp up as if the server's window were empty
 """
 
 from typing import Optional
-from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -78,7 +77,7 @@ class StepClient(PipedriveClient):
         # a budget stop stays as it is: the budget-reset sensor would take its Failure for a load's stop
         if exc is None or isinstance(exc, (dg.Failure, DailyBudgetSpent)):
             return
-        sentence = human_message(exc, urlsplit(self.base_url).netloc)
+        sentence = human_message(exc, self.host)
         if sentence is not None:
             raise dg.Failure(description=sentence, allow_retries=False) from None
 

@@ -299,7 +299,8 @@ class RollbackPlan:
         if self.empty:
             return f"{self.run_key} is already rolled back; nothing to do"
         head = f"rolling back {', '.join(self.runs)} would change {self.where()}:"
-        body = [f"  {ln.run_key}  {ln.entity:<18} delete {ln.delete:>6,}  restore {ln.restore:>6,}  "
+        width = max(len(r) for r in self.runs)
+        body = [f"  {ln.run_key:<{width}}  {ln.entity:<18} delete {ln.delete:>6,}  restore {ln.restore:>6,}  "
                 f"hand back {ln.hand_back:>6,}  nothing to undo {ln.mark:>6,}"
                 + (f"  cannot undelete {ln.cannot_undelete:,}" if ln.cannot_undelete else "")
                 for ln in self.lines]
@@ -330,7 +331,8 @@ def plan_rollback(
 
 def _plan_lines(run_key: str, found: _Classified) -> list[PlanLine]:
     lines: dict[str, PlanLine] = {}
-    attr = {DELETE: "delete", HAND_BACK: "hand_back", RESTORE: "restore", MARK: "mark", UNDELETABLE: "cannot_undelete"}
+    attr = {DELETE: "delete", HAND_BACK: "hand_back", RESTORE: "restore", MARK: "mark",
+            UNDELETABLE: "cannot_undelete"}
     for r in found.rows:
         line = lines.setdefault(r.entity, PlanLine(run_key, r.entity))
         name = attr[found.action(r)]
@@ -462,7 +464,7 @@ def _reverse_entity(job: _Job, entity: str, rows: list[AuditRow], say: Progress)
         groups.setdefault(r.source_id, []).append(r)
     records = list(groups.values())
     size = READBACK_BATCH.get(entity, V1_READBACK_BATCH)
-    done = 0
+    done, last = 0, time.monotonic()
     for start in range(0, len(records), size):
         results = _map(job.client, lambda g: _send(job, entity, g), records[start:start + size])
         effects = [r for r in results if isinstance(r, _Effect)]
@@ -476,7 +478,9 @@ def _reverse_entity(job: _Job, entity: str, rows: list[AuditRow], say: Progress)
         if problems:
             raise RollbackUnproven(job.run_key, entity, problems)
         done += len(effects)
-        say(f"{job.run_key}: {entity}: {done:,}/{len(records):,} records reversed")
+        if done == len(records) or time.monotonic() - last >= 5:
+            last = time.monotonic()
+            say(f"{job.run_key}: {entity}: {done:,}/{len(records):,} records reversed")
 
 
 def _map(client, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
@@ -571,7 +575,8 @@ def _differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     for k, v in expected.items():
         if k == "custom_fields" and isinstance(v, dict):
             got = actual.get("custom_fields") or {}
-            out += [f"custom field {ck}" for ck, cv in v.items() if not _same(_custom_kind(got.get(ck)), cv, got.get(ck))]
+            out += [f"custom field {ck}" for ck, cv in v.items()
+                    if not _same(_custom_kind(got.get(ck)), cv, got.get(ck))]
         elif k in actual and not _same(KINDS.get(k, "text"), v, actual[k], k):
             out.append(k)
     return out
@@ -596,9 +601,9 @@ def _record(job: _Job, eff: _Effect) -> None:
     for row, outcome, tokens in eff.done:
         entity, sid, pid = row.entity, row.source_id, row.pipedrive_id
         if outcome in ("deleted", "already_gone"):
+            gone = {"already_gone": True} if outcome == "already_gone" else None
             store.record_reversal(row.seq, by, entity, sid, operation="delete", pipedrive_id=pid, tokens=tokens,
-                                  before=row.after, after={"already_gone": True} if outcome == "already_gone" else None,
-                                  drop_mapping=True)
+                                  before=row.after, after=gone, drop_mapping=True)
             job.count(outcome)
         elif outcome == HAND_BACK:
             owner = job.found.owners.get(row.seq)

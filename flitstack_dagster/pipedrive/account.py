@@ -92,7 +92,8 @@ def identify(client: PipedriveClient) -> AccountIdentity:
         kind = resp.headers.get("content-type", "").split(";")[0].strip() or "no content type"
         raise NotPipedriveApi(url, f"{path} answers HTTP {status} with {kind}, not Pipedrive's JSON") from None
     if not is_envelope(body):
-        raise NotPipedriveApi(url, f"{path} answers HTTP {status} with JSON that is not Pipedrive's success/data envelope")
+        raise NotPipedriveApi(
+            url, f"{path} answers HTTP {status} with JSON that is not Pipedrive's success/data envelope")
     if status == 401:
         raise TokenRefused(client.host, f"GET {path}")
     if status == 404:
@@ -105,9 +106,10 @@ def identify(client: PipedriveClient) -> AccountIdentity:
 def _identity(url: str, host: str, path: str, data: Any) -> AccountIdentity:
     if not isinstance(data, dict) or not isinstance(data.get("company_id"), int):
         raise NotPipedriveApi(url, f"{path} names no company (no company_id in its data)")
+    user_id = data.get("id")
     return AccountIdentity(
         company_id=int(data["company_id"]), company_domain=str(data.get("company_domain") or ""),
-        company_name=_text(data.get("company_name")), user_id=data.get("id") if isinstance(data.get("id"), int) else None,
+        company_name=_text(data.get("company_name")), user_id=user_id if isinstance(user_id, int) else None,
         user_email=_text(data.get("email")), user_name=_text(data.get("name")), host=host,
     )
 

@@ -72,11 +72,15 @@ def foreign_json() -> Stub:
     return Stub(lambda h: (200, "application/json", b'{"user": {"id": 1}, "ok": true}', {}))
 
 
-def proxy(target: str, *, html_404_for: tuple[str, ...] = (), swallow_deletes: bool = False) -> Stub:
+def proxy(target: str, *, html_404_for: tuple[str, ...] = (), swallow_deletes: bool = False,
+          refuse_deletes: bool = False) -> Stub:
     """Forwards to `target`, except: paths starting with one of `html_404_for` get an HTML 404 (a route
-    missing behind a gateway), and with `swallow_deletes` a DELETE is answered success without forwarding."""
+    missing behind a gateway); with `swallow_deletes` a DELETE is answered success without forwarding;
+    with `refuse_deletes` it gets Pipedrive's 401 (a token revoked while a rollback runs)."""
 
     def answer(h: BaseHTTPRequestHandler):
+        if refuse_deletes and h.command == "DELETE":
+            return 401, "application/json", b'{"success": false, "error": "unauthorized access", "errorCode": 401}', {}
         if h.path.startswith(html_404_for):
             return 404, "text/html", b"<html><body>404 page not found</body></html>", {}
         if swallow_deletes and h.command == "DELETE":

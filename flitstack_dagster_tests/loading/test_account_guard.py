@@ -224,6 +224,19 @@ def test_a_refused_token_says_to_fix_the_token(world, a, monkeypatch, capsys):
     assert "not-the-token" not in err and world.now() == before
 
 
+def test_a_token_refused_part_way_through_a_rollback_says_to_fix_the_token(world, a, monkeypatch, capsys):
+    before = world.now()
+    with http_stubs.proxy(a.base_url, refuse_deletes=True) as gw:
+        use(monkeypatch, gw.url, a.api_token)
+        assert main(["rollback", FULL, "--yes"]) == 1
+        assert gw.writes  # the probe passed; the first delete was refused
+    err = capsys.readouterr().err
+    host = gw.url.removeprefix("http://")
+    assert err == (f"error: Pipedrive at {host} refused the API token: fix PIPEDRIVE_API_TOKEN and run the same "
+                   "command again.\n")
+    assert world.now() == before
+
+
 def test_dry_run_prints_the_preview_per_entity_and_account_and_writes_nothing(world, a, monkeypatch, capsys):
     before = world.now()
     use(monkeypatch, a.base_url, a.api_token)

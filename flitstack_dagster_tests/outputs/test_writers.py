@@ -173,3 +173,11 @@ def test_field_diff_report_shows_source_text_as_text():
     for v in CORPUS:
         assert visible_text(v).strip() in text, v
     assert "cut after 5,000 of 70,000 characters" in text
+
+
+def test_terminal_lines_cannot_drive_the_terminal():
+    """What `flitstack demo` prints from the data (tenant statuses, check messages): no escape sequences."""
+    hostile = "\x1b]8;;http://x\x07click\x1b]8;;\x07 \x1b[2J\x1b[31mred\u202e\nsecond line\x00"
+    line = plain_line(hostile)
+    assert "\x1b" not in line and "\x07" not in line and "\n" not in line and not BIDI_OR_NUL.search(line)
+    assert "click" in line and "second line" in line
