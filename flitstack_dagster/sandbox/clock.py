@@ -15,6 +15,9 @@ from datetime import datetime, timedelta, timezone
 class Clock:
     def __init__(self, offset: float = 0.0) -> None:
         self._offset = float(offset)
+        # rolling windows start from zero-valued state, so their time must never be negative: they
+        # move with advance() but not with a start offset that puts "now" in the past
+        self._start_offset = self._offset
         self._lock = threading.Lock()
 
     @property
@@ -26,8 +29,8 @@ class Clock:
         return time.time() + self._offset
 
     def monotonic(self) -> float:
-        """Monotonic seconds, shifted by the same offset (for rolling windows)."""
-        return time.monotonic() + self._offset
+        """Monotonic seconds, moved forward by every advance() (for rolling windows)."""
+        return time.monotonic() + self._offset - self._start_offset
 
     def now_dt(self) -> datetime:
         return datetime.fromtimestamp(self.now(), tz=timezone.utc)

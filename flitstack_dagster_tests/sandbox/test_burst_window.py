@@ -47,3 +47,19 @@ def test_the_window_rolls_a_request_leaves_exactly_two_seconds_after_it_was_coun
     clock.t = 1002.0
     assert rl.try_acquire("growth", search=False)[0]  # the first has left: one slot, not a whole window
     assert not rl.try_acquire("growth", search=False)[0]
+
+
+def test_a_clock_set_hours_into_the_past_neither_blocks_nor_refuses():
+    # a simulated clock behind real time (a test's "noon today" in the evening, on a machine up for
+    # minutes) must not read as a block or a full window that never ends
+    import time
+
+    from flitstack_dagster.sandbox.clock import Clock
+
+    clock = Clock(offset=-(time.monotonic() + 10 * 3600.0))  # further back than the machine's uptime
+    limiter = RateLimiter(clock)
+    assert limiter.blocked_for() == 0.0
+    assert limiter.try_acquire("ultimate", False)[0]
+    before = clock.monotonic()
+    clock.advance(5.0)
+    assert clock.monotonic() - before >= 5.0
