@@ -27,7 +27,7 @@ from flitstack_dagster.loading.marker import (
 )
 from flitstack_dagster.loading.resolve import Resolver, Unresolved, before_values, changed_fields
 from flitstack_dagster.loading.store import LoadStore, require_one_source_per_id
-from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, NotFound, PipedriveError
 
 log = logging.getLogger(__name__)
 
@@ -312,8 +312,8 @@ def load_entity(
                 store.cancel_create(entity, sid)  # refused before anything was sent: no lookup tomorrow
             raise
         except PipedriveError as e:
-            if e.status not in REJECTED:
-                raise  # the account or the connection, not this record: stop, a re-run resumes
+            if e.status not in REJECTED or (e.status == 404 and not isinstance(e, NotFound)):
+                raise  # the account, the URL or the connection, not this record: stop, a re-run resumes
             result.set_aside.append({"source_id": sid, "reason_code": "rejected_by_pipedrive", "message": str(e)})
         finally:
             now = time.monotonic()

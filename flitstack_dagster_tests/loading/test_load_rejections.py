@@ -32,3 +32,22 @@ def test_a_refused_record_is_set_aside_and_the_load_goes_on():
         saved = con.execute("SELECT source_id, reason_code FROM meta.load_set_aside").fetchall()
         assert saved == [("account:A2", "rejected_by_pipedrive")]
         assert sb.api_token not in result.set_aside[0]["message"]
+
+
+def test_a_404_that_is_not_pipedrives_record_not_found_stops_the_load_instead_of_setting_records_aside():
+    import pytest
+
+    from flitstack_dagster.pipedrive.errors import PipedriveError
+    from flitstack_dagster_tests.loading.http_stubs import proxy
+
+    with SandboxServer() as sb, proxy(sb.base_url, html_404_for=("/api/v2/organizations",)) as gateway, \
+            PipedriveClient(gateway.url, sb.api_token) as client:
+        con = duckdb.connect()
+        store = LoadStore(con)
+        rows = [{"source_id": f"account:A{i}", "content_hash": str(i), "owner_id": None,
+                 "payload": json.dumps({"name": f"Org {i}"})} for i in range(1, 4)]
+        with pytest.raises(PipedriveError) as refused:
+            load_entity(client, store, Resolver(Registry({}, {}, {}, {}), {}), "organization", rows, "full-x")
+        assert refused.value.status == 404
+        assert con.execute("SELECT count(*) FROM meta.load_set_aside").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM meta.id_map").fetchall() == [(0,)]
