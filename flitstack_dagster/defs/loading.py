@@ -50,6 +50,12 @@ def budget_failure(name: str, stopped: str, resets_at: Optional[datetime], meta:
     )
 
 
+def user_failure(e: UserError) -> dg.Failure:
+    """A step stopped by something the user fixes (wrong account, refused token, not a Pipedrive URL):
+    its one-sentence message as the failure, no stack trace, no automatic retry."""
+    return dg.Failure(description=str(e), allow_retries=False)
+
+
 def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
     table = SHAPED_TABLE[entity]
 
@@ -78,8 +84,8 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
                 # refused before the first record (the account look-up): the same stop as mid-load
                 raise budget_failure(name, f"before its first record: {e}", e.resets_at,
                                      {"tokens_spent": client.tokens_spent}) from None
-            except UserError as e:  # e.g. an id the map already holds for another record: repair first
-                raise dg.Failure(description=str(e), allow_retries=False) from None
+            except UserError as e:
+                raise user_failure(e) from None
         reasons = Counter(s["reason_code"] for s in result.set_aside)
         meta = {
             "dagster/row_count": result.total, "created": result.created, "updated": result.updated,
@@ -114,6 +120,8 @@ def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         except DailyBudgetSpent as e:
             raise budget_failure("applied_deletions", f"before every deletion was handled: {e}", e.resets_at,
                                  {"tokens_spent": client.tokens_spent}) from None
+        except UserError as e:
+            raise user_failure(e) from None
     report = write_report(result, project.paths.reports / context.partition_key / "deletions.csv")
     return dg.MaterializeResult(metadata={
         "policy": policy, "listed": result.listed, "flagged": result.flagged, "deleted": result.deleted,
