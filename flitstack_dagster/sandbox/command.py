@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         fh.write(server.api_token + "\n")
     print(f"Pipedrive sandbox running at {server.base_url}")
     print(f"  v2: {server.base_url}/api/v2/...   v1: {server.base_url}/v1/...   admin: {server.base_url}/_sandbox/")
-    print(f"  plan {args.plan}, {args.seats} seats; state: {state}")
+    print(f"  plan {args.plan}, {args.seats} seats; state: {server.store.path}")
     print(f"  API token stored in {tok} (send it as header x-api-token)")
     stop = threading.Event()
     # Ctrl-C / SIGINT and SIGTERM both stop it, even when started with SIGINT ignored (a shell starts a

@@ -339,6 +339,9 @@ CREATE INDEX IF NOT EXISTS records_created ON records (created);
 """
 # what a read request can change; the rest of the documents only change on writes
 _READ_DOCS = ("usage", "clock_offset")
+# large documents the API changes rarely: users never, fields only by taking a field or option id
+_RARE_DOCS = ("fields", "users")
+_FIELD_COUNTERS = ("next_field_id", "next_option_id")
 
 
 def _dump(value: Any) -> str:
@@ -407,6 +410,7 @@ class Store:
         self._saved: dict[str, str] = {}
         self._seq = 0
         self._migrating: Path | None = None
+        self._wipe = False  # the next commit starts by deleting every stored record (a reset)
         self._db: sqlite3.Connection | None = self._open() if self.path else None
         loaded = self._load()
         if loaded is None:
@@ -424,7 +428,7 @@ class Store:
             off = float(self.state.get("clock_offset", 0.0))
             if off > clock.offset:
                 clock.advance(off - clock.offset)
-        self.commit()
+        self.commit(everything=True)
         if self.path:
             for p in (self.path, self.path.with_name(self.path.name + "-wal")):
                 try:
@@ -498,7 +502,7 @@ class Store:
             self._saved.clear()
         legacy = self._migrating
         if legacy is not None:
-            self.commit()
+            self.commit(everything=True)
             old_blobs = legacy.with_name(legacy.name + ".files")
             if old_blobs.is_dir() and not self.blob_dir.exists():
                 os.replace(old_blobs, self.blob_dir)
@@ -513,25 +517,27 @@ class Store:
         self._seq += 1
         self._order[(kind, key)] = self._seq
 
-    def commit(self, records: bool = True) -> None:
+    def commit(self, records: bool = True, everything: bool = False) -> None:
         """Write what this request changed in one transaction: the records it reached and the changed
-        documents (with `records=False`, for a read, only usage and the clock)."""
+        documents (with `records=False`, for a read, only usage and the clock; with `everything`, every
+        document is compared, users and fields included)."""
         with self.lock:
             if self._db is None:
                 self._touched.clear()
                 return
             self.state["clock_offset"] = self.clock.offset
-            names = [k for k in self.state if k != "records"] if records else list(_READ_DOCS)
-            docs = {n: _dump(self.state[n]) for n in names}
+            docs = {n: _dump(self.state[n]) for n in self._doc_names(records, everything)}
             docs = {n: body for n, body in docs.items() if self._saved.get(n) != body}
             rows = self._record_rows() if records else []
             if not records:
                 self._touched.clear()  # a read changes no record, whatever it reached
-            if not docs and not rows:
+            if not docs and not rows and not self._wipe:
                 return
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                if self._wipe:
+                    db.execute("DELETE FROM records")
                 db.executemany("INSERT INTO docs (name, body) VALUES (?, ?) "
                                "ON CONFLICT (name) DO UPDATE SET body = excluded.body", docs.items())
                 for kind, rid, created, body in rows:
@@ -546,8 +552,18 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
             self._saved.update(docs)
+            self._wipe = False
             if records:
                 self._touched.clear()
+
+    def _doc_names(self, records: bool, everything: bool) -> list[str]:
+        if not records:
+            return list(_READ_DOCS)
+        names = [k for k in self.state if k != "records" and k not in _RARE_DOCS]
+        fields_moved = any(self._saved.get(k) != _dump(self.state[k]) for k in _FIELD_COUNTERS)
+        if everything or fields_moved:
+            names += [k for k in _RARE_DOCS if k in self.state]
+        return names
 
     def _record_rows(self) -> list[tuple[str, int, int, str | None]]:
         rows = []
@@ -563,19 +579,19 @@ class Store:
 
     def mark_dirty(self) -> None:
         """Something outside a request changed the state (clock, usage, a patched record): commit it."""
-        self.commit()
+        self.commit(everything=True)
 
     def start(self) -> None:
         """Nothing runs in the background: every request commits before it answers."""
 
     def flush(self) -> None:
-        self.commit()
+        self.commit(everything=True)
 
     def close(self) -> None:
         with self.lock:
             if self._db is None:
                 return
-            self.commit()
+            self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
@@ -583,16 +599,15 @@ class Store:
     def reset(self) -> None:
         with self.lock:
             acct = self.state["account"]
-            if self._db is not None:
-                self._db.execute("DELETE FROM records")
+            self._wipe = True  # in the same transaction as the new account
             self._touched.clear()
             self._order.clear()
             self._adopt(new_account(self.clock, acct["plan"], acct["seats"], acct["api_token"]), fresh=True)
-            self._blobs.clear()
+            self.commit(everything=True)
+            self._blobs.clear()  # after the commit: a kill in between leaves bodies no record names
             if self.blob_dir and self.blob_dir.exists():
                 for p in self.blob_dir.iterdir():
                     p.unlink()
-            self.commit()
 
     # -- losing acknowledged writes (a fault mode) -------------------------------------------------------
     def forget_creates(self, count: int, kind: str | None = None) -> list[tuple[str, int]]:

@@ -53,7 +53,7 @@ class Prepared:
 
     @property
     def sandbox_state(self) -> Path:
-        return self.root / "sandbox" / "state.json"
+        return self.root / "sandbox" / "state.sqlite"
 
 
 def generate(out: Path, work_orders: int, seed: int, mess: float) -> Path:

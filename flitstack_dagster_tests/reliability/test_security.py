@@ -76,7 +76,7 @@ def dagster_run(prepared, tmp_path_factory):
             ok = job.execute_in_process(partition_key=p.run_key, instance=instance, raise_on_error=False,
                                         asset_selection=keys)
             snapshot = sb.snapshot()
-            blobs = [b for b in (p.sandbox_state.with_name(p.sandbox_state.name + ".files")).glob("*")]
+            blobs = list(sb.store.blob_dir.glob("*"))
             yield {"p": p, "instance": instance, "home": home, "cwd": cwd, "failed": failed, "ok": ok, "keys": keys,
                    "snapshot": snapshot, "blobs": [b.read_bytes() for b in blobs], "logs": handler.lines,
                    "bundle_before": bundle_before, "outside_before": outside_before, "sb": sb}

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -161,3 +163,59 @@ def test_a_file_that_is_no_database_is_refused_in_one_line(tmp_path) -> None:
         SandboxServer(state_path=bad)
     assert "is not a sandbox database" in str(e.value) and "\n" not in str(e.value)
     assert bad.read_text().startswith("not a database")
+
+
+def test_a_reset_is_stored_whole(tmp_path) -> None:
+    state = tmp_path / "state.sqlite"
+    with SandboxServer(state_path=state, plan="ultimate") as sb, \
+            httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}, timeout=10) as c:
+        c.post("/api/v2/organizations", json={"name": "Before the reset"})
+        sb.reset()
+        company = sb.snapshot()["account"]["company_id"]
+    with SandboxServer(state_path=state, plan="ultimate") as sb:
+        snap = sb.snapshot()
+        assert snap["account"]["company_id"] == company
+        assert snap["records"]["organizations"] == {} and len(snap["records"]["stages"]) == 5
+
+
+def test_every_write_route_commits_what_it_changed(tmp_path) -> None:
+    """After one of each write, the database holds exactly the live state (no change left in memory)."""
+    state = tmp_path / "state.sqlite"
+    with SandboxServer(state_path=state, plan="ultimate") as sb, \
+            httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}, timeout=10) as c:
+        def ok(r: httpx.Response) -> dict:
+            assert r.status_code == 200, r.text
+            return r.json()["data"]
+
+        key = ok(c.post("/api/v2/dealFields", json={"field_name": "Kind", "field_type": "enum",
+                                                     "options": [{"label": "A"}]}))["field_code"]
+        ok(c.post(f"/api/v2/dealFields/{key}/options", json=[{"label": "B"}]))
+        pipeline = ok(c.post("/api/v2/pipelines", json={"name": "Second"}))["id"]
+        ok(c.post("/api/v2/stages", json={"name": "First", "pipeline_id": pipeline}))
+        a, b = (ok(c.post("/api/v2/organizations", json={"name": n}))["id"] for n in ("A", "B"))
+        ok(c.patch(f"/api/v2/organizations/{a}", json={"name": "A renamed"}))
+        person = ok(c.post("/api/v2/persons", json={"name": "P Q", "org_id": a}))["id"]
+        ok(c.patch(f"/api/v2/persons/{person}", json={"org_id": b}))
+        deal = ok(c.post("/api/v2/deals", json={"title": "D", "org_id": a, "person_id": person}))["id"]
+        ok(c.patch(f"/api/v2/deals/{deal}", json={"status": "won"}))
+        act = ok(c.post("/api/v2/activities", json={"subject": "Call", "deal_id": deal}))["id"]
+        ok(c.patch(f"/api/v2/activities/{act}", json={"done": True}))
+        note = ok(c.post("/v1/notes", json={"content": "n", "deal_id": deal}))["id"]
+        ok(c.put(f"/v1/notes/{note}", json={"content": "n2"}))
+        fid = ok(c.post("/v1/files", files={"file": ("a.txt", b"x")}, data={"deal_id": str(deal)}))["id"]
+        ok(c.post("/v1/activityTypes", json={"name": "Site visit", "icon_key": "meeting"}))
+        rel = ok(c.post("/v1/organizationRelationships", json={"type": "parent", "rel_owner_org_id": a,
+                                                                "rel_linked_org_id": b}))["id"]
+        ok(c.put(f"/v1/organizationRelationships/{rel}", json={"type": "related"}))
+        for path in (f"/v1/organizationRelationships/{rel}", f"/v1/files/{fid}", f"/v1/notes/{note}",
+                     f"/api/v2/activities/{act}", f"/api/v2/deals/{deal}", f"/api/v2/organizations/{b}"):
+            ok(c.delete(path))
+        ok(c.patch(f"/_sandbox/records/persons/{person}", json={"name": "Patched"}))
+        live = sb.snapshot()
+        with closing(sqlite3.connect(state)) as db:  # what a kill now would leave
+            stored = {k: {} for k in live["records"]}
+            for kind, rid, body in db.execute("SELECT kind, id, body FROM records"):
+                stored[kind][str(rid)] = json.loads(body)
+            docs = {n: json.loads(body) for n, body in db.execute("SELECT name, body FROM docs")}
+        assert stored == live["records"]
+        assert docs["fields"] == live["fields"] and docs["usage"]["tokens_today"] == sb.usage()["tokens_today"]
