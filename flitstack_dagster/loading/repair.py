@@ -101,7 +101,7 @@ def repair_run(con: duckdb.DuckDBPyConnection, client, run_key: str, *, delete_d
     """Rebuild the id map of `run_key`'s entities from the account; see the module docstring."""
     say = progress or (lambda _m: None)
     get_run(con, run_key)  # an unknown run is refused before any request
-    # the account guard (the run's recorded account = the one this client talks to) belongs here
+    # the account guard goes here, before the first request: runs.check_account(con, client, run_key)
     started, tokens0 = time.monotonic(), client.tokens_spent
     store = LoadStore(con)
     registry = Registry.load(con, client.account())
