@@ -13,8 +13,11 @@ and file (by its source marker) in one paginated list per entity, then, per sour
 - **duplicated**: the account holds it more than once: listed; with `delete_duplicates` the extra
   records (all but the kept one) are deleted.
 
-Repair is idempotent: a second repair finds nothing to do. Organization relationships have no
-source identity of their own and are left as they are.
+Organization relationships have no identity field: a mapped one is read back by id and kept when it
+still links the two organizations its source row names; otherwise its row is dropped and the
+relationship looked up among the child organization's relationships (adopted when found).
+
+Repair is idempotent: a second repair finds nothing to do.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from flitstack_dagster.loading.marker import MARKED, marker
 from flitstack_dagster.loading.resolve import Registry
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
 from flitstack_dagster.loading.store import LoadStore, ensure_schema
-from flitstack_dagster.runs import get_run
-from flitstack_dagster.verification.readback import IDENTIFIED, scan_entity
+from flitstack_dagster.pipedrive.models import OrganizationRelationship
+from flitstack_dagster.runs import check_account, get_run
+from flitstack_dagster.verification.readback import IDENTIFIED, read_back, scan_entity
 
 REPAIRED = tuple(e for e in SHAPED_TABLE if e in IDENTIFIED)  # FK order
 SHOWN = 10  # records named per list in the summary
@@ -101,7 +105,7 @@ def repair_run(con: duckdb.DuckDBPyConnection, client, run_key: str, *, delete_d
     """Rebuild the id map of `run_key`'s entities from the account; see the module docstring."""
     say = progress or (lambda _m: None)
     get_run(con, run_key)  # an unknown run is refused before any request
-    # the account guard (the run's recorded account = the one this client talks to) belongs here
+    check_account(con, client, run_key)  # repair deletes duplicates: only in the run's own account
     started, tokens0 = time.monotonic(), client.tokens_spent
     store = LoadStore(con)
     registry = Registry.load(con, client.account())
@@ -109,6 +113,8 @@ def repair_run(con: duckdb.DuckDBPyConnection, client, run_key: str, *, delete_d
     for entity in REPAIRED:
         out.entities.append(_repair_entity(con, client, store, registry, run_key, entity, delete_duplicates))
         say(f"{entity}: {out.entities[-1].in_account:,} records in the account read")
+        if entity == "organization":  # relationships are checked against the repaired organizations
+            out.entities.append(_repair_relationships(con, client, store, run_key))
     ensure_schema(con)  # an id map that was shared before is unique now: the index can be created
     out.tokens, out.seconds = client.tokens_spent - tokens0, time.monotonic() - started
     return out
@@ -163,6 +169,47 @@ def _repair_entity(con, client, store: LoadStore, registry: Registry, run_key: s
                              before=scan.records.get(pid), after={"kept": d["kept"]})
             d["deleted"] = True
     return out
+
+
+def _repair_relationships(con, client, store: LoadStore, run_key: str) -> EntityRepair:
+    entity = "org_relationship"
+    out = EntityRepair(entity)
+    orgs = {sid: m.pipedrive_id for sid, m in store.id_map("organization").items()}
+    pairs = {r["source_id"]: (orgs.get(r["parent_ref"]), orgs.get(r["org_ref"]))
+             for r in (shaped_rows(con, run_key, entity) if _shaped(con, entity) else [])}
+    mapped = {sid: m.pipedrive_id for sid, m in store.id_map(entity).items()}
+    pending = store.pending(entity)  # a create whose answer was lost or refused: it may exist
+    held = {_pair(d): pid for pid, d in read_back(client, entity, mapped.values()).items()}
+    out.in_account = len(held)
+    found: dict[str, int] = {}
+    for sid in sorted(set(pairs) | set(mapped)):
+        pair, was = pairs.get(sid), mapped.get(sid)
+        if was is not None and (held.get(pair or (None, None)) == was or (pair is None and was in held.values())):
+            continue  # still links the organizations its row names (or is not this run's to compare)
+        if (was is not None or sid in pending) and pair and None not in pair:
+            pid = _find_relationship(client, pair)
+            if pid is not None and pid != was:
+                found[sid] = pid
+        if was is not None:
+            if sid not in found:
+                out.missing.append({"source_id": sid, "pipedrive_id": was})
+            store.forget_mapping(run_key, entity, sid, was, by=repair_key(run_key))
+    for sid, pid in sorted(found.items()):  # after every stale row is gone
+        store.record(run_key, entity, sid, "adopt", pid, payload={}, after={"repaired_by": repair_key(run_key)})
+        out.adopted.append({"source_id": sid, "pipedrive_id": pid, "was": mapped.get(sid)})
+    return out
+
+
+def _pair(record: dict[str, Any]) -> tuple[int | None, int | None]:
+    rel = OrganizationRelationship.model_validate(record)
+    return rel.owner_org_id, rel.linked_org_id
+
+
+def _find_relationship(client, pair: tuple[int | None, int | None]) -> int | None:
+    """The lowest id of a relationship linking this parent to this child, if the account has one."""
+    ids = [r.id for r in client.list_organization_relationships(pair[1])
+           if (r.owner_org_id, r.linked_org_id) == pair and r.active_flag is not False]
+    return min(ids) if ids else None
 
 
 def _shaped(con: duckdb.DuckDBPyConnection, entity: str) -> bool:

@@ -193,6 +193,16 @@ def test_rollback_with_the_other_account_refuses_before_any_write(world, a, b, m
     assert world.now() == before
 
 
+def test_repair_with_the_other_account_refuses_before_any_request_that_changes_anything(world, a, b):
+    from flitstack_dagster.loading.repair import repair_run
+
+    before = world.now()
+    with duck.connect(world.paths.duckdb) as con, PipedriveClient(b.base_url, b.api_token) as other:
+        with pytest.raises(WrongAccount, match=f"now point at {label(b)};"):
+            repair_run(con, other, FULL, delete_duplicates=True)
+    assert world.now() == before
+
+
 @pytest.mark.parametrize("where", ["api_v3", "html", "login"])
 def test_a_base_url_that_is_not_pipedrive_s_api_refuses_before_any_write(world, a, where, monkeypatch, capsys):
     stub = {"api_v3": None, "html": http_stubs.html_page(404), "login": http_stubs.login_redirect()}[where]

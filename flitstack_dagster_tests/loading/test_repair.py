@@ -106,3 +106,19 @@ def test_an_unknown_run_is_refused_before_any_request(world):
     with pytest.raises(Exception, match="is not registered"):
         repair_run(hm.con, client, "full-nope")
     assert client.tokens_spent == spent
+
+
+def test_a_relationship_is_kept_re_pointed_or_dropped_by_the_organizations_it_links(world):
+    _sb, client, hm, _ = world
+    rel = hm.ids["asset_parent:00042"]
+    assert repair_run(hm.con, client, RUN).count("adopted") == 0  # a relationship that still links its orgs stays
+    hm.con.execute("UPDATE meta.id_map SET pipedrive_id = 999 WHERE source_id = 'asset_parent:00042'")
+    r = repair_run(hm.con, client, RUN)
+    assert next(e for e in r.entities if e.entity == "org_relationship").adopted == [
+        {"source_id": "asset_parent:00042", "pipedrive_id": rel, "was": 999}]
+    assert mapped(hm.con, "org_relationship") == {"asset_parent:00042": rel}
+    client.delete_organization_relationship(rel)
+    r = repair_run(hm.con, client, RUN)
+    assert next(e for e in r.entities if e.entity == "org_relationship").missing == [
+        {"source_id": "asset_parent:00042", "pipedrive_id": rel}]
+    assert mapped(hm.con, "org_relationship") == {}
