@@ -105,9 +105,44 @@ def check_account(con: duckdb.DuckDBPyConnection, client, run_key: str, *, pin: 
     other = _standing_run_elsewhere(con, run_key, here)
     if other is not None:
         raise WrongAccount(other[0], other[1], here, builder=run_key)
+    unpinned = _standing_unpinned_runs(con)
+    if unpinned:
+        _check_unpinned(con, unpinned, here)
     if pin:
-        pin_account(con, run_key, here)
+        for key in {run_key, *unpinned}:
+            pin_account(con, key, here)
     return here
+
+
+class UnprovenAccount(UserError):
+    """Runs loaded before runs were pinned, and the data folder's fields live in another company."""
+
+
+def _standing_unpinned_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Runs standing in the id map that were loaded before runs recorded their account."""
+    if not has_table(con, "meta", "audit_log"):
+        return []
+    pinned = "AND run_key NOT IN (SELECT run_key FROM meta.run_accounts)" if has_table(con, "meta", "run_accounts") else ""
+    rows = con.execute(
+        "SELECT DISTINCT run_key FROM meta.audit_log WHERE rolled_back_by IS NULL AND run_key NOT LIKE '%:%' "
+        f"{pinned} ORDER BY run_key"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _check_unpinned(con: duckdb.DuckDBPyConnection, unpinned: list[str], here: AccountIdentity) -> None:
+    """Such runs have no recorded account; the companies whose custom fields this data folder
+    provisioned are the evidence of where they loaded, so a company outside them is refused."""
+    if not has_table(con, "meta", "field_registry"):
+        return
+    accounts = sorted(r[0] for r in con.execute("SELECT DISTINCT account FROM meta.field_registry").fetchall())
+    if not accounts or here.key in accounts:
+        return
+    raise UnprovenAccount(
+        f"run {unpinned[0]} loaded before runs were pinned to their Pipedrive account, and this data folder "
+        f"provisioned its fields in company {', '.join(accounts)}, but PIPEDRIVE_BASE_URL/TOKEN now point at "
+        f"{here.label}; point them back at {accounts[0]}"
+    )
 
 
 def _standing_run_elsewhere(

@@ -23,7 +23,7 @@ from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.pipedrive.account import AccountIdentity, NotPipedriveApi, WrongAccount, identify
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.errors import PipedriveError
-from flitstack_dagster.runs import register_run, run_account
+from flitstack_dagster.runs import UnprovenAccount, check_account, register_run, run_account
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.settings import Paths
 from flitstack_dagster_tests.loading import http_stubs
@@ -395,3 +395,20 @@ def test_a_load_step_in_dagster_fails_with_the_sentence(world, a, b):
     assert f"now point at {label(b)}; point them back at {a.company_domain}" in message
     assert "Traceback" not in message
     assert world.now() == before
+
+
+def test_a_run_loaded_before_runs_were_pinned_is_guarded_by_the_company_its_fields_live_in(world, a, b):
+    with duck.connect(world.paths.duckdb) as con:
+        con.execute("DELETE FROM meta.run_accounts")  # a data folder from before runs recorded their account
+    before = world.now()
+    with duck.connect(world.paths.duckdb) as con, PipedriveClient(b.base_url, b.api_token) as other:
+        with pytest.raises(UnprovenAccount) as e:
+            rollback_run(con, other, FULL)
+    assert str(e.value) == (
+        f"run {FULL} loaded before runs were pinned to their Pipedrive account, and this data folder provisioned "
+        f"its fields in company {a.company_domain}, but PIPEDRIVE_BASE_URL/TOKEN now point at {label(b)}; "
+        f"point them back at {a.company_domain}")
+    assert world.now() == before
+    with duck.connect(world.paths.duckdb) as con, PipedriveClient(a.base_url, a.api_token) as same:
+        check_account(con, same, DELTA)  # the right company: the old run is pinned to it from now on
+        assert run_account(con, FULL) == identify(same)
