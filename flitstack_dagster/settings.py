@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +115,14 @@ def value_or_default(name: str, env: Mapping[str, str] | None = None) -> str | N
     return got if got is not None else VARIABLES[name].default
 
 
+# a long run of letters and digits may be an API token pasted into the wrong variable: never shown
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9]{20,}")
+
+
 def _malformed(name: str, got: str | None = None) -> str:
     v = VARIABLES[name]
-    shown = "" if got is None or v.secret else f" (got {got[:40]!r}{'...' if len(got) > 40 else ''})"
+    hidden = got is None or v.secret or _TOKEN_LIKE.search(got)
+    shown = "" if hidden else f" (got {got[:40]!r}{'...' if len(got) > 40 else ''})"
     return f"{name} must be {v.form}, e.g. {v.example}{shown}"
 
 

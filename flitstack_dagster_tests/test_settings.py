@@ -87,6 +87,12 @@ def test_a_malformed_token_is_refused_and_never_echoed():
     assert TOKEN not in problems(PIPEDRIVE_API_TOKEN=f'"{TOKEN}"')
 
 
+@pytest.mark.parametrize("name", ["PIPEDRIVE_PLAN", "PIPEDRIVE_SEATS", "PIPEDRIVE_DAILY_RESERVE"])
+def test_a_token_pasted_into_another_variable_is_never_echoed(name):
+    text = problems(**{name: TOKEN})
+    assert text.startswith(f"{name} must be") and TOKEN not in text and TOKEN[:20] not in text
+
+
 def test_given_values_win_over_the_environment():
     s = pipedrive_settings({**GOOD, "PIPEDRIVE_SEATS": "five"}, seats=3, plan="lite")
     assert (s.seats, s.plan) == (3, "lite")
