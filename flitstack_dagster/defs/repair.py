@@ -44,6 +44,7 @@ def repair_id_map(context: dg.OpExecutionContext, config: RepairConfig, duckdb: 
         result.summary(),
         metadata={
             "adopted": result.count("adopted"), "missing": result.count("missing"),
+            "kept_unmarked": result.count("kept"),
             "duplicated": result.count("duplicated"), "duplicates_deleted": result.deleted,
             "by_entity": md_table(result.rows()), "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
         },

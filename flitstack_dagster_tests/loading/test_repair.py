@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from flitstack_dagster.loading.marker import marked_file_name
+from flitstack_dagster.loading.marker import marked_file_name, without_marker
 from flitstack_dagster.loading.repair import repair_run
+from flitstack_dagster.loading.rollback import rollback_run
+from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.resolve import Registry
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.runs import ensure_schema as ensure_runs
@@ -122,3 +124,36 @@ def test_a_relationship_is_kept_re_pointed_or_dropped_by_the_organizations_it_li
     assert next(e for e in r.entities if e.entity == "org_relationship").missing == [
         {"source_id": "asset_parent:00042", "pipedrive_id": rel}]
     assert mapped(hm.con, "org_relationship") == {}
+
+
+def unmark(client, hm, tmp_path) -> dict[str, int]:
+    """Records that are still this run's but carry no source identity: an activity and a note loaded
+    before markers existed, a file uploaded under its plain name, a deal whose Novo Source ID was cleared."""
+    act, note = hm.ids["labor:100001"], hm.ids["status_log:SL1"]
+    client.update_activity(act, {"note": without_marker(client.get_activity(act).note)})
+    client.update_note(note, {"content": without_marker(client.get_note(note).content)})
+    deal_key = Registry.load(hm.con, account_of(client)).fields["deal"]["Novo Source ID"].key
+    client.update_deal(hm.ids["work_order:WO-2"], {"custom_fields": {deal_key: None}})
+    old_file = client.upload_file(tmp_path / "files" / "photo.png", deal_id=hm.ids["work_order:WO-1"],
+                                  file_name="old.png")[1]
+    LoadStore(hm.con).record(RUN, "file", "attachment:OLD", "create", old_file, payload={}, after={})
+    return {"activity": act, "note": note, "deal": hm.ids["work_order:WO-2"], "file": old_file}
+
+
+def test_a_live_record_without_its_source_identity_keeps_its_mapping(world):
+    sb, client, hm, tmp_path = world
+    unmarked = unmark(client, hm, tmp_path)
+    before = {e: mapped(hm.con, e) for e in unmarked}
+    r = repair_run(hm.con, client, RUN)
+    assert {e: mapped(hm.con, e) for e in unmarked} == before
+    assert r.count("missing") == 0
+    kept = {e.entity: [(d["source_id"], d["pipedrive_id"]) for d in e.kept] for e in r.entities}
+    assert kept["activity"] == [("labor:100001", unmarked["activity"])]
+    assert kept["note"] == [("status_log:SL1", unmarked["note"])]
+    assert kept["deal"] == [("work_order:WO-2", unmarked["deal"])]
+    assert kept["file"] == [("attachment:OLD", unmarked["file"])]
+    assert "kept (unmarked) 4" in r.summary() and "kept (unmarked) activity labor:100001" in r.summary()
+    # the originals stay this run's: its rollback deletes them
+    rollback_run(hm.con, client, RUN, progress=lambda _m: None)
+    for entity, kind in (("activity", "activities"), ("note", "notes"), ("deal", "deals"), ("file", "files")):
+        assert unmarked[entity] not in live(sb, kind)
