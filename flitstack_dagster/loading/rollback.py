@@ -459,9 +459,11 @@ class _Effect:
 def _reverse_entity(job: _Job, entity: str, rows: list[AuditRow], say: Progress) -> None:
     """One entity's records, a batch at a time: requests (concurrently, one record's rows newest first),
     one read-back proving the batch, then the audit log and id map for what was proven."""
-    groups: dict[str, list[AuditRow]] = {}
+    # one record = one source record under one id: rows of an id the record held before are reversed and
+    # proven against that id, not the one it holds now
+    groups: dict[tuple[str, int | None], list[AuditRow]] = {}
     for r in sorted(rows, key=lambda r: r.seq, reverse=True):
-        groups.setdefault(r.source_id, []).append(r)
+        groups.setdefault((r.source_id, r.pipedrive_id), []).append(r)
     records = list(groups.values())
     size = READBACK_BATCH.get(entity, V1_READBACK_BATCH)
     done, last = 0, time.monotonic()

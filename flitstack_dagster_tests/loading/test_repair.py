@@ -3,6 +3,7 @@ then the account and the id map disagree in each way repair must handle."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from flitstack_dagster.loading.marker import marked_file_name, without_marker
@@ -157,3 +158,59 @@ def test_a_live_record_without_its_source_identity_keeps_its_mapping(world):
     rollback_run(hm.con, client, RUN, progress=lambda _m: None)
     for entity, kind in (("activity", "activities"), ("note", "notes"), ("deal", "deals"), ("file", "files")):
         assert unmarked[entity] not in live(sb, kind)
+
+
+DELTA = "delta-handmade"
+
+
+def retitle(client, hm, sid: str, title: str) -> int:
+    """A later run's update of a deal, the way the loader records it."""
+    pid = hm.ids[sid]
+    before = client.get_deal(pid).title
+    client.update_deal(pid, {"title": title})
+    LoadStore(hm.con).record(DELTA, "deal", sid, "update", pid, payload={"title": title},
+                             before={"title": before}, after={"title": title})
+    return pid
+
+
+def lose_newest(sb, kind: str) -> list[dict]:
+    """The sandbox's fault mode: it loses its newest acknowledged create and hands the id out again."""
+    r = httpx.post(sb.base_url + "/_sandbox/forget", json={"creates": 1, "kind": kind},
+                   headers={"x-api-token": sb.api_token}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]["forgotten"]
+
+
+def test_a_forgotten_id_handed_out_again_is_never_restored_by_a_later_rollback(world):
+    _sb, client, hm, _ = world
+    d2 = retitle(client, hm, "work_order:WO-2", "WO-2 · Boiler, revised")
+    assert [x["id"] for x in lose_newest(_sb, "deals")] == [d2]
+    deal_key = Registry.load(hm.con, account_of(client)).fields["deal"]["Novo Source ID"].key
+    other = client.create_deal({"title": "Someone else's deal", "custom_fields": {deal_key: "work_order:WO-9"}})
+    assert other.id == d2  # the lost id now holds another source record
+    r = repair_run(hm.con, client, RUN)
+    assert next(e for e in r.entities if e.entity == "deal").missing == [
+        {"source_id": "work_order:WO-2", "pipedrive_id": d2}]
+    rollback_run(hm.con, client, DELTA, progress=lambda _m: None)
+    assert client.get_deal(d2).title == "Someone else's deal"
+    standing = hm.con.execute("SELECT operation FROM meta.audit_log WHERE source_id = 'work_order:WO-2' "
+                              "AND rolled_back_by IS NULL").fetchall()
+    assert standing == []
+
+
+def test_rollback_restores_and_proves_each_record_under_the_id_its_rows_name(world):
+    """An audit log repaired before forgetting retired every row: an update of the id the record held
+    before stands beside a flag of the id it holds now."""
+    _sb, client, hm, _ = world
+    store = LoadStore(hm.con)
+    d2 = retitle(client, hm, "work_order:WO-2", "WO-2 · Boiler, revised")
+    store.forget_mapping(RUN, "deal", "work_order:WO-2", d2, by=f"repair:{RUN}")
+    hm.con.execute("UPDATE meta.audit_log SET rolled_back_by = NULL WHERE run_key = ? AND operation = 'update'", [DELTA])
+    d3 = client.create_deal({"title": "WO-2 copy"}).id
+    store.record(RUN, "deal", "work_order:WO-2", "adopt", d3, payload={}, after={})
+    store.record(DELTA, "deal", "work_order:WO-2", "flag", d3, before={"state": "active"}, state="deleted_in_source")
+    result = rollback_run(hm.con, client, DELTA, progress=lambda _m: None)
+    assert result.restored == 2
+    assert client.get_deal(d2).title == "WO-2 · Boiler" and client.get_deal(d3).title == "WO-2 copy"
+    assert mapped(hm.con, "deal")["work_order:WO-2"] == d3
+    assert hm.con.execute("SELECT state FROM meta.id_map WHERE source_id = 'work_order:WO-2'").fetchall() == [("active",)]
