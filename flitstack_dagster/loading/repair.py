@@ -15,7 +15,8 @@ and file (by its source marker) in one paginated list per entity, then, per sour
   existed, a `Novo Source ID` someone cleared): the row stays, so no duplicate is loaded and a
   rollback can still delete it;
 - **duplicated**: the account holds it more than once: listed; with `delete_duplicates` the extra
-  records (all but the kept one) are deleted.
+  records (all but the kept one) are deleted, each read back gone before its delete is written down
+  (one Pipedrive already answers as not found counts as already gone).
 
 Organization relationships have no identity field: a mapped one is read back by id and kept when it
 still links the two organizations its source row names; otherwise its row is dropped and the
@@ -38,6 +39,7 @@ from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
 from flitstack_dagster.loading.marker import MARKED, marker
 from flitstack_dagster.loading.resolve import Registry
+from flitstack_dagster.loading.rollback import delete_record, not_gone
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
 from flitstack_dagster.loading.store import LoadStore, ensure_schema
 from flitstack_dagster.pipedrive.models import OrganizationRelationship
@@ -60,7 +62,7 @@ class EntityRepair:
     adopted: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id, was
     missing: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id (row removed)
     kept: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id (live, unmarked)
-    duplicated: list[dict[str, Any]] = field(default_factory=list)  # source_id, kept, extra, deleted
+    duplicated: list[dict[str, Any]] = field(default_factory=list)  # source_id, kept, extra, deleted, already_gone
 
 
 @dataclass
@@ -75,7 +77,12 @@ class RepairResult:
 
     @property
     def deleted(self) -> int:
+        """Extra records repair deleted, those Pipedrive already answered as gone included."""
         return sum(len(d["extra"]) for e in self.entities for d in e.duplicated if d["deleted"])
+
+    @property
+    def already_gone(self) -> int:
+        return sum(len(d["already_gone"]) for e in self.entities for d in e.duplicated)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per entity: what the account holds and what repair did."""
@@ -87,7 +94,7 @@ class RepairResult:
     def summary(self) -> str:
         lines = [f"{self.run_key}: adopted {self.count('adopted')}, missing {self.count('missing')} "
                  f"(to be created again by the next load), kept (unmarked) {self.count('kept')}, duplicated {self.count('duplicated')}"
-                 f"{f' ({self.deleted} extra records deleted)' if self.deleted else ''}; "
+                 f"{f' ({self.deleted} extra records deleted, {self.already_gone} of them already gone)' if self.deleted else ''}; "
                  f"{self.tokens:,} tokens, {self.seconds:.1f} s"]
         for e in self.entities:
             for d in e.adopted[:SHOWN]:
@@ -155,8 +162,8 @@ def _repair_entity(con, client, store: LoadStore, registry: Registry, run_key: s
         if keep[sid] != was:
             out.adopted.append({"source_id": sid, "pipedrive_id": keep[sid], "was": was})
         if len(held) > 1:
-            out.duplicated.append({"source_id": sid, "kept": keep[sid],
-                                   "extra": [p for p in held if p != keep[sid]], "deleted": False})
+            out.duplicated.append({"source_id": sid, "kept": keep[sid], "extra": [p for p in held if p != keep[sid]],
+                                   "deleted": False, "already_gone": []})
     out.kept, out.missing = _unmarked_or_missing(client, entity, scan, unseen)
     # first retire every row the account does not back, so no adoption meets a stale holder of its id
     for d in out.missing:
@@ -172,13 +179,34 @@ def _repair_entity(con, client, store: LoadStore, registry: Registry, run_key: s
         store.record(run_key, entity, d["source_id"], "adopt", d["pipedrive_id"], content_hash=content_hash,
                      payload={}, after={"repaired_by": repair_key(run_key)})
     if delete_duplicates:
-        for d in out.duplicated:
-            for pid in d["extra"]:
-                _delete(client, entity, pid)
-                store.record(repair_key(run_key), entity, d["source_id"], "delete_duplicate", pid,
-                             before=scan.records.get(pid), after={"kept": d["kept"]})
-            d["deleted"] = True
+        _delete_duplicates(client, store, run_key, entity, out.duplicated, scan)
     return out
+
+
+class RepairUnproven(UserError):
+    """A deleted duplicate still reads back; repair stops before writing its delete down."""
+
+    def __init__(self, run_key: str, entity: str, problems: dict[int | None, str]):
+        listed = "; ".join(f"id {pid} {why}" for pid, why in list(problems.items())[:5])
+        super().__init__(f"repair of {run_key} stopped: {len(problems)} duplicated {entity} record(s) did not read "
+                         f"back as deleted ({listed}). Check them in Pipedrive, then run the same command again.")
+
+
+def _delete_duplicates(client, store: LoadStore, run_key: str, entity: str, duplicated: list[dict[str, Any]],
+                       scan: Scan) -> None:
+    """Delete every extra record, read them back gone, then write each delete down."""
+    for d in duplicated:
+        d["already_gone"] = [pid for pid in d["extra"] if delete_record(client, entity, pid)]
+    problems = not_gone(client, entity, [pid for d in duplicated for pid in d["extra"]])
+    for d in duplicated:
+        for pid in d["extra"]:
+            if pid not in problems:
+                gone = {"already_gone": True} if pid in d["already_gone"] else {}
+                store.record(repair_key(run_key), entity, d["source_id"], "delete_duplicate", pid,
+                             before=scan.records.get(pid), after={"kept": d["kept"], **gone})
+        d["deleted"] = not any(pid in problems for pid in d["extra"])
+    if problems:
+        raise RepairUnproven(run_key, entity, problems)
 
 
 def _unmarked_or_missing(client, entity: str, scan: Scan, unseen: dict[str, int]
@@ -236,7 +264,3 @@ def _find_relationship(client, pair: tuple[int | None, int | None]) -> int | Non
 
 def _shaped(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
     return has_table(con, "shaped", SHAPED_TABLE[entity])
-
-
-def _delete(client, entity: str, pid: int) -> None:
-    getattr(client, f"delete_{entity}")(pid)

@@ -551,6 +551,16 @@ def _gone_ok(client, action: str, entity: str, pid: int | None, changes: dict[st
     return False
 
 
+def delete_record(client, entity: str, pid: int) -> bool:
+    """DELETE one record; True when Pipedrive answers that it is already gone (its own record-not-found)."""
+    return _gone_ok(client, "delete", entity, pid)
+
+
+def not_gone(client, entity: str, pids: list[int]) -> dict[int | None, str]:
+    """Read deleted records back: Pipedrive id -> why it does not prove its delete (empty: all gone)."""
+    return _confirm(client, entity, [_Effect(entity, pid, expect="gone") for pid in pids])
+
+
 def _confirm(client, entity: str, effects: list[_Effect]) -> dict[int | None, str]:
     """Read the batch back: Pipedrive id -> why it does not prove the rollback (empty: all proven)."""
     wanted = [e for e in effects if e.expect and e.pid is not None]

@@ -60,7 +60,7 @@ def test_repair_adopts_drops_and_lists_then_finds_nothing_more(world):
     assert by["note"].adopted == [{"source_id": "status_log:SL1", "pipedrive_id": hm.ids["status_log:SL1"], "was": None}]
     assert by["activity"].adopted == [{"source_id": "labor:100001", "pipedrive_id": hm.ids["labor:100001"], "was": 999}]
     assert by["file"].duplicated == [{"source_id": "attachment:ATT-1", "kept": hm.ids["attachment:ATT-1"],
-                                      "extra": [extra["file"]], "deleted": False}]
+                                      "extra": [extra["file"]], "deleted": False, "already_gone": []}]
     assert by["person"].duplicated[0]["extra"] == [extra["person"]]
     # the id map now says what the account holds
     assert "work_order:WO-2" not in mapped(hm.con, "deal")
@@ -214,3 +214,38 @@ def test_rollback_restores_and_proves_each_record_under_the_id_its_rows_name(wor
     assert client.get_deal(d2).title == "WO-2 · Boiler" and client.get_deal(d3).title == "WO-2 copy"
     assert mapped(hm.con, "deal")["work_order:WO-2"] == d3
     assert hm.con.execute("SELECT state FROM meta.id_map WHERE source_id = 'work_order:WO-2'").fetchall() == [("active",)]
+
+
+
+class LosesWhileScanned(PipedriveClient):
+    """The account loses its newest person and file (purged, not deleted) right after repair's scan
+    has listed them, so repair's delete meets Pipedrive's record-not-found."""
+
+    def __init__(self, sb, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sb = sb
+
+    def list_persons(self, **kw):
+        yield from super().list_persons(**kw)
+        if not kw:
+            lose_newest(self.sb, "persons")
+
+    def list_files(self, **kw):
+        yield from super().list_files(**kw)
+        if not kw:
+            lose_newest(self.sb, "files")
+
+
+def test_a_duplicate_found_already_gone_is_counted_and_every_delete_is_read_back(world):
+    sb, client, hm, tmp_path = world
+    extra = spoil(sb, client, hm, tmp_path)
+    with LosesWhileScanned(sb, sb.base_url, sb.api_token, plan="growth", seats=5) as losing:
+        r = repair_run(hm.con, losing, RUN, delete_duplicates=True)
+    assert r.deleted == r.already_gone == len(extra)
+    assert "2 extra records deleted, 2 of them already gone" in r.summary()
+    assert extra["file"] not in live(sb, "files") and extra["person"] not in live(sb, "persons")
+    audited = hm.con.execute("SELECT pipedrive_id, after FROM meta.audit_log WHERE run_key = ? AND "
+                             "operation = 'delete_duplicate' ORDER BY ALL", [f"repair:{RUN}"]).fetchall()
+    assert sorted(p for p, _ in audited) == sorted(extra.values())
+    assert all('"already_gone": true' in after for _, after in audited)
+    assert repair_run(hm.con, client, RUN).count("duplicated") == 0
