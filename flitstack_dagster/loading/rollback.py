@@ -150,6 +150,12 @@ class RollbackResult:
         return text
 
 
+def stopped_part_way(error: Exception, done: str, again: str) -> str:
+    """A rollback or repair a Pipedrive error stopped: each step it proved is recorded, so running it
+    again finishes it (`done`: "rolled back"; `again`: how to run it again, "run the same command")."""
+    return f"{error}. What was {done} so far is recorded: {again} again to finish."
+
+
 def rollback_key(run_key: str) -> str:
     return f"{ROLLBACK_PREFIX}{run_key}"
 

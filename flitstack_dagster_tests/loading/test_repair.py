@@ -249,3 +249,44 @@ def test_a_duplicate_found_already_gone_is_counted_and_every_delete_is_read_back
     assert sorted(p for p, _ in audited) == sorted(extra.values())
     assert all('"already_gone": true' in after for _, after in audited)
     assert repair_run(hm.con, client, RUN).count("duplicated") == 0
+
+
+def faults(sb, **settings) -> None:
+    r = httpx.post(sb.base_url + "/_sandbox/faults", json=settings, headers={"x-api-token": sb.api_token}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_repair_stopped_by_pipedrive_says_what_is_recorded_and_how_to_finish(world, monkeypatch, capsys):
+    import dagster as dg
+
+    from flitstack_dagster.cli import main as cli_main
+    from flitstack_dagster.defs.partitions import migration_runs
+    from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+    from flitstack_dagster.defs.repair import repair
+    from flitstack_dagster.defs.resources import build_resources
+
+    sb, _client, hm, tmp_path = world
+    hm.con.close()
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "v.duckdb").rename(data / "flitstack.duckdb")
+    for name, value in (("FLITSTACK_DATA_DIR", str(data)), ("PIPEDRIVE_BASE_URL", sb.base_url),
+                        ("PIPEDRIVE_API_TOKEN", sb.api_token), ("PIPEDRIVE_PLAN", "growth")):
+        monkeypatch.setenv(name, value)
+    faults(sb, error_rate=1.0)  # Pipedrive answers 5xx until the client gives up
+
+    assert cli_main(["repair", RUN]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Pipedrive ") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.endswith("What was repaired so far is recorded: run the same command again to finish.\n")
+
+    resources = {**build_resources(data), "pipedrive": PipedriveResource(base_url=sb.base_url, api_token=sb.api_token,
+                                                                         plan="growth", seats=5)}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(migration_runs.name, [RUN])
+        failed = repair.execute_in_process(partition_key=RUN, instance=instance, resources=resources,
+                                           raise_on_error=False)
+    assert not failed.success
+    description = failed.failure_data_for_node("repair_id_map").user_failure_data.description
+    assert description.startswith("Pipedrive ") and sb.api_token not in description
+    assert description.endswith("What was repaired so far is recorded: launch the repair again to finish.")
