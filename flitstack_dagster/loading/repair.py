@@ -16,7 +16,7 @@ and file (by its source marker) in one paginated list per entity, then, per sour
   rollback can still delete it;
 - **duplicated**: the account holds it more than once: listed; with `delete_duplicates` the extra
   records (all but the kept one) are deleted, each read back gone before its delete is written down
-  (one Pipedrive already answers as not found counts as already gone).
+  (an extra record Pipedrive answers as not found counts as already gone).
 
 Organization relationships have no identity field: a mapped one is read back by id and kept when it
 still links the two organizations its source row names; otherwise its row is dropped and the
@@ -92,9 +92,10 @@ class RepairResult:
                 for e in self.entities]
 
     def summary(self) -> str:
+        deleted = f" ({self.deleted} extra records deleted, {self.already_gone} of them already gone)"
         lines = [f"{self.run_key}: adopted {self.count('adopted')}, missing {self.count('missing')} "
-                 f"(to be created again by the next load), kept (unmarked) {self.count('kept')}, duplicated {self.count('duplicated')}"
-                 f"{f' ({self.deleted} extra records deleted, {self.already_gone} of them already gone)' if self.deleted else ''}; "
+                 f"(to be created again by the next load), kept (unmarked) {self.count('kept')}, "
+                 f"duplicated {self.count('duplicated')}{deleted if self.deleted else ''}; "
                  f"{self.tokens:,} tokens, {self.seconds:.1f} s"]
         for e in self.entities:
             for d in e.adopted[:SHOWN]:
