@@ -20,6 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.loading.repair import repair_run
+    from flitstack_dagster.loading.rollback import stopped_part_way
     from flitstack_dagster.pipedrive.client import PipedriveClient
 
     paths = data_paths()
@@ -30,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
             result = repair_run(con, client, args.run, delete_duplicates=args.delete_duplicates,
                                 progress=lambda m: print(m, flush=True))
     except PipedriveError as e:  # each row repair wrote is consistent on its own
-        raise UserError(f"{e}. What was repaired so far is recorded: run the same command again to finish.") from None
+        raise UserError(stopped_part_way(e, "repaired", "run the same command")) from None
     print(result.summary())
     return 0

@@ -24,7 +24,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Errors people can fix (unknown run, nothing to roll back, needs --cascade, wrong account, refused
     token, Pipedrive not configured, budget spent) print one message and exit 1, never a traceback."""
-    from flitstack_dagster.loading.rollback import plan_rollback, rollback_run
+    from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
     from flitstack_dagster.pipedrive.client import PipedriveClient
     from flitstack_dagster.pipedrive.problems import human_message
     from flitstack_dagster.settings import pipedrive_settings
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except PipedriveError as e:  # the rollback stopped part-way; everything proven so far is recorded
         return _fail(human_message(e, pipedrive_settings().host)
-                     or f"{e}. What was rolled back so far is recorded: run the same command again to finish.")
+                     or stopped_part_way(e, "rolled back", "run the same command"))
     for w in result.warnings:
         print(f"warning: {w}")
     print(result.summary())

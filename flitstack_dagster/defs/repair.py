@@ -5,11 +5,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from flitstack_dagster.defs.loading import user_failure
 from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.repair import repair_run
+from flitstack_dagster.loading.rollback import stopped_part_way
 from flitstack_dagster.pipedrive.errors import PipedriveError
 from flitstack_dagster.run_tags import account_run_tags
 
@@ -36,15 +38,17 @@ def repair_id_map(context: dg.OpExecutionContext, config: RepairConfig, duckdb: 
             result = repair_run(con, client, run_key, delete_duplicates=config.delete_duplicates,
                                 progress=context.log.info)
     except UserError as e:
-        raise dg.Failure(description=str(e), allow_retries=False) from None
+        raise user_failure(e) from None
     except PipedriveError as e:
-        raise dg.Failure(description=f"{e}. What was repaired so far is recorded: launch the repair again to finish.") from None
+        raise dg.Failure(description=stopped_part_way(e, "repaired", "launch the repair")) from None
     context.log.info(result.summary())
     yield dg.Output(
         result.summary(),
         metadata={
             "adopted": result.count("adopted"), "missing": result.count("missing"),
+            "kept_unmarked": result.count("kept"),
             "duplicated": result.count("duplicated"), "duplicates_deleted": result.deleted,
+            "duplicates_already_gone": result.already_gone,
             "by_entity": md_table(result.rows()), "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
         },
     )

@@ -13,7 +13,7 @@ from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.errors import UserError
-from flitstack_dagster.loading.rollback import plan_rollback, rollback_run
+from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
 from flitstack_dagster.pipedrive.errors import PipedriveError
 from flitstack_dagster.run_tags import account_run_tags
 
@@ -53,9 +53,7 @@ def rollback_migration_run(
     except UserError as e:
         raise user_failure(e) from None
     except PipedriveError as e:
-        raise dg.Failure(
-            description=f"{e}. What was rolled back so far is recorded: launch the rollback again to finish."
-        ) from None
+        raise dg.Failure(description=stopped_part_way(e, "rolled back", "launch the rollback")) from None
     for warning in result.warnings:
         context.log.warning(warning)
     context.log.info(result.summary())

@@ -8,10 +8,15 @@ and file (by its source marker) in one paginated list per entity, then, per sour
 - **adopted**: the account holds it under another id than the map says (or the map has no row):
   the map now points at the account's record (the one the map held, else the lowest id);
 - **missing**: the map has a row but the account holds no record for it: the row is removed (its
-  create audit rows retired, so no rollback deletes that id on its behalf) and the next run of the
-  load creates the record again;
+  standing audit rows retired, so no rollback deletes or restores that id on its behalf) and the next
+  run of the load creates the record again;
+- **kept (unmarked)**: the map has a row, the scan names no record for it, but its id reads back live
+  and says it is no other source record (an activity, note or file loaded before source markers
+  existed, a `Novo Source ID` someone cleared): the row stays, so no duplicate is loaded and a
+  rollback can still delete it;
 - **duplicated**: the account holds it more than once: listed; with `delete_duplicates` the extra
-  records (all but the kept one) are deleted.
+  records (all but the kept one) are deleted, each read back gone before its delete is written down
+  (an extra record Pipedrive answers as not found counts as already gone).
 
 Organization relationships have no identity field: a mapped one is read back by id and kept when it
 still links the two organizations its source row names; otherwise its row is dropped and the
@@ -34,11 +39,12 @@ from flitstack_dagster.errors import UserError
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
 from flitstack_dagster.loading.marker import MARKED, marker
 from flitstack_dagster.loading.resolve import Registry
+from flitstack_dagster.loading.rollback import delete_record, not_gone
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
 from flitstack_dagster.loading.store import LoadStore, ensure_schema
 from flitstack_dagster.pipedrive.models import OrganizationRelationship
 from flitstack_dagster.runs import check_account, get_run
-from flitstack_dagster.verification.readback import IDENTIFIED, read_back, scan_entity
+from flitstack_dagster.verification.readback import IDENTIFIED, Scan, read_back, scan_entity
 
 REPAIRED = tuple(e for e in SHAPED_TABLE if e in IDENTIFIED)  # FK order
 SHOWN = 10  # records named per list in the summary
@@ -55,7 +61,8 @@ class EntityRepair:
     in_account: int = 0
     adopted: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id, was
     missing: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id (row removed)
-    duplicated: list[dict[str, Any]] = field(default_factory=list)  # source_id, kept, extra, deleted
+    kept: list[dict[str, Any]] = field(default_factory=list)  # source_id, pipedrive_id (live, unmarked)
+    duplicated: list[dict[str, Any]] = field(default_factory=list)  # source_id, kept, extra, deleted, already_gone
 
 
 @dataclass
@@ -70,19 +77,25 @@ class RepairResult:
 
     @property
     def deleted(self) -> int:
+        """Extra records repair deleted, those Pipedrive already answered as gone included."""
         return sum(len(d["extra"]) for e in self.entities for d in e.duplicated if d["deleted"])
+
+    @property
+    def already_gone(self) -> int:
+        return sum(len(d["already_gone"]) for e in self.entities for d in e.duplicated)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per entity: what the account holds and what repair did."""
         return [{"entity": e.entity, "in_account": e.in_account, "adopted": len(e.adopted),
-                 "missing": len(e.missing), "duplicated": len(e.duplicated),
+                 "missing": len(e.missing), "kept_unmarked": len(e.kept), "duplicated": len(e.duplicated),
                  "duplicates_deleted": sum(len(d["extra"]) for d in e.duplicated if d["deleted"])}
                 for e in self.entities]
 
     def summary(self) -> str:
+        deleted = f" ({self.deleted} extra records deleted, {self.already_gone} of them already gone)"
         lines = [f"{self.run_key}: adopted {self.count('adopted')}, missing {self.count('missing')} "
-                 f"(to be created again by the next load), duplicated {self.count('duplicated')}"
-                 f"{f' ({self.deleted} extra records deleted)' if self.deleted else ''}; "
+                 f"(to be created again by the next load), kept (unmarked) {self.count('kept')}, "
+                 f"duplicated {self.count('duplicated')}{deleted if self.deleted else ''}; "
                  f"{self.tokens:,} tokens, {self.seconds:.1f} s"]
         for e in self.entities:
             for d in e.adopted[:SHOWN]:
@@ -90,11 +103,14 @@ class RepairResult:
                 lines.append(f"  adopted {e.entity} {d['source_id']}: id {d['pipedrive_id']}{was}")
             for d in e.missing[:SHOWN]:
                 lines.append(f"  missing {e.entity} {d['source_id']}: id {d['pipedrive_id']} is not in the account")
+            for d in e.kept[:SHOWN]:
+                lines.append(f"  kept (unmarked) {e.entity} {d['source_id']}: id {d['pipedrive_id']} is in the account "
+                             "without its source identity")
             for d in e.duplicated[:SHOWN]:
                 fate = "deleted" if d["deleted"] else "kept (repair --delete-duplicates deletes them)"
                 lines.append(f"  duplicated {e.entity} {d['source_id']}: kept {d['kept']}, extra "
                              f"{', '.join(map(str, d['extra']))} {fate}")
-            more = sum(max(0, len(x) - SHOWN) for x in (e.adopted, e.missing, e.duplicated))
+            more = sum(max(0, len(x) - SHOWN) for x in (e.adopted, e.missing, e.kept, e.duplicated))
             if more:
                 lines.append(f"  … and {more} more {e.entity} rows")
         return "\n".join(lines)
@@ -136,18 +152,20 @@ def _repair_entity(con, client, store: LoadStore, registry: Registry, run_key: s
     scan = scan_entity(client, entity, key, markers)
     out = EntityRepair(entity, in_account=len(scan.records))
     keep: dict[str, int] = {}
+    unseen: dict[str, int] = {}
     for sid in sorted(sources):
         held, was = scan.by_source.get(sid, []), mapped.get(sid)
         if not held:
             if was is not None:
-                out.missing.append({"source_id": sid, "pipedrive_id": was})
+                unseen[sid] = was
             continue
         keep[sid] = was if was in held else held[0]
         if keep[sid] != was:
             out.adopted.append({"source_id": sid, "pipedrive_id": keep[sid], "was": was})
         if len(held) > 1:
-            out.duplicated.append({"source_id": sid, "kept": keep[sid],
-                                   "extra": [p for p in held if p != keep[sid]], "deleted": False})
+            out.duplicated.append({"source_id": sid, "kept": keep[sid], "extra": [p for p in held if p != keep[sid]],
+                                   "deleted": False, "already_gone": []})
+    out.kept, out.missing = _unmarked_or_missing(client, entity, scan, unseen)
     # first retire every row the account does not back, so no adoption meets a stale holder of its id
     for d in out.missing:
         store.forget_mapping(run_key, entity, d["source_id"], d["pipedrive_id"], by=repair_key(run_key))
@@ -162,13 +180,46 @@ def _repair_entity(con, client, store: LoadStore, registry: Registry, run_key: s
         store.record(run_key, entity, d["source_id"], "adopt", d["pipedrive_id"], content_hash=content_hash,
                      payload={}, after={"repaired_by": repair_key(run_key)})
     if delete_duplicates:
-        for d in out.duplicated:
-            for pid in d["extra"]:
-                _delete(client, entity, pid)
-                store.record(repair_key(run_key), entity, d["source_id"], "delete_duplicate", pid,
-                             before=scan.records.get(pid), after={"kept": d["kept"]})
-            d["deleted"] = True
+        _delete_duplicates(client, store, run_key, entity, out.duplicated, scan)
     return out
+
+
+class RepairUnproven(UserError):
+    """A deleted duplicate still reads back; repair stops before writing its delete down."""
+
+    def __init__(self, run_key: str, entity: str, problems: dict[int | None, str]):
+        listed = "; ".join(f"id {pid} {why}" for pid, why in list(problems.items())[:5])
+        super().__init__(f"repair of {run_key} stopped: {len(problems)} duplicated {entity} record(s) did not read "
+                         f"back as deleted ({listed}). Check them in Pipedrive, then run the same command again.")
+
+
+def _delete_duplicates(client, store: LoadStore, run_key: str, entity: str, duplicated: list[dict[str, Any]],
+                       scan: Scan) -> None:
+    """Delete every extra record, read them back gone, then write each delete down."""
+    for d in duplicated:
+        d["already_gone"] = [pid for pid in d["extra"] if delete_record(client, entity, pid)]
+    problems = not_gone(client, entity, [pid for d in duplicated for pid in d["extra"]])
+    for d in duplicated:
+        for pid in d["extra"]:
+            if pid not in problems:
+                gone = {"already_gone": True} if pid in d["already_gone"] else {}
+                store.record(repair_key(run_key), entity, d["source_id"], "delete_duplicate", pid,
+                             before=scan.records.get(pid), after={"kept": d["kept"], **gone})
+        d["deleted"] = not any(pid in problems for pid in d["extra"])
+    if problems:
+        raise RepairUnproven(run_key, entity, problems)
+
+
+def _unmarked_or_missing(client, entity: str, scan: Scan, unseen: dict[str, int]
+                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Mapped ids the scan names no record for, read back: live and claimed by no other source record
+    -> kept (a record without its identity is still this one); otherwise -> missing."""
+    live = read_back(client, entity, unseen.values())
+    kept, missing = [], []
+    for sid, pid in unseen.items():
+        row = {"source_id": sid, "pipedrive_id": pid}
+        (kept if pid in live and scan.identity.get(pid) is None else missing).append(row)
+    return kept, missing
 
 
 def _repair_relationships(con, client, store: LoadStore, run_key: str) -> EntityRepair:
@@ -214,7 +265,3 @@ def _find_relationship(client, pair: tuple[int | None, int | None]) -> int | Non
 
 def _shaped(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
     return has_table(con, "shaped", SHAPED_TABLE[entity])
-
-
-def _delete(client, entity: str, pid: int) -> None:
-    getattr(client, f"delete_{entity}")(pid)

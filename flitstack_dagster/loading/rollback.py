@@ -150,6 +150,12 @@ class RollbackResult:
         return text
 
 
+def stopped_part_way(error: Exception, done: str, again: str) -> str:
+    """A rollback or repair a Pipedrive error stopped: each step it proved is recorded, so running it
+    again finishes it (`done`: "rolled back"; `again`: how to run it again, "run the same command")."""
+    return f"{error}. What was {done} so far is recorded: {again} again to finish."
+
+
 def rollback_key(run_key: str) -> str:
     return f"{ROLLBACK_PREFIX}{run_key}"
 
@@ -459,9 +465,11 @@ class _Effect:
 def _reverse_entity(job: _Job, entity: str, rows: list[AuditRow], say: Progress) -> None:
     """One entity's records, a batch at a time: requests (concurrently, one record's rows newest first),
     one read-back proving the batch, then the audit log and id map for what was proven."""
-    groups: dict[str, list[AuditRow]] = {}
+    # one record = one source record under one id: rows of an id the record held before are reversed and
+    # proven against that id, not the one it holds now
+    groups: dict[tuple[str, int | None], list[AuditRow]] = {}
     for r in sorted(rows, key=lambda r: r.seq, reverse=True):
-        groups.setdefault(r.source_id, []).append(r)
+        groups.setdefault((r.source_id, r.pipedrive_id), []).append(r)
     records = list(groups.values())
     size = READBACK_BATCH.get(entity, V1_READBACK_BATCH)
     done, last = 0, time.monotonic()
@@ -547,6 +555,16 @@ def _gone_ok(client, action: str, entity: str, pid: int | None, changes: dict[st
     except NotFound:
         return True
     return False
+
+
+def delete_record(client, entity: str, pid: int) -> bool:
+    """DELETE one record; True when Pipedrive answers that it is already gone (its own record-not-found)."""
+    return _gone_ok(client, "delete", entity, pid)
+
+
+def not_gone(client, entity: str, pids: list[int]) -> dict[int | None, str]:
+    """Read deleted records back: Pipedrive id -> why it does not prove its delete (empty: all gone)."""
+    return _confirm(client, entity, [_Effect(entity, pid, expect="gone") for pid in pids])
 
 
 def _confirm(client, entity: str, effects: list[_Effect]) -> dict[int | None, str]:

@@ -256,9 +256,9 @@ class LoadStore:
                 raise
 
     def forget_mapping(self, run_key: str, entity: str, source_id: str, pipedrive_id: int, *, by: str) -> None:
-        """A mapping the account does not back (`loading.repair`): the row goes, its live create/adopt
-        audit rows are retired (no rollback deletes that id for this record), and a `forget` audit
-        row says so — in one transaction."""
+        """A mapping the account does not back (`loading.repair`): the row goes, every standing audit
+        row of this record under that id is retired (the id may be handed out again: no rollback may
+        delete or restore it for this record), and a `forget` audit row says so — in one transaction."""
         with self._lock:
             self.con.execute("BEGIN")
             try:
@@ -269,7 +269,7 @@ class LoadStore:
                 )
                 self.con.execute(
                     "UPDATE meta.audit_log SET rolled_back_by = ? WHERE entity = ? AND source_id = ? AND pipedrive_id = ? "
-                    "AND operation IN ('create', 'adopt') AND rolled_back_by IS NULL",
+                    "AND rolled_back_by IS NULL",
                     [by, entity, source_id, pipedrive_id],
                 )
                 self.con.execute(
