@@ -400,7 +400,8 @@ class Store:
     sibling, and the document itself, when present and not yet migrated, is migrated into it.
     """
 
-    def __init__(self, path: Path | None, clock: Clock, plan: str, seats: int, api_token: str | None) -> None:
+    def __init__(self, path: Path | None, clock: Clock, plan: str, seats: int, api_token: str | None,
+                 replace_token: bool = True) -> None:
         self.path = Path(path).with_suffix(".sqlite") if path else None
         self.clock = clock
         self.lock = threading.RLock()
@@ -418,7 +419,7 @@ class Store:
         else:
             self._adopt(loaded, fresh=False)
             acct = self.state["account"]
-            if api_token and api_token != acct["api_token"]:
+            if replace_token and api_token and api_token != acct["api_token"]:
                 acct["api_token"] = api_token
             if plan and plan != acct["plan"]:
                 acct["plan"] = plan
