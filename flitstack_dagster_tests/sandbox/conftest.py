@@ -3,7 +3,6 @@ JSON Schema, and real SandboxServer instances on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,12 +15,7 @@ from flitstack_dagster.sandbox.server import SandboxServer
 REPO = Path(__file__).resolve().parents[2]
 
 
-def openapi_dir() -> Path:
-    env = os.environ.get("FLITSTACK_OPENAPI_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "pipedrive-openapi"]:
-        if (cand / "pipedrive-v2-openapi.yml").exists():
-            return cand
-    pytest.skip("official Pipedrive OpenAPI files not found (set FLITSTACK_OPENAPI_DIR)")
+OPENAPI_DIR = REPO / "flitstack_dagster_tests" / "openapi"  # the pinned official files (see its README)
 
 
 # Spec quirks, each with its reason: properties Pipedrive sends as null whose schema lacks
@@ -103,7 +97,7 @@ class Spec:
 
 @pytest.fixture(scope="session")
 def specs() -> dict[str, Spec]:
-    d = openapi_dir()
+    d = OPENAPI_DIR
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = {}
     for v in ("v1", "v2"):
