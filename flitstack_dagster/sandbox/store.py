@@ -670,9 +670,12 @@ class Store:
 
     def get(self, kind: str, rid: Any, include_deleted: bool = False) -> dict | None:
         try:
-            rec = self.state["records"][kind].get(str(int(rid)))
+            rid = int(rid)
         except (TypeError, ValueError):
             return None
+        if not -(2**63) <= rid < 2**63:  # no id the database cannot hold: not even remembered as reached
+            return None
+        rec = self.state["records"][kind].get(str(rid))
         if rec is None or (rec.get("is_deleted") and not include_deleted):
             return None
         return rec

@@ -90,6 +90,16 @@ def test_an_announced_oversized_body_is_refused_before_it_is_read(sandbox) -> No
     assert sandbox.snapshot()["records"]["organizations"] == {}
 
 
+def test_an_id_no_database_holds_is_a_404_and_writes_go_on(client) -> None:
+    huge = str(2**70)
+    for method in ("GET", "PATCH", "DELETE"):
+        resp = client.request(method, f"/api/v2/deals/{huge}", json={"title": "x"} if method == "PATCH" else None)
+        assert_refused(resp, 404)
+    assert_refused(client.put(f"/v1/notes/{huge}", json={"content": "x"}), 404)
+    assert client.post("/api/v2/deals", json={"title": "WO-1"}).status_code == 200
+    assert [d["title"] for d in client.get("/api/v2/deals").json()["data"]] == ["WO-1"]
+
+
 def test_a_bug_in_a_handler_is_a_logged_500_in_pipedrives_shape(sandbox, client, caplog) -> None:
     def broken(ctx) -> Reply:
         raise KeyError("a bug")
