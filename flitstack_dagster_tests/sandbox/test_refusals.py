@@ -90,6 +90,15 @@ def test_an_announced_oversized_body_is_refused_before_it_is_read(sandbox) -> No
     assert sandbox.snapshot()["records"]["organizations"] == {}
 
 
+def test_the_admin_channel_refuses_nan_too(sandbox, client) -> None:
+    oid = client.post("/api/v2/organizations", json={"name": "Acme"}).json()["data"]["id"]
+    for path, raw in ((f"/_sandbox/records/organizations/{oid}", '{"name": NaN}'),
+                      ("/_sandbox/clock", '{"advance": Infinity}')):
+        r = client.request("PATCH" if "records" in path else "POST", path, content=raw.encode())
+        assert_refused(r)
+    assert client.get("/api/v2/organizations").json()["data"][0]["name"] == "Acme"
+
+
 def test_an_id_no_database_holds_is_a_404_and_writes_go_on(client) -> None:
     huge = str(2**70)
     for method in ("GET", "PATCH", "DELETE"):
