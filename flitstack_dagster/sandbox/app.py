@@ -19,7 +19,8 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -330,6 +331,8 @@ class Sandbox(CatalogRoutes, V1Routes):
             if path == "/_sandbox" or path.startswith("/_sandbox/"):
                 return await self._admin(request)
             return await self._api(request)
+        except ClientDisconnect:
+            raise  # the client left mid-request: nobody to answer, and no bug
         except Exception:  # a bug in the sandbox: logged as one, answered in Pipedrive's shape, never hidden
             log.exception("sandbox bug while answering %s %s", request.method, path)
             return self._json(500, error_body(500, REASONS[500], "The sandbox failed on this request (a bug)."))
@@ -455,7 +458,10 @@ class Sandbox(CatalogRoutes, V1Routes):
                                "Files larger than 25 MB cannot be uploaded.", code="file_too_large")
             if "multipart/form-data" not in ctype:
                 raise bad_request("Expected multipart/form-data with a 'file' part")
-            ctx.form = await request.form(max_part_size=MAX_FILE_BYTES + 1024)
+            try:
+                ctx.form = await request.form(max_part_size=MAX_FILE_BYTES + 1024)
+            except HTTPException as e:  # Starlette's answer to a malformed multipart body
+                raise bad_request("Invalid multipart/form-data body", str(e.detail)) from None
             return
         raw = await read_capped(request)
         ctx.raw = raw

@@ -59,6 +59,16 @@ def test_refused_bodies_are_400s_and_store_nothing(sandbox, client, path, raw) -
         assert client.get(f"/api/v2/{seg}").status_code == 200
 
 
+@pytest.mark.parametrize("ctype,raw", [
+    ("multipart/form-data", b"garbage"),
+    ("multipart/form-data; boundary=xx", b"--xx\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--xx--"),
+])
+def test_malformed_uploads_are_400s(sandbox, client, ctype, raw) -> None:
+    client.post("/api/v2/deals", json={"title": "WO-1"})
+    assert_refused(client.post("/v1/files", content=raw, headers={"content-type": ctype}, params={"deal_id": 1}))
+    assert sandbox.snapshot()["records"]["files"] == {}
+
+
 def test_nesting_up_to_the_limit_is_not_refused_for_its_depth(client) -> None:
     ok = client.post("/api/v2/activities", json={"subject": "Labor", "participants": [{"person_id": 1}]})
     assert ok.status_code == 200, ok.text
