@@ -4,7 +4,8 @@ sandbox never answers with a server error, that every refusal has Pipedrive's er
 every success validates against the operation's response schema (with the spec quirks listed in
 conftest.py, each with its reason).
 
-CI runs a small example budget; `FLITSTACK_CONTRACT_EXAMPLES=200` runs a large one.
+CI runs a small example budget (`FLITSTACK_CONTRACT_EXAMPLES`, default 6 per operation);
+benchmarks/contract_run.py runs a large one and writes its report.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def call(case, base_url: str, session: requests.Session) -> schemathesis.Respons
     raise AssertionError(f"{case.operation.label}: still rate limited after 20 waits")
 
 
-def run_operation(op, spec, base_url: str, session: requests.Session, findings: dict[str, list], statuses: Counter) -> None:
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+def run_operation(op, spec, base_url: str, session: requests.Session, findings: dict[str, list],
+                  statuses: Counter, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(case=op.as_strategy())
     def one(case) -> None:
@@ -83,18 +85,24 @@ def run_operation(op, spec, base_url: str, session: requests.Session, findings: 
     one()
 
 
-@pytest.mark.parametrize("api", ["v2", "v1"])
-def test_generated_requests_never_break_the_sandbox(specs, sandbox, client, api) -> None:
-    seed(client)
+def contract_run(sandbox, spec, api: str, examples: int) -> tuple[list, Counter, dict[str, list]]:
+    """Every sandbox operation of `api` with `examples` generated requests each: (operations, answers
+    by status class, findings)."""
     ops = sandbox_operations(sandbox, api)
-    assert len(ops) >= (30 if api == "v2" else 15)  # the run covers the sandbox's routes, not a few
     findings: dict[str, list] = {"server errors": [], "error shapes": [], "schema violations": []}
     statuses: Counter = Counter()
-    base_url = sandbox.base_url + PREFIX[api]
     with requests.Session() as session:
         session.headers["x-api-token"] = sandbox.api_token
         for op in ops:
-            run_operation(op, specs[api], base_url, session, findings, statuses)
+            run_operation(op, spec, sandbox.base_url + PREFIX[api], session, findings, statuses, examples)
+    return ops, statuses, findings
+
+
+@pytest.mark.parametrize("api", ["v2", "v1"])
+def test_generated_requests_never_break_the_sandbox(specs, sandbox, client, api) -> None:
+    seed(client)
+    ops, statuses, findings = contract_run(sandbox, specs[api], api, EXAMPLES)
+    assert len(ops) >= (30 if api == "v2" else 15)  # the run covers the sandbox's routes, not a few
     assert statuses[2] > 0 and statuses[4] > 0  # both successes and refusals were exercised
     assert not any(findings.values()), json.dumps(findings, indent=1)
     for seg in ("deals", "organizations", "persons", "activities"):  # the account still lists everything
