@@ -28,7 +28,7 @@ NULLABLE_ERRATA: dict[str, str] = {
     "next_cursor": "null on the last page, as the spec's own descriptions say",
     **dict.fromkeys(("org_id", "person_id", "deal_id", "lead_id", "project_id", "task_id", "activity_id",
                      "product_id", "last_update_user_id", "picture_id"), _UNSET_LINK),
-    **dict.fromkeys(("deal", "person", "organization", "org_name", "person_name"),
+    **dict.fromkeys(("deal", "person", "organization", "deal_name", "org_name", "person_name"),
                     "the linked record's summary; null with no link"),
     **dict.fromkeys(("expected_close_date", "due_date", "won_time", "lost_time", "stage_change_time",
                      "marked_as_done_time", "update_time"), "a time of an event that has not happened yet"),
