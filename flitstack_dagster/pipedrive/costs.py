@@ -1,7 +1,7 @@
 """Token cost per Pipedrive operation, from the vendored `token_costs.csv`.
 
-The CSV is a copy of the official `x-token-cost` of every operation in Pipedrive's OpenAPI files
-(`/work/shared/pipedrive-openapi/token_costs.csv`). Paths are full request paths as sent to
+The CSV is a copy of the official `x-token-cost` of every operation in Pipedrive's OpenAPI files (the
+tests compare it with the pinned copy in flitstack_dagster_tests/openapi/). Paths are full request paths as sent to
 `https://{company}.pipedrive.com`: `/v1/...` for API v1 and `/api/v2/...` for API v2.
 
 A request is matched by method and path against the path templates; a literal segment beats a

@@ -20,13 +20,13 @@ a separate admin token (header `x-sandbox-admin-token`). Costs no tokens and is 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from flitstack_dagster.sandbox.errors import error_body
+from flitstack_dagster.sandbox.body import parse_json
+from flitstack_dagster.sandbox.errors import ApiError, error_body
 from flitstack_dagster.sandbox.store import iso
 
 if TYPE_CHECKING:
@@ -59,9 +59,9 @@ async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
         raw = await request.body()
         if raw.strip():
             try:
-                body = json.loads(raw)
-            except ValueError:
-                return _err(400, "Invalid JSON")
+                body = parse_json(raw)  # what the API refuses (NaN, deep nesting, ...) is no admin value either
+            except ApiError as e:
+                return _err(400, e.error)
         if not isinstance(body, dict):
             return _err(400, "Body must be a JSON object")
     if path == "/_sandbox/usage" and method == "GET":

@@ -19,10 +19,12 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flitstack_dagster.sandbox.body import parse_form, parse_json, read_capped
 from flitstack_dagster.sandbox.catalog import CatalogRoutes
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.errors import REASONS, ApiError, bad_request, error_body, not_found
@@ -43,14 +45,10 @@ MAX_LIMIT_V2 = 500
 DEFAULT_LIMIT_V2 = 100
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
-# keys the spec marks nullable in responses; any other key whose value is None is left out, so every
-# response validates against the official response schema.
-NULLABLE = {
-    "deals": {"probability", "lost_reason", "close_time", "origin_id", "channel", "channel_id",
-              "source_lead_id", "arr", "mrr", "acv"},
-    "stages": {"days_to_rotten"},
-    "fields": {"options", "subfields"},
-    "users": {"phone", "modified", "icon_url"},
+# keys the spec's responses carry that the sandbox never sets: sent as null, like every unset key
+UNSET_KEYS = {
+    "persons": ("postal_address", "notes", "im", "birthday", "job_title"),
+    "activities": ("conference_meeting_client", "conference_meeting_url", "conference_meeting_id"),
 }
 
 V2_ENTITY = {  # url segment -> (store kind, field entity, name key)
@@ -84,7 +82,7 @@ BODY_TYPES: dict[str, dict[str, str]] = {
               "expected_close_date": "date?", "label_ids": "int[]", "custom_fields": "obj"},
     "activities": {"subject": "str", "type": "str", "owner_id": "int", "deal_id": "int?", "lead_id": "str?",
                    "person_id": "int?", "org_id": "int?", "project_id": "int?", "due_date": "date?",
-                   "due_time": "time?", "duration": "time?", "busy": "bool", "done": "bool",
+                   "due_time": "time?", "duration": "duration?", "busy": "bool", "done": "bool",
                    "location": "address", "participants": "obj[]", "attendees": "obj[]",
                    "public_description": "str", "priority": "int", "note": "str"},
 }
@@ -103,7 +101,13 @@ def _is_num(v: Any) -> bool:
 
 
 _DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME_RX = re.compile(r"^\d{2}:\d{2}(:\d{2})?$")
+_TIME_RX = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
+
+
+def _valid_time(v: Any, max_hours: int = 23) -> bool:
+    """HH:MM[:SS] with minutes and seconds below 60; a duration may pass 23 hours, a time of day not."""
+    m = _TIME_RX.match(v) if isinstance(v, str) else None
+    return bool(m) and int(m[1]) <= max_hours and int(m[2]) < 60 and int(m[3] or 0) < 60
 
 
 def _valid_date(v: Any) -> bool:
@@ -125,11 +129,13 @@ def parse_ts(v: Any) -> float | None:
         s = s[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(s)
-    except ValueError:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        ts = dt.timestamp()
+        datetime.fromtimestamp(ts, tz=timezone.utc)  # a UTC offset can push it past year 1 or 9999
+    except (ValueError, OverflowError, OSError):
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+    return ts
 
 
 def check_type(name: str, kind: str, v: Any) -> Any:
@@ -158,7 +164,9 @@ def check_type(name: str, kind: str, v: Any) -> Any:
     elif kind == "date":
         ok = _valid_date(v)
     elif kind == "time":
-        ok = isinstance(v, str) and bool(_TIME_RX.match(v))
+        ok = _valid_time(v)
+    elif kind == "duration":
+        ok = _valid_time(v, max_hours=99)
     elif kind == "ts":
         ts = parse_ts(v)
         if ts is None:
@@ -183,19 +191,25 @@ def check_type(name: str, kind: str, v: Any) -> Any:
     return v
 
 
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+def encode_cursor(last_key: tuple) -> str:
+    """An opaque cursor naming the sort key of the last record a page held: the next page starts after
+    it, so records deleted between pages shift nothing."""
+    return base64.urlsafe_b64encode(json.dumps({"after": list(last_key)}).encode()).decode().rstrip("=")
 
 
-def decode_cursor(c: str) -> int:
+def decode_cursor(c: str) -> list:
     try:
         pad = "=" * (-len(c) % 4)
-        o = json.loads(base64.urlsafe_b64decode(c + pad))["o"]
-        if not _is_int(o) or o < 0:
+        after = json.loads(base64.urlsafe_b64decode(c + pad))["after"]
+        if not isinstance(after, list) or not after or not all(isinstance(x, str) or _is_int(x) for x in after):
             raise ValueError
-        return o
+        return after
     except Exception:
         raise bad_request("Invalid cursor", "The cursor parameter is not valid.") from None
+
+
+def by_id(rec: dict) -> tuple:
+    return (rec["id"],)
 
 
 def qint(req: "Ctx", name: str, default: int | None = None, minimum: int | None = None) -> int | None:
@@ -220,10 +234,6 @@ def qbool(req: "Ctx", name: str) -> bool | None:
     if raw.lower() in ("0", "false"):
         return False
     raise bad_request(f"Invalid value for '{name}': expected boolean")
-
-
-def prune(rec: dict, nullable: set[str] = frozenset()) -> dict:
-    return {k: v for k, v in rec.items() if v is not None or k in nullable}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -317,9 +327,15 @@ class Sandbox(CatalogRoutes, V1Routes):
 
     async def _endpoint(self, request: Request) -> Response:
         path = request.url.path
-        if path == "/_sandbox" or path.startswith("/_sandbox/"):
-            return await self._admin(request)
-        return await self._api(request)
+        try:
+            if path == "/_sandbox" or path.startswith("/_sandbox/"):
+                return await self._admin(request)
+            return await self._api(request)
+        except ClientDisconnect:
+            raise  # the client left mid-request: nobody to answer, and no bug
+        except Exception:  # a bug in the sandbox: logged as one, answered in Pipedrive's shape, never hidden
+            log.exception("sandbox bug while answering %s %s", request.method, path)
+            return self._json(500, error_body(500, REASONS[500], "The sandbox failed on this request (a bug)."))
 
     def _roll_day(self) -> None:
         usage = self.state["usage"]
@@ -442,21 +458,20 @@ class Sandbox(CatalogRoutes, V1Routes):
                                "Files larger than 25 MB cannot be uploaded.", code="file_too_large")
             if "multipart/form-data" not in ctype:
                 raise bad_request("Expected multipart/form-data with a 'file' part")
-            ctx.form = await request.form(max_part_size=MAX_FILE_BYTES + 1024)
+            try:
+                ctx.form = await request.form(max_part_size=MAX_FILE_BYTES + 1024)
+            except HTTPException as e:  # Starlette's answer to a malformed multipart body
+                raise bad_request("Invalid multipart/form-data body", str(e.detail)) from None
             return
-        raw = await request.body()
+        raw = await read_capped(request)
         ctx.raw = raw
         if not raw.strip():
             ctx.body = None
             return
         if "application/x-www-form-urlencoded" in ctype:
-            form = await request.form()
-            ctx.body = {k: v for k, v in form.items()}
+            ctx.body = parse_form(raw)
             return
-        try:
-            ctx.body = json.loads(raw)
-        except ValueError:
-            raise bad_request("Invalid JSON in request body") from None
+        ctx.body = parse_json(raw)
 
     # -- routes --------------------------------------------------------------------------------------------
     def _register(self) -> None:
@@ -537,7 +552,7 @@ class Sandbox(CatalogRoutes, V1Routes):
                 raise bad("expected a date YYYY-MM-DD")
             return v
         if t == "time":
-            if not isinstance(v, str) or not _TIME_RX.match(v):
+            if not _valid_time(v):
                 raise bad("expected a time HH:MM")
             return v
         if t == "enum":
@@ -573,8 +588,11 @@ class Sandbox(CatalogRoutes, V1Routes):
                 return v
             raise bad("expected an address object {value: ...}")
         if t in ("daterange", "timerange"):
-            if not isinstance(v, dict) or not {"start", "end"} <= set(v):
-                raise bad("expected an object {start, end}")
+            valid = _valid_date if t == "daterange" else _valid_time
+            if not isinstance(v, dict) or not {"start", "end"} <= set(v) or not (
+                    valid(v["start"]) and valid(v["end"])):
+                raise bad("expected an object {start, end} of dates YYYY-MM-DD" if t == "daterange"
+                          else "expected an object {start, end} of times HH:MM")
             return {"start": v["start"], "end": v["end"]}
         _ = name
         return v
@@ -693,12 +711,12 @@ class Sandbox(CatalogRoutes, V1Routes):
 
     def render_v2(self, seg: str, rec: dict) -> dict:
         kind, entity, _ = V2_ENTITY[seg]
-        out = dict(rec)
+        out = {**dict.fromkeys(UNSET_KEYS.get(seg, ())), **rec}
         if seg != "activities":
             cf = {f["field_code"]: None for f in self.custom_fields_of(entity)}
             cf.update({k: v for k, v in (rec.get("custom_fields") or {}).items() if k in cf})
             out["custom_fields"] = cf
-        return prune(out, NULLABLE.get(kind, set()))
+        return out
 
     def v2_create(self, ctx: Ctx, seg: str) -> Reply:
         kind = V2_ENTITY[seg][0]
@@ -748,14 +766,21 @@ class Sandbox(CatalogRoutes, V1Routes):
             rec["status"] = "deleted"
         return Reply(200, {"success": True, "data": {"id": rec["id"]}})
 
-    def _page(self, ctx: Ctx, items: list[dict]) -> tuple[list[dict], str | None]:
+    def _page(self, ctx: Ctx, items: list[dict], key: Callable[[dict], tuple] = by_id,
+              descending: bool = False) -> tuple[list[dict], str | None]:
+        """One page of `items` (already sorted by `key`), and the cursor of the next page or None."""
         limit = qint(ctx, "limit", DEFAULT_LIMIT_V2, minimum=1)
         if limit > MAX_LIMIT_V2:
             raise bad_request(f"Invalid value for 'limit': must be <= {MAX_LIMIT_V2}")
         cursor = ctx.query.get("cursor")
-        start = decode_cursor(cursor) if cursor else 0
-        page = items[start:start + limit]
-        nxt = encode_cursor(start + limit) if start + limit < len(items) else None
+        if cursor:
+            after = decode_cursor(cursor)
+            try:
+                items = [r for r in items if (list(key(r)) < after if descending else list(key(r)) > after)]
+            except TypeError:  # a cursor made for another sort order
+                raise bad_request("Invalid cursor", "The cursor belongs to another sort order.") from None
+        page = items[:limit]
+        nxt = encode_cursor(key(page[-1])) if len(items) > limit else None
         return page, nxt
 
     def v2_list(self, ctx: Ctx, seg: str) -> Reply:
@@ -794,8 +819,9 @@ class Sandbox(CatalogRoutes, V1Routes):
         if sort_by not in ("id", "update_time", "add_time", "due_date"):
             raise bad_request("Invalid value for 'sort_by'")
         desc = q.get("sort_direction", "asc") == "desc"
-        recs.sort(key=lambda r: (r.get(sort_by) or "", r["id"]) if sort_by != "id" else (r["id"],), reverse=desc)
-        page, nxt = self._page(ctx, recs)
+        key = (lambda r: (r.get(sort_by) or "", r["id"])) if sort_by != "id" else by_id
+        recs.sort(key=key, reverse=desc)
+        page, nxt = self._page(ctx, recs, key, desc)
         return Reply(200, {"success": True, "data": [self.render_v2(seg, r) for r in page],
                            "additional_data": {"next_cursor": nxt}})
 

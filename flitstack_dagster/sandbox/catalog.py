@@ -51,15 +51,15 @@ class CatalogRoutes:
         direction = ctx.query.get("sort_direction", "asc")
         if direction not in ("asc", "desc"):
             raise bad_request("Invalid value for 'sort_direction'")
-        recs = sorted(recs, key=lambda r: (r.get(sort_by) if r.get(sort_by) is not None else "", r["id"]),
-                      reverse=direction == "desc")
-        page, nxt = self._page(ctx, recs)
+        def key(r: dict) -> tuple:
+            return (r.get(sort_by) if r.get(sort_by) is not None else "", r["id"])
+
+        recs = sorted(recs, key=key, reverse=direction == "desc")
+        page, nxt = self._page(ctx, recs, key, direction == "desc")
         return Reply(200, {"success": True, "data": [render(r) for r in page], "additional_data": {"next_cursor": nxt}})
 
     def _render_plain(self, kind: str):
-        from flitstack_dagster.sandbox.app import NULLABLE, prune
-
-        return lambda r: prune(dict(r), NULLABLE.get(kind, set()))
+        return lambda r: dict(r)
 
     def pipelines_list(self, ctx: "Ctx") -> "Reply":
         recs = [p for p in self.store.records("pipelines").values() if not p["is_deleted"]]
@@ -138,8 +138,6 @@ class CatalogRoutes:
 
     # -- fields ----------------------------------------------------------------------------------------------
     def _render_field(self, entity: str, f: dict, ctx: "Ctx | None" = None) -> dict:
-        from flitstack_dagster.sandbox.app import NULLABLE, prune
-
         out = {k: copy.deepcopy(v) for k, v in f.items() if k not in ("id", "add_time")}
         if out.get("description") is None:
             out["description"] = ""
@@ -152,7 +150,7 @@ class CatalogRoutes:
         for opt in ("ui_visibility", "important_fields", "required_fields"):
             if ctx is not None and opt not in inc:
                 out.pop(opt, None)
-        return prune(out, NULLABLE["fields"])
+        return out
 
     def fields_list(self, ctx: "Ctx", entity: str) -> "Reply":
         from flitstack_dagster.sandbox.app import Reply

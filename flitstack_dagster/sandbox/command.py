@@ -1,6 +1,9 @@
 """`flitstack sandbox`: run the local Pipedrive sandbox until Ctrl-C.
 
-Prints the base URL and where the API token is stored (the token file, never the token itself).
+Prints the base URL and where the API token is stored (the token file, never the token itself). A new
+account takes `PIPEDRIVE_API_TOKEN` as its token when it is set; a saved account keeps its own, and a
+different `PIPEDRIVE_API_TOKEN` replaces it only with `--token-from-env` (without it, one warning line
+says so; neither token is shown).
 """
 
 from __future__ import annotations
@@ -28,6 +31,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-then-fail-rate", type=float, default=0.0,
                         help="fault injection: share of writes that happen and then fail")
     parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--token-from-env", action="store_true",
+                        help="make PIPEDRIVE_API_TOKEN the sandbox account's API token (replacing a saved one)")
+
+
+def _env_token() -> str | None:
+    return os.environ.get("PIPEDRIVE_API_TOKEN", "").strip() or None
+
+
+def _chosen_token(args: argparse.Namespace) -> str | None:
+    """The token the user asked the account to use, or None to keep the account's own."""
+    if not args.token_from_env:
+        return None
+    token = _env_token()
+    if not token:
+        raise UserError("--token-from-env needs PIPEDRIVE_API_TOKEN to be set; set it, or leave out the option.")
+    return token
 
 
 def token_file(state_path: Path) -> Path:
@@ -46,9 +65,13 @@ def run(args: argparse.Namespace) -> int:
                              commit_then_fail_rate=args.commit_then_fail_rate, seed=args.fault_seed)
         faults.validate()
         server = SandboxServer(state_path=state, plan=args.plan, seats=args.seats, faults=faults, port=args.port,
-                               host=args.host)
+                               host=args.host, api_token=_chosen_token(args),
+                               new_account_token=_env_token())
     except ValueError as e:
         raise UserError(str(e)) from e
+    if _env_token() not in (None, server.api_token):
+        print(f"warning: PIPEDRIVE_API_TOKEN differs from this sandbox account's token, which is kept (see "
+              f"{token_file(state)}); run `flitstack sandbox --token-from-env` to make the account use it instead.")
     try:
         server.start()
     except OSError as e:

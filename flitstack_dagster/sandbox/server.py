@@ -14,7 +14,6 @@ v2 lives under {base_url}/api/v2/..., v1 under {base_url}/v1/... (and {base_url}
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -66,6 +65,7 @@ class SandboxServer:
         plan: str = "growth",
         seats: int = 5,
         api_token: str | None = None,
+        new_account_token: str | None = None,
         faults: FaultConfig | None = None,
         clock: Clock | None = None,
         port: int = 0,
@@ -80,9 +80,10 @@ class SandboxServer:
         if seats < 1:
             raise ValueError("seats must be >= 1")
         self.clock = clock or Clock()
-        token = api_token or os.environ.get("PIPEDRIVE_API_TOKEN") or None
         self.state_path = Path(state_path) if state_path else None
-        self.store = Store(self.state_path, self.clock, plan, seats, token)
+        # `api_token` replaces a saved account's token; `new_account_token` only names a new account's
+        self.store = Store(self.state_path, self.clock, plan, seats, api_token or new_account_token or None,
+                           replace_token=bool(api_token))
         self.sandbox = Sandbox(self.store, self.clock, faults, admin_token=admin_token,
                                block_after=block_after, block_window=block_window, block_seconds=block_seconds)
         self.host = host

@@ -400,7 +400,8 @@ class Store:
     sibling, and the document itself, when present and not yet migrated, is migrated into it.
     """
 
-    def __init__(self, path: Path | None, clock: Clock, plan: str, seats: int, api_token: str | None) -> None:
+    def __init__(self, path: Path | None, clock: Clock, plan: str, seats: int, api_token: str | None,
+                 replace_token: bool = True) -> None:
         self.path = Path(path).with_suffix(".sqlite") if path else None
         self.clock = clock
         self.lock = threading.RLock()
@@ -418,7 +419,7 @@ class Store:
         else:
             self._adopt(loaded, fresh=False)
             acct = self.state["account"]
-            if api_token and api_token != acct["api_token"]:
+            if replace_token and api_token and api_token != acct["api_token"]:
                 acct["api_token"] = api_token
             if plan and plan != acct["plan"]:
                 acct["plan"] = plan
@@ -669,9 +670,12 @@ class Store:
 
     def get(self, kind: str, rid: Any, include_deleted: bool = False) -> dict | None:
         try:
-            rec = self.state["records"][kind].get(str(int(rid)))
+            rid = int(rid)
         except (TypeError, ValueError):
             return None
+        if not -(2**63) <= rid < 2**63:  # no id the database cannot hold: not even remembered as reached
+            return None
+        rec = self.state["records"][kind].get(str(rid))
         if rec is None or (rec.get("is_deleted") and not include_deleted):
             return None
         return rec

@@ -41,7 +41,7 @@ def _int_param(name: str, v: Any, required: bool = False) -> int | None:
         raise bad_request(f"Invalid value for '{name}': expected integer")
     if isinstance(v, int):
         return v
-    if isinstance(v, str) and re.fullmatch(r"\d+", v):
+    if isinstance(v, str) and re.fullmatch(r"\d{1,18}", v):  # longer would not fit a 64-bit id
         return int(v)
     raise bad_request(f"Invalid value for '{name}': expected integer")
 
@@ -87,8 +87,6 @@ class V1Routes:
 
     # -- notes ----------------------------------------------------------------------------------------------
     def _render_note(self, n: dict) -> dict:
-        from flitstack_dagster.sandbox.app import prune
-
         out = dict(n)
         out.pop("is_deleted", None)
         deal = self.store.get("deals", n.get("deal_id"), True) if n.get("deal_id") else None
@@ -100,7 +98,7 @@ class V1Routes:
         out["person"] = {"name": person["name"]} if person else None
         out["user"] = {"email": user["email"], "icon_url": user.get("icon_url") or "", "is_you": user["is_you"],
                        "name": user["name"]}
-        return prune(out)
+        return out
 
     def _note_values(self, body: dict, creating: bool) -> dict:
         allowed = {"content", "lead_id", "deal_id", "person_id", "org_id", "project_id", "task_id", "user_id",
@@ -214,8 +212,6 @@ class V1Routes:
 
     # -- files ----------------------------------------------------------------------------------------------
     def _render_file(self, f: dict) -> dict:
-        from flitstack_dagster.sandbox.app import prune
-
         out = dict(f)
         out.pop("is_deleted", None)
         for key, kind, attr, nkey in (("deal_id", "deals", "title", "deal_name"),
@@ -224,7 +220,7 @@ class V1Routes:
             rec = self.store.get(kind, f.get(key), True) if f.get(key) else None
             out[nkey] = rec[attr] if rec else None
         out["url"] = f"/v1/files/{f['id']}/download"
-        return prune(out)
+        return out
 
     async def _noop(self) -> None:  # pragma: no cover
         return None
@@ -304,11 +300,9 @@ class V1Routes:
 
     # -- activity types ---------------------------------------------------------------------------------------
     def _render_type(self, t: dict) -> dict:
-        from flitstack_dagster.sandbox.app import prune
-
         out = dict(t)
         out.pop("is_deleted", None)
-        return prune(out)
+        return out
 
     def activity_types_list(self, ctx: "Ctx") -> "Reply":
         from flitstack_dagster.sandbox.app import Reply
@@ -479,9 +473,7 @@ class V1Routes:
 
     # -- users ------------------------------------------------------------------------------------------------
     def _render_user(self, u: dict) -> dict:
-        from flitstack_dagster.sandbox.app import NULLABLE, prune
-
-        return prune(dict(u), NULLABLE["users"])
+        return dict(u)
 
     def users_list(self, ctx: "Ctx") -> "Reply":
         from flitstack_dagster.sandbox.app import Reply

@@ -3,7 +3,6 @@ JSON Schema, and real SandboxServer instances on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,18 +15,27 @@ from flitstack_dagster.sandbox.server import SandboxServer
 REPO = Path(__file__).resolve().parents[2]
 
 
-def openapi_dir() -> Path:
-    env = os.environ.get("FLITSTACK_OPENAPI_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "pipedrive-openapi"]:
-        if (cand / "pipedrive-v2-openapi.yml").exists():
-            return cand
-    pytest.skip("official Pipedrive OpenAPI files not found (set FLITSTACK_OPENAPI_DIR)")
+OPENAPI_DIR = REPO / "flitstack_dagster_tests" / "openapi"  # the pinned official files (see its README)
 
 
-# Spec errata: properties whose description says "null when ..." but whose schema lacks
-# `nullable: true` on some operations (next_cursor is declared nullable on e.g. GET /dealFields and
-# documented as "null if you have reached the end" everywhere). Real Pipedrive returns null.
-NULLABLE_ERRATA = {"next_cursor"}
+# Spec quirks, each with its reason: properties Pipedrive sends as null whose schema lacks
+# `nullable: true`. A record's unset keys come back as null (the v2 schemas mark only some of them
+# nullable, e.g. deal `origin_id`, stage `days_to_rotten`); `next_cursor` is declared nullable on some
+# operations only and documented as "null if you have reached the end" everywhere.
+_UNSET_LINK = "an optional link to another record; null when the record is linked to none"
+_UNSET_VALUE = "an optional value; null until it is set"
+NULLABLE_ERRATA: dict[str, str] = {
+    "next_cursor": "null on the last page, as the spec's own descriptions say",
+    **dict.fromkeys(("org_id", "person_id", "deal_id", "lead_id", "project_id", "task_id", "activity_id",
+                     "product_id", "last_update_user_id", "picture_id"), _UNSET_LINK),
+    **dict.fromkeys(("deal", "person", "organization", "deal_name", "org_name", "person_name"),
+                    "the linked record's summary; null with no link"),
+    **dict.fromkeys(("expected_close_date", "due_date", "won_time", "lost_time", "stage_change_time",
+                     "marked_as_done_time", "update_time"), "a time of an event that has not happened yet"),
+    **dict.fromkeys(("first_name", "last_name", "due_time", "duration", "note", "birthday", "im", "job_title",
+                     "notes", "address", "postal_address", "location", "priority", "public_description", "color",
+                     "conference_meeting_client", "conference_meeting_id", "conference_meeting_url"), _UNSET_VALUE),
+}
 
 _SKIP_KEYS = {"nullable", "example", "examples", "discriminator", "xml", "externalDocs", "deprecated",
               "readOnly", "writeOnly", "description", "title"}
@@ -90,7 +98,7 @@ class Spec:
 
 @pytest.fixture(scope="session")
 def specs() -> dict[str, Spec]:
-    d = openapi_dir()
+    d = OPENAPI_DIR
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = {}
     for v in ("v1", "v2"):

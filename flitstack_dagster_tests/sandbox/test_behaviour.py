@@ -336,9 +336,9 @@ def test_state_survives_restart(tmp_path) -> None:
         assert new == oid + 1
 
 
-def test_token_from_env_and_reset_gives_fresh_account(monkeypatch) -> None:
-    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "ab" * 20)
-    with SandboxServer() as sb, _client(sb) as c:
+def test_new_account_token_and_reset_gives_fresh_account(monkeypatch) -> None:
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "cd" * 20)  # the server never reads the environment itself
+    with SandboxServer(new_account_token="ab" * 20) as sb, _client(sb) as c:
         assert sb.api_token == "ab" * 20
         c.post("/api/v2/organizations", json={"name": "Before"})
         company = sb.snapshot()["account"]["company_id"]

@@ -3,9 +3,17 @@ against the response schema of the official Pipedrive OpenAPI file (v1 or v2).""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import Path
+
 import httpx
 import jsonschema
 import pytest
+
+from .conftest import OPENAPI_DIR
+
+COSTS_CSV = Path(__file__).resolve().parents[2] / "flitstack_dagster" / "sandbox" / "token_costs.csv"
 
 V2 = "v2"
 V1 = "v1"
@@ -17,6 +25,15 @@ def check(specs, resp: httpx.Response, api: str, path: str, method: str) -> dict
     jsonschema.Draft7Validator(specs[api].response_schema(path, method)).validate(body)
     assert body["success"] is True
     return body
+
+
+def test_the_pinned_official_files_are_the_ones_the_readme_names() -> None:
+    """The contract tests read only the pinned copy, and it is byte for byte the one its README hashes."""
+    listed = dict(re.findall(r"^\| (\S+) \| ([0-9a-f]{64}) \|$", (OPENAPI_DIR / "README.md").read_text(), re.M))
+    assert set(listed) == {"pipedrive-v1-openapi.yml", "pipedrive-v2-openapi.yml", "token_costs.csv"}
+    for name, digest in listed.items():
+        assert hashlib.sha256((OPENAPI_DIR / name).read_bytes()).hexdigest() == digest, name
+    assert COSTS_CSV.read_bytes() == (OPENAPI_DIR / "token_costs.csv").read_bytes()
 
 
 def test_schema_conversion_rejects_wrong_shapes(specs) -> None:
