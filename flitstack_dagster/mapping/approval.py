@@ -9,7 +9,8 @@
 * `check_approval(approved, proposed, profile)` returns one readable line per problem; an empty list
   means the load may go. Kinds: missing approval; changed since approval (the profile or proposal
   hash differs *and* the data or proposal holds something the approval does not cover); unmapped
-  values still present in the data; values in the data the approval does not cover; invalid
+  values still present in the data; values in the data the approval does not cover; values proposed
+  below the confidence threshold the lead has neither confirmed nor changed; invalid
   targets (unknown stage, option not offered by the field, unknown standard field, …).
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
-from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, needs_decision, write_mapping
 from flitstack_dagster.novo.columns import BY_ENTITY
 
 APPROVED_WHAT = ("Approved mapping: edit it freely (your edits are the mapping); "
@@ -74,6 +75,11 @@ def merge(base: Mapping, proposal: Mapping) -> Mapping:
         tgt = out.value_maps.setdefault(key, {})
         for v, t in vm.items():
             tgt.setdefault(v, t)
+    for key, props in proposal.value_proposals.items():
+        mine = out.value_proposals.setdefault(key, {})
+        for v, p in props.items():
+            if v not in mine:
+                mine[v] = p.model_copy()
     if not out.objects:
         out.objects = [o.model_copy() for o in proposal.objects]
     return out
@@ -170,6 +176,19 @@ def _coverage(approved: Mapping, proposed: Mapping, profile: SourceProfile) -> t
     return unmapped, uncovered, columns
 
 
+def _undecided(approved: Mapping, profile: SourceProfile) -> list[str]:
+    """Low-confidence proposals of values in the data that the lead neither confirmed nor changed."""
+    out: list[str] = []
+    for line, (key, value) in zip(decisions_needed(approved), _undecided_keys(approved), strict=True):
+        if value in profile.value_sets.get(key, {}):
+            out.append(line)
+    return out
+
+
+def _undecided_keys(m: Mapping) -> list[tuple[str, str]]:
+    return [(k, v) for k, props in m.value_proposals.items() for v in props if needs_decision(m, k, v) is not None]
+
+
 def _invalid(m: Mapping) -> list[str]:
     out: list[str] = []
     stages = list(m.pipeline_stages)
@@ -243,7 +262,7 @@ def check_approval(approved: Mapping | None, proposed: Mapping, profile: SourceP
         if approved.proposal_hash and approved.proposal_hash != proposed.content_hash():
             problems.append(f"the proposal changed since approval (proposal {approved.proposal_hash[:12]} → "
                             f"{proposed.content_hash()[:12]}): confirm the items below")
-    problems += unmapped + uncovered + columns + _invalid(approved)
+    problems += unmapped + uncovered + columns + _undecided(approved, profile) + _invalid(approved)
     return problems
 
 
