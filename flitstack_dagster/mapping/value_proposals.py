@@ -28,7 +28,7 @@ UNSURE = 0.55
 
 # meaning -> words it goes by (normalised: lower case, no accents, single spaces)
 STATUS_WORDS: dict[str, tuple[str, ...]] = {
-    "completed": ("completed", "complete", "closed", "done", "finished", "resolved", "fixed", "comp", "cmpl", "cmp",
+    "completed": ("completed", "complete", "closed", "done", "finished", "resolved", "fixed", "cmpl", "cmp",
                   "termine", "fini", "clos", "ferme", "acheve", "abgeschlossen", "erledigt", "fertig", "geschlossen",
                   "completado", "terminado", "finalizado", "cerrado", "concluido", "completato", "chiuso",
                   "afgerond", "gesloten", "voltooid", "klaar", "finalizada", "cerrada"),
@@ -36,7 +36,7 @@ STATUS_WORDS: dict[str, tuple[str, ...]] = {
                   "declined", "withdrawn", "duplicate", "annule", "storniert", "abgebrochen", "abgelehnt",
                   "cancelado", "anulado", "cancelada", "annullato", "geannuleerd", "rechazado"),
     "on_hold": ("on hold", "hold", "held", "waiting", "awaiting", "pending", "paused", "suspended", "deferred",
-                "blocked", "parked", "backorder", "back order", "en espera", "espera", "en attente", "attente",
+                "blocked", "parked", "wait", "backorder", "back order", "backordered", "on order", "en espera", "espera", "en attente", "attente",
                 "wartend", "warten", "angehalten", "pausiert", "zuruckgestellt", "in attesa", "sospeso",
                 "pendiente", "in afwachting", "wacht", "awt"),
     "in_progress": ("in progress", "wip", "work in progress", "working", "started", "underway", "ongoing",
@@ -76,6 +76,14 @@ ROLE_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# list values that often arrive in another language: an option of the English word also goes by these
+LIST_WORDS: dict[str, tuple[str, ...]] = {
+    "north": ("nord", "norte", "noord", "n"), "south": ("sud", "sur", "sued", "zuid", "s"),
+    "east": ("est", "ost", "este", "oost", "e"), "west": ("ouest", "oeste", "ovest", "w"),
+    "yes": ("oui", "ja", "si", "y"), "no": ("non", "nein", "n"),
+}
+
+
 def normalise(s: str) -> str:
     """Lower case, accents dropped, anything but letters and digits a single space."""
     s = unicodedata.normalize("NFKD", s.casefold())
@@ -111,14 +119,15 @@ def match_text(value: str, words: dict[str, tuple[str, ...]], exact: dict[str, s
             return TextMatch(meaning, 1.0, f"standard value '{k}'")
     scored: list[tuple[float, int, str, str]] = []
     for meaning, ws in words.items():
-        best = max(((_word_score(n, w), len(w), w) for w in ws), default=(0.0, 0, ""))
-        if best[0] > 0:
-            scored.append((best[0], best[1], meaning, best[2]))
+        # within a meaning the first-listed word wins a tie (the English one for an abbreviation)
+        score, _, w = max(((_word_score(n, w), -i, w) for i, w in enumerate(ws)), default=(0.0, 0, ""))
+        if score > 0:
+            scored.append((score, len(w), meaning, w))
     if not scored:
         return TextMatch(None, 0.0, "the name matches no known meaning")
     scored.sort(reverse=True)
     score, _, meaning, word = scored[0]
-    how = "an abbreviation of" if score == 0.8 and len(word.replace(" ", "")) > len(n.replace(" ", "")) else "says"
+    how = "is an abbreviation of" if score == 0.8 and len(word.replace(" ", "")) > len(n.replace(" ", "")) else "says"
     why = f"the name {how} '{word}'"
     if len(scored) > 1 and scored[1][0] >= score - 0.05 and scored[1][2] != meaning:
         other = scored[1]
@@ -184,7 +193,7 @@ def _decide(value: str, text: TextMatch, ev: StatusEvidence | None) -> tuple[str
     assert ev is not None
     done = ev.completed_share or 0.0
     data = _describe(ev)
-    moves_on = ev.histories > 0 and (ev.terminal_share or 0) < 0.5
+    moves_on = ev.histories > 0 and (ev.terminal_share or 0) < 0.8  # a closed status ends its histories
     if done >= 0.8:
         if text.meaning == "completed":
             return "completed", max(text.score, 0.9 if done >= 0.9 else 0.8), f"{data}; {text.why}"
@@ -246,13 +255,17 @@ def propose_option(value: str, options: list[str], words: dict[str, tuple[str, .
         if normalise(o) == n:
             return o, ValueProposal(proposed=o, confidence=1.0 if o == value else 0.95,
                                     reason="declared option" if o == value else f"same name as option '{o}'")
-    text = match_text(value, {k: v for k, v in (words or {}).items() if k in options})
+    if words is None:
+        words = {o: LIST_WORDS[normalise(o)] for o in options if normalise(o) in LIST_WORDS}
+    text = match_text(value, {k: v for k, v in words.items() if k in options})
     if text.meaning is not None:
         return text.meaning, ValueProposal(proposed=text.meaning, confidence=min(text.score, 0.95),
                                            reason=f"{text.why} → option '{text.meaning}'")
-    near = sorted(((difflib.SequenceMatcher(None, n, normalise(o)).ratio(), o) for o in options), reverse=True)
+    # a typo rarely hits the first letter: on equal similarity the option starting like the value wins
+    near = sorted(((difflib.SequenceMatcher(None, n, normalise(o)).ratio(), normalise(o)[:1] == n[:1], o)
+                   for o in options), reverse=True)
     if near and near[0][0] >= 0.75:
-        score, o = near[0]
+        score, _, o = near[0]
         conf = 0.85 if score >= 0.9 else UNSURE
         return o, ValueProposal(proposed=o, confidence=conf, reason=f"spelled like option '{o}' ({score:.2f})")
     return value, ValueProposal(proposed=value, confidence=new_option_confidence, decision="add option",
