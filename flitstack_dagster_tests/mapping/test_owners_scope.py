@@ -24,8 +24,9 @@ def test_owner_matching_trimmed_case_insensitive():
                        "email": ["  ANN@city.GOV ", "bob@else.org", "gone@city.gov", None],
                        "role": ["Technician", "Requester", "Technician", "Requester"]})
     r = resolve_owners(df, None, USERS, fallback_email=" FB@city.gov")
-    assert r.by_contact() == {"C1": 2, "C2": 4, "C3": 4, "C4": 4}
+    assert r.by_contact() == {"C1": 2}  # resolved by email only; the rest are fallback-owned
     assert [x.contact_id for x in r.unmatched()] == ["C2", "C3", "C4"]
+    assert all(x.owner_user_id == 4 and x.match == "fallback" for x in r.unmatched())
     reasons = {x.contact_id: x.reason for x in r.rows}
     assert "no Pipedrive user with email bob@else.org" in reasons["C2"]
     assert "inactive" in reasons["C3"] and "no email" in reasons["C4"]
@@ -36,7 +37,7 @@ def test_owner_default_fallback_is_admin_and_bad_fallback_refused(source):
     r = resolve_owners(source, "full-1", USERS)
     assert r.fallback_user_id == 1
     # staged ann@city.gov matches user Ann@City.gov; C2 has no email, cy@city.gov is no user
-    assert r.by_contact() == {"C1": 2, "C2": 1, "C3": 1}
+    assert r.by_contact() == {"C1": 2}
     assert [x.match for x in r.rows] == ["email", "fallback", "fallback"]
     with pytest.raises(UserError, match="not an active Pipedrive user"):
         resolve_owners(source, "full-1", USERS, fallback_email="gone@city.gov")
@@ -93,3 +94,16 @@ def test_scope_document_and_grade(source):
     g2, _ = complexity(p, m, small, None, estimate_requests(p, m, small))
     assert g2 < grade  # more room, fewer points
     assert math.isfinite(estimate_requests(p, m, small).days)
+
+
+def test_fallback_owned_contacts_raise_the_fallback_owner_warning():
+    from flitstack_dagster.shaping.common import Owners, owner_lookup
+
+    df = pl.DataFrame({"contact_id": ["C1", "C2"], "first_name": ["Ann", "Bob"], "last_name": ["T", "R"],
+                       "email": ["ann@city.gov", "bob@else.org"], "role": ["Technician", "Technician"]})
+    r = resolve_owners(df, None, USERS, fallback_email="fb@city.gov")
+    owners = Owners.of(r.by_contact(), r.fallback_user_id)  # what the run hands to shaping
+    work = pl.DataFrame({"wo": ["W1", "W2", "W3"], "assigned_to_id": ["C1", "C2", None]})
+    out = owner_lookup(work, "assigned_to_id", owners)
+    assert out["owner_id"].to_list() == [2, 4, 4]
+    assert out["_fallback_owner"].to_list() == [False, True, False]  # Bob's work order warns; unassigned does not
