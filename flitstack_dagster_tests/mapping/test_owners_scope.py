@@ -7,6 +7,7 @@ import pytest
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.audit import AccountAudit, PdField, PdUser
+from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.owners import resolve_owners
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
@@ -90,6 +91,12 @@ def test_scope_document_and_grade(source):
     grade, reasons = complexity(p, m, audit, owners, estimate_requests(p, m, audit))
     assert grade == "D" and any("do not fit" in r for r in reasons)
     assert f"**Complexity grade: {grade}**" in doc
+    # the proposal report: what was proposed from which evidence, and what the lead decided
+    assert "### Value proposals" in doc
+    assert "| work_orders.Priority | Urgent | Emergency | 0.92 | Emergency | as proposed |" in doc
+    m.status_map["Awaiting Parts"] = StatusTarget(stage="In Progress")
+    assert "| work_orders.Status | Awaiting Parts | On Hold | 0.86 | In Progress | by hand |" in scope_document(
+        p, m, audit, owners)
     small = AccountAudit(plan="ultimate", seats=10)
     g2, _ = complexity(p, m, small, None, estimate_requests(p, m, small))
     assert g2 < grade  # more room, fewer points
