@@ -22,7 +22,7 @@ from pathlib import Path
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
-from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, needs_decision, write_mapping
+from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, write_mapping
 from flitstack_dagster.novo.columns import BY_ENTITY
 
 APPROVED_WHAT = ("Approved mapping: edit it freely (your edits are the mapping); "
@@ -176,19 +176,6 @@ def _coverage(approved: Mapping, proposed: Mapping, profile: SourceProfile) -> t
     return unmapped, uncovered, columns
 
 
-def _undecided(approved: Mapping, profile: SourceProfile) -> list[str]:
-    """Low-confidence proposals of values in the data that the lead neither confirmed nor changed."""
-    out: list[str] = []
-    for line, (key, value) in zip(decisions_needed(approved), _undecided_keys(approved), strict=True):
-        if value in profile.value_sets.get(key, {}):
-            out.append(line)
-    return out
-
-
-def _undecided_keys(m: Mapping) -> list[tuple[str, str]]:
-    return [(k, v) for k, props in m.value_proposals.items() for v in props if needs_decision(m, k, v) is not None]
-
-
 def _invalid(m: Mapping) -> list[str]:
     out: list[str] = []
     stages = list(m.pipeline_stages)
@@ -262,7 +249,7 @@ def check_approval(approved: Mapping | None, proposed: Mapping, profile: SourceP
         if approved.proposal_hash and approved.proposal_hash != proposed.content_hash():
             problems.append(f"the proposal changed since approval (proposal {approved.proposal_hash[:12]} → "
                             f"{proposed.content_hash()[:12]}): confirm the items below")
-    problems += unmapped + uncovered + columns + _undecided(approved, profile) + _invalid(approved)
+    problems += unmapped + uncovered + columns + decisions_needed(approved, profile.value_sets) + _invalid(approved)
     return problems
 
 

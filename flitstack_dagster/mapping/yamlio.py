@@ -171,11 +171,14 @@ def _md_why(mapping: Mapping, key: str, value: str) -> str:
     return f"| {conf} | {_md(p.reason)} |"
 
 
-def decisions_needed(mapping: Mapping) -> list[str]:
-    """Every value proposed below the confidence threshold that the lead has not decided yet."""
+def decisions_needed(mapping: Mapping, seen: dict[str, dict[str, int]] | None = None) -> list[str]:
+    """Every value proposed below the confidence threshold that the lead has not decided yet (of the
+    values in `seen`, the profile's value sets, when given)."""
     out: list[str] = []
     for key, props in mapping.value_proposals.items():
         for v, p in props.items():
+            if seen is not None and v not in seen.get(key, {}):
+                continue
             if needs_decision(mapping, key, v) is not None:
                 what = f"work order status '{v}'" if key == STATUS_KEY else f"{key} value '{v}'"
                 out.append(f"{what} is proposed → {p.proposed or '(empty)'} with confidence {p.confidence:.2f} "
