@@ -131,6 +131,8 @@ def match_text(value: str, words: dict[str, tuple[str, ...]], exact: dict[str, s
     why = f"the name {how} '{word}'"
     if len(scored) > 1 and scored[1][0] >= score - 0.05 and scored[1][2] != meaning:
         other = scored[1]
+        if other[3].replace(" ", "") in word.replace(" ", ""):  # "reopened" says more than the "opened" in it
+            return TextMatch(meaning, round(score, 2), why)
         if other[1] > scored[0][1]:  # the longer, more specific word wins ("reopened" over "open")
             score, _, meaning, word = other
             why = f"the name says '{word}'"
@@ -262,14 +264,19 @@ def propose_option(value: str, options: list[str], words: dict[str, tuple[str, .
         return text.meaning, ValueProposal(proposed=text.meaning, confidence=min(text.score, 0.95),
                                            reason=f"{text.why} → option '{text.meaning}'")
     # a typo rarely hits the first letter: on equal similarity the option starting like the value wins
+    # different numbers are different values ("Ward 99" is not a typo of "Ward 9")
     near = sorted(((difflib.SequenceMatcher(None, n, normalise(o)).ratio(), normalise(o)[:1] == n[:1], o)
-                   for o in options), reverse=True)
+                   for o in options if _digits(o) == _digits(value)), reverse=True)
     if near and near[0][0] >= 0.75:
         score, _, o = near[0]
         conf = 0.85 if score >= 0.9 else UNSURE
         return o, ValueProposal(proposed=o, confidence=conf, reason=f"spelled like option '{o}' ({score:.2f})")
     return value, ValueProposal(proposed=value, confidence=new_option_confidence, decision="add option",
                                 reason=f"outside the field's options and like none of them: add option '{value}'")
+
+
+def _digits(s: str) -> list[str]:
+    return re.findall(r"\d+", s)
 
 
 def set_aside(value: str, why: str, confidence: float = 0.8) -> ValueProposal:

@@ -50,3 +50,15 @@ def test_text_matching():
     assert match_text("Canc", STATUS_WORDS).meaning == "cancelled"
     assert match_text("Re-opened", STATUS_WORDS).meaning == "reopened"
     assert match_text("Zq 7", STATUS_WORDS).meaning is None
+
+
+def test_list_values_numbers_are_not_typos_and_unknown_values_become_options():
+    from flitstack_dagster.mapping.value_proposals import propose_option
+
+    target, p = propose_option("Ward 99", ["Ward 1", "Ward 9"])
+    assert target == "Ward 99" and p.decision == "add option" and "add option 'Ward 99'" in p.reason
+    target, p = propose_option("Ward 9 ", ["Ward 1", "Ward 9"])
+    assert target == "Ward 9" and p.confidence >= CONFIDENT
+    target, p = propose_option("Ward 1 (old)", ["Ward 1", "Ward 9"])
+    assert target == "Ward 1" and p.confidence < CONFIDENT  # close, but the lead decides
+    assert match_text("Re-opened", STATUS_WORDS).score >= 0.9  # "reopened" is not in conflict with its "opened"
