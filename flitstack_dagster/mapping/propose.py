@@ -12,14 +12,17 @@ the defaults the proposal decides from the data and the names:
 * **Existing Pipedrive fields**: a custom field the account already has under the same name
   (case- and space-insensitive) with a compatible type is reused; an incompatible one makes the
   proposal use `<name> (Novo)` instead.
-* **Value maps** list every documented value and every value seen in the data. Standard statuses
-  map per the spec's status row; other values map only under the **strong-similarity rule**: after
-  lower-casing and dropping everything but letters and digits, the value equals a known value, or
-  difflib's ratio to exactly one known value is ≥ 0.9 and beats every other by ≥ 0.05
-  (`Canceled` → `Cancelled`, `IN-PROGRESS` → `In Progress`; `Awaiting Parts` stays unmapped).
-  UDF pick-list values outside the declared choices are never matched: they stay unmapped (None)
-  and are listed by `Mapping.unmapped()` until the user maps them. A target of `""` means "leave
-  the field empty" (an explicit, confirmed choice, e.g. an Internal department on an account).
+* **Value maps** list every documented value and every value seen in the data, and every value seen
+  gets a proposal with its confidence and one-line reason (`value_proposals`, see
+  `value_proposals.py`): statuses from their name (abbreviations, synonyms, other languages), their
+  work orders' completion dates and the status log, and a stage of the same name in the account's
+  pipeline; priorities and roles from their name; list values outside the declared choices map to
+  the option they mean or spell, else become a new option of their own name; a department id no
+  department has is set aside (left empty). Below `CONFIDENT` a proposal needs the lead's decision.
+  A target of `""` means "leave the field empty" (an explicit, confirmed choice, e.g. an Internal
+  department on an account). Unknown staged columns still use the strong-similarity rule
+  (`similar`): after lower-casing and dropping everything but letters and digits, the name equals a
+  field's, or difflib's ratio to exactly one is ≥ 0.9 and beats every other by ≥ 0.05.
 
 Transform names (read by shaping): `copy`, `text`, `name_join`, `email_list`, `phone_list:<label>`,
 `address_join`, `datetime`, `date`, `money`, `number`, `yesno`, `multi`, `value_map:<key>`,
