@@ -21,7 +21,7 @@ from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.mapping.scope import scope_document
-from flitstack_dagster.mapping.yamlio import mapping_markdown, write_proposal
+from flitstack_dagster.mapping.yamlio import decisions_needed, mapping_markdown, write_proposal
 
 GROUP = "mapping"
 
@@ -86,11 +86,13 @@ def owner_resolution(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
 @dg.asset(
     group_name=GROUP, kinds={"yaml"}, partitions_def=migration_runs,
     deps=[source_profile, pipedrive_account_audit],
-    description="The proposed field map (YAML, diff-able): every source column and value to its Pipedrive "
-    "target, with transform, confidence and reason. Unknown values are listed as unmapped, never guessed.",
+    description="The proposed field map (YAML, diff-able): every source column and every value seen to its "
+    "Pipedrive target, with confidence and reason from the value's name, the data and the account. Values "
+    "proposed with low confidence wait for an explicit decision.",
     check_specs=[dg.AssetCheckSpec(
         "mapping_approved", asset="proposed_mapping", blocking=True,
-        description="The approved mapping covers the data: nothing unmapped, nothing changed since approval.",
+        description="The approved mapping covers the data: nothing unmapped, no low-confidence proposal left "
+        "undecided, nothing changed since approval.",
     )],
 )
 def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
@@ -104,6 +106,7 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
     yield dg.MaterializeResult(metadata={
         "fields": len(proposal.fields),
         "unmapped": len(proposal.unmapped()),
+        "needs_decision": len(decisions_needed(proposal)),
         "proposal": dg.MetadataValue.path(str(path)),
         "approved_file": dg.MetadataValue.path(str(mapping_store.approved_path(paths))),
         "mapping": md_document(mapping_markdown(proposal), path.with_suffix(".md")),

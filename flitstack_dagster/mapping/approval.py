@@ -9,7 +9,8 @@
 * `check_approval(approved, proposed, profile)` returns one readable line per problem; an empty list
   means the load may go. Kinds: missing approval; changed since approval (the profile or proposal
   hash differs *and* the data or proposal holds something the approval does not cover); unmapped
-  values still present in the data; values in the data the approval does not cover; invalid
+  values still present in the data; values in the data the approval does not cover; values proposed
+  below the confidence threshold the lead has neither confirmed nor changed; invalid
   targets (unknown stage, option not offered by the field, unknown standard field, …).
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
-from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, write_mapping
 from flitstack_dagster.novo.columns import BY_ENTITY
 
 APPROVED_WHAT = ("Approved mapping: edit it freely (your edits are the mapping); "
@@ -74,6 +75,11 @@ def merge(base: Mapping, proposal: Mapping) -> Mapping:
         tgt = out.value_maps.setdefault(key, {})
         for v, t in vm.items():
             tgt.setdefault(v, t)
+    for key, props in proposal.value_proposals.items():
+        mine = out.value_proposals.setdefault(key, {})
+        for v, p in props.items():
+            if v not in mine:
+                mine[v] = p.model_copy()
     if not out.objects:
         out.objects = [o.model_copy() for o in proposal.objects]
     return out
@@ -243,7 +249,7 @@ def check_approval(approved: Mapping | None, proposed: Mapping, profile: SourceP
         if approved.proposal_hash and approved.proposal_hash != proposed.content_hash():
             problems.append(f"the proposal changed since approval (proposal {approved.proposal_hash[:12]} → "
                             f"{proposed.content_hash()[:12]}): confirm the items below")
-    problems += unmapped + uncovered + columns + _invalid(approved)
+    problems += unmapped + uncovered + columns + decisions_needed(approved, profile.value_sets) + _invalid(approved)
     return problems
 
 

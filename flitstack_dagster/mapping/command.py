@@ -2,7 +2,8 @@
 
 Approves the proposed mapping: writes (or updates, keeping your edits) the approved mapping with who
 approved, when, and the hashes of the proposal and source profile it was approved against. Anything
-still unmapped is listed: the load stays blocked until those are mapped in the approved file.
+still unmapped, and every value proposed with low confidence, is listed: the load stays blocked
+until those are mapped or confirmed in the approved file.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "mapping_command", None) != "approve":
         raise UserError("usage: flitstack mapping approve [--by NAME] [--proposal PATH] [--approved PATH]")
     from flitstack_dagster.mapping.approval import approve
-    from flitstack_dagster.mapping.yamlio import load_mapping
+    from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping
 
     dp, da = default_paths()
     proposal = args.proposal or dp
@@ -58,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"still unmapped ({len(un)}) - the load stays blocked until you map them in {approved}:", file=sys.stderr)
         for u in un:
             print(f"  - {u}", file=sys.stderr)
-        return 1
-    return 0
+    todo = decisions_needed(m)
+    if todo:
+        print(f"proposed with low confidence ({len(todo)}) - the load stays blocked until you decide them in "
+              f"{approved}:", file=sys.stderr)
+        for u in todo:
+            print(f"  - {u}", file=sys.stderr)
+    return 1 if un or todo else 0
 
 
 __all__ = ["configure", "run"]

@@ -73,6 +73,16 @@ class StatusTarget(_Model):
     lost_reason: str | None = None
 
 
+class ValueProposal(_Model):
+    """Why a source value got its target: confidence, a one-line reason, and the lead's confirmation."""
+
+    proposed: str  # the target as proposed: a stage (`Completed (won)`), an option label, or "" (left empty)
+    confidence: float
+    reason: str
+    decision: Literal["map", "add option", "set aside"] = "map"
+    confirmed: bool = False  # set by the lead (or the demo) for a proposal below the confidence threshold
+
+
 class Mapping(_Model):
     version: Literal[1] = 1
     options: MappingOptions = Field(default_factory=MappingOptions)
@@ -87,6 +97,8 @@ class Mapping(_Model):
     # e.g. "work_orders.Priority", "contacts.Role", "contacts.Department ID", "work_orders.UDF: Ward".
     # source value -> option label in Pipedrive; None means unmapped (blocks the load).
     value_maps: dict[str, dict[str, str | None]] = Field(default_factory=dict)
+    # the evidence behind each observed value's target, keyed like value_maps ("work_orders.Status" for statuses)
+    value_proposals: dict[str, dict[str, ValueProposal]] = Field(default_factory=dict)
     # set by approval
     approved_by: str | None = None
     approved_at: datetime | None = None

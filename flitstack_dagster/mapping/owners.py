@@ -42,7 +42,9 @@ class OwnerResolution(BaseModel):
         return self.fallback_user_id
 
     def by_contact(self) -> dict[str, int]:
-        return {r.contact_id: r.owner_user_id for r in self.rows}
+        """Contacts resolved by email -> their user. Fallback-owned contacts are left out on purpose, so
+        shaping gives them the fallback owner *and* warns `fallback_owner` for their records."""
+        return {r.contact_id: r.owner_user_id for r in self.rows if r.match == "email"}
 
     def matched(self) -> list[OwnerRow]:
         return [r for r in self.rows if r.match == "email"]

@@ -23,8 +23,10 @@ from pydantic import BaseModel, Field
 
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.mapping.column_stats import column_stats
+from flitstack_dagster.mapping.evidence import StatusEvidence, status_evidence
 from flitstack_dagster.novo.columns import BY_ENTITY, FILES, UDF_FILE, snake
 
+CLOSED_STATUSES = {"Completed", "Closed", "Cancelled"}  # a status entered from one of these is a re-entry
 VALUE_SET_CAP = 1000  # value sets (for value maps) keep at most this many distinct values
 SHOW_MAX = 80  # characters of a value shown in top values / examples
 
@@ -134,6 +136,8 @@ class SourceProfile(BaseModel):
     departments: list[Department] = Field(default_factory=list)
     # every distinct value (with row count) of the value-mapped columns, keyed "<entity>.<label>"
     value_sets: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # what the data says about each work-order status (completion dates, status-log position); not hashed
+    status_evidence: dict[str, StatusEvidence] = Field(default_factory=dict)
     inventory: Inventory = Field(default_factory=Inventory)
     profile_hash: str = ""
 
@@ -442,6 +446,7 @@ def profile_source(con, run_key: str) -> SourceProfile:
             [run_key],
         ).fetchone()[0]
     inv.hierarchy = _hierarchy(con, run_key)
+    prof.status_evidence = status_evidence(con, run_key, CLOSED_STATUSES)
     _pm(con, run_key, inv)
     if prof.entities.get("attachments") and prof.entities["attachments"].staged:
         case = " ".join(f"WHEN size < {lim} THEN '{b}'" for b, lim in SIZE_BANDS if lim is not None)

@@ -12,14 +12,17 @@ the defaults the proposal decides from the data and the names:
 * **Existing Pipedrive fields**: a custom field the account already has under the same name
   (case- and space-insensitive) with a compatible type is reused; an incompatible one makes the
   proposal use `<name> (Novo)` instead.
-* **Value maps** list every documented value and every value seen in the data. Standard statuses
-  map per the spec's status row; other values map only under the **strong-similarity rule**: after
-  lower-casing and dropping everything but letters and digits, the value equals a known value, or
-  difflib's ratio to exactly one known value is ≥ 0.9 and beats every other by ≥ 0.05
-  (`Canceled` → `Cancelled`, `IN-PROGRESS` → `In Progress`; `Awaiting Parts` stays unmapped).
-  UDF pick-list values outside the declared choices are never matched: they stay unmapped (None)
-  and are listed by `Mapping.unmapped()` until the user maps them. A target of `""` means "leave
-  the field empty" (an explicit, confirmed choice, e.g. an Internal department on an account).
+* **Value maps** list every documented value and every value seen in the data, and every value seen
+  gets a proposal with its confidence and one-line reason (`value_proposals`, see
+  `value_proposals.py`): statuses from their name (abbreviations, synonyms, other languages), their
+  work orders' completion dates and the status log, and a stage of the same name in the account's
+  pipeline; priorities and roles from their name; list values outside the declared choices map to
+  the option they mean or spell, else become a new option of their own name; a department id no
+  department has is set aside (left empty). Below `CONFIDENT` a proposal needs the lead's decision.
+  A target of `""` means "leave the field empty" (an explicit, confirmed choice, e.g. an Internal
+  department on an account). Unknown staged columns still use the strong-similarity rule
+  (`similar`): after lower-casing and dropping everything but letters and digits, the name equals a
+  field's, or difflib's ratio to exactly one is ≥ 0.9 and beats every other by ≥ 0.05.
 
 Transform names (read by shaping): `copy`, `text`, `name_join`, `email_list`, `phone_list:<label>`,
 `address_join`, `datetime`, `date`, `money`, `number`, `yesno`, `multi`, `value_map:<key>`,
@@ -37,29 +40,32 @@ import re
 from typing import Any
 
 from flitstack_dagster.mapping.audit import AccountAudit
-from flitstack_dagster.mapping.model import FieldMapping, Mapping, MappingOptions, ObjectMapping, StatusTarget
+from flitstack_dagster.mapping.model import (
+    FieldMapping,
+    Mapping,
+    MappingOptions,
+    ObjectMapping,
+    StatusTarget,
+    ValueProposal,
+)
 from flitstack_dagster.mapping.profile import SourceProfile, UdfDef
+from flitstack_dagster.mapping.standard import STAGES, STANDARD_STATUS
+from flitstack_dagster.mapping.value_proposals import (
+    CONFIDENT,
+    PRIORITY_WORDS,
+    ROLE_WORDS,
+    propose_option,
+    propose_status,
+    set_aside,
+)
 from flitstack_dagster.novo.columns import (
     BY_ENTITY,
     CONTACT_ROLES,
     FILES,
     WO_PRIORITIES,
-    WO_STATUSES,
     snake,
 )
 
-STAGES = ["New", "Open", "Scheduled", "In Progress", "On Hold", "Completed"]
-STANDARD_STATUS: dict[str, StatusTarget] = {
-    "New": StatusTarget(stage="New"),
-    "Open": StatusTarget(stage="Open"),
-    "Scheduled": StatusTarget(stage="Scheduled"),
-    "In Progress": StatusTarget(stage="In Progress"),
-    "On Hold": StatusTarget(stage="On Hold"),
-    "Reassigned": StatusTarget(stage="Open"),
-    "Completed": StatusTarget(stage="Completed", status="won"),
-    "Closed": StatusTarget(stage="Completed", status="won"),
-    "Cancelled": StatusTarget(stage="Open", status="lost", lost_reason="Cancelled in Novo"),
-}
 SIMILARITY_MIN = 0.9
 SIMILARITY_MARGIN = 0.05
 
@@ -361,24 +367,6 @@ def similar(value: str, known: list[str]) -> tuple[str | None, float]:
     return None, best
 
 
-def _value_map(known: list[str], seen: dict[str, int], target: dict[str, str] | None = None,
-               fuzzy: bool = True) -> tuple[dict[str, str | None], list[str]]:
-    """known values (→ target or themselves) first, then values seen outside them, sorted."""
-    target = target or {k: k for k in known}
-    out: dict[str, str | None] = {k: target.get(k, k) for k in known}
-    notes: list[str] = []
-    for v in sorted(seen):
-        if v in out:
-            continue
-        hit, score = similar(v, known) if fuzzy else (None, 0.0)
-        if hit is not None:
-            out[v] = target.get(hit, hit)
-            notes.append(f"'{v}' → '{out[v]}' (name similarity {score:.2f})")
-        else:
-            out[v] = None
-    return out, notes
-
-
 def _existing(audit: AccountAudit | None, entity: str, name: str, field_type: str) -> tuple[str, str]:
     """(name to use, reason suffix) given what the account already has."""
     if audit is None:
@@ -393,7 +381,7 @@ def _existing(audit: AccountAudit | None, entity: str, name: str, field_type: st
 
 
 def _udf_mapping(u: UdfDef, profile: SourceProfile, audit: AccountAudit | None, used: dict[tuple[str, str], tuple[str, str]]
-                 ) -> tuple[FieldMapping, dict[str, str | None] | None]:
+                 ) -> tuple[FieldMapping, dict[str, str | None] | None, dict[str, ValueProposal]]:
     entity = u.source_entity
     target = UDF_TARGET.get(u.entity, "none")
     ftype = UDF_FIELD_TYPE.get(u.data_type, "varchar")
@@ -414,23 +402,25 @@ def _udf_mapping(u: UdfDef, profile: SourceProfile, audit: AccountAudit | None, 
     used[(target, name.casefold())] = ("udf", ftype)
     options: list[str] = []
     vmap: dict[str, str | None] | None = None
+    props: dict[str, ValueProposal] = {}
     transform = UDF_TRANSFORM.get(u.data_type, "text")
     if u.data_type in ("Pick List", "Multi Pick List"):
         seen = profile.value_sets.get(f"{entity}.{u.column}", {})
-        extra = sorted(v for v in seen if v not in u.choices)
-        options = list(u.choices) + extra
-        vmap, _ = _value_map(list(u.choices), seen, fuzzy=False)
+        vmap, props = _option_proposals(list(u.choices), seen)
+        added = [v for v, p in props.items() if p.decision == "add option"]
+        options = list(u.choices) + sorted(added)
         transform = f"value_map:{entity}.{u.column}"
-        unm = [v for v, t in vmap.items() if t is None]
-        if unm:
-            why += f"; {len(unm)} value(s) outside the declared choices unmapped"
+        outside = [v for v in seen if v not in u.choices]
+        if outside:
+            why += (f"; {len(outside)} value(s) outside the declared choices: {len(added)} added as options, "
+                    f"{len(outside) - len(added)} mapped to a declared choice")
     elif u.data_type == "Yes/No":
         options = ["Yes", "No"]
     if ex != "new custom field" and audit is not None:
         f = audit.find_field(target, name)
         if f is not None and options:
             options = options + sorted(o.label for o in f.options if o.label not in options)
-    return _C(entity, u.column, target, name, ftype, transform, f"{why}; {ex}", options, conf), vmap
+    return _C(entity, u.column, target, name, ftype, transform, f"{why}; {ex}", options, conf), vmap, props
 
 
 def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
@@ -448,32 +438,24 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
 
     # ---- value maps ----------------------------------------------------------------------------
     vs = profile.value_sets
-    status_map: dict[str, StatusTarget | None] = {k: v.model_copy() for k, v in STANDARD_STATUS.items()}
-    status_notes: list[str] = []
-    for v in sorted(vs.get("work_orders.Status", {})):
-        if v in status_map:
-            continue
-        hit, score = similar(v, list(WO_STATUSES))
-        if hit is not None:
-            status_map[v] = STANDARD_STATUS[hit].model_copy()
-            status_notes.append(f"'{v}' → '{hit}' (similarity {score:.2f})")
-        else:
-            status_map[v] = None
+    status_map, status_props = _status_proposals(profile, audit, opts)
     m.status_map = status_map
-
-    prio, prio_notes = _value_map(list(WO_PRIORITIES), vs.get("work_orders.Priority", {}))
-    role, role_notes = _value_map(list(CONTACT_ROLES), vs.get("contacts.Role", {}))
-    dept_map: dict[str, str | None] = {d.id: d.name for d in depts}
-    for v in sorted(vs.get("contacts.Department ID", {})):
-        dept_map.setdefault(v, None)
-    acct_dept: dict[str, str | None] = {d.id: customer.get(d.id, "") for d in depts}
-    for v in sorted(vs.get("accounts.Department ID", {})):
-        acct_dept.setdefault(v, None)
+    prio, prio_props = _option_proposals(list(WO_PRIORITIES), vs.get("work_orders.Priority", {}), PRIORITY_WORDS,
+                                         new_option_confidence=0.6)
+    role, role_props = _option_proposals(list(CONTACT_ROLES), vs.get("contacts.Role", {}), ROLE_WORDS,
+                                         new_option_confidence=0.6)
+    dept_map, dept_props = _department_proposals({d.id: d.name for d in depts}, vs.get("contacts.Department ID", {}))
+    acct_dept, acct_props = _department_proposals({d.id: customer.get(d.id, "") for d in depts},
+                                                  vs.get("accounts.Department ID", {}))
     value_maps: dict[str, dict[str, str | None]] = {
         "work_orders.Priority": prio,
         "contacts.Role": role,
         "contacts.Department ID": dept_map,
         "accounts.Department ID": acct_dept,
+    }
+    proposals: dict[str, dict[str, ValueProposal]] = {
+        "work_orders.Status": status_props, "work_orders.Priority": prio_props, "contacts.Role": role_props,
+        "contacts.Department ID": dept_props, "accounts.Department ID": acct_props,
     }
 
     # ---- fields --------------------------------------------------------------------------------
@@ -494,22 +476,11 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
             f.target_field = new
             f.reason = f"{f.reason}; {why}" if f.reason else why
     # reasons that depend on the data
-    st = next(f for f in fields if f.source_entity == "work_orders" and f.source_column == "Status")
-    unm = [s for s, t in status_map.items() if t is None]
-    st.reason += "; " + "; ".join(
-        ([f"{len(unm)} tenant status(es) unmapped: {', '.join(unm)}"] if unm else []) + status_notes
-        or ["all statuses seen are standard"])
-    if unm:
-        st.confidence = 0.6
-    for col, notes, key in (("Priority", prio_notes, "work_orders.Priority"), ("Role", role_notes, "contacts.Role")):
-        ent = "work_orders" if col == "Priority" else "contacts"
+    for key, (ent, col) in {"work_orders.Status": ("work_orders", "Status"), "work_orders.Priority":
+                            ("work_orders", "Priority"), "contacts.Role": ("contacts", "Role")}.items():
         f = next(x for x in fields if x.source_entity == ent and x.source_column == col)
-        un = [v for v, t in value_maps[key].items() if t is None]
-        if notes:
-            f.reason += "; " + "; ".join(notes)
-        if un:
-            f.reason += f"; unmapped: {', '.join(un)}"
-            f.confidence = 0.7
+        _value_reason(f, proposals[key])
+        f.options += sorted(v for v, p in proposals[key].items() if p.decision == "add option" and v not in f.options)
     # known columns missing from the registry table above (new registry columns) or extra staged columns
     covered = {(f.source_entity, f.source_column) for f in fields}
     for nf in FILES:
@@ -523,10 +494,11 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
         if (u.source_entity, u.column) in udf_cols:
             continue
         udf_cols.add((u.source_entity, u.column))
-        fm, vmap = _udf_mapping(u, profile, audit, used)
+        fm, vmap, props = _udf_mapping(u, profile, audit, used)
         fields.append(fm)
         if vmap is not None:
             value_maps[f"{u.source_entity}.{u.column}"] = vmap
+            proposals[f"{u.source_entity}.{u.column}"] = props
     # staged columns that are neither registry columns nor UDFs
     for ent in sorted(profile.entities):
         ep = profile.entities[ent]
@@ -536,8 +508,57 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
             fields.append(_extra_column(ent, c.label, audit))
     m.fields = fields
     m.value_maps = {k: value_maps[k] for k in sorted(value_maps)}
+    m.value_proposals = {k: proposals[k] for k in sorted(proposals) if proposals[k]}
     m.profile_hash = profile.profile_hash  # what the proposal was made from (not part of content_hash)
     return m
+
+
+def _status_proposals(profile: SourceProfile, audit: AccountAudit | None, opts: MappingOptions
+                      ) -> tuple[dict[str, StatusTarget | None], dict[str, ValueProposal]]:
+    """The standard statuses, then every status seen with its evidence-based target."""
+    pipe = audit.pipeline(opts.pipeline_name) if audit is not None else None
+    stages = [s.name for s in pipe.stages] if pipe is not None else []
+    status_map: dict[str, StatusTarget | None] = {k: v.model_copy() for k, v in STANDARD_STATUS.items()}
+    props: dict[str, ValueProposal] = {}
+    for v in sorted(profile.value_sets.get("work_orders.Status", {})):
+        target, props[v] = propose_status(v, profile.status_evidence.get(v), stages)
+        status_map[v] = target
+    return status_map, props
+
+
+def _option_proposals(options: list[str], seen: dict[str, int], words: dict[str, tuple[str, ...]] | None = None,
+                      new_option_confidence: float = 0.8) -> tuple[dict[str, str | None], dict[str, ValueProposal]]:
+    """Declared options map to themselves; every value seen gets an option (existing or added) and its reason."""
+    out: dict[str, str | None] = {o: o for o in options}
+    props: dict[str, ValueProposal] = {}
+    for v in sorted(seen):
+        out[v], props[v] = propose_option(v, options, words, new_option_confidence)
+    return out, props
+
+
+def _department_proposals(known: dict[str, str], seen: dict[str, int]
+                          ) -> tuple[dict[str, str | None], dict[str, ValueProposal]]:
+    """Department ids map to their department's option; an id no department has is left empty."""
+    out: dict[str, str | None] = dict(known)
+    props: dict[str, ValueProposal] = {}
+    for v in sorted(seen):
+        if v in known:
+            props[v] = ValueProposal(proposed=known[v], confidence=1.0, reason=(
+                f"department {v} is '{known[v]}'" if known[v] else f"department {v} is internal: no label"))
+        else:
+            out[v] = ""
+            props[v] = set_aside(v, f"department id {v} is in no row of departments.csv: the field stays empty")
+    return out, props
+
+
+def _value_reason(f: FieldMapping, props: dict[str, ValueProposal]) -> None:
+    """The column's reason sums up its values' proposals; its confidence is the least sure of them."""
+    unsure = [v for v, p in props.items() if p.confidence < CONFIDENT and not p.confirmed]
+    guessed = [f"'{v}' → {p.proposed or '(empty)'} ({p.confidence:.2f})" for v, p in props.items() if p.confidence < 1.0]
+    f.reason += "; " + ("; ".join(guessed) if guessed else "all values seen are standard")
+    if unsure:
+        f.reason += f"; {len(unsure)} value(s) need your decision: {', '.join(unsure)}"
+        f.confidence = min(f.confidence, min(props[v].confidence for v in unsure))
 
 
 _RECORD_TARGET = {"accounts": "organization", "assets": "organization", "contacts": "person", "work_orders": "deal"}

@@ -29,6 +29,8 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
 from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
+from flitstack_dagster.mapping.value_proposals import describe_status
+from flitstack_dagster.mapping.yamlio import STATUS_KEY, needs_decision
 from flitstack_dagster.safe_text import Markdown, md_text
 
 RESERVE = 0.20
@@ -278,6 +280,35 @@ def _t(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _decided(mapping: Mapping, key: str, value: str, proposed: str, confirmed: bool) -> tuple[str, str]:
+    """(the value's target now, how it was decided)."""
+    if key == STATUS_KEY:
+        now = describe_status(mapping.status_map.get(value))
+    else:
+        t = mapping.value_maps.get(key, {}).get(value)
+        now = "unmapped" if t is None else t
+    if now != proposed:
+        return now or "(empty)", "by hand"
+    if needs_decision(mapping, key, value) is not None:
+        return now or "(empty)", "needs your decision"
+    return now or "(empty)", "confirmed" if confirmed else "as proposed"
+
+
+def _value_proposals(mapping: Mapping) -> list[str]:
+    """Every value not taken verbatim: what was proposed, from which evidence, and what the lead decided."""
+    rows = []
+    for key, props in mapping.value_proposals.items():
+        for v, p in props.items():
+            if p.confidence >= 1.0 and not p.confirmed:
+                continue
+            now, how = _decided(mapping, key, v, p.proposed, p.confirmed)
+            rows.append([key, v, p.proposed or "(empty)", f"{p.confidence:.2f}", now, how, p.reason])
+    if not rows:
+        return []
+    return ["", "### Value proposals (values not taken verbatim)", ""] + _t(
+        ["column", "value", "proposed", "confidence", "now", "decided", "evidence"], rows)
+
+
 def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
                    owners: OwnerResolution | None = None) -> str:
     est = estimate_requests(profile, mapping, audit)
@@ -296,6 +327,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
              for s, n in inv.wo_status.items()])
     L += ["", "### Work-order priority", ""]
     L += _t(["priority", "work orders"], [[p or "(empty)", n] for p, n in inv.wo_priority.items()])
+    L += _value_proposals(mapping)
     h = inv.hierarchy
     L += ["", "### Asset hierarchy", ""]
     L += _t(["depth", "assets"], [[d, n] for d, n in sorted(h.depth_histogram.items())])

@@ -15,7 +15,8 @@ import yaml
 from pydantic import ValidationError
 
 from flitstack_dagster.errors import UserError
-from flitstack_dagster.mapping.model import FieldMapping, Mapping
+from flitstack_dagster.mapping.model import FieldMapping, Mapping, ValueProposal
+from flitstack_dagster.mapping.value_proposals import CONFIDENT, describe_status
 from flitstack_dagster.safe_text import md_text
 
 HEADER = """\
@@ -26,10 +27,14 @@ HEADER = """\
 # status_map: Novo status -> {{stage, status: open|won|lost, lost_reason}}; null = unmapped (blocks the load).
 # value_maps: "<entity>.<column>" -> {{source value: Pipedrive option label}}; null = unmapped (blocks
 #   the load), "" = leave the field empty on purpose.
+# value_proposals: why each value seen got its target (confidence, reason). A proposal below {confident}
+#   needs your decision: set its `confirmed: true`, or change the target in status_map / value_maps.
 # Edit mapping/approved.yaml (never the proposal) and run `flitstack mapping approve --by NAME`.
 """
 UNMAPPED = "  # UNMAPPED: set a target"
+DECIDE = "  # DECIDE: proposed with confidence {c:.2f} - confirm it in value_proposals or change the target"
 
+STATUS_KEY = "work_orders.Status"  # value_proposals key of the status map
 _FIELD_KEYS = ("source_entity", "source_column", "target_entity", "target_field", "custom", "field_type", "options",
                "transform", "confidence", "reason")
 
@@ -47,7 +52,7 @@ def _s(v: Any) -> str:
 
 def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do not edit).") -> str:
     d = mapping.model_dump(mode="json")
-    lines = [HEADER.format(what=what)]
+    lines = [HEADER.format(what=what, confident=CONFIDENT)]
     lines.append(f"version: {d['version']}")
     for k in ("approved_by", "approved_at", "proposal_hash", "profile_hash"):
         lines.append(f"{k}: {_s(d[k])}")
@@ -64,13 +69,19 @@ def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do 
             lines.append(f"  {_s(k)}: null{UNMAPPED}")
         else:
             v = {kk: vv for kk, vv in v.items() if not (kk == "lost_reason" and vv is None)}
-            lines.append(f"  {_s(k)}: {_s(v)}")
+            lines.append(f"  {_s(k)}: {_s(v)}" + _decide(mapping, STATUS_KEY, k))
     lines.append("")
     lines.append("value_maps:" + ("" if d["value_maps"] else " {}"))
     for key, vm in d["value_maps"].items():
         lines.append(f"  {_s(key)}:" + ("" if vm else " {}"))
         for k, v in vm.items():
-            lines.append(f"    {_s(k)}: {_s(v)}" + (UNMAPPED if v is None else ""))
+            lines.append(f"    {_s(k)}: {_s(v)}" + (UNMAPPED if v is None else _decide(mapping, key, k)))
+    lines.append("")
+    lines.append("value_proposals:" + ("" if d["value_proposals"] else " {}"))
+    for key, props in d["value_proposals"].items():
+        lines.append(f"  {_s(key)}:")
+        for k, v in props.items():
+            lines.append(f"    {_s(k)}: {_s(v)}")
     lines.append("")
     lines.append("objects:" + ("" if d["objects"] else " []"))
     for o in d["objects"]:
@@ -94,6 +105,24 @@ def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do 
     return "\n".join(lines) + "\n"
 
 
+def _decide(mapping: Mapping, key: str, value: str) -> str:
+    """The comment marking a value whose proposal still needs the lead's decision."""
+    return DECIDE.format(c=p.confidence) if (p := needs_decision(mapping, key, value)) is not None else ""
+
+
+def needs_decision(mapping: Mapping, key: str, value: str) -> ValueProposal | None:
+    """The proposal behind `value` when it is below the threshold, unconfirmed and still the target."""
+    p = mapping.value_proposals.get(key, {}).get(value)
+    if p is None or p.confirmed or p.confidence >= CONFIDENT:
+        return None
+    if key == STATUS_KEY:
+        current = describe_status(mapping.status_map.get(value))
+    else:
+        t = mapping.value_maps.get(key, {}).get(value)
+        current = "unmapped" if t is None else t
+    return p if current == p.proposed else None
+
+
 def _md(s: Any) -> str:
     return md_text(s, limit=500)
 
@@ -103,6 +132,9 @@ def mapping_markdown(mapping: Mapping, title: str = "Proposed mapping") -> str:
     un = mapping.unmapped()
     if un:
         out += ["## Unmapped (blocks the load until confirmed)", ""] + [f"- {_md(u)}" for u in un] + [""]
+    dn = decisions_needed(mapping)
+    if dn:
+        out += ["## Needs your decision (proposed with low confidence)", ""] + [f"- {_md(u)}" for u in dn] + [""]
     out += ["## Objects", "", "| Novo | Pipedrive | cardinality | how |", "| --- | --- | --- | --- |"]
     out += [f"| {_md(o.source)} | {_md(o.target)} | {o.cardinality} | {_md(o.how)} |" for o in mapping.objects]
     out += ["", "## Fields", "",
@@ -114,16 +146,45 @@ def mapping_markdown(mapping: Mapping, title: str = "Proposed mapping") -> str:
             f"{_md(f.field_type) if f.custom else ''} | {_md(', '.join(f.options))} | {_md(f.transform)} | "
             f"{f.confidence:.2f} | {_md(f.reason)} |"
         )
-    out += ["", "## Work-order status → stage", "", "| Novo status | stage | deal status | lost reason |",
-            "| --- | --- | --- | --- |"]
+    out += ["", "## Work-order status → stage", "",
+            "| Novo status | stage | deal status | lost reason | confidence | reason |",
+            "| --- | --- | --- | --- | --- | --- |"]
     for s, t in mapping.status_map.items():
-        out.append(f"| {_md(s)} | **unmapped** | | |" if t is None
-                   else f"| {_md(s)} | {_md(t.stage)} | {t.status} | {_md(t.lost_reason)} |")
+        out.append((f"| {_md(s)} | **unmapped** | | " if t is None
+                    else f"| {_md(s)} | {_md(t.stage)} | {t.status} | {_md(t.lost_reason)} ") + _md_why(mapping, STATUS_KEY, s))
     for key, vm in mapping.value_maps.items():
-        out += ["", f"## {_md(key)}", "", "| Novo value | Pipedrive option |", "| --- | --- |"]
-        out += [f"| {_md(v)} | {'**unmapped**' if t is None else ('(empty)' if t == '' else _md(t))} |"
-                for v, t in vm.items()]
+        out += ["", f"## {_md(key)}", "", "| Novo value | Pipedrive option | decision | confidence | reason |",
+                "| --- | --- | --- | --- | --- |"]
+        for v, t in vm.items():
+            p = mapping.value_proposals.get(key, {}).get(v)
+            out.append(f"| {_md(v)} | {'**unmapped**' if t is None else ('(empty)' if t == '' else _md(t))} | "
+                       f"{p.decision if p else ''} " + _md_why(mapping, key, v))
     return "\n".join(out) + "\n"
+
+
+def _md_why(mapping: Mapping, key: str, value: str) -> str:
+    """The confidence and reason cells of one value (bold when it needs the lead's decision)."""
+    p = mapping.value_proposals.get(key, {}).get(value)
+    if p is None:
+        return "| | |"
+    conf = f"**{p.confidence:.2f} — decide**" if needs_decision(mapping, key, value) else f"{p.confidence:.2f}"
+    return f"| {conf} | {_md(p.reason)} |"
+
+
+def decisions_needed(mapping: Mapping, seen: dict[str, dict[str, int]] | None = None) -> list[str]:
+    """Every value proposed below the confidence threshold that the lead has not decided yet (of the
+    values in `seen`, the profile's value sets, when given)."""
+    out: list[str] = []
+    for key, props in mapping.value_proposals.items():
+        for v, p in props.items():
+            if seen is not None and v not in seen.get(key, {}):
+                continue
+            if needs_decision(mapping, key, v) is not None:
+                what = f"work order status '{v}'" if key == STATUS_KEY else f"{key} value '{v}'"
+                out.append(f"{what} is proposed → {p.proposed or '(empty)'} with confidence {p.confidence:.2f} "
+                           f"({p.reason}): confirm it (value_proposals['{key}']['{v}'].confirmed: true) or set "
+                           f"its target yourself")
+    return out
 
 
 def write_mapping(path: Path | str, mapping: Mapping, what: str) -> Path:
@@ -211,4 +272,4 @@ def field_key(f: FieldMapping) -> str:
     return f"{f.source_entity}.{f.source_column} -> {f.target_entity}.{f.target_field}"
 
 
-__all__ = ["dump_mapping", "load_mapping", "mapping_markdown", "parse_mapping", "write_mapping", "write_proposal"]
+__all__ = ["decisions_needed", "dump_mapping", "needs_decision", "load_mapping", "mapping_markdown", "parse_mapping", "write_mapping", "write_proposal"]

@@ -18,6 +18,8 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
         accounts = accounting(con, run_key)
         reasons = quarantine_summary(con, run_key)
         loads = _loads(con, run_key)
+        shaped_aside = _query(con, "SELECT source_entity, reason_code, count(*) FROM shaped.set_aside WHERE run_key = ? "
+                                   "GROUP BY ALL ORDER BY 1, 2", [run_key])
         load_aside = _query(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? "
                                  "GROUP BY ALL ORDER BY 1, 2", [run_key])
         verified = _query(con, "SELECT records, fields, matches, mismatches, missing, accepted, unexplained, duplicates "
@@ -31,6 +33,10 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
         print("\nQuarantine by reason (row: record set aside; value: record kept, value repaired or blanked)")
         for r in reasons:
             print(f"  {plain_line(r.file):26} {plain_line(r.reason_code):22} {r.level:5} {r.count:>7,}")
+    if shaped_aside and not brief:
+        print("\nSet aside while shaping (shaped.set_aside: e.g. unreadable PM recurrences, missing parents)")
+        for entity, reason, n in shaped_aside:
+            print(f"  {plain_line(entity):18} {plain_line(reason):28} {n:>7,}")
     if loads:
         print("\nLoaded into Pipedrive (this run)")
         print(f"{'entity':18} {'created':>8} {'updated':>8} {'skipped':>8} {'adopted':>8} {'tokens':>8}")
@@ -59,7 +65,7 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
 def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]:
     try:
         return con.execute(sql, params).fetchall()
-    except duckdb.CatalogException:  # that stage has not run yet
+    except (duckdb.CatalogException, duckdb.IOException):  # that stage has not run yet (no table, or no files)
         return []
 
 

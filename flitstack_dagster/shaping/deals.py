@@ -35,6 +35,7 @@ from __future__ import annotations
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping, StatusTarget
+from flitstack_dagster.mapping.standard import DEFAULT_LOST_REASON, STANDARD_STATUS
 from flitstack_dagster.shaping.common import (
     WARNING_SCHEMA,
     Owners,
@@ -62,18 +63,7 @@ from flitstack_dagster.shaping.common import (
 )
 from flitstack_dagster.shaping.organizations import SOURCE_ID_FIELD
 
-DEFAULT_STATUS_MAP: dict[str, StatusTarget] = {
-    "New": StatusTarget(stage="New"),
-    "Open": StatusTarget(stage="Open"),
-    "Scheduled": StatusTarget(stage="Scheduled"),
-    "In Progress": StatusTarget(stage="In Progress"),
-    "On Hold": StatusTarget(stage="On Hold"),
-    "Reassigned": StatusTarget(stage="Open"),
-    "Completed": StatusTarget(stage="Completed", status="won"),
-    "Closed": StatusTarget(stage="Completed", status="won"),
-    "Cancelled": StatusTarget(stage="Open", status="lost", lost_reason="Cancelled in Novo"),
-}
-DEFAULT_LOST_REASON = "Cancelled in Novo"
+DEFAULT_STATUS_MAP = STANDARD_STATUS  # the spec defaults, shared with the proposal
 COST_FIELDS = {"labor": "Labor_Cost__c", "parts": "Parts_Cost__c", "total": "Total_WO_Cost__c"}
 DESCRIPTION_FIELD = "Description"
 FIELD_DEFAULTS = {

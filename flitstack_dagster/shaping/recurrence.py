@@ -175,10 +175,12 @@ def parse_recurrence(rule_text: str | None, frequency: str | None, every: float 
                 rrulestr(_with_dtstart(rec, datetime(2000, 1, 1)), forceset=False)
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 raise RecurrenceError(f"recurrence rule '{text}' is not a valid RRULE: {exc}") from exc
+            _check_can_occur(rec.rrule, f"recurrence rule '{text}'")
             return rec
         r = phrase_to_rrule(text)
         if r is None:
             raise RecurrenceError(f"recurrence phrase '{text}' is not understood")
+        _check_can_occur(r, f"recurrence phrase '{text}'")
         return Recurrence("phrase", r, text)
     f = (frequency or "").strip().lower()
     if f not in _FREQ:
@@ -187,6 +189,24 @@ def parse_recurrence(rule_text: str | None, frequency: str | None, every: float 
     if n != int(n) or n < 1:
         raise RecurrenceError(f"Every '{every}' is not a positive whole number")
     return Recurrence("frequency", _rule(_FREQ[f], int(n)), f"{frequency} every {int(n)}")
+
+
+# RRULE parts whose values must fall in these ranges (negative counts from the end) for a date to exist
+_RANGES = {"BYMONTHDAY": 31, "BYMONTH": 12, "BYYEARDAY": 366, "BYWEEKNO": 53}
+
+
+def _check_can_occur(body: str, what: str) -> None:
+    """A rule that parses but can never produce a date (day 40, every 0 weeks, COUNT=0) is unreadable too:
+    otherwise its schedule would silently yield no activity."""
+    p = _parts(body)
+    for key in ("INTERVAL", "COUNT"):
+        if key in p and (not p[key].isdigit() or int(p[key]) < 1):
+            raise RecurrenceError(f"{what} has {key}={p[key]}: no date can come of it")
+    for key, top in _RANGES.items():
+        for v in filter(None, p.get(key, "").split(",")):
+            n = int(v) if re.fullmatch(r"[+-]?\d+", v) else 0
+            if not (1 <= abs(n) <= top and (n > 0 or key != "BYMONTH")):
+                raise RecurrenceError(f"{what} has {key}={v}: no date can come of it")
 
 
 def _with_dtstart(rec: Recurrence, dtstart: datetime) -> str:

@@ -10,12 +10,14 @@ from flitstack_dagster.mapping.approval import approve, check_approval, require_
 from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
-from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping, write_proposal
+from flitstack_dagster.mapping.yamlio import dump_mapping, load_mapping, mapping_markdown, write_mapping, write_proposal
 from flitstack_dagster_tests.mapping.conftest import stage
 
 
 @pytest.fixture
 def setup(source, tmp_path):
+    # a tenant status whose name means nothing known: proposed on an open stage, below the threshold
+    stage(source, "work_orders", [{"wo_number": "WO-9", "title": "odd", "status": "Stage 7", "priority": "Low"}])
     profile = profile_source(source, "full-1")
     proposed = propose_mapping(profile)
     pp = write_proposal(tmp_path / "proposed.yaml", proposed)
@@ -23,13 +25,9 @@ def setup(source, tmp_path):
 
 
 def _fill_unmapped(path):
-    """What a user does in approved.yaml: map every unmapped value."""
+    """What a user does in approved.yaml: decide the one low-confidence proposal (the "Stage 7" spelling)."""
     m = load_mapping(path)
-    m.status_map["Awaiting Parts"] = StatusTarget(stage="On Hold")
-    m.value_maps["work_orders.Priority"]["Urgent"] = "Emergency"
-    m.value_maps["contacts.Department ID"]["D7"] = ""
-    m.value_maps["work_orders.UDF: Council District"]["Downtown"] = "Downtown"
-    m.value_maps["work_orders.UDF: Tags"]["Sewer"] = "Sewer"
+    m.value_proposals["work_orders.Status"]["Stage 7"].confirmed = True
     write_mapping(path, m, "edited by the user")
 
 
@@ -41,19 +39,43 @@ def test_missing_approval(setup):
     assert any("not approved yet" in p for p in check_approval(copy, proposed, profile))
 
 
-def test_unmapped_values_block_with_exact_list(setup):
+def test_low_confidence_proposals_need_a_decision(setup):
     _, profile, proposed, pp, ap = setup
     m = approve(pp, ap, "dana", profile.profile_hash)
     assert m.approved_by == "dana" and m.proposal_hash == proposed.content_hash()
     assert m.profile_hash == profile.profile_hash and m.approved_at is not None
     problems = check_approval(load_mapping(ap), proposed, profile)
-    assert len(problems) == 5
+    # everything seen is proposed (tenant status, out-of-list values, unknown department): only the
+    # proposal below the confidence threshold waits for the lead
+    assert len(problems) == 1, problems
+    assert "work order status 'Stage 7' is proposed → On Hold with confidence 0.30" in problems[0]
+    assert "confirmed: true" in problems[0]
+    approved = load_mapping(ap)
+    assert "Stage 7: {stage: On Hold, status: open}  # DECIDE" in dump_mapping(approved)
+    assert "## Needs your decision" in mapping_markdown(approved) and "**0.30 — decide**" in mapping_markdown(approved)
+    with pytest.raises(UserError, match="Stage 7"):
+        require_approval(load_mapping(ap), proposed, profile)
+
+
+def test_changing_a_low_confidence_target_is_a_decision(setup):
+    _, profile, proposed, pp, ap = setup
+    approve(pp, ap, "dana", profile.profile_hash)
+    m = load_mapping(ap)
+    m.status_map["Stage 7"] = StatusTarget(stage="In Progress")  # the lead decides otherwise
+    assert check_approval(m, proposed, profile) == []
+
+
+def test_unmapped_values_block_with_exact_list(setup):
+    _, profile, proposed, pp, ap = setup
+    approve(pp, ap, "dana", profile.profile_hash)
+    _fill_unmapped(ap)
+    m = load_mapping(ap)
+    m.status_map["Awaiting Parts"] = None  # a lead clearing a proposal
+    m.value_maps["work_orders.Priority"]["Urgent"] = None
+    problems = check_approval(m, proposed, profile)
+    assert len(problems) == 2
     assert any("work order status 'Awaiting Parts' (1 work order) is unmapped" in p for p in problems)
     assert any("work_orders.Priority value 'Urgent'" in p for p in problems)
-    assert any("'Downtown'" in p for p in problems) and any("'Sewer'" in p for p in problems)
-    assert any("contacts.Department ID value 'D7'" in p for p in problems)
-    with pytest.raises(UserError, match="Awaiting Parts"):
-        require_approval(load_mapping(ap), proposed, profile)
 
 
 def test_edited_approved_file_is_respected(setup):
@@ -61,11 +83,11 @@ def test_edited_approved_file_is_respected(setup):
     approve(pp, ap, "dana", profile.profile_hash)
     _fill_unmapped(ap)
     approved = load_mapping(ap)
-    assert approved.status_map["Awaiting Parts"].stage == "On Hold"
+    assert approved.value_proposals["work_orders.Status"]["Stage 7"].confirmed
     assert check_approval(approved, proposed, profile) == []
     # re-approving keeps the user's edits
     again = approve(pp, ap, "erin", profile.profile_hash)
-    assert again.status_map["Awaiting Parts"] == StatusTarget(stage="On Hold") and again.approved_by == "erin"
+    assert again.value_proposals["work_orders.Status"]["Stage 7"].confirmed and again.approved_by == "erin"
     assert check_approval(load_mapping(ap), proposed, profile) == []
 
 
@@ -127,8 +149,8 @@ def test_command(setup, capsys):
     parser = argparse.ArgumentParser()
     command.configure(parser)
     rc = command.run(parser.parse_args(["approve", "--by", "lee", "--proposal", str(pp), "--approved", str(ap)]))
-    assert rc == 1  # approved, but unmapped values remain
-    assert "Awaiting Parts" in capsys.readouterr().err
+    assert rc == 1  # approved, but a low-confidence proposal waits for a decision
+    assert "Stage 7" in capsys.readouterr().err
     m = load_mapping(ap)
     assert m.approved_by == "lee" and m.profile_hash == profile.profile_hash
     _fill_unmapped(ap)

@@ -7,6 +7,7 @@ import pytest
 
 from flitstack_dagster.errors import UserError
 from flitstack_dagster.mapping.audit import AccountAudit, PdField, PdUser
+from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.owners import resolve_owners
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
@@ -24,8 +25,9 @@ def test_owner_matching_trimmed_case_insensitive():
                        "email": ["  ANN@city.GOV ", "bob@else.org", "gone@city.gov", None],
                        "role": ["Technician", "Requester", "Technician", "Requester"]})
     r = resolve_owners(df, None, USERS, fallback_email=" FB@city.gov")
-    assert r.by_contact() == {"C1": 2, "C2": 4, "C3": 4, "C4": 4}
+    assert r.by_contact() == {"C1": 2}  # resolved by email only; the rest are fallback-owned
     assert [x.contact_id for x in r.unmatched()] == ["C2", "C3", "C4"]
+    assert all(x.owner_user_id == 4 and x.match == "fallback" for x in r.unmatched())
     reasons = {x.contact_id: x.reason for x in r.rows}
     assert "no Pipedrive user with email bob@else.org" in reasons["C2"]
     assert "inactive" in reasons["C3"] and "no email" in reasons["C4"]
@@ -36,7 +38,7 @@ def test_owner_default_fallback_is_admin_and_bad_fallback_refused(source):
     r = resolve_owners(source, "full-1", USERS)
     assert r.fallback_user_id == 1
     # staged ann@city.gov matches user Ann@City.gov; C2 has no email, cy@city.gov is no user
-    assert r.by_contact() == {"C1": 2, "C2": 1, "C3": 1}
+    assert r.by_contact() == {"C1": 2}
     assert [x.match for x in r.rows] == ["email", "fallback", "fallback"]
     with pytest.raises(UserError, match="not an active Pipedrive user"):
         resolve_owners(source, "full-1", USERS, fallback_email="gone@city.gov")
@@ -89,7 +91,26 @@ def test_scope_document_and_grade(source):
     grade, reasons = complexity(p, m, audit, owners, estimate_requests(p, m, audit))
     assert grade == "D" and any("do not fit" in r for r in reasons)
     assert f"**Complexity grade: {grade}**" in doc
+    # the proposal report: what was proposed from which evidence, and what the lead decided
+    assert "### Value proposals" in doc
+    assert "| work_orders.Priority | Urgent | Emergency | 0.92 | Emergency | as proposed |" in doc
+    m.status_map["Awaiting Parts"] = StatusTarget(stage="In Progress")
+    assert "| work_orders.Status | Awaiting Parts | On Hold | 0.86 | In Progress | by hand |" in scope_document(
+        p, m, audit, owners)
     small = AccountAudit(plan="ultimate", seats=10)
     g2, _ = complexity(p, m, small, None, estimate_requests(p, m, small))
     assert g2 < grade  # more room, fewer points
     assert math.isfinite(estimate_requests(p, m, small).days)
+
+
+def test_fallback_owned_contacts_raise_the_fallback_owner_warning():
+    from flitstack_dagster.shaping.common import Owners, owner_lookup
+
+    df = pl.DataFrame({"contact_id": ["C1", "C2"], "first_name": ["Ann", "Bob"], "last_name": ["T", "R"],
+                       "email": ["ann@city.gov", "bob@else.org"], "role": ["Technician", "Technician"]})
+    r = resolve_owners(df, None, USERS, fallback_email="fb@city.gov")
+    owners = Owners.of(r.by_contact(), r.fallback_user_id)  # what the run hands to shaping
+    work = pl.DataFrame({"wo": ["W1", "W2", "W3"], "assigned_to_id": ["C1", "C2", None]})
+    out = owner_lookup(work, "assigned_to_id", owners)
+    assert out["owner_id"].to_list() == [2, 4, 4]
+    assert out["_fallback_owner"].to_list() == [False, True, False]  # Bob's work order warns; unassigned does not

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.audit import AccountAudit, PdField
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping, similar
@@ -60,21 +61,30 @@ def test_udf_types(profile):
     assert m.field("work_orders", "UDF: Council District").options == ["North", "South", "East", "Downtown"]
 
 
-def test_unknown_values_are_unmapped_not_guessed(profile):
+def test_every_value_seen_gets_a_proposal_with_its_reason(profile):
     m = propose_mapping(profile)
-    assert m.status_map["Awaiting Parts"] is None
-    assert m.status_map["Canceled"].status == "lost"  # strong similarity to Cancelled (documented rule)
+    assert m.status_map["Awaiting Parts"] == StatusTarget(stage="On Hold")  # "awaiting": a waiting stage
+    assert m.status_map["Canceled"].status == "lost"
     assert m.status_map["Completed"].status == "won" and m.status_map["Reassigned"].stage == "Open"
-    assert m.value_maps["work_orders.Priority"]["Urgent"] is None
-    assert m.value_maps["work_orders.UDF: Council District"]["Downtown"] is None
-    assert m.value_maps["work_orders.UDF: Tags"]["Sewer"] is None
+    assert m.value_maps["work_orders.Priority"]["Urgent"] == "Emergency"  # synonym
+    # pick-list values outside the declared choices become options of their own, and the field offers them
+    assert m.value_maps["work_orders.UDF: Council District"]["Downtown"] == "Downtown"
+    assert m.value_proposals["work_orders.UDF: Council District"]["Downtown"].decision == "add option"
+    assert "Sewer" in m.field("work_orders", "UDF: Tags").options
+    # an id no department has is set aside on purpose (left empty), and says so
     assert m.value_maps["contacts.Department ID"] == {"D1": "Public Works", "D2": "Utilities", "D9": "Acme Facilities",
-                                                      "D7": None}
+                                                      "D7": ""}
+    d7 = m.value_proposals["contacts.Department ID"]["D7"]
+    assert d7.decision == "set aside" and "departments.csv" in d7.reason
     assert m.value_maps["accounts.Department ID"]["D9"] == "Acme Facilities"
     assert m.value_maps["accounts.Department ID"]["D1"] == ""  # Internal: no label, on purpose
-    un = m.unmapped()
-    assert "work order status 'Awaiting Parts'" in un
-    assert "work_orders.UDF: Council District value 'Downtown'" in un and len(un) == 5
+    assert m.unmapped() == []
+    # every value seen carries a confidence and a reason
+    for key, seen in profile.value_sets.items():
+        if key in m.value_maps or key == "work_orders.Status":
+            assert set(seen) <= set(m.value_proposals[key]), key
+    aw = m.value_proposals["work_orders.Status"]["Awaiting Parts"]
+    assert aw.confidence >= 0.75 and "awaiting" in aw.reason and aw.reason.endswith("→ On Hold")
 
 
 def test_similarity_rule():
@@ -107,16 +117,20 @@ def test_yaml_round_trip_and_files(profile, tmp_path):
     back = load_mapping(p)
     assert back == m and back.content_hash() == m.content_hash()
     text = p.read_text()
-    assert "Awaiting Parts: null  # UNMAPPED" in text
+    assert "Awaiting Parts: {stage: On Hold, status: open}\n" in text
+    assert "Canceled: {stage: Open, status: lost, lost_reason: Cancelled in Novo}\n" in text
+    assert "value_proposals:" in text and "Urgent: {proposed: Emergency, confidence: 0.92" in text
     assert text.index("status_map:") < text.index("value_maps:") < text.index("fields:")
     md = (tmp_path / "proposed.md").read_text()
-    assert "| work_orders | Priority | deal | Novo_Priority__c |" in md and "**unmapped**" in md
+    assert "| work_orders | Priority | deal | Novo_Priority__c |" in md
+    assert "| Urgent | Emergency | map | 0.92 | the name says 'urgent' → option 'Emergency' |" in md
 
 
 def test_load_errors_name_file_and_key(profile, tmp_path):
     text = dump_mapping(propose_mapping(profile))
     bad = tmp_path / "approved.yaml"
-    bad.write_text(text.replace("Awaiting Parts: null", "Awaiting Parts: {stage: On Hold, status: paused}"))
+    bad.write_text(text.replace("Awaiting Parts: {stage: On Hold, status: open}",
+                                "Awaiting Parts: {stage: On Hold, status: paused}"))
     with pytest.raises(UserError, match=r"(?s)approved.yaml.*status_map\['Awaiting Parts'\].status"):
         load_mapping(bad)
     bad.write_text(text.replace("pipeline_stages:", "pipeline_stagez:"))

@@ -93,3 +93,18 @@ def test_pm_each_style_meter_unparsed_inactive(ctx, owners):
     assert set(f["origin_id"].to_list()) == {"pm_schedule:R", "pm_schedule:P", "pm_schedule:F", "pm_schedule:M"}
     sa = out.set_aside.select("source_id", "reason_code", "message").rows()
     assert sa == [("pm_schedule:U", "recurrence_unparsed", "recurrence phrase 'Every blue moon' is not understood")]
+
+
+def test_pm_whose_rule_can_never_occur_is_set_aside_not_dropped(ctx, owners):
+    pm = pl.DataFrame({
+        "pm_id": ["D", "Z"], "pm_name": ["Day 40", "Zero"], "asset_id": ["00042"] * 2, "trigger": ["Date", "Date"],
+        "recurrence_rule": ["FREQ=MONTHLY;BYMONTHDAY=40", "RRULE:FREQ=DAILY;COUNT=0"], "frequency": [None, None],
+        "every": [None, None], "meter_name": [None, None], "meter_interval": [None, None],
+        "last_meter_reading": [None, None], "start_date": [date(2026, 1, 1)] * 2, "next_due": [None, None],
+        "procedure": [None, None], "active": [True, True], "assigned_to_id": ["T1"] * 2,
+    })
+    out = _run(StagedInputs(pm_schedules=pm), ctx, owners)
+    assert out.frame.height == 0
+    sa = sorted(out.set_aside.select("source_id", "reason_code").rows())
+    assert sa == [("pm_schedule:D", "recurrence_unparsed"), ("pm_schedule:Z", "recurrence_unparsed")]
+    assert all("no date can come of it" in m for m in out.set_aside["message"].to_list())

@@ -111,3 +111,14 @@ def test_fast_forward_equals_plain_dateutil(rule, start):
     plain = rrulestr(f"DTSTART:{start.strftime('%Y%m%d')}T000000\nRRULE:{rule}")
     want = [d.date() for d in plain.between(datetime.combine(WS, time()), datetime.combine(WE - timedelta(days=1), time(23, 59)), inc=True)]
     assert got == want
+
+
+@pytest.mark.parametrize("rule, part", [("FREQ=MONTHLY;BYMONTHDAY=40", "BYMONTHDAY=40"),
+                                        ("RRULE:FREQ=DAILY;COUNT=0", "COUNT=0"),
+                                        ("FREQ=YEARLY;BYMONTH=13", "BYMONTH=13"),
+                                        ("Every 0 weeks", "INTERVAL=0")])
+def test_a_rule_that_can_never_occur_is_unreadable(rule, part):
+    """Parsed but dateless, its schedule would silently yield nothing: it is set aside with its reason."""
+    with pytest.raises(RecurrenceError, match=f"{part}: no date can come of it"):
+        parse_recurrence(rule, None, None)
+    assert parse_recurrence("FREQ=MONTHLY;BYMONTHDAY=-1", None, None).rrule == "FREQ=MONTHLY;BYMONTHDAY=-1"

@@ -1,0 +1,52 @@
+"""A generated, messy bundle (tenant statuses, values outside the documented lists) is approved after
+one review pass: the proposal covers every value seen, and the lead only decides what it flags."""
+
+from __future__ import annotations
+
+from flitstack_dagster import duck
+from flitstack_dagster.mapping.approval import approve, check_approval
+from flitstack_dagster.mapping.profile import profile_source
+from flitstack_dagster.mapping.propose import propose_mapping
+from flitstack_dagster.mapping.value_proposals import CONFIDENT
+from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, needs_decision, write_mapping, write_proposal
+from flitstack_dagster.novo.bundle import open_bundle
+from flitstack_dagster.novo.landing import land_bundle
+from flitstack_dagster.runs import add_run
+from flitstack_dagster.settings import Paths
+from flitstack_dagster.staging.runner import run_all
+from flitstack_dagster_tests.reliability import kit
+
+
+def test_messy_generated_bundle_is_approved_after_one_review_pass(tmp_path):
+    bundle = kit.generate(tmp_path / "bundle", 150, 7, 0.08)
+    paths = Paths(tmp_path / "data").ensure()
+    with duck.connect(paths.duckdb) as con:
+        run_key = add_run(con, bundle, "full", paths.work).run_key
+        land_bundle(con, open_bundle(bundle, paths.work / run_key), run_key)
+        run_all(con, run_key)
+        profile = profile_source(con, run_key)
+    proposal = propose_mapping(profile)
+    pp = write_proposal(tmp_path / "proposed.yaml", proposal)
+    statuses = profile.value_sets["work_orders.Status"]
+    assert set(statuses) - {"New", "Open", "Scheduled", "In Progress", "On Hold", "Reassigned", "Completed", "Closed",
+                            "Cancelled"}, "the bundle should hold tenant statuses"
+    assert proposal.unmapped() == []  # every value seen is proposed
+    for tenant_status in ("Awaiting Parts", "Pending Approval"):
+        p = proposal.value_proposals["work_orders.Status"][tenant_status]
+        assert p.proposed == "On Hold" and p.confidence >= CONFIDENT, p
+    for s, p in proposal.value_proposals["work_orders.Status"].items():
+        ev = profile.status_evidence[s]
+        if p.confidence < 1.0 and (ev.completed_share or 0) < 0.5 and p.proposed.endswith("(won)"):
+            assert p.confidence < CONFIDENT, (s, p)  # never a confident won stage for open work orders
+    # the lead approves, reads the flagged values once and confirms them
+    ap = tmp_path / "approved.yaml"
+    approve(pp, ap, "lee", profile.profile_hash)
+    flagged = decisions_needed(load_mapping(ap), profile.value_sets)
+    m = load_mapping(ap)
+    for key, props in m.value_proposals.items():
+        for v, p in props.items():
+            if needs_decision(m, key, v) is not None:
+                p.confirmed = True
+    write_mapping(ap, m, "reviewed once")
+    assert check_approval(load_mapping(ap), proposal, profile) == []
+    assert len(flagged) < len([v for vs in profile.value_sets.values() for v in vs])  # most values need no decision

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import duckdb
+
+from flitstack_dagster.reports.summary import print_summary
+from flitstack_dagster.settings import Paths
+
+
+def test_summary_counts_records_set_aside_while_shaping(tmp_path, capsys):
+    paths = Paths(tmp_path)
+    con = duckdb.connect(str(paths.duckdb))
+    con.execute("CREATE SCHEMA shaped")
+    con.execute("CREATE TABLE shaped.set_aside (run_key VARCHAR, source_entity VARCHAR, reason_code VARCHAR)")
+    con.execute("INSERT INTO shaped.set_aside VALUES ('full-1', 'pm_schedule', 'recurrence_unparsed'), "
+                "('full-1', 'pm_schedule', 'recurrence_unparsed'), ('full-1', 'labor', 'orphan_reference'), "
+                "('full-2', 'deal', 'org_unresolved')")
+    con.close()
+    print_summary(paths, "full-1")
+    out = capsys.readouterr().out
+    assert "Set aside while shaping" in out
+    lines = [ln.split() for ln in out.splitlines()]
+    assert ["pm_schedule", "recurrence_unparsed", "2"] in lines and ["labor", "orphan_reference", "1"] in lines
+    assert "org_unresolved" not in out  # another run's
+
+
+def test_summary_without_shaping_says_nothing_about_it(tmp_path, capsys):
+    print_summary(Paths(tmp_path), "full-1")
+    assert "Set aside while shaping" not in capsys.readouterr().out
