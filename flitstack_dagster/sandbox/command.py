@@ -28,6 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-then-fail-rate", type=float, default=0.0,
                         help="fault injection: share of writes that happen and then fail")
     parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--signals", default="documented", choices=["documented", "extended"],
+                        help="rate-limit signals: only what Pipedrive documents (default), or also the "
+                             "sandbox's daily token headers (x-daily-token-limit, x-daily-tokens-left)")
 
 
 def token_file(state_path: Path) -> Path:
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                              commit_then_fail_rate=args.commit_then_fail_rate, seed=args.fault_seed)
         faults.validate()
         server = SandboxServer(state_path=state, plan=args.plan, seats=args.seats, faults=faults, port=args.port,
-                               host=args.host)
+                               host=args.host, signals=args.signals)
     except ValueError as e:
         raise UserError(str(e)) from e
     try:
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         fh.write(server.api_token + "\n")
     print(f"Pipedrive sandbox running at {server.base_url}")
     print(f"  v2: {server.base_url}/api/v2/...   v1: {server.base_url}/v1/...   admin: {server.base_url}/_sandbox/")
-    print(f"  plan {args.plan}, {args.seats} seats; state: {server.store.path}")
+    print(f"  plan {args.plan}, {args.seats} seats; {args.signals} rate-limit signals; state: {server.store.path}")
     print(f"  API token stored in {tok} (send it as header x-api-token)")
     stop = threading.Event()
     # Ctrl-C / SIGINT and SIGTERM both stop it, even when started with SIGINT ignored (a shell starts a
