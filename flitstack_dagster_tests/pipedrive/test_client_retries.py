@@ -287,3 +287,14 @@ def test_a_long_wait_that_is_not_the_budget_ends_in_rate_limited_without_sleepin
     with pytest.raises(RateLimited):
         c.get_person(1)
     assert len(s.requests) == 1 and all(w < 3600 for w in clock.sleeps)
+
+
+def test_a_burst_429_a_second_before_midnight_is_still_a_burst():
+    from datetime import UTC, datetime
+
+    clock = FakeClock(wall=datetime(2026, 3, 10, 23, 59, 59, tzinfo=UTC).timestamp() - 1000.0)
+    s = Script((429, OVER_LIMIT, {"retry-after": "2"}), ok({"id": 1, "name": "P"}))
+    c, _ = make(s, clock)
+    assert c.limiter.budget_refusal({"retry-after": "2"}) is False
+    assert c.limiter.budget_refusal({"retry-after": "90"}) is True  # a wait past midnight that no burst needs
+    assert c.get_person(1).id == 1 and len(s.requests) == 2  # waited 2 s and retried, into the next day
