@@ -349,11 +349,8 @@ class PipedriveClient:
             return ""
 
     def _is_daily_budget_429(self, resp: httpx.Response) -> bool:
-        """A 429 for the daily token budget (not the 2-s burst window)."""
-        if resp.headers.get("x-daily-tokens-left") == "0" and resp.headers.get("x-ratelimit-limit") == "0":
-            return True
-        text = self._body_text(resp)
-        return "daily" in text or "budget" in text
+        """A 429 for the daily token budget (not the 2-s burst window), by documented headers only."""
+        return resp.status_code == 429 and self.limiter.budget_refusal(resp.headers)
 
     def _is_rate_block_403(self, resp: httpx.Response) -> bool:
         text = self._body_text(resp)
@@ -422,7 +419,7 @@ class PipedriveClient:
                     else:
                         self.limiter.release(ticket)
                         self._count(op)
-                elif resp.status_code == 429 and self._is_daily_budget_429(resp):
+                elif self._is_daily_budget_429(resp):
                     # no burst information in a daily-budget refusal; nothing charged
                     self.limiter.release(ticket)
                     self.limiter.refund_tokens(ticket)
@@ -472,7 +469,8 @@ class PipedriveClient:
                 if self._is_daily_budget_429(resp):
                     raise self.limiter.server_budget_spent(op.key)
                 wait = self._retry_after(resp)
-                if limited >= self.max_rate_limit_retries:
+                # a wait longer than a block is no burst: say so instead of sleeping inside a request
+                if limited >= self.max_rate_limit_retries or (wait is not None and wait > self.max_block_wait):
                     raise self._error_from(resp, op, RateLimited, retry_after=wait)
                 wait = (wait if wait is not None else self._backoff(limited)) + self._rng.uniform(0, 0.1)
                 limited += 1

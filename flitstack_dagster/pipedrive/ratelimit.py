@@ -23,11 +23,16 @@ window). The limiter hands out slots before each request:
   process with the same token) occupy slots until the server's reset.
 
 Daily budget: 30,000 x plan multiplier (lite 1, growth 2, premium 5, ultimate 7) x seats tokens per
-company per day, shared by every integration. The limiter counts the tokens this client spends
-(per the operation's `x-token-cost`) and raises DailyBudgetSpent *before* a request would spend into
-the reserve (`daily_reserve_fraction` of the budget) — counting the requests still in flight, which the
-server's last `x-daily-tokens-left` does not include yet — and, after the server answered 429 for the
-daily budget, refuses further requests until the reset (next UTC midnight, of `wall_clock`).
+company per day, shared by every integration. Pipedrive sends no header with the tokens left, so the
+limiter counts the tokens this client spends (per the operation's `x-token-cost`) and raises
+DailyBudgetSpent *before* a request would spend into the reserve (`daily_reserve_fraction` of the
+budget). Once the company's budget is spent Pipedrive answers every request with 429 until the next
+UTC day; `budget_refusal` tells that 429 from a burst one by documented signals only
+(`x-daily-requests-left: 0`, or a `Retry-After` reaching the next UTC midnight), and after one the
+limiter refuses further requests until the reset (next UTC midnight, of `wall_clock`). A server that
+also sends `x-daily-token-limit / x-daily-tokens-left` (the sandbox's `extended` signals) sharpens the
+reserve with them — counting the requests still in flight, which its last figure does not include —
+but nothing depends on them.
 
 In flight: `InFlightGate` caps the requests in flight at what Little's law says the burst limit
 needs (in flight = rate x latency, rate = limit / 2 s), from the latency the client measures, with
@@ -64,6 +69,10 @@ MARGIN_QUIET_SECONDS = 120.0  # a widened margin steps back after this long with
 LATENCY_SAMPLES = 200  # round trips per operation the quickest one is taken from (_late_stamp)
 MIN_LATENCY_SAMPLES = 8
 LATE_COUNT_SLACK = 0.01  # added to a late stamp: the quickest request's own wait before its count
+# A burst window is 2 s: a 429 asking for a longer wait than this is not about the burst window.
+BURST_RETRY_AFTER_MAX = 60.0
+# How far apart the client's and Pipedrive's clocks may be when a Retry-After is held against midnight.
+CLOCK_SKEW_SECONDS = 300.0
 
 
 def normalize_plan(plan: str) -> str:
@@ -163,9 +172,16 @@ def _parse_float(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
+
+
+def retry_after_seconds(headers) -> float | None:
+    """The 429's `Retry-After` in seconds (Pipedrive sends a number of seconds), or None."""
+    wait = _parse_float(headers.get("retry-after"))
+    return None if wait is None else max(0.0, wait)
 
 
 class RateLimiter:
@@ -209,8 +225,8 @@ class RateLimiter:
         self.in_flight_tokens = 0  # granted, not answered yet: not in the server's tokens-left figure
         self._day = self._today()
         self._server_exhausted_day: str | None = None
-        # the server's own count (x-daily-tokens-left / x-daily-token-limit), when it sends one;
-        # it includes what other integrations on the same company spent
+        # the server's own count (x-daily-tokens-left / x-daily-token-limit), when it sends one (Pipedrive
+        # does not; the sandbox's extended signals do): it includes what other integrations spent
         self.server_tokens_left: int | None = None
         self._server_left_day: str | None = None
         self._lock = threading.Lock()
@@ -277,6 +293,19 @@ class RateLimiter:
         if (self.server_tokens_left is not None and self._server_left_day == self._day
                 and self.server_tokens_left - self.in_flight_tokens - cost < self.reserve):
             raise self._budget_error("client", operation)
+
+    def budget_refusal(self, headers) -> bool:
+        """Whether a 429 with these headers refuses for the spent daily budget rather than the burst
+        window, by what Pipedrive documents: no requests left today, or a wait reaching the next
+        UTC day. Anything else is a burst 429."""
+        left = _parse_float(headers.get("x-daily-requests-left"))
+        if left is not None and left <= 0:
+            return True
+        wait = retry_after_seconds(headers)
+        if wait is None or wait <= BURST_RETRY_AFTER_MAX:
+            return False
+        now = self._now_dt()
+        return now + timedelta(seconds=wait + CLOCK_SKEW_SECONDS) >= self.resets_at()
 
     def server_budget_spent(self, operation: str | None = None) -> DailyBudgetSpent:
         """The server said 429 for the daily budget: refuse requests until the reset."""

@@ -33,6 +33,7 @@ from flitstack_dagster.sandbox.ratelimit import (
     CUSTOM_FIELD_CAP,
     CostTable,
     RateLimiter,
+    check_signals,
     daily_budget,
 )
 from flitstack_dagster.sandbox.store import Store, iso, v1_time
@@ -295,10 +296,16 @@ class DropConnection(Response):
 # ---------------------------------------------------------------------------------------------------------
 # the app
 # ---------------------------------------------------------------------------------------------------------
+def _burst_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
+    return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": str(max(1, int(reset_s + 0.999)))}
+
+
 class Sandbox(CatalogRoutes, V1Routes):
     def __init__(self, store: Store, clock: Clock, faults: FaultConfig | None = None,
                  admin_token: str | None = None, block_after: int = 20, block_window: float = 10.0,
-                 block_seconds: float = 60.0) -> None:
+                 block_seconds: float = 60.0, signals: str = "documented") -> None:
+        self.signals = check_signals(signals)
         self.store = store
         self.clock = clock
         self.faults = FaultState(faults or FaultConfig())
@@ -376,24 +383,14 @@ class Sandbox(CatalogRoutes, V1Routes):
             spent = self.state["usage"]["tokens_today"]
         if spent + cost > budget and cost > 0:
             self.limiter.note_429()
-            reset = int(self.clock.seconds_to_next_day()) + 1
-            return self._json(429, error_body(429, "Request over limit",
-                                              "Daily token budget exhausted; it resets at the start of the next day (UTC).",
-                                              code="daily_token_budget_exceeded"),
-                              {"x-ratelimit-limit": "0", "x-ratelimit-remaining": "0",
-                               "x-ratelimit-reset": str(reset), "retry-after": str(reset),
-                               "x-daily-requests-left": "0", "x-daily-token-limit": str(budget),
-                               "x-daily-tokens-left": str(max(0, budget - spent))})
+            return self._budget_spent(plan, search, budget, spent)
         allowed, limit, remaining, reset_s = self.limiter.try_acquire(plan, search)
-        headers["x-ratelimit-limit"] = str(limit)
-        headers["x-ratelimit-remaining"] = str(remaining)
-        headers["x-ratelimit-reset"] = str(max(1, int(reset_s + 0.999)))
+        headers.update(_burst_headers(limit, remaining, reset_s))
         if not allowed:
             self.limiter.note_429()
             headers["retry-after"] = headers["x-ratelimit-reset"]
-            return self._json(429, error_body(429, "Request over limit",
-                                              "Rate limit of the 2-second window exceeded.",
-                                              code="rate_limit_exceeded"), headers)
+            return self._json(429, self._over_limit("Rate limit of the 2-second window exceeded.",
+                                                    "rate_limit_exceeded"), headers)
 
         # faults before doing anything
         fc = self.faults.config
@@ -425,8 +422,7 @@ class Sandbox(CatalogRoutes, V1Routes):
             left = self._charge(op_id, cost, budget)
             self.store.commit(records=method in WRITE_METHODS)
         headers["x-daily-requests-left"] = str(left)
-        headers["x-daily-token-limit"] = str(budget)
-        headers["x-daily-tokens-left"] = str(left)
+        headers.update(self._insight_headers(budget, left))
         headers.update(reply.headers)
 
         # commit then fail: the write happened, the client sees a failure
@@ -439,6 +435,29 @@ class Sandbox(CatalogRoutes, V1Routes):
         if reply.raw is not None:
             return Response(reply.raw, status_code=reply.status, media_type=reply.media_type, headers=headers)
         return self._json(reply.status, reply.body, headers)
+
+    def _budget_spent(self, plan: str, search: bool, budget: int, spent: int) -> Response:
+        """429 for the spent daily budget as Pipedrive answers it: its generic error, `Retry-After` until
+        the next UTC day of the sandbox clock and no requests left today; nothing is counted."""
+        headers = _burst_headers(*self.limiter.peek(plan, search))
+        headers["retry-after"] = str(int(self.clock.seconds_to_next_day()) + 1)
+        headers["x-daily-requests-left"] = "0"
+        headers.update(self._insight_headers(budget, budget - spent))
+        body = self._over_limit("Daily token budget exhausted; it resets at the start of the next day (UTC).",
+                                "daily_token_budget_exceeded")
+        return self._json(429, body, headers)
+
+    def _over_limit(self, info: str, code: str) -> dict:
+        """Pipedrive's 429 body is the same for every limit; only `extended` says which one and why."""
+        if self.signals == "extended":
+            return error_body(429, "Request over limit", info, code=code)
+        return error_body(429, "Request over limit")
+
+    def _insight_headers(self, budget: int, tokens_left: int) -> dict[str, str]:
+        """Token budget headers Pipedrive does not send: only in the `extended` signal mode."""
+        if self.signals != "extended":
+            return {}
+        return {"x-daily-token-limit": str(budget), "x-daily-tokens-left": str(max(0, tokens_left))}
 
     def _charge(self, op_id: str, cost: int, budget: int) -> int:
         """Count the operation and its tokens; return the tokens left today."""

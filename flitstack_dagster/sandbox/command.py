@@ -31,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-then-fail-rate", type=float, default=0.0,
                         help="fault injection: share of writes that happen and then fail")
     parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--signals", default="documented", choices=["documented", "extended"],
+                        help="rate-limit signals: only what Pipedrive documents (default), or also the "
+                             "sandbox's daily token headers (x-daily-token-limit, x-daily-tokens-left)")
     parser.add_argument("--token-from-env", action="store_true",
                         help="make PIPEDRIVE_API_TOKEN the sandbox account's API token (replacing a saved one)")
 
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         faults.validate()
         server = SandboxServer(state_path=state, plan=args.plan, seats=args.seats, faults=faults, port=args.port,
                                host=args.host, api_token=_chosen_token(args),
-                               new_account_token=_env_token())
+                               new_account_token=_env_token(), signals=args.signals)
     except ValueError as e:
         raise UserError(str(e)) from e
     if _env_token() not in (None, server.api_token):
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         fh.write(server.api_token + "\n")
     print(f"Pipedrive sandbox running at {server.base_url}")
     print(f"  v2: {server.base_url}/api/v2/...   v1: {server.base_url}/v1/...   admin: {server.base_url}/_sandbox/")
-    print(f"  plan {args.plan}, {args.seats} seats; state: {server.store.path}")
+    print(f"  plan {args.plan}, {args.seats} seats; {args.signals} rate-limit signals; state: {server.store.path}")
     print(f"  API token stored in {tok} (send it as header x-api-token)")
     stop = threading.Event()
     # Ctrl-C / SIGINT and SIGTERM both stop it, even when started with SIGINT ignored (a shell starts a

@@ -6,6 +6,12 @@
 - a rolling 2-second burst limit per token (lite 20, growth 40, premium 100, ultimate 120 requests;
   search endpoints 10);
 - a client that keeps sending after repeated 429s is blocked with 403 for a while.
+
+Signal modes: `documented` (the default) answers with only what Pipedrive documents: the
+`x-ratelimit-limit / -remaining / -reset` and `x-daily-requests-left` headers, and a 429 with
+`Retry-After` and Pipedrive's generic error body, for the burst window and for a spent daily budget
+alike. `extended` (opt-in) also sends the sandbox's own insight: `x-daily-token-limit`,
+`x-daily-tokens-left` and an error `code` telling the two 429s apart. No real account sends those.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ CUSTOM_FIELD_CAP = {"lite": 30, "growth": 100, "premium": 300, "ultimate": 500}
 SEARCH_BURST_LIMIT = 10
 BURST_WINDOW = 2.0
 DAILY_BASE = 30_000
+SIGNAL_MODES = ("documented", "extended")
+
+
+def check_signals(mode: str) -> str:
+    if mode not in SIGNAL_MODES:
+        raise ValueError(f"signals must be one of {', '.join(SIGNAL_MODES)}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,20 @@ class RateLimiter:
             remaining = min(limit - len(q) for q, limit in windows)
             reset = min(q[0] + BURST_WINDOW - now for q, _ in windows)
             return True, head, remaining, max(reset, 0.0)
+
+    def peek(self, plan: str, search: bool) -> tuple[int, int, float]:
+        """-> (limit, remaining, reset_seconds) of the burst window now, counting nothing (for the
+        headers of a request refused for another reason)."""
+        now = self.clock.monotonic()
+        with self.lock:
+            windows = [(self.general, BURST_LIMIT[plan])]
+            if search:
+                windows.insert(0, (self.search, SEARCH_BURST_LIMIT))
+            for q, _ in windows:
+                self._trim(q, now)
+            remaining = max(0, min(limit - len(q) for q, limit in windows))
+            reset = min((q[0] + BURST_WINDOW - now for q, _ in windows if q), default=BURST_WINDOW)
+            return windows[0][1], remaining, max(reset, 0.0)
 
 
 def daily_budget(plan: str, seats: int) -> int:

@@ -5,6 +5,9 @@
         sb.usage(); sb.snapshot(); sb.set_faults(error_rate=0.1); sb.next_day(); sb.reset()
         sb.forget_creates(3, "deals")  # fault mode: lose the 3 newest acknowledged deal creates
 
+`signals="documented"` (default) sends only the rate-limit signals Pipedrive documents;
+`signals="extended"` adds the sandbox's token-budget insight headers (see ratelimit.py).
+
 Every request commits its effects to the state database before it answers (see store.py), so the
 sandbox can be killed at any moment without losing what it acknowledged.
 
@@ -25,7 +28,7 @@ import uvicorn
 from flitstack_dagster.sandbox.app import Sandbox
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.faults import FaultConfig
-from flitstack_dagster.sandbox.ratelimit import PLAN_MULTIPLIER
+from flitstack_dagster.sandbox.ratelimit import PLAN_MULTIPLIER, check_signals
 from flitstack_dagster.sandbox.store import Store
 
 __all__ = ["SandboxServer", "FaultConfig", "Clock"]
@@ -74,18 +77,21 @@ class SandboxServer:
         block_after: int = 20,
         block_window: float = 10.0,
         block_seconds: float = 60.0,
+        signals: str = "documented",
     ) -> None:
         if plan not in PLAN_MULTIPLIER:
             raise ValueError(f"plan must be one of {', '.join(PLAN_MULTIPLIER)}")
         if seats < 1:
             raise ValueError("seats must be >= 1")
+        check_signals(signals)
         self.clock = clock or Clock()
         self.state_path = Path(state_path) if state_path else None
         # `api_token` replaces a saved account's token; `new_account_token` only names a new account's
         self.store = Store(self.state_path, self.clock, plan, seats, api_token or new_account_token or None,
                            replace_token=bool(api_token))
         self.sandbox = Sandbox(self.store, self.clock, faults, admin_token=admin_token,
-                               block_after=block_after, block_window=block_window, block_seconds=block_seconds)
+                               block_after=block_after, block_window=block_window, block_seconds=block_seconds,
+                               signals=signals)
         self.host = host
         self._port = port
         self._server: uvicorn.Server | None = None

@@ -119,8 +119,9 @@ def test_spent_daily_budget_stops_the_client_and_next_day_resumes():
 
 
 def test_reserve_stops_the_client_before_the_server_would():
+    """With the sandbox's extended signals the client also sees what the other integrations spent."""
     clock = Clock()
-    with SandboxServer(plan="lite", seats=1, clock=clock) as sb:
+    with SandboxServer(plan="lite", seats=1, clock=clock, signals="extended") as sb:
         client = PipedriveClient(sb.base_url, sb.api_token, plan="lite", seats=1, wall_clock=clock.now,
                                  daily_reserve_fraction=0.5)  # keep 15,000 tokens for others
         _spend_sandbox_tokens(sb, 15_000 - 15)  # other integrations spent almost everything else
@@ -131,6 +132,40 @@ def test_reserve_stops_the_client_before_the_server_would():
         assert "Stopped before spending into the reserved part" in msg
         assert "15,000" in msg and "15,005" in msg and "resets at" in msg
         assert sb.usage()["tokens_today"] == 15_000 - 5  # nothing spent into the reserve
+
+
+def test_reserve_is_kept_by_the_clients_own_count_with_documented_signals():
+    clock = Clock()
+    with SandboxServer(plan="lite", seats=1, clock=clock) as sb:
+        # of 30,000 tokens keep all but 30 for others: three lists (10 tokens each) fit, a fourth does not
+        client = PipedriveClient(sb.base_url, sb.api_token, plan="lite", seats=1, wall_clock=clock.now,
+                                 daily_reserve_fraction=0.999)
+        for _ in range(3):
+            list(client.list_organizations())
+        with pytest.raises(DailyBudgetSpent) as err:
+            list(client.list_organizations())
+        assert err.value.source == "client"
+        assert "Stopped before spending into the reserved part" in str(err.value)
+        assert "resets at" in str(err.value)
+        assert sb.usage()["tokens_today"] == 30  # the fourth never left
+        assert client.rate_limited_responses == 0
+
+
+def test_burst_429_from_the_sandbox_is_retried_not_taken_for_a_spent_budget():
+    clock = Clock()
+    with SandboxServer(plan="lite", seats=1, clock=clock) as sb:
+        with httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}) as raw:
+            for _ in range(20):  # another process with the same token fills the 2-s window
+                raw.get("/v1/users/me")
+            refused = raw.get("/v1/users/me")
+        assert refused.status_code == 429 and "retry-after" in refused.headers
+        client = PipedriveClient(sb.base_url, sb.api_token, plan="lite", seats=1, wall_clock=clock.now,
+                                 sleep=lambda s: clock.advance(s), clock=clock.monotonic)
+        started = clock.monotonic()
+        assert list(client.list_organizations()) == []  # answered after waiting the burst out
+        assert client.rate_limited_responses == 1
+        assert clock.monotonic() - started >= float(refused.headers["retry-after"])
+        assert client.limiter.spent_today == 10  # the refused attempt cost nothing
 
 
 # --- (3) commit-then-fail never duplicates -------------------------------------------------------

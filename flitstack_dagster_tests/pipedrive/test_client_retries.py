@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from flitstack_dagster.pipedrive import NotFound, PipedriveClient, PipedriveError, RateLimited
-from flitstack_dagster.pipedrive.errors import AmbiguousWriteError
+from flitstack_dagster.pipedrive.errors import AmbiguousWriteError, DailyBudgetSpent
 
 from .test_ratelimit_costs import FakeClock
 
@@ -247,3 +247,54 @@ def test_v1_prefix_can_be_api_v1_with_the_same_costs():
     c.list_activity_types()
     assert str(s.requests[0].url) == "https://acme.pipedrive.com/api/v1/activityTypes"
     assert c.usage == {"GET /v1/activityTypes": {"requests": 1, "tokens": 20}}
+
+
+# -- 429: daily budget or burst, from the headers Pipedrive documents -------------------------------
+OVER_LIMIT = {"success": False, "error": "Request over limit", "data": None, "additional_data": None}
+
+
+def test_429_with_no_daily_requests_left_is_a_spent_budget():
+    s = Script((429, OVER_LIMIT, {"retry-after": "1", "x-daily-requests-left": "0"}))
+    c, clock = make(s)  # 12:00 UTC
+    with pytest.raises(DailyBudgetSpent) as err:
+        c.get_person(1)
+    assert err.value.source == "server" and len(s.requests) == 1 and clock.sleeps == []
+    assert "resets at 2026-03-11 00:00 UTC" in str(err.value)
+    with pytest.raises(DailyBudgetSpent):  # refused in the client until the reset: nothing sent
+        c.get_person(2)
+    assert len(s.requests) == 1
+
+
+def test_429_whose_retry_after_reaches_the_next_day_is_a_spent_budget():
+    s = Script((429, OVER_LIMIT, {"retry-after": str(12 * 3600 + 1)}))  # at 12:00 UTC: until midnight
+    c, clock = make(s)
+    with pytest.raises(DailyBudgetSpent):
+        c.get_person(1)
+    assert len(s.requests) == 1 and clock.sleeps == []
+
+
+def test_body_wording_does_not_make_a_burst_429_a_spent_budget():
+    body = {**OVER_LIMIT, "error_info": "Daily token budget exhausted", "code": "daily_token_budget_exceeded"}
+    s = Script((429, body, {"retry-after": "2", "x-daily-requests-left": "9999"}), ok({"id": 1, "name": "P"}))
+    c, clock = make(s)
+    assert c.get_person(1).id == 1
+    assert len(s.requests) == 2 and clock.sleeps and clock.sleeps[-1] >= 2.0
+
+
+def test_a_long_wait_that_is_not_the_budget_ends_in_rate_limited_without_sleeping_it():
+    s = Script((429, OVER_LIMIT, {"retry-after": "3600"}))  # an hour, at 12:00 UTC: not the daily reset
+    c, clock = make(s)
+    with pytest.raises(RateLimited):
+        c.get_person(1)
+    assert len(s.requests) == 1 and all(w < 3600 for w in clock.sleeps)
+
+
+def test_a_burst_429_a_second_before_midnight_is_still_a_burst():
+    from datetime import UTC, datetime
+
+    clock = FakeClock(wall=datetime(2026, 3, 10, 23, 59, 59, tzinfo=UTC).timestamp() - 1000.0)
+    s = Script((429, OVER_LIMIT, {"retry-after": "2"}), ok({"id": 1, "name": "P"}))
+    c, _ = make(s, clock)
+    assert c.limiter.budget_refusal({"retry-after": "2"}) is False
+    assert c.limiter.budget_refusal({"retry-after": "90"}) is True  # a wait past midnight that no burst needs
+    assert c.get_person(1).id == 1 and len(s.requests) == 2  # waited 2 s and retried, into the next day

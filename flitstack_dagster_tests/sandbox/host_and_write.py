@@ -18,7 +18,8 @@ from flitstack_dagster.sandbox.server import SandboxServer
 
 
 def main(state: Path) -> None:
-    with SandboxServer(state_path=state, plan="ultimate", seats=5) as sb, \
+    # extended signals: each answer says the tokens left, which the test checks survive a kill
+    with SandboxServer(state_path=state, plan="ultimate", seats=5, signals="extended") as sb, \
             httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}, timeout=10) as c:
         print(f"url {sb.base_url}", flush=True)
         for label, r in writes(c):

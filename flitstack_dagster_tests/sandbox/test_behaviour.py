@@ -261,6 +261,55 @@ def test_daily_budget_exhaustion_until_next_day() -> None:
         assert r.status_code == 200 and sb.usage()["tokens_today"] == 10
 
 
+INSIGHT_HEADERS = ("x-daily-token-limit", "x-daily-tokens-left")
+
+
+def _burst_and_budget_answers(sb: SandboxServer, c: httpx.Client) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+    """(a 200, a burst 429, a daily-budget 429) from a lite, 1-seat sandbox."""
+    ok = c.get("/api/v2/deals")
+    for _ in range(19):
+        c.get("/v1/users/me")
+    burst = c.get("/v1/users/me")
+    sb.advance_clock(2.1)
+    sb.set_tokens_spent(30_000 - 5)
+    budget = c.get("/api/v2/deals")  # 10 tokens, 5 left
+    assert (ok.status_code, burst.status_code, budget.status_code) == (200, 429, 429)
+    return ok, burst, budget
+
+
+def test_documented_signals_only_by_default() -> None:
+    with SandboxServer(plan="lite", seats=1) as sb, _client(sb) as c:
+        ok, burst, budget = _burst_and_budget_answers(sb, c)
+        for r in (ok, burst, budget):
+            assert not any(h in r.headers for h in INSIGHT_HEADERS), dict(r.headers)
+            for h in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
+                assert int(r.headers[h]) >= 0
+        assert "x-daily-requests-left" in ok.headers
+        for r in (burst, budget):  # Pipedrive's generic error envelope, the same for both limits
+            assert r.json() == {"success": False, "error": "Request over limit", "data": None,
+                                "additional_data": None, "errorCode": 429, "error_info": r.json()["error_info"]}
+            assert "code" not in r.json()
+        assert burst.json() == budget.json()
+        assert int(burst.headers["retry-after"]) <= 2
+        assert budget.headers["x-daily-requests-left"] == "0"
+        assert int(budget.headers["retry-after"]) >= sb.clock.seconds_to_next_day()  # until the next UTC day
+        assert budget.headers["x-ratelimit-limit"] == "20"  # the burst window as it is, nothing counted
+
+
+def test_extended_signals_add_the_token_headers_and_codes() -> None:
+    with SandboxServer(plan="lite", seats=1, signals="extended") as sb, _client(sb) as c:
+        ok, burst, budget = _burst_and_budget_answers(sb, c)
+        assert ok.headers["x-daily-token-limit"] == "30000" and ok.headers["x-daily-tokens-left"] == "29990"
+        assert budget.headers["x-daily-tokens-left"] == "5" and budget.headers["x-daily-requests-left"] == "0"
+        assert burst.json()["code"] == "rate_limit_exceeded"
+        assert budget.json()["code"] == "daily_token_budget_exceeded"
+
+
+def test_unknown_signal_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="documented, extended"):
+        SandboxServer(signals="loud")
+
+
 def test_block_after_repeated_429s() -> None:
     with SandboxServer(plan="lite", seats=1, block_after=5, block_seconds=30) as sb, _client(sb) as c:
         statuses = [c.get("/v1/users/me").status_code for _ in range(26)]

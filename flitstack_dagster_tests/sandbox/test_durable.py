@@ -32,8 +32,10 @@ KINDS = ("organizations", "persons", "deals", "notes", "files")
 
 def _start_cli(state: Path) -> tuple[subprocess.Popen, str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # extended signals: each answer says the tokens left, which the test checks survive a kill
     proc = subprocess.Popen([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--plan",
-                             "ultimate", "--state", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "ultimate", "--state", str(state), "--signals", "extended"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=REPO, env=env, start_new_session=True)
     lines = []
     deadline = time.monotonic() + 30
