@@ -167,7 +167,7 @@ def test_field_diff_report_shows_source_text_as_text():
                          "field": ALL, "expected": ALL, "actual": list(reversed(ALL)), "outcome": "mismatch",
                          "accepted": None, "note": ALL}, schema_overrides={"accepted": pl.String})
     dups = pl.DataFrame({"entity": ["deal"], "source_value": [CORPUS[0]], "pipedrive_ids": [CORPUS[1]], "in_run": [True]})
-    result = VerificationResult(run_key="full-r", field_diff=diff, records=pl.DataFrame({"x": [1]}), duplicates=dups,
+    result = VerificationResult(run_key="full-r", field_diff=diff, records=pl.DataFrame({"status": ["found"]}), duplicates=dups,
                                 stopped=CORPUS[5])
     text = html_safe(render(result), "field_diff.html")
     for v in CORPUS:
