@@ -167,7 +167,9 @@ def test_ctrl_c_stops_with_130_and_says_how_to_resume(tmp_path):
         [sys.executable, "-m", "flitstack_dagster.cli", "generate", "--work-orders", "200000",
          "--out", str(tmp_path / "big")],
         cwd=REPO, env={**env, "FLITSTACK_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as in a terminal: a test run started as a background job would hand SIGINT down ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stdout.readline()  # the command is running its work
         assert "generating" in first, first
