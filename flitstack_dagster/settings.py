@@ -103,6 +103,12 @@ class SettingError(UserError):
         super().__init__("\n".join(problems))
 
 
+def url_host(url: str) -> str:
+    """`host[:port]` of a URL, never any credentials pasted into it."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
+
+
 def raw(name: str, env: Mapping[str, str] | None = None) -> str | None:
     """The variable's value as set (stripped), or None when unset or empty."""
     value = (os.environ if env is None else env).get(name)
@@ -240,7 +246,7 @@ class PipedriveSettings:
     @property
     def host(self) -> str:
         """The host (and port) people recognise, e.g. yourcompany.pipedrive.com or 127.0.0.1:8765."""
-        return urlsplit(self.base_url).netloc
+        return url_host(self.base_url)
 
 
 def pipedrive_settings(env: Mapping[str, str] | None = None, *, base_url: str | None = None,

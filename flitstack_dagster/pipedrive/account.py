@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.settings import url_host
 
 from .errors import NotPipedriveApi, PipedriveError, TokenRefused, is_envelope
 
@@ -69,8 +70,7 @@ class WrongAccount(UserError):
 def safe_url(url: str) -> str:
     """The URL without credentials, query or fragment (a token pasted into it is never echoed)."""
     parts = urlsplit(url)
-    host = f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, url_host(url), parts.path, "", ""))
 
 
 def identify(client: PipedriveClient) -> AccountIdentity:

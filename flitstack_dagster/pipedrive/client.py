@@ -32,6 +32,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.settings import url_host
 
 from . import models as m
 from .costs import CostTable, Operation, default_cost_table
@@ -338,8 +339,7 @@ class PipedriveClient:
     @property
     def host(self) -> str:
         """The host requests go to (`acme.pipedrive.com`, `127.0.0.1:8123`): never any credentials."""
-        parts = urlsplit(self.base_url)
-        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        return url_host(self.base_url)
 
     @staticmethod
     def _body_text(resp: httpx.Response) -> str:
