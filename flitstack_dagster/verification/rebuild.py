@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 
 from flitstack_dagster.duck import has_table
+from flitstack_dagster.mapping.model import StatusTarget
+from flitstack_dagster.mapping.standard import STANDARD_STATUS
 from flitstack_dagster.safe_text import cut, md_json_block, md_text
 from flitstack_dagster.shaping.recurrence import RecurrenceError, parse_recurrence
 
@@ -36,9 +38,15 @@ FIELD = {
 }
 OPERATOR = {"equals": "is", "contains": "contains", "is empty": "is empty", "changed to": "has changed to",
             "older than days": "is older than (days)"}
+
+
+def _describe(target: StatusTarget) -> str:
+    text = f"stage {target.stage}" + ("" if target.status == "open" else f", status {target.status}")
+    return text + (f" (reason '{target.lost_reason}')" if target.lost_reason else "")
+
+
 # Novo status -> deal stage / status (the default status map; the approved mapping may differ)
-STATUS = {"Completed": "stage Completed, status won", "Closed": "stage Completed, status won",
-          "Cancelled": "status lost (reason 'Cancelled in Novo')", "Reassigned": "stage Open"}
+STATUS = {status: _describe(target) for status, target in STANDARD_STATUS.items()}
 ROUTING_ACTIONS = {"Assign", "Route To Department"}
 ORIGINAL_VALUE_LIMIT = 1000  # characters of one source value the Markdown shows
 
