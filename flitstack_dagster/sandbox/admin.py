@@ -20,7 +20,7 @@ a separate admin token (header `x-sandbox-admin-token`). Costs no tokens and is 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,8 +29,25 @@ from flitstack_dagster.sandbox.body import parse_json
 from flitstack_dagster.sandbox.errors import ApiError, error_body
 from flitstack_dagster.sandbox.store import iso
 
-if TYPE_CHECKING:
-    from flitstack_dagster.sandbox.app import Sandbox
+
+
+class Sandbox(Protocol):
+    """What the side channel needs of the sandbox (a protocol, so this module does not import the app)."""
+
+    admin_token: str | None
+    account: dict
+    state: dict
+    store: Any
+    clock: Any
+    faults: Any
+
+    def usage(self) -> dict: ...
+    def set_tokens_spent(self, tokens: int) -> None: ...
+    def snapshot(self) -> dict: ...
+    def reset(self) -> None: ...
+    def set_faults(self, **changes: Any) -> Any: ...
+    def forget_creates(self, count: int, kind: str | None = None) -> list[dict]: ...
+    def patch_record(self, kind: str, rid: int, changes: dict) -> dict: ...
 
 
 def _ok(data, status: int = 200) -> JSONResponse:
@@ -41,7 +58,7 @@ def _err(status: int, msg: str) -> JSONResponse:
     return JSONResponse(error_body(status, msg), status_code=status)
 
 
-def _authorized(sb: "Sandbox", request: Request) -> bool:
+def _authorized(sb: Sandbox, request: Request) -> bool:
     admin = request.headers.get("x-sandbox-admin-token")
     if sb.admin_token:
         return bool(admin) and hmac.compare_digest(admin.encode(), sb.admin_token.encode())
@@ -49,7 +66,7 @@ def _authorized(sb: "Sandbox", request: Request) -> bool:
     return bool(tok) and hmac.compare_digest(tok.encode(), sb.account["api_token"].encode())
 
 
-async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
+async def handle_admin(sb: Sandbox, request: Request) -> JSONResponse:
     if not _authorized(sb, request):
         return _err(401, "unauthorized access")
     path = request.url.path.rstrip("/")
@@ -111,7 +128,7 @@ async def handle_admin(sb: "Sandbox", request: Request) -> JSONResponse:
     return _err(404, "Unknown sandbox admin route")
 
 
-def _forget(sb: "Sandbox", body: dict) -> JSONResponse:
+def _forget(sb: Sandbox, body: dict) -> JSONResponse:
     count, kind = body.get("creates"), body.get("kind")
     if not isinstance(count, int) or isinstance(count, bool) or set(body) - {"creates", "kind"}:
         return _err(400, 'Body must be {"creates": <int>, "kind": <entity kind, optional>}')

@@ -9,13 +9,10 @@ applied the same way to every operation before its handler runs.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from starlette.applications import Starlette
@@ -24,7 +21,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flitstack_dagster.sandbox.body import parse_form, parse_json, read_capped
+from flitstack_dagster.sandbox.admin import handle_admin
+from flitstack_dagster.sandbox.body import MAX_FILE_BYTES, file_too_large, parse_form, parse_json, read_capped
 from flitstack_dagster.sandbox.catalog import CatalogRoutes
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.errors import REASONS, ApiError, bad_request, error_body, not_found
@@ -36,14 +34,13 @@ from flitstack_dagster.sandbox.ratelimit import (
     check_signals,
     daily_budget,
 )
-from flitstack_dagster.sandbox.store import Store, iso, v1_time
+from flitstack_dagster.sandbox.store import Store, iso
+from flitstack_dagster.sandbox.routing import Ctx, Reply, Router, by_id, page, qbool, qint
 from flitstack_dagster.sandbox.v1 import V1Routes
+from flitstack_dagster.sandbox.values import check_type, is_int, is_num, parse_ts, valid_date, valid_time
 
 log = logging.getLogger("flitstack.sandbox")
 
-MAX_FILE_BYTES = 25 * 1024 * 1024
-MAX_LIMIT_V2 = 500
-DEFAULT_LIMIT_V2 = 100
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 # keys the spec's responses carry that the sandbox never sets: sent as null, like every unset key
@@ -67,8 +64,6 @@ FIELD_SEGMENTS = {
 ENTITY_OF_FIELD_REF = {"org": "organizations", "people": "persons", "deal": "deals"}
 
 # request body property types, from the official v2 request schemas
-ADDRESS_KEYS = {"value", "country", "admin_area_level_1", "admin_area_level_2", "locality", "sublocality",
-                "route", "street_number", "subpremise", "postal_code"}
 BODY_TYPES: dict[str, dict[str, str]] = {
     "organizations": {"name": "str", "owner_id": "int", "add_time": "ts", "update_time": "ts",
                       "visible_to": "int", "label_ids": "int[]", "address": "address",
@@ -91,195 +86,8 @@ REQUIRED_ON_CREATE = {"organizations": ["name"], "persons": ["name"], "deals": [
 
 
 # ---------------------------------------------------------------------------------------------------------
-# small helpers
-# ---------------------------------------------------------------------------------------------------------
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-_DATE_RX = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME_RX = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
-
-
-def _valid_time(v: Any, max_hours: int = 23) -> bool:
-    """HH:MM[:SS] with minutes and seconds below 60; a duration may pass 23 hours, a time of day not."""
-    m = _TIME_RX.match(v) if isinstance(v, str) else None
-    return bool(m) and int(m[1]) <= max_hours and int(m[2]) < 60 and int(m[3] or 0) < 60
-
-
-def _valid_date(v: Any) -> bool:
-    if not isinstance(v, str) or not _DATE_RX.match(v):
-        return False
-    try:
-        date.fromisoformat(v)
-        return True
-    except ValueError:
-        return False
-
-
-def parse_ts(v: Any) -> float | None:
-    """Accept RFC3339 (2021-01-01T00:00:00Z) and Pipedrive's 'YYYY-MM-DD HH:MM:SS' (UTC)."""
-    if not isinstance(v, str) or not v:
-        return None
-    s = v.strip().replace(" ", "T", 1)
-    if s.endswith("Z"):
-        s = s[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(s)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        ts = dt.timestamp()
-        datetime.fromtimestamp(ts, tz=timezone.utc)  # a UTC offset can push it past year 1 or 9999
-    except (ValueError, OverflowError, OSError):
-        return None
-    return ts
-
-
-def check_type(name: str, kind: str, v: Any) -> Any:
-    """Validate one body property; return the normalized value or raise 400."""
-    nullable = kind.endswith("?")
-    kind = kind.rstrip("?")
-    if v is None:
-        if nullable:
-            return None
-        raise bad_request(f"Invalid value for '{name}': must not be null")
-    ok = True
-    if kind == "str":
-        ok = isinstance(v, str)
-    elif kind == "int":
-        ok = _is_int(v)
-    elif kind == "num":
-        ok = _is_num(v)
-    elif kind == "bool":
-        ok = isinstance(v, bool)
-    elif kind == "int[]":
-        ok = isinstance(v, list) and all(_is_int(x) for x in v)
-    elif kind == "obj":
-        ok = isinstance(v, dict)
-    elif kind == "obj[]":
-        ok = isinstance(v, list) and all(isinstance(x, dict) for x in v)
-    elif kind == "date":
-        ok = _valid_date(v)
-    elif kind == "time":
-        ok = _valid_time(v)
-    elif kind == "duration":
-        ok = _valid_time(v, max_hours=99)
-    elif kind == "ts":
-        ts = parse_ts(v)
-        if ts is None:
-            raise bad_request(f"Invalid value for '{name}': expected a timestamp like 2024-01-31T12:00:00Z")
-        return iso(ts)
-    elif kind == "address":
-        ok = isinstance(v, dict) and set(v) <= ADDRESS_KEYS and all(
-            isinstance(x, str) or x is None for x in v.values())
-    elif kind == "contact[]":
-        ok = isinstance(v, list) and all(
-            isinstance(x, dict) and isinstance(x.get("value"), str)
-            and set(x) <= {"value", "primary", "label"} for x in v)
-        if ok:
-            v = [{"value": x["value"], "primary": bool(x.get("primary", i == 0)), "label": x.get("label", "work")}
-                 for i, x in enumerate(v)]
-    elif kind == "marketing":
-        ok = v in ("no_consent", "unsubscribed", "subscribed", "archived")
-    elif kind == "deal_status":
-        ok = v in ("open", "won", "lost")
-    if not ok:
-        raise bad_request(f"Invalid value for '{name}': expected {kind}")
-    return v
-
-
-def encode_cursor(last_key: tuple) -> str:
-    """An opaque cursor naming the sort key of the last record a page held: the next page starts after
-    it, so records deleted between pages shift nothing."""
-    return base64.urlsafe_b64encode(json.dumps({"after": list(last_key)}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(c: str) -> list:
-    try:
-        pad = "=" * (-len(c) % 4)
-        after = json.loads(base64.urlsafe_b64decode(c + pad))["after"]
-        if not isinstance(after, list) or not after or not all(isinstance(x, str) or _is_int(x) for x in after):
-            raise ValueError
-        return after
-    except Exception:
-        raise bad_request("Invalid cursor", "The cursor parameter is not valid.") from None
-
-
-def by_id(rec: dict) -> tuple:
-    return (rec["id"],)
-
-
-def qint(req: "Ctx", name: str, default: int | None = None, minimum: int | None = None) -> int | None:
-    raw = req.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise bad_request(f"Invalid value for '{name}': expected integer") from None
-    if minimum is not None and v < minimum:
-        raise bad_request(f"Invalid value for '{name}': must be >= {minimum}")
-    return v
-
-
-def qbool(req: "Ctx", name: str) -> bool | None:
-    raw = req.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in ("1", "true"):
-        return True
-    if raw.lower() in ("0", "false"):
-        return False
-    raise bad_request(f"Invalid value for '{name}': expected boolean")
-
-
-# ---------------------------------------------------------------------------------------------------------
 # request context and router
 # ---------------------------------------------------------------------------------------------------------
-@dataclass
-class Ctx:
-    method: str
-    path: str
-    params: dict[str, str]
-    query: dict[str, str]
-    body: Any = None
-    form: Any = None
-    raw: bytes = b""
-    now: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    raw: bytes | None = None
-    media_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Router:
-    def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern, str, Callable]] = []
-
-    def add(self, method: str, template: str, handler: Callable, body: str = "json") -> None:
-        parts = re.split(r"(\{[^}]+\})", template)
-        rx = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
-        self.routes.append((method, re.compile("^" + rx + "/?$"), body, handler))
-
-    def match(self, method: str, path: str):
-        for m, rx, body, h in self.routes:
-            if m == method:
-                mt = rx.match(path)
-                if mt:
-                    return h, mt.groupdict(), body
-        return None
-
-
 class DropConnection(Response):
     """Start a response, send part of it, then abort: the client sees the connection close mid-answer."""
 
@@ -473,8 +281,7 @@ class Sandbox(CatalogRoutes, V1Routes):
         if kind == "multipart":
             clen = request.headers.get("content-length")
             if clen and clen.isdigit() and int(clen) > MAX_FILE_BYTES + 64 * 1024:
-                raise ApiError(413, "File size exceeds the limit of 25 MB",
-                               "Files larger than 25 MB cannot be uploaded.", code="file_too_large")
+                raise file_too_large()
             if "multipart/form-data" not in ctype:
                 raise bad_request("Expected multipart/form-data with a 'file' part")
             try:
@@ -563,41 +370,41 @@ class Sandbox(CatalogRoutes, V1Routes):
                 raise bad("expected a string")
             return v
         if t == "double":
-            if not _is_num(v):
+            if not is_num(v):
                 raise bad("expected a number")
             return v
         if t == "date":
-            if not _valid_date(v):
+            if not valid_date(v):
                 raise bad("expected a date YYYY-MM-DD")
             return v
         if t == "time":
-            if not _valid_time(v):
+            if not valid_time(v):
                 raise bad("expected a time HH:MM")
             return v
         if t == "enum":
-            if not _is_int(v) or v not in option_ids:
+            if not is_int(v) or v not in option_ids:
                 raise bad("expected the id (integer) of one of the field's options")
             return v
         if t == "set":
-            if not isinstance(v, list) or not all(_is_int(x) and x in option_ids for x in v):
+            if not isinstance(v, list) or not all(is_int(x) and x in option_ids for x in v):
                 raise bad("expected an array of option ids (integers) of the field's options")
             return list(dict.fromkeys(v))
         if t == "monetary":
-            if not isinstance(v, dict) or set(v) - {"value", "currency"} or not _is_num(v.get("value")):
+            if not isinstance(v, dict) or set(v) - {"value", "currency"} or not is_num(v.get("value")):
                 raise bad("expected an object {value: number, currency: 'USD'}")
             cur = v.get("currency", "USD")
             if not isinstance(cur, str) or not re.fullmatch(r"[A-Z]{3}", cur):
                 raise bad("currency must be a 3-letter ISO code")
             return {"value": v["value"], "currency": cur}
         if t in ("org", "people", "deal"):
-            if not _is_int(v):
+            if not is_int(v):
                 raise bad("expected the id (integer) of a record")
             kind = ENTITY_OF_FIELD_REF[t]
             if self.store.get(kind, v) is None:
                 raise bad(f"no {kind[:-1]} with id {v}")
             return v
         if t == "user":
-            if not _is_int(v) or v not in self._user_ids():
+            if not is_int(v) or v not in self._user_ids():
                 raise bad("expected the id of an existing user")
             return v
         if t == "address":
@@ -607,7 +414,7 @@ class Sandbox(CatalogRoutes, V1Routes):
                 return v
             raise bad("expected an address object {value: ...}")
         if t in ("daterange", "timerange"):
-            valid = _valid_date if t == "daterange" else _valid_time
+            valid = valid_date if t == "daterange" else valid_time
             if not isinstance(v, dict) or not {"start", "end"} <= set(v) or not (
                     valid(v["start"]) and valid(v["end"])):
                 raise bad("expected an object {start, end} of dates YYYY-MM-DD" if t == "daterange"
@@ -787,20 +594,7 @@ class Sandbox(CatalogRoutes, V1Routes):
 
     def _page(self, ctx: Ctx, items: list[dict], key: Callable[[dict], tuple] = by_id,
               descending: bool = False) -> tuple[list[dict], str | None]:
-        """One page of `items` (already sorted by `key`), and the cursor of the next page or None."""
-        limit = qint(ctx, "limit", DEFAULT_LIMIT_V2, minimum=1)
-        if limit > MAX_LIMIT_V2:
-            raise bad_request(f"Invalid value for 'limit': must be <= {MAX_LIMIT_V2}")
-        cursor = ctx.query.get("cursor")
-        if cursor:
-            after = decode_cursor(cursor)
-            try:
-                items = [r for r in items if (list(key(r)) < after if descending else list(key(r)) > after)]
-            except TypeError:  # a cursor made for another sort order
-                raise bad_request("Invalid cursor", "The cursor belongs to another sort order.") from None
-        page = items[:limit]
-        nxt = encode_cursor(key(page[-1])) if len(items) > limit else None
-        return page, nxt
+        return page(ctx, items, key, descending)
 
     def v2_list(self, ctx: Ctx, seg: str) -> Reply:
         kind = V2_ENTITY[seg][0]
@@ -846,8 +640,6 @@ class Sandbox(CatalogRoutes, V1Routes):
 
     # -- admin side channel --------------------------------------------------------------------------------
     async def _admin(self, request: Request) -> Response:
-        from flitstack_dagster.sandbox.admin import handle_admin
-
         return await handle_admin(self, request)
 
     # -- admin helpers used by the Python API and /_sandbox/ -----------------------------------------------
@@ -918,5 +710,3 @@ class Sandbox(CatalogRoutes, V1Routes):
             self.store.mark_dirty()
             return json.loads(json.dumps(rec))
 
-
-_ = v1_time  # used by the v1 section

@@ -9,11 +9,18 @@ import math
 from urllib.parse import parse_qsl
 from typing import Any
 
-from flitstack_dagster.sandbox.errors import bad_request
+from flitstack_dagster.sandbox.errors import ApiError, bad_request
 
 MAX_JSON_BYTES = 4 * 1024 * 1024  # far above any record the migration sends; Pipedrive caps bodies too
 MAX_DEPTH = 32
+MAX_FILE_BYTES = 25 * 1024 * 1024  # Pipedrive's upload limit for one file
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def file_too_large() -> ApiError:
+    mb = MAX_FILE_BYTES // (1024 * 1024)
+    return ApiError(413, f"File size exceeds the limit of {mb} MB", f"Files larger than {mb} MB cannot be uploaded.",
+                    code="file_too_large")
 
 
 class _Refused(ValueError):

@@ -4,14 +4,14 @@ GET /api/v2/itemSearch/field."""
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flitstack_dagster.sandbox.errors import ApiError, bad_request, not_found
 from flitstack_dagster.sandbox.ratelimit import CUSTOM_FIELD_CAP
+from flitstack_dagster.sandbox.routing import Ctx, Reply, qint
 from flitstack_dagster.sandbox.store import custom_field_key, iso
+from flitstack_dagster.sandbox.values import check_type
 
-if TYPE_CHECKING:  # pragma: no cover
-    from flitstack_dagster.sandbox.app import Ctx, Reply
 
 CREATABLE_FIELD_TYPES = {"varchar", "text", "double", "phone", "date", "daterange", "time", "timerange", "set",
                          "enum", "varchar_auto", "address", "monetary", "org", "people", "user"}
@@ -24,8 +24,6 @@ V1_FIELD_TYPE_ALIAS = {"dealField": "deal", "personField": "person", "organizati
 
 class CatalogRoutes:
     def _register_catalog(self) -> None:
-        from flitstack_dagster.sandbox.app import Reply  # noqa: F401
-
         r = self.router
         r.add("GET", "/api/v2/pipelines", self.pipelines_list)
         r.add("POST", "/api/v2/pipelines", self.pipelines_create)
@@ -42,9 +40,7 @@ class CatalogRoutes:
         r.add("GET", "/api/v2/itemSearch/field", self.item_search_field)
 
     # -- pipelines & stages --------------------------------------------------------------------------------
-    def _list_reply(self, ctx: "Ctx", recs: list[dict], sort_keys: tuple[str, ...], render) -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def _list_reply(self, ctx: Ctx, recs: list[dict], sort_keys: tuple[str, ...], render) -> Reply:
         sort_by = ctx.query.get("sort_by", "id")
         if sort_by not in sort_keys:
             raise bad_request("Invalid value for 'sort_by'")
@@ -61,19 +57,15 @@ class CatalogRoutes:
     def _render_plain(self, kind: str):
         return lambda r: dict(r)
 
-    def pipelines_list(self, ctx: "Ctx") -> "Reply":
+    def pipelines_list(self, ctx: Ctx) -> Reply:
         recs = [p for p in self.store.records("pipelines").values() if not p["is_deleted"]]
         return self._list_reply(ctx, recs, ("id", "update_time", "add_time"), self._render_plain("pipelines"))
 
-    def pipelines_get(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def pipelines_get(self, ctx: Ctx) -> Reply:
         rec = self._get_or_404("pipelines", ctx.params["id"], "Pipeline")
         return Reply(200, {"success": True, "data": self._render_plain("pipelines")(rec)})
 
-    def pipelines_create(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply, check_type
-
+    def pipelines_create(self, ctx: Ctx) -> Reply:
         body = self._body_obj(ctx)
         allowed = {"name": "str", "is_deal_probability_enabled": "bool"}
         self._only(body, allowed)
@@ -89,24 +81,18 @@ class CatalogRoutes:
         self.store.records("pipelines")[str(pid)] = rec
         return Reply(200, {"success": True, "data": self._render_plain("pipelines")(rec)})
 
-    def stages_list(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import qint
-
+    def stages_list(self, ctx: Ctx) -> Reply:
         recs = [s for s in self.store.records("stages").values() if not s["is_deleted"]]
         pid = qint(ctx, "pipeline_id")
         if pid is not None:
             recs = [s for s in recs if s["pipeline_id"] == pid]
         return self._list_reply(ctx, recs, ("id", "update_time", "add_time", "order_nr"), self._render_plain("stages"))
 
-    def stages_get(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def stages_get(self, ctx: Ctx) -> Reply:
         rec = self._get_or_404("stages", ctx.params["id"], "Stage")
         return Reply(200, {"success": True, "data": self._render_plain("stages")(rec)})
 
-    def stages_create(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply, check_type
-
+    def stages_create(self, ctx: Ctx) -> Reply:
         body = self._body_obj(ctx)
         allowed = {"name": "str", "pipeline_id": "int", "deal_probability": "int", "is_deal_rot_enabled": "bool",
                    "days_to_rotten": "int?"}
@@ -137,7 +123,7 @@ class CatalogRoutes:
                 raise bad_request(f"Unknown parameter '{k}'")
 
     # -- fields ----------------------------------------------------------------------------------------------
-    def _render_field(self, entity: str, f: dict, ctx: "Ctx | None" = None) -> dict:
+    def _render_field(self, entity: str, f: dict, ctx: Ctx | None = None) -> dict:
         out = {k: copy.deepcopy(v) for k, v in f.items() if k not in ("id", "add_time")}
         if out.get("description") is None:
             out["description"] = ""
@@ -152,9 +138,7 @@ class CatalogRoutes:
                 out.pop(opt, None)
         return out
 
-    def fields_list(self, ctx: "Ctx", entity: str) -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def fields_list(self, ctx: Ctx, entity: str) -> Reply:
         fields = [f for f in self.state["fields"][entity] if not f.get("is_deleted")]
         page, nxt = self._page(ctx, fields)
         return Reply(200, {"success": True, "data": [self._render_field(entity, f, ctx) for f in page],
@@ -166,9 +150,7 @@ class CatalogRoutes:
                 return f
         raise not_found("Field not found")
 
-    def fields_get(self, ctx: "Ctx", entity: str) -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def fields_get(self, ctx: Ctx, entity: str) -> Reply:
         f = self._field(entity, ctx.params["field_code"])
         return Reply(200, {"success": True, "data": self._render_field(entity, f, ctx)})
 
@@ -189,9 +171,7 @@ class CatalogRoutes:
             self.state["next_option_id"] += 1
         return out
 
-    def fields_create(self, ctx: "Ctx", entity: str) -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def fields_create(self, ctx: Ctx, entity: str) -> Reply:
         body = self._body_obj(ctx)
         allowed = {"field_name", "field_type", "options", "ui_visibility", "important_fields", "required_fields",
                    "description"}
@@ -252,9 +232,7 @@ class CatalogRoutes:
         self.state["fields"][entity].append(f)
         return Reply(200, {"success": True, "data": self._render_field(entity, f)})
 
-    def fields_add_options(self, ctx: "Ctx", entity: str) -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def fields_add_options(self, ctx: Ctx, entity: str) -> Reply:
         f = self._field(entity, ctx.params["field_code"])
         if f["field_type"] not in ("enum", "set") or not f["is_custom_field"]:
             raise bad_request("Options can only be added to custom enum and set fields")
@@ -270,9 +248,7 @@ class CatalogRoutes:
         return Reply(200, {"success": True, "data": new, "additional_data": None})
 
     # -- search ----------------------------------------------------------------------------------------------
-    def item_search_field(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def item_search_field(self, ctx: Ctx) -> Reply:
         q = ctx.query
         term = q.get("term")
         entity_type = q.get("entity_type") or V1_FIELD_TYPE_ALIAS.get(q.get("field_type", ""))

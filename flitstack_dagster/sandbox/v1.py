@@ -1,17 +1,18 @@
-"""The v1-only operations the migration uses: notes, files (multipart, 25 MB), activity types,
+"""The v1-only operations the migration uses: notes, files (multipart, up to Pipedrive's file size limit), activity types,
 organization relationships and users. Served under /v1/... (the spec's server) and /api/v1/...
 (how real Pipedrive answers too)."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flitstack_dagster.sandbox.errors import ApiError, bad_request, not_found
-from flitstack_dagster.sandbox.store import iso, v1_time
+from flitstack_dagster.sandbox.body import MAX_FILE_BYTES, file_too_large
+from flitstack_dagster.sandbox.errors import bad_request, not_found
+from flitstack_dagster.sandbox.routing import Ctx, Reply, qint
+from flitstack_dagster.sandbox.store import v1_time
+from flitstack_dagster.sandbox.values import parse_ts
 
-if TYPE_CHECKING:  # pragma: no cover
-    from flitstack_dagster.sandbox.app import Ctx, Reply
 
 ICON_KEYS = {"task", "email", "meeting", "deadline", "call", "lunch", "calendar", "downarrow", "document",
              "smartphone", "camera", "scissors", "cogs", "bubble", "uparrow", "checkbox", "signpost", "shuffle",
@@ -20,12 +21,9 @@ ICON_KEYS = {"task", "email", "meeting", "deadline", "call", "lunch", "calendar"
              "presentation"}
 PIN_FLAGS = ("pinned_to_lead_flag", "pinned_to_deal_flag", "pinned_to_organization_flag", "pinned_to_person_flag",
              "pinned_to_project_flag", "pinned_to_task_flag")
-MAX_FILE_BYTES = 25 * 1024 * 1024
 
 
 def _v1_ts(name: str, v: Any) -> str:
-    from flitstack_dagster.sandbox.app import parse_ts
-
     ts = parse_ts(v)
     if ts is None:
         raise bad_request(f"Invalid value for '{name}': expected 'YYYY-MM-DD HH:MM:SS'")
@@ -71,9 +69,7 @@ class V1Routes:
         r.add("GET", "/v1/users/{id}", self.users_get)
 
     # -- v1 pagination -------------------------------------------------------------------------------------
-    def _v1_page(self, ctx: "Ctx", items: list) -> tuple[list, dict]:
-        from flitstack_dagster.sandbox.app import qint
-
+    def _v1_page(self, ctx: Ctx, items: list) -> tuple[list, dict]:
         start = qint(ctx, "start", 0, minimum=0)
         limit = qint(ctx, "limit", 100, minimum=1)
         if limit > 500:
@@ -141,9 +137,7 @@ class V1Routes:
                 vals[k] = body[k] in (1, True, "1")
         return vals
 
-    def notes_create(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def notes_create(self, ctx: Ctx) -> Reply:
         vals = self._note_values(self._body_obj(ctx), True)
         if not any(vals.get(k) for k in ("deal_id", "person_id", "org_id", "lead_id", "project_id", "task_id")):
             raise bad_request("A note must be attached to a deal, person, organization, lead or project",
@@ -158,15 +152,11 @@ class V1Routes:
         self.store.records("notes")[str(nid)] = note
         return Reply(200, {"success": True, "data": self._render_note(note)})
 
-    def notes_get(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def notes_get(self, ctx: Ctx) -> Reply:
         note = self._get_or_404("notes", ctx.params["id"], "Note")
         return Reply(200, {"success": True, "data": self._render_note(note)})
 
-    def notes_update(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def notes_update(self, ctx: Ctx) -> Reply:
         note = self._get_or_404("notes", ctx.params["id"], "Note")
         vals = self._note_values(self._body_obj(ctx), False)
         note.update(vals)
@@ -174,18 +164,14 @@ class V1Routes:
         note["last_update_user_id"] = self.store.admin_user["id"]
         return Reply(200, {"success": True, "data": self._render_note(note)})
 
-    def notes_delete(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def notes_delete(self, ctx: Ctx) -> Reply:
         note = self._get_or_404("notes", ctx.params["id"], "Note")
         note["is_deleted"] = True
         note["active_flag"] = False
         note["update_time"] = v1_time(ctx.now)
         return Reply(200, {"success": True, "data": True})
 
-    def notes_list(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply, parse_ts, qint
-
+    def notes_list(self, ctx: Ctx) -> Reply:
         notes = [n for n in self.store.records("notes").values() if not n.get("is_deleted")]
         for k in ("user_id", "deal_id", "person_id", "org_id", "project_id", "task_id"):
             v = qint(ctx, k)
@@ -225,9 +211,7 @@ class V1Routes:
     async def _noop(self) -> None:  # pragma: no cover
         return None
 
-    def files_create(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def files_create(self, ctx: Ctx) -> Reply:
         form = ctx.form
         upload = form.get("file") if form is not None else None
         if upload is None or isinstance(upload, str):
@@ -237,8 +221,7 @@ class V1Routes:
         size = fh.tell()
         fh.seek(0)
         if size > MAX_FILE_BYTES:
-            raise ApiError(413, "File size exceeds the limit of 25 MB", "Files larger than 25 MB cannot be uploaded.",
-                           code="file_too_large")
+            raise file_too_large()
         data = fh.read()
         links: dict[str, Any] = {}
         for k, kind, label in (("deal_id", "deals", "Deal"), ("person_id", "persons", "Person"),
@@ -263,33 +246,25 @@ class V1Routes:
         self.store.records("files")[str(fid)] = rec
         return Reply(200, {"success": True, "data": self._render_file(rec)})
 
-    def files_get(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def files_get(self, ctx: Ctx) -> Reply:
         rec = self._get_or_404("files", ctx.params["id"], "File")
         return Reply(200, {"success": True, "data": self._render_file(rec)})
 
-    def files_list(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def files_list(self, ctx: Ctx) -> Reply:
         files = sorted((f for f in self.store.records("files").values() if not f.get("is_deleted")),
                        key=lambda f: f["id"])
         page, pag = self._v1_page(ctx, files)
         return Reply(200, {"success": True, "data": [self._render_file(f) for f in page],
                            "additional_data": {"pagination": pag}})
 
-    def files_delete(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def files_delete(self, ctx: Ctx) -> Reply:
         rec = self._get_or_404("files", ctx.params["id"], "File")
         rec["is_deleted"] = True
         rec["active_flag"] = False
         rec["update_time"] = v1_time(ctx.now)
         return Reply(200, {"success": True, "data": {"id": rec["id"]}})
 
-    def files_download(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def files_download(self, ctx: Ctx) -> Reply:
         rec = self._get_or_404("files", ctx.params["id"], "File")
         data = self.store.get_blob(rec["id"])
         if data is None:
@@ -304,16 +279,12 @@ class V1Routes:
         out.pop("is_deleted", None)
         return out
 
-    def activity_types_list(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def activity_types_list(self, ctx: Ctx) -> Reply:
         types = sorted((t for t in self.store.records("activityTypes").values() if not t.get("is_deleted")),
                        key=lambda t: t["order_nr"])
         return Reply(200, {"success": True, "data": [self._render_type(t) for t in types]})
 
-    def activity_types_create(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def activity_types_create(self, ctx: Ctx) -> Reply:
         body = self._body_obj(ctx)
         for k in body:
             if k not in ("name", "icon_key", "color"):
@@ -377,9 +348,7 @@ class V1Routes:
                                  "active_flag": info["active_flag"]}
         return {"organization": out}
 
-    def rel_create(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def rel_create(self, ctx: Ctx) -> Reply:
         body = self._body_obj(ctx)
         if body.get("type") is None:
             raise bad_request("Missing required field 'type'")
@@ -392,9 +361,7 @@ class V1Routes:
         return Reply(200, {"success": True, "data": self._render_rel(rel),
                            "related_objects": self._related_orgs([rel])})
 
-    def rel_update(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def rel_update(self, ctx: Ctx) -> Reply:
         rel = self._get_or_404("organizationRelationships", ctx.params["id"], "Organization relationship")
         body = self._body_obj(ctx)
         merged = {"type": rel["type"], "rel_owner_org_id": rel["rel_owner_org_id"],
@@ -438,17 +405,13 @@ class V1Routes:
                     raise bad_request("The relationship would create a cycle")
         return rtype, owner, linked
 
-    def rel_get(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply, qint
-
+    def rel_get(self, ctx: Ctx) -> Reply:
         rel = self._get_or_404("organizationRelationships", ctx.params["id"], "Organization relationship")
         org = qint(ctx, "org_id")
         return Reply(200, {"success": True, "data": self._render_rel(rel, org),
                            "related_objects": self._related_orgs([rel])})
 
-    def rel_list(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply, qint
-
+    def rel_list(self, ctx: Ctx) -> Reply:
         org = qint(ctx, "org_id")
         if org is None:
             raise bad_request("Missing required parameter 'org_id'")
@@ -462,9 +425,7 @@ class V1Routes:
                            "additional_data": {**pag, "pagination": pag},
                            "related_objects": self._related_orgs(page)})
 
-    def rel_delete(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def rel_delete(self, ctx: Ctx) -> Reply:
         rel = self._get_or_404("organizationRelationships", ctx.params["id"], "Organization relationship")
         rel["is_deleted"] = True
         rel["active_flag"] = False
@@ -475,14 +436,10 @@ class V1Routes:
     def _render_user(self, u: dict) -> dict:
         return dict(u)
 
-    def users_list(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def users_list(self, ctx: Ctx) -> Reply:
         return Reply(200, {"success": True, "data": [self._render_user(u) for u in self.state["users"]]})
 
-    def users_me(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def users_me(self, ctx: Ctx) -> Reply:
         acct = self.account
         me = self._render_user(self.store.admin_user)
         me.update({"company_id": acct["company_id"], "company_name": acct["company_name"],
@@ -490,9 +447,7 @@ class V1Routes:
                    "company_industry": "Facility services", "language": {"language_code": "en", "country_code": "US"}})
         return Reply(200, {"success": True, "data": me})
 
-    def users_get(self, ctx: "Ctx") -> "Reply":
-        from flitstack_dagster.sandbox.app import Reply
-
+    def users_get(self, ctx: Ctx) -> Reply:
         try:
             u = self.store.user(int(ctx.params["id"]))
         except ValueError:
@@ -501,5 +456,3 @@ class V1Routes:
             raise not_found("User not found")
         return Reply(200, {"success": True, "data": self._render_user(u)})
 
-
-_ = iso
