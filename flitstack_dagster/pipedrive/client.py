@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Self, TypeVar
@@ -132,6 +133,20 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
             v = ",".join(str(x) for x in v)
         out[k] = v
     return out
+
+
+@dataclass
+class _Tries:
+    """What one request has been through so far, for its retry decisions."""
+
+    safe: bool  # repeating it cannot duplicate a write
+    attempt: int = 0  # failures (5xx, transport) so far
+    limited: int = 0  # 429 / 403-block answers so far
+    ambiguous_before: bool = False  # an earlier attempt may have reached Pipedrive unanswered
+
+
+def _never_sent(failure: httpx.TransportError) -> bool:
+    return isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -391,123 +406,151 @@ class PipedriveClient:
         """
         method = method.upper()
         op = self.costs.operation(method, path)
-        safe = method in SAFE_METHODS
-        params = _clean_params(params)
-        attempt = 0  # failures (5xx, transport) so far
-        limited = 0  # 429 / 403-block answers so far
-        ambiguous_before = False
+        send = {"params": _clean_params(params) or None, "json": json, "data": data, "files": files}
+        tries = _Tries(safe=method in SAFE_METHODS)
         while True:
-            failure: httpx.TransportError | None = None
-            with self._gate:
-                ticket = self.limiter.acquire(op.cost, search=op.is_search, operation=op.key)
-                started = time.monotonic()
-                self._local.ticket = ticket
-                try:
-                    resp = self._http.request(
-                        method, path, params=params or None, json=json, data=data, files=files,
-                        headers=self._headers(), extensions={"trace": self._trace},
-                    )
-                except httpx.TransportError as exc:
-                    failure = exc
-                self._local.ticket = None
-                if failure is None:
-                    self._gate.observe(time.monotonic() - started)
-                never_sent = isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-                if failure is not None:
-                    if never_sent:
-                        self.limiter.refund(ticket)
-                    else:
-                        self.limiter.release(ticket)
-                        self._count(op)
-                elif self._is_daily_budget_429(resp):
-                    # no burst information in a daily-budget refusal; nothing charged
-                    self.limiter.release(ticket)
-                    self.limiter.refund_tokens(ticket)
-                    self._count(op, charged=False)
-                else:
-                    self.limiter.release(ticket, resp.headers, answered=resp.status_code < 400)
-                    if self.limiter.general.limit != self._gate.limit:  # the server's x-ratelimit-limit
-                        self._gate.set_limit(self.limiter.general.limit)
-                    if resp.status_code == 429:
-                        self.limiter.refund_tokens(ticket)  # refused requests cost nothing
-                        # the model freed a slot too early: widen the margin, pause the pool briefly
-                        self.limiter.burst_refused(search=op.is_search)
-                    self._count(op, charged=resp.status_code != 429)
+            resp, failure, started = self._send(op, method, path, send)
             if failure is not None:
-                reason = f"{type(failure).__name__}: {self._scrub(failure) or 'connection problem'}"
-                if not safe and not never_sent:
-                    raise AmbiguousWriteError(
-                        None, "no answer (timeout or dropped connection); the write may have happened",
-                        reason, op.key) from None
-                if attempt >= self.max_retries:
-                    raise PipedriveError(None, f"no answer after {attempt + 1} attempts", reason,
-                                         op.key) from None
-                delay = self._backoff(attempt)
-                attempt += 1
-                ambiguous_before = ambiguous_before or not never_sent
-                log.warning("Pipedrive %s: %s; retry %d/%d in %.1f s", op.key, reason, attempt,
-                            self.max_retries, delay)
-                self._sleep(delay)
+                self._retry_after_no_answer(op, failure, tries)
                 continue
             status = resp.status_code
             log.debug("Pipedrive %s -> %d (%d tokens, %.0f ms)", op.key, status, op.cost,
                       (time.monotonic() - started) * 1000)
             if status < 300 or ((raw or answer) and status < 400):
-                if raw or answer:
-                    return resp
-                if not resp.content:
-                    return {}
-                try:
-                    return resp.json()
-                except ValueError:
-                    raise PipedriveError(status, "answer is not JSON", self._scrub(resp.text[:200]),
-                                         op.key) from None
-            if status == 429 or (status == 403 and self._is_rate_block_403(resp)):
-                with self._usage_lock:
-                    self.rate_limited_responses += 1
+                return resp if raw or answer else self._decoded(resp, op)
+            self._count_rate_limited(resp)
             if status == 429:
-                if self._is_daily_budget_429(resp):
-                    raise self.limiter.server_budget_spent(op.key)
-                wait = self._retry_after(resp)
-                # a wait longer than a block is no burst: say so instead of sleeping inside a request
-                if limited >= self.max_rate_limit_retries or (wait is not None and wait > self.max_block_wait):
-                    raise self._error_from(resp, op, RateLimited, retry_after=wait)
-                wait = (wait if wait is not None else self._backoff(limited)) + self._rng.uniform(0, 0.1)
-                limited += 1
-                log.warning("Pipedrive %s -> 429 (burst limit); waiting %.2f s (retry %d/%d)", op.key, wait,
-                            limited, self.max_rate_limit_retries)
-                # the refused request waits what the server says; the other requests go on as the
-                # corrected window allows (burst_refused above paused them for one margin)
-                self._sleep(wait)
-                continue
-            if status == 403 and self._is_rate_block_403(resp):
-                wait = self._retry_after(resp)
-                if wait is None or wait > self.max_block_wait or limited >= self.max_rate_limit_retries:
-                    raise self._error_from(resp, op, RateLimited, retry_after=wait)
-                limited += 1
-                log.warning("Pipedrive %s -> 403 (blocked after rate limiting); waiting %.1f s", op.key, wait)
-                self.limiter.block_for(wait)
-                self._sleep(wait)
-                continue
-            if status in RETRY_STATUSES:
-                if not safe:
-                    raise self._error_from(resp, op, AmbiguousWriteError)
-                if attempt >= self.max_retries:
-                    raise self._error_from(resp, op)
-                delay = self._backoff(attempt)
-                attempt += 1
-                ambiguous_before = True
-                log.warning("Pipedrive %s -> %d; retry %d/%d in %.1f s", op.key, status, attempt,
-                            self.max_retries, delay)
-                self._sleep(delay)
-                continue
-            if answer:
+                self._wait_out_429(resp, op, tries)
+            elif status == 403 and self._is_rate_block_403(resp):
+                self._wait_out_block(resp, op, tries)
+            elif status in RETRY_STATUSES:
+                self._retry_server_error(resp, op, tries)
+            elif answer:
                 return resp
-            if method == "DELETE" and status in (404, 410) and ambiguous_before and self._record_gone(resp):
-                # an earlier attempt whose answer was lost did the delete
+            elif self._deleted_by_earlier_attempt(method, resp, tries):
                 log.info("Pipedrive %s -> %d after an unanswered attempt: already deleted", op.key, status)
                 return {"success": True, "data": None}
+            else:
+                raise self._error_from(resp, op)
+
+    def _send(self, op: Operation, method: str, path: str, send: dict[str, Any],
+              ) -> tuple[httpx.Response | None, httpx.TransportError | None, float]:
+        """One attempt inside the in-flight gate and the limiter: (answer or None, failure or None, start)."""
+        with self._gate:
+            ticket = self.limiter.acquire(op.cost, search=op.is_search, operation=op.key)
+            started = time.monotonic()
+            self._local.ticket = ticket
+            try:
+                resp = self._http.request(method, path, **send, headers=self._headers(),
+                                          extensions={"trace": self._trace})
+            except httpx.TransportError as exc:
+                self._local.ticket = None
+                self._settle_no_answer(ticket, op, exc)
+                return None, exc, started
+            self._local.ticket = None
+            self._gate.observe(time.monotonic() - started)
+            self._settle_answer(ticket, op, resp)
+            return resp, None, started
+
+    def _settle_no_answer(self, ticket: Any, op: Operation, failure: httpx.TransportError) -> None:
+        """A request that never left costs nothing; one that may have reached Pipedrive counts."""
+        if _never_sent(failure):
+            self.limiter.refund(ticket)
+        else:
+            self.limiter.release(ticket)
+            self._count(op)
+
+    def _settle_answer(self, ticket: Any, op: Operation, resp: httpx.Response) -> None:
+        """Tell the limiter what the answer says, and count the operation (refusals cost no tokens)."""
+        if self._is_daily_budget_429(resp):
+            # no burst information in a daily-budget refusal; nothing charged
+            self.limiter.release(ticket)
+            self.limiter.refund_tokens(ticket)
+            self._count(op, charged=False)
+            return
+        self.limiter.release(ticket, resp.headers, answered=resp.status_code < 400)
+        if self.limiter.general.limit != self._gate.limit:  # the server's x-ratelimit-limit
+            self._gate.set_limit(self.limiter.general.limit)
+        if resp.status_code == 429:
+            self.limiter.refund_tokens(ticket)  # refused requests cost nothing
+            # the model freed a slot too early: widen the margin, pause the pool briefly
+            self.limiter.burst_refused(search=op.is_search)
+        self._count(op, charged=resp.status_code != 429)
+
+    def _retry_after_no_answer(self, op: Operation, failure: httpx.TransportError, tries: _Tries) -> None:
+        """Sleep before the next attempt, or raise when a write may have happened or retries are spent."""
+        never_sent = _never_sent(failure)
+        reason = f"{type(failure).__name__}: {self._scrub(failure) or 'connection problem'}"
+        if not tries.safe and not never_sent:
+            raise AmbiguousWriteError(
+                None, "no answer (timeout or dropped connection); the write may have happened",
+                reason, op.key) from None
+        if tries.attempt >= self.max_retries:
+            raise PipedriveError(None, f"no answer after {tries.attempt + 1} attempts", reason, op.key) from None
+        delay = self._backoff(tries.attempt)
+        tries.attempt += 1
+        tries.ambiguous_before = tries.ambiguous_before or not never_sent
+        log.warning("Pipedrive %s: %s; retry %d/%d in %.1f s", op.key, reason, tries.attempt,
+                    self.max_retries, delay)
+        self._sleep(delay)
+
+    def _decoded(self, resp: httpx.Response, op: Operation) -> Any:
+        if not resp.content:
+            return {}
+        try:
+            return resp.json()
+        except ValueError:
+            raise PipedriveError(resp.status_code, "answer is not JSON", self._scrub(resp.text[:200]),
+                                 op.key) from None
+
+    def _count_rate_limited(self, resp: httpx.Response) -> None:
+        if resp.status_code == 429 or (resp.status_code == 403 and self._is_rate_block_403(resp)):
+            with self._usage_lock:
+                self.rate_limited_responses += 1
+
+    def _wait_out_429(self, resp: httpx.Response, op: Operation, tries: _Tries) -> None:
+        """Wait out a burst 429 as the server says; a spent budget or a long wait is raised instead."""
+        if self._is_daily_budget_429(resp):
+            raise self.limiter.server_budget_spent(op.key)
+        wait = self._retry_after(resp)
+        # a wait longer than a block is no burst: say so instead of sleeping inside a request
+        if tries.limited >= self.max_rate_limit_retries or (wait is not None and wait > self.max_block_wait):
+            raise self._error_from(resp, op, RateLimited, retry_after=wait)
+        wait = (wait if wait is not None else self._backoff(tries.limited)) + self._rng.uniform(0, 0.1)
+        tries.limited += 1
+        log.warning("Pipedrive %s -> 429 (burst limit); waiting %.2f s (retry %d/%d)", op.key, wait,
+                    tries.limited, self.max_rate_limit_retries)
+        # the refused request waits what the server says; the other requests go on as the
+        # corrected window allows (burst_refused above paused them for one margin)
+        self._sleep(wait)
+
+    def _wait_out_block(self, resp: httpx.Response, op: Operation, tries: _Tries) -> None:
+        """Wait out a 403 block after repeated 429s when it is short; otherwise raise RateLimited."""
+        wait = self._retry_after(resp)
+        if wait is None or wait > self.max_block_wait or tries.limited >= self.max_rate_limit_retries:
+            raise self._error_from(resp, op, RateLimited, retry_after=wait)
+        tries.limited += 1
+        log.warning("Pipedrive %s -> 403 (blocked after rate limiting); waiting %.1f s", op.key, wait)
+        self.limiter.block_for(wait)
+        self._sleep(wait)
+
+    def _retry_server_error(self, resp: httpx.Response, op: Operation, tries: _Tries) -> None:
+        """Back off and retry a 5xx of a safe operation; a write's 5xx is ambiguous and raised."""
+        if not tries.safe:
+            raise self._error_from(resp, op, AmbiguousWriteError)
+        if tries.attempt >= self.max_retries:
             raise self._error_from(resp, op)
+        delay = self._backoff(tries.attempt)
+        tries.attempt += 1
+        tries.ambiguous_before = True
+        log.warning("Pipedrive %s -> %d; retry %d/%d in %.1f s", op.key, resp.status_code, tries.attempt,
+                    self.max_retries, delay)
+        self._sleep(delay)
+
+    def _deleted_by_earlier_attempt(self, method: str, resp: httpx.Response, tries: _Tries) -> bool:
+        """A DELETE that finds the record gone after an attempt whose answer was lost: that one did it."""
+        return (method == "DELETE" and resp.status_code in (404, 410) and tries.ambiguous_before
+                and self._record_gone(resp))
 
     def _data(self, method: str, api: str, path: str, **kw: Any) -> Any:
         body = self.request(method, self.path(api, path), **kw)
