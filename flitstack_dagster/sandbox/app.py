@@ -27,6 +27,7 @@ from flitstack_dagster.sandbox.catalog import CatalogRoutes
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.errors import REASONS, ApiError, bad_request, error_body, not_found
 from flitstack_dagster.sandbox.faults import FaultConfig, FaultState
+from flitstack_dagster.sandbox.fields import FieldRoutes
 from flitstack_dagster.sandbox.ratelimit import (
     CUSTOM_FIELD_CAP,
     CostTable,
@@ -35,6 +36,7 @@ from flitstack_dagster.sandbox.ratelimit import (
     daily_budget,
 )
 from flitstack_dagster.sandbox.store import Store, iso
+from flitstack_dagster.sandbox.search import SearchRoutes
 from flitstack_dagster.sandbox.routing import Ctx, Reply, Router, by_id, page, qbool, qint
 from flitstack_dagster.sandbox.v1 import V1Routes
 from flitstack_dagster.sandbox.values import check_type, is_int, is_num, parse_ts, valid_date, valid_time
@@ -54,12 +56,6 @@ V2_ENTITY = {  # url segment -> (store kind, field entity, name key)
     "persons": ("persons", "person", "name"),
     "deals": ("deals", "deal", "title"),
     "activities": ("activities", "activity", "subject"),
-}
-FIELD_SEGMENTS = {
-    "dealFields": "deal",
-    "personFields": "person",
-    "organizationFields": "organization",
-    "activityFields": "activity",
 }
 ENTITY_OF_FIELD_REF = {"org": "organizations", "people": "persons", "deal": "deals"}
 
@@ -109,7 +105,7 @@ def _burst_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]
             "x-ratelimit-reset": str(max(1, int(reset_s + 0.999)))}
 
 
-class Sandbox(CatalogRoutes, V1Routes):
+class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
     def __init__(self, store: Store, clock: Clock, faults: FaultConfig | None = None,
                  admin_token: str | None = None, block_after: int = 20, block_window: float = 10.0,
                  block_seconds: float = 60.0, signals: str = "documented") -> None:
@@ -313,6 +309,8 @@ class Sandbox(CatalogRoutes, V1Routes):
 
     def _register_more(self) -> None:
         self._register_catalog()
+        self._register_fields()
+        self._register_search()
         self._register_v1()
 
     @staticmethod
@@ -321,7 +319,7 @@ class Sandbox(CatalogRoutes, V1Routes):
 
     # -- shared record logic -------------------------------------------------------------------------------
     def custom_fields_of(self, entity: str) -> list[dict]:
-        return [f for f in self.state["fields"][entity] if f["is_custom_field"]]
+        return [f for f in self.state["fields"][entity] if f["is_custom_field"] and not f.get("is_deleted")]
 
     def _user_ids(self) -> set[int]:
         return {u["id"] for u in self.state["users"] if u.get("active_flag")}

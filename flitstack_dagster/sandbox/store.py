@@ -412,6 +412,7 @@ class Store:
         self._seq = 0
         self._migrating: Path | None = None
         self._wipe = False  # the next commit starts by deleting every stored record (a reset)
+        self._fields_dirty = False  # a field changed in place: the next commit writes the fields
         self._db: sqlite3.Connection | None = self._open() if self.path else None
         loaded = self._load()
         if loaded is None:
@@ -562,8 +563,9 @@ class Store:
             return list(_READ_DOCS)
         names = [k for k in self.state if k != "records" and k not in _RARE_DOCS]
         fields_moved = any(self._saved.get(k) != _dump(self.state[k]) for k in _FIELD_COUNTERS)
-        if everything or fields_moved:
+        if everything or fields_moved or self._fields_dirty:
             names += [k for k in _RARE_DOCS if k in self.state]
+            self._fields_dirty = False
         return names
 
     def _record_rows(self) -> list[tuple[str, int, int, str | None]]:
@@ -577,6 +579,10 @@ class Store:
                 continue  # a lookup by a key that is no id; nothing stored under it
             rows.append((kind, rid, self._order.get((kind, key), 0), None if rec is None else _dump(rec)))
         return rows
+
+    def fields_changed(self) -> None:
+        """A field or option changed without taking an id: the next commit writes the fields too."""
+        self._fields_dirty = True
 
     def mark_dirty(self) -> None:
         """Something outside a request changed the state (clock, usage, a patched record): commit it."""
