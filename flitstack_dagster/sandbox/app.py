@@ -297,6 +297,13 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
 
     # -- routes --------------------------------------------------------------------------------------------
     def _register(self) -> None:
+        self._register_entities()
+        self._register_catalog()
+        self._register_fields()
+        self._register_search()
+        self._register_v1()
+
+    def _register_entities(self) -> None:
         r = self.router
         for seg in V2_ENTITY:
             base = f"/api/v2/{seg}"
@@ -305,13 +312,6 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
             r.add("GET", base + "/{id}", self._mk(self.v2_get, seg))
             r.add("PATCH", base + "/{id}", self._mk(self.v2_update, seg))
             r.add("DELETE", base + "/{id}", self._mk(self.v2_delete, seg))
-        self._register_more()
-
-    def _register_more(self) -> None:
-        self._register_catalog()
-        self._register_fields()
-        self._register_search()
-        self._register_v1()
 
     @staticmethod
     def _mk(fn: Callable, *bound: Any) -> Callable:

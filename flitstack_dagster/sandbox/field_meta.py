@@ -18,7 +18,7 @@ _DIALOG = {"type": "object", "properties": {"show": _BOOL, "order": {"type": "in
 _IMPORTANT = {"type": "object", "properties": {"enabled": _BOOL, "stage_ids": _IDS}}
 _ENABLED_ONLY = {"type": "object", "properties": {"enabled": _BOOL}}
 
-# the request schemas of POST and PATCH /api/v2/{deal,person,organization}Fields (the same for both)
+# what each metadata object of a field create or update request may hold, per entity
 SCHEMAS: dict[str, dict[str, dict]] = {
     "deal": {
         "ui_visibility": {"type": "object", "properties": {
@@ -45,7 +45,7 @@ SCHEMAS: dict[str, dict[str, dict]] = {
     },
 }
 
-# the defaults the request schemas name, for a new custom field
+# a new custom field's metadata where its create request leaves it out
 _DIALOG_DEFAULT = {"show": False, "order": None}
 DEFAULTS: dict[str, dict[str, dict]] = {
     "deal": {
