@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flitstack_dagster import duck  # noqa: E402
+from flitstack_dagster.core import duck  # noqa: E402
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, load_entity  # noqa: E402
 from flitstack_dagster.loading.resolve import CustomField, Registry, Resolver  # noqa: E402
 from flitstack_dagster.loading.group_commit import GroupCommitStore  # noqa: E402
@@ -358,7 +358,7 @@ def bench_estimate(work_orders: int, plan: str, seats: int, workdir: Path) -> di
     from flitstack_dagster.mapping.scope import estimate_requests
     from flitstack_dagster.orchestration import launch_migrate
     from flitstack_dagster.runs import add_run
-    from flitstack_dagster.settings import data_paths
+    from flitstack_dagster.core.settings import data_paths
 
     paths = data_paths().ensure()
     bundle = paths.exports / f"bench-{work_orders}"

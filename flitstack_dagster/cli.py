@@ -12,7 +12,7 @@ import logging
 import sys
 import traceback
 
-from flitstack_dagster.settings import debug
+from flitstack_dagster.core.settings import debug
 
 # name -> (module, one-line help). Each module defines `configure(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -69,8 +69,8 @@ def _dispatch(argv: list[str] | None) -> int:
 
 def _report(exc: BaseException) -> int:
     """Print what went wrong for a person (the token scrubbed) and return the exit code."""
-    from flitstack_dagster.errors import UserError
-    from flitstack_dagster.settings import scrub
+    from flitstack_dagster.core.errors import UserError
+    from flitstack_dagster.core.settings import scrub
 
     if _interrupted(exc):
         print(STOPPED, file=sys.stderr)
@@ -102,7 +102,7 @@ def _account_problem(exc: BaseException) -> str | None:
         return None
     from flitstack_dagster.pipedrive.errors import PipedriveError
     from flitstack_dagster.pipedrive.problems import human_message
-    from flitstack_dagster.settings import SettingError, pipedrive_settings
+    from flitstack_dagster.core.settings import SettingError, pipedrive_settings
 
     try:
         host = pipedrive_settings().host

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 
-from flitstack_dagster import duck
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.safe_text import plain_line
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.safe_text import plain_line
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.settings import PipedriveSettings, SettingError, data_paths, pipedrive_settings
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.settings import PipedriveSettings, SettingError, data_paths, pipedrive_settings
 
 FIELD_ENTITIES = ("deal", "person", "organization", "activity")  # every custom field counts towards the cap
 
@@ -121,7 +121,7 @@ def _identity(client: Any, settings: PipedriveSettings) -> Iterator[Check]:
 
 def _runs_elsewhere(identity: Any) -> Iterator[Check]:
     """Runs in this data folder that loaded into another company (their next step would be refused)."""
-    from flitstack_dagster import duck
+    from flitstack_dagster.core import duck
 
     db = data_paths().duckdb
     if not db.exists():

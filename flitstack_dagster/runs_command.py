@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.runs import MODES, add_run, list_runs
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:

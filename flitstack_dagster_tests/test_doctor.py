@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.pipedrive.account import AccountIdentity
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.runs import pin_account

@@ -4,7 +4,7 @@ import duckdb
 import pytest
 
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.runs import add_run, get_run, mode_of, run_key_for
 
 

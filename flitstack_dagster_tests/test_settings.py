@@ -10,7 +10,7 @@ import pytest
 
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.run_tags import ACCOUNT_TAG, account_run_tags
-from flitstack_dagster.settings import (
+from flitstack_dagster.core.settings import (
     VARIABLES,
     SettingError,
     data_paths,

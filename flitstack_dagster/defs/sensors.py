@@ -23,8 +23,8 @@ from dagster_duckdb import DuckDBResource
 from flitstack_dagster.defs import jobs
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
-from flitstack_dagster.duck import connect, has_table
-from flitstack_dagster.errors import BundleError, UserError
+from flitstack_dagster.core.duck import connect, has_table
+from flitstack_dagster.core.errors import BundleError, UserError
 from flitstack_dagster.loading.relaunch import (
     BudgetStop,
     Failure,

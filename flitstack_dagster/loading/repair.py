@@ -34,8 +34,8 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
 from flitstack_dagster.loading.marker import MARKED, marker
 from flitstack_dagster.loading.resolve import Registry

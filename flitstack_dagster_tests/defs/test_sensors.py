@@ -18,7 +18,7 @@ from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs import sensors as sensors_mod
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
-from flitstack_dagster.duck import connect
+from flitstack_dagster.core.duck import connect
 from flitstack_dagster.loading.relaunch import next_midnight
 from flitstack_dagster.loading.store import ensure_schema as ensure_load_schema
 from flitstack_dagster.novo.generator.bundle_build import generate

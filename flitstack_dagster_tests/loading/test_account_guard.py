@@ -12,7 +12,7 @@ import sys
 import dagster as dg
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main
 from flitstack_dagster.loading.deletions import apply_deletions
 from flitstack_dagster.loading.rollback import RollbackUnproven, plan_rollback, rollback_run
@@ -25,7 +25,7 @@ from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.errors import PipedriveError
 from flitstack_dagster.runs import UnprovenAccount, check_account, register_run, run_account
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.loading import http_stubs
 from flitstack_dagster_tests.loading.test_rollback import (
     DELTA,

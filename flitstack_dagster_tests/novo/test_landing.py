@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo import command, landing
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.columns import BY_FILE

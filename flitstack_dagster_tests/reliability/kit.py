@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.loading.loader import LoadResult
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
@@ -29,7 +29,7 @@ from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.runs import get_run
 from flitstack_dagster.sandbox.faults import FaultConfig
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 
 # A recognisable token: the security tests grep every output for it.
 TOKEN = "tok_SECRET_canary_123"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.novo import columns
 from flitstack_dagster.novo.generator import config_files, udfs
 from flitstack_dagster.novo.generator.mess import Mess

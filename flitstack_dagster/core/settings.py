@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 
 @dataclass(frozen=True)
