@@ -357,7 +357,7 @@ def bench_estimate(work_orders: int, plan: str, seats: int, workdir: Path) -> di
     from flitstack_dagster.mapping.demo_approval import approve_for_demo
     from flitstack_dagster.mapping.scope import estimate_requests
     from flitstack_dagster.orchestration import launch_migrate
-    from flitstack_dagster.runs import add_run
+    from flitstack_dagster.novo.runs import add_run
     from flitstack_dagster.core.settings import data_paths
 
     paths = data_paths().ensure()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 from flitstack_dagster.core import duck
-from flitstack_dagster.runs import MODES, add_run, list_runs
+from flitstack_dagster.novo.runs import MODES, add_run, list_runs
 from flitstack_dagster.core.settings import data_paths
 
 

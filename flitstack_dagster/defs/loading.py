@@ -22,7 +22,7 @@ from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET,
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
-from flitstack_dagster.runs import bundle_root, get_run
+from flitstack_dagster.novo.runs import bundle_root, get_run
 
 GROUP = "pipedrive_load"
 

@@ -34,7 +34,7 @@ from flitstack_dagster.loading.relaunch import (
 )
 from flitstack_dagster.novo.bundle import Bundle, open_bundle
 from flitstack_dagster.novo.manifest import MANIFEST_NAME, Manifest, load_manifest
-from flitstack_dagster.runs import (
+from flitstack_dagster.novo.runs import (
     MigrationRun,
     find_by_fingerprint,
     get_run,

@@ -24,7 +24,7 @@ from flitstack_dagster.loading.store import ensure_schema as ensure_load_schema
 from flitstack_dagster.novo.generator.bundle_build import generate
 from flitstack_dagster.novo.generator.options import GenOptions
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
-from flitstack_dagster.runs import list_runs
+from flitstack_dagster.novo.runs import list_runs
 
 FULL_KEY = "full-springfield-20261120T070000Z"
 

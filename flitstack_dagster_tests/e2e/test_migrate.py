@@ -15,7 +15,7 @@ from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.orchestration import launch_migrate
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.core.settings import data_paths
 

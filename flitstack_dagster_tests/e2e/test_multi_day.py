@@ -33,7 +33,7 @@ from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.pipedrive.ratelimit import RateLimiter
 from flitstack_dagster.pipedrive.costs import default_cost_table
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.core.settings import Paths

@@ -25,7 +25,7 @@ from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.mapping.yamlio import write_proposal
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.runner import run_all
 
