@@ -356,7 +356,7 @@ def bench_estimate(work_orders: int, plan: str, seats: int, workdir: Path) -> di
     from flitstack_dagster.mapping import store as mapping_store
     from flitstack_dagster.mapping.demo_approval import approve_for_demo
     from flitstack_dagster.mapping.scope import estimate_requests
-    from flitstack_dagster.orchestration import launch_migrate
+    from flitstack_dagster.defs.instance import launch_migrate
     from flitstack_dagster.novo.runs import add_run
     from flitstack_dagster.core.settings import data_paths
 
@@ -414,7 +414,7 @@ def waive_sample(paths) -> None:
 
 def _load_seconds(paths, result) -> tuple[float, list[str]]:
     """Wall time of the run's load steps (their step stats on the Dagster instance)."""
-    from flitstack_dagster.orchestration import get_instance
+    from flitstack_dagster.defs.instance import get_instance
 
     stats = get_instance(paths).get_run_step_stats(result.run_id)
     steps = [s for s in stats if "load" in s.step_key and s.start_time and s.end_time]

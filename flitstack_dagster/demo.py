@@ -33,7 +33,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.cli import main as cli_main
-    from flitstack_dagster.orchestration import launch_migrate
+    from flitstack_dagster.defs.instance import launch_migrate
     from flitstack_dagster.reports.summary import print_summary
     from flitstack_dagster.novo.runs import add_run
     from flitstack_dagster.sandbox.server import SandboxServer

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     with duck.connect(paths.duckdb) as con:
         if args.action == "add":
             r = add_run(con, args.bundle, args.mode, paths.work)
-            from flitstack_dagster.orchestration import add_partition, get_instance
+            from flitstack_dagster.defs.instance import add_partition, get_instance
 
             add_partition(get_instance(paths), r.run_key)
             print(f"registered {r.run_key}  ({r.mode}, {r.bundle_path})")

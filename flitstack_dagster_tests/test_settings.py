@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.run_tags import ACCOUNT_TAG, account_run_tags
+from flitstack_dagster.defs.run_tags import ACCOUNT_TAG, account_run_tags
 from flitstack_dagster.core.settings import (
     VARIABLES,
     SettingError,
