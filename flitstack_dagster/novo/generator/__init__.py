@@ -11,7 +11,6 @@
 - `writers`  streaming CSV sinks that count records, bytes and SHA-256 while writing; body writer
 - `bundle_build` output folder, sinks, manifest, mess log beside the bundle, deterministic zip
 - `delta`    a delta bundle from a base bundle's CSVs
-- `command`  the `flitstack generate` subcommand
 """
 
 from flitstack_dagster.novo.generator.options import GenOptions
