@@ -21,7 +21,7 @@ from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.core.duck import connect
 from flitstack_dagster.loading.relaunch import next_midnight
 from flitstack_dagster.loading.store import ensure_schema as ensure_load_schema
-from flitstack_dagster.novo.generator.bundle_build import generate
+from flitstack_dagster.novo.generator import generate
 from flitstack_dagster.novo.generator.options import GenOptions
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
 from flitstack_dagster.novo.runs import list_runs
