@@ -1,6 +1,6 @@
 """`flitstack doctor`: check the settings, then the Pipedrive account they name, one line per check.
 
-Settings first (every PIPEDRIVE_* and FLITSTACK_* value, see settings.py), then against the account:
+Settings first (every PIPEDRIVE_* and FLITSTACK_* value, see core/settings.py), then against the account:
 reachable, token accepted, which company and API user (GET /v1/users/me), plan and seats (Pipedrive's
 API reports neither: the plan is compared with the burst limit it reports, the seats with the active
 users), the daily budget left (the documented x-daily-requests-left header), custom-field headroom
