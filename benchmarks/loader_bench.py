@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flitstack_dagster import duck  # noqa: E402
+from flitstack_dagster.core import duck  # noqa: E402
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, load_entity  # noqa: E402
 from flitstack_dagster.loading.resolve import CustomField, Registry, Resolver  # noqa: E402
 from flitstack_dagster.loading.group_commit import GroupCommitStore  # noqa: E402
@@ -356,9 +356,9 @@ def bench_estimate(work_orders: int, plan: str, seats: int, workdir: Path) -> di
     from flitstack_dagster.mapping import store as mapping_store
     from flitstack_dagster.mapping.demo_approval import approve_for_demo
     from flitstack_dagster.mapping.scope import estimate_requests
-    from flitstack_dagster.orchestration import launch_migrate
-    from flitstack_dagster.runs import add_run
-    from flitstack_dagster.settings import data_paths
+    from flitstack_dagster.defs.instance import launch_migrate
+    from flitstack_dagster.novo.runs import add_run
+    from flitstack_dagster.core.settings import data_paths
 
     paths = data_paths().ensure()
     bundle = paths.exports / f"bench-{work_orders}"
@@ -414,7 +414,7 @@ def waive_sample(paths) -> None:
 
 def _load_seconds(paths, result) -> tuple[float, list[str]]:
     """Wall time of the run's load steps (their step stats on the Dagster instance)."""
-    from flitstack_dagster.orchestration import get_instance
+    from flitstack_dagster.defs.instance import get_instance
 
     stats = get_instance(paths).get_run_step_stats(result.run_id)
     steps = [s for s in stats if "load" in s.step_key and s.start_time and s.end_time]

@@ -234,15 +234,15 @@ def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, 
               only: list[str] | None = None, reuse: bool = False) -> Result:
     import dagster as dg
 
-    from flitstack_dagster import duck
+    from flitstack_dagster.core import duck
     from flitstack_dagster.definitions import build_definitions
     from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
     from flitstack_dagster.mapping import store as mapping_store
     from flitstack_dagster.mapping.demo_approval import approve_for_demo
-    from flitstack_dagster.orchestration import add_partition
-    from flitstack_dagster.runs import add_run, list_runs
+    from flitstack_dagster.defs.instance import add_partition
+    from flitstack_dagster.novo.runs import add_run, list_runs
     from flitstack_dagster.sandbox.server import SandboxServer
-    from flitstack_dagster.settings import Paths
+    from flitstack_dagster.core.settings import Paths
 
     cache.mkdir(parents=True, exist_ok=True)
     bundle = cached_bundle(cache, work_orders, seed)

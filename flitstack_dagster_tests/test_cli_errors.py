@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.pipedrive.account import AccountIdentity
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.runs import pin_account
+from flitstack_dagster.novo.runs import pin_account
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster_tests.test_cli_errors import TOKEN, flitstack, free_port
 

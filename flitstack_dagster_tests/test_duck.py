@@ -3,7 +3,7 @@ every type the staging layer uses, nothing left behind); in memory it reads dire
 
 import duckdb
 
-from flitstack_dagster.duck import read_frame
+from flitstack_dagster.core.duck import read_frame
 
 QUERY = """SELECT * FROM (VALUES
     (1, 'WO-1', TIMESTAMPTZ '2026-11-20 14:15:00+00', DATE '2026-11-20', 12.50::DECIMAL(18,2), 1.5::DOUBLE, true, ['a', 'b']),

@@ -4,8 +4,8 @@ import duckdb
 import pytest
 
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.runs import add_run, get_run, mode_of, run_key_for
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.novo.runs import add_run, get_run, mode_of, run_key_for
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.run_tags import ACCOUNT_TAG, account_run_tags
-from flitstack_dagster.settings import (
+from flitstack_dagster.defs.run_tags import ACCOUNT_TAG, account_run_tags
+from flitstack_dagster.core.settings import (
     VARIABLES,
     SettingError,
     data_paths,
@@ -147,6 +147,9 @@ def test_every_variable_the_product_names_is_a_setting():
 
 
 def test_the_plan_form_lists_the_plans_the_rate_limiter_knows():
-    from flitstack_dagster.pipedrive.ratelimit import PLAN_BURST
+    from flitstack_dagster.core.settings import PLANS, check_plan
+    from flitstack_dagster.pipedrive.ratelimit import PLAN_BURST, PLAN_MULTIPLIER, normalize_plan
 
     assert VARIABLES["PIPEDRIVE_PLAN"].form == f"one of {', '.join(PLAN_BURST)}"
+    assert tuple(PLAN_BURST) == tuple(PLAN_MULTIPLIER) == PLANS
+    assert [check_plan(f" {p.upper()} ") for p in PLANS] == [normalize_plan(f" {p.upper()} ") for p in PLANS]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from flitstack_dagster.run_tags import account_run_tags
+from flitstack_dagster.defs.run_tags import account_run_tags
 
 migrate = dg.define_asset_job(
     "migrate",

@@ -15,7 +15,7 @@ from flitstack_dagster.novo import raw_checks
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.columns import FILES
 from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.runs import get_run
+from flitstack_dagster.novo.runs import get_run
 
 GROUP = "novo_landing"
 RAW_TABLES = [f.entity for f in FILES] + ["workflow_rules", "form_configurations"]

@@ -15,14 +15,14 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.metadata import md_table
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.deletions import apply_deletions, write_report
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
-from flitstack_dagster.runs import bundle_root, get_run
+from flitstack_dagster.novo.runs import bundle_root, get_run
 
 GROUP = "pipedrive_load"
 

@@ -12,7 +12,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.staging import QUARANTINE
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.approval import check_approval
 from flitstack_dagster.mapping.audit import audit_account

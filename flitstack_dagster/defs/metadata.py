@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from flitstack_dagster.safe_text import cap_document, md_list, md_text
+from flitstack_dagster.core.safe_text import cap_document, md_list, md_text
 
 # the UI renders Markdown metadata up to about this size
 DOCUMENT_PREVIEW = 60000

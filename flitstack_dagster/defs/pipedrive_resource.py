@@ -1,6 +1,6 @@
 """The Pipedrive destination as a Dagster resource: the account the PIPEDRIVE_* settings name.
 
-A field left unset comes from its environment variable, checked by flitstack_dagster.settings when a
+A field left unset comes from its environment variable, checked by flitstack_dagster.core.settings when a
 step asks for its client. `EnvVar` keeps the URL and token out of the UI; the client keeps the token
 out of logs, errors and metadata. A problem with the settings or the account (bad value, refused
 token, unreachable host, wrong account) fails the step with a `dg.Failure` whose description is the
@@ -17,12 +17,12 @@ from typing import Optional
 import dagster as dg
 from pydantic import PrivateAttr
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
 from flitstack_dagster.pipedrive.problems import human_message
 from flitstack_dagster.pipedrive.ratelimit import RateLimiter
-from flitstack_dagster.settings import PipedriveSettings, pipedrive_settings, raw
+from flitstack_dagster.core.settings import PipedriveSettings, pipedrive_settings, raw
 
 
 class PipedriveResource(dg.ConfigurableResource):

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from flitstack_dagster.settings import Paths, data_paths
+from flitstack_dagster.core.settings import Paths, data_paths
 
 
 class ProjectDuckDB(DuckDBResource):

@@ -12,10 +12,10 @@ from flitstack_dagster.defs.loading import user_failure
 from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
 from flitstack_dagster.pipedrive.errors import PipedriveError
-from flitstack_dagster.run_tags import account_run_tags
+from flitstack_dagster.defs.run_tags import account_run_tags
 
 
 class RollbackConfig(dg.Config):

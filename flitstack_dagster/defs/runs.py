@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
-from flitstack_dagster.runs import MODES, add_run
+from flitstack_dagster.novo.runs import MODES, add_run
 
 
 class RegisterRunConfig(dg.Config):

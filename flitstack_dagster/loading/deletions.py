@@ -15,11 +15,11 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.pipedrive.errors import NotFound
-from flitstack_dagster.runs import check_account
-from flitstack_dagster.safe_text import csv_row
+from flitstack_dagster.novo.runs import check_account
+from flitstack_dagster.core.safe_text import csv_row
 
 # deleted.csv Entity -> (Pipedrive entity, source-id prefixes of the records it became)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {

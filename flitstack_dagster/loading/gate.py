@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.mapping.model import Mapping
-from flitstack_dagster.runs import get_run, mode_of
+from flitstack_dagster.novo.runs import get_run, mode_of
 from flitstack_dagster.verification.reconcile import reconcile_run
 from flitstack_dagster.verification.store import is_sample_verified
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.loading.shaped_store import ShapedWriter
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.novo.bundle import resolve_inside
-from flitstack_dagster.runs import bundle_root, get_run, mode_of
+from flitstack_dagster.novo.runs import bundle_root, get_run, mode_of
 from flitstack_dagster.shaping.checks import CheckResult, check_values_mapped, run_checks
 from flitstack_dagster.shaping.common import Owners, ShapeContext
 from flitstack_dagster.shaping.inputs import read_staged

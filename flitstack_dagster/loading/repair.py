@@ -34,8 +34,8 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
 from flitstack_dagster.loading.marker import MARKED, marker
 from flitstack_dagster.loading.resolve import Registry
@@ -43,7 +43,7 @@ from flitstack_dagster.loading.rollback import delete_record, not_gone
 from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
 from flitstack_dagster.loading.store import LoadStore, ensure_schema
 from flitstack_dagster.pipedrive.models import OrganizationRelationship
-from flitstack_dagster.runs import check_account, get_run
+from flitstack_dagster.novo.runs import check_account, get_run
 from flitstack_dagster.verification.readback import IDENTIFIED, Scan, read_back, scan_entity
 
 REPAIRED = tuple(e for e in SHAPED_TABLE if e in IDENTIFIED)  # FK order

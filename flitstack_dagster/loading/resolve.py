@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 # Which id-map entity a source id's prefix refers to (`asset:00042` is an organization).
 REF_ENTITY = {

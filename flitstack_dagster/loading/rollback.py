@@ -43,12 +43,12 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.store import AuditRow, LoadStore, audit_rows, ensure_schema
 from flitstack_dagster.pipedrive.account import AccountIdentity
 from flitstack_dagster.pipedrive.errors import NotFound
-from flitstack_dagster.runs import check_account
+from flitstack_dagster.novo.runs import check_account
 from flitstack_dagster.verification.compare import KINDS, MATCH, compare
 from flitstack_dagster.verification.readback import read_back
 

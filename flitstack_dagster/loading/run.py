@@ -9,7 +9,7 @@ import duckdb
 from flitstack_dagster.loading.group_commit import GroupCommitStore
 from flitstack_dagster.loading.loader import LoadResult, Progress, load_entity
 from flitstack_dagster.loading.resolve import Registry, Resolver
-from flitstack_dagster.runs import check_account
+from flitstack_dagster.novo.runs import check_account
 
 # load entity -> shaped table, in FK order
 SHAPED_TABLE = {

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flitstack_dagster.duck import database_file
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.duck import database_file
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.shaping.common import with_content_hash
 
 FILE = "data.parquet"

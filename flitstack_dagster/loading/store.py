@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS meta",

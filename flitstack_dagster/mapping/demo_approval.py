@@ -11,7 +11,7 @@ from flitstack_dagster.mapping.approval import APPROVED_WHAT, approve
 from flitstack_dagster.mapping.model import Mapping, StatusTarget
 from flitstack_dagster.mapping.store import approved_path, proposed_path
 from flitstack_dagster.mapping.yamlio import STATUS_KEY, load_mapping, needs_decision, write_mapping
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 
 
 def _confirm_low_confidence(m: Mapping) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 
 
 class StatusEvidence(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, Field
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.audit import PdUser, _user
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.mapping.column_stats import column_stats
 from flitstack_dagster.mapping.evidence import StatusEvidence, status_evidence
 from flitstack_dagster.novo.columns import BY_ENTITY, FILES, UDF_FILE, snake

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.audit import (
     PLAN_FIELD_CAP,
     PdField,
@@ -36,7 +36,7 @@ from flitstack_dagster.mapping.audit import (
 )
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.propose import COMPATIBLE
-from flitstack_dagster.runs import check_account
+from flitstack_dagster.novo.runs import check_account
 
 ACTIVITY_TYPES = (("Work Order Labor", "cogs"), ("Work Order Parts", "cart"))
 FIELD_ENTITIES = ("deal", "person", "organization")

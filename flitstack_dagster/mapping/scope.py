@@ -31,7 +31,7 @@ from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
 from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
 from flitstack_dagster.mapping.value_proposals import describe_status
 from flitstack_dagster.mapping.yamlio import STATUS_KEY, needs_decision
-from flitstack_dagster.safe_text import Markdown, md_text
+from flitstack_dagster.core.safe_text import Markdown, md_text
 
 RESERVE = 0.20
 COST = {"organization": 5, "relationship": 10, "person": 5, "deal": 5, "activity": 5, "note": 10, "file": 10}

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.audit import AccountAudit
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.yamlio import load_mapping
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 
 
 def mapping_dir(paths: Paths) -> Path:

@@ -14,10 +14,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.model import FieldMapping, Mapping, ValueProposal
 from flitstack_dagster.mapping.value_proposals import CONFIDENT, describe_status
-from flitstack_dagster.safe_text import md_text
+from flitstack_dagster.core.safe_text import md_text
 
 HEADER = """\
 # FlitStack mapping: Novo Work Order -> Pipedrive

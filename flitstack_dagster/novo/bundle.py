@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.columns import BY_FILE, JSON_FILES, UDF_FILE, NovoFile
 from flitstack_dagster.novo.manifest import MANIFEST_NAME, Manifest, is_plain_file_name, load_manifest
 

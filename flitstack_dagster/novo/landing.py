@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo import attachment_bodies
 from flitstack_dagster.novo.bundle import (
     CHUNK,

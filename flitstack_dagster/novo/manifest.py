@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "novo-work-order-export"

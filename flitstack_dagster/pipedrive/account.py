@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.settings import url_host
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.settings import url_host
 
 from .errors import NotPipedriveApi, PipedriveError, TokenRefused, is_envelope
 

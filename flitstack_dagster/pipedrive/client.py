@@ -32,8 +32,8 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr
 
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.settings import url_host
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.settings import url_host
 
 from . import models as m
 from .costs import CostTable, Operation, default_cost_table
@@ -234,9 +234,9 @@ class PipedriveClient:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> PipedriveClient:
-        """The account the PIPEDRIVE_* settings name (checked by flitstack_dagster.settings, which
+        """The account the PIPEDRIVE_* settings name (checked by flitstack_dagster.core.settings, which
         raises a SettingError naming any bad variable); keyword arguments win over the settings."""
-        from flitstack_dagster.settings import pipedrive_settings
+        from flitstack_dagster.core.settings import pipedrive_settings
 
         s = pipedrive_settings(env)
         kwargs.setdefault("plan", s.plan)

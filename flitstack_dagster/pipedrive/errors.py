@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 
 class PipedriveError(Exception):

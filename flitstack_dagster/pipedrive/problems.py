@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 from .errors import PipedriveError
 

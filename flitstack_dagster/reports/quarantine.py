@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from flitstack_dagster.duck import copy_to_csv
+from flitstack_dagster.core.duck import copy_to_csv
 
 
 QUERY = ('SELECT file, row_number, "column", raw_value, reason_code, message, level FROM staging.quarantine '

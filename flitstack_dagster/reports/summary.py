@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import duckdb
 
-from flitstack_dagster import duck
-from flitstack_dagster.safe_text import plain_line
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.safe_text import plain_line
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from flitstack_dagster.duck import has_table, read_frame
+from flitstack_dagster.core.duck import has_table, read_frame
 from flitstack_dagster.novo.columns import BY_ENTITY, ColType
 
 _DTYPE: dict[ColType, pl.DataType] = {

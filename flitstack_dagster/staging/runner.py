@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.novo.columns import NULL_MARKERS
 from flitstack_dagster.staging.models import (
     SQL_ROOT,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from flitstack_dagster.duck import copy_to_csv, has_table
+from flitstack_dagster.core.duck import copy_to_csv, has_table
 
 COLUMNS = ("seq, entity, source_id, pipedrive_id AS destination_id, operation, "
            "strftime(recorded_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS recorded_at_utc, tokens, rolled_back_by")

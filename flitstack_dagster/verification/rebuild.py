@@ -15,10 +15,10 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.standard import STANDARD_STATUS
-from flitstack_dagster.safe_text import cut, md_json_block, md_text
+from flitstack_dagster.core.safe_text import cut, md_json_block, md_text
 from flitstack_dagster.shaping.recurrence import RecurrenceError, parse_recurrence
 
 PIPEDRIVE = "Pipedrive workflow automation"

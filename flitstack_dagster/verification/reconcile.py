@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.loading.run import SHAPED_TABLE
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from flitstack_dagster.safe_text import HTML_CELL_LIMIT, html_text
+from flitstack_dagster.core.safe_text import HTML_CELL_LIMIT, html_text
 from flitstack_dagster.verification.verify import ENTITIES, VerificationResult, field_summary
 
 ORDER = {"mismatch": 0, "missing": 1, "match": 2}

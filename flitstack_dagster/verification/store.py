@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS verification",

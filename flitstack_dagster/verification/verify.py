@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flitstack_dagster.duck import has_table
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
 from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
 from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved

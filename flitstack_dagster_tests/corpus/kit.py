@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from flitstack_dagster.cli import main
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.bundle import count_records, open_bundle, text_encoding
 from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster.staging.quarantine import accounting

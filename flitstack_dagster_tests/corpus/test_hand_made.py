@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster_tests.novo.bundle_factory import write_bundle

@@ -18,13 +18,14 @@ from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs import sensors as sensors_mod
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
-from flitstack_dagster.duck import connect
+from flitstack_dagster.core.duck import connect
 from flitstack_dagster.loading.relaunch import next_midnight
 from flitstack_dagster.loading.store import ensure_schema as ensure_load_schema
-from flitstack_dagster.novo.generator.bundle_build import generate
+from flitstack_dagster.novo import drop as drop_mod
+from flitstack_dagster.novo.generator import generate
 from flitstack_dagster.novo.generator.options import GenOptions
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
-from flitstack_dagster.runs import list_runs
+from flitstack_dagster.novo.runs import list_runs
 
 FULL_KEY = "full-springfield-20261120T070000Z"
 
@@ -179,8 +180,8 @@ def test_hash_mismatch_is_reported_once_and_retried_only_after_a_new_copy(env, s
     whole = (source / "x" / "work_orders.csv").read_bytes()
     (drop / "work_orders.csv").write_bytes(whole[:-2] + b"!!")  # right size, wrong bytes
     opened = []
-    real_open = sensors_mod.open_bundle
-    monkeypatch.setattr(sensors_mod, "open_bundle", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    real_open = drop_mod.open_bundle
+    monkeypatch.setattr(drop_mod, "open_bundle", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     bad = t.tick()
     assert bad.run_requests == []
     assert "x: refused" in bad.skip_message and "SHA-256 does not match" in bad.skip_message

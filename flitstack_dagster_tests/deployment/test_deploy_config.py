@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
-from flitstack_dagster.run_tags import ACCOUNT_TAG, account_run_tags, pipedrive_account
+from flitstack_dagster.defs.run_tags import ACCOUNT_TAG, account_run_tags, pipedrive_account
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ENV = {"DAGSTER_PG_HOST": "db.internal", "DAGSTER_PG_PORT": "5433", "DAGSTER_PG_USERNAME": "dagster",

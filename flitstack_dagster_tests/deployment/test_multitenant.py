@@ -16,12 +16,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.run_tags import ACCOUNT_TAG, pipedrive_account
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.defs.run_tags import ACCOUNT_TAG, pipedrive_account
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.deployment.rehearsal import Rehearsal, Tenant, free_port
 from flitstack_dagster_tests.reliability.kit import waive_sample_gate
 

@@ -13,8 +13,8 @@ from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.defs import landing, staging
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import build_resources
-from flitstack_dagster.runs import add_run
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.novo.runs import add_run
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting
 
 # injected problem -> the quarantine reason codes that account for it

@@ -11,13 +11,13 @@ import shutil
 
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
-from flitstack_dagster.orchestration import launch_migrate
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.defs.instance import launch_migrate
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core.settings import data_paths
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -185,7 +185,7 @@ def _records(snap: dict, coll: str) -> list[dict]:
 def test_delta_touches_only_what_changed_then_rollbacks_restore(migrated):
     """A generated delta (changed, new, deleted records) through `migrate`, then the `rollback` job:
     the delta's rollback gives back the post-full state; rolling back full and sample empties it."""
-    from flitstack_dagster.orchestration import get_instance
+    from flitstack_dagster.defs.instance import get_instance
     from flitstack_dagster.definitions import build_definitions
     from flitstack_dagster_tests.loading.test_rollback import live_state
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs.loading import load_assets
 from flitstack_dagster.defs.partitions import migration_runs
@@ -33,10 +33,10 @@ from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.pipedrive.ratelimit import RateLimiter
 from flitstack_dagster.pipedrive.costs import default_cost_table
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.reliability.kit import generate, waive_sample_gate
 
 pytestmark = pytest.mark.timeout(600)

@@ -12,7 +12,7 @@ import sys
 import dagster as dg
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main
 from flitstack_dagster.loading.deletions import apply_deletions
 from flitstack_dagster.loading.rollback import RollbackUnproven, plan_rollback, rollback_run
@@ -23,9 +23,9 @@ from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.pipedrive.account import AccountIdentity, NotPipedriveApi, WrongAccount, identify
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.errors import PipedriveError
-from flitstack_dagster.runs import UnprovenAccount, check_account, register_run, run_account
+from flitstack_dagster.novo.runs import UnprovenAccount, check_account, register_run, run_account
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.loading import http_stubs
 from flitstack_dagster_tests.loading.test_rollback import (
     DELTA,
@@ -196,7 +196,7 @@ def test_rollback_with_the_other_account_refuses_before_any_write(world, a, b, m
 
 def test_repair_with_the_other_account_refuses_before_any_request_that_changes_anything(world, a, b):
     from flitstack_dagster.loading.repair import repair_run
-    from flitstack_dagster.runs import register_run
+    from flitstack_dagster.novo.runs import register_run
 
     with duck.connect(world.paths.duckdb) as con:
         register_run(con, FULL, world.paths.root, "fingerprint")

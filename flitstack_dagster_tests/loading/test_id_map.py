@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.group_commit import GroupCommitStore
 from flitstack_dagster.loading.marker import marked_file_name, marker, marker_of, with_marker, without_marker
 from flitstack_dagster.loading.store import (

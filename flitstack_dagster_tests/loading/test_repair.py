@@ -12,7 +12,7 @@ from flitstack_dagster.loading.rollback import rollback_run
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.resolve import Registry
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.runs import ensure_schema as ensure_runs
+from flitstack_dagster.novo.runs import ensure_schema as ensure_runs
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.verification.verify import account_of, verify_run
 from flitstack_dagster_tests.verification.handmade import RUN, build

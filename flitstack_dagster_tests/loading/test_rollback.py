@@ -321,8 +321,8 @@ def test_unknown_and_empty_runs_are_refused_with_a_clear_message(client, con):
 @pytest.fixture
 def project(tmp_path, sb, monkeypatch):
     """A data folder whose DuckDB file holds a full run and a delta on top of it."""
-    from flitstack_dagster import duck
-    from flitstack_dagster.settings import Paths
+    from flitstack_dagster.core import duck
+    from flitstack_dagster.core.settings import Paths
 
     paths = Paths(tmp_path / "data").ensure()
     monkeypatch.setenv("FLITSTACK_DATA_DIR", str(paths.root))

@@ -4,8 +4,8 @@ import argparse
 
 import pytest
 
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.mapping import command
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.cli import mapping as command
 from flitstack_dagster.mapping.approval import approve, check_approval, require_approval
 from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.profile import profile_source

@@ -3,7 +3,7 @@ one review pass: the proposal covers every value seen, and the lead only decides
 
 from __future__ import annotations
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.mapping.approval import approve, check_approval
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
@@ -11,8 +11,8 @@ from flitstack_dagster.mapping.value_proposals import CONFIDENT
 from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, needs_decision, write_mapping, write_proposal
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.runs import add_run
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.novo.runs import add_run
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.reliability import kit
 

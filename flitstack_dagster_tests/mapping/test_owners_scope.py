@@ -5,7 +5,7 @@ import math
 import polars as pl
 import pytest
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.audit import AccountAudit, PdField, PdUser
 from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.owners import resolve_owners

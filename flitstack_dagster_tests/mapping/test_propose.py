@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.audit import AccountAudit, PdField
 from flitstack_dagster.mapping.profile import profile_source

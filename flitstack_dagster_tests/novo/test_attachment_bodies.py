@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.attachment_bodies import leaves_bundle
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.bundle import (
     Bundle,
     ZipLimits,

@@ -9,8 +9,9 @@ import duckdb
 import pytest
 
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.errors import BundleError
-from flitstack_dagster.novo import command, landing
+from flitstack_dagster.core.errors import BundleError
+from flitstack_dagster.cli import verify_bundle as command
+from flitstack_dagster.novo import landing
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.columns import BY_FILE
 from flitstack_dagster.novo.landing import LandedFile, land_bundle

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flitstack_dagster.errors import BundleError
+from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.manifest import Manifest, load_manifest
 
 SHA = "ab" * 32

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from flitstack_dagster.safe_text import FORMULA_START, visible_text
+from flitstack_dagster.core.safe_text import FORMULA_START, visible_text
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1+2", "\r=3+4"]
 HTML = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>"]

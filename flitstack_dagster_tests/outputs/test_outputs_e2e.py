@@ -9,16 +9,16 @@ import re
 import dagster as dg
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.outputs.hostile import (
     FORMULAS,
     LONG,

@@ -15,7 +15,7 @@ from flitstack_dagster.defs.metadata import md_document, md_problems, md_table
 from flitstack_dagster.loading.deletions import DeletionResult, write_report
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.reports.quarantine import write_quarantine_report
-from flitstack_dagster.safe_text import (
+from flitstack_dagster.core.safe_text import (
     FORMULA_START,
     cap_document,
     csv_cell,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.pipedrive.account import NotPipedriveApi, TokenRefused, identify
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.errors import NotFound, PipedriveError

@@ -299,7 +299,7 @@ def test_from_env(monkeypatch):
     assert "env-token" not in repr(c)
     assert c.limiter.daily_budget == 30_000 * 2 * 3
     monkeypatch.delenv("PIPEDRIVE_API_TOKEN")
-    from flitstack_dagster.errors import UserError
+    from flitstack_dagster.core.errors import UserError
 
     with pytest.raises(UserError, match="PIPEDRIVE_API_TOKEN"):
         PipedriveClient.from_env()

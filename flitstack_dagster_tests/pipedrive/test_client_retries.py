@@ -234,7 +234,7 @@ def test_download_redirect_to_another_host_drops_the_token():
 def test_files_over_25_mb_are_refused_before_sending():
     s = Script(ok({"id": 1}))
     c, _ = make(s)
-    from flitstack_dagster.errors import UserError
+    from flitstack_dagster.core.errors import UserError
 
     with pytest.raises(UserError, match="25 MB"):
         c.upload_file(b"x" * (25 * 1024 * 1024 + 1), file_name="big.bin", deal_id=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.pipedrive.costs import COSTS_CSV, CostTable, default_cost_table
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
 from flitstack_dagster.pipedrive.ratelimit import RateLimiter, daily_budget

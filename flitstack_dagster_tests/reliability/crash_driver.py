@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.runs import get_run
+from flitstack_dagster.novo.runs import get_run
 
 PLAN, SEATS = "ultimate", 5
 

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.loading.loader import LoadResult
 from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
 from flitstack_dagster.pipedrive.client import PipedriveClient
-from flitstack_dagster.runs import get_run
+from flitstack_dagster.novo.runs import get_run
 from flitstack_dagster.sandbox.faults import FaultConfig
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 
 # A recognisable token: the security tests grep every output for it.
 TOKEN = "tok_SECRET_canary_123"
@@ -156,7 +156,7 @@ def prepare(root: Path, *, work_orders: int = 12, seed: int = 7, mess: float = 0
     from flitstack_dagster.defs.partitions import migration_runs
     from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
     from flitstack_dagster.mapping.demo_approval import approve_for_demo
-    from flitstack_dagster.runs import add_run
+    from flitstack_dagster.novo.runs import add_run
 
     root.mkdir(parents=True, exist_ok=True)
     bundle = generate(root / "bundle", work_orders, seed, mess)

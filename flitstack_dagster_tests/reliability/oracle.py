@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.pipedrive.client import PipedriveClient

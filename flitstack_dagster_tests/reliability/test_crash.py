@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.loading.store import ensure_schema
 from flitstack_dagster.sandbox.clock import Clock

@@ -13,7 +13,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.loading.group_commit import GroupCommitStore
 from flitstack_dagster.loading.loader import load_entity

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.loading.prepare import shape_run
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.mapping import store as mapping_store
@@ -25,8 +25,8 @@ from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.mapping.yamlio import write_proposal
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.runs import add_run
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.novo.runs import add_run
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.runner import run_all
 
 from . import kit

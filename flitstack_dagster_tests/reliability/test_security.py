@@ -15,7 +15,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
@@ -207,7 +207,7 @@ def test_sandbox_and_webserver_listen_on_127_0_0_1_by_default():
         assert sb._sock.getsockname()[0] == "127.0.0.1"
         assert sb.base_url.startswith("http://127.0.0.1:")
     assert inspect.signature(SandboxServer).parameters["host"].default == "127.0.0.1"
-    from flitstack_dagster.sandbox import command
+    from flitstack_dagster.cli import sandbox as command
     assert '"--host", default="127.0.0.1"' in inspect.getsource(command)
     # `dagster dev` passes no host unless told; the webserver then binds 127.0.0.1
     assert {p.name: p.default for p in web.dagster_webserver.params}["host"] == "127.0.0.1"

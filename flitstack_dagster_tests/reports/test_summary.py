@@ -3,7 +3,7 @@ from __future__ import annotations
 import duckdb
 
 from flitstack_dagster.reports.summary import print_summary
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 
 
 def test_summary_counts_records_set_aside_while_shaping(tmp_path, capsys):

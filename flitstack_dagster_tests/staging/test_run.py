@@ -8,7 +8,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.staging.models import discover_models
 from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 from flitstack_dagster.staging.runner import run_all, run_model

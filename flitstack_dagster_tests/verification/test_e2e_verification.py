@@ -8,7 +8,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from flitstack_dagster import duck
+from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs.partitions import migration_runs
@@ -16,9 +16,9 @@ from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import build_resources
 from flitstack_dagster.defs.verification import verify_migration_run
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
-from flitstack_dagster.runs import add_run
+from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.reliability.kit import waive_sample_gate
 
 from .test_report_reconcile import dump_dom

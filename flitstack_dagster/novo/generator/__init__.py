@@ -10,8 +10,8 @@
 - `mess`     injects each problem of the spec's "What real exports get wrong" at a known rate
 - `writers`  streaming CSV sinks that count records, bytes and SHA-256 while writing; body writer
 - `bundle_build` output folder, sinks, manifest, mess log beside the bundle, deterministic zip
+- `full`     a full bundle from a freshly built world
 - `delta`    a delta bundle from a base bundle's CSVs
-- `command`  the `flitstack generate` subcommand
 """
 
 from flitstack_dagster.novo.generator.options import GenOptions
@@ -20,7 +20,12 @@ __all__ = ["GenOptions", "generate"]
 
 
 def generate(options: GenOptions, log=print):
-    """Write the bundle `options` describe; returns the `Summary`."""
-    from flitstack_dagster.novo.generator.bundle_build import generate as _generate
+    """Write the bundle `options` describe (a delta of `delta_from` when set); returns the `Summary`."""
+    options.validate()
+    if options.delta_from is not None:
+        from flitstack_dagster.novo.generator.delta import generate_delta
 
-    return _generate(options, log=log)
+        return generate_delta(options, log)
+    from flitstack_dagster.novo.generator.full import generate_full
+
+    return generate_full(options, log)

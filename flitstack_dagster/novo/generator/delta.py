@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.novo import columns
 from flitstack_dagster.novo.generator import config_files, udfs
 from flitstack_dagster.novo.generator.bundle_build import Bundle, Log, Summary, prepare_out, zone

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 DEFAULT_EXPORTED_AT = "2026-11-20T07:00:00Z"
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 
-from flitstack_dagster import duck
-from flitstack_dagster.runs import MODES, add_run, list_runs
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core import duck
+from flitstack_dagster.novo.runs import MODES, add_run, list_runs
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     with duck.connect(paths.duckdb) as con:
         if args.action == "add":
             r = add_run(con, args.bundle, args.mode, paths.work)
-            from flitstack_dagster.orchestration import add_partition, get_instance
+            from flitstack_dagster.defs.instance import add_partition, get_instance
 
             add_partition(get_instance(paths), r.run_key)
             print(f"registered {r.run_key}  ({r.mode}, {r.bundle_path})")

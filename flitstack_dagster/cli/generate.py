@@ -47,7 +47,7 @@ def options_from(args: argparse.Namespace) -> GenOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flitstack_dagster.novo.generator.bundle_build import generate
+    from flitstack_dagster.novo.generator import generate
 
     s = generate(options_from(args), log=lambda line: print(line, flush=True))
     print(f"wrote {len(s.files)} files, {s.rows:,} records, {s.bytes:,} bytes "

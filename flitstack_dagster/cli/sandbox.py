@@ -14,8 +14,8 @@ import signal
 import threading
 from pathlib import Path
 
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from flitstack_dagster.settings import raw
+from flitstack_dagster.core.settings import raw
 
 ACCOUNT_TAG = "flitstack/pipedrive_account"
 

@@ -1,7 +1,8 @@
 """`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback, doctor.
 
-Each subcommand lives in the module that owns its work; this file only dispatches, and imports a
-subcommand's module only when that subcommand runs (so `flitstack generate` never loads Dagster).
+Each subcommand has its own module in this package and calls into the stage that owns its work; this
+file only dispatches, and imports a subcommand's module only when that subcommand runs (so `flitstack
+generate` never loads Dagster).
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ import logging
 import sys
 import traceback
 
-from flitstack_dagster.settings import debug
+from flitstack_dagster.core.settings import debug
 
 # name -> (module, one-line help). Each module defines `configure(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("flitstack_dagster.demo", "generate an export and migrate it into the local Pipedrive sandbox"),
-    "generate": ("flitstack_dagster.novo.generator.command", "write a synthetic Novo export bundle"),
-    "verify-bundle": ("flitstack_dagster.novo.command", "check a Novo export bundle against its manifest"),
-    "sandbox": ("flitstack_dagster.sandbox.command", "run the local Pipedrive sandbox"),
-    "runs": ("flitstack_dagster.runs_command", "register and list migration runs"),
-    "mapping": ("flitstack_dagster.mapping.command", "approve the proposed mapping"),
-    "doctor": ("flitstack_dagster.doctor", "check the settings and the Pipedrive account they point at"),
-    "rollback": ("flitstack_dagster.rollback_command", "undo what a migration run did in Pipedrive"),
-    "repair": ("flitstack_dagster.repair_command", "rebuild a run's id map from what the Pipedrive account holds"),
+    "demo": ("flitstack_dagster.cli.demo", "generate an export and migrate it into the local Pipedrive sandbox"),
+    "generate": ("flitstack_dagster.cli.generate", "write a synthetic Novo export bundle"),
+    "verify-bundle": ("flitstack_dagster.cli.verify_bundle", "check a Novo export bundle against its manifest"),
+    "sandbox": ("flitstack_dagster.cli.sandbox", "run the local Pipedrive sandbox"),
+    "runs": ("flitstack_dagster.cli.runs", "register and list migration runs"),
+    "mapping": ("flitstack_dagster.cli.mapping", "approve the proposed mapping"),
+    "doctor": ("flitstack_dagster.cli.doctor", "check the settings and the Pipedrive account they point at"),
+    "rollback": ("flitstack_dagster.cli.rollback", "undo what a migration run did in Pipedrive"),
+    "repair": ("flitstack_dagster.cli.repair", "rebuild a run's id map from what the Pipedrive account holds"),
 }
 
 STOPPED = "stopped; run the same command again to resume"
@@ -69,8 +70,8 @@ def _dispatch(argv: list[str] | None) -> int:
 
 def _report(exc: BaseException) -> int:
     """Print what went wrong for a person (the token scrubbed) and return the exit code."""
-    from flitstack_dagster.errors import UserError
-    from flitstack_dagster.settings import scrub
+    from flitstack_dagster.core.errors import UserError
+    from flitstack_dagster.core.settings import scrub
 
     if _interrupted(exc):
         print(STOPPED, file=sys.stderr)
@@ -102,7 +103,7 @@ def _account_problem(exc: BaseException) -> str | None:
         return None
     from flitstack_dagster.pipedrive.errors import PipedriveError
     from flitstack_dagster.pipedrive.problems import human_message
-    from flitstack_dagster.settings import SettingError, pipedrive_settings
+    from flitstack_dagster.core.settings import SettingError, pipedrive_settings
 
     try:
         host = pipedrive_settings().host
@@ -110,6 +111,3 @@ def _account_problem(exc: BaseException) -> str | None:
         host = None
     return human_message(exc, host) or (str(exc) if isinstance(exc, PipedriveError) else None)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

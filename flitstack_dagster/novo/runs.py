@@ -16,8 +16,8 @@ from typing import Literal
 
 import duckdb
 
-from flitstack_dagster.duck import has_table
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.pipedrive.account import AccountIdentity, WrongAccount
 
 Mode = Literal["sample", "full", "delta"]

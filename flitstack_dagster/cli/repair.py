@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from flitstack_dagster import duck
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.pipedrive.errors import PipedriveError
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:

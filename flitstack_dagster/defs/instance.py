@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from flitstack_dagster.settings import Paths
+from flitstack_dagster.core.settings import Paths
 
 
 def dagster_home(paths: Paths) -> Path:

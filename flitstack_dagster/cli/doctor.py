@@ -1,6 +1,6 @@
 """`flitstack doctor`: check the settings, then the Pipedrive account they name, one line per check.
 
-Settings first (every PIPEDRIVE_* and FLITSTACK_* value, see settings.py), then against the account:
+Settings first (every PIPEDRIVE_* and FLITSTACK_* value, see core/settings.py), then against the account:
 reachable, token accepted, which company and API user (GET /v1/users/me), plan and seats (Pipedrive's
 API reports neither: the plan is compared with the burst limit it reports, the seats with the active
 users), the daily budget left (the documented x-daily-requests-left header), custom-field headroom
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.settings import PipedriveSettings, SettingError, data_paths, pipedrive_settings
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.settings import PipedriveSettings, SettingError, data_paths, pipedrive_settings
 
 FIELD_ENTITIES = ("deal", "person", "organization", "activity")  # every custom field counts towards the cap
 
@@ -121,7 +121,7 @@ def _identity(client: Any, settings: PipedriveSettings) -> Iterator[Check]:
 
 def _runs_elsewhere(identity: Any) -> Iterator[Check]:
     """Runs in this data folder that loaded into another company (their next step would be refused)."""
-    from flitstack_dagster import duck
+    from flitstack_dagster.core import duck
 
     db = data_paths().duckdb
     if not db.exists():

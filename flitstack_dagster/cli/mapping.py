@@ -13,12 +13,12 @@ import getpass
 import sys
 from pathlib import Path
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 
 def default_paths() -> tuple[Path, Path]:
     from flitstack_dagster.mapping.store import approved_path, proposed_path
-    from flitstack_dagster.settings import data_paths
+    from flitstack_dagster.core.settings import data_paths
 
     paths = data_paths()
     return proposed_path(paths), approved_path(paths)

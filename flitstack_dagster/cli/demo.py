@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 
-from flitstack_dagster import duck
-from flitstack_dagster.errors import UserError
-from flitstack_dagster.safe_text import plain_line
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.safe_text import plain_line
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -33,9 +33,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.cli import main as cli_main
-    from flitstack_dagster.orchestration import launch_migrate
+    from flitstack_dagster.defs.instance import launch_migrate
     from flitstack_dagster.reports.summary import print_summary
-    from flitstack_dagster.runs import add_run
+    from flitstack_dagster.novo.runs import add_run
     from flitstack_dagster.sandbox.server import SandboxServer
 
     paths = data_paths().ensure()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flitstack_dagster import duck
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.pipedrive.errors import PipedriveError
-from flitstack_dagster.settings import data_paths
+from flitstack_dagster.core.settings import data_paths
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
     from flitstack_dagster.pipedrive.client import PipedriveClient
     from flitstack_dagster.pipedrive.problems import human_message
-    from flitstack_dagster.settings import pipedrive_settings
+    from flitstack_dagster.core.settings import pipedrive_settings
 
     paths = data_paths()
     if not paths.duckdb.exists():

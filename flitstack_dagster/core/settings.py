@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from flitstack_dagster.errors import UserError
+from flitstack_dagster.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,14 @@ class Variable:
 COMPANY_URL_EXAMPLE = "https://yourcompany.pipedrive.com"
 DEFAULT_DATA_DIR = "data"
 MAX_DAILY_RESERVE = 0.9
+# Pipedrive's plans; the rate limiter's tables are keyed by the same names (a test keeps them equal).
+PLANS = ("lite", "growth", "premium", "ultimate")
 
 VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("PIPEDRIVE_BASE_URL", None, "your Pipedrive company URL, starting with https://", COMPANY_URL_EXAMPLE),
     Variable("PIPEDRIVE_API_TOKEN", None, "the API token alone (Pipedrive: Personal preferences > API)",
              "0123456789abcdef0123456789abcdef01234567", secret=True),
-    Variable("PIPEDRIVE_PLAN", "growth", "one of lite, growth, premium, ultimate", "growth"),
+    Variable("PIPEDRIVE_PLAN", "growth", f"one of {', '.join(PLANS)}", "growth"),
     Variable("PIPEDRIVE_SEATS", "5", "a whole number of seats", "5"),
     Variable("PIPEDRIVE_DAILY_RESERVE", "0.2", f"a fraction of the daily token budget from 0 to {MAX_DAILY_RESERVE:g}",
              "0.2"),
@@ -192,12 +194,10 @@ def check_api_token(value: str | None) -> SecretStr:
 
 
 def check_plan(value: str | None) -> str:
-    from flitstack_dagster.pipedrive.ratelimit import normalize_plan
-
-    try:
-        return normalize_plan(value if value is not None else VARIABLES["PIPEDRIVE_PLAN"].default)
-    except ValueError:
-        raise SettingError([_malformed("PIPEDRIVE_PLAN", value)]) from None
+    plan = (value if value is not None else VARIABLES["PIPEDRIVE_PLAN"].default).strip().lower()
+    if plan not in PLANS:
+        raise SettingError([_malformed("PIPEDRIVE_PLAN", value)])
+    return plan
 
 
 def check_seats(value: str | int | None) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flitstack_dagster.safe_text import csv_cell, csv_cell_sql
+from flitstack_dagster.core.safe_text import csv_cell, csv_cell_sql
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
