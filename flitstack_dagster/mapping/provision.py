@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.mapping.activity_rows import activity_types_used
 from flitstack_dagster.mapping.audit import (
     PLAN_FIELD_CAP,
     PdField,
@@ -271,7 +272,9 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
             res.created_stages.append(sname)
         stage_ids[sname] = sid
     type_ids: dict[str, tuple[int, str | None]] = {}
-    for tname, icon in ACTIVITY_TYPES:
+    icons = dict(ACTIVITY_TYPES)
+    for tname in activity_types_used(mapping):  # the mapping's types: created when missing, all recorded
+        icon = icons.get(tname, "task")
         t = next((t for t in types if _norm(t.name) == _norm(tname)), None)
         if t is None:
             made = client.create_activity_type({"name": tname, "icon_key": icon})
