@@ -92,7 +92,7 @@ ACTIVITY_WORDS: dict[str, tuple[str, ...]] = {
     "Call": ("call", "phone", "phone call", "telephone", "tel", "anruf", "telefonat", "appel", "llamada",
              "telefonata", "gesprek"),
     "Email": ("email", "e mail", "mail", "courriel", "correo", "correo electronico"),
-    "Meeting": ("meeting", "visit", "site visit", "appointment", "besuch", "termin", "besprechung", "reunion",
+    "Meeting": ("meeting", "mtg", "visit", "site visit", "appointment", "besuch", "termin", "besprechung", "reunion",
                 "rendez vous", "visite", "visita", "riunione", "afspraak", "bezoek"),
     "Task": ("task", "todo", "to do", "aufgabe", "tache", "tarea", "compito", "taak"),
 }
