@@ -16,7 +16,8 @@ the defaults the proposal decides from the data and the names:
   gets a proposal with its confidence and one-line reason (`value_proposals`, see
   `value_proposals.py`): statuses from their name (abbreviations, synonyms, other languages), their
   work orders' completion dates and the status log, and a stage of the same name in the account's
-  pipeline; priorities and roles from their name; list values outside the declared choices map to
+  pipeline; priorities, roles and request types from their name; activity-log entry types to the
+  account's activity types (or kept as notes); list values outside the declared choices map to
   the option they mean or spell, else become a new option of their own name; a department id no
   department has is set aside (left empty). Below `CONFIDENT` a proposal needs the lead's decision.
   A target of `""` means "leave the field empty" (an explicit, confirmed choice, e.g. an Internal
@@ -28,7 +29,7 @@ Transform names (read by shaping): `copy`, `text`, `name_join`, `email_list`, `p
 `address_join`, `datetime`, `date`, `money`, `number`, `yesno`, `multi`, `value_map:<key>`,
 `status_map`, `lookup:<kind>`, `owner`, `source_id:<kind>`, `wo_title`, `description_or_note`,
 `lineage`, `hierarchy_parent`, `account_parent`, `labor_cost`, `parts_cost`, `total_cost`,
-`hours_to_duration`, `activity_note`, `note_content`, `entry_type`, `recurrence`, `pm_subject`,
+`hours_to_duration`, `activity_note`, `activity_type`, `note_content`, `entry_type`, `recurrence`, `pm_subject`,
 `active_only`, `parts_table`, `file_body`, `file_parent`, `size_check`, `hash_check`,
 `deletion_policy`, `id_map`, `none`.
 """

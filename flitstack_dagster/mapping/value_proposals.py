@@ -4,7 +4,11 @@ Text: the value is normalised (case, accents, punctuation), then matched against
 meaning goes by — standard names, synonyms (a few other languages included) and abbreviations
 (`Comp.`, `WIP`, `Canc`). Data (statuses only): the share of its work orders with a completion date
 decides closed versus open, the status log adds re-entry (entered from a closed status), first
-position and whether histories move on. Account: a stage of the same name already in the pipeline.
+position and whether histories move on. Account: a stage of the same name already in the pipeline,
+and the account's activity types for activity-log entry types (`Phone` → `Call`, `Site Visit` →
+`Meeting`; a note-like entry stays a note, one no type means stays a note and waits for a decision).
+Work-order request types map to the documented types by their words (`Repair` → `Corrective`,
+`PM` → `Preventive`), else become an option of their own.
 
 A proposal below `CONFIDENT` is still proposed but needs the lead's explicit decision. A closed
 (won/lost) target for a status whose work orders mostly have no completion date and move on is
