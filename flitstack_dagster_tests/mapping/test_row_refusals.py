@@ -64,6 +64,18 @@ def test_a_row_the_product_cannot_honour_is_refused_with_its_targets(tmp_path, p
     assert sentence in str(e.value) and "Traceback" not in str(e.value)
 
 
+def test_an_edited_objects_row_is_refused(tmp_path, profile):
+    pp, ap = _approved(tmp_path, profile)
+    m = load_mapping(ap)
+    m.objects[0].how = "something else"
+    write_mapping(ap, m, "edited by the lead")
+    sentence = (f"objects row '{m.objects[0].source} → {m.objects[0].target}' can't be changed: it describes what "
+                "the product does; restore it from the proposal and change the fields rows instead")
+    assert sentence in check_approval(load_mapping(ap), load_mapping(pp), profile)
+    with pytest.raises(UserError, match="can't be changed"):
+        approve(pp, ap, "lee", profile.profile_hash)
+
+
 def test_a_changed_activity_type_is_approved_and_provisioned(tmp_path, profile):
     pp, ap = _approved(tmp_path, profile)
     _edit(ap, "labor", "Labor ID", "activity", "type", ["Field Labor"])
