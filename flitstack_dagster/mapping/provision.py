@@ -3,7 +3,8 @@
 Creates whatever the approved mapping needs and the account lacks: custom fields on deal, person and
 organization (with their enum/set options), missing options on existing fields, organization labels
 (options of the standard organization `label_ids` field), the pipeline and its stages, and the
-activity types `Work Order Labor` / `Work Order Parts`. The account-specific keys and option ids go
+activity types the mapping sends records to (`Work Order Labor` / `Work Order Parts` by default; every
+type used is recorded, name → key). The account-specific keys and option ids go
 to DuckDB: `meta.field_registry` and `meta.pipeline_registry`.
 
 * Idempotent: existing things are matched first by the key the registry recorded (so a field the
@@ -23,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.errors import UserError
-from flitstack_dagster.mapping.activity_rows import activity_types_used
+from flitstack_dagster.mapping.activity_rows import LABOR_TYPE, PARTS_TYPE, activity_types_used
 from flitstack_dagster.mapping.audit import (
     PLAN_FIELD_CAP,
     PdField,
@@ -39,7 +40,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.propose import COMPATIBLE
 from flitstack_dagster.runs import check_account
 
-ACTIVITY_TYPES = (("Work Order Labor", "cogs"), ("Work Order Parts", "cart"))
+ACTIVITY_TYPES = ((LABOR_TYPE, "cogs"), (PARTS_TYPE, "cart"))  # icons of the types the product proposes
 FIELD_ENTITIES = ("deal", "person", "organization")
 COUNTED_ENTITIES = ("deal", "person", "organization", "activity")  # the cap is per company
 API_TYPE = {"person": "people"}  # mapping field_type -> Pipedrive field_type where they differ
