@@ -239,7 +239,8 @@ def internal_line(mapping: Mapping | None) -> pl.Expr:
     """The line saying an entry was staff-only in Novo (unless the mapping leaves `Internal` out)."""
     if mapping is not None and not in_note(mapping, "notes", "Internal"):
         return pl.lit("")
-    return pl.when(pl.col("internal").fill_null(False)).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit(""))
+    internal = pl.col("internal").fill_null(False)
+    return pl.when(internal).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit(""))
 
 
 def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, ctx: ShapeContext,
@@ -357,7 +358,8 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
     base_note = pl.concat_str(
         [
             _procedure_html(pl.col("procedure")) if in_note(mapping, "pm_schedules", "Procedure") else pl.lit(""),
-            note_lines(mapping, "pm_schedules", {"Estimated Hours": ("Estimated hours", _num_text(pl.col("estimated_hours")))}),
+            note_lines(mapping, "pm_schedules",
+                       {"Estimated Hours": ("Estimated hours", _num_text(pl.col("estimated_hours")))}),
         ]
     )
     pm_type = pl.lit(activity_type(mapping, "pm_schedules"))
@@ -381,6 +383,8 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
         pl.col("_asset").alias("org_ref"),
         "owner_id",
     )
+    named = in_note(mapping, "pm_schedules", "Meter Name")
+    unit = pl.coalesce(pl.col("meter_name") if named else pl.lit(None, dtype=pl.String), pl.lit("units"))
     m_fields = {
         "subject": pl.lit("PM: ") + pl.col("pm_name"),
         "type": pm_type,
@@ -390,9 +394,7 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
         "done": pl.lit(False),
         "note": base_note
         + note_lines(mapping, "pm_schedules", {
-            "Meter Interval": ("Meter rule", pl.format("every {} {}", _num_text(pl.col("meter_interval")), pl.coalesce(
-                pl.col("meter_name") if in_note(mapping, "pm_schedules", "Meter Name") else pl.lit(None, dtype=pl.String),
-                pl.lit("units")))),
+            "Meter Interval": ("Meter rule", pl.format("every {} {}", _num_text(pl.col("meter_interval")), unit)),
             "Last Meter Reading": ("Last meter reading", _num_text(pl.col("last_meter_reading"))),
         })
         + pl.when(pl.col("next_due").is_null()).then(pl.lit("<b>Next due:</b> unknown (meter-based)<br>")).otherwise(pl.lit("")),

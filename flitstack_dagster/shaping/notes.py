@@ -6,8 +6,8 @@
   X to Y by <who>" + comment. Orphans (work order not migrated) are set aside.
 - description (`work_order_description:<WO>`): a description longer than the deal's text field,
   as the deal's first note (built in deals.py, `description_notes`).
-- log_note (`note:<Note ID>`, an entry type the approved entry-type map keeps as a note, `Note` by default): on the deal, else the asset's organization;
-  add_time = Logged At; internal entries say so.
+- log_note (`note:<Note ID>`, an entry type the approved entry-type map keeps as a note, `Note` by
+  default): on the deal, else the asset's organization; add_time = Logged At; internal entries say so.
 - pm_history (`pm_history:<PM Event ID>`): on the PM's asset organization; add_time = Completed
   Date; due date, result, meter reading, who, notes.
 - inventory (`asset_parts:<Asset ID>`): one note per equipment organization using parts: a table

@@ -1,5 +1,6 @@
 """A labelled corpus for the value proposals: generated tenants whose statuses, priorities, list
-values, request types and activity-log entry types have known right answers — abbreviations, other languages' words and misleading names.
+values, request types and activity-log entry types have known right answers — abbreviations, other
+languages' words and misleading names.
 
 Each tenant is staged in DuckDB (work orders with or without completion dates, status logs that
 behave like the status: closed, waiting, moving on, re-entered), profiled and proposed exactly as a
