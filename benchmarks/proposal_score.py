@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/proposal_score.py [-v]
 
-Prints, per tenant and kind (status, priority, list value, role), how many proposals match the
+Prints, per tenant and kind (status, priority, list value, role, request = work-order type, entry =
+activity-log entry type → activity type or note), how many proposals match the
 label, the overall share, and how many closed stages were proposed confidently for open work orders
 (must be 0). `-v` also prints every miss and every low-confidence proposal with its reason.
 """

@@ -11,7 +11,9 @@
   hash differs *and* the data or proposal holds something the approval does not cover); unmapped
   values still present in the data; values in the data the approval does not cover; values proposed
   below the confidence threshold the lead has neither confirmed nor changed; invalid
-  targets (unknown stage, option not offered by the field, unknown standard field, …).
+  targets (unknown stage, option not offered by the field, unknown standard field, …); rows edited to
+  a target the product can't honour (`activity_rows.py`: each refused in one sentence naming the
+  targets the row can take — `approve` refuses them too).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.mapping.activity_rows import fixed_rows_changed, refused_rows
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, write_mapping
@@ -85,6 +88,18 @@ def merge(base: Mapping, proposal: Mapping) -> Mapping:
     return out
 
 
+def objects_changed(approved: Mapping, proposed: Mapping) -> list[str]:
+    """The objects table describes what the product does; an edit to it would change nothing, so it is refused."""
+    if [o.model_dump() for o in approved.objects] == [o.model_dump() for o in proposed.objects]:
+        return []
+    mine = {(o.source, o.target): o for o in approved.objects}
+    edited = [f"{o.source} → {o.target}" for o in proposed.objects if mine.get((o.source, o.target)) != o]
+    extra = [f"{o.source} → {o.target}" for o in approved.objects
+             if (o.source, o.target) not in {(p.source, p.target) for p in proposed.objects}]
+    return [f"objects row '{w}' can't be changed: it describes what the product does; restore it from "
+            "the proposal and change the fields rows instead" for w in edited + extra]
+
+
 def approve(proposed_path: Path | str, approved_path: Path | str, who: str, profile_hash: str | None,
             now: datetime | None = None) -> Mapping:
     """Approve the proposal (merged into an existing approved file) and stamp who/when/hashes."""
@@ -94,6 +109,9 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
     proposed = load_mapping(proposed_path)
     ap = Path(approved_path)
     merged = merge(load_mapping(ap), proposed) if ap.exists() else proposed.model_copy(deep=True)
+    refused = refused_rows(merged) + fixed_rows_changed(merged, proposed) + objects_changed(merged, proposed)
+    if refused:
+        raise UserError(f"{ap} was not approved:\n  - " + "\n  - ".join(refused))
     merged.approved_by = who
     merged.approved_at = (now or datetime.now(UTC)).replace(microsecond=0)
     merged.proposal_hash = proposed.content_hash()
@@ -250,6 +268,7 @@ def check_approval(approved: Mapping | None, proposed: Mapping, profile: SourceP
             problems.append(f"the proposal changed since approval (proposal {approved.proposal_hash[:12]} → "
                             f"{proposed.content_hash()[:12]}): confirm the items below")
     problems += unmapped + uncovered + columns + decisions_needed(approved, profile.value_sets) + _invalid(approved)
+    problems += refused_rows(approved) + fixed_rows_changed(approved, proposed) + objects_changed(approved, proposed)
     return problems
 
 

@@ -36,6 +36,7 @@ VALUE_MAPPED: dict[str, tuple[str, ...]] = {
     "contacts": ("Role", "Department ID"),
     "accounts": ("Account Type", "Department ID"),
     "assets": ("Asset Class",),
+    "notes": ("Entry Type",),
 }
 
 SIZE_BANDS: tuple[tuple[str, float | None], ...] = (

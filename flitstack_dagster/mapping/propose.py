@@ -16,7 +16,8 @@ the defaults the proposal decides from the data and the names:
   gets a proposal with its confidence and one-line reason (`value_proposals`, see
   `value_proposals.py`): statuses from their name (abbreviations, synonyms, other languages), their
   work orders' completion dates and the status log, and a stage of the same name in the account's
-  pipeline; priorities and roles from their name; list values outside the declared choices map to
+  pipeline; priorities, roles and request types from their name; activity-log entry types to the
+  account's activity types (or kept as notes); list values outside the declared choices map to
   the option they mean or spell, else become a new option of their own name; a department id no
   department has is set aside (left empty). Below `CONFIDENT` a proposal needs the lead's decision.
   A target of `""` means "leave the field empty" (an explicit, confirmed choice, e.g. an Internal
@@ -28,7 +29,7 @@ Transform names (read by shaping): `copy`, `text`, `name_join`, `email_list`, `p
 `address_join`, `datetime`, `date`, `money`, `number`, `yesno`, `multi`, `value_map:<key>`,
 `status_map`, `lookup:<kind>`, `owner`, `source_id:<kind>`, `wo_title`, `description_or_note`,
 `lineage`, `hierarchy_parent`, `account_parent`, `labor_cost`, `parts_cost`, `total_cost`,
-`hours_to_duration`, `activity_note`, `note_content`, `entry_type`, `recurrence`, `pm_subject`,
+`hours_to_duration`, `activity_note`, `activity_type`, `note_content`, `entry_type`, `recurrence`, `pm_subject`,
 `active_only`, `parts_table`, `file_body`, `file_parent`, `size_check`, `hash_check`,
 `deletion_policy`, `id_map`, `none`.
 """
@@ -39,6 +40,7 @@ import difflib
 import re
 from typing import Any
 
+from flitstack_dagster.mapping.activity_rows import ENTRY_TYPES, record_row
 from flitstack_dagster.mapping.audit import AccountAudit
 from flitstack_dagster.mapping.model import (
     FieldMapping,
@@ -53,7 +55,9 @@ from flitstack_dagster.mapping.standard import STAGES, STANDARD_STATUS
 from flitstack_dagster.mapping.value_proposals import (
     CONFIDENT,
     PRIORITY_WORDS,
+    REQUEST_WORDS,
     ROLE_WORDS,
+    propose_activity_type,
     propose_option,
     propose_status,
     set_aside,
@@ -62,10 +66,12 @@ from flitstack_dagster.novo.columns import (
     BY_ENTITY,
     CONTACT_ROLES,
     FILES,
+    REQUEST_TYPES,
     WO_PRIORITIES,
     snake,
 )
 
+ENTRY_TYPE_CHOICES = BY_ENTITY["notes"].column("Entry Type").choices
 SIMILARITY_MIN = 0.9
 SIMILARITY_MARGIN = 0.05
 
@@ -221,7 +227,8 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
         _F("work_orders", "Status", "deal", "stage_id", "status_map", 1.0, "stage + status value by value"),
         _C("work_orders", "Priority", "deal", "Novo_Priority__c", "enum", "value_map:work_orders.Priority",
            "spec: enum value by value; empty stays empty", list(WO_PRIORITIES)),
-        _C("work_orders", "Request Type", "deal", "Request Type", "varchar", "copy", "spec: `Request Type`"),
+        _C("work_orders", "Request Type", "deal", "Request Type", "enum", "value_map:work_orders.Request Type",
+           "spec: `Request Type`, value by value", list(REQUEST_TYPES)),
         _F("work_orders", "Requester ID", "deal", "person_id", "lookup:contact", 1.0, "person = requester"),
         _F("work_orders", "Assigned To ID", "deal", "owner_id", "owner", 0.95,
            "technician's Pipedrive user by email, else the fallback owner"),
@@ -245,7 +252,7 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
         _F("work_orders", "WO Number", "deal", "value", "total_cost" if opts.deal_value_from_total else "none", 0.9,
            "deal value = Total_WO_Cost__c (mapping option deal_value_from_total)"),
         # labor -> activity `Work Order Labor`
-        _N("labor", "Labor ID", idmap, "id_map"),
+        record_row("labor"),
         _F("labor", "WO Number", "activity", "deal_id", "lookup:work_order", 1.0, "linked to the deal"),
         _F("labor", "Technician ID", "activity", "owner_id", "owner", 0.95, "technician's user, else fallback"),
         _F("labor", "Work Date", "activity", "due_date", "date", 1.0, "due date = work date"),
@@ -258,7 +265,7 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
         _F("labor", "Notes", "activity", "note", "activity_note", 1.0, "in the activity note"),
         _N("labor", "Date Added", "add_time cannot be set on activities"),
         # parts used -> activity `Work Order Parts`
-        _N("parts_used", "Line ID", idmap, "id_map"),
+        record_row("parts_used"),
         _F("parts_used", "WO Number", "activity", "deal_id", "lookup:work_order", 1.0, "linked to the deal"),
         _F("parts_used", "Part Number", "activity", "note", "activity_note", 0.95, "part in the subject and note"),
         _F("parts_used", "Quantity", "activity", "note", "activity_note", 0.95, "quantity in the note"),
@@ -280,8 +287,8 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
         _N("notes", "Note ID", idmap, "id_map"),
         _F("notes", "WO Number", "activity", "deal_id", "lookup:work_order", 1.0, "linked to the deal"),
         _F("notes", "Asset ID", "activity", "org_id", "lookup:asset", 1.0, "else linked to the asset's organization"),
-        _F("notes", "Entry Type", "activity", "type", "entry_type", 1.0,
-           "Call/Email/Meeting → activity type call/email/meeting; Note → a note"),
+        _F("notes", "Entry Type", "activity", "type", f"value_map:{ENTRY_TYPES}", 1.0,
+           "entry type → activity type, value by value (value_maps); an empty target keeps the entry as a note"),
         _F("notes", "Subject", "activity", "subject", "text", 1.0, "subject"),
         _F("notes", "Body", "activity", "note", "text", 1.0, "activity note / note content"),
         _F("notes", "Internal", "activity", "note", "activity_note", 0.9, "internal entries say so in the text"),
@@ -289,7 +296,7 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
            "due date and time = Logged At; notes: add_time"),
         _F("notes", "Logged By ID", "activity", "owner_id", "owner", 0.9, "the logger's user, else fallback"),
         # PM schedules -> task activities
-        _N("pm_schedules", "PM ID", idmap, "id_map"),
+        record_row("pm_schedules"),
         _F("pm_schedules", "PM Name", "activity", "subject", "pm_subject", 1.0, "subject `PM: name`"),
         _F("pm_schedules", "Asset ID", "activity", "org_id", "lookup:asset", 1.0, "linked to the asset's org"),
         *[_F("pm_schedules", c, "activity", "due_date", "recurrence", 0.85,
@@ -298,7 +305,8 @@ def _standard_fields(opts: MappingOptions, dept_opts: list[str], label_opts: lis
         *[_F("pm_schedules", c, "activity", "note", "activity_note", 0.85, "meter rule in the note")
           for c in ("Meter Name", "Meter Interval", "Last Meter Reading")],
         _F("pm_schedules", "Assigned To ID", "activity", "owner_id", "owner", 0.95, "assignee's user, else fallback"),
-        _F("pm_schedules", "Estimated Hours", "activity", "duration", "hours_to_duration", 0.9, "duration"),
+        _F("pm_schedules", "Estimated Hours", "activity", "duration", "hours_to_duration", 0.9,
+           "the task's duration (activity.note: a line of its note instead; none: left out)"),
         _F("pm_schedules", "Procedure", "activity", "note", "activity_note", 1.0,
            "procedure steps in the note (activity custom fields cannot be made by API)"),
         _F("pm_schedules", "Active", "activity", None, "active_only", 0.9, "inactive schedules get no occurrences"),
@@ -444,17 +452,23 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
                                          new_option_confidence=0.6)
     role, role_props = _option_proposals(list(CONTACT_ROLES), vs.get("contacts.Role", {}), ROLE_WORDS,
                                          new_option_confidence=0.6)
+    request, request_props = _option_proposals(list(REQUEST_TYPES), vs.get("work_orders.Request Type", {}),
+                                               REQUEST_WORDS, new_option_confidence=0.6)
+    entry, entry_props = _entry_type_proposals(audit, vs.get(ENTRY_TYPES, {}))
     dept_map, dept_props = _department_proposals({d.id: d.name for d in depts}, vs.get("contacts.Department ID", {}))
     acct_dept, acct_props = _department_proposals({d.id: customer.get(d.id, "") for d in depts},
                                                   vs.get("accounts.Department ID", {}))
     value_maps: dict[str, dict[str, str | None]] = {
         "work_orders.Priority": prio,
+        "work_orders.Request Type": request,
+        ENTRY_TYPES: entry,
         "contacts.Role": role,
         "contacts.Department ID": dept_map,
         "accounts.Department ID": acct_dept,
     }
     proposals: dict[str, dict[str, ValueProposal]] = {
         "work_orders.Status": status_props, "work_orders.Priority": prio_props, "contacts.Role": role_props,
+        "work_orders.Request Type": request_props, ENTRY_TYPES: entry_props,
         "contacts.Department ID": dept_props, "accounts.Department ID": acct_props,
     }
 
@@ -477,7 +491,8 @@ def propose_mapping(profile: SourceProfile, audit: AccountAudit | None = None,
             f.reason = f"{f.reason}; {why}" if f.reason else why
     # reasons that depend on the data
     for key, (ent, col) in {"work_orders.Status": ("work_orders", "Status"), "work_orders.Priority":
-                            ("work_orders", "Priority"), "contacts.Role": ("contacts", "Role")}.items():
+                            ("work_orders", "Priority"), "work_orders.Request Type": ("work_orders", "Request Type"),
+                            "contacts.Role": ("contacts", "Role"), ENTRY_TYPES: ("notes", "Entry Type")}.items():
         f = next(x for x in fields if x.source_entity == ent and x.source_column == col)
         _value_reason(f, proposals[key])
         f.options += sorted(v for v, p in proposals[key].items() if p.decision == "add option" and v not in f.options)
@@ -533,6 +548,19 @@ def _option_proposals(options: list[str], seen: dict[str, int], words: dict[str,
     props: dict[str, ValueProposal] = {}
     for v in sorted(seen):
         out[v], props[v] = propose_option(v, options, words, new_option_confidence)
+    return out, props
+
+
+def _entry_type_proposals(audit: AccountAudit | None, seen: dict[str, int]
+                          ) -> tuple[dict[str, str | None], dict[str, ValueProposal]]:
+    """The spec's entry types, then every type seen: an activity type of the account, or kept as a note."""
+    types = [t.name for t in audit.activity_types if t.active] if audit is not None and audit.activity_types else None
+    out: dict[str, str | None] = {}
+    props: dict[str, ValueProposal] = {}
+    for v in dict.fromkeys([*ENTRY_TYPE_CHOICES, *sorted(seen)]):
+        out[v], p = propose_activity_type(v, types)
+        if v in seen:
+            props[v] = p
     return out, props
 
 

@@ -3,7 +3,8 @@
 Creates whatever the approved mapping needs and the account lacks: custom fields on deal, person and
 organization (with their enum/set options), missing options on existing fields, organization labels
 (options of the standard organization `label_ids` field), the pipeline and its stages, and the
-activity types `Work Order Labor` / `Work Order Parts`. The account-specific keys and option ids go
+activity types the mapping sends records to (`Work Order Labor` / `Work Order Parts` by default; every
+type used is recorded, name → key). The account-specific keys and option ids go
 to DuckDB: `meta.field_registry` and `meta.pipeline_registry`.
 
 * Idempotent: existing things are matched first by the key the registry recorded (so a field the
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.mapping.activity_rows import LABOR_TYPE, PARTS_TYPE, activity_types_used
 from flitstack_dagster.mapping.audit import (
     PLAN_FIELD_CAP,
     PdField,
@@ -38,7 +40,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.propose import COMPATIBLE
 from flitstack_dagster.novo.runs import check_account
 
-ACTIVITY_TYPES = (("Work Order Labor", "cogs"), ("Work Order Parts", "cart"))
+ACTIVITY_TYPES = ((LABOR_TYPE, "cogs"), (PARTS_TYPE, "cart"))  # icons of the types the product proposes
 FIELD_ENTITIES = ("deal", "person", "organization")
 COUNTED_ENTITIES = ("deal", "person", "organization", "activity")  # the cap is per company
 API_TYPE = {"person": "people"}  # mapping field_type -> Pipedrive field_type where they differ
@@ -271,7 +273,9 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
             res.created_stages.append(sname)
         stage_ids[sname] = sid
     type_ids: dict[str, tuple[int, str | None]] = {}
-    for tname, icon in ACTIVITY_TYPES:
+    icons = dict(ACTIVITY_TYPES)
+    for tname in activity_types_used(mapping):  # the mapping's types: created when missing, all recorded
+        icon = icons.get(tname, "task")
         t = next((t for t in types if _norm(t.name) == _norm(tname)), None)
         if t is None:
             made = client.create_activity_type({"name": tname, "icon_key": icon})

@@ -28,8 +28,9 @@ from flitstack_dagster.mapping.audit import (
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
-from flitstack_dagster.mapping.provision import ACTIVITY_TYPES, field_needs
-from flitstack_dagster.mapping.value_proposals import describe_status
+from flitstack_dagster.mapping.activity_rows import activity_types_used
+from flitstack_dagster.mapping.provision import field_needs
+from flitstack_dagster.mapping.value_proposals import DEFAULT_ACTIVITY_TYPES, describe_status
 from flitstack_dagster.mapping.yamlio import STATUS_KEY, needs_decision
 from flitstack_dagster.core.safe_text import Markdown, md_text
 
@@ -125,9 +126,16 @@ def provisioning_plan(mapping: Mapping, audit: AccountAudit | None) -> dict[str,
     pipe = audit.pipeline(mapping.options.pipeline_name) if audit else None
     stages = len(mapping.pipeline_stages) if pipe is None else sum(
         1 for s in mapping.pipeline_stages if _norm(s) not in {_norm(x.name) for x in pipe.stages})
-    types = sum(1 for t, _ in ACTIVITY_TYPES if not (audit and audit.activity_type(t)))
+    types = sum(1 for t in activity_types_used(mapping) if not _has_activity_type(audit, t))
     return {"fields": fields, "option_adds": options, "pipeline": 0 if pipe else 1, "stages": stages,
             "activity_types": types}
+
+
+def _has_activity_type(audit: AccountAudit | None, name: str) -> bool:
+    """Whether the account has the type; without an audit, Pipedrive's default types are taken as there."""
+    if audit is None:
+        return _norm(name) in {_norm(t) for t in DEFAULT_ACTIVITY_TYPES}
+    return audit.activity_type(name) is not None
 
 
 def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,

@@ -4,7 +4,11 @@ Text: the value is normalised (case, accents, punctuation), then matched against
 meaning goes by — standard names, synonyms (a few other languages included) and abbreviations
 (`Comp.`, `WIP`, `Canc`). Data (statuses only): the share of its work orders with a completion date
 decides closed versus open, the status log adds re-entry (entered from a closed status), first
-position and whether histories move on. Account: a stage of the same name already in the pipeline.
+position and whether histories move on. Account: a stage of the same name already in the pipeline,
+and the account's activity types for activity-log entry types (`Phone` → `Call`, `Site Visit` →
+`Meeting`; a note-like entry stays a note, one no type means stays a note and waits for a decision).
+Work-order request types map to the documented types by their words (`Repair` → `Corrective`,
+`PM` → `Preventive`), else become an option of their own.
 
 A proposal below `CONFIDENT` is still proposed but needs the lead's explicit decision. A closed
 (won/lost) target for a status whose work orders mostly have no completion date and move on is
@@ -74,6 +78,31 @@ ROLE_WORDS: dict[str, tuple[str, ...]] = {
                   "richiedente", "aanvrager"),
     "Technician/Requester": ("technician requester", "tech requester", "tech req", "both"),
 }
+
+REQUEST_WORDS: dict[str, tuple[str, ...]] = {
+    "Corrective": ("corrective", "corr", "cm", "repair", "reactive", "breakdown", "fix", "emergency repair",
+                   "korrektiv", "reparatur", "instandsetzung", "correctif", "correctivo", "correttivo", "reparacion",
+                   "storing", "herstel"),
+    "Preventive": ("preventive", "preventative", "prev", "pm", "planned", "planned maintenance", "scheduled maintenance",
+                   "routine maintenance", "praventiv", "vorbeugend", "wartung", "preventif", "preventivo",
+                   "preventiva", "onderhoud", "gepland onderhoud"),
+    "Service Request": ("service request", "request", "sr", "service", "svc req", "customer request", "demande",
+                        "demande de service", "anfrage", "serviceanfrage", "solicitud", "richiesta", "aanvraag"),
+    "Inspection": ("inspection", "insp", "inspect", "audit", "check", "survey", "prufung", "inspektion", "kontrolle",
+                   "controle", "inspeccion", "revision", "ispezione", "keuring"),
+}
+# Pipedrive's default activity types and the words an activity-log entry type uses for them
+ACTIVITY_WORDS: dict[str, tuple[str, ...]] = {
+    "Call": ("call", "phone", "phone call", "telephone", "tel", "anruf", "telefonat", "appel", "llamada",
+             "telefonata", "gesprek"),
+    "Email": ("email", "e mail", "mail", "courriel", "correo", "correo electronico"),
+    "Meeting": ("meeting", "mtg", "visit", "site visit", "appointment", "besuch", "termin", "besprechung", "reunion",
+                "rendez vous", "visite", "visita", "riunione", "afspraak", "bezoek"),
+    "Task": ("task", "todo", "to do", "aufgabe", "tache", "tarea", "compito", "taak"),
+}
+DEFAULT_ACTIVITY_TYPES = ("Call", "Meeting", "Task", "Deadline", "Email", "Lunch")
+NOTE_WORDS = ("note", "notes", "comment", "memo", "remark", "notiz", "bemerkung", "kommentar", "nota", "comentario",
+              "commentaire", "opmerking", "notitie")
 
 
 # list values that often arrive in another language: an option of the English word also goes by these
@@ -275,6 +304,28 @@ def propose_option(value: str, options: list[str], words: dict[str, tuple[str, .
                                 reason=f"outside the field's options and like none of them: add option '{value}'")
 
 
+def propose_activity_type(value: str, account_types: list[str] | None = None) -> tuple[str, ValueProposal]:
+    """The activity type an activity-log entry type becomes ("" = kept as a note, not an activity)."""
+    types = list(account_types or DEFAULT_ACTIVITY_TYPES)
+    n = normalise(value)
+    note = match_text(value, {"note": NOTE_WORDS})
+    if note.meaning is not None and note.score >= 0.8:
+        return "", set_aside(value, f"{note.why}: kept as a note on the deal or organization, not an activity",
+                             1.0 if value == "Note" else min(note.score + 0.05, 0.95))
+    for t in types:
+        if normalise(t) == n:
+            return t, ValueProposal(proposed=t, confidence=1.0 if t == value else 0.95,
+                                    reason=f"the account has activity type '{t}'")
+    words = {t: ACTIVITY_WORDS[k] for t in types for k in ACTIVITY_WORDS if normalise(k) == normalise(t)}
+    text = match_text(value, words)
+    if text.meaning is not None:
+        return text.meaning, ValueProposal(proposed=text.meaning, confidence=min(text.score, 0.9),
+                                           reason=f"{text.why} → the account's activity type '{text.meaning}'")
+    return "", set_aside(value, (
+        f"no activity type of the account means '{value.strip()}': kept as a note that names its type; to make "
+        f"it an activity, map it to one of {', '.join(types)} or to '{value.strip()}' (a new activity type)"), UNSURE)
+
+
 def _digits(s: str) -> list[str]:
     return re.findall(r"\d+", s)
 
@@ -284,5 +335,6 @@ def set_aside(value: str, why: str, confidence: float = 0.8) -> ValueProposal:
     return ValueProposal(proposed="", confidence=confidence, decision="set aside", reason=why)
 
 
-__all__ = ["CONFIDENT", "PRIORITY_WORDS", "ROLE_WORDS", "STATUS_WORDS", "describe_status", "match_text",
-           "normalise", "propose_option", "propose_status", "set_aside"]
+__all__ = ["CONFIDENT", "DEFAULT_ACTIVITY_TYPES", "PRIORITY_WORDS", "REQUEST_WORDS", "ROLE_WORDS", "STATUS_WORDS",
+           "describe_status", "match_text", "normalise", "propose_activity_type", "propose_option", "propose_status",
+           "set_aside"]

@@ -27,6 +27,10 @@ HEADER = """\
 # status_map: Novo status -> {{stage, status: open|won|lost, lost_reason}}; null = unmapped (blocks the load).
 # value_maps: "<entity>.<column>" -> {{source value: Pipedrive option label}}; null = unmapped (blocks
 #   the load), "" = leave the field empty on purpose.
+#   "notes.Entry Type" maps an activity-log entry type to an activity type ("" = kept as a note).
+# Labor, parts and PM rows are honoured as written: `Labor ID` / `Line ID` / `PM ID` name the activity type
+#   in their options; a detail column goes to its activity field, activity.note or none. A row that can't
+#   be changed that way is refused at approval, naming the targets it can take.
 # value_proposals: why each value seen got its target (confidence, reason). A proposal below {confident}
 #   needs your decision: set its `confirmed: true`, or change the target in status_map / value_maps.
 # Edit mapping/approved.yaml (never the proposal) and run `flitstack mapping approve --by NAME`.

@@ -3,7 +3,11 @@
 Pipedrive stores an activity's due date/time in UTC and cannot backdate `add_time`, so the original
 moment lives in due_date/due_time (UTC) and every activity from history is `done`.
 
-- labor (kind `labor`, `labor:<Labor ID>`): type `Work Order Labor` (an activity type the load
+The approved mapping's rows decide what each activity carries (`mapping/activity_rows.py`): the
+record row (`Labor ID`, `Line ID`, `PM ID`) names the activity type, and each detail column goes to
+its activity field, into the note as a `<b>label:</b> value` line, or nowhere. The defaults:
+
+- labor (kind `labor`, `labor:<Labor ID>`): type `Work Order Labor` (an activity type provisioning
   creates); subject `Labor: <hours> h <Labor Type>`; due date/time = Work Date + Start Time in the
   tenant's zone converted to UTC (no start time: all-day on the Work Date); duration = hours as
   HH:MM; done; owner = the technician's user (else fallback); person = the technician; deal = the
@@ -12,15 +16,17 @@ moment lives in due_date/due_time (UTC) and every activity from history is `done
 - parts (kind `parts`, `part_used:<Line ID>`): type `Work Order Parts`; subject `Parts: <part> ×
   <qty>`; due date = Date Added; done; deal = the work order; part, description, quantity, unit and
   line cost in the note.
-- calls/emails/meetings (kind `call`/`email`/`meeting`, `note:<Note ID>`) from the activity log:
-  type `call`/`email`/`meeting`; subject; due date/time = Logged At (UTC); done; linked to the work
+- calls/emails/meetings (`note:<Note ID>`, kind = the entry type lower-cased) from the activity log:
+  the activity type the approved entry-type map gives (`notes.Entry Type`; without one Call/Email/
+  Meeting → call/email/meeting); subject; due date/time = Logged At (UTC); done; linked to the work
   order's deal, else the asset's organization; body in the note, internal entries say so. (Entry
-  type `Note` goes to pd_notes.)
+  types mapped to "" go to pd_notes.)
 - PM occurrences (kind `pm_occurrence`, `pm_occurrence:<PM ID>:<YYYY-MM-DD>`): one `task` per
   occurrence of an active date-triggered schedule inside the migration window (recurrence.py);
-  subject `PM: <PM Name>`; linked to the asset's organization; owner = the assigned technician's user;
-  procedure steps + the recurrence as RRULE text in the note. Unreadable recurrences are set aside
-  with their text (`recurrence_unparsed`), so are schedules with no start (`recurrence_no_start`).
+  subject `PM: <PM Name>`; duration = Estimated Hours; linked to the asset's organization; owner =
+  the assigned technician's user; procedure steps + the recurrence as RRULE text in the note.
+  Unreadable recurrences are set aside with their text (`recurrence_unparsed`), so are schedules
+  with no start (`recurrence_no_start`).
 - meter-triggered PMs (kind `pm_meter`, `pm_next:<PM ID>`): one task for the Next Due date, the
   meter rule (`every N <meter>`, last reading) in the note.
 """
@@ -32,6 +38,7 @@ from datetime import date
 
 import polars as pl
 
+from flitstack_dagster.mapping.activity_rows import ENTRY_TYPES, activity_type, detail_target, in_note
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping import recurrence as rec
 from flitstack_dagster.shaping.common import (
@@ -53,10 +60,8 @@ from flitstack_dagster.shaping.common import (
     warnings,
 )
 
-LABOR_TYPE = "Work Order Labor"
-PARTS_TYPE = "Work Order Parts"
-PM_TYPE = "task"
-LOG_ACTIVITY_TYPES = ["Call", "Email", "Meeting"]  # activity-log entries that become activities; the rest are notes
+# activity-log entry types that become activities (and their type) when the mapping has no entry-type map
+LOG_ACTIVITY_TYPES = {"Call": "call", "Email": "email", "Meeting": "meeting"}
 BODY_COLUMNS = ["source_entity", "source_id", "origin_id", "kind", "payload", "org_ref", "person_ref", "deal_ref", "owner_id"]
 
 
@@ -98,7 +103,34 @@ def _ts_due(ts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return u.dt.strftime("%Y-%m-%d"), u.dt.strftime("%H:%M")
 
 
-def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: ShapeContext) -> Shaped:
+def log_activity_types(mapping: Mapping | None) -> dict[str, str]:
+    """Entry type -> activity type of the activity-log entries that become activities (the rest are
+    notes): the approved entry-type map, where a value mapped to "" stays a note."""
+    vm = mapping.value_maps.get(ENTRY_TYPES) if mapping is not None else None
+    if vm is None:
+        return dict(LOG_ACTIVITY_TYPES)
+    return {v: t for v, t in vm.items() if t}
+
+
+def entry_type() -> pl.Expr:
+    """An activity-log row's entry type as the profile saw it (a blank one is a note)."""
+    return pl.col("entry_type").str.strip_chars().fill_null("Note")
+
+
+def note_lines(mapping: Mapping, entity: str, lines: dict[str, tuple[str, pl.Expr]]) -> pl.Expr:
+    """The note's `<b>label:</b> value` lines of the columns the mapping sends to the note."""
+    parts = [html_line(label, e) for col, (label, e) in lines.items() if in_note(mapping, entity, col)]
+    return pl.concat_str(parts) if parts else pl.lit("")
+
+
+def _if_field(mapping: Mapping, entity: str, column: str, field: str, expr: pl.Expr) -> dict[str, pl.Expr]:
+    """`{field: expr}` when the column's row targets that activity field, else nothing."""
+    return {field: expr} if detail_target(mapping, entity, column) == f"activity.{field}" else {}
+
+
+def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: ShapeContext,
+                mapping: Mapping | None = None) -> Shaped:
+    mapping = mapping or Mapping()
     df = labor.with_columns(
         sid("labor", "labor_id").alias("source_id"),
         sid("work_order", "wo_number").alias("deal_ref"),
@@ -107,25 +139,27 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
     )
     orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
     df = owner_lookup(df.filter(in_set(pl.col("deal_ref"), deal_ids)), "technician_id", owners)
-    due_date, due_time = _utc_due(pl.col("work_date"), pl.col("_t"), ctx.timezone)
-    note = pl.concat_str(
-        [
-            html_line("Rate", pl.col("rate").cast(pl.Float64).round(2).cast(pl.String)),
-            html_line("Hours", _num_text(pl.col("hours"))),
-            html_line("Labor type", pl.col("labor_type")),
-            html_line("Start time (local)", pl.col("start_time")),
-            html_line("Notes", pl.col("notes")),
-        ]
-    )
+    timed = detail_target(mapping, "labor", "Start Time") == "activity.due_time"
+    due_date, due_time = _utc_due(pl.col("work_date"), pl.col("_t") if timed else pl.lit(None, dtype=pl.Time),
+                                  ctx.timezone)
+    note = note_lines(mapping, "labor", {
+        "Rate": ("Rate", pl.col("rate").cast(pl.Float64).round(2).cast(pl.String)),
+        "Hours": ("Hours", _num_text(pl.col("hours"))),
+        "Labor Type": ("Labor type", pl.col("labor_type")),
+        "Start Time": ("Start time (local)", pl.col("start_time")),
+        "Notes": ("Notes", pl.col("notes")),
+    })
+    typed = in_note(mapping, "labor", "Labor Type")
     fields = {
         "subject": pl.concat_str(
             [pl.lit("Labor: "), pl.coalesce(_num_text(pl.col("hours")), pl.lit("?")), pl.lit(" h"),
-             pl.when(pl.col("labor_type").is_not_null()).then(pl.lit(" ") + pl.col("labor_type")).otherwise(pl.lit(""))]
+             pl.when(pl.col("labor_type").is_not_null() & pl.lit(typed)).then(pl.lit(" ") + pl.col("labor_type"))
+             .otherwise(pl.lit(""))]
         ),
-        "type": pl.lit(LABOR_TYPE),
+        "type": pl.lit(activity_type(mapping, "labor")),
         "due_date": due_date,
         "due_time": due_time,
-        "duration": _duration(pl.col("hours")),
+        **_if_field(mapping, "labor", "Hours", "duration", _duration(pl.col("hours"))),
         "done": pl.lit(True),
         "note": note,
     }
@@ -145,7 +179,9 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
     return Shaped(frame, sa, warn)
 
 
-def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeContext, currency: str) -> Shaped:
+def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeContext, currency: str,
+                mapping: Mapping | None = None) -> Shaped:
+    mapping = mapping or Mapping()
     inv = inventory.select("part_number", pl.col("description").alias("_desc"), pl.col("unit").alias("_unit")).unique(
         "part_number", keep="last"
     )
@@ -160,14 +196,16 @@ def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeConte
             html_line("Part", pl.col("part_number")),
             html_line("Description", pl.col("_desc")),
             html_line("Quantity", pl.concat_str([_num_text(pl.col("quantity")), pl.lit(" "), pl.col("_unit").fill_null("")]).str.strip_chars()),
-            html_line(f"Unit cost ({currency})", pl.col("unit_cost").cast(pl.Float64).round(2).cast(pl.String)),
-            html_line(f"Line cost ({currency})", line_cost.cast(pl.String)),
+            note_lines(mapping, "parts_used", {"Unit Cost": (
+                f"Unit cost ({currency})", pl.col("unit_cost").cast(pl.Float64).round(2).cast(pl.String))}),
+            pl.lit("") if not in_note(mapping, "parts_used", "Unit Cost")
+            else html_line(f"Line cost ({currency})", line_cost.cast(pl.String)),
         ]
     )
     due_date, due_time = _ts_due(pl.col("date_added"))
     fields = {
         "subject": pl.format("Parts: {} × {}", pl.col("part_number").fill_null("unlisted part"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?"))),
-        "type": pl.lit(PARTS_TYPE),
+        "type": pl.lit(activity_type(mapping, "parts_used")),
         "due_date": due_date,
         "due_time": due_time,
         "done": pl.lit(True),
@@ -197,20 +235,26 @@ def log_targets(notes: pl.DataFrame, deal_ids, org_ids) -> pl.DataFrame:
     ).with_columns((pl.col("deal_ref").is_not_null() | pl.col("org_ref").is_not_null()).alias("_linked"))
 
 
-def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, ctx: ShapeContext) -> Shaped:
-    df = log_targets(notes.filter(pl.col("entry_type").is_in(LOG_ACTIVITY_TYPES)), deal_ids, org_ids)
+def internal_line(mapping: Mapping | None) -> pl.Expr:
+    """The line saying an entry was staff-only in Novo (unless the mapping leaves `Internal` out)."""
+    if mapping is not None and not in_note(mapping, "notes", "Internal"):
+        return pl.lit("")
+    internal = pl.col("internal").fill_null(False)
+    return pl.when(internal).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit(""))
+
+
+def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, ctx: ShapeContext,
+                         mapping: Mapping | None = None) -> Shaped:
+    types = log_activity_types(mapping)
+    df = log_targets(notes.filter(entry_type().is_in(list(types))), deal_ids, org_ids)
+    df = df.with_columns(entry_type().replace_strict(types, return_dtype=pl.String).alias("_type"))
     orphan = df.filter(~pl.col("_linked"))
     df = owner_lookup(df.filter("_linked"), "logged_by_id", owners)
     due_date, due_time = _ts_due(pl.col("logged_at"))
-    note = pl.concat_str(
-        [
-            pl.when(pl.col("internal").fill_null(False)).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit("")),
-            pl.coalesce(html_text(pl.col("body")), pl.lit("")),
-        ]
-    )
+    note = pl.concat_str([internal_line(mapping), pl.coalesce(html_text(pl.col("body")), pl.lit(""))])
     fields = {
         "subject": pl.coalesce(pl.col("subject"), pl.col("entry_type")),
-        "type": pl.col("entry_type").str.to_lowercase(),
+        "type": pl.col("_type"),
         "due_date": due_date,
         "due_time": due_time,
         "done": pl.lit(True),
@@ -221,7 +265,7 @@ def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, c
         pl.lit("note").alias("source_entity"),
         "source_id",
         pl.col("source_id").alias("origin_id"),
-        pl.col("entry_type").str.to_lowercase().alias("kind"),
+        pl.col("entry_type").str.strip_chars().str.to_lowercase().alias("kind"),
         payload_json(fields).alias("payload"),
         "org_ref",
         pl.when(in_set(who, person_ids)).then(who).alias("person_ref"),
@@ -313,16 +357,20 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
     occ, fail = expand_pm(dated, ctx, window_days)
     base_note = pl.concat_str(
         [
-            _procedure_html(pl.col("procedure")),
-            html_line("Estimated hours", _num_text(pl.col("estimated_hours"))),
+            _procedure_html(pl.col("procedure")) if in_note(mapping, "pm_schedules", "Procedure") else pl.lit(""),
+            note_lines(mapping, "pm_schedules",
+                       {"Estimated Hours": ("Estimated hours", _num_text(pl.col("estimated_hours")))}),
         ]
     )
+    pm_type = pl.lit(activity_type(mapping, "pm_schedules"))
+    duration = _if_field(mapping, "pm_schedules", "Estimated Hours", "duration", _duration(pl.col("estimated_hours")))
     o = dated.join(occ, on="pm_id", how="inner")
     o_fields = {
         "subject": pl.lit("PM: ") + pl.col("pm_name"),
-        "type": pl.lit(PM_TYPE),
+        "type": pm_type,
         "due_date": pl.col("due_date"),
         "due_time": pl.col("due_time"),
+        **duration,
         "done": pl.lit(False),
         "note": base_note + html_line("Recurrence (RRULE)", pl.col("rrule")) + html_line("Recurrence in Novo", pl.coalesce(pl.col("recurrence_rule"), pl.format("{} every {}", pl.col("frequency"), _num_text(pl.col("every").fill_null(1))))),
     }
@@ -335,18 +383,20 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
         pl.col("_asset").alias("org_ref"),
         "owner_id",
     )
+    named = in_note(mapping, "pm_schedules", "Meter Name")
+    unit = pl.coalesce(pl.col("meter_name") if named else pl.lit(None, dtype=pl.String), pl.lit("units"))
     m_fields = {
         "subject": pl.lit("PM: ") + pl.col("pm_name"),
-        "type": pl.lit(PM_TYPE),
+        "type": pm_type,
         "due_date": iso_date(pl.col("next_due")),
         "due_time": pl.lit(None, dtype=pl.String),
+        **duration,
         "done": pl.lit(False),
         "note": base_note
-        + html_line(
-            "Meter rule",
-            pl.format("every {} {}", _num_text(pl.col("meter_interval")), pl.coalesce(pl.col("meter_name"), pl.lit("units"))),
-        )
-        + html_line("Last meter reading", _num_text(pl.col("last_meter_reading")))
+        + note_lines(mapping, "pm_schedules", {
+            "Meter Interval": ("Meter rule", pl.format("every {} {}", _num_text(pl.col("meter_interval")), unit)),
+            "Last Meter Reading": ("Last meter reading", _num_text(pl.col("last_meter_reading"))),
+        })
         + pl.when(pl.col("next_due").is_null()).then(pl.lit("<b>Next due:</b> unknown (meter-based)<br>")).otherwise(pl.lit("")),
     }
     meter_frame = meter.select(
@@ -384,9 +434,9 @@ def activity_parts(
 ) -> Iterator[Shaped]:
     """Each kind of activity finished on its own (labor, parts, activity-log entries, PM tasks), so
     streamed shaping holds one kind at a time."""
-    yield finished(shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx), ctx)
-    yield finished(shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency), ctx)
-    yield finished(shape_log_activities(notes, deal_ids, org_ids, person_ids, owners, ctx), ctx)
+    yield finished(shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx, mapping), ctx)
+    yield finished(shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency, mapping), ctx)
+    yield finished(shape_log_activities(notes, deal_ids, org_ids, person_ids, owners, ctx, mapping), ctx)
     yield finished(shape_pm(pm_schedules, org_ids, mapping, owners, ctx), ctx)
 
 

@@ -6,8 +6,8 @@
   X to Y by <who>" + comment. Orphans (work order not migrated) are set aside.
 - description (`work_order_description:<WO>`): a description longer than the deal's text field,
   as the deal's first note (built in deals.py, `description_notes`).
-- log_note (`note:<Note ID>`, entry type `Note`): on the deal, else the asset's organization;
-  add_time = Logged At; internal entries say so.
+- log_note (`note:<Note ID>`, an entry type the approved entry-type map keeps as a note, `Note` by
+  default): on the deal, else the asset's organization; add_time = Logged At; internal entries say so.
 - pm_history (`pm_history:<PM Event ID>`): on the PM's asset organization; add_time = Completed
   Date; due date, result, meter reading, who, notes.
 - inventory (`asset_parts:<Asset ID>`): one note per equipment organization using parts: a table
@@ -21,7 +21,8 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from flitstack_dagster.shaping.activities import LOG_ACTIVITY_TYPES, log_targets
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.shaping.activities import entry_type, internal_line, log_activity_types, log_targets
 from flitstack_dagster.shaping.common import (
     ShapeContext,
     Shaped,
@@ -77,16 +78,16 @@ def shape_status_changes(status_log, contacts, deal_ids, ctx: ShapeContext) -> S
     return Shaped(frame, sa)
 
 
-def shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx: ShapeContext) -> Shaped:
-    # every entry that is not a call/email/meeting is a note; an unknown type ("Text Message") is kept
-    # as a note that names its type rather than dropped
-    kind = pl.col("entry_type").fill_null("Note")
-    df = log_targets(notes.filter(~kind.is_in(LOG_ACTIVITY_TYPES)), deal_ids, org_ids)
+def shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx: ShapeContext, mapping: Mapping | None = None) -> Shaped:
+    # every entry the mapping does not make an activity is a note; one of another type ("Text Message")
+    # is kept as a note that names its type rather than dropped
+    kind = entry_type()
+    df = log_targets(notes.filter(~kind.is_in(list(log_activity_types(mapping)))), deal_ids, org_ids)
     orphan = df.filter(~pl.col("_linked"))
     df = df.filter("_linked")
     content = pl.concat_str(
         [
-            pl.when(pl.col("internal").fill_null(False)).then(pl.lit("<b>Internal (staff-only in Novo)</b><br>")).otherwise(pl.lit("")),
+            internal_line(mapping),
             pl.when(kind != "Note").then(pl.lit("<i>Novo entry type: ") + html_text(kind) + pl.lit("</i><br>")).otherwise(pl.lit("")),
             pl.when(pl.col("subject").is_not_null()).then(pl.lit("<b>") + html_text(pl.col("subject")) + pl.lit("</b><br>")).otherwise(pl.lit("")),
             pl.coalesce(html_text(pl.col("body")), pl.lit("")),
@@ -194,13 +195,14 @@ def shape_inventory_notes(asset_parts, inventory, org_ids, ctx: ShapeContext, cu
 def note_parts(
     status_log, notes, pm_history, pm_schedules, asset_parts, inventory, contacts,
     description_notes: pl.DataFrame, org_ids, person_ids, deal_ids, currency: str, ctx: ShapeContext,
+    mapping: Mapping | None = None,
 ) -> Iterator[Shaped]:
     """Each kind of note finished on its own (long descriptions, status changes, activity-log notes,
     PM history, inventory), so streamed shaping holds one kind at a time."""
     if description_notes.height:
         yield finished(Shaped(description_notes), ctx)
     yield finished(shape_status_changes(status_log, contacts, deal_ids, ctx), ctx)
-    yield finished(shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx), ctx)
+    yield finished(shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx, mapping), ctx)
     yield finished(shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx), ctx)
     yield finished(shape_inventory_notes(asset_parts, inventory, org_ids, ctx, currency), ctx)
 

@@ -121,7 +121,7 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     release("labor", "parts_used")
     for part in note_parts(
         inputs.status_log, inputs.notes, inputs.pm_history, inputs.pm_schedules, inputs.asset_parts, inputs.inventory,
-        inputs.contacts, long_descriptions, org_ids, person_ids, deal_ids, mapping.options.currency, ctx,
+        inputs.contacts, long_descriptions, org_ids, person_ids, deal_ids, mapping.options.currency, ctx, mapping,
     ):
         emit("pd_notes", part)
     release("status_log", "notes", "pm_history")

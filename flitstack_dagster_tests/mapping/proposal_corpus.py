@@ -1,5 +1,6 @@
-"""A labelled corpus for the value proposals: generated tenants whose statuses, priorities and list
-values have known right answers — abbreviations, other languages' words and misleading names.
+"""A labelled corpus for the value proposals: generated tenants whose statuses, priorities, list
+values, request types and activity-log entry types have known right answers — abbreviations, other
+languages' words and misleading names.
 
 Each tenant is staged in DuckDB (work orders with or without completion dates, status logs that
 behave like the status: closed, waiting, moving on, re-entered), profiled and proposed exactly as a
@@ -40,6 +41,8 @@ class Tenant:
     priorities: list[tuple[str, str]] = field(default_factory=list)  # (value, right option)
     districts: list[tuple[str, str]] = field(default_factory=list)  # pick list North|South|East|West
     roles: list[tuple[str, str]] = field(default_factory=list)
+    request_types: list[tuple[str, str]] = field(default_factory=list)  # (value, right option)
+    entry_types: list[tuple[str, str]] = field(default_factory=list)  # (value, right activity type; "" = a note)
 
 
 TENANTS = [
@@ -52,7 +55,10 @@ TENANTS = [
     ], priorities=[("Urgent", "Emergency"), ("Crit.", "Emergency"), ("Hi", "High"), ("Med", "Medium"),
                    ("Lo", "Low"), ("P1", "Emergency"), ("P3", "Medium")],
         districts=[("Downtown", "Downtown"), ("Est", "East"), ("north", "North"), ("Sth", "South"), ("Wst", "West")],
-        roles=[("Tech", "Technician"), ("Requestor", "Requester")]),
+        roles=[("Tech", "Technician"), ("Requestor", "Requester")],
+        request_types=[("Corr.", "Corrective"), ("PM", "Preventive"), ("SR", "Service Request"), ("Insp", "Inspection"),
+                       ("Prev Maint", "Preventive")],
+        entry_types=[("Tel", "Call"), ("E-mail", "Email"), ("Mtg", "Meeting"), ("Note", ""), ("SMS", "")]),
     Tenant("languages", [
         ("Terminé", "won", WON), ("Abgeschlossen", "won", WON), ("En espera", "hold", "On Hold"),
         ("En cours", "progress", "In Progress"), ("Annulé", "lost", LOST), ("Nouveau", "new", "New"),
@@ -62,7 +68,11 @@ TENANTS = [
     ], priorities=[("Hoch", "High"), ("Niedrig", "Low"), ("Baja", "Low"), ("Alta", "High"), ("Urgente", "Emergency"),
                    ("Mittel", "Medium"), ("Dringend", "Emergency")],
         districts=[("Nord", "North"), ("Ouest", "West"), ("Centre-Ville", "Centre-Ville")],
-        roles=[("Techniker", "Technician"), ("Demandeur", "Requester")]),
+        roles=[("Techniker", "Technician"), ("Demandeur", "Requester")],
+        request_types=[("Reparatur", "Corrective"), ("Wartung", "Preventive"), ("Demande", "Service Request"),
+                       ("Inspección", "Inspection"), ("Correctif", "Corrective")],
+        entry_types=[("Anruf", "Call"), ("Appel", "Call"), ("Courriel", "Email"), ("Besuch", "Meeting"), ("Notiz", ""),
+                     ("Llamada", "Call")]),
     Tenant("misleading", [
         ("Closed for Review", "hold", "On Hold"), ("Finished Parts Order", "progress", "In Progress"),
         ("Open - Invoiced", "won", WON), ("Ready", "won", WON), ("Stage 4", "new", "New"),
@@ -71,14 +81,19 @@ TENANTS = [
         ("Back to Tech", "reopened", "Open"), ("Resolved", "won", WON), ("Rejected", "lost", LOST),
     ], priorities=[("Normal", "Medium"), ("Routine", "Low"), ("Critical", "Emergency"), ("High ", "High")],
         districts=[("Southh", "South"), ("Harbour", "Harbour")],
-        roles=[("Engineer", "Technician"), ("Customer", "Requester")]),
+        roles=[("Engineer", "Technician"), ("Customer", "Requester")],
+        request_types=[("Inspection Request", "Inspection"), ("Breakdown", "Corrective"), ("Planned", "Preventive")],
+        entry_types=[("Call Note", ""), ("Email Log", "Email"), ("Phone", "Call")]),
     Tenant("plain", [
         ("Wait Parts", "hold", "On Hold"), ("Waiting on Vendor", "hold", "On Hold"), ("Declined", "lost", LOST),
         ("Duplicate", "lost", LOST), ("Assigned", "open", "Open"), ("Acknowledged", "open", "Open"),
         ("Scheduled Visit", "scheduled", "Scheduled"), ("Fixed", "won", WON), ("Backordered", "hold", "On Hold"),
         ("Complete", "won", WON),
     ], priorities=[("Emergency", "Emergency"), ("low", "Low"), ("P2", "High")],
-        districts=[("West", "West"), ("EAST", "East")]),
+        districts=[("West", "West"), ("EAST", "East")],
+        request_types=[("Repair", "Corrective"), ("Preventative", "Preventive"), ("Service", "Service Request"),
+                       ("Inspection", "Inspection"), ("Graffiti", "Graffiti")],
+        entry_types=[("Phone Call", "Call"), ("Email", "Email"), ("Site Visit", "Meeting"), ("Fax", ""), ("Comment", "")]),
 ]
 PER_STATUS = 6
 T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
@@ -87,7 +102,7 @@ T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
 @dataclass
 class Outcome:
     tenant: str
-    kind: str  # status | priority | district | role
+    kind: str  # status | priority | district | role | request (work-order type) | entry (activity type)
     value: str
     expected: str
     proposed: str
@@ -131,6 +146,10 @@ def _stage_tenant(con, t: Tenant) -> None:
         wos.append({"wo_number": f"WO-P-{p}", "title": "p", "status": "Open", "priority": p})
     for d, _ in t.districts:
         wos.append({"wo_number": f"WO-D-{d}", "title": "d", "status": "Open", "udf_council_district": d})
+    for r, _ in t.request_types:
+        wos.append({"wo_number": f"WO-R-{r}", "title": "r", "status": "Open", "request_type": r})
+    stage(con, "notes", [{"note_id": f"N{i}", "wo_number": "WO-000", "entry_type": e}
+                         for i, (e, _) in enumerate(t.entry_types)])
     stage(con, "work_orders", wos, extra={"udf_council_district": "VARCHAR"})
     stage(con, "status_log", logs)
     stage(con, "contacts", [{"contact_id": f"C{i}", "first_name": "A", "last_name": r, "role": r}
@@ -153,7 +172,9 @@ def run_tenant(t: Tenant) -> list[Outcome]:
                            p.reason, open_work_orders=behaviour not in CLOSED_BEHAVIOUR))
     for kind, key, pairs in (("priority", "work_orders.Priority", t.priorities),
                              ("district", "work_orders.UDF: Council District", t.districts),
-                             ("role", "contacts.Role", t.roles)):
+                             ("role", "contacts.Role", t.roles),
+                             ("request", "work_orders.Request Type", t.request_types),
+                             ("entry", "notes.Entry Type", t.entry_types)):
         for value, expected in pairs:
             v = value.strip()
             p = props[key][v]

@@ -12,6 +12,8 @@ from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, nee
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster.novo.runs import add_run
+from flitstack_dagster.shaping.checks import unmapped_values
+from flitstack_dagster.shaping.inputs import read_staged
 from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.reliability import kit
@@ -25,12 +27,17 @@ def test_messy_generated_bundle_is_approved_after_one_review_pass(tmp_path):
         land_bundle(con, open_bundle(bundle, paths.work / run_key), run_key)
         run_all(con, run_key)
         profile = profile_source(con, run_key)
+        inputs = read_staged(con, run_key)
     proposal = propose_mapping(profile)
     pp = write_proposal(tmp_path / "proposed.yaml", proposal)
     statuses = profile.value_sets["work_orders.Status"]
     assert set(statuses) - {"New", "Open", "Scheduled", "In Progress", "On Hold", "Reassigned", "Completed", "Closed",
                             "Cancelled"}, "the bundle should hold tenant statuses"
     assert proposal.unmapped() == []  # every value seen is proposed
+    for key, seen in profile.value_sets.items():  # ... with its evidence, those outside the declared choices too
+        if key in proposal.value_maps or key == "work_orders.Status":
+            assert set(seen) <= set(proposal.value_proposals.get(key, {})), key
+    assert {"Text Message", "Visit", "Fax"} & set(profile.value_sets["notes.Entry Type"]), "the mess adds entry types"
     for tenant_status in ("Awaiting Parts", "Pending Approval"):
         p = proposal.value_proposals["work_orders.Status"][tenant_status]
         assert p.proposed == "On Hold" and p.confidence >= CONFIDENT, p
@@ -49,4 +56,5 @@ def test_messy_generated_bundle_is_approved_after_one_review_pass(tmp_path):
                 p.confirmed = True
     write_mapping(ap, m, "reviewed once")
     assert check_approval(load_mapping(ap), proposal, profile) == []
+    assert unmapped_values(inputs, load_mapping(ap)) == []  # shaping finds nothing left unmapped either
     assert len(flagged) < len([v for vs in profile.value_sets.values() for v in vs])  # most values need no decision

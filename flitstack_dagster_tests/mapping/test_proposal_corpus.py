@@ -10,7 +10,7 @@ from flitstack_dagster_tests.mapping.proposal_corpus import TENANTS, score
 def test_corpus_is_right_for_95_percent_and_never_closes_open_work_orders_confidently():
     out = score()
     assert len(out) >= 60 and len({o.tenant for o in out}) >= 3
-    assert {o.kind for o in out} >= {"status", "priority", "district", "role"}
+    assert {o.kind for o in out} >= {"status", "priority", "district", "role", "request", "entry"}
     wrong = [f"{o.tenant}: {o.kind} {o.value!r} → {o.proposed} (expected {o.expected}; {o.reason})"
              for o in out if not o.right]
     assert sum(o.right for o in out) / len(out) >= 0.95, wrong

@@ -1,0 +1,163 @@
+"""The rows of the mapping file behind activities and notes: which targets each can take, what shaping
+reads from them, and the sentence that refuses an edit the product cannot honour.
+
+Every labor, parts, PM, activity-log, status-log, PM-history, inventory and attachment row is listed
+here with the targets it can take, its default (the proposal's) first. A row with one target can't be
+changed; the others drive shaping: the record row (`Labor ID`, `Line ID`, `PM ID` → `activity.type`)
+names the activity type in its `options`, and a detail column goes to its activity field, into the
+activity's note, or nowhere (`none`).
+"""
+
+from __future__ import annotations
+
+from flitstack_dagster.mapping.model import FieldMapping, Mapping
+
+NOTE, NONE = "activity.note", "none"
+TYPE = "activity.type"
+LABOR_TYPE, PARTS_TYPE, PM_TYPE = "Work Order Labor", "Work Order Parts", "task"
+# the row naming each kind's activity type, and its default type
+RECORD_ROWS: dict[str, tuple[str, str]] = {
+    "labor": ("Labor ID", LABOR_TYPE), "parts_used": ("Line ID", PARTS_TYPE), "pm_schedules": ("PM ID", PM_TYPE),
+}
+LABOR_COST, PARTS_COST = "deal.Labor_Cost__c", "deal.Parts_Cost__c"
+_RECURRENCE = ("Trigger", "Frequency", "Every", "Recurrence Rule", "Start Date", "End Date", "Next Due")
+
+# (source entity, column) -> the targets its rows can take, the default first
+TARGETS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("labor", "Labor ID"): (TYPE,),
+    ("labor", "WO Number"): ("activity.deal_id",),
+    ("labor", "Technician ID"): ("activity.owner_id",),
+    ("labor", "Work Date"): ("activity.due_date",),
+    ("labor", "Start Time"): ("activity.due_time", NOTE, NONE),
+    ("labor", "Hours"): ("activity.duration", NOTE, NONE, LABOR_COST),
+    ("labor", "Rate"): (NOTE, NONE, LABOR_COST),
+    ("labor", "Labor Type"): (NOTE, NONE),
+    ("labor", "Notes"): (NOTE, NONE),
+    ("labor", "Date Added"): (NONE,),
+    ("parts_used", "Line ID"): (TYPE,),
+    ("parts_used", "WO Number"): ("activity.deal_id",),
+    ("parts_used", "Part Number"): (NOTE,),
+    ("parts_used", "Quantity"): (NOTE, PARTS_COST),
+    ("parts_used", "Unit Cost"): (NOTE, NONE, PARTS_COST),
+    ("parts_used", "Date Added"): ("activity.due_date",),
+    ("pm_schedules", "PM ID"): (TYPE,),
+    ("pm_schedules", "PM Name"): ("activity.subject",),
+    ("pm_schedules", "Asset ID"): ("activity.org_id",),
+    **{("pm_schedules", c): ("activity.due_date",) for c in _RECURRENCE},
+    **{("pm_schedules", c): (NOTE, NONE) for c in ("Meter Name", "Meter Interval", "Last Meter Reading")},
+    ("pm_schedules", "Assigned To ID"): ("activity.owner_id",),
+    ("pm_schedules", "Estimated Hours"): ("activity.duration", NOTE, NONE),
+    ("pm_schedules", "Procedure"): (NOTE, NONE),
+    ("pm_schedules", "Active"): ("activity",),
+    ("pm_schedules", "Date Added"): (NONE,),
+    ("pm_schedules", "Date Modified"): (NONE,),
+    ("notes", "Note ID"): (NONE,),
+    ("notes", "WO Number"): ("activity.deal_id",),
+    ("notes", "Asset ID"): ("activity.org_id",),
+    ("notes", "Entry Type"): (TYPE,),
+    ("notes", "Subject"): ("activity.subject",),
+    ("notes", "Body"): (NOTE,),
+    ("notes", "Internal"): (NOTE, NONE),
+    ("notes", "Logged At"): ("activity.due_date",),
+    ("notes", "Logged By ID"): ("activity.owner_id",),
+}
+# whole files whose rows can't be changed: their targets are the proposal's
+FIXED_FILES = ("status_log", "pm_history", "inventory", "asset_parts", "attachments")
+
+
+def target_of(f: FieldMapping) -> str:
+    """`activity.note`, `deal.Labor_Cost__c`, `none` (an entity without a field reads as the entity)."""
+    if f.target_entity == "none":
+        return NONE
+    return f"{f.target_entity}.{f.target_field}" if f.target_field else f.target_entity
+
+
+def _rows(mapping: Mapping, entity: str, column: str) -> list[FieldMapping]:
+    return [f for f in mapping.fields if f.source_entity == entity and f.source_column == column]
+
+
+def detail_target(mapping: Mapping, entity: str, column: str) -> str:
+    """Where a detail column of an activity goes: its activity field, `activity.note` or `none`
+    (the default when the mapping has no row for it; deal cost rows are not the activity's)."""
+    allowed = TARGETS[(entity, column)]
+    for f in _rows(mapping, entity, column):
+        t = target_of(f)
+        if not t.startswith("deal.") and t in allowed:
+            return t
+    return allowed[0]
+
+
+def in_note(mapping: Mapping, entity: str, column: str) -> bool:
+    """Whether the column's value is written into the activity's note."""
+    return detail_target(mapping, entity, column) == NOTE
+
+
+def activity_type(mapping: Mapping, entity: str) -> str:
+    """The activity type (name or key) the record row of `entity` names; the default without one."""
+    column, default = RECORD_ROWS[entity]
+    for f in _rows(mapping, entity, column):
+        if target_of(f) == TYPE and len(f.options) == 1 and f.options[0].strip():
+            return f.options[0].strip()
+    return default
+
+
+def record_row(entity: str) -> FieldMapping:
+    """The proposal's record row of `entity`: which activity type its records become."""
+    column, default = RECORD_ROWS[entity]
+    what = {"labor": "labor entry", "parts_used": "part used", "pm_schedules": "PM occurrence"}[entity]
+    return FieldMapping(source_entity=entity, source_column=column, target_entity="activity", target_field="type",
+                        options=[default], transform="activity_type", reason=(
+                            f"each {what} becomes an activity of this type (change the option to use another "
+                            "activity type; a new one is created); its id is kept in the id map"))
+
+
+def _say(targets: tuple[str, ...]) -> str:
+    return targets[0] if len(targets) == 1 else ", ".join(targets[:-1]) + " or " + targets[-1]
+
+
+def refused_rows(mapping: Mapping) -> list[str]:
+    """One sentence per row edited to a target the product cannot honour (and per missing type name)."""
+    out: list[str] = []
+    for f in mapping.fields:
+        where = f"fields {f.source_entity}.'{f.source_column}' → {target_of(f)}"
+        allowed = TARGETS.get((f.source_entity, f.source_column))
+        if allowed is None:
+            continue
+        if target_of(f) not in allowed:
+            if len(allowed) == 1:
+                out.append(f"{where} can't be changed: it can only take {allowed[0]}")
+            else:
+                out.append(f"{where} can't be honoured: it can take {_say(allowed)}")
+        elif target_of(f) == TYPE and f.source_entity in RECORD_ROWS and (
+                len(f.options) != 1 or not f.options[0].strip()):
+            out.append(f"{where} needs exactly one option, the activity type its records become "
+                       f"(e.g. [{RECORD_ROWS[f.source_entity][1]}])")
+    return out
+
+
+def fixed_rows_changed(approved: Mapping, proposed: Mapping) -> list[str]:
+    """Rows of files that can't be changed whose target is none of the proposal's for that column."""
+    want: dict[tuple[str, str], list[str]] = {}
+    for f in proposed.fields:
+        if f.source_entity in FIXED_FILES:
+            want.setdefault((f.source_entity, f.source_column), []).append(target_of(f))
+    out = []
+    for f in approved.fields:
+        allowed = tuple(dict.fromkeys(want.get((f.source_entity, f.source_column), [])))
+        if allowed and target_of(f) not in allowed:
+            out.append(f"fields {f.source_entity}.'{f.source_column}' → {target_of(f)} can't be changed: "
+                       f"it can only take {_say(allowed)}")
+    return out
+
+
+def activity_types_used(mapping: Mapping) -> list[str]:
+    """Every activity type the mapping sends records to: the record rows' and the activity-log map's."""
+    out = [activity_type(mapping, e) for e in RECORD_ROWS]
+    out += [t for t in (mapping.value_maps.get(ENTRY_TYPES) or {}).values() if t]
+    return list(dict.fromkeys(out))
+
+
+ENTRY_TYPES = "notes.Entry Type"  # value map: activity-log entry type -> activity type ("" = a note)
+
+__all__ = ["ENTRY_TYPES", "FIXED_FILES", "NONE", "NOTE", "RECORD_ROWS", "TARGETS", "activity_type",
+           "activity_types_used", "detail_target", "fixed_rows_changed", "in_note", "record_row", "refused_rows"]
