@@ -18,10 +18,11 @@ import duckdb
 import polars as pl
 
 from flitstack_dagster.duck import has_table
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
 from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
 from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
-from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
+from flitstack_dagster.loading.run import shaped_rows
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
 from flitstack_dagster.verification import readback
@@ -41,11 +42,8 @@ from flitstack_dagster.verification.store import (
     save_run,
 )
 
-ENTITIES = tuple(SHAPED_TABLE)  # FK order
 RENAMED = {"pipeline_id": "pipeline", "stage_id": "stage", "rel_owner_org_id": "parent",
            "rel_linked_org_id": "child"}
-REF_ENTITY = {"org_id": "organization", "person_id": "person", "deal_id": "deal",
-              "rel_owner_org_id": "organization", "rel_linked_org_id": "organization"}
 
 DIFF_SCHEMA = {"run_key": pl.String, "entity": pl.String, "source_id": pl.String, "pipedrive_id": pl.Int64,
                "field": pl.String, "expected": pl.String, "actual": pl.String, "outcome": pl.String,
@@ -158,14 +156,14 @@ def account_of(client) -> str:
 
 def verify_run(
     con: duckdb.DuckDBPyConnection, client, run_key: str, *,
-    accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES,
+    accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES.load_order,
     scan_duplicates: bool = True, mapping_hash: str | None = None, sample: bool | None = None,
 ) -> VerificationResult:
     """Read back, compare, store (`verification.*`); a clean sample run is recorded as verified."""
     accepted = list(accepted)
     store = LoadStore(con)
     registry = Registry.load(con, account_of(client))
-    id_maps = {e: store.id_map(e) for e in ENTITIES}
+    id_maps = {e: store.id_map(e) for e in ENTITIES.load_order}
     resolver = Resolver(registry, {e: {s: m.pipedrive_id for s, m in id_maps[e].items()}
                                    for e in ("organization", "person", "deal")})
     names = _Names(registry, resolver.id_maps)
@@ -348,8 +346,8 @@ def _shown(entity: str, path: tuple[str, ...], v: Any, names: _Names) -> Any:
         return names.pipelines.get(int(v), f"#{v}")
     if key == "stage_id":
         return names.stages.get(int(v), f"#{v}")
-    if key in REF_ENTITY:
-        return names.ref(REF_ENTITY[key], v)
+    if key in ENTITIES.reference_fields:
+        return names.ref(ENTITIES.reference_fields[key], v)
     if key == "address" and isinstance(v, dict):
         return v.get("value")
     return v
