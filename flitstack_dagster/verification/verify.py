@@ -165,7 +165,7 @@ def verify_run(
     registry = Registry.load(con, account_of(client))
     id_maps = {e: store.id_map(e) for e in ENTITIES.load_order}
     resolver = Resolver(registry, {e: {s: m.pipedrive_id for s, m in id_maps[e].items()}
-                                   for e in ("organization", "person", "deal")})
+                                   for e in ENTITIES.referenced})
     names = _Names(registry, resolver.id_maps)
     diffs: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
