@@ -14,7 +14,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
 from flitstack_dagster.loading.gate import load_gate
-from flitstack_dagster.loading.prepare import shape_run
+from flitstack_dagster.shaping.prepare import shape_run
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.pipedrive.limits import file_limit_text
 

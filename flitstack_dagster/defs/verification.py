@@ -16,10 +16,10 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
+from flitstack_dagster.loading.reconcile import reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.verification.audit_export import export_audit_log
 from flitstack_dagster.verification.rebuild import build_rebuild_reference
-from flitstack_dagster.verification.reconcile import reconcile_run
 from flitstack_dagster.verification.report_html import write_field_diff_report
 from flitstack_dagster.verification.verify import AcceptedMismatch, verify_run
 

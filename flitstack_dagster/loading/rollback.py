@@ -46,12 +46,12 @@ import duckdb
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.errors import UserError
+from flitstack_dagster.loading.compare import KINDS, MATCH, compare
+from flitstack_dagster.loading.readback import read_back
 from flitstack_dagster.loading.store import AuditRow, LoadStore, audit_rows, ensure_schema
 from flitstack_dagster.pipedrive.account import AccountIdentity
 from flitstack_dagster.pipedrive.errors import NotFound
 from flitstack_dagster.runs import check_account
-from flitstack_dagster.verification.compare import KINDS, MATCH, compare
-from flitstack_dagster.verification.readback import read_back
 
 log = logging.getLogger(__name__)
 

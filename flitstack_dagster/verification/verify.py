@@ -19,14 +19,8 @@ import polars as pl
 
 from flitstack_dagster.duck import has_table
 from flitstack_dagster.entities import ENTITIES
-from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
-from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
-from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
-from flitstack_dagster.loading.run import shaped_rows
-from flitstack_dagster.loading.store import LoadStore
-from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
-from flitstack_dagster.verification import readback
-from flitstack_dagster.verification.compare import (
+from flitstack_dagster.loading import readback
+from flitstack_dagster.loading.compare import (
     CUSTOM_KINDS,
     KINDS,
     MATCH,
@@ -36,11 +30,15 @@ from flitstack_dagster.verification.compare import (
     display,
     empty,
 )
-from flitstack_dagster.verification.store import (
-    forget_verified_sample,
-    record_verified_sample,
-    save_run,
-)
+from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
+from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
+from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
+from flitstack_dagster.loading.run import shaped_rows
+from flitstack_dagster.loading.store import LoadStore
+from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
+from flitstack_dagster.pipedrive.limits import file_limit_text
+from flitstack_dagster.verification.store import save_run
 
 RENAMED = {"pipeline_id": "pipeline", "stage_id": "stage", "rel_owner_org_id": "parent",
            "rel_linked_org_id": "child"}
@@ -182,7 +180,7 @@ def verify_run(
                 m = mapped.get(sid)
                 if m is None or m.state == "deleted":
                     why = set_aside_at_load.get((entity, sid)) or (
-                        "over 25 MB: flagged for manual handling" if row.get("decision") == "flag_too_large" else None)
+                        f"over {file_limit_text()}: flagged for manual handling" if row.get("decision") == "flag_too_large" else None)
                     records.append(_rec(run_key, entity, sid, None, "set_aside" if why else "not_loaded",
                                         why or "shaped for this run but not in the id map"))
                     continue
