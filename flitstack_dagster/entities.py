@@ -18,12 +18,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from flitstack_dagster.pipedrive.client import IDS_PER_REQUEST, V1_PREFIX, V2_PREFIX
 from flitstack_dagster.pipedrive.costs import default_cost_table
 from flitstack_dagster.pipedrive.limits import file_limit_text
 
-API_PREFIX = {"v1": "/v1", "v2": "/api/v2"}
-# Records a v2 list returns for one `ids=` request.
-IDS_PER_READ = 100
+API_PREFIX = {"v1": V1_PREFIX, "v2": V2_PREFIX}
 
 Identity = Literal["source_id_field", "marker", "linked_organizations"]
 ReadBack = Literal["ids", "v1", "one_by_one"]
@@ -133,7 +132,7 @@ class Entity:
     @property
     def read_back_batch(self) -> int | None:
         """Ids read back in one request (None: one by one)."""
-        return IDS_PER_READ if self.read_back == "ids" else None
+        return IDS_PER_REQUEST if self.read_back == "ids" else None
 
     @property
     def scannable(self) -> bool:
@@ -236,9 +235,6 @@ class Registry:
         """Children before the records they reference: the reverse of the load order."""
         return tuple(reversed(self.load_order))
 
-    def by_table(self, table: str) -> Entity:
-        return next(e for e in self if e.shaped_table == table)
-
     @property
     def shaped_tables(self) -> dict[str, str]:
         """Entity -> shaped table, in load order."""
@@ -305,7 +301,7 @@ _IDENTITY_TEXT = {
     "marker": "`[novo:…]` marker in `{field}`",
     "linked_organizations": "the two organizations it links",
 }
-_READ_BACK_TEXT = {"ids": f"`ids=` lists, {IDS_PER_READ} a request", "v1": "one by one, or one list",
+_READ_BACK_TEXT = {"ids": f"`ids=` lists, {IDS_PER_REQUEST} a request", "v1": "one by one, or one list",
                    "one_by_one": "one by one"}
 
 
