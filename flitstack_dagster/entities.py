@@ -46,10 +46,6 @@ class Route:
     path: str
 
     @property
-    def api(self) -> str:
-        return "v2" if self.path.startswith(API_PREFIX["v2"]) else "v1"
-
-    @property
     def tokens(self) -> int:
         """The operation's token cost, from the official cost table."""
         op = default_cost_table().lookup(self.method, self.path)
@@ -63,6 +59,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Entity:
+    """One Pipedrive entity the migration writes; see the module doc for what depends on each field."""
+
     name: str  # the loader's, id map's and audit log's name: "deal"
     plural: str  # names the shaped table and the load asset: "deals"
     description: str  # what the shaped records are, in the user's words
@@ -74,7 +72,6 @@ class Entity:
     marker_field: str | None = None  # where a `marker` identity is carried (request and answer field)
     source_kinds: tuple[str, ...] = ()  # source-id prefixes that become this entity (`asset:00042`)
     client_name: str | None = None  # the client's method suffix, when it is not `name`
-    create_path: str | None = None  # when it is not the collection (e.g. a multipart upload)
 
     # -- names ------------------------------------------------------------------------------------------
     @property
@@ -102,7 +99,7 @@ class Entity:
 
     @property
     def create(self) -> Route:
-        return Route("POST", API_PREFIX[self.api] + (self.create_path or self.collection))
+        return Route("POST", self._base)
 
     @property
     def update(self) -> Route:
