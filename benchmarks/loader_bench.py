@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flitstack_dagster.core import duck  # noqa: E402
+from flitstack_dagster.entities import ENTITIES  # noqa: E402
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, load_entity  # noqa: E402
 from flitstack_dagster.loading.resolve import CustomField, Registry, Resolver  # noqa: E402
 from flitstack_dagster.loading.group_commit import GroupCommitStore  # noqa: E402
@@ -159,7 +160,7 @@ def change_rows(rows: dict[str, list[dict[str, Any]]], share: float) -> int:
 def provision(client: PipedriveClient) -> Registry:
     """The `Novo Source ID` custom field on organizations, persons and deals, as provisioning makes it."""
     fields: dict[str, dict[str, CustomField]] = {}
-    for entity in ("organization", "person", "deal"):
+    for entity in ENTITIES.with_identity("source_id_field"):
         f = client.create_field(entity, {"field_name": SOURCE_ID_FIELD, "field_type": "varchar"})
         fields[entity] = {SOURCE_ID_FIELD: CustomField(f.field_code, "varchar")}
     return Registry(fields, {}, {}, {"call": "call"})
@@ -328,7 +329,7 @@ def bench_rate_limit(plan: str, records: int, seq_records: int, seats: int, work
         }
         if delta:
             changed = change_rows(rows, 0.01)
-            id_maps = {e: dict(full["resolver"].id_maps.get(e, {})) for e in ("organization", "person", "deal")}
+            id_maps = {e: dict(full["resolver"].id_maps.get(e, {})) for e in ENTITIES.referenced}
             d = run_loader(client, con, registry, rows, "delta-1", id_maps)
             out["delta"] = {
                 "changed_records": changed, "share_changed": round(changed / sum(counts.values()), 4),

@@ -1,7 +1,7 @@
-"""Loading: one asset per Pipedrive object, in FK order; materializing them moves the records.
+"""Loading: one asset per entity of the registry, in FK order; materializing them moves the records.
 
-Asset dependencies are the foreign keys: deals wait for organizations and persons, so Dagster never
-starts a deal before its organization exists.
+Asset dependencies are the foreign keys (`Entity.references`): deals wait for organizations and
+persons, so Dagster never starts a deal before its organization exists.
 """
 
 from collections import Counter
@@ -15,27 +15,23 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.entities import ENTITIES, Entity, Registry
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.deletions import apply_deletions, write_report
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
-from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
+from flitstack_dagster.loading.run import load_shaped
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
 from flitstack_dagster.novo.runs import bundle_root, get_run
 
 GROUP = "pipedrive_load"
+SCHEMA = "pipedrive_schema"  # what an entity that references nothing waits for: its custom fields
 
-# load asset -> (entity, the load assets it references)
-LOADS = {
-    "loaded_organizations": ("organization", ["pipedrive_schema"]),
-    "loaded_org_relationships": ("org_relationship", ["loaded_organizations"]),
-    "loaded_persons": ("person", ["loaded_organizations"]),
-    "loaded_deals": ("deal", ["loaded_organizations", "loaded_persons"]),
-    "loaded_activities": ("activity", ["loaded_deals"]),
-    "loaded_notes": ("note", ["loaded_deals"]),
-    "loaded_files": ("file", ["loaded_deals"]),
-}
+
+def load_deps(entity: Entity, registry: Registry = ENTITIES) -> list[str]:
+    """The load assets of the entities it references, or the provisioned schema when it references none."""
+    return [registry[p].load_asset for p in entity.parents] or [SCHEMA]
 
 
 def budget_failure(name: str, stopped: str, resets_at: Optional[datetime], meta: dict) -> dg.Failure:
@@ -56,12 +52,12 @@ def user_failure(e: UserError) -> dg.Failure:
     return dg.Failure(description=str(e), allow_retries=False)
 
 
-def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
-    table = SHAPED_TABLE[entity]
+def _load_asset(ent: Entity, registry: Registry) -> dg.AssetsDefinition:
+    name, entity, table = ent.load_asset, ent.name, ent.shaped_table
 
     @dg.asset(
         name=name, group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
-        deps=[table, *refs], pool="pipedrive",
+        deps=[table, *load_deps(ent, registry)], pool="pipedrive",
         description=f"`{table}` sent to Pipedrive: new records created, changed ones updated (only the changed "
         "fields), unchanged ones skipped; the id map and audit log are written as each record lands.",
     )
@@ -102,15 +98,20 @@ def _load_asset(name: str, entity: str, refs: list[str]) -> dg.AssetsDefinition:
     return _asset
 
 
-load_assets = [_load_asset(name, entity, refs) for name, (entity, refs) in LOADS.items()]
+def build_load_assets(registry: Registry = ENTITIES) -> list[dg.AssetsDefinition]:
+    """One load asset per entity, in load order, then the deletions step that waits for all of them."""
+    return [*(_load_asset(e, registry) for e in registry), _deletions_asset([e.load_asset for e in registry])]
 
 
-@dg.asset(
-    name="applied_deletions", group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
-    deps=[name for name in LOADS], pool="pipedrive",
-    description="Records the export's deleted.csv lists (delta runs), handled by the mapping's deletion policy: "
-    "`flag` (default) marks them deleted in the id map and leaves Pipedrive alone; `delete` removes them.",
-)
+def _deletions_asset(loads: list[str]) -> dg.AssetsDefinition:
+    return dg.asset(
+        name="applied_deletions", group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
+        deps=loads, pool="pipedrive",
+        description="Records the export's deleted.csv lists (delta runs), handled by the mapping's deletion policy: "
+        "`flag` (default) marks them deleted in the id map and leaves Pipedrive alone; `delete` removes them.",
+    )(applied_deletions)
+
+
 def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
                       project: ProjectPaths):
     policy = mapping_store.require_approved(project.paths).options.deletion_policy
@@ -131,4 +132,4 @@ def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     })
 
 
-load_assets.append(applied_deletions)
+load_assets = build_load_assets()

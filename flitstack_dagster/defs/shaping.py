@@ -1,7 +1,8 @@
 """Shaping: the approved mapping turns staged Novo data into the exact records the loader sends.
 
-One step shapes all seven Pipedrive objects (they reference each other by source id); each is its
-own asset so the UI shows counts and previews per object, and blocking checks gate the load.
+One step shapes every Pipedrive object of the entity registry (they reference each other by source
+id); each is its own asset so the UI shows counts and previews per object, and blocking checks gate
+the load.
 """
 
 import dagster as dg
@@ -11,45 +12,49 @@ from flitstack_dagster.defs.mapping import owner_resolution, pipedrive_schema, p
 from flitstack_dagster.defs.metadata import md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.entities import ENTITIES, Registry
 from flitstack_dagster.loading.gate import load_gate
-from flitstack_dagster.loading.prepare import shape_run
+from flitstack_dagster.shaping.prepare import shape_run
 from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.pipedrive.limits import file_limit_text
 
 GROUP = "pipedrive_shapes"
-OBJECTS = {
-    "pd_organizations": "Accounts and assets as Pipedrive organizations (plus the placeholder for standalone assets).",
-    "pd_org_relationships": "Asset parent links as organization relationships, flattened past two levels, cycles broken.",
-    "pd_persons": "Technicians and requesters as Pipedrive persons.",
-    "pd_deals": "Work orders as deals: stage and status from the approved map, costs, owners, original dates.",
-    "pd_activities": "Labor, parts, calls/emails/meetings and PM occurrences as activities.",
-    "pd_notes": "Status changes, long descriptions, activity-log notes, PM history and inventory as notes.",
-    "pd_files": "Attachments with body path, size, hash and the 25 MB decision.",
-}
 CHECKED = "pd_deals"  # shaping checks hang on the deals asset, which every load waits for
+CHECKS = [
+    ("references_resolve", True, "Every reference resolves within the run or to a record already loaded."),
+    ("source_ids_unique", True, "Source IDs are unique in every shaped object."),
+    ("required_fields", True, "Every record has the fields Pipedrive requires."),
+    ("values_mapped", True, "Every status, priority and pick-list value is mapped."),
+    ("file_sizes", True, f"Attachments over {file_limit_text()} are flagged per the mapping's policy."),
+    ("accounting_identity", True, "Every source row is loaded as something, set aside, or not migrated by design."),
+    ("ready_to_load", True, "A full run needs a verified sample of the same mapping (or a waiver in "
+     "mapping/approved.yaml); no run loads on top of an earlier run that did not reconcile."),
+    ("invalid_emails", False, "Persons whose email was invalid (warning)."),
+    ("hierarchy_flattened", False, "Assets deeper than two levels linked to their level-2 ancestor (warning)."),
+    ("fallback_owners", False, "Records owned by the fallback owner (warning)."),
+]
 
 
-@dg.multi_asset(
-    name="shape_pipedrive_records",
-    specs=[dg.AssetSpec(name, description=desc, group_name=GROUP, kinds={"polars", "duckdb"},
-                        deps=[proposed_mapping, owner_resolution, pipedrive_schema], partitions_def=migration_runs)
-           for name, desc in OBJECTS.items()],
-    check_specs=[dg.AssetCheckSpec(n, asset=CHECKED, blocking=blocking, description=d) for n, blocking, d in [
-        ("references_resolve", True, "Every reference resolves within the run or to a record already loaded."),
-        ("source_ids_unique", True, "Source IDs are unique in every shaped object."),
-        ("required_fields", True, "Every record has the fields Pipedrive requires."),
-        ("values_mapped", True, "Every status, priority and pick-list value is mapped."),
-        ("file_sizes", True, "Attachments over 25 MB are flagged per the mapping's policy."),
-        ("accounting_identity", True, "Every source row is loaded as something, set aside, or not migrated by design."),
-        ("ready_to_load", True, "A full run needs a verified sample of the same mapping (or a waiver in "
-         "mapping/approved.yaml); no run loads on top of an earlier run that did not reconcile."),
-        ("invalid_emails", False, "Persons whose email was invalid (warning)."),
-        ("hierarchy_flattened", False, "Assets deeper than two levels linked to their level-2 ancestor (warning)."),
-        ("fallback_owners", False, "Records owned by the fallback owner (warning)."),
-    ]],
-    partitions_def=migration_runs,
-    description="Shape the run's staged data into Pipedrive records with the approved mapping.",
-)
-def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths):
+def build_shape_asset(registry: Registry = ENTITIES) -> dg.AssetsDefinition:
+    """One step, one `pd_*` asset per entity of the registry, the shaping checks on `pd_deals`."""
+    objects = {e.shaped_table: e.description for e in registry}
+
+    @dg.multi_asset(
+        name="shape_pipedrive_records",
+        specs=[dg.AssetSpec(name, description=desc, group_name=GROUP, kinds={"polars", "duckdb"},
+                            deps=[proposed_mapping, owner_resolution, pipedrive_schema], partitions_def=migration_runs)
+               for name, desc in objects.items()],
+        check_specs=[dg.AssetCheckSpec(n, asset=CHECKED, blocking=blocking, description=d) for n, blocking, d in CHECKS],
+        partitions_def=migration_runs,
+        description="Shape the run's staged data into Pipedrive records with the approved mapping.",
+    )
+    def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths):
+        yield from _shape(context, duckdb, project, objects)
+
+    return shape_pipedrive_records
+
+
+def _shape(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths, objects: dict[str, str]):
     run_key = context.partition_key
     mapping = mapping_store.require_approved(project.paths)
     owners = mapping_store.load_owners(project.paths, run_key)
@@ -57,7 +62,7 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
         shaped, results = shape_run(con, run_key, mapping, owners, project.paths.work)
         gate = load_gate(con, run_key, mapping)
     set_aside = shaped.set_aside
-    for name in OBJECTS:
+    for name in objects:
         meta = {
             "dagster/row_count": shaped.height(name),
             "table": f"shaped.{name}",
@@ -79,3 +84,5 @@ def shape_pipedrive_records(context: dg.AssetExecutionContext, duckdb: DuckDBRes
             description=r.message, metadata={"count": r.count, "sample": ", ".join(r.sample)},
         )
 
+
+shape_pipedrive_records = build_shape_asset()

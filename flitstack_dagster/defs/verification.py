@@ -11,20 +11,19 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from flitstack_dagster.defs.loading import LOADS
 from flitstack_dagster.defs.metadata import md_document, md_problems, md_table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.entities import ENTITIES, Registry
+from flitstack_dagster.loading.reconcile import reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.verification.audit_export import export_audit_log
 from flitstack_dagster.verification.rebuild import build_rebuild_reference
-from flitstack_dagster.verification.reconcile import reconcile_run
 from flitstack_dagster.verification.report_html import write_field_diff_report
 from flitstack_dagster.verification.verify import AcceptedMismatch, verify_run
 
 GROUP = "verification"
-LOADED = [dg.AssetKey(name) for name in LOADS]
 REBUILD_SOURCES = [dg.AssetKey(n) for n in ("stg_workflow_rules", "stg_form_configurations", "stg_pm_schedules",
                                             "stg_inventory", "stg_contacts", "stg_departments", "stg_assets")]
 
@@ -41,46 +40,49 @@ class VerificationConfig(dg.Config):
     scan_duplicates: bool = True
 
 
-@dg.multi_asset(
-    name="verify_migration_run",
-    specs=[
-        dg.AssetSpec(
-            "verified_records", group_name=GROUP, kinds={"pipedrive", "duckdb"}, deps=LOADED,
-            partitions_def=migration_runs,
-            description="Every record the run migrated, read back from Pipedrive (batched, token-aware) and "
-            "compared field by field with what shaping intended, after Pipedrive's own normalisation: "
-            "match / mismatch / missing per field in verification.field_diff; duplicate Novo Source IDs reported.",
-        ),
-        dg.AssetSpec(
-            "field_diff_report", group_name=GROUP, kinds={"html"}, deps=["verified_records"],
-            partitions_def=migration_runs,
-            description="The field-level diff report (data/reports/<run>/field_diff.html): source vs destination "
-            "value of every mapped field of every record, grouped by entity, differences first, with filters; "
-            "opens offline.",
-        ),
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "reconciliation", asset="verified_records", blocking=True,
-            description="Per file, source rows = loaded + set aside + not migrated by design; per object, shaped "
-            "= id map + set aside by the loader, and every id-map record is in Pipedrive as sent.",
-        ),
-        dg.AssetCheckSpec(
-            "every_record_once", asset="verified_records", blocking=True,
-            description="Read back by source identity (Novo Source ID; the source marker of activities, notes and "
-            "files): every record of the run is in Pipedrive exactly once — no duplicate, none missing.",
-        ),
-        dg.AssetCheckSpec(
-            "no_unexplained_mismatches", asset="verified_records",
-            description="Zero field differences that are not accepted in config, and no duplicate Source IDs; "
-            "a clean sample run unlocks the full run.",
-        ),
-    ],
-    partitions_def=migration_runs, pool="pipedrive",
-    description="Read the run back from Pipedrive, store the field-level diff and write the HTML report.",
-)
-def verify_migration_run(context: dg.AssetExecutionContext, config: VerificationConfig, duckdb: DuckDBResource,
-                         pipedrive: PipedriveResource, project: ProjectPaths):
+def _verify_asset(loaded: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    return dg.multi_asset(
+        name="verify_migration_run",
+        specs=[
+            dg.AssetSpec(
+                "verified_records", group_name=GROUP, kinds={"pipedrive", "duckdb"}, deps=loaded,
+                partitions_def=migration_runs,
+                description="Every record the run migrated, read back from Pipedrive (batched, token-aware) and "
+                "compared field by field with what shaping intended, after Pipedrive's own normalisation: "
+                "match / mismatch / missing per field in verification.field_diff; duplicate Novo Source IDs reported.",
+            ),
+            dg.AssetSpec(
+                "field_diff_report", group_name=GROUP, kinds={"html"}, deps=["verified_records"],
+                partitions_def=migration_runs,
+                description="The field-level diff report (data/reports/<run>/field_diff.html): source vs destination "
+                "value of every mapped field of every record, grouped by entity, differences first, with filters; "
+                "opens offline.",
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "reconciliation", asset="verified_records", blocking=True,
+                description="Per file, source rows = loaded + set aside + not migrated by design; per object, shaped "
+                "= id map + set aside by the loader, and every id-map record is in Pipedrive as sent.",
+            ),
+            dg.AssetCheckSpec(
+                "every_record_once", asset="verified_records", blocking=True,
+                description="Read back by source identity (Novo Source ID; the source marker of activities, notes and "
+                "files): every record of the run is in Pipedrive exactly once — no duplicate, none missing.",
+            ),
+            dg.AssetCheckSpec(
+                "no_unexplained_mismatches", asset="verified_records",
+                description="Zero field differences that are not accepted in config, and no duplicate Source IDs; "
+                "a clean sample run unlocks the full run.",
+            ),
+        ],
+        partitions_def=migration_runs, pool="pipedrive",
+        description="Read the run back from Pipedrive, store the field-level diff and write the HTML report.",
+    )(_verify_step)
+
+
+def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, duckdb: DuckDBResource,
+                 pipedrive: PipedriveResource, project: ProjectPaths):
     run_key = context.partition_key
     accepted = [AcceptedMismatch(a.entity, a.field, a.reason, a.source_id or None) for a in config.accepted_mismatches]
     approved = mapping_store.load_approved(project.paths)
@@ -140,12 +142,15 @@ def verify_migration_run(context: dg.AssetExecutionContext, config: Verification
     )
 
 
-@dg.asset(
-    group_name=GROUP, kinds={"duckdb", "csv", "parquet"}, partitions_def=migration_runs, deps=LOADED,
-    description="The run's audit log (source ID, destination ID, timestamp, operation) as CSV and Parquet under "
-    "data/reports/<run>/ — what an auditor gets.",
-)
-def audit_log_export(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
+def _audit_asset(loaded: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    return dg.asset(
+        name="audit_log_export", group_name=GROUP, kinds={"duckdb", "csv", "parquet"}, partitions_def=migration_runs, deps=loaded,
+        description="The run's audit log (source ID, destination ID, timestamp, operation) as CSV and Parquet under "
+        "data/reports/<run>/ — what an auditor gets.",
+    )(_audit_step)
+
+
+def _audit_step(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         out = export_audit_log(con, context.partition_key, project.paths.reports / context.partition_key)
     return dg.MaterializeResult(metadata={
@@ -178,4 +183,11 @@ def rebuild_reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     })
 
 
-verification_assets = [verify_migration_run, audit_log_export, rebuild_reference]
+def build_verification_assets(registry: Registry = ENTITIES) -> list[dg.AssetsDefinition]:
+    """Verification and the audit export wait for every load asset of the registry."""
+    loaded = [dg.AssetKey(e.load_asset) for e in registry]
+    return [_verify_asset(loaded), _audit_asset(loaded), rebuild_reference]
+
+
+verification_assets = build_verification_assets()
+verify_migration_run = verification_assets[0]

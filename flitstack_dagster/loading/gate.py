@@ -6,10 +6,10 @@ from __future__ import annotations
 import duckdb
 
 from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.loading.reconcile import reconcile_run
+from flitstack_dagster.loading.verified_samples import is_sample_verified
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.runs import get_run, mode_of
-from flitstack_dagster.verification.reconcile import reconcile_run
-from flitstack_dagster.verification.store import is_sample_verified
 
 
 def load_gate(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping) -> list[str]:

@@ -28,6 +28,7 @@ from flitstack_dagster.loading.marker import (
 from flitstack_dagster.loading.resolve import Resolver, Unresolved, before_values, changed_fields
 from flitstack_dagster.loading.store import LoadStore, require_one_source_per_id
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, NotFound, PipedriveError
+from flitstack_dagster.pipedrive.limits import file_limit_text
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ def load_entity(
         t0 = client.thread_tokens()
         try:
             if row.get("decision") == "flag_too_large":
-                raise Unresolved("file_too_large", f"{row.get('file_name')} is over the 25 MB limit: flagged for manual handling")
+                raise Unresolved("file_too_large", f"{row.get('file_name')} is over the {file_limit_text()} limit: flagged for manual handling")
             body = build_body(entity, resolver, row)
             known = id_map.get(sid)
             if known is not None and known.state != "deleted":

@@ -14,9 +14,11 @@ import hashlib
 import re
 from typing import Any
 
-MARKED = ("activity", "note", "file")
+from flitstack_dagster.entities import ENTITIES
+
+MARKED = ENTITIES.with_identity("marker")
 # where each marked entity carries it (the request/answer field)
-MARKER_FIELD = {"activity": "note", "note": "content", "file": "name"}
+MARKER_FIELD = {e.name: e.marker_field for e in ENTITIES if e.identity == "marker"}
 _PATTERN = re.compile(r"\[novo:([0-9a-f]{16})\]")
 _PARAGRAPH = re.compile(r"<p>\[novo:[0-9a-f]{16}\]</p>$")
 

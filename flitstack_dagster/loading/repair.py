@@ -35,18 +35,19 @@ from typing import Any
 import duckdb
 
 from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
 from flitstack_dagster.loading.marker import MARKED, marker
+from flitstack_dagster.loading.readback import IDENTIFIED, Scan, read_back, scan_entity
 from flitstack_dagster.loading.resolve import Registry
 from flitstack_dagster.loading.rollback import delete_record, not_gone
-from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
+from flitstack_dagster.loading.run import shaped_rows
 from flitstack_dagster.loading.store import LoadStore, ensure_schema
 from flitstack_dagster.pipedrive.models import OrganizationRelationship
 from flitstack_dagster.novo.runs import check_account, get_run
-from flitstack_dagster.verification.readback import IDENTIFIED, Scan, read_back, scan_entity
 
-REPAIRED = tuple(e for e in SHAPED_TABLE if e in IDENTIFIED)  # FK order
+REPAIRED = tuple(e for e in ENTITIES.load_order if e in IDENTIFIED)
 SHOWN = 10  # records named per list in the summary
 
 
@@ -264,4 +265,4 @@ def _find_relationship(client, pair: tuple[int | None, int | None]) -> int | Non
 
 
 def _shaped(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
-    return has_table(con, "shaped", SHAPED_TABLE[entity])
+    return has_table(con, "shaped", ENTITIES[entity].shaped_table)

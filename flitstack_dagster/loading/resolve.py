@@ -14,18 +14,11 @@ from typing import Any
 
 import duckdb
 
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.core.errors import UserError
 
 # Which id-map entity a source id's prefix refers to (`asset:00042` is an organization).
-REF_ENTITY = {
-    "account": "organization",
-    "asset": "organization",
-    "placeholder": "organization",
-    "contact": "person",
-    "work_order": "deal",
-}
-# Shaped reference columns -> the request field they fill.
-REF_FIELDS = {"org_ref": "org_id", "person_ref": "person_id", "deal_ref": "deal_id"}
+REF_ENTITY = ENTITIES.source_kinds
 
 
 @dataclass
@@ -128,9 +121,9 @@ class Resolver:
                 custom[cf.key] = self._custom_value(name, cf, value)
         if entity in ("organization",) and isinstance(body.get("address"), str):
             body["address"] = {"value": body["address"]}  # API v2 takes an address object
-        for col, api_field in REF_FIELDS.items():
-            if row.get(col):
-                body[api_field] = self.ref(row[col])
+        for ref in ENTITIES[entity].references:
+            if row.get(ref.column):
+                body[ref.field] = self.ref(row[ref.column])
         if row.get("owner_id") is not None and entity in ("organization", "person", "deal", "activity"):
             body["owner_id"] = int(row["owner_id"])
         if custom:

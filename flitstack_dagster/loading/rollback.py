@@ -44,30 +44,17 @@ from typing import Any
 import duckdb
 
 from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.loading.compare import KINDS, MATCH, compare
+from flitstack_dagster.loading.readback import read_back
 from flitstack_dagster.loading.store import AuditRow, LoadStore, audit_rows, ensure_schema
 from flitstack_dagster.pipedrive.account import AccountIdentity
 from flitstack_dagster.pipedrive.errors import NotFound
 from flitstack_dagster.novo.runs import check_account
-from flitstack_dagster.verification.compare import KINDS, MATCH, compare
-from flitstack_dagster.verification.readback import read_back
 
 log = logging.getLogger(__name__)
 
-FK_ORDER = ("organization", "org_relationship", "person", "deal", "activity", "note", "file")
-REVERSE_ORDER = tuple(reversed(FK_ORDER))
-# shaped table per entity (where a run's content hashes live); same as loading.run.SHAPED_TABLE
-SHAPED_TABLE = {
-    "organization": "pd_organizations", "org_relationship": "pd_org_relationships", "person": "pd_persons",
-    "deal": "pd_deals", "activity": "pd_activities", "note": "pd_notes", "file": "pd_files",
-}
-# client method suffix per entity
-CLIENT_NAME = {"org_relationship": "organization_relationship"}
-# request fields that reference another record -> the entity they point at
-REFERENCE_FIELDS = {
-    "org_id": "organization", "rel_owner_org_id": "organization", "rel_linked_org_id": "organization",
-    "person_id": "person", "deal_id": "deal",
-}
 ROLLBACK_PREFIX = "rollback:"
 
 Progress = Callable[[str], None]
@@ -208,8 +195,8 @@ def dependents(con: duckdb.DuckDBPyConnection, run_key: str) -> dict[str, int]:
             "AND operation IN ('create', 'adopt') AND after IS NOT NULL", [later],
         ).fetchall():
             body = json.loads(raw)
-            if any(isinstance(v, int) and v in created.get(REFERENCE_FIELDS[k], ())
-                   for k, v in body.items() if k in REFERENCE_FIELDS):
+            refs = ENTITIES.reference_fields
+            if any(isinstance(v, int) and v in created.get(refs[k], ()) for k, v in body.items() if k in refs):
                 out[other] = out.get(other, 0) + 1
     return dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
 
@@ -230,8 +217,7 @@ def _cascade_order(con: duckdb.DuckDBPyConnection, run_key: str) -> list[str]:
 # -- what a rollback would do ---------------------------------------------------------------------------
 
 DELETE, HAND_BACK, RESTORE, MARK, UNDELETABLE = "delete", "hand back", "restore", "mark", "cannot undelete"
-# a v2 list takes 100 ids per read-back; v1 has no `ids`, so its records are read back one by one
-READBACK_BATCH = {"organization": 100, "person": 100, "deal": 100, "activity": 100}
+# v1 has no `ids`, so a batch of its records is read back one by one
 V1_READBACK_BATCH = 10
 
 
@@ -345,7 +331,7 @@ def _plan_lines(run_key: str, found: _Classified) -> list[PlanLine]:
         setattr(line, name, getattr(line, name) + 1)
     if found.skips:
         lines.setdefault("(skipped)", PlanLine(run_key, "(skipped)")).mark += found.skips
-    order = [*REVERSE_ORDER, "(skipped)"]
+    order = [*ENTITIES.rollback_order, "(skipped)"]
     return sorted(lines.values(), key=lambda ln: order.index(ln.entity) if ln.entity in order else -1)
 
 
@@ -432,8 +418,8 @@ def _rollback_one(con: duckdb.DuckDBPyConnection, store: LoadStore, client, run_
         return out
     say(f"{run_key}: {len(found.rows):,} operations to reverse")
     job = _Job(store, client, run_key, by, out, found, _previous_versions(con, run_key))
-    entities = sorted({r.entity for r in found.rows},
-                      key=lambda e: REVERSE_ORDER.index(e) if e in REVERSE_ORDER else -1)
+    reverse = ENTITIES.rollback_order
+    entities = sorted({r.entity for r in found.rows}, key=lambda e: reverse.index(e) if e in reverse else -1)
     for entity in entities:
         _reverse_entity(job, entity, [r for r in found.rows if r.entity == entity], say)
     # skips have nothing to undo: marked only once everything else is proven reversed
@@ -471,7 +457,7 @@ def _reverse_entity(job: _Job, entity: str, rows: list[AuditRow], say: Progress)
     for r in sorted(rows, key=lambda r: r.seq, reverse=True):
         groups.setdefault((r.source_id, r.pipedrive_id), []).append(r)
     records = list(groups.values())
-    size = READBACK_BATCH.get(entity, V1_READBACK_BATCH)
+    size = (ENTITIES[entity].read_back_batch if entity in ENTITIES else None) or V1_READBACK_BATCH
     done, last = 0, time.monotonic()
     for start in range(0, len(records), size):
         results = _map(job.client, lambda g: _send(job, entity, g), records[start:start + size])
@@ -549,7 +535,7 @@ def _gone_ok(client, action: str, entity: str, pid: int | None, changes: dict[st
     """
     if pid is None:
         return True
-    method = getattr(client, f"{action}_{CLIENT_NAME.get(entity, entity)}")
+    method = getattr(client, f"{action}_{ENTITIES[entity].method_name if entity in ENTITIES else entity}")
     try:
         method(int(pid)) if changes is None else method(int(pid), changes)
     except NotFound:
@@ -703,7 +689,7 @@ def _previous_versions(con: duckdb.DuckDBPyConnection, run_key: str) -> dict[int
 def _shaped_hash(con: duckdb.DuckDBPyConnection, entity: str, source_id: str, run_key: str) -> str | None:
     """The content hash the record had in `run_key`'s shaped rows (None if unknown: the next load
     then compares payloads field by field and PATCHes only real differences)."""
-    table = SHAPED_TABLE.get(entity)
+    table = ENTITIES[entity].shaped_table if entity in ENTITIES else None
     if table is None or not has_table(con, "shaped", table):
         return None
     try:

@@ -6,21 +6,14 @@ from pathlib import Path
 
 import duckdb
 
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.group_commit import GroupCommitStore
 from flitstack_dagster.loading.loader import LoadResult, Progress, load_entity
 from flitstack_dagster.loading.resolve import Registry, Resolver
 from flitstack_dagster.novo.runs import check_account
 
-# load entity -> shaped table, in FK order
-SHAPED_TABLE = {
-    "organization": "pd_organizations",
-    "org_relationship": "pd_org_relationships",
-    "person": "pd_persons",
-    "deal": "pd_deals",
-    "activity": "pd_activities",
-    "note": "pd_notes",
-    "file": "pd_files",
-}
+# load entity -> shaped table, in load order
+SHAPED_TABLE = ENTITIES.shaped_tables
 
 
 def shaped_rows(con: duckdb.DuckDBPyConnection, run_key: str, entity: str) -> list[dict]:
@@ -37,7 +30,7 @@ def load_shaped(
     check_account(con, client, run_key)  # before any write: the run's own Pipedrive company, a real API
     store = GroupCommitStore(con)  # concurrent records share a commit; each call returns once committed
     registry = Registry.load(con, client.account())
-    id_maps = {e: {s: m.pipedrive_id for s, m in store.id_map(e).items()} for e in ("organization", "person", "deal")}
+    id_maps = {e: {s: m.pipedrive_id for s, m in store.id_map(e).items()} for e in ENTITIES.referenced}
     resolver = Resolver(registry, id_maps)
     rows = shaped_rows(con, run_key, entity)
     return load_entity(client, store, resolver, entity, rows, run_key, bundle_root=bundle_root, progress=progress)

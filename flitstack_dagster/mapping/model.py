@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flitstack_dagster.pipedrive.limits import MAX_FILE_BYTES
+
 TargetEntity = Literal["organization", "person", "deal", "activity", "note", "file", "none"]
 # Pipedrive custom-field types the product creates (v2 field_type values).
 FieldType = Literal["varchar", "text", "double", "monetary", "date", "enum", "set", "org", "person", "user"]
@@ -33,7 +35,7 @@ class MappingOptions(_Model):
     description_field_max: int = 255  # longer descriptions become the deal's first note
     pm_window_days: int = 90  # PM occurrences generated inside [exported_at, +N days)
     large_file_policy: FilePolicy = "flag"
-    max_file_bytes: int = 25 * 1024 * 1024
+    max_file_bytes: int = MAX_FILE_BYTES
     deletion_policy: DeletionPolicy = "flag"
     currency: str = "USD"
     pipeline_name: str = "Novo Work Orders"

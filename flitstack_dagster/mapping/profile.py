@@ -25,6 +25,7 @@ from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.mapping.column_stats import column_stats
 from flitstack_dagster.mapping.evidence import StatusEvidence, status_evidence
 from flitstack_dagster.novo.columns import BY_ENTITY, FILES, UDF_FILE, snake
+from flitstack_dagster.pipedrive.limits import MAX_FILE_BYTES, MAX_FILE_MB
 
 CLOSED_STATUSES = {"Completed", "Closed", "Cancelled"}  # a status entered from one of these is a re-entry
 VALUE_SET_CAP = 1000  # value sets (for value maps) keep at most this many distinct values
@@ -42,8 +43,8 @@ VALUE_MAPPED: dict[str, tuple[str, ...]] = {
 SIZE_BANDS: tuple[tuple[str, float | None], ...] = (
     ("< 1 MB", 1024**2),
     ("1–10 MB", 10 * 1024**2),
-    ("10–25 MB", 25 * 1024**2),
-    ("> 25 MB", None),
+    (f"10–{MAX_FILE_MB} MB", MAX_FILE_BYTES),
+    (f"> {MAX_FILE_MB} MB", None),
 )
 
 
@@ -460,7 +461,7 @@ def profile_source(con, run_key: str) -> SourceProfile:
             {"unknown": int(bands["unknown"])} if bands.get("unknown") else {})
         inv.attachments_over_limit_bytes = int(con.execute(
             "SELECT coalesce(sum(size), 0) FROM staging.stg_attachments WHERE _run_key = ? AND size >= ?",
-            [run_key, 25 * 1024**2],
+            [run_key, MAX_FILE_BYTES],
         ).fetchone()[0])
     if prof.entities.get("notes") and prof.entities["notes"].staged:
         inv.note_entry_types = {str(k): int(n) for k, n in con.execute(

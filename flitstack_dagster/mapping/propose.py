@@ -51,6 +51,7 @@ from flitstack_dagster.mapping.model import (
     ValueProposal,
 )
 from flitstack_dagster.mapping.profile import SourceProfile, UdfDef
+from flitstack_dagster.pipedrive.limits import file_limit_text
 from flitstack_dagster.mapping.standard import STAGES, STANDARD_STATUS
 from flitstack_dagster.mapping.value_proposals import (
     CONFIDENT,
@@ -110,8 +111,8 @@ OBJECTS: list[tuple[str, str, str, str]] = [
      "value by value; Customer department of an account → organization label")),
     ("Work Order Cost (labor + parts)", "Custom Fields on Deal", "1:1", ("Labor_Cost__c = Σ hours × rate, "
      "Parts_Cost__c = Σ quantity × unit cost, Total_WO_Cost__c = labor + parts; deal value = total (option)")),
-    ("Attachment / File", "Pipedrive Files", "1:1", ("POST /v1/files on the deal or organization; > 25 MB "
-     "flagged (or split); source attachment ID → file ID in the audit log")),
+    ("Attachment / File", "Pipedrive Files", "1:1", ("POST /v1/files on the deal or organization; "
+     f"> {file_limit_text()} flagged (or split); source attachment ID → file ID in the audit log")),
     ("Inventory / Parts", "Custom Field on Organization + Note", "1:1", ("a parts table note on each equipment "
      "organization using the parts + text field `Parts`; inventory management not migrated")),
     ("Work Order Status / Priority", "Deal Stage + Custom Priority Field", "1:1", ("status → stage + deal status "

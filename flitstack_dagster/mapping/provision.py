@@ -18,6 +18,7 @@ to DuckDB: `meta.field_registry` and `meta.pipeline_registry`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,6 +160,24 @@ def _fd(obj: Any) -> PdField:
     return _field(obj)
 
 
+@dataclass
+class _Account:
+    """What the account has before provisioning: custom fields per entity, pipelines, activity types."""
+
+    fields: dict[str, list[PdField]]
+    counted: int  # custom fields towards the plan's cap
+    pipelines: list[Any]
+    types: list[Any]
+    registry: dict[tuple[str, str], str]  # (entity, name) -> key recorded earlier
+
+
+@dataclass
+class _FieldPlan:
+    to_create: list[FieldNeed] = field(default_factory=list)
+    to_extend: list[tuple[FieldNeed, PdField, list[str]]] = field(default_factory=list)
+    matched: list[tuple[FieldNeed, PdField]] = field(default_factory=list)
+
+
 def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = None,
                      run_key: str | None = None) -> ProvisionResult:
     """Create what the mapping needs and is missing; record keys and option ids (see module doc).
@@ -170,8 +189,24 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
     account = _account_id(client)
     res = ProvisionResult(account=account)
     req0, tok0 = _usage_total(client)
+    have = _read_account(client, con, account, res)
+    todo = _plan_fields(field_needs(mapping), have)
+    _check_headroom(client, plan, have.counted, todo.to_create, res)
+    now = datetime.now(UTC)
+    res.reused_fields += [f"{n.entity}.{n.name}" for n, _ in todo.matched]
+    _add_options(client, todo.to_extend, res)
+    _create_fields(client, todo, have.fields, res)
+    pipe_name = mapping.options.pipeline_name
+    pid, stage_ids = _ensure_pipeline(client, con, account, have.pipelines, pipe_name, mapping.pipeline_stages, res)
+    type_ids = _ensure_activity_types(client, have.types, res)
+    _record_fields(con, account, todo.matched, now)
+    _record_pipeline(con, account, pipe_name, pid, stage_ids, type_ids, now)
+    req1, tok1 = _usage_total(client)
+    res.requests, res.tokens = req1 - req0, tok1 - tok0
+    return res
 
-    # ---- read the account ----------------------------------------------------------------------
+
+def _read_account(client: Any, con, account: str, res: ProvisionResult) -> _Account:
     fields: dict[str, list[PdField]] = {e: read_fields(client, e) for e in FIELD_ENTITIES}
     counted = sum(1 for e in FIELD_ENTITIES for f in fields[e] if f.custom)
     try:
@@ -180,34 +215,40 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
         res.warnings.append(f"activity fields not counted: {e}")
     pipelines = read_pipelines(client)
     types = read_activity_types(client)
-    reg = _registry(con, account)
+    return _Account(fields, counted, pipelines, types, _registry(con, account))
 
-    # ---- plan ----------------------------------------------------------------------------------
-    needs = field_needs(mapping)
-    to_create: list[FieldNeed] = []
-    to_extend: list[tuple[FieldNeed, PdField, list[str]]] = []
-    matched: list[tuple[FieldNeed, PdField]] = []
+
+def _plan_fields(needs: list[FieldNeed], have: _Account) -> _FieldPlan:
+    """Which needs the account meets, which need options added, which fields to create; a field of the
+    wrong type (or no label field) refuses the whole step before anything is written."""
+    todo = _FieldPlan()
     problems: list[str] = []
     for n in needs:
-        f = _match(n, fields[n.entity], reg)
+        f = _match(n, have.fields[n.entity], have.registry)
         if f is None:
             if not n.custom:
                 problems.append(f"the account has no standard {n.entity} label field to add labels to")
             else:
-                to_create.append(n)
+                todo.to_create.append(n)
             continue
         want_type = API_TYPE.get(n.field_type, n.field_type)
         if n.custom and f.field_type not in COMPATIBLE.get(n.field_type, {want_type}) and f.field_type != want_type:
             problems.append(f"{n.entity} field '{f.name}' ({f.key}) is {f.field_type} in Pipedrive but the mapping "
                             f"needs {n.field_type}: rename one of them in the approved mapping")
             continue
-        have = {_norm(o.label) for o in f.options}
-        missing = [o for o in n.options if _norm(o) not in have] if n.field_type in ("enum", "set") else []
-        matched.append((n, f))
+        labels = {_norm(o.label) for o in f.options}
+        missing = [o for o in n.options if _norm(o) not in labels] if n.field_type in ("enum", "set") else []
+        todo.matched.append((n, f))
         if missing:
-            to_extend.append((n, f, missing))
+            todo.to_extend.append((n, f, missing))
     if problems:
         raise UserError("schema provisioning refused, nothing was created:\n  - " + "\n  - ".join(problems))
+    return todo
+
+
+def _check_headroom(client: Any, plan: str | None, counted: int, to_create: list[FieldNeed],
+                    res: ProvisionResult) -> None:
+    """Refuse before writing anything when the new fields would not fit under the plan's cap."""
     pk = plan_key(plan) or plan_key(getattr(client, "plan", None))
     cap = PLAN_FIELD_CAP.get(pk) if pk else None
     res.custom_fields_before, res.custom_field_cap = counted, cap
@@ -220,11 +261,8 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
             f"reuse existing fields, or upgrade the plan. Needed: {names}"
         )
 
-    # ---- create --------------------------------------------------------------------------------
-    now = datetime.now(UTC)
-    registry_rows: list[tuple[str, str, PdField]] = []
-    for n, f in matched:
-        res.reused_fields.append(f"{n.entity}.{n.name}")
+
+def _add_options(client: Any, to_extend: list[tuple[FieldNeed, PdField, list[str]]], res: ProvisionResult) -> None:
     for n, f, missing in to_extend:
         try:
             new = client.add_field_options(n.entity, f.key, missing)
@@ -238,24 +276,28 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
         for o in new or []:
             f.options.append(PdOption(id=_attr(o, "id"), label=str(_attr(o, "label", default=""))))
         res.added_options[f"{n.entity}.{n.name}"] = list(missing)
-    for n in to_create:
+
+
+def _create_fields(client: Any, todo: _FieldPlan, fields: dict[str, list[PdField]], res: ProvisionResult) -> None:
+    """Create the missing fields; each joins `todo.matched` so it is recorded with the others."""
+    for n in todo.to_create:
         body: dict[str, Any] = {"field_name": n.name, "field_type": API_TYPE.get(n.field_type, n.field_type)}
         if n.field_type in ("enum", "set"):
             body["options"] = [{"label": o} for o in n.options]
         created = _fd(client.create_field(n.entity, body))
         fields[n.entity].append(created)
-        matched.append((n, created))
+        todo.matched.append((n, created))
         res.created_fields.append(f"{n.entity}.{n.name}")
-    for n, f in matched:
-        registry_rows.append((n.entity, n.name, f))
 
-    pipe_name = mapping.options.pipeline_name
+
+def _ensure_pipeline(client: Any, con, account: str, pipelines: list[Any], pipe_name: str, stages: list[str],
+                     res: ProvisionResult) -> tuple[int, dict[str, int]]:
+    """The pipeline (the one recorded earlier, else by name, else created) and its stages: (id, stage ids)."""
     pipe = next((p for p in pipelines if _norm(p.name) == _norm(pipe_name)), None)
     prow = con.execute("SELECT pd_id FROM meta.pipeline_registry WHERE account=? AND kind='pipeline' AND name=?",
                        [account, pipe_name]).fetchall()
-    prow = prow[0] if prow else None
     if prow:
-        pipe = next((p for p in pipelines if p.id == prow[0]), pipe)
+        pipe = next((p for p in pipelines if p.id == prow[0][0]), pipe)
     if pipe is None:
         made = client.create_pipeline({"name": pipe_name})
         pid = int(_attr(made, "id"))
@@ -265,13 +307,19 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
         pid = pipe.id
         existing_stages = {_norm(s.name): s.id for s in pipe.stages}
     stage_ids: dict[str, int] = {}
-    for sname in mapping.pipeline_stages:
+    for sname in stages:
         sid = existing_stages.get(_norm(sname))
         if sid is None:
             made = client.create_stage({"name": sname, "pipeline_id": pid})
             sid = int(_attr(made, "id"))
             res.created_stages.append(sname)
         stage_ids[sname] = sid
+    return pid, stage_ids
+
+
+def _ensure_activity_types(client: Any, types: list[Any],
+                           res: ProvisionResult) -> dict[str, tuple[int, str | None]]:
+    """Name -> (id, key_string) of each activity type the loads use, created when missing."""
     type_ids: dict[str, tuple[int, str | None]] = {}
     icons = dict(ACTIVITY_TYPES)
     for tname in activity_types_used(mapping):  # the mapping's types: created when missing, all recorded
@@ -283,14 +331,20 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
             res.created_activity_types.append(tname)
         else:
             type_ids[tname] = (t.id, t.key_string)
+    return type_ids
 
-    # ---- record --------------------------------------------------------------------------------
-    for entity, name, f in registry_rows:
+
+def _record_fields(con, account: str, matched: list[tuple[FieldNeed, PdField]], now: datetime) -> None:
+    for n, f in matched:
         con.execute(
             "INSERT OR REPLACE INTO meta.field_registry VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [account, entity, name, f.key, f.field_type,
+            [account, n.entity, n.name, f.key, f.field_type,
              json.dumps([{"id": o.id, "label": o.label} for o in f.options], ensure_ascii=False), now],
         )
+
+
+def _record_pipeline(con, account: str, pipe_name: str, pid: int, stage_ids: dict[str, int],
+                     type_ids: dict[str, tuple[int, str | None]], now: datetime) -> None:
     con.execute("INSERT OR REPLACE INTO meta.pipeline_registry VALUES (?, 'pipeline', ?, ?, NULL, NULL, ?)",
                 [account, pipe_name, pid, now])
     for sname, sid in stage_ids.items():
@@ -299,9 +353,6 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
     for tname, (tid, ks) in type_ids.items():
         con.execute("INSERT OR REPLACE INTO meta.pipeline_registry VALUES (?, 'activity_type', ?, ?, NULL, ?, ?)",
                     [account, tname, tid, ks, now])
-    req1, tok1 = _usage_total(client)
-    res.requests, res.tokens = req1 - req0, tok1 - tok0
-    return res
 
 
 def field_registry(con, account: str | None = None) -> dict[tuple[str, str], dict]:

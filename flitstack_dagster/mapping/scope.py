@@ -32,10 +32,12 @@ from flitstack_dagster.mapping.activity_rows import activity_types_used
 from flitstack_dagster.mapping.provision import field_needs
 from flitstack_dagster.mapping.value_proposals import DEFAULT_ACTIVITY_TYPES, describe_status
 from flitstack_dagster.mapping.yamlio import STATUS_KEY, needs_decision
+from flitstack_dagster.entities import ENTITIES
+from flitstack_dagster.pipedrive.limits import file_limit_text
 from flitstack_dagster.core.safe_text import Markdown, md_text
 
 RESERVE = 0.20
-COST = {"organization": 5, "relationship": 10, "person": 5, "deal": 5, "activity": 5, "note": 10, "file": 10}
+COST = {e.name: e.create.tokens for e in ENTITIES} | {"relationship": ENTITIES["org_relationship"].create.tokens}
 # provisioning: reads (v2 list 10, v2 pipelines/stages 5, v1 activityTypes/users 20) and writes
 READ_COSTS = {"GET fields (deal, person, organization)": (3, 10), "GET pipelines": (1, 5),
               "GET stages": (1, 5), "GET activityTypes": (1, 20)}
@@ -173,11 +175,11 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
     add("note", "long descriptions as first deal note", inv.descriptions_over_255, COST["note"])
     bands = inv.attachments_by_size
     small = sum(n for b, n in bands.items() if b != SIZE_BANDS[-1][0])
-    add("file", "attachments ≤ 25 MB", small, COST["file"])
+    add("file", f"attachments ≤ {file_limit_text()}", small, COST["file"])
     if opts.large_file_policy == "split" and inv.attachments_over_limit_bytes:
         add("file", "parts of split large attachments",
             math.ceil(inv.attachments_over_limit_bytes / opts.max_file_bytes), COST["file"])
-    # account audit, verification read-back (see verification/readback.py), company look-ups
+    # account audit, verification read-back (see loading/readback.py), company look-ups
     audit_reqs = sum(n for n, _ in AUDIT_READS.values())
     audit_tokens = sum(n * t for n, t in AUDIT_READS.values())
     rows.append(EstimateRow(entity="audit", what="account audit reads (fields, pipelines, stages, types, users, "
@@ -218,7 +220,7 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
 
 
 def verification_reads(records: dict[str, int]) -> tuple[int, int]:
-    """(requests, tokens) of the read-back (verification/readback.py): scans of organizations,
+    """(requests, tokens) of the read-back (loading/readback.py): scans of organizations,
     persons and deals (10 tokens per 500), activities by ids (10 per 100), notes and files one by one
     (2 each) up to 10 else a list (20 per 500), relationships one by one (2 each)."""
     req = tok = 0
@@ -269,7 +271,7 @@ def complexity(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | N
         pts.append((1, f"token budget: {est.days:.1f} days of the daily budget"))
     over = profile.inventory.attachments_by_size.get(SIZE_BANDS[-1][0], 0)
     if over:
-        pts.append((1, f"{over} attachment(s) over 25 MB need manual handling"))
+        pts.append((1, f"{over} attachment(s) over {file_limit_text()} need manual handling"))
     records = sum(profile.inventory.counts.values())
     if records > 100_000:
         pts.append((1, f"{records:,} source records"))
@@ -399,7 +401,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
           "form configurations (a rebuild reference is written for each)")]
     over = inv.attachments_by_size.get(SIZE_BANDS[-1][0], 0)
     if over:
-        L += [f"- {over} attachment(s) over 25 MB: " + ("split" if mapping.options.large_file_policy == "split"
+        L += [f"- {over} attachment(s) over {file_limit_text()}: " + ("split" if mapping.options.large_file_policy == "split"
                                                          else "flagged for manual handling")]
     un = mapping.unmapped()
     if un:

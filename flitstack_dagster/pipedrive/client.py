@@ -45,6 +45,7 @@ from .errors import (
     TokenRefused,
     is_entity_not_found,
 )
+from .limits import MAX_FILE_BYTES, file_limit_text
 from .ratelimit import InFlightGate, RateLimiter, normalize_plan
 
 log = logging.getLogger("flitstack_dagster.pipedrive")
@@ -54,7 +55,6 @@ M = TypeVar("M", bound=BaseModel)
 
 V1_PREFIX = "/v1"
 V2_PREFIX = "/api/v2"
-MAX_FILE_BYTES = 25 * 1024 * 1024  # the seed's per-attachment limit
 V2_PAGE_LIMIT = 500  # the specs' maximum `limit` for cursor pagination
 V1_PAGE_LIMIT = 500
 IDS_PER_REQUEST = 100  # v2 `ids` takes up to 100 ids
@@ -903,7 +903,7 @@ class PipedriveClient:
     ) -> tuple[m.File | None, int, bool]:
         """POST /v1/files (multipart) -> (file or None if found, id, created).
 
-        Files over 25 MB are refused before sending. After an ambiguous failure the upload is only
+        Files over Pipedrive's limit (limits.MAX_FILE_BYTES) are refused before sending. After an ambiguous failure the upload is only
         retried when `find_existing` is given and finds nothing; without it, AmbiguousWriteError.
         """
         if isinstance(file, (str, Path)):
@@ -919,8 +919,8 @@ class PipedriveClient:
             raise ValueError("file_name is required when uploading bytes")
         if len(content) > MAX_FILE_BYTES:
             raise UserError(
-                f"{file_name} is {len(content) / 1048576:.1f} MB; attachments over 25 MB are not uploaded "
-                "(flag it for manual handling)."
+                f"{file_name} is {len(content) / 1048576:.1f} MB; attachments over {file_limit_text()} are not "
+                "uploaded (flag it for manual handling)."
             )
         form = {k: str(v) for k, v in (("deal_id", deal_id), ("org_id", org_id), ("person_id", person_id),
                                       ("activity_id", activity_id)) if v is not None}

@@ -9,7 +9,7 @@
   the row's -> `size_mismatch`; a SHA-256 different from the row's -> `hash_mismatch`. Without a
   bundle root (unit tests, dry shaping) only the path's shape is checked.
 - size: the body's actual size when checked, else the declared Size. Over the mapping's
-  `max_file_bytes` (25 MB): policy `flag` -> decision `flag_too_large` and set aside
+  `max_file_bytes` (Pipedrive's limit unless the mapping sets less): policy `flag` -> decision `flag_too_large` and set aside
   `file_too_large` (manual handling); policy `split` -> decision `split` (the loader uploads parts).
   Otherwise decision `upload`.
 - payload: file_name, content_type, the description and original upload time/uploader as text

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping import accounting
 from flitstack_dagster.shaping.activities import activity_parts
@@ -32,22 +33,21 @@ from flitstack_dagster.shaping.organizations import shape_organizations
 from flitstack_dagster.shaping.persons import shape_persons
 from flitstack_dagster.shaping.tally import PREVIEW_ROWS, REFERENCE_TARGETS, OutputTally
 
-OUTPUTS = ("pd_organizations", "pd_org_relationships", "pd_persons", "pd_deals", "pd_activities", "pd_notes", "pd_files")
+OUTPUTS = tuple(e.shaped_table for e in ENTITIES)
+
+
+def empty_outputs() -> dict[str, pl.DataFrame]:
+    return {name: empty_output(files=name == "pd_files") for name in OUTPUTS}
 
 
 @dataclass
 class ShapedRun:
     """A shaped run. Streamed (`shape_all(..., sink=)`): the pd_* frames went to the sink and stay
-    empty here, `tally` keeps what checks and metadata need. Otherwise every frame is held."""
+    empty here, `tally` keeps what checks and metadata need. Otherwise every frame is held; each is
+    also an attribute (`run.pd_deals`)."""
 
     run_key: str
-    pd_organizations: pl.DataFrame = field(default_factory=empty_output)
-    pd_org_relationships: pl.DataFrame = field(default_factory=empty_output)
-    pd_persons: pl.DataFrame = field(default_factory=empty_output)
-    pd_deals: pl.DataFrame = field(default_factory=empty_output)
-    pd_activities: pl.DataFrame = field(default_factory=empty_output)
-    pd_notes: pl.DataFrame = field(default_factory=empty_output)
-    pd_files: pl.DataFrame = field(default_factory=lambda: empty_output(files=True))
+    frames: dict[str, pl.DataFrame] = field(default_factory=empty_outputs)
     set_aside: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SET_ASIDE_SCHEMA))
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNING_SCHEMA))
     reconciliation: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=accounting.RECON_SCHEMA))
@@ -55,8 +55,20 @@ class ShapedRun:
     tally: OutputTally | None = None
     staged_rows: dict[str, int] = field(default_factory=dict)  # per entity, before shaping
 
+    def __getattr__(self, name: str) -> pl.DataFrame:
+        frames = self.__dict__.get("frames", {})
+        if name in frames:
+            return frames[name]
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self.__dict__.get("frames", {}):
+            self.frames[name] = value
+        else:
+            super().__setattr__(name, value)
+
     def outputs(self) -> dict[str, pl.DataFrame]:
-        return {name: getattr(self, name) for name in OUTPUTS}
+        return dict(self.frames)
 
     def height(self, name: str) -> int:
         return self.tally.heights.get(name, 0) if self.tally is not None else getattr(self, name).height

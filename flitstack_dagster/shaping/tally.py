@@ -13,20 +13,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.shaping.common import REF_COLUMNS
 
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "pd_organizations": ("name",),
-    "pd_persons": ("name",),
-    "pd_deals": ("title", "pipeline", "stage", "status"),
-    "pd_activities": ("subject", "type"),
-    "pd_notes": ("content",),
-    "pd_files": ("file_name",),
-    "pd_org_relationships": ("type",),
-}
+REQUIRED: dict[str, tuple[str, ...]] = {e.shaped_table: e.required for e in ENTITIES}
 # which reference column must point at which output
-REF_TARGET = {"org_ref": "pd_organizations", "person_ref": "pd_persons", "deal_ref": "pd_deals", "parent_ref": "pd_organizations"}
-REFERENCE_TARGETS = ("pd_organizations", "pd_persons", "pd_deals")  # what references (and `$ref`s) point at
+REF_TARGET = {col: ENTITIES[parent].shaped_table for col, parent in ENTITIES.reference_columns.items()}
+# what references (and `$ref`s) point at
+REFERENCE_TARGETS = tuple(ENTITIES[name].shaped_table for name in ENTITIES.referenced)
 PREVIEW_ROWS = 5
 _REF = r'\{"\$ref":"((?:[^"\\]|\\.)*)"\}'
 

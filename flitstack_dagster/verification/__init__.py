@@ -4,10 +4,11 @@ No Dagster here (defs/verification.py wires it). Module map:
 - `rebuild`      the rebuild reference: workflow/routing rules, PM recurrences and forms that do not
                  migrate, with the Pipedrive automation (or Zapier/Make) pattern that replaces each
 - `audit_export` the run's audit rows as CSV and Parquet
-- `readback`     reads the run's records back from Pipedrive, in batches, token-aware
-- `compare`      one field: expected (what shaping intended) vs actual, after Pipedrive's normalisation
 - `verify`       the run's field-level diff (`verification.field_diff`), summary and duplicates
-- `store`        verification tables and verified samples (`meta.verified_samples`)
+- `store`        verification tables
 - `report_html`  the self-contained field-level diff report
-- `reconcile`    source = loaded + set aside + not migrated; id map = Pipedrive
+
+Reading records back (`loading.readback`), comparing one field (`loading.compare`), the
+reconciliation (`loading.reconcile`) and the verified samples (`loading.verified_samples`) live in
+`loading`: rollback, repair and the load gate need them too, and imports point down the flow.
 """

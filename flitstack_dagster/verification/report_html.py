@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 
 from flitstack_dagster.core.safe_text import HTML_CELL_LIMIT, html_text
-from flitstack_dagster.verification.verify import ENTITIES, VerificationResult, field_summary
+from flitstack_dagster.entities import ENTITIES
+from flitstack_dagster.verification.verify import VerificationResult, field_summary
 
 ORDER = {"mismatch": 0, "missing": 1, "match": 2}
 
@@ -70,9 +71,10 @@ def render(result: VerificationResult, *, max_match_rows: int = 5000) -> str:
     out.append("</div>")
     out += _summary_table(d)
     out += _duplicates(result.duplicates)
-    entities = [e for e in ENTITIES if e in set(d["entity"])] if d.height else []
+    order = ENTITIES.load_order
+    entities = [e for e in order if e in set(d["entity"])] if d.height else []
     bad_count = {e: d.filter((pl.col("entity") == e) & (pl.col("outcome") != "match")).height for e in entities}
-    entities.sort(key=lambda e: (-bad_count[e], ENTITIES.index(e)))
+    entities.sort(key=lambda e: (-bad_count[e], order.index(e)))
     out.append("<div id=filters>Entity <select id=f-entity onchange=applyFilters()><option value=''>all</option>"
                + "".join(f"<option>{html_text(e)}</option>" for e in entities) + "</select> Outcome "
                "<select id=f-outcome onchange=applyFilters()><option value=''>all</option>"

@@ -18,14 +18,9 @@ import duckdb
 import polars as pl
 
 from flitstack_dagster.core.duck import has_table
-from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
-from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
-from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
-from flitstack_dagster.loading.run import SHAPED_TABLE, shaped_rows
-from flitstack_dagster.loading.store import LoadStore
-from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
-from flitstack_dagster.verification import readback
-from flitstack_dagster.verification.compare import (
+from flitstack_dagster.entities import ENTITIES
+from flitstack_dagster.loading import readback
+from flitstack_dagster.loading.compare import (
     CUSTOM_KINDS,
     KINDS,
     MATCH,
@@ -35,17 +30,18 @@ from flitstack_dagster.verification.compare import (
     display,
     empty,
 )
-from flitstack_dagster.verification.store import (
-    forget_verified_sample,
-    record_verified_sample,
-    save_run,
-)
+from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
+from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
+from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
+from flitstack_dagster.loading.run import shaped_rows
+from flitstack_dagster.loading.store import LoadStore
+from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
+from flitstack_dagster.pipedrive.limits import file_limit_text
+from flitstack_dagster.verification.store import save_run
 
-ENTITIES = tuple(SHAPED_TABLE)  # FK order
 RENAMED = {"pipeline_id": "pipeline", "stage_id": "stage", "rel_owner_org_id": "parent",
            "rel_linked_org_id": "child"}
-REF_ENTITY = {"org_id": "organization", "person_id": "person", "deal_id": "deal",
-              "rel_owner_org_id": "organization", "rel_linked_org_id": "organization"}
 
 DIFF_SCHEMA = {"run_key": pl.String, "entity": pl.String, "source_id": pl.String, "pipedrive_id": pl.Int64,
                "field": pl.String, "expected": pl.String, "actual": pl.String, "outcome": pl.String,
@@ -158,16 +154,16 @@ def account_of(client) -> str:
 
 def verify_run(
     con: duckdb.DuckDBPyConnection, client, run_key: str, *,
-    accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES,
+    accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES.load_order,
     scan_duplicates: bool = True, mapping_hash: str | None = None, sample: bool | None = None,
 ) -> VerificationResult:
     """Read back, compare, store (`verification.*`); a clean sample run is recorded as verified."""
     accepted = list(accepted)
     store = LoadStore(con)
     registry = Registry.load(con, account_of(client))
-    id_maps = {e: store.id_map(e) for e in ENTITIES}
+    id_maps = {e: store.id_map(e) for e in ENTITIES.load_order}
     resolver = Resolver(registry, {e: {s: m.pipedrive_id for s, m in id_maps[e].items()}
-                                   for e in ("organization", "person", "deal")})
+                                   for e in ENTITIES.referenced})
     names = _Names(registry, resolver.id_maps)
     diffs: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
@@ -184,7 +180,7 @@ def verify_run(
                 m = mapped.get(sid)
                 if m is None or m.state == "deleted":
                     why = set_aside_at_load.get((entity, sid)) or (
-                        "over 25 MB: flagged for manual handling" if row.get("decision") == "flag_too_large" else None)
+                        f"over {file_limit_text()}: flagged for manual handling" if row.get("decision") == "flag_too_large" else None)
                     records.append(_rec(run_key, entity, sid, None, "set_aside" if why else "not_loaded",
                                         why or "shaped for this run but not in the id map"))
                     continue
@@ -348,8 +344,8 @@ def _shown(entity: str, path: tuple[str, ...], v: Any, names: _Names) -> Any:
         return names.pipelines.get(int(v), f"#{v}")
     if key == "stage_id":
         return names.stages.get(int(v), f"#{v}")
-    if key in REF_ENTITY:
-        return names.ref(REF_ENTITY[key], v)
+    if key in ENTITIES.reference_fields:
+        return names.ref(ENTITIES.reference_fields[key], v)
     if key == "address" and isinstance(v, dict):
         return v.get("value")
     return v

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flitstack_dagster.core import duck
-from flitstack_dagster.loading.prepare import shape_run
+from flitstack_dagster.shaping.prepare import shape_run
 from flitstack_dagster.loading.run import SHAPED_TABLE
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.audit import audit_account

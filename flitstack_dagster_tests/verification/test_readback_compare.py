@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from flitstack_dagster.loading.marker import marker
-from flitstack_dagster.verification.store import is_sample_verified, verified_sample
+from flitstack_dagster.loading.verified_samples import is_sample_verified, verified_sample
 from flitstack_dagster.verification.verify import AcceptedMismatch, verify_run
 
 from .handmade import RUN

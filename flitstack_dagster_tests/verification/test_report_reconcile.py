@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from flitstack_dagster.verification.reconcile import reconcile_run
+from flitstack_dagster.loading.reconcile import reconcile_run
 from flitstack_dagster.verification.report_html import write_field_diff_report
 from flitstack_dagster.verification.verify import verify_run
 

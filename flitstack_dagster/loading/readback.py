@@ -20,14 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.marker import MARKED, marker_of
 from flitstack_dagster.pipedrive.errors import NotFound
 
-V2_LIST = {"organization": "list_organizations", "person": "list_persons", "deal": "list_deals",
-           "activity": "list_activities"}
-SCANNED = ("organization", "person", "deal")  # have the Novo Source ID custom field
-IDENTIFIED = SCANNED + MARKED  # every record says which source record it is
-LIST_ALL = {**V2_LIST, "note": "list_notes", "file": "list_files"}
+IDENTIFIED = tuple(e.name for e in ENTITIES if e.scannable)  # every record says which source record it is
 ONE_BY_ONE_UP_TO = 10  # v1: below this many, single GETs (2 tokens) beat one list page (20)
 
 
@@ -48,7 +45,7 @@ def scan_entity(client, entity: str, source_key: str | None, markers: dict[str, 
     `markers` (marker -> source id; an unknown marker stays as it is)."""
     out = Scan()
     by_source: dict[str, list[int]] = defaultdict(list)
-    for rec in getattr(client, LIST_ALL[entity])():
+    for rec in _list_all(client, entity)():
         d = rec.model_dump()
         if d.get("is_deleted") or d.get("active_flag") is False:
             continue
@@ -75,21 +72,26 @@ def read_back(client, entity: str, ids: Iterable[int]) -> dict[int, dict[str, An
     wanted = sorted({int(i) for i in ids})
     if not wanted:
         return {}
-    if entity in V2_LIST:
-        return {int(r.id): r.model_dump() for r in getattr(client, V2_LIST[entity])(ids=wanted)
+    how = ENTITIES[entity].read_back if entity in ENTITIES else None
+    if how == "ids":
+        return {int(r.id): r.model_dump() for r in _list_all(client, entity)(ids=wanted)
                 if not getattr(r, "is_deleted", False)}
-    if entity == "note":
-        return _v1(wanted, client.get_note, client.list_notes)
-    if entity == "file":
-        return _v1(wanted, client.get_file, client.list_files)
-    if entity == "org_relationship":
+    if how == "v1":
+        return _v1(wanted, getattr(client, f"get_{ENTITIES[entity].method_name}"), _list_all(client, entity))
+    if how == "one_by_one":
+        e = ENTITIES[entity]
         out = {}
         for i in wanted:
-            d = _get_one(lambda i=i: client.request("GET", client.path("v1", f"/organizationRelationships/{i}")))
+            d = _get_one(lambda i=i: client.request("GET", client.path(e.api, f"{e.collection}/{i}")))
             if d is not None and isinstance(d.get("data"), dict):
                 out[i] = d["data"]
         return out
     raise ValueError(f"no read-back for {entity!r}")
+
+
+def _list_all(client, entity: str):
+    """The client's list of every record of the entity (`list_deals`)."""
+    return getattr(client, f"list_{ENTITIES[entity].plural}")
 
 
 def _v1(wanted: list[int], get_one, list_all) -> dict[int, dict[str, Any]]:
@@ -122,8 +124,7 @@ def estimated_tokens(counts: dict[str, int], scanned_totals: dict[str, int] | No
         if n == 0:
             continue
         if entity in IDENTIFIED:
-            per_page = 20 if entity in ("note", "file") else 10
-            tokens += per_page * max(1, -(-scanned_totals.get(entity, n) // 500))
+            tokens += ENTITIES[entity].list_all.tokens * max(1, -(-scanned_totals.get(entity, n) // 500))
         else:  # organization relationships, one by one
-            tokens += 2 * n
+            tokens += ENTITIES[entity].read.tokens * n
     return tokens

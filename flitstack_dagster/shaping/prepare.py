@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from flitstack_dagster.core.duck import has_table
-from flitstack_dagster.loading.shaped_store import ShapedWriter
+from flitstack_dagster.shaping.shaped_store import ShapedWriter
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.novo.bundle import resolve_inside

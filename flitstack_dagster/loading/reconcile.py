@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from flitstack_dagster.core.duck import has_table
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 
 
 @dataclass
@@ -48,13 +48,13 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
                                 "excluded by design")
     if not has_table(con, "verification", "records") or not con.execute(
             "SELECT count(*) FROM verification.records WHERE run_key = ?", [run_key]).fetchall()[0][0]:
-        shaped = sum(_count(con, t, run_key) for t in SHAPED_TABLE.values())
+        shaped = sum(_count(con, t, run_key) for t in ENTITIES.shaped_tables.values())
         if shaped:
             out.problems.append("the run's records are not verified yet: materialize verified_records first")
         return out
     status = {(e, s): n for e, s, n in con.execute(
         "SELECT entity, status, count(*) FROM verification.records WHERE run_key = ? GROUP BY 1, 2", [run_key]).fetchall()}
-    for entity, table in SHAPED_TABLE.items():
+    for entity, table in ENTITIES.shaped_tables.items():
         shaped = _count(con, table, run_key)
 
         def get(s: str, entity: str = entity) -> int:

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from flitstack_dagster.core.errors import UserError
-from flitstack_dagster.loading.shaped_store import ShapedWriter, run_file, shaped_root
+from flitstack_dagster.shaping.shaped_store import ShapedWriter, run_file, shaped_root
 from flitstack_dagster.shaping.common import empty_output, with_content_hash
 
 
