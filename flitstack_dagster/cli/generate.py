@@ -31,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mess", type=_rate, default=0.0, metavar="RATE",
                         help="inject each known export problem at this rate, 0..1 (default 0)")
     parser.add_argument("--large-attachments", action="store_true",
-                        help="with --mess: also write attachment bodies over 25 MB (at most 3)")
+                        help="with --mess: also write attachment bodies larger than Pipedrive accepts (at most 3)")
     parser.add_argument("--no-mess-log", action="store_true", help="do not write OUT.mess.json beside the bundle")
     parser.add_argument("--zip", action="store_true", help="also write OUT.zip")
     parser.add_argument("--delta-from", type=Path, default=None, metavar="BUNDLE_DIR",
