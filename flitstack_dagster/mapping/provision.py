@@ -198,7 +198,7 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
     _create_fields(client, todo, have.fields, res)
     pipe_name = mapping.options.pipeline_name
     pid, stage_ids = _ensure_pipeline(client, con, account, have.pipelines, pipe_name, mapping.pipeline_stages, res)
-    type_ids = _ensure_activity_types(client, have.types, res)
+    type_ids = _ensure_activity_types(client, mapping, have.types, res)
     _record_fields(con, account, todo.matched, now)
     _record_pipeline(con, account, pipe_name, pid, stage_ids, type_ids, now)
     req1, tok1 = _usage_total(client)
@@ -317,7 +317,7 @@ def _ensure_pipeline(client: Any, con, account: str, pipelines: list[Any], pipe_
     return pid, stage_ids
 
 
-def _ensure_activity_types(client: Any, types: list[Any],
+def _ensure_activity_types(client: Any, mapping: Mapping, types: list[Any],
                            res: ProvisionResult) -> dict[str, tuple[int, str | None]]:
     """Name -> (id, key_string) of each activity type the loads use, created when missing."""
     type_ids: dict[str, tuple[int, str | None]] = {}

@@ -37,7 +37,6 @@ from flitstack_dagster.shaping.common import (
     sid,
     target_name,
     utc_iso,
-    OUTPUT_SCHEMA,
 )
 
 SOURCE_ID_FIELD = "Novo Source ID"
