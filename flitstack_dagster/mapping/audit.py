@@ -4,7 +4,7 @@
 that cannot be read (missing method, permission, transient error) is recorded in `errors` and the
 rest of the audit still comes back, so the proposal and the scope document can be written anyway.
 
-Plan limits (from `shared/spec/pipedrive-target.md`): daily token budget = 30,000 × plan multiplier ×
+Plan limits (Pipedrive's published ones): daily token budget = 30,000 × plan multiplier ×
 seats; burst limit per 2 s; custom-field cap per company.
 """
 

@@ -28,7 +28,7 @@ class _Model(BaseModel):
 
 
 class MappingOptions(_Model):
-    """Knobs the seed and the target spec leave to the migration lead."""
+    """Knobs the default mapping leaves to the migration lead."""
 
     fallback_owner_email: str | None = None  # None: the account's admin user
     deal_value_from_total: bool = True
@@ -44,7 +44,7 @@ class MappingOptions(_Model):
 
 
 class ObjectMapping(_Model):
-    """One row of the seed's object-mapping table (11 of them)."""
+    """One row of the object-mapping table: a Novo object and the Pipedrive record it becomes."""
 
     source: str  # e.g. "Work Order"
     target: str  # e.g. "Deal"

@@ -1,9 +1,9 @@
 """Propose the mapping from the source profile and the account audit — deterministic, no guessing.
 
-The defaults are `shared/spec/pipedrive-target.md`, column by column. Where the data goes beyond
+The defaults are the standard Novo → Pipedrive mapping, column by column. Where the data goes beyond
 the defaults the proposal decides from the data and the names:
 
-* **Known Novo columns** (`novo/columns.py`) get the spec's target, transform and reason.
+* **Known Novo columns** (`novo/columns.py`) get the default target, transform and reason.
 * **UDFs** get a typed custom field named after the UDF's label on the deal (Work Order), person
   (Contact) or organization (Asset, Account): Pick List → enum (declared choices + values seen),
   Multi Pick List → set, Currency → monetary, Number → double, Date → date, Yes/No → enum Yes/No,
@@ -117,7 +117,7 @@ OBJECTS: list[tuple[str, str, str, str]] = [
      "organization using the parts + text field `Parts`; inventory management not migrated")),
     ("Work Order Status / Priority", "Deal Stage + Custom Priority Field", "1:1", ("status → stage + deal status "
      "value by value; priority → Novo_Priority__c enum value by value; unmapped values block the load")),
-    # supplementary rows of the target spec
+    # objects beyond the headline table that every export carries
     ("Account", "Organization", "1:1", "name, address, Novo Account ID, Account Type; Customer department → label"),
     ("Activity-log entry", "Activity (call/email/meeting) / Note", "1:1", ("done, due = Logged At; Note entries "
      "become notes with add_time = Logged At; internal entries say so")),

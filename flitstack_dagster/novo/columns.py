@@ -1,7 +1,7 @@
-"""The Novo export's files and columns, typed, as `shared/spec/novo-export-format.md` lists them.
+"""The Novo export's files and columns, typed, as the export format defines them.
 
 One registry that the reader (required headers), the generator (what to write), staging (how to type
-each column) and the mapping (known Novo columns) all read, so the spec is transcribed once.
+each column) and the mapping (known Novo columns) all read, so the format is written down once.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ from flitstack_dagster.shaping.common import (
 )
 from flitstack_dagster.shaping.organizations import SOURCE_ID_FIELD
 
-DEFAULT_STATUS_MAP = STANDARD_STATUS  # the spec defaults, shared with the proposal
+DEFAULT_STATUS_MAP = STANDARD_STATUS  # the standard stages, shared with the proposal
 COST_FIELDS = {"labor": "Labor_Cost__c", "parts": "Parts_Cost__c", "total": "Total_WO_Cost__c"}
 DESCRIPTION_FIELD = "Description"
 FIELD_DEFAULTS = {

@@ -1,6 +1,6 @@
 """Asset hierarchy -> Pipedrive organization `parent` relationships (pd_org_relationships).
 
-Rules (spec/pipedrive-target.md, "Asset parent/child"):
+Rules:
 - The hierarchy is walked top-down from its roots, level by level (vectorised joins, no per-row
   Python). Level 1 is a root asset (no parent asset).
 - A level-2 or level-3 asset is linked to its own parent. An asset deeper than level 2 is linked to

@@ -27,7 +27,7 @@ ZAP = "Zapier / Make"
 # Novo entity -> Pipedrive object and its automation trigger names
 OBJECT = {"Work Order": "Deal", "Asset": "Organization", "Account": "Organization", "Contact": "Person"}
 TRIGGER = {"On Add": "{obj} created", "On Edit": "{obj} updated", "On Status Change": "{obj} updated"}
-# Novo field -> where it lives in Pipedrive (the default mapping, pipedrive-target.md)
+# Novo field -> where the default mapping puts it in Pipedrive
 FIELD = {
     "Priority": "deal field Novo_Priority__c", "Status": "deal stage / status", "Title": "deal title",
     "Due Date": "deal field Due Date", "Date Completed": "deal field Date Completed (won time)",
