@@ -23,7 +23,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Errors people can fix (unknown run, nothing to roll back, needs --cascade, wrong account, refused
-    token, Pipedrive not configured, budget spent) print one message and exit 1, never a traceback."""
+    token, Pipedrive not configured, budget spent) print one message and exit 2, like every command;
+    declining the confirmation exits 1."""
     from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
     from flitstack_dagster.pipedrive.client import PipedriveClient
     from flitstack_dagster.pipedrive.problems import human_message
@@ -66,4 +67,4 @@ def _confirmed(company: str) -> bool:
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return 1
+    return 2

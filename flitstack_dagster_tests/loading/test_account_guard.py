@@ -187,7 +187,7 @@ def test_rollback_with_the_other_account_refuses_before_any_write(world, a, b, m
         with pytest.raises(WrongAccount):
             plan_rollback(con, other, FULL)
     use(monkeypatch, b.base_url, b.api_token)
-    assert main(["rollback", FULL, "--yes"]) == 1
+    assert main(["rollback", FULL, "--yes"]) == 2
     err = capsys.readouterr().err
     assert err == (f"error: run {FULL} loaded into Pipedrive company {label(a)} but PIPEDRIVE_BASE_URL/TOKEN now "
                    f"point at {label(b)}; point them back at {a.company_domain}, or register a new run\n")
@@ -220,7 +220,7 @@ def test_a_base_url_that_is_not_pipedrive_s_api_refuses_before_any_write(world, 
                 with pytest.raises(NotPipedriveApi, match=f"^{url} is not a Pipedrive API: "):
                     step()
         use(monkeypatch, url, a.api_token)
-        assert main(["rollback", FULL, "--yes"]) == 1
+        assert main(["rollback", FULL, "--yes"]) == 2
         captured = capsys.readouterr()
         assert captured.err.startswith(f"error: {url} is not a Pipedrive API: ") and "Traceback" not in captured.err
         assert "set PIPEDRIVE_BASE_URL to https://<company>.pipedrive.com" in captured.err
@@ -231,7 +231,7 @@ def test_a_base_url_that_is_not_pipedrive_s_api_refuses_before_any_write(world, 
 def test_a_refused_token_says_to_fix_the_token(world, a, monkeypatch, capsys):
     before = world.now()
     use(monkeypatch, a.base_url, "not-the-token-0123456789")
-    assert main(["rollback", FULL, "--yes"]) == 1
+    assert main(["rollback", FULL, "--yes"]) == 2
     err = capsys.readouterr().err
     assert err == (f"error: Pipedrive at 127.0.0.1:{a.port} refused the API token: fix PIPEDRIVE_API_TOKEN and run "
                    "the same command again.\n")
@@ -242,7 +242,7 @@ def test_a_token_refused_part_way_through_a_rollback_says_to_fix_the_token(world
     before = world.now()
     with http_stubs.proxy(a.base_url, refuse_deletes=True) as gw:
         use(monkeypatch, gw.url, a.api_token)
-        assert main(["rollback", FULL, "--yes"]) == 1
+        assert main(["rollback", FULL, "--yes"]) == 2
         assert gw.writes  # the probe passed; the first delete was refused
     err = capsys.readouterr().err
     host = gw.url.removeprefix("http://")
@@ -268,7 +268,7 @@ def test_without_a_terminal_the_rollback_needs_yes_and_on_a_terminal_the_company
     before = world.now()
     use(monkeypatch, a.base_url, a.api_token)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert main(["rollback", FULL]) == 1
+    assert main(["rollback", FULL]) == 2
     err = capsys.readouterr().err
     assert err == ("error: a rollback deletes records in Pipedrive and needs confirmation: run it in a terminal, "
                    "or pass --yes (check what it does first with --dry-run)\n")

@@ -338,11 +338,11 @@ def project(tmp_path, sb, monkeypatch):
 def test_cli_rollback_refuses_explains_and_cascades(project, sb, capsys):
     from flitstack_dagster.cli import main
 
-    assert main(["rollback", "full-nope"]) == 1
+    assert main(["rollback", "full-nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown migration run 'full-nope'" in err and "Traceback" not in err
 
-    assert main(["rollback", "full-x"]) == 1
+    assert main(["rollback", "full-x"]) == 2
     err = capsys.readouterr().err
     assert "later runs built on it: delta-y" in err and "--cascade" in err
     assert migrated_count(sb) == 9
