@@ -33,7 +33,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.cli import main as cli_main
-    from flitstack_dagster.defs.instance import launch_migrate
+    from flitstack_dagster.defs.instance import blocked_on, launch_migrate, outcome_lines, step_errors
     from flitstack_dagster.reports.summary import print_summary
     from flitstack_dagster.novo.runs import add_run
     from flitstack_dagster.sandbox.server import SandboxServer
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"   destination: the local Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
         _step(f"3. Materializing `migrate` for {sample.run_key} (landing, staging, profile, account audit, proposed mapping)")
         result = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
-        if _blocked_on(result, "mapping_approved"):
+        if blocked_on(result, "mapping_approved"):
             _step("4. The load waits for the mapping to be confirmed; approving it as 'flitstack demo'")
             from flitstack_dagster.mapping.demo_approval import approve_for_demo
 
@@ -78,39 +78,17 @@ def run(args: argparse.Namespace) -> int:
                   "(the sample's records are kept, the rest is loaded)")
             results.append((full, launch_migrate(paths, full.run_key, full.mode, str(bundle))))
         usage = sandbox.usage()
-    errors = [e for _, r in results for e in _step_errors(r)]
+    errors = [e for _, r in results for e in step_errors(r)]
     _step(f"7. Done in {time.monotonic() - t0:.1f} s")
     for run_, r in results:
-        status = "success" if r.success else ("stopped at a blocking check" if not _step_errors(r) else "FAILED")
-        print(f"   {run_.run_key}: Dagster run {r.run_id}: {status}")
-        for c in r.get_asset_check_evaluations():
-            if not c.passed and c.severity.value == "ERROR":
-                print(f"   check {c.asset_key.to_user_string()}.{c.check_name} failed: "
-                      f"{plain_line(c.description or '', 1000)}")
-    for e in errors:
-        print(f"   step error: {plain_line(e, 1000)}")
+        for line in outcome_lines(run_.run_key, r):
+            print(f"   {plain_line(line, 1000)}")
     last = results[-1][0]
     if last is not sample:
         print_summary(paths, sample.run_key, None, brief=True)
     print_summary(paths, last.run_key, usage)
-    print(f"\nSee it in the UI: DAGSTER_HOME={paths.root / 'dagster_home'} .venv/bin/dagster dev -w workspace.yaml")
+    print(f"\nSee it in the UI: DAGSTER_HOME={paths.root / 'dagster_home'} .venv/bin/dg dev")
     return 1 if errors else 0
-
-
-def _step_errors(result) -> list[str]:
-    """Step failures other than a blocking check doing its job."""
-    out = []
-    for e in result.all_node_events:
-        if e.is_step_failure and e.step_failure_data.error is not None:
-            err = e.step_failure_data.error
-            causes = {err.cls_name, err.cause.cls_name if err.cause else ""}
-            if not any("AssetCheckFailed" in c for c in causes):
-                out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
-    return out
-
-
-def _blocked_on(result, check: str) -> bool:
-    return any(c.check_name == check and not c.passed for c in result.get_asset_check_evaluations())
 
 
 def _step(msg: str) -> None:

@@ -35,7 +35,12 @@ def add_partition(instance: dg.DagsterInstance, run_key: str) -> None:
         instance.add_dynamic_partitions(migration_runs.name, [run_key])
 
 
-def launch_migrate(paths: Paths, run_key: str, mode: str, bundle: str, job: str = "migrate") -> dg.ExecuteInProcessResult:
+# At a terminal the command prints the outcome itself; every event stays in the run's log in the UI.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def launch_migrate(paths: Paths, run_key: str, mode: str, bundle: str, job: str = "migrate",
+                   quiet: bool = True) -> dg.ExecuteInProcessResult:
     """Run a job for one partition in this process, on the persistent instance."""
     from flitstack_dagster.definitions import build_definitions
 
@@ -46,5 +51,35 @@ def launch_migrate(paths: Paths, run_key: str, mode: str, bundle: str, job: str 
         partition_key=run_key,
         instance=instance,
         raise_on_error=False,
+        run_config=QUIET_CONSOLE if quiet else None,
         tags={"flitstack/bundle": bundle, "flitstack/mode": mode},
     )
+
+
+def step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Step failures other than a blocking check doing its job."""
+    out = []
+    for e in result.all_node_events:
+        if e.is_step_failure and e.step_failure_data.error is not None:
+            err = e.step_failure_data.error
+            causes = {err.cls_name, err.cause.cls_name if err.cause else ""}
+            if not any("AssetCheckFailed" in c for c in causes):
+                out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
+    return out
+
+
+def blocked_on(result: dg.ExecuteInProcessResult, check: str) -> bool:
+    return any(c.check_name == check and not c.passed for c in result.get_asset_check_evaluations())
+
+
+def outcome_lines(run_key: str, result: dg.ExecuteInProcessResult) -> list[str]:
+    """What a person needs from a finished run: its status, each blocking check that failed and why, each
+    step error."""
+    errors = step_errors(result)
+    status = "success" if result.success else ("stopped at a blocking check" if not errors else "FAILED")
+    lines = [f"{run_key}: Dagster run {result.run_id}: {status}"]
+    for c in result.get_asset_check_evaluations():
+        if not c.passed and c.severity.value == "ERROR":
+            lines.append(f"check {c.asset_key.to_user_string()}.{c.check_name} failed: {c.description or ''}")
+    lines += [f"step error: {e}" for e in errors]
+    return lines
