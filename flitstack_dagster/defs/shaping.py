@@ -5,6 +5,8 @@ id); each is its own asset so the UI shows counts and previews per object, and b
 the load.
 """
 
+from typing import NamedTuple
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -19,24 +21,52 @@ from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.pipedrive.limits import file_limit_text
 
 GROUP = "pipedrive_shapes"
-CHECKED = "pd_deals"  # shaping checks hang on the deals asset, which every load waits for
+DEALS = "pd_deals"  # the run-wide checks hang on the deals asset: every load waits for it
+
+
+class ShapingCheck(NamedTuple):
+    name: str
+    asset: str  # the asset the check judges: where the UI shows it and where a user looks
+    blocking: bool
+    description: str  # what a failure means, then what to do
+
+
 CHECKS = [
-    ("references_resolve", True, "Every reference resolves within the run or to a record already loaded."),
-    ("source_ids_unique", True, "Source IDs are unique in every shaped object."),
-    ("required_fields", True, "Every record has the fields Pipedrive requires."),
-    ("values_mapped", True, "Every status, priority and pick-list value is mapped."),
-    ("file_sizes", True, f"Attachments over {file_limit_text()} are flagged per the mapping's policy."),
-    ("accounting_identity", True, "Every source row is loaded as something, set aside, or not migrated by design."),
-    ("ready_to_load", True, "A full run needs a verified sample of the same mapping (or a waiver in "
-     "mapping/approved.yaml); no run loads on top of an earlier run that did not reconcile."),
-    ("invalid_emails", False, "Persons whose email was invalid (warning)."),
-    ("hierarchy_flattened", False, "Assets deeper than two levels linked to their level-2 ancestor (warning)."),
-    ("fallback_owners", False, "Records owned by the fallback owner (warning)."),
+    ShapingCheck("references_resolve", DEALS, True,
+                 "Fails when a record points at a source id that is neither in this run nor already loaded (the "
+                 "sample lists them). Fix the export or the mapping, or register a run that includes the parents."),
+    ShapingCheck("source_ids_unique", DEALS, True,
+                 "Fails when two shaped records of one object share a source id, which would load one record twice. "
+                 "Check the export for duplicated ids the staging step did not catch."),
+    ShapingCheck("required_fields", DEALS, True,
+                 "Fails when a record lacks a field Pipedrive requires (a deal's title, a person's name, ...). "
+                 "Map a column to the field in mapping/approved.yaml or fix the export."),
+    ShapingCheck("values_mapped", DEALS, True,
+                 "Fails when a status, priority or pick-list value has no target. Map the listed values in "
+                 "mapping/approved.yaml and approve it again."),
+    ShapingCheck("file_sizes", "pd_files", True,
+                 f"Fails when an attachment over {file_limit_text()} has no handling. Set options.large_file_policy "
+                 "in mapping/approved.yaml (flag sets it aside for manual handling)."),
+    ShapingCheck("accounting_identity", DEALS, True,
+                 "Fails when a source row is neither shaped, set aside with a reason, nor left out by the mapping: "
+                 "a record would be lost silently. Report it as a bug with the sample."),
+    ShapingCheck("ready_to_load", DEALS, True,
+                 "Fails when a full run has no verified sample of the same mapping (or no waiver in "
+                 "mapping/approved.yaml), or an earlier run did not reconcile. Verify a sample run first."),
+    ShapingCheck("invalid_emails", "pd_persons", False,
+                 "Warns about persons whose email was invalid: they load without it. Fix them in Novo for a delta."),
+    ShapingCheck("hierarchy_flattened", "pd_org_relationships", False,
+                 "Warns about assets deeper than two levels, linked to their level-2 ancestor. Nothing to do "
+                 "unless the deeper levels matter; the asset paths stay in the organizations' fields."),
+    ShapingCheck("fallback_owners", DEALS, False,
+                 "Warns about records owned by the fallback owner because their Novo user has no Pipedrive user. "
+                 "Add the users to Pipedrive, or map them in owners, and re-run to reassign."),
 ]
+CHECK_ASSET = {c.name: c.asset for c in CHECKS}
 
 
 def build_shape_asset(registry: Registry = ENTITIES) -> dg.AssetsDefinition:
-    """One step, one `pd_*` asset per entity of the registry, the shaping checks on `pd_deals`."""
+    """One step, one `pd_*` asset per entity of the registry, each shaping check on the asset it judges."""
     objects = {e.shaped_table: e.description for e in registry}
 
     @dg.multi_asset(
@@ -44,7 +74,8 @@ def build_shape_asset(registry: Registry = ENTITIES) -> dg.AssetsDefinition:
         specs=[dg.AssetSpec(name, description=desc, group_name=GROUP, kinds={"polars", "duckdb"},
                             deps=[proposed_mapping, owner_resolution, pipedrive_schema], partitions_def=migration_runs)
                for name, desc in objects.items()],
-        check_specs=[dg.AssetCheckSpec(n, asset=CHECKED, blocking=blocking, description=d) for n, blocking, d in CHECKS],
+        check_specs=[dg.AssetCheckSpec(c.name, asset=c.asset, blocking=c.blocking, description=c.description)
+                     for c in CHECKS],
         partitions_def=migration_runs,
         description="Shape the run's staged data into Pipedrive records with the approved mapping.",
     )
@@ -68,18 +99,18 @@ def _shape(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: P
             "table": f"shaped.{name}",
             "preview": md_table(shaped.preview(name).to_dicts(), limit=5),
         }
-        if name == CHECKED:  # the run's set-aside records are shown once, beside its checks
+        if name == DEALS:  # the run's set-aside records are shown once, beside its checks
             meta["set_aside"] = set_aside.height
             meta["set_aside_by_reason"] = md_table(set_aside.group_by("reason_code").len().sort("reason_code").to_dicts())
         yield dg.MaterializeResult(asset_key=name, metadata=meta)
     yield dg.AssetCheckResult(
-        asset_key=CHECKED, check_name="ready_to_load", passed=not gate,
+        asset_key=CHECK_ASSET["ready_to_load"], check_name="ready_to_load", passed=not gate,
         description="; ".join(gate) or ("sample run: loads the stratified sample" if run_key.startswith("sample-")
                                         else "the gate is open"),
     )
     for r in results:
         yield dg.AssetCheckResult(
-            asset_key=CHECKED, check_name=r.name, passed=r.passed,
+            asset_key=CHECK_ASSET[r.name], check_name=r.name, passed=r.passed,
             severity=dg.AssetCheckSeverity.ERROR if r.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
             description=r.message, metadata={"count": r.count, "sample": ", ".join(r.sample)},
         )
