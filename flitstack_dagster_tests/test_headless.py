@@ -1,4 +1,4 @@
-"""The headless path: `flitstack runs migrate` and `flitstack runs summary` in a real subprocess, against
+"""The headless path: `flitstack migrate` and `flitstack summary` in a real subprocess, against
 the local sandbox — the outcome in a few lines, no Dagster log flood, no traceback, never the token."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def registered(tmp_path_factory):
 
 def test_migrate_stops_at_approval_and_says_so_in_a_few_lines(registered):
     run_key, env = registered
-    proc = flitstack("runs", "migrate", run_key, env=env, timeout=600)
+    proc = flitstack("migrate", run_key, env=env, timeout=600)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 3, text
     assert f"{run_key}: Dagster run " in text and "stopped at a blocking check" in text
@@ -41,10 +41,10 @@ def test_migrate_stops_at_approval_and_says_so_in_a_few_lines(registered):
 
 def test_summary_of_a_registered_run_and_of_an_unknown_one(registered):
     run_key, env = registered
-    proc = flitstack("runs", "summary", run_key, env=env)
+    proc = flitstack("summary", run_key, env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"Migration run {run_key}" in proc.stdout and "work_orders.csv" in proc.stdout
-    unknown = flitstack("runs", "summary", "full-nope", env=env)
+    unknown = flitstack("summary", "full-nope", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error: migration run 'full-nope' is not registered"), unknown.stderr
     assert "Traceback" not in unknown.stderr

@@ -1,4 +1,4 @@
-"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback, doctor.
+"""`flitstack`: one command for people — demo, generate, sandbox, runs, migrate, summary, mapping, rollback, doctor.
 
 Each subcommand has its own module in this package and calls into the stage that owns its work; this
 file only dispatches, and imports a subcommand's module only when that subcommand runs (so `flitstack
@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify-bundle": ("flitstack_dagster.cli.verify_bundle", "check a Novo export bundle against its manifest"),
     "sandbox": ("flitstack_dagster.cli.sandbox", "run the local Pipedrive sandbox"),
     "runs": ("flitstack_dagster.cli.runs", "register and list migration runs"),
+    "migrate": ("flitstack_dagster.cli.migrate", "run a registered run's `migrate` job (as the UI does) and print the outcome"),
+    "summary": ("flitstack_dagster.cli.summary", "print a run's summary: accounting, set-asides, loads, verification, reports"),
     "mapping": ("flitstack_dagster.cli.mapping", "approve the proposed mapping"),
     "doctor": ("flitstack_dagster.cli.doctor", "check the settings and the Pipedrive account they point at"),
     "rollback": ("flitstack_dagster.cli.rollback", "undo what a migration run did in Pipedrive"),
