@@ -1,4 +1,4 @@
-"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, rollback, doctor.
+"""`flitstack`: one command for people — demo, generate, sandbox, runs, mapping, calendar, rollback, doctor.
 
 Each subcommand has its own module in this package and calls into the stage that owns its work; this
 file only dispatches, and imports a subcommand's module only when that subcommand runs (so `flitstack
@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("flitstack_dagster.cli.sandbox", "run the local Pipedrive sandbox"),
     "runs": ("flitstack_dagster.cli.runs", "register and list migration runs"),
     "mapping": ("flitstack_dagster.cli.mapping", "approve the proposed mapping"),
+    "calendar": ("flitstack_dagster.cli.calendar", "days of Pipedrive's token budget a run needs, per plan and seats"),
     "doctor": ("flitstack_dagster.cli.doctor", "check the settings and the Pipedrive account they point at"),
     "rollback": ("flitstack_dagster.cli.rollback", "undo what a migration run did in Pipedrive"),
     "repair": ("flitstack_dagster.cli.repair", "rebuild a run's id map from what the Pipedrive account holds"),
