@@ -44,7 +44,8 @@ def test_each_bad_value_is_named_with_its_form_and_an_example():
     assert problems(PIPEDRIVE_SEATS="five") == "PIPEDRIVE_SEATS must be a whole number of seats, e.g. 5 (got 'five')"
     assert "PIPEDRIVE_SEATS must be a whole number" in problems(PIPEDRIVE_SEATS="0")
     assert problems(PIPEDRIVE_PLAN="gold") == (
-        "PIPEDRIVE_PLAN must be one of lite, growth, premium, ultimate, e.g. growth (got 'gold')")
+        "PIPEDRIVE_PLAN must be one of lite, growth, premium, ultimate (or an older plan's name: essential, "
+        "advanced, power, enterprise, professional), e.g. growth (got 'gold')")
     assert problems(PIPEDRIVE_DAILY_RESERVE="lots") == (
         "PIPEDRIVE_DAILY_RESERVE must be a fraction of the daily token budget from 0 to 0.9, e.g. 0.2 (got 'lots')")
     assert "(got '0.95')" in problems(PIPEDRIVE_DAILY_RESERVE="0.95")
@@ -147,9 +148,10 @@ def test_every_variable_the_product_names_is_a_setting():
 
 
 def test_the_plan_form_lists_the_plans_the_rate_limiter_knows():
-    from flitstack_dagster.core.settings import PLANS, check_plan
+    from flitstack_dagster.core.plans import PLAN_NAMES, PLANS
+    from flitstack_dagster.core.settings import check_plan
     from flitstack_dagster.pipedrive.ratelimit import PLAN_BURST, PLAN_MULTIPLIER, normalize_plan
 
-    assert VARIABLES["PIPEDRIVE_PLAN"].form == f"one of {', '.join(PLAN_BURST)}"
+    assert all(name in VARIABLES["PIPEDRIVE_PLAN"].form for name in PLAN_NAMES)
     assert tuple(PLAN_BURST) == tuple(PLAN_MULTIPLIER) == PLANS
-    assert [check_plan(f" {p.upper()} ") for p in PLANS] == [normalize_plan(f" {p.upper()} ") for p in PLANS]
+    assert [check_plan(f" {p.upper()} ") for p in PLAN_NAMES] == [normalize_plan(f" {p.upper()} ") for p in PLAN_NAMES]

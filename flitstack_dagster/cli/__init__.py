@@ -1,4 +1,4 @@
-"""`flitstack`: one command for people — demo, generate, sandbox, runs, migrate, summary, mapping, rollback, doctor.
+"""`flitstack`: one command for people, from a Novo export to a verified Pipedrive migration (see COMMAND -h).
 
 Each subcommand has its own module in this package and calls into the stage that owns its work; this
 file only dispatches, and imports a subcommand's module only when that subcommand runs (so `flitstack
@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("flitstack_dagster.cli.migrate", "run a registered run's `migrate` job (as the UI does) and print the outcome"),
     "summary": ("flitstack_dagster.cli.summary", "print a run's summary: accounting, set-asides, loads, verification, reports"),
     "mapping": ("flitstack_dagster.cli.mapping", "approve the proposed mapping"),
+    "calendar": ("flitstack_dagster.cli.calendar", "days of Pipedrive's token budget a run needs, per plan and seats"),
     "doctor": ("flitstack_dagster.cli.doctor", "check the settings and the Pipedrive account they point at"),
     "rollback": ("flitstack_dagster.cli.rollback", "undo what a migration run did in Pipedrive"),
     "repair": ("flitstack_dagster.cli.repair", "rebuild a run's id map from what the Pipedrive account holds"),

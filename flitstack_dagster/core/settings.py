@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.plans import find_plan, plans_form
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,12 @@ class Variable:
 COMPANY_URL_EXAMPLE = "https://yourcompany.pipedrive.com"
 DEFAULT_DATA_DIR = "data"
 MAX_DAILY_RESERVE = 0.9
-# Pipedrive's plans; the rate limiter's tables are keyed by the same names (a test keeps them equal).
-PLANS = ("lite", "growth", "premium", "ultimate")
 
 VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("PIPEDRIVE_BASE_URL", None, "your Pipedrive company URL, starting with https://", COMPANY_URL_EXAMPLE),
     Variable("PIPEDRIVE_API_TOKEN", None, "the API token alone (Pipedrive: Personal preferences > API)",
              "0123456789abcdef0123456789abcdef01234567", secret=True),
-    Variable("PIPEDRIVE_PLAN", "growth", f"one of {', '.join(PLANS)}", "growth"),
+    Variable("PIPEDRIVE_PLAN", "growth", plans_form(), "growth"),
     Variable("PIPEDRIVE_SEATS", "5", "a whole number of seats", "5"),
     Variable("PIPEDRIVE_DAILY_RESERVE", "0.2", f"a fraction of the daily token budget from 0 to {MAX_DAILY_RESERVE:g}",
              "0.2"),
@@ -194,10 +193,11 @@ def check_api_token(value: str | None) -> SecretStr:
 
 
 def check_plan(value: str | None) -> str:
-    plan = (value if value is not None else VARIABLES["PIPEDRIVE_PLAN"].default).strip().lower()
-    if plan not in PLANS:
+    """The plan's current name (an older name is taken as the plan it stands for)."""
+    plan = find_plan(value if value is not None else VARIABLES["PIPEDRIVE_PLAN"].default)
+    if plan is None:
         raise SettingError([_malformed("PIPEDRIVE_PLAN", value)])
-    return plan
+    return plan.name
 
 
 def check_seats(value: str | int | None) -> int:

@@ -153,7 +153,8 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     deps=[proposed_mapping, owner_resolution],
     description="The migration scope document: inventory, what maps 1:1 and what needs a transform, "
     "hierarchies to flatten, fields to create vs headroom, unmatched owners, what will not migrate, requests "
-    "and tokens per entity, days of token budget and hours of burst-limited time, complexity grade.",
+    "and tokens per entity, days of token budget and hours of burst-limited time, complexity grade, and the "
+    "calendar: days per record plan and Pipedrive plan at the account's seats, and what more seats save.",
 )
 def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
     paths = project.paths

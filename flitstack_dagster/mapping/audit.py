@@ -15,23 +15,21 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
-PLAN_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
-PLAN_FIELD_CAP = {"lite": 30, "growth": 100, "premium": 300, "ultimate": 500}
+from flitstack_dagster.core.plans import DAILY_BASE_TOKENS, PLAN_TABLE, plan_in
+
+PLAN_MULTIPLIER = {p.name: p.multiplier for p in PLAN_TABLE}
+PLAN_BURST = {p.name: p.burst for p in PLAN_TABLE}
+PLAN_FIELD_CAP = {p.name: p.field_cap for p in PLAN_TABLE}
 SEARCH_BURST = 10
-BASE_DAILY_TOKENS = 30_000
+BASE_DAILY_TOKENS = DAILY_BASE_TOKENS
 FIELD_ENTITIES = ("deal", "person", "organization")
 RECORD_KINDS = ("organizations", "persons", "deals", "activities")
 
 
 def plan_key(plan: str | None) -> str | None:
-    if not plan:
-        return None
-    p = str(plan).strip().lower()
-    for k in PLAN_MULTIPLIER:
-        if k in p:  # "Growth", "growth_monthly", "Professional"? -> None
-            return k
-    return None
+    """The plan's current name from a label such as "Growth" or "power_monthly"; None when unknown."""
+    found = plan_in(str(plan)) if plan else None
+    return found.name if found else None
 
 
 class PdUser(BaseModel):
@@ -77,7 +75,7 @@ class PdActivityType(BaseModel):
 
 class AccountAudit(BaseModel):
     company: str | None = None
-    plan: str | None = None  # lite | growth | premium | ultimate (None: unknown)
+    plan: str | None = None  # a current plan name (core/plans.py; None: unknown)
     seats: int | None = None
     users: list[PdUser] = Field(default_factory=list)
     pipelines: list[PdPipeline] = Field(default_factory=list)

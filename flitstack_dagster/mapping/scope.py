@@ -6,24 +6,34 @@ account audit, provisioning, the company look-ups and the verification read-back
 `migrate` job sends, so the estimate can be checked against the sandbox's count
 (benchmarks/loader_bench.py, benchmark 4). From the account's plan and seats:
 
-    days  = tokens / (daily budget × (1 − 20 % reserve)),  daily budget = 30,000 × multiplier × seats
+    days  = tokens / (daily budget − reserve),  daily budget = 30,000 × multiplier × seats
     hours = requests / burst limit per 2 s × 2 s / 3600
+
+The reserve is PIPEDRIVE_DAILY_RESERVE. The Calendar section (mapping/calendar.py) sets those days
+out for every record plan × every Pipedrive plan, and for more seats.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from flitstack_dagster.mapping.audit import (
-    BASE_DAILY_TOKENS,
     PLAN_BURST,
     PLAN_FIELD_CAP,
-    PLAN_MULTIPLIER,
     AccountAudit,
     _norm,
+)
+from flitstack_dagster.mapping.calendar import (
+    Calendar,
+    calendar_summary,
+    calendar_table,
+    migration_calendar,
+    usable_daily,
 )
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
@@ -34,9 +44,10 @@ from flitstack_dagster.mapping.value_proposals import DEFAULT_ACTIVITY_TYPES, de
 from flitstack_dagster.mapping.yamlio import STATUS_KEY, needs_decision
 from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.pipedrive.limits import file_limit_text
+from flitstack_dagster.core.plans import find_plan
 from flitstack_dagster.core.safe_text import Markdown, md_text
+from flitstack_dagster.core.settings import check_daily_reserve, check_plan, check_seats, raw
 
-RESERVE = 0.20
 COST = {e.name: e.create.tokens for e in ENTITIES} | {"relationship": ENTITIES["org_relationship"].create.tokens}
 # provisioning: reads (v2 list 10, v2 pipelines/stages 5, v1 activityTypes/users 20) and writes
 READ_COSTS = {"GET fields (deal, person, organization)": (3, 10), "GET pipelines": (1, 5),
@@ -74,6 +85,7 @@ class RequestEstimate(BaseModel):
     daily_budget: int | None = None
     usable_daily: int | None = None
     burst_per_2s: int | None = None
+    reserve: float = 0.0
 
     @property
     def requests(self) -> int:
@@ -140,8 +152,14 @@ def _has_activity_type(audit: AccountAudit | None, name: str) -> bool:
     return audit.activity_type(name) is not None
 
 
+def daily_reserve() -> float:
+    """The share of each day's budget left for the company's other integrations (PIPEDRIVE_DAILY_RESERVE)."""
+    return check_daily_reserve(raw("PIPEDRIVE_DAILY_RESERVE"))
+
+
 def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
-                      plan: str | None = None, seats: int | None = None) -> RequestEstimate:
+                      plan: str | None = None, seats: int | None = None,
+                      reserve: float | None = None) -> RequestEstimate:
     inv = profile.inventory
     c = inv.counts
     opts = mapping.options
@@ -208,15 +226,52 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
             rows.append(EstimateRow(entity="provisioning", what=what, records=n, requests=n, tokens_per_request=cost,
                                     tokens=n * cost))
     # plan arithmetic
-    p = (plan or (audit.plan_key if audit else None))
-    p = p.lower() if p else None
+    found = find_plan(plan or (audit.plan_key if audit else None))
+    p = found.name if found else None
     s = seats or (audit.seats if audit else None)
     est.plan, est.seats = p, s
-    if p in PLAN_MULTIPLIER and s:
-        est.daily_budget = BASE_DAILY_TOKENS * PLAN_MULTIPLIER[p] * int(s)
-        est.usable_daily = int(est.daily_budget * (1 - RESERVE))
+    est.reserve = daily_reserve() if reserve is None else reserve
+    if found and s:
+        est.daily_budget = found.daily_budget(int(s))
+        est.usable_daily = usable_daily(found, int(s), est.reserve)
     est.burst_per_2s = PLAN_BURST.get(p) if p else None
     return est
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """How a bundle's records are shaped in Pipedrive, and the estimate of what that costs."""
+
+    name: str
+    what: str
+    estimate: Callable[..., RequestEstimate]  # (profile, mapping, audit, reserve=) -> RequestEstimate
+
+
+# The calendar shows every plan declared here.
+RECORD_PLANS: tuple[RecordPlan, ...] = (
+    RecordPlan("complete", "every status change a note, every labor entry and parts line an activity",
+               estimate_requests),
+)
+
+
+def run_calendar(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
+                 reserve: float | None = None) -> Calendar:
+    """The calendar of this bundle: every record plan's tokens, at the account's plan and seats (the
+    audit's; PIPEDRIVE_PLAN / PIPEDRIVE_SEATS when the audit does not know them)."""
+    reserve = daily_reserve() if reserve is None else reserve
+    tokens = {rp.name: rp.estimate(profile, mapping, audit, reserve=reserve).tokens for rp in RECORD_PLANS}
+    plan = (audit.plan_key if audit else None) or check_plan(raw("PIPEDRIVE_PLAN"))
+    seats = (audit.seats if audit else None) or check_seats(raw("PIPEDRIVE_SEATS"))
+    return migration_calendar(tokens, seats, reserve, plan)
+
+
+def calendar_section(cal: Calendar) -> list[str]:
+    """The scope document's Calendar section."""
+    headers, rows = calendar_table(cal)
+    plans = [f"- `{md_text(rp.name)}`: {md_text(rp.what)}" for rp in RECORD_PLANS]
+    return (["", "## Calendar", "", f"- {md_text(calendar_summary(cal))}.",
+             "- days = tokens ÷ usable a day, rounded up: the budget refills once a day.",
+             "", "Record plans:", ""] + plans + [""] + _t(headers, rows))
 
 
 def verification_reads(records: dict[str, int]) -> tuple[int, int]:
@@ -320,8 +375,9 @@ def _value_proposals(mapping: Mapping) -> list[str]:
 
 
 def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
-                   owners: OwnerResolution | None = None) -> str:
-    est = estimate_requests(profile, mapping, audit)
+                   owners: OwnerResolution | None = None, reserve: float | None = None) -> str:
+    reserve = daily_reserve() if reserve is None else reserve
+    est = estimate_requests(profile, mapping, audit, reserve=reserve)
     grade, reasons = complexity(profile, mapping, audit, owners, est)
     inv = profile.inventory
     L: list[str] = [f"# Migration scope — run {md_text(profile.run_key)}", ""]
@@ -418,13 +474,15 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     L += ["", f"- total: **{est.requests:,} requests, {est.tokens:,} tokens**"]
     if est.daily_budget:
         L += [(f"- plan {est.plan} × {est.seats} seats: daily budget {est.daily_budget:,} tokens; keeping a "
-              f"{int(RESERVE * 100)}% reserve leaves {est.usable_daily:,} a day → **{est.days:.2f} day(s)** of budget")]
+              f"{est.reserve:.0%} reserve leaves {est.usable_daily:,} a day → **{est.days:.2f} day(s)** of budget")]
     else:
         L += ["- plan or seats unknown: days of budget cannot be computed"]
     if est.hours is not None:
         L += [f"- burst limit {est.burst_per_2s} requests / 2 s → at least **{est.hours:.2f} hour(s)** of sending"]
+    L += calendar_section(run_calendar(profile, mapping, audit, reserve))
     return "\n".join(L) + "\n"
 
 
-__all__ = ["EstimateRow", "RequestEstimate", "complexity", "estimate_requests", "pm_occurrences",
-           "provisioning_plan", "scope_document", "verification_reads"]
+__all__ = ["RECORD_PLANS", "EstimateRow", "RecordPlan", "RequestEstimate", "calendar_section", "complexity",
+           "daily_reserve", "estimate_requests", "pm_occurrences", "provisioning_plan", "run_calendar",
+           "scope_document", "verification_reads"]

@@ -1,8 +1,8 @@
 """Client-side rate limiting for Pipedrive: stay under the burst limit, never wait on 429s.
 
-Burst limit: a rolling 2-second window per API token, sized from the plan (lite 20, growth 40,
-premium 100, ultimate 120 requests; search endpoints 10, which also count against the general
-window). The limiter hands out slots before each request:
+Burst limit: a rolling 2-second window per API token, sized from the plan (core/plans.py; search
+endpoints 10, which also count against the general window). The limiter hands out slots before each
+request:
 
 - Pipedrive counts a request when it arrives. A slot is stamped with the latest moment that can be:
   the moment the request is written to the connection (`mark_sent`) plus `arrival_margin`, or the
@@ -22,9 +22,8 @@ window). The limiter hands out slots before each request:
   limit replaces the plan's, and requests the server counted that this client did not send (another
   process with the same token) occupy slots until the server's reset.
 
-Daily budget: 30,000 x plan multiplier (lite 1, growth 2, premium 5, ultimate 7) x seats tokens per
-company per day, shared by every integration. Pipedrive sends no header with the tokens left, so the
-limiter counts the tokens this client spends (per the operation's `x-token-cost`) and raises
+Daily budget: 30,000 x plan multiplier (core/plans.py) x seats tokens per company per day, shared by
+every integration. Pipedrive sends no header with the tokens left, so the limiter counts the tokens this client spends (per the operation's `x-token-cost`) and raises
 DailyBudgetSpent *before* a request would spend into the reserve (`daily_reserve_fraction` of the
 budget). Once the company's budget is spent Pipedrive answers every request with 429 until the next
 UTC day; `budget_refusal` tells that 429 from a burst one by documented signals only
@@ -52,15 +51,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flitstack_dagster.core.plans import PLAN_TABLE, find_plan, plans_form
+
 from .errors import DailyBudgetSpent
 
 log = logging.getLogger(__name__)
 
-PLAN_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
+PLAN_BURST = {p.name: p.burst for p in PLAN_TABLE}
 SEARCH_BURST = 10
 WINDOW_SECONDS = 2.0
-PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
-DAILY_BASE_TOKENS = 30_000
+PLAN_MULTIPLIER = {p.name: p.multiplier for p in PLAN_TABLE}
 # How often a waiter re-checks when every slot is held by a request still in flight.
 POLL_SECONDS = 0.01
 ARRIVAL_MARGIN = 0.05  # starting margin (s); see the module docstring
@@ -76,15 +76,16 @@ CLOCK_SKEW_SECONDS = 300.0
 
 
 def normalize_plan(plan: str) -> str:
-    p = (plan or "").strip().lower()
-    if p not in PLAN_BURST:
-        raise ValueError(f"unknown Pipedrive plan {plan!r}; expected one of {', '.join(PLAN_BURST)}")
-    return p
+    """The plan's current name (an older name is taken as the plan it stands for)."""
+    found = find_plan(plan)
+    if found is None:
+        raise ValueError(f"unknown Pipedrive plan {plan!r}; expected {plans_form()}")
+    return found.name
 
 
 def daily_budget(plan: str, seats: int) -> int:
     """Tokens per day for the company: 30,000 x plan multiplier x seats."""
-    return DAILY_BASE_TOKENS * PLAN_MULTIPLIER[normalize_plan(plan)] * max(1, int(seats))
+    return find_plan(normalize_plan(plan)).daily_budget(seats)
 
 
 class _Slot:

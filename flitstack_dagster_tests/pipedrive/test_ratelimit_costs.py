@@ -65,7 +65,7 @@ def test_daily_budget_formula(plan, seats, expected):
 
 def test_unknown_plan_is_refused():
     with pytest.raises(ValueError, match="unknown Pipedrive plan"):
-        RateLimiter("enterprise")
+        RateLimiter("platinum")
 
 
 # --- burst window -------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""`flitstack calendar RUN`: the days of Pipedrive's token budget a registered run's bundle needs.
+
+The same table as the scope document's Calendar section: every record plan × every Pipedrive plan at
+the account's seats, with the reserve (PIPEDRIVE_DAILY_RESERVE), and what more seats would save. It
+reads what the mapping step saved for the run (source profile, account audit, the approved mapping or
+else the proposal).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.safe_text import plain_line
+from flitstack_dagster.core.settings import data_paths
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="the run key (see `flitstack runs list`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from flitstack_dagster.mapping import store
+    from flitstack_dagster.mapping.calendar import calendar_summary, calendar_table
+    from flitstack_dagster.mapping.propose import propose_mapping
+    from flitstack_dagster.mapping.scope import RECORD_PLANS, run_calendar
+    from flitstack_dagster.novo.runs import get_run
+
+    paths = data_paths().ensure()
+    with duck.connect(paths.duckdb) as con:
+        get_run(con, args.run)  # an unknown run is named, with how to register it
+    profile = store.load_profile(paths, args.run)
+    audit = store.load_audit(paths, args.run)
+    mapping = store.load_approved(paths) or propose_mapping(profile, audit)
+    cal = run_calendar(profile, mapping, audit)
+    print(f"calendar for {plain_line(args.run)}: {calendar_summary(cal)}")
+    for rp in RECORD_PLANS:
+        print(f"  record plan {rp.name}: {rp.what}")
+    print()
+    print("\n".join(text_table(*calendar_table(cal))))
+    return 0
+
+
+def text_table(headers: list[str], rows: list[list[object]]) -> list[str]:
+    """Columns aligned for a terminal: text left, numbers right."""
+    cells = [headers, *([str(c) for c in r] for r in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(isinstance(r[i], (int, float)) or str(r[i]).replace(",", "").replace(".", "").isdigit()
+                   for r in rows) for i in range(len(headers))]
+    return ["  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)).rstrip()
+            for r in cells]
+
+
+__all__ = ["configure", "run", "text_table"]
