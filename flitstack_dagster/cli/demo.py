@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.plans import PLAN_NAMES
 from flitstack_dagster.core.safe_text import plain_line
 from flitstack_dagster.core.settings import data_paths
 
@@ -27,7 +28,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--mess", type=float, default=0.02, help="rate of injected export problems (default 0.02)")
     p.add_argument("--bundle", type=Path, help="migrate this bundle instead of generating one")
-    p.add_argument("--plan", default="premium", help="sandbox plan: lite, growth, premium, ultimate (default premium)")
+    p.add_argument("--plan", default="premium", choices=PLAN_NAMES, help="the sandbox account's Pipedrive plan (default premium)")
     p.add_argument("--seats", type=int, default=5)
 
 

@@ -14,6 +14,7 @@ import signal
 import threading
 from pathlib import Path
 
+from flitstack_dagster.core.plans import PLAN_NAMES
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.core.settings import data_paths
 
@@ -21,7 +22,7 @@ from flitstack_dagster.core.settings import data_paths
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0 = any free port; default 8765)")
-    parser.add_argument("--plan", default="growth", choices=["lite", "growth", "premium", "ultimate"])
+    parser.add_argument("--plan", default="growth", choices=PLAN_NAMES)
     parser.add_argument("--seats", type=int, default=5)
     parser.add_argument("--state", type=Path, default=None,
                         help="state database (default: <data folder>/sandbox/state.sqlite; an old state.json next to it is migrated)")

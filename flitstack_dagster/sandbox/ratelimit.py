@@ -3,7 +3,7 @@
 - every request spends its operation's `x-token-cost` (token_costs.csv, vendored from the official
   specs) against a daily company budget of 30,000 x plan multiplier x seats, reset at the next UTC day
   of the sandbox clock; past it every request gets 429 until the reset;
-- a rolling 2-second burst limit per token (lite 20, growth 40, premium 100, ultimate 120 requests;
+- a rolling 2-second burst limit per token (the plan's, from the one plan table;
   search endpoints 10);
 - a client that keeps sending after repeated 429s is blocked with 403 for a while.
 
@@ -23,9 +23,11 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
-BURST_LIMIT = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
-CUSTOM_FIELD_CAP = {"lite": 30, "growth": 100, "premium": 300, "ultimate": 500}
+from flitstack_dagster.core.plans import PLAN_TABLE
+
+PLAN_MULTIPLIER = {p.name: p.multiplier for p in PLAN_TABLE}
+BURST_LIMIT = {p.name: p.burst for p in PLAN_TABLE}
+CUSTOM_FIELD_CAP = {p.name: p.field_cap for p in PLAN_TABLE}
 SEARCH_BURST_LIMIT = 10
 BURST_WINDOW = 2.0
 DAILY_BASE = 30_000

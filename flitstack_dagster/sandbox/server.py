@@ -28,7 +28,8 @@ import uvicorn
 from flitstack_dagster.sandbox.app import Sandbox
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.faults import FaultConfig
-from flitstack_dagster.sandbox.ratelimit import PLAN_MULTIPLIER, check_signals
+from flitstack_dagster.core.plans import find_plan, plans_form
+from flitstack_dagster.sandbox.ratelimit import check_signals
 from flitstack_dagster.sandbox.store import Store
 
 __all__ = ["SandboxServer", "FaultConfig", "Clock"]
@@ -79,8 +80,9 @@ class SandboxServer:
         block_seconds: float = 60.0,
         signals: str = "documented",
     ) -> None:
-        if plan not in PLAN_MULTIPLIER:
-            raise ValueError(f"plan must be one of {', '.join(PLAN_MULTIPLIER)}")
+        if find_plan(plan) is None:
+            raise ValueError(f"plan must be {plans_form()}")
+        plan = find_plan(plan).name
         if seats < 1:
             raise ValueError("seats must be >= 1")
         check_signals(signals)
