@@ -1,6 +1,5 @@
 -- Departments (departments.csv), typed; duplicate Department IDs: the last row in the file wins.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-{% set links = [] -%}
 WITH {{ run_rows('departments') }},
 typed AS (
     SELECT
@@ -20,8 +19,8 @@ typed AS (
              WHEN novo_is_null("Department Name") THEN "Department Name" END AS _missing_raw
     FROM src
 ),
-{{ latest_wins('Department ID') }}{{ link_ids(links) }}
+{{ latest_wins('Department ID') }}
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner),
-    {{ row_verdict(links, 'Department ID') }}
-FROM ranked r{{ link_joins(links) }}
+    {{ row_verdict(id='Department ID') }}
+FROM ranked r

@@ -1,10 +1,7 @@
 -- The tenant's custom field declarations (user_defined_fields.csv), typed; Data Types outside the
 -- documented list are kept and reported.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH src AS (
-    SELECT * FROM {{ source('raw', 'user_defined_fields') }}
-    WHERE _run_key = '{{ run_key }}'
-),
+WITH {{ run_rows('user_defined_fields') }},
 typed AS (
     SELECT
         _run_key,
@@ -30,15 +27,8 @@ typed AS (
              WHEN novo_is_null("Data Type") THEN "Data Type" END AS _missing_raw
     FROM src
 ),
-ranked AS (
-    SELECT *,
-        _row_number AS _winner
-    FROM typed
-)
+{{ every_row_stands() }}
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner),
-    CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required' END AS _row_reason,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column END AS _row_column,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_raw END AS _row_raw_value,
-    CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty' END AS _row_message
+    {{ row_verdict() }}
 FROM ranked r
