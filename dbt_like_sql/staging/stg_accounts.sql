@@ -30,10 +30,7 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Account') }})) AS _issues,
-        CASE WHEN novo_is_null("Account ID") THEN 'Account ID'
-             WHEN novo_is_null("Account Name") THEN 'Account Name' END AS _missing_column,
-        CASE WHEN novo_is_null("Account ID") THEN "Account ID"
-             WHEN novo_is_null("Account Name") THEN "Account Name" END AS _missing_raw
+        {{ missing_required('Account ID', 'Account Name') }}
     FROM parsed
 ),
 {{ latest_wins('Account ID', 'Date Modified') }}{{ link_ids(links) }}

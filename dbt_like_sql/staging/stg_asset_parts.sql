@@ -16,10 +16,7 @@ typed AS (
         novo_issues([
             novo_issue('Qty Required', "Qty Required", novo_number_issue("Qty Required", lo := 0), CASE WHEN novo_number_issue("Qty Required", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END)
         ]) AS _issues,
-        CASE WHEN novo_is_null("Asset ID") THEN 'Asset ID'
-             WHEN novo_is_null("Part Number") THEN 'Part Number' END AS _missing_column,
-        CASE WHEN novo_is_null("Asset ID") THEN "Asset ID"
-             WHEN novo_is_null("Part Number") THEN "Part Number" END AS _missing_raw
+        {{ missing_required('Asset ID', 'Part Number') }}
     FROM src
 ),
 {{ every_row_stands() }}{{ link_ids(links) }}

@@ -42,10 +42,7 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Asset') }})) AS _issues,
-        CASE WHEN novo_is_null("Asset ID") THEN 'Asset ID'
-             WHEN novo_is_null("Asset Name") THEN 'Asset Name' END AS _missing_column,
-        CASE WHEN novo_is_null("Asset ID") THEN "Asset ID"
-             WHEN novo_is_null("Asset Name") THEN "Asset Name" END AS _missing_raw
+        {{ missing_required('Asset ID', 'Asset Name') }}
     FROM parsed
 ),
 {{ latest_wins('Asset ID', 'Date Modified') }}{{ link_ids(links) }},

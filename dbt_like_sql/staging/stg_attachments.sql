@@ -32,12 +32,7 @@ typed AS (
             novo_required_issue('Uploaded At', "Uploaded At", 'attachment'),
             novo_issue('Uploaded At', "Uploaded At", novo_datetime_issue_of("Uploaded At", __p_uploaded_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Attachment ID") THEN 'Attachment ID'
-             WHEN novo_is_null("Parent Type") THEN 'Parent Type'
-             WHEN novo_is_null("Parent ID") THEN 'Parent ID' END AS _missing_column,
-        CASE WHEN novo_is_null("Attachment ID") THEN "Attachment ID"
-             WHEN novo_is_null("Parent Type") THEN "Parent Type"
-             WHEN novo_is_null("Parent ID") THEN "Parent ID" END AS _missing_raw
+        {{ missing_required('Attachment ID', 'Parent Type', 'Parent ID') }}
     FROM parsed
 ),
 {% call latest_wins('Attachment ID', 'Uploaded At') -%}

@@ -36,10 +36,7 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Contact') }})) AS _issues,
-        CASE WHEN novo_is_null("Contact ID") THEN 'Contact ID'
-             WHEN novo_is_null("First Name") AND novo_is_null("Last Name") THEN 'First Name' END AS _missing_column,
-        CASE WHEN novo_is_null("Contact ID") THEN "Contact ID"
-             WHEN novo_is_null("First Name") AND novo_is_null("Last Name") THEN "First Name" END AS _missing_raw
+        {{ missing_required('Contact ID', ['First Name', 'Last Name']) }}
     FROM parsed
 ),
 {{ latest_wins('Contact ID', 'Date Modified') }}{{ link_ids(links) }}

@@ -13,10 +13,7 @@ typed AS (
             novo_issue('Entity', "Entity", novo_choice_issue("Entity", ['Work Order', 'Asset', 'Contact', 'Account', 'PM Schedule', 'Attachment'])),
             novo_issue('Deleted At', "Deleted At", novo_datetime_issue_of("Deleted At", __p_deleted_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Entity") THEN 'Entity'
-             WHEN novo_is_null("ID") THEN 'ID' END AS _missing_column,
-        CASE WHEN novo_is_null("Entity") THEN "Entity"
-             WHEN novo_is_null("ID") THEN "ID" END AS _missing_raw
+        {{ missing_required('Entity', 'ID') }}
     FROM parsed
 ),
 {{ every_row_stands() }}

@@ -13,10 +13,7 @@ typed AS (
             novo_issue('Department Type', "Department Type", novo_choice_issue("Department Type", ['Internal', 'Customer'])),
             novo_issue('Active', "Active", novo_yesno_issue("Active"))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Department ID") THEN 'Department ID'
-             WHEN novo_is_null("Department Name") THEN 'Department Name' END AS _missing_column,
-        CASE WHEN novo_is_null("Department ID") THEN "Department ID"
-             WHEN novo_is_null("Department Name") THEN "Department Name" END AS _missing_raw
+        {{ missing_required('Department ID', 'Department Name') }}
     FROM src
 ),
 {{ latest_wins('Department ID') }}

@@ -27,8 +27,7 @@ typed AS (
             novo_issue('Reorder Point', "Reorder Point", novo_number_issue("Reorder Point", lo := 0), CASE WHEN novo_number_issue("Reorder Point", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Part Number") THEN 'Part Number' END AS _missing_column,
-        CASE WHEN novo_is_null("Part Number") THEN "Part Number" END AS _missing_raw
+        {{ missing_required('Part Number') }}
     FROM parsed
 ),
 {{ latest_wins('Part Number', 'Date Modified') }}{{ link_ids(links) }}

@@ -29,10 +29,7 @@ typed AS (
             novo_issue('Labor Type', "Labor Type", novo_choice_issue("Labor Type", ['Regular', 'Overtime', 'Contractor'])),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Labor ID") THEN 'Labor ID'
-             WHEN novo_is_null("WO Number") THEN 'WO Number' END AS _missing_column,
-        CASE WHEN novo_is_null("Labor ID") THEN "Labor ID"
-             WHEN novo_is_null("WO Number") THEN "WO Number" END AS _missing_raw
+        {{ missing_required('Labor ID', 'WO Number') }}
     FROM parsed
 ),
 {{ latest_wins('Labor ID', 'Date Added') }}{{ link_ids(links) }}

@@ -27,10 +27,7 @@ typed AS (
             novo_required_issue('Logged At', "Logged At", 'activity-log entry'),
             novo_issue('Logged At', "Logged At", novo_datetime_issue_of("Logged At", __p_logged_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Note ID") THEN 'Note ID'
-             WHEN novo_is_null("WO Number") AND novo_is_null("Asset ID") THEN 'WO Number' END AS _missing_column,
-        CASE WHEN novo_is_null("Note ID") THEN "Note ID"
-             WHEN novo_is_null("WO Number") AND novo_is_null("Asset ID") THEN "WO Number" END AS _missing_raw
+        {{ missing_required('Note ID', ['WO Number', 'Asset ID']) }}
     FROM parsed
 ),
 {{ latest_wins('Note ID', 'Logged At') }}{{ link_ids(links) }}

@@ -22,10 +22,7 @@ typed AS (
             novo_issue('Unit Cost', "Unit Cost", novo_money_issue_of("Unit Cost", __p_unit_cost, lo := 0, hi := 1000000), CASE WHEN novo_money_issue_of("Unit Cost", __p_unit_cost, lo := 0, hi := 1000000) = 'bad_money' THEN NULL ELSE 'outside the plausible range (from 0 to 1000000); staged as empty' END),
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Line ID") THEN 'Line ID'
-             WHEN novo_is_null("WO Number") THEN 'WO Number' END AS _missing_column,
-        CASE WHEN novo_is_null("Line ID") THEN "Line ID"
-             WHEN novo_is_null("WO Number") THEN "WO Number" END AS _missing_raw
+        {{ missing_required('Line ID', 'WO Number') }}
     FROM parsed
 ),
 {{ latest_wins('Line ID', 'Date Added') }}{{ link_ids(links) }}

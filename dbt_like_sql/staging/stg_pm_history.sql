@@ -28,10 +28,7 @@ typed AS (
             novo_issue('Meter Reading', "Meter Reading", novo_number_issue("Meter Reading", lo := 0), CASE WHEN novo_number_issue("Meter Reading", lo := 0) = 'bad_number' THEN NULL ELSE 'outside the plausible range (from 0); staged as empty' END),
             novo_issue('Result', "Result", novo_choice_issue("Result", ['Pass', 'Fail', 'Deferred']))
         ]) AS _issues,
-        CASE WHEN novo_is_null("PM Event ID") THEN 'PM Event ID'
-             WHEN novo_is_null("PM ID") THEN 'PM ID' END AS _missing_column,
-        CASE WHEN novo_is_null("PM Event ID") THEN "PM Event ID"
-             WHEN novo_is_null("PM ID") THEN "PM ID" END AS _missing_raw
+        {{ missing_required('PM Event ID', 'PM ID') }}
     FROM parsed
 ),
 {{ latest_wins('PM Event ID', 'Completed Date') }}{{ link_ids(links) }}

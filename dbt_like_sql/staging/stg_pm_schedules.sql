@@ -45,10 +45,7 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("PM ID") THEN 'PM ID'
-             WHEN novo_is_null("PM Name") THEN 'PM Name' END AS _missing_column,
-        CASE WHEN novo_is_null("PM ID") THEN "PM ID"
-             WHEN novo_is_null("PM Name") THEN "PM Name" END AS _missing_raw
+        {{ missing_required('PM ID', 'PM Name') }}
     FROM parsed
 ),
 {{ latest_wins('PM ID', 'Date Modified') }}{{ link_ids(links) }}

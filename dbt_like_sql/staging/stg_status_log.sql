@@ -22,10 +22,7 @@ typed AS (
             novo_required_issue('Changed At', "Changed At", 'status change'),
             novo_issue('Changed At', "Changed At", novo_datetime_issue_of("Changed At", __p_changed_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Log ID") THEN 'Log ID'
-             WHEN novo_is_null("WO Number") THEN 'WO Number' END AS _missing_column,
-        CASE WHEN novo_is_null("Log ID") THEN "Log ID"
-             WHEN novo_is_null("WO Number") THEN "WO Number" END AS _missing_raw
+        {{ missing_required('Log ID', 'WO Number') }}
     FROM parsed
 ),
 {{ latest_wins('Log ID', 'Changed At') }}{{ link_ids(links) }}

@@ -17,14 +17,7 @@ typed AS (
             novo_issue('Data Type', "Data Type", novo_choice_issue("Data Type", ['Text', 'Long Text', 'Number', 'Currency', 'Date', 'Yes/No', 'Pick List', 'Multi Pick List'])),
             novo_issue('Required', "Required", novo_yesno_issue("Required"))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Entity") THEN 'Entity'
-             WHEN novo_is_null("Label") THEN 'Label'
-             WHEN novo_is_null("Column") THEN 'Column'
-             WHEN novo_is_null("Data Type") THEN 'Data Type' END AS _missing_column,
-        CASE WHEN novo_is_null("Entity") THEN "Entity"
-             WHEN novo_is_null("Label") THEN "Label"
-             WHEN novo_is_null("Column") THEN "Column"
-             WHEN novo_is_null("Data Type") THEN "Data Type" END AS _missing_raw
+        {{ missing_required('Entity', 'Label', 'Column', 'Data Type') }}
     FROM src
 ),
 {{ every_row_stands() }}

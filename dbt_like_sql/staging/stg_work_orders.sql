@@ -51,12 +51,7 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Work Order') }})) AS _issues,
-        CASE WHEN novo_is_null("WO Number") THEN 'WO Number'
-             WHEN novo_is_null("Title") THEN 'Title'
-             WHEN novo_is_null("Status") THEN 'Status' END AS _missing_column,
-        CASE WHEN novo_is_null("WO Number") THEN "WO Number"
-             WHEN novo_is_null("Title") THEN "Title"
-             WHEN novo_is_null("Status") THEN "Status" END AS _missing_raw
+        {{ missing_required('WO Number', 'Title', 'Status') }}
     FROM parsed
 ),
 {{ latest_wins('WO Number', 'Date Modified') }}{{ link_ids(links) }}
