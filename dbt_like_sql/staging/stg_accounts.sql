@@ -33,8 +33,4 @@ typed AS (
         {{ missing_required('Account ID', 'Account Name') }}
     FROM parsed
 ),
-{{ latest_wins('Account ID', 'Date Modified') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'account') }},
-    {{ row_verdict(links, 'Account ID', 'Date Modified') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Account ID', 'Date Modified', record='account') }}

@@ -19,8 +19,4 @@ typed AS (
         {{ missing_required('Asset ID', 'Part Number') }}
     FROM src
 ),
-{{ every_row_stands() }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
-    {{ row_verdict(links) }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links) }}

@@ -39,8 +39,4 @@ typed AS (
         {{ missing_required('Contact ID', ['First Name', 'Last Name']) }}
     FROM parsed
 ),
-{{ latest_wins('Contact ID', 'Date Modified') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'contact') }},
-    {{ row_verdict(links, 'Contact ID', 'Date Modified') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Contact ID', 'Date Modified', record='contact') }}

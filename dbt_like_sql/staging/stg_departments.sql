@@ -16,8 +16,4 @@ typed AS (
         {{ missing_required('Department ID', 'Department Name') }}
     FROM src
 ),
-{{ latest_wins('Department ID') }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
-    {{ row_verdict(id='Department ID') }}
-FROM ranked r
+{{ staged_rows(id='Department ID') }}

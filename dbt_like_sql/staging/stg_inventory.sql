@@ -30,8 +30,4 @@ typed AS (
         {{ missing_required('Part Number') }}
     FROM parsed
 ),
-{{ latest_wins('Part Number', 'Date Modified') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'inventory part') }},
-    {{ row_verdict(links, 'Part Number', 'Date Modified') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Part Number', 'Date Modified', record='inventory part') }}

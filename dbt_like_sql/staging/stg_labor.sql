@@ -32,8 +32,4 @@ typed AS (
         {{ missing_required('Labor ID', 'WO Number') }}
     FROM parsed
 ),
-{{ latest_wins('Labor ID', 'Date Added') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'labor entry') }},
-    {{ row_verdict(links, 'Labor ID', 'Date Added') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Labor ID', 'Date Added', record='labor entry') }}

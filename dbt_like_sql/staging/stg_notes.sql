@@ -30,8 +30,4 @@ typed AS (
         {{ missing_required('Note ID', ['WO Number', 'Asset ID']) }}
     FROM parsed
 ),
-{{ latest_wins('Note ID', 'Logged At') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'activity-log entry') }},
-    {{ row_verdict(links, 'Note ID', 'Logged At') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Note ID', 'Logged At', record='activity-log entry') }}

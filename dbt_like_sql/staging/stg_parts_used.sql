@@ -25,8 +25,4 @@ typed AS (
         {{ missing_required('Line ID', 'WO Number') }}
     FROM parsed
 ),
-{{ latest_wins('Line ID', 'Date Added') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'part used') }},
-    {{ row_verdict(links, 'Line ID', 'Date Added') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Line ID', 'Date Added', record='part used') }}

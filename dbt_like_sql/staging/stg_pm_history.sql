@@ -31,8 +31,4 @@ typed AS (
         {{ missing_required('PM Event ID', 'PM ID') }}
     FROM parsed
 ),
-{{ latest_wins('PM Event ID', 'Completed Date') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'PM history entry') }},
-    {{ row_verdict(links, 'PM Event ID', 'Completed Date') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'PM Event ID', 'Completed Date', record='PM history entry') }}

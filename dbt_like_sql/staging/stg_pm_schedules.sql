@@ -48,8 +48,4 @@ typed AS (
         {{ missing_required('PM ID', 'PM Name') }}
     FROM parsed
 ),
-{{ latest_wins('PM ID', 'Date Modified') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'PM schedule') }},
-    {{ row_verdict(links, 'PM ID', 'Date Modified') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'PM ID', 'Date Modified', record='PM schedule') }}

@@ -25,8 +25,4 @@ typed AS (
         {{ missing_required('Log ID', 'WO Number') }}
     FROM parsed
 ),
-{{ latest_wins('Log ID', 'Changed At') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'status change') }},
-    {{ row_verdict(links, 'Log ID', 'Changed At') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'Log ID', 'Changed At', record='status change') }}

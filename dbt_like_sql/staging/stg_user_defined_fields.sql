@@ -20,8 +20,4 @@ typed AS (
         {{ missing_required('Entity', 'Label', 'Column', 'Data Type') }}
     FROM src
 ),
-{{ every_row_stands() }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
-    {{ row_verdict() }}
-FROM ranked r
+{{ staged_rows() }}

@@ -54,8 +54,4 @@ typed AS (
         {{ missing_required('WO Number', 'Title', 'Status') }}
     FROM parsed
 ),
-{{ latest_wins('WO Number', 'Date Modified') }}{{ link_ids(links) }}
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {{ unlinked_as_null(links, 'work order') }},
-    {{ row_verdict(links, 'WO Number', 'Date Modified') }}
-FROM ranked r{{ link_joins(links) }}
+{{ staged_rows(links, 'WO Number', 'Date Modified', record='work order') }}
