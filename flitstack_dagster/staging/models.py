@@ -148,23 +148,26 @@ def _environment(root: Path) -> jinja2.Environment:
     return env
 
 
+def _refuse_unknown_names(tree: jinja_nodes.Template, known: set[str], path: Path) -> None:
+    called = {c.node.name for c in tree.find_all(jinja_nodes.Call) if isinstance(c.node, jinja_nodes.Name)}
+    for name in sorted(jinja_meta.find_undeclared_variables(tree) - known):
+        if name in called:
+            raise ModelError(f"{path}: unknown template function {name}()")
+        raise ModelError(f"{path}: unknown template variable {{{{ {name} }}}}")
+
+
 def _template(text: str, path: Path) -> jinja2.Template:
     """The model as a Jinja template with the shared blocks of `macros/blocks.jinja` imported."""
     root = path.parent.parent
     env = _environment(root)
     blocks = _blocks_source(root)
     names = [m.name for m in env.parse(blocks).find_all(jinja_nodes.Macro)] if blocks else []
-    head = f"{{% from '{BLOCKS_FILE}' import {', '.join(names)} with context %}}" if names else ""
     try:
         tree = env.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise ModelError(f"{path}: line {exc.lineno}: {exc.message}") from None
-    known = {*_VARS, *_FUNCTIONS, *names}
-    called = {c.node.name for c in tree.find_all(jinja_nodes.Call) if isinstance(c.node, jinja_nodes.Name)}
-    for name in sorted(jinja_meta.find_undeclared_variables(tree) - known):
-        if name in called:
-            raise ModelError(f"{path}: unknown template function {name}()")
-        raise ModelError(f"{path}: unknown template variable {{{{ {name} }}}}")
+    _refuse_unknown_names(tree, {*_VARS, *_FUNCTIONS, *names}, path)
+    head = f"{{% from '{BLOCKS_FILE}' import {', '.join(names)} with context %}}" if names else ""
     return env.from_string(head + text)
 
 
