@@ -2,18 +2,13 @@
 -- Account ID or Parent Asset ID that is not in the run is dropped with a notice; every asset on a
 -- cycle of Parent Asset IDs is reported (kept as exported: shaping breaks the cycle).
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH RECURSIVE src AS (
-    SELECT * FROM {{ source('raw', 'assets') }}
-    WHERE _run_key = '{{ run_key }}'
-),
-parsed AS (  -- dates parsed once; checked and reported below
-    SELECT *,
-        novo_date_parse("Install Date", '{{ date_order }}') AS __p_install_date,
-        novo_date_parse("Last Service Date", '{{ date_order }}') AS __p_last_service_date,
-        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
-        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
-    FROM src
-),
+{% set links = [
+    link('Account ID', 'stg_accounts.account_id', 'an account'),
+    link('Department ID', 'stg_departments.department_id', 'a department'),
+    link('Parent Asset ID', none, 'an asset'),
+] -%}
+WITH RECURSIVE {{ run_rows('assets') }},
+{{ parsed_once(dates=['Install Date', 'Last Service Date'], datetimes=['Date Added', 'Date Modified']) }},
 typed AS (
     SELECT
         _run_key,
@@ -47,24 +42,10 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ], {{ udf_issues('Asset') }})) AS _issues,
-        CASE WHEN novo_is_null("Asset ID") THEN 'Asset ID'
-             WHEN novo_is_null("Asset Name") THEN 'Asset Name' END AS _missing_column,
-        CASE WHEN novo_is_null("Asset ID") THEN "Asset ID"
-             WHEN novo_is_null("Asset Name") THEN "Asset Name" END AS _missing_raw
+        {{ missing_required('Asset ID', 'Asset Name') }}
     FROM parsed
 ),
-ranked AS (
-    SELECT *,
-        CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
-            PARTITION BY asset_id, _missing_column IS NULL ORDER BY date_modified DESC NULLS LAST, _row_number DESC) END AS _winner
-    FROM typed
-),
-p_account_id AS (
-    SELECT DISTINCT account_id AS id FROM {{ ref('stg_accounts') }} WHERE _run_key IN {{ parent_runs }}
-),
-p_department_id AS (
-    SELECT DISTINCT department_id AS id FROM {{ ref('stg_departments') }} WHERE _run_key IN {{ parent_runs }}
-),
+{{ latest_wins('Asset ID', 'Date Modified') }}{{ link_ids(links) }},
 p_parent_asset_id AS (  -- the assets staged by this model
     SELECT DISTINCT asset_id AS id FROM ranked WHERE _missing_column IS NULL AND _winner = _row_number
     UNION SELECT id FROM {{ earlier_ids('stg_assets', 'asset_id') }}
@@ -84,32 +65,11 @@ in_cycle AS (  -- an asset that is its own ancestor; the cycle's size = the ance
     GROUP BY start HAVING bool_or(cur = start)
 )
 SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
-        CASE WHEN p_account_id.id IS NULL THEN NULL ELSE r.account_id END AS account_id,
-        CASE WHEN p_department_id.id IS NULL THEN NULL ELSE r.department_id END AS department_id,
-        CASE WHEN p_parent_asset_id.id IS NULL THEN NULL ELSE r.parent_asset_id END AS parent_asset_id,
-        novo_issues(list_concat(r._issues, [
-            novo_issue('Account ID', r.account_id, CASE WHEN r.account_id IS NOT NULL AND p_account_id.id IS NULL THEN 'orphan_reference' END,
-                       'Account ID ' || r.account_id || ' is not an account of this export (or, for a delta, an earlier run); the asset loads without this link'),
-            novo_issue('Department ID', r.department_id, CASE WHEN r.department_id IS NOT NULL AND p_department_id.id IS NULL THEN 'orphan_reference' END,
-                       'Department ID ' || r.department_id || ' is not a department of this export (or, for a delta, an earlier run); the asset loads without this link'),
-            novo_issue('Parent Asset ID', r.parent_asset_id, CASE WHEN r.parent_asset_id IS NOT NULL AND p_parent_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Parent Asset ID ' || r.parent_asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the asset loads without this link'),
+    r.* EXCLUDE (_missing_column, _missing_raw, _winner) {% call unlinked_as_null(links, 'asset') -%}
             novo_issue('Parent Asset ID', r.parent_asset_id, CASE WHEN in_cycle.id IS NOT NULL THEN 'hierarchy_cycle' END,
                        'Parent Asset ID ' || r.parent_asset_id || ' closes a cycle of ' || in_cycle.size || ' asset(s) (an asset is its own ancestor); kept as exported — '
                        || 'shaping breaks each cycle at its smallest Asset ID, which goes to the top of the hierarchy (warning hierarchy_cycle_broken)')
-        ])) AS _issues
-    ),
-    CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
-         WHEN r._winner <> r._row_number THEN 'duplicate_id' END AS _row_reason,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column
-         WHEN r._winner <> r._row_number THEN 'Asset ID' END AS _row_column,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_raw
-         WHEN r._winner <> r._row_number THEN r.asset_id END AS _row_raw_value,
-    CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
-         WHEN r._winner <> r._row_number THEN 'duplicate Asset ID ' || r.asset_id || ': row ' || r._winner || ' wins (latest Date Modified, ties: last row in the file)' END AS _row_message
-FROM ranked r
-LEFT JOIN p_account_id ON p_account_id.id = r.account_id
-LEFT JOIN p_department_id ON p_department_id.id = r.department_id
-LEFT JOIN p_parent_asset_id ON p_parent_asset_id.id = r.parent_asset_id
+    {%- endcall %},
+    {{ row_verdict(links, 'Asset ID', 'Date Modified') }}
+FROM ranked r{{ link_joins(links) }}
 LEFT JOIN in_cycle ON in_cycle.id = r.asset_id AND r._winner = r._row_number

@@ -2,15 +2,9 @@
 -- is not a work order / asset of the run is quarantined, and so is one whose body landing found
 -- missing, outside the bundle, or not the Size / SHA-256 of its row (raw `_body*` columns).
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH src AS (
-    SELECT * FROM {{ source('raw', 'attachments') }}
-    WHERE _run_key = '{{ run_key }}'
-),
-parsed AS (  -- dates parsed once; checked and reported below
-    SELECT *,
-        novo_ts_parse("Uploaded At", '{{ date_order }}', '{{ timezone }}') AS __p_uploaded_at
-    FROM src
-),
+{% set links = [link('Uploaded By ID', 'stg_contacts.contact_id', 'a contact')] -%}
+WITH {{ run_rows('attachments') }},
+{{ parsed_once(datetimes=['Uploaded At']) }},
 typed AS (
     SELECT
         _run_key,
@@ -38,28 +32,16 @@ typed AS (
             novo_required_issue('Uploaded At', "Uploaded At", 'attachment'),
             novo_issue('Uploaded At', "Uploaded At", novo_datetime_issue_of("Uploaded At", __p_uploaded_at, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Attachment ID") THEN 'Attachment ID'
-             WHEN novo_is_null("Parent Type") THEN 'Parent Type'
-             WHEN novo_is_null("Parent ID") THEN 'Parent ID' END AS _missing_column,
-        CASE WHEN novo_is_null("Attachment ID") THEN "Attachment ID"
-             WHEN novo_is_null("Parent Type") THEN "Parent Type"
-             WHEN novo_is_null("Parent ID") THEN "Parent ID" END AS _missing_raw
+        {{ missing_required('Attachment ID', 'Parent Type', 'Parent ID') }}
     FROM parsed
 ),
-ranked AS (
-    SELECT *,
-        CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
-            PARTITION BY attachment_id, _missing_column IS NULL ORDER BY uploaded_at DESC NULLS LAST, _row_number DESC) END AS _winner,
+{% call latest_wins('Attachment ID', 'Uploaded At') -%}
         CASE WHEN __body IS NULL THEN NULL  -- not checked: shaping still checks the body
              WHEN __body = 'outside' THEN 'hostile_path'
              WHEN bundle_path IS NULL OR __body <> 'found' THEN 'body_missing'
              WHEN size IS NOT NULL AND size <> __body_bytes THEN 'size_mismatch'
              WHEN sha_256 IS NOT NULL AND lower(novo_trim(sha_256)) <> __body_sha256 THEN 'hash_mismatch' END AS _body_problem
-    FROM typed
-),
-p_uploaded_by_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
-),
+    {%- endcall %}{{ link_ids(links) }},
 p_work_order AS (
     SELECT DISTINCT wo_number AS id FROM {{ ref('stg_work_orders') }} WHERE _run_key IN {{ parent_runs }}
 ),
@@ -68,13 +50,7 @@ p_asset AS (
 )
 SELECT
     r.* EXCLUDE (_missing_column, _missing_raw, _winner, _body_problem, __body, __body_bytes, __body_sha256,
-                 __raw_path, __raw_size, __raw_sha) REPLACE (
-        CASE WHEN p_uploaded_by_id.id IS NULL THEN NULL ELSE r.uploaded_by_id END AS uploaded_by_id,
-        novo_issues(list_concat(r._issues, [
-            novo_issue('Uploaded By ID', r.uploaded_by_id, CASE WHEN r.uploaded_by_id IS NOT NULL AND p_uploaded_by_id.id IS NULL THEN 'orphan_reference' END,
-                       'Uploaded By ID ' || r.uploaded_by_id || ' is not a contact of this export (or, for a delta, an earlier run); the attachment loads without this link')
-        ])) AS _issues
-    ),
+                 __raw_path, __raw_size, __raw_sha) {{ unlinked_as_null(links, 'attachment') }},
     CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
          WHEN r._winner <> r._row_number THEN 'duplicate_id'
          WHEN p_work_order.id IS NULL AND p_asset.id IS NULL THEN 'orphan_reference'
@@ -102,7 +78,6 @@ SELECT
     -- the body size landing measured for a body it found and that matched its row; NULL = not checked
     -- (shaping then checks the body itself)
     CASE WHEN r.__body = 'found' THEN r.__body_bytes END AS _body_bytes
-FROM ranked r
-LEFT JOIN p_uploaded_by_id ON p_uploaded_by_id.id = r.uploaded_by_id
+FROM ranked r{{ link_joins(links) }}
 LEFT JOIN p_work_order ON novo_trim(r.parent_type) = 'Work Order' AND p_work_order.id = r.parent_id
 LEFT JOIN p_asset ON novo_trim(r.parent_type) = 'Asset' AND p_asset.id = r.parent_id

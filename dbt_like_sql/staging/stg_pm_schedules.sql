@@ -1,19 +1,12 @@
 -- Preventive maintenance schedules (pm_schedules.csv), typed; duplicate PM IDs resolved by Date
 -- Modified; an asset or assignee not in the run is dropped with a notice.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH src AS (
-    SELECT * FROM {{ source('raw', 'pm_schedules') }}
-    WHERE _run_key = '{{ run_key }}'
-),
-parsed AS (  -- dates parsed once; checked and reported below
-    SELECT *,
-        novo_date_parse("Start Date", '{{ date_order }}') AS __p_start_date,
-        novo_date_parse("End Date", '{{ date_order }}') AS __p_end_date,
-        novo_date_parse("Next Due", '{{ date_order }}') AS __p_next_due,
-        novo_ts_parse("Date Added", '{{ date_order }}', '{{ timezone }}') AS __p_date_added,
-        novo_ts_parse("Date Modified", '{{ date_order }}', '{{ timezone }}') AS __p_date_modified
-    FROM src
-),
+{% set links = [
+    link('Asset ID', 'stg_assets.asset_id', 'an asset'),
+    link('Assigned To ID', 'stg_contacts.contact_id', 'a contact'),
+] -%}
+WITH {{ run_rows('pm_schedules') }},
+{{ parsed_once(dates=['Start Date', 'End Date', 'Next Due'], datetimes=['Date Added', 'Date Modified']) }},
 typed AS (
     SELECT
         _run_key,
@@ -52,43 +45,7 @@ typed AS (
             novo_issue('Date Added', "Date Added", novo_datetime_issue_of("Date Added", __p_date_added, TIMESTAMPTZ '{{ exported_at }}')),
             novo_issue('Date Modified', "Date Modified", novo_datetime_issue_of("Date Modified", __p_date_modified, TIMESTAMPTZ '{{ exported_at }}'))
         ]) AS _issues,
-        CASE WHEN novo_is_null("PM ID") THEN 'PM ID'
-             WHEN novo_is_null("PM Name") THEN 'PM Name' END AS _missing_column,
-        CASE WHEN novo_is_null("PM ID") THEN "PM ID"
-             WHEN novo_is_null("PM Name") THEN "PM Name" END AS _missing_raw
+        {{ missing_required('PM ID', 'PM Name') }}
     FROM parsed
 ),
-ranked AS (
-    SELECT *,
-        CASE WHEN _missing_column IS NULL THEN first_value(_row_number) OVER (
-            PARTITION BY pm_id, _missing_column IS NULL ORDER BY date_modified DESC NULLS LAST, _row_number DESC) END AS _winner
-    FROM typed
-),
-p_asset_id AS (
-    SELECT DISTINCT asset_id AS id FROM {{ ref('stg_assets') }} WHERE _run_key IN {{ parent_runs }}
-),
-p_assigned_to_id AS (
-    SELECT DISTINCT contact_id AS id FROM {{ ref('stg_contacts') }} WHERE _run_key IN {{ parent_runs }}
-)
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner) REPLACE (
-        CASE WHEN p_asset_id.id IS NULL THEN NULL ELSE r.asset_id END AS asset_id,
-        CASE WHEN p_assigned_to_id.id IS NULL THEN NULL ELSE r.assigned_to_id END AS assigned_to_id,
-        novo_issues(list_concat(r._issues, [
-            novo_issue('Asset ID', r.asset_id, CASE WHEN r.asset_id IS NOT NULL AND p_asset_id.id IS NULL THEN 'orphan_reference' END,
-                       'Asset ID ' || r.asset_id || ' is not an asset of this export (or, for a delta, an earlier run); the PM schedule loads without this link'),
-            novo_issue('Assigned To ID', r.assigned_to_id, CASE WHEN r.assigned_to_id IS NOT NULL AND p_assigned_to_id.id IS NULL THEN 'orphan_reference' END,
-                       'Assigned To ID ' || r.assigned_to_id || ' is not a contact of this export (or, for a delta, an earlier run); the PM schedule loads without this link')
-        ])) AS _issues
-    ),
-    CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required'
-         WHEN r._winner <> r._row_number THEN 'duplicate_id' END AS _row_reason,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column
-         WHEN r._winner <> r._row_number THEN 'PM ID' END AS _row_column,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_raw
-         WHEN r._winner <> r._row_number THEN r.pm_id END AS _row_raw_value,
-    CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty'
-         WHEN r._winner <> r._row_number THEN 'duplicate PM ID ' || r.pm_id || ': row ' || r._winner || ' wins (latest Date Modified, ties: last row in the file)' END AS _row_message
-FROM ranked r
-LEFT JOIN p_asset_id ON p_asset_id.id = r.asset_id
-LEFT JOIN p_assigned_to_id ON p_assigned_to_id.id = r.assigned_to_id
+{{ staged_rows(links, 'PM ID', 'Date Modified', record='PM schedule') }}

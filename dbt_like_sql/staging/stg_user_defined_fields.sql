@@ -1,10 +1,7 @@
 -- The tenant's custom field declarations (user_defined_fields.csv), typed; Data Types outside the
 -- documented list are kept and reported.
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH src AS (
-    SELECT * FROM {{ source('raw', 'user_defined_fields') }}
-    WHERE _run_key = '{{ run_key }}'
-),
+WITH {{ run_rows('user_defined_fields') }},
 typed AS (
     SELECT
         _run_key,
@@ -20,25 +17,7 @@ typed AS (
             novo_issue('Data Type', "Data Type", novo_choice_issue("Data Type", ['Text', 'Long Text', 'Number', 'Currency', 'Date', 'Yes/No', 'Pick List', 'Multi Pick List'])),
             novo_issue('Required', "Required", novo_yesno_issue("Required"))
         ]) AS _issues,
-        CASE WHEN novo_is_null("Entity") THEN 'Entity'
-             WHEN novo_is_null("Label") THEN 'Label'
-             WHEN novo_is_null("Column") THEN 'Column'
-             WHEN novo_is_null("Data Type") THEN 'Data Type' END AS _missing_column,
-        CASE WHEN novo_is_null("Entity") THEN "Entity"
-             WHEN novo_is_null("Label") THEN "Label"
-             WHEN novo_is_null("Column") THEN "Column"
-             WHEN novo_is_null("Data Type") THEN "Data Type" END AS _missing_raw
+        {{ missing_required('Entity', 'Label', 'Column', 'Data Type') }}
     FROM src
 ),
-ranked AS (
-    SELECT *,
-        _row_number AS _winner
-    FROM typed
-)
-SELECT
-    r.* EXCLUDE (_missing_column, _missing_raw, _winner),
-    CASE WHEN r._missing_column IS NOT NULL THEN 'missing_required' END AS _row_reason,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_column END AS _row_column,
-    CASE WHEN r._missing_column IS NOT NULL THEN r._missing_raw END AS _row_raw_value,
-    CASE WHEN r._missing_column IS NOT NULL THEN 'required ' || r._missing_column || ' is empty' END AS _row_message
-FROM ranked r
+{{ staged_rows() }}

@@ -1,13 +1,7 @@
 -- Workflow rules (workflow_rules.json), automation that does not migrate: one row per rule, kept
 -- for the report; an element that is not a JSON object is quarantined (bad_json).
 -- Output contract: flitstack_dagster.staging.runner (rows with _row_reason go to staging.quarantine).
-WITH src AS (
-    SELECT _run_key, _row_number, json AS raw_json,
-           CASE WHEN NOT coalesce(json_valid(json), false) THEN NULL
-                WHEN json_type(json::JSON) = 'OBJECT' THEN json::JSON END AS j
-    FROM {{ source('raw', 'workflow_rules') }}
-    WHERE _run_key = '{{ run_key }}'
-)
+WITH {{ json_objects('workflow_rules') }}
 SELECT
     _run_key,
     _row_number,
@@ -22,11 +16,5 @@ SELECT
     novo_issues([
         novo_issue('enabled', j ->> 'enabled', novo_yesno_issue(j ->> 'enabled'))
     ]) AS _issues,
-    CASE WHEN j IS NULL THEN 'bad_json'
-         WHEN novo_is_null(j ->> 'rule_id') THEN 'missing_required' END AS _row_reason,
-    CASE WHEN j IS NULL THEN 'json'
-         WHEN novo_is_null(j ->> 'rule_id') THEN 'rule_id' END AS _row_column,
-    CASE WHEN j IS NULL OR novo_is_null(j ->> 'rule_id') THEN left(raw_json, 2000) END AS _row_raw_value,
-    CASE WHEN j IS NULL THEN 'not a JSON object'
-         WHEN novo_is_null(j ->> 'rule_id') THEN 'required rule_id is empty' END AS _row_message
+    {{ json_verdict('rule_id') }}
 FROM src

@@ -5,7 +5,6 @@ folder is the single source of truth for the staging graph.
 """
 
 
-import hashlib
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -34,7 +33,7 @@ def _staging_asset(model: SqlModel) -> dg.AssetsDefinition:
         partitions_def=migration_runs,
         description=model.description or f"Typed, normalised `staging.{model.name}`.",
         metadata={"sql_file": dg.MetadataValue.path(str(model.path))},
-        code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:12],
+        code_version=model.code_version,
     )
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:

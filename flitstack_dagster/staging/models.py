@@ -1,8 +1,9 @@
 """The dbt-like SQL models of `dbt_like_sql/`: discovery, dependency order and rendering.
 
 A model is one `.sql` file under `dbt_like_sql/<layer>/` (e.g. `staging/stg_work_orders.sql`). Its
-first comment lines (`-- ...`) are its description. The SQL is a single SELECT with a tiny template
-language, `{{ ... }}`:
+first comment lines (`-- ...`) are its description. The SQL is a single SELECT written as a Jinja
+template; the macros of `macros/blocks.jinja` (the blocks every model repeats: `latest_wins`,
+`row_verdict`, ...) are imported into every model. The names a model may use:
 
 - `{{ source('raw', 'work_orders') }}` -> the raw table (or an empty relation with the standard
   headers when that run's bundle has no such file / the table does not exist yet)
@@ -18,26 +19,31 @@ language, `{{ ... }}`:
   there are none
 - `{{ udf_issues('Work Order') }}` -> a SQL list of the value-level notices for those UDF columns
   (`[]` when there are none)
+- `link('Account ID', 'stg_accounts.account_id', 'an account', required=False)` -> a reference to
+  another record, for the blocks' `link_ids`, `unlinked_as_null`, `link_joins`, `row_verdict`
 
 No Dagster import here: the Dagster layer builds one asset per model from this API.
 """
 
 from __future__ import annotations
 
-import ast
-import re
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+
+import jinja2
+from jinja2 import meta as jinja_meta
+from jinja2 import nodes as jinja_nodes
 
 from flitstack_dagster.novo import columns as novo
 from flitstack_dagster.novo.attachment_bodies import COLUMNS as BODY_COLUMNS
 
 SQL_ROOT: Path = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 MACROS_DIR = "macros"
-TEMPLATE_RE = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
-_CALL_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)$", re.DOTALL)
+BLOCKS_FILE = "blocks.jinja"  # the Jinja macros every model may call, e.g. {{ latest_wins(...) }}
+_FUNCTIONS = ("source", "ref", "udf_columns", "udf_issues", "earlier_ids", "link")
 _VARS = ("run_key", "date_order", "timezone", "exported_at", "kind", "parent_runs")
 
 
@@ -69,6 +75,12 @@ class SqlModel:
         """The bundle file the model stages (`work_orders.csv`, `workflow_rules.json`)."""
         f = novo.BY_ENTITY.get(self.entity)
         return f.file if f else f"{self.entity}.json"
+
+    @property
+    def code_version(self) -> str:
+        """Changes when the model's text or the shared blocks it renders with change."""
+        text = self.sql + _blocks_source(self.path.parent.parent)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -122,35 +134,96 @@ def _description(text: str) -> str:
     return " ".join(x for x in lines if x).strip()
 
 
-def _calls(text: str, path: Path) -> list[tuple[str, tuple]]:
-    out = []
-    for expr in TEMPLATE_RE.findall(text):
-        m = _CALL_RE.match(expr)
-        if not m:
-            if expr not in _VARS:
-                raise ModelError(f"{path}: unknown template variable {{{{ {expr} }}}}")
-            continue
-        name, args = m.group(1), m.group(2)
-        try:
-            parsed = ast.literal_eval(f"({args},)") if args.strip() else ()
-        except (ValueError, SyntaxError) as exc:
-            raise ModelError(f"{path}: cannot read the arguments of {{{{ {expr} }}}}: {exc}") from None
-        if name not in ("source", "ref", "udf_columns", "udf_issues", "earlier_ids"):
+def _blocks_source(root: Path) -> str:
+    path = root / MACROS_DIR / BLOCKS_FILE
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _environment(root: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root / MACROS_DIR)), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False,
+    )
+    env.filters["snake"] = novo.snake
+    return env
+
+
+def _refuse_unknown_names(tree: jinja_nodes.Template, known: set[str], path: Path) -> None:
+    called = {c.node.name for c in tree.find_all(jinja_nodes.Call) if isinstance(c.node, jinja_nodes.Name)}
+    for name in sorted(jinja_meta.find_undeclared_variables(tree) - known):
+        if name in called:
             raise ModelError(f"{path}: unknown template function {name}()")
-        if not all(isinstance(a, str) for a in parsed):
-            raise ModelError(f"{path}: {{{{ {expr} }}}}: arguments must be quoted strings")
-        if (name in ("source", "earlier_ids") and len(parsed) != 2) or (
-            name not in ("source", "earlier_ids") and len(parsed) != 1
-        ):
-            raise ModelError(f"{path}: {{{{ {expr} }}}}: wrong number of arguments")
-        out.append((name, parsed))
+        raise ModelError(f"{path}: unknown template variable {{{{ {name} }}}}")
+
+
+def _template(text: str, path: Path) -> jinja2.Template:
+    """The model as a Jinja template with the shared blocks of `macros/blocks.jinja` imported."""
+    root = path.parent.parent
+    env = _environment(root)
+    blocks = _blocks_source(root)
+    names = [m.name for m in env.parse(blocks).find_all(jinja_nodes.Macro)] if blocks else []
+    try:
+        tree = env.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ModelError(f"{path}: line {exc.lineno}: {exc.message}") from None
+    _refuse_unknown_names(tree, {*_VARS, *_FUNCTIONS, *names}, path)
+    head = f"{{% from '{BLOCKS_FILE}' import {', '.join(names)} with context %}}" if names else ""
+    return env.from_string(head + text)
+
+
+def _strings(path: Path, name: str, fn, arity: int):
+    """`fn` for the template: refuses other argument counts and anything but strings, naming the file."""
+    def call(*args):
+        if len(args) != arity:
+            raise ModelError(f"{path}: {name}(): wrong number of arguments")
+        if not all(isinstance(a, str) for a in args):
+            raise ModelError(f"{path}: {name}(): arguments must be quoted strings")
+        return fn(*args)
+    return call
+
+
+def _link(label: str, target: str | None = None, noun: str = "", required: bool = False) -> dict:
+    """A reference to another record: `link('Account ID', 'stg_accounts.account_id', 'an account')`.
+    No target: the model defines the ids CTE `p_<column>` itself (e.g. a reference to its own rows)."""
+    column = novo.snake(label)
+    model, _, model_column = (target or "").partition(".")
+    return {"label": label, "column": column, "cte": f"p_{column}", "model": model,
+            "model_column": model_column, "noun": noun, "required": required}
+
+
+def _names(path: Path, c: RenderContext, record: list | None = None) -> dict:
+    """What a model's template may use, for run `c`; `record` collects the sources and refs called."""
+    def source(schema: str, table: str) -> str:
+        if record is not None:
+            record.append(("source", (schema, table)))
+        return _render_source(schema, table, c)
+
+    def ref(name: str) -> str:
+        if record is not None:
+            record.append(("ref", (name,)))
+        return f'staging."{name}"'
+
+    fns = {"source": (source, 2), "ref": (ref, 1), "earlier_ids": (lambda t, col: _earlier_ids(t, col, c), 2),
+           "udf_columns": (lambda e: _udf_columns(e, c), 1), "udf_issues": (lambda e: _udf_issues_list(e, c), 1)}
+    out = {n: _strings(path, n, f, k) for n, (f, k) in fns.items()}
+    out["link"] = _link
+    out.update({v: _esc(getattr(c, v)) for v in _VARS if v != "parent_runs"})
+    out["parent_runs"] = c.parent_runs
     return out
+
+
+def _render_text(text: str, path: Path, c: RenderContext, record: list | None = None) -> str:
+    try:
+        return _template(text, path).render(_names(path, c, record))
+    except jinja2.TemplateError as exc:
+        raise ModelError(f"{path}: {exc}") from None
 
 
 def load_model(path: Path, layer: str | None = None) -> SqlModel:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    calls = _calls(text, path)
+    calls: list = []
+    _render_text(text, path, RenderContext(run_key="discovery"), calls)
     refs = tuple(dict.fromkeys(a[0] for n, a in calls if n == "ref"))
     sources = tuple(dict.fromkeys((a[0], a[1]) for n, a in calls if n == "source"))
     return SqlModel(
@@ -255,7 +328,7 @@ def udf_specs(entity: str, ctx: RenderContext) -> list[tuple[UdfColumn, str]]:
     return out
 
 
-def _udf_value(u: UdfColumn) -> str:
+def _udf_value(u: UdfColumn, c: RenderContext) -> str:
     col = q_ident(u.column)
     t = novo.UDF_TYPE.get(u.data_type, novo.ColType.TEXT)
     if t is novo.ColType.NUMBER:
@@ -263,7 +336,7 @@ def _udf_value(u: UdfColumn) -> str:
     if t is novo.ColType.MONEY:
         return f"novo_money({col})"
     if t is novo.ColType.DATE:
-        return f"novo_date({col}, '{{{{ date_order }}}}', TIMESTAMPTZ '{{{{ exported_at }}}}')"
+        return f"novo_date({col}, '{_esc(c.date_order)}', TIMESTAMPTZ '{_esc(c.exported_at)}')"
     if t is novo.ColType.YESNO:
         return f"novo_yesno({col})"
     if t is novo.ColType.MULTI:
@@ -271,15 +344,15 @@ def _udf_value(u: UdfColumn) -> str:
     return f"novo_text({col})"
 
 
-def _udf_issues(u: UdfColumn) -> list[str]:
+def _udf_issues(u: UdfColumn, c: RenderContext) -> list[str]:
     """The UDF's value notices: a bad or unlisted value, and a blank one when the UDF is Required."""
     col = q_ident(u.column)
     t = novo.UDF_TYPE.get(u.data_type, novo.ColType.TEXT)
-    choices = "[" + ", ".join(q_lit(c) for c in u.choices) + "]::VARCHAR[]"
+    choices = "[" + ", ".join(q_lit(ch) for ch in u.choices) + "]::VARCHAR[]"
     code = {
         novo.ColType.NUMBER: f"novo_number_issue({col})",
         novo.ColType.MONEY: f"novo_money_issue({col})",
-        novo.ColType.DATE: f"novo_date_issue({col}, '{{{{ date_order }}}}', TIMESTAMPTZ '{{{{ exported_at }}}}')",
+        novo.ColType.DATE: f"novo_date_issue({col}, '{_esc(c.date_order)}', TIMESTAMPTZ '{_esc(c.exported_at)}')",
         novo.ColType.YESNO: f"novo_yesno_issue({col})",
     }.get(t)
     if u.data_type == "Pick List" and u.choices:
@@ -293,6 +366,23 @@ def _udf_issues(u: UdfColumn) -> list[str]:
     return out
 
 
+def _udf_columns(entity: str, c: RenderContext) -> str:
+    return "".join(f",\n        {_udf_value(u, c)} AS {q_ident(n)}" for u, n in udf_specs(entity, c))
+
+
+def _udf_issues_list(entity: str, c: RenderContext) -> str:
+    items = [x for u, _ in udf_specs(entity, c) for x in _udf_issues(u, c)]
+    return "[" + ",\n            ".join(items) + "]"
+
+
+def _earlier_ids(table: str, col: str, c: RenderContext) -> str:
+    """The ids of a staged table in the earlier runs (delta); not a dependency."""
+    if not c.earlier_runs or (c.staging_tables is not None and table not in c.staging_tables):
+        return "(SELECT NULL::VARCHAR AS id WHERE false)"
+    runs = ", ".join(q_lit(r) for r in c.earlier_runs)
+    return f"(SELECT DISTINCT {q_ident(col)} AS id FROM staging.{q_ident(table)} WHERE _run_key IN ({runs}))"
+
+
 def _as_ctx(ctx: RenderContext | Mapping) -> RenderContext:
     if isinstance(ctx, RenderContext):
         return ctx
@@ -302,35 +392,5 @@ def _as_ctx(ctx: RenderContext | Mapping) -> RenderContext:
 
 
 def render(model: SqlModel, ctx: RenderContext | Mapping) -> str:
-    """The model's SQL with every `{{ ... }}` replaced for one run."""
-    c = _as_ctx(ctx)
-
-    def one(expr: str, depth: int = 0) -> str:
-        m = _CALL_RE.match(expr)
-        if not m:
-            if expr not in _VARS:
-                raise ModelError(f"{model.path}: unknown template variable {{{{ {expr} }}}}")
-            return getattr(c, expr) if expr == "parent_runs" else _esc(getattr(c, expr))
-        name, args = m.group(1), ast.literal_eval(f"({m.group(2)},)") if m.group(2).strip() else ()
-        if name == "source":
-            return _render_source(args[0], args[1], c)
-        if name == "ref":
-            return f'staging."{args[0]}"'
-        if name == "earlier_ids":  # ids of a staged table in the earlier runs (delta); no dependency
-            table, col = args
-            if not c.earlier_runs or (c.staging_tables is not None and table not in c.staging_tables):
-                return "(SELECT NULL::VARCHAR AS id WHERE false)"
-            runs = ", ".join(q_lit(r) for r in c.earlier_runs)
-            return f"(SELECT DISTINCT {q_ident(col)} AS id FROM staging.{q_ident(table)} WHERE _run_key IN ({runs}))"
-        specs = udf_specs(args[0], c)
-        if name == "udf_columns":
-            body = "".join(f",\n        {_udf_value(u)} AS {q_ident(n)}" for u, n in specs)
-        elif name == "udf_issues":
-            items = [x for u, _ in specs for x in _udf_issues(u)]
-            body = "[" + ",\n            ".join(items) + "]"
-        else:  # pragma: no cover - _calls() already refused it
-            raise ModelError(f"{model.path}: unknown template function {name}()")
-        # UDF expansions contain {{ date_order }} etc.: render them too
-        return TEMPLATE_RE.sub(lambda mm: one(mm.group(1), depth + 1), body) if depth == 0 else body
-
-    return TEMPLATE_RE.sub(lambda mm: one(mm.group(1)), model.sql)
+    """The model's SQL for one run: its Jinja template rendered with the run's values."""
+    return _render_text(model.sql, model.path, _as_ctx(ctx))

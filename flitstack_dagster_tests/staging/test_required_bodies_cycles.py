@@ -10,7 +10,7 @@ import pytest
 
 from flitstack_dagster.novo import columns as novo
 from flitstack_dagster.novo.generator.mess import REQUIRED_DATES
-from flitstack_dagster.staging.models import discover_models
+from flitstack_dagster.staging.models import RenderContext, discover_models, render
 from flitstack_dagster.staging.quarantine import accounting
 from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.staging.rawkit import raw_layer
@@ -131,7 +131,7 @@ def test_every_asset_on_a_cycle_is_reported_and_kept_for_shaping(con):
 def test_the_sql_marks_blank_required_values_as_columns_py_says():
     """Row-level required columns appear in the model's missing-row CASE; value-level ones get
     novo_required_issue — so columns.py and the SQL cannot drift apart."""
-    models = {m.entity: m.sql for m in discover_models()}
+    models = {m.entity: render(m, RenderContext(run_key="r")) for m in discover_models()}
     for f in novo.FILES:
         sql = models[f.entity]
         for c in f.columns:
