@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from flitstack_dagster.definitions import build_definitions
+from flitstack_dagster.staging.models import discover_models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,9 +48,10 @@ def test_staging_graph_comes_from_sql_refs(tmp_path):
     graph = build_definitions(tmp_path).resolve_asset_graph()
     wo = graph.get(dg.AssetKey("stg_work_orders"))
     assert dg.AssetKey("raw_work_orders") in wo.parent_keys
-    sql = (REPO / "dbt_like_sql" / "staging" / "stg_work_orders.sql").read_text()
-    for parent in wo.parent_keys:
-        name = parent.to_user_string()
-        if name.startswith("stg_"):
-            assert f"ref('{name}')" in sql.replace('"', "'"), f"{name} is a dependency without a ref() in the SQL"
+    sql = (REPO / "dbt_like_sql" / "staging" / "stg_work_orders.sql").read_text().replace('"', "'")
+    model = next(m for m in discover_models() if m.name == "stg_work_orders")
+    parents = {p.to_user_string() for p in wo.parent_keys if p.to_user_string().startswith("stg_")}
+    assert parents == set(model.refs) and parents
+    for name in parents:  # each written in the model: a ref() or a link() to one of its columns
+        assert f"ref('{name}')" in sql or f"'{name}." in sql, f"{name} is a dependency the SQL does not name"
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} >= {"novo_export", "raw_work_orders", "stg_work_orders", "novo_quarantine"}
