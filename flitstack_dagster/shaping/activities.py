@@ -54,7 +54,7 @@ from flitstack_dagster.shaping.common import (
     iso_date,
     merge,
     owner_lookup,
-    payload_json,
+    record_columns,
     set_aside,
     sid,
     warnings,
@@ -164,11 +164,7 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
         "note": note,
     }
     frame = df.select(
-        pl.lit("labor").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("labor").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("labor", "labor", fields),
         pl.lit(None, dtype=pl.String).alias("org_ref"),
         pl.when(in_set(pl.col("_tech"), person_ids)).then(pl.col("_tech")).alias("person_ref"),
         "deal_ref",
@@ -212,11 +208,7 @@ def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeConte
         "note": note,
     }
     frame = df.select(
-        pl.lit("part_used").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("parts").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("part_used", "parts", fields),
         "deal_ref",
         pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
     )
@@ -262,11 +254,7 @@ def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, c
     }
     who = sid("contact", "logged_by_id")
     frame = df.select(
-        pl.lit("note").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.col("entry_type").str.strip_chars().str.to_lowercase().alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("note", pl.col("entry_type").str.strip_chars().str.to_lowercase(), fields),
         "org_ref",
         pl.when(in_set(who, person_ids)).then(who).alias("person_ref"),
         "deal_ref",
@@ -375,11 +363,11 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
         "note": base_note + html_line("Recurrence (RRULE)", pl.col("rrule")) + html_line("Recurrence in Novo", pl.coalesce(pl.col("recurrence_rule"), pl.format("{} every {}", pl.col("frequency"), _num_text(pl.col("every").fill_null(1))))),
     }
     occ_frame = o.select(
-        pl.lit("pm_schedule").alias("source_entity"),
-        pl.format("pm_occurrence:{}:{}", pl.col("pm_id"), pl.col("due_local").dt.strftime("%Y-%m-%d")).alias("source_id"),
-        "origin_id",
-        pl.lit("pm_occurrence").alias("kind"),
-        payload_json(o_fields).alias("payload"),
+        *record_columns(
+            "pm_schedule", "pm_occurrence", o_fields,
+            source_id=pl.format("pm_occurrence:{}:{}", pl.col("pm_id"), pl.col("due_local").dt.strftime("%Y-%m-%d")),
+            origin_id=pl.col("origin_id"),
+        ),
         pl.col("_asset").alias("org_ref"),
         "owner_id",
     )
@@ -400,11 +388,8 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
         + pl.when(pl.col("next_due").is_null()).then(pl.lit("<b>Next due:</b> unknown (meter-based)<br>")).otherwise(pl.lit("")),
     }
     meter_frame = meter.select(
-        pl.lit("pm_schedule").alias("source_entity"),
-        sid("pm_next", "pm_id").alias("source_id"),
-        "origin_id",
-        pl.lit("pm_meter").alias("kind"),
-        payload_json(m_fields).alias("payload"),
+        *record_columns("pm_schedule", "pm_meter", m_fields, source_id=sid("pm_next", "pm_id"),
+                        origin_id=pl.col("origin_id")),
         pl.col("_asset").alias("org_ref"),
         "owner_id",
     )

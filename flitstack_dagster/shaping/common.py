@@ -340,6 +340,27 @@ def payload_json(fields: AbcMapping[str, pl.Expr]) -> pl.Expr:
     return pl.struct([fields[k].alias(k) for k in sorted(fields)]).struct.json_encode()
 
 
+def record_columns(
+    source_entity: str,
+    kind: str | pl.Expr,
+    fields: AbcMapping[str, pl.Expr],
+    source_id: pl.Expr | None = None,
+    origin_id: pl.Expr | None = None,
+) -> list[pl.Expr]:
+    """The columns every record starts with: source entity, source id, origin, kind and payload.
+
+    `source_id` and `origin_id` default to the frame's `source_id` column (a record of its own origin).
+    """
+    own_id = pl.col("source_id")
+    return [
+        pl.lit(source_entity).alias("source_entity"),
+        (own_id if source_id is None else source_id).alias("source_id"),
+        (own_id if origin_id is None else origin_id).alias("origin_id"),
+        (pl.lit(kind) if isinstance(kind, str) else kind).alias("kind"),
+        payload_json(fields).alias("payload"),
+    ]
+
+
 HASH_PARTS = ("kind", "payload", *REF_COLUMNS, "owner_id")
 FILE_HASH_PARTS = (*HASH_PARTS, "body_path", "size", "sha256", "decision")
 

@@ -53,7 +53,7 @@ from flitstack_dagster.shaping.common import (
     money,
     monetary,
     owner_lookup,
-    payload_json,
+    record_columns,
     ref,
     set_aside,
     sid,
@@ -208,11 +208,7 @@ def shape_deals(
     fields.update(mapped_extras(mapping, e, "deal", df, handled))
 
     frame = df.select(
-        pl.lit("work_order").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("work_order").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("work_order", "work_order", fields),
         "org_ref",
         "person_ref",
         "owner_id",
@@ -280,15 +276,15 @@ def description_notes(work_orders: pl.DataFrame, deal_ids: set[str] | frozenset[
         in_set(pl.col("deal_ref"), deal_ids) & (pl.col("description").str.len_chars() > max_len)
     )
     return df.select(
-        pl.lit("work_order").alias("source_entity"),
-        sid("work_order_description", "wo_number").alias("source_id"),
-        pl.col("deal_ref").alias("origin_id"),
-        pl.lit("description").alias("kind"),
-        payload_json(
+        *record_columns(
+            "work_order",
+            "description",
             {
                 "content": pl.lit("<b>Description</b><br>") + html_text(pl.col("description")),
                 "add_time": utc_iso(pl.coalesce(pl.col("date_added"), pl.col("date_requested"))),
-            }
-        ).alias("payload"),
+            },
+            source_id=sid("work_order_description", "wo_number"),
+            origin_id=pl.col("deal_ref"),
+        ),
         "deal_ref",
     )

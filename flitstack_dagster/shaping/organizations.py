@@ -33,6 +33,7 @@ from flitstack_dagster.shaping.common import (
     map_values,
     mapped_extras,
     payload_json,
+    record_columns,
     set_aside,
     sid,
     target_name,
@@ -121,11 +122,7 @@ def shape_accounts(accounts: pl.DataFrame, departments: pl.DataFrame, mapping: M
     handled = ["Account ID", "Account Name", "Account Type", "Department ID", "Address", "City", "State", "Zip", "Date Added"]
     fields.update(mapped_extras(mapping, e, "organization", df, handled))
     out = df.select(
-        pl.lit("account").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("account").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("account", "account", fields),
         pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
     )
     sa = set_aside(bad, ctx, "account", "accounts.csv", "required_missing", "account has no name")
@@ -172,11 +169,7 @@ def shape_assets(
     handled = ["Asset ID", "Asset Name", "Serial Number", "Asset Class", "Last Service Date", "Address", "Date Added", "Parent Asset ID", "Account ID"]
     fields.update(mapped_extras(mapping, e, "organization", df, handled))
     out = df.select(
-        pl.lit("asset").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("asset").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("asset", "asset", fields),
         pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
     )
     sa = set_aside(bad, ctx, "asset", "assets.csv", "required_missing", "asset has no name")

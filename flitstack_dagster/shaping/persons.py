@@ -33,7 +33,7 @@ from flitstack_dagster.shaping.common import (
     map_values,
     mapped_extras,
     owner_lookup,
-    payload_json,
+    record_columns,
     set_aside,
     sid,
     target_name,
@@ -110,11 +110,7 @@ def shape_persons(
         .fill_null("contact")
     )
     frame = df.select(
-        pl.lit("contact").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        kind.alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("contact", kind, fields),
         "org_ref",
         "owner_id",
     )
