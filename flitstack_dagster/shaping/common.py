@@ -432,6 +432,20 @@ def warnings(df: pl.DataFrame, ctx: ShapeContext, code: str, source_entity: str,
     ).cast(WARNING_SCHEMA)
 
 
+def dropped_reference(
+    df: pl.DataFrame, ctx: ShapeContext, source_entity: str, named: str, resolved: str, message: str
+) -> pl.DataFrame:
+    """`reference_dropped` warnings for the rows that name a record (column `named`) the run could not
+    resolve (column `resolved` is null); `message` has one `{}` for the named value."""
+    return warnings(
+        df.filter(pl.col(named).is_not_null() & pl.col(resolved).is_null()),
+        ctx,
+        "reference_dropped",
+        source_entity,
+        pl.format(message, pl.col(named)),
+    )
+
+
 def concat(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     fs = [f for f in frames if f is not None and f.height > 0]
     if not fs:

@@ -43,6 +43,7 @@ from flitstack_dagster.shaping.common import (
     Shaped,
     clean_name,
     concat,
+    dropped_reference,
     finish,
     html_text,
     in_set,
@@ -222,13 +223,8 @@ def shape_deals(
                 "work_order",
                 pl.format("assigned technician {} has no Pipedrive user: fallback owner", pl.col("assigned_to_id")),
             ),
-            warnings(
-                df.filter(pl.col("requester_id").is_not_null() & pl.col("person_ref").is_null()),
-                ctx,
-                "reference_dropped",
-                "work_order",
-                pl.format("requester {} not found: deal loads without person", pl.col("requester_id")),
-            ),
+            dropped_reference(df, ctx, "work_order", "requester_id", "person_ref",
+                              "requester {} not found: deal loads without person"),
             warnings(
                 df.filter(
                     pl.col("account_id").is_not_null() & (pl.col("org_ref") != sid("account", "account_id"))
@@ -238,13 +234,7 @@ def shape_deals(
                 "work_order",
                 pl.format("account {} not found: organization = its asset {}", pl.col("account_id"), pl.col("asset_id")),
             ),
-            warnings(
-                df.filter(pl.col("asset_id").is_not_null() & pl.col("_asset_ref").is_null()),
-                ctx,
-                "reference_dropped",
-                "work_order",
-                pl.format("asset {} not found: Asset field left empty", pl.col("asset_id")),
-            ),
+            dropped_reference(df, ctx, "work_order", "asset_id", "_asset_ref", "asset {} not found: Asset field left empty"),
         ],
         WARNING_SCHEMA,
     )
