@@ -335,8 +335,10 @@ class ItemSearchFieldResult(PDModel):
 # --- notes (v1) ---------------------------------------------------------------------------------
 
 
-class NoteCreate(PDModel):
-    content: str
+class _NoteFields(PDModel):
+    """What a note create or update may carry (the same list for both); only the create requires content."""
+
+    content: str | None = None
     deal_id: int | None = None
     person_id: int | None = None
     org_id: int | None = None
@@ -349,16 +351,12 @@ class NoteCreate(PDModel):
     pinned_to_person_flag: Literal[0, 1] | None = None
 
 
-class NoteUpdate(PDModel):
-    content: str | None = None
-    deal_id: int | None = None
-    person_id: int | None = None
-    org_id: int | None = None
-    user_id: int | None = None
-    add_time: str | None = None
-    pinned_to_deal_flag: Literal[0, 1] | None = None
-    pinned_to_organization_flag: Literal[0, 1] | None = None
-    pinned_to_person_flag: Literal[0, 1] | None = None
+class NoteCreate(_NoteFields):
+    content: str
+
+
+class NoteUpdate(_NoteFields):
+    pass
 
 
 class Note(PDModel):
