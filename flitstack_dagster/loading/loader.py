@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.marker import (
     MARKER_FIELD,
     marked_file_name,
@@ -79,6 +80,7 @@ class EntityApi:
 
     def __init__(self, client, entity: str, resolver: Resolver):
         self.client, self.entity, self.resolver = client, entity, resolver
+        self.method = ENTITIES[entity].method_name  # the client's `create_<…>` / `update_<…>` / `delete_<…>`
         # Pipedrive ids that already belong to a source record: a lookup after a lost answer must
         # never adopt one of them for another record (two labor lines can look alike)
         self.taken: set[int] = set()
@@ -95,13 +97,13 @@ class EntityApi:
 
     def create(self, body: dict[str, Any], row: dict[str, Any], find: Callable[[], int | None], check_first: bool
                ) -> tuple[int, bool]:
-        return self.client.create_idempotent(self.entity, body, find, check_first=check_first)
+        return self.client.create_idempotent(self.method, body, find, check_first=check_first)
 
     def update(self, pid: int, changes: dict[str, Any]) -> None:
-        getattr(self.client, f"update_{self.entity}")(pid, changes)
+        getattr(self.client, f"update_{self.method}")(pid, changes)
 
     def delete(self, pid: int) -> None:
-        getattr(self.client, f"delete_{self.entity}")(pid)
+        getattr(self.client, f"delete_{self.method}")(pid)
 
     def finder(self, row: dict[str, Any], body: dict[str, Any]) -> Callable[[], int | None]:
         key = self.resolver.registry.fields.get(self.entity, {}).get(SOURCE_ID_FIELD)
@@ -140,14 +142,6 @@ class ActivityApi(EntityApi):
 
 
 class NoteApi(EntityApi):
-    def create(self, body, row, find, check_first):
-        if check_first and (found := find()) is not None:
-            return found, False
-        return self.client.create_idempotent("note", body, find)
-
-    def update(self, pid, changes):
-        self.client.update_note(pid, changes)
-
     def finder(self, row, body):
         def find() -> int | None:
             filters = {k: body[k] for k in ("deal_id", "org_id", "person_id") if body.get(k)}
@@ -158,17 +152,6 @@ class NoteApi(EntityApi):
 
 
 class RelationshipApi(EntityApi):
-    def create(self, body, row, find, check_first):
-        if check_first and (found := find()) is not None:
-            return found, False
-        return self.client.create_idempotent("organization_relationship", body, find)
-
-    def update(self, pid, changes):  # a new parent: PUT the relationship (v1)
-        self.client.update_organization_relationship(pid, changes)
-
-    def delete(self, pid):
-        self.client.delete_organization_relationship(pid)
-
     def finder(self, row, body):
         def find() -> int | None:
             return self.claim(

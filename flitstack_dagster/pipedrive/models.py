@@ -58,19 +58,9 @@ class Monetary(PDModel):
 # --- organizations (v2) --------------------------------------------------------------------------
 
 
-class OrganizationCreate(PDModel):
-    # The v2 spec lists `title` as required for addOrganization, but its only name property is
-    # `name` (a spec error); the API requires `name`.
-    name: str
-    owner_id: int | None = None
-    add_time: str | None = None
-    visible_to: int | None = None
-    label_ids: list[int] | None = None
-    address: Address | None = None
-    custom_fields: dict[str, Any] | None = None
+class _OrganizationFields(PDModel):
+    """What an organization create or update may carry; only the create requires a name."""
 
-
-class OrganizationUpdate(PDModel):
     name: str | None = None
     owner_id: int | None = None
     add_time: str | None = None
@@ -78,6 +68,16 @@ class OrganizationUpdate(PDModel):
     label_ids: list[int] | None = None
     address: Address | None = None
     custom_fields: dict[str, Any] | None = None
+
+
+class OrganizationCreate(_OrganizationFields):
+    # The v2 spec lists `title` as required for addOrganization, but its only name property is
+    # `name` (a spec error); the API requires `name`.
+    name: str
+
+
+class OrganizationUpdate(_OrganizationFields):
+    pass
 
 
 class Organization(PDModel):
@@ -96,20 +96,9 @@ class Organization(PDModel):
 # --- persons (v2) -------------------------------------------------------------------------------
 
 
-class PersonCreate(PDModel):
-    name: str
-    owner_id: int | None = None
-    org_id: int | None = None
-    add_time: str | None = None
-    emails: list[ContactValue] | None = None
-    phones: list[ContactValue] | None = None
-    visible_to: int | None = None
-    label_ids: list[int] | None = None
-    marketing_status: Literal["no_consent", "unsubscribed", "subscribed", "archived"] | None = None
-    custom_fields: dict[str, Any] | None = None
+class _PersonFields(PDModel):
+    """What a person create or update may carry; only the create requires a name."""
 
-
-class PersonUpdate(PDModel):
     name: str | None = None
     owner_id: int | None = None
     org_id: int | None = None
@@ -120,6 +109,14 @@ class PersonUpdate(PDModel):
     label_ids: list[int] | None = None
     marketing_status: Literal["no_consent", "unsubscribed", "subscribed", "archived"] | None = None
     custom_fields: dict[str, Any] | None = None
+
+
+class PersonCreate(_PersonFields):
+    name: str
+
+
+class PersonUpdate(_PersonFields):
+    pass
 
 
 class Person(PDModel):
@@ -144,29 +141,9 @@ class Person(PDModel):
 DealStatus = Literal["open", "won", "lost", "deleted"]
 
 
-class DealCreate(PDModel):
-    # v2 deals take no add_time (see the spec): the original creation time goes in a custom field.
-    title: str
-    owner_id: int | None = None
-    person_id: int | None = None
-    org_id: int | None = None
-    pipeline_id: int | None = None
-    stage_id: int | None = None
-    value: float | None = None
-    currency: str | None = None
-    status: DealStatus | None = None
-    probability: float | None = None
-    lost_reason: str | None = None
-    visible_to: int | None = None
-    close_time: str | None = None
-    won_time: str | None = None
-    lost_time: str | None = None
-    expected_close_date: str | None = None
-    label_ids: list[int] | None = None
-    custom_fields: dict[str, Any] | None = None
+class _DealFields(PDModel):
+    """What a deal create or update may carry; only the create requires a title."""
 
-
-class DealUpdate(PDModel):
     title: str | None = None
     owner_id: int | None = None
     person_id: int | None = None
@@ -185,6 +162,15 @@ class DealUpdate(PDModel):
     expected_close_date: str | None = None
     label_ids: list[int] | None = None
     custom_fields: dict[str, Any] | None = None
+
+
+class DealCreate(_DealFields):
+    # v2 deals take no add_time: the original creation time goes in a custom field.
+    title: str
+
+
+class DealUpdate(_DealFields):
+    pass
 
 
 class Deal(PDModel):
@@ -349,8 +335,10 @@ class ItemSearchFieldResult(PDModel):
 # --- notes (v1) ---------------------------------------------------------------------------------
 
 
-class NoteCreate(PDModel):
-    content: str
+class _NoteFields(PDModel):
+    """What a note create or update may carry (the same list for both); only the create requires content."""
+
+    content: str | None = None
     deal_id: int | None = None
     person_id: int | None = None
     org_id: int | None = None
@@ -363,16 +351,12 @@ class NoteCreate(PDModel):
     pinned_to_person_flag: Literal[0, 1] | None = None
 
 
-class NoteUpdate(PDModel):
-    content: str | None = None
-    deal_id: int | None = None
-    person_id: int | None = None
-    org_id: int | None = None
-    user_id: int | None = None
-    add_time: str | None = None
-    pinned_to_deal_flag: Literal[0, 1] | None = None
-    pinned_to_organization_flag: Literal[0, 1] | None = None
-    pinned_to_person_flag: Literal[0, 1] | None = None
+class NoteCreate(_NoteFields):
+    content: str
+
+
+class NoteUpdate(_NoteFields):
+    pass
 
 
 class Note(PDModel):

@@ -58,6 +58,13 @@ V2_ENTITY = {  # url segment -> (store kind, field entity, name key)
     "activities": ("activities", "activity", "subject"),
 }
 ENTITY_OF_FIELD_REF = {"org": "organizations", "people": "persons", "deal": "deals"}
+# custom field types whose value is kept as sent once it passes one check: (check, what was expected)
+PLAIN_FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "expected a string"),
+    "double": (is_num, "expected a number"),
+    "date": (valid_date, "expected a date YYYY-MM-DD"),
+    "time": (valid_time, "expected a time HH:MM"),
+}
 
 # request body property types, from the official v2 request schemas
 BODY_TYPES: dict[str, dict[str, str]] = {
@@ -363,21 +370,10 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
             if t == "varchar" and len(v) > 255:
                 raise bad("at most 255 characters")
             return v
-        if t == "text":
-            if not isinstance(v, str):
-                raise bad("expected a string")
-            return v
-        if t == "double":
-            if not is_num(v):
-                raise bad("expected a number")
-            return v
-        if t == "date":
-            if not valid_date(v):
-                raise bad("expected a date YYYY-MM-DD")
-            return v
-        if t == "time":
-            if not valid_time(v):
-                raise bad("expected a time HH:MM")
+        if t in PLAIN_FIELD_CHECKS:
+            check, expected = PLAIN_FIELD_CHECKS[t]
+            if not check(v):
+                raise bad(expected)
             return v
         if t == "enum":
             if not is_int(v) or v not in option_ids:

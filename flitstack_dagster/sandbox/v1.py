@@ -5,6 +5,7 @@ organization relationships and users. Served under /v1/... (the spec's server) a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flitstack_dagster.sandbox.body import MAX_FILE_BYTES, file_too_large
@@ -80,6 +81,20 @@ class V1Routes:
         if more:
             pag["next_start"] = start + limit
         return page, pag
+
+    def _v1_list(self, ctx: Ctx, items: list, render: Callable[[dict], dict]) -> Reply:
+        """One page of `items`, rendered, with v1's pagination block."""
+        page, pag = self._v1_page(ctx, items)
+        return Reply(200, {"success": True, "data": [render(i) for i in page],
+                           "additional_data": {"pagination": pag}})
+
+    def _v1_delete(self, ctx: Ctx, collection: str, label: str) -> dict:
+        """v1 deletes are soft: the record stays, inactive and marked deleted; returns it."""
+        rec = self._get_or_404(collection, ctx.params["id"], label)
+        rec["is_deleted"] = True
+        rec["active_flag"] = False
+        rec["update_time"] = v1_time(ctx.now)
+        return rec
 
     # -- notes ----------------------------------------------------------------------------------------------
     def _render_note(self, n: dict) -> dict:
@@ -165,10 +180,7 @@ class V1Routes:
         return Reply(200, {"success": True, "data": self._render_note(note)})
 
     def notes_delete(self, ctx: Ctx) -> Reply:
-        note = self._get_or_404("notes", ctx.params["id"], "Note")
-        note["is_deleted"] = True
-        note["active_flag"] = False
-        note["update_time"] = v1_time(ctx.now)
+        self._v1_delete(ctx, "notes", "Note")
         return Reply(200, {"success": True, "data": True})
 
     def notes_list(self, ctx: Ctx) -> Reply:
@@ -192,9 +204,7 @@ class V1Routes:
         key = sort[0] if sort and sort[0] in ("id", "add_time", "update_time", "user_id", "content") else "id"
         desc = len(sort) > 1 and sort[1].upper() == "DESC"
         notes.sort(key=lambda n: (n.get(key) if n.get(key) is not None else "", n["id"]), reverse=desc)
-        page, pag = self._v1_page(ctx, notes)
-        return Reply(200, {"success": True, "data": [self._render_note(n) for n in page],
-                           "additional_data": {"pagination": pag}})
+        return self._v1_list(ctx, notes, self._render_note)
 
     # -- files ----------------------------------------------------------------------------------------------
     def _render_file(self, f: dict) -> dict:
@@ -253,15 +263,10 @@ class V1Routes:
     def files_list(self, ctx: Ctx) -> Reply:
         files = sorted((f for f in self.store.records("files").values() if not f.get("is_deleted")),
                        key=lambda f: f["id"])
-        page, pag = self._v1_page(ctx, files)
-        return Reply(200, {"success": True, "data": [self._render_file(f) for f in page],
-                           "additional_data": {"pagination": pag}})
+        return self._v1_list(ctx, files, self._render_file)
 
     def files_delete(self, ctx: Ctx) -> Reply:
-        rec = self._get_or_404("files", ctx.params["id"], "File")
-        rec["is_deleted"] = True
-        rec["active_flag"] = False
-        rec["update_time"] = v1_time(ctx.now)
+        rec = self._v1_delete(ctx, "files", "File")
         return Reply(200, {"success": True, "data": {"id": rec["id"]}})
 
     def files_download(self, ctx: Ctx) -> Reply:
@@ -426,10 +431,7 @@ class V1Routes:
                            "related_objects": self._related_orgs(page)})
 
     def rel_delete(self, ctx: Ctx) -> Reply:
-        rel = self._get_or_404("organizationRelationships", ctx.params["id"], "Organization relationship")
-        rel["is_deleted"] = True
-        rel["active_flag"] = False
-        rel["update_time"] = v1_time(ctx.now)
+        rel = self._v1_delete(ctx, "organizationRelationships", "Organization relationship")
         return Reply(200, {"success": True, "data": {"id": rel["id"]}})
 
     # -- users ------------------------------------------------------------------------------------------------

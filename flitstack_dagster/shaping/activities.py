@@ -54,7 +54,7 @@ from flitstack_dagster.shaping.common import (
     iso_date,
     merge,
     owner_lookup,
-    payload_json,
+    record_columns,
     set_aside,
     sid,
     warnings,
@@ -128,6 +128,15 @@ def _if_field(mapping: Mapping, entity: str, column: str, field: str, expr: pl.E
     return {field: expr} if detail_target(mapping, entity, column) == f"activity.{field}" else {}
 
 
+def _activity_payload(subject: pl.Expr, type_: pl.Expr, due: tuple[pl.Expr, pl.Expr], note: pl.Expr,
+                      done: bool = True, duration: dict[str, pl.Expr] | None = None) -> dict[str, pl.Expr]:
+    """What every activity carries: subject, type, due date and time (UTC), done and note, plus the
+    duration where the mapping sends one there."""
+    due_date, due_time = due
+    return {"subject": subject, "type": type_, "due_date": due_date, "due_time": due_time,
+            **(duration or {}), "done": pl.lit(done), "note": note}
+
+
 def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: ShapeContext,
                 mapping: Mapping | None = None) -> Shaped:
     mapping = mapping or Mapping()
@@ -140,8 +149,7 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
     orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
     df = owner_lookup(df.filter(in_set(pl.col("deal_ref"), deal_ids)), "technician_id", owners)
     timed = detail_target(mapping, "labor", "Start Time") == "activity.due_time"
-    due_date, due_time = _utc_due(pl.col("work_date"), pl.col("_t") if timed else pl.lit(None, dtype=pl.Time),
-                                  ctx.timezone)
+    due = _utc_due(pl.col("work_date"), pl.col("_t") if timed else pl.lit(None, dtype=pl.Time), ctx.timezone)
     note = note_lines(mapping, "labor", {
         "Rate": ("Rate", pl.col("rate").cast(pl.Float64).round(2).cast(pl.String)),
         "Hours": ("Hours", _num_text(pl.col("hours"))),
@@ -150,25 +158,15 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
         "Notes": ("Notes", pl.col("notes")),
     })
     typed = in_note(mapping, "labor", "Labor Type")
-    fields = {
-        "subject": pl.concat_str(
-            [pl.lit("Labor: "), pl.coalesce(_num_text(pl.col("hours")), pl.lit("?")), pl.lit(" h"),
-             pl.when(pl.col("labor_type").is_not_null() & pl.lit(typed)).then(pl.lit(" ") + pl.col("labor_type"))
-             .otherwise(pl.lit(""))]
-        ),
-        "type": pl.lit(activity_type(mapping, "labor")),
-        "due_date": due_date,
-        "due_time": due_time,
-        **_if_field(mapping, "labor", "Hours", "duration", _duration(pl.col("hours"))),
-        "done": pl.lit(True),
-        "note": note,
-    }
+    subject = pl.concat_str(
+        [pl.lit("Labor: "), pl.coalesce(_num_text(pl.col("hours")), pl.lit("?")), pl.lit(" h"),
+         pl.when(pl.col("labor_type").is_not_null() & pl.lit(typed)).then(pl.lit(" ") + pl.col("labor_type"))
+         .otherwise(pl.lit(""))]
+    )
+    fields = _activity_payload(subject, pl.lit(activity_type(mapping, "labor")), due, note,
+                               duration=_if_field(mapping, "labor", "Hours", "duration", _duration(pl.col("hours"))))
     frame = df.select(
-        pl.lit("labor").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("labor").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("labor", "labor", fields),
         pl.lit(None, dtype=pl.String).alias("org_ref"),
         pl.when(in_set(pl.col("_tech"), person_ids)).then(pl.col("_tech")).alias("person_ref"),
         "deal_ref",
@@ -202,21 +200,10 @@ def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeConte
             else html_line(f"Line cost ({currency})", line_cost.cast(pl.String)),
         ]
     )
-    due_date, due_time = _ts_due(pl.col("date_added"))
-    fields = {
-        "subject": pl.format("Parts: {} × {}", pl.col("part_number").fill_null("unlisted part"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?"))),
-        "type": pl.lit(activity_type(mapping, "parts_used")),
-        "due_date": due_date,
-        "due_time": due_time,
-        "done": pl.lit(True),
-        "note": note,
-    }
+    subject = pl.format("Parts: {} × {}", pl.col("part_number").fill_null("unlisted part"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?")))
+    fields = _activity_payload(subject, pl.lit(activity_type(mapping, "parts_used")), _ts_due(pl.col("date_added")), note)
     frame = df.select(
-        pl.lit("part_used").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("parts").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("part_used", "parts", fields),
         "deal_ref",
         pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
     )
@@ -250,23 +237,12 @@ def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, c
     df = df.with_columns(entry_type().replace_strict(types, return_dtype=pl.String).alias("_type"))
     orphan = df.filter(~pl.col("_linked"))
     df = owner_lookup(df.filter("_linked"), "logged_by_id", owners)
-    due_date, due_time = _ts_due(pl.col("logged_at"))
     note = pl.concat_str([internal_line(mapping), pl.coalesce(html_text(pl.col("body")), pl.lit(""))])
-    fields = {
-        "subject": pl.coalesce(pl.col("subject"), pl.col("entry_type")),
-        "type": pl.col("_type"),
-        "due_date": due_date,
-        "due_time": due_time,
-        "done": pl.lit(True),
-        "note": note,
-    }
+    fields = _activity_payload(pl.coalesce(pl.col("subject"), pl.col("entry_type")), pl.col("_type"),
+                               _ts_due(pl.col("logged_at")), note)
     who = sid("contact", "logged_by_id")
     frame = df.select(
-        pl.lit("note").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.col("entry_type").str.strip_chars().str.to_lowercase().alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("note", pl.col("entry_type").str.strip_chars().str.to_lowercase(), fields),
         "org_ref",
         pl.when(in_set(who, person_ids)).then(who).alias("person_ref"),
         "deal_ref",
@@ -365,46 +341,36 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
     pm_type = pl.lit(activity_type(mapping, "pm_schedules"))
     duration = _if_field(mapping, "pm_schedules", "Estimated Hours", "duration", _duration(pl.col("estimated_hours")))
     o = dated.join(occ, on="pm_id", how="inner")
-    o_fields = {
-        "subject": pl.lit("PM: ") + pl.col("pm_name"),
-        "type": pm_type,
-        "due_date": pl.col("due_date"),
-        "due_time": pl.col("due_time"),
-        **duration,
-        "done": pl.lit(False),
-        "note": base_note + html_line("Recurrence (RRULE)", pl.col("rrule")) + html_line("Recurrence in Novo", pl.coalesce(pl.col("recurrence_rule"), pl.format("{} every {}", pl.col("frequency"), _num_text(pl.col("every").fill_null(1))))),
-    }
+    subject = pl.lit("PM: ") + pl.col("pm_name")
+    o_fields = _activity_payload(
+        subject, pm_type, (pl.col("due_date"), pl.col("due_time")),
+        base_note + html_line("Recurrence (RRULE)", pl.col("rrule")) + html_line("Recurrence in Novo", pl.coalesce(pl.col("recurrence_rule"), pl.format("{} every {}", pl.col("frequency"), _num_text(pl.col("every").fill_null(1))))),
+        done=False, duration=duration,
+    )
     occ_frame = o.select(
-        pl.lit("pm_schedule").alias("source_entity"),
-        pl.format("pm_occurrence:{}:{}", pl.col("pm_id"), pl.col("due_local").dt.strftime("%Y-%m-%d")).alias("source_id"),
-        "origin_id",
-        pl.lit("pm_occurrence").alias("kind"),
-        payload_json(o_fields).alias("payload"),
+        *record_columns(
+            "pm_schedule", "pm_occurrence", o_fields,
+            source_id=pl.format("pm_occurrence:{}:{}", pl.col("pm_id"), pl.col("due_local").dt.strftime("%Y-%m-%d")),
+            origin_id=pl.col("origin_id"),
+        ),
         pl.col("_asset").alias("org_ref"),
         "owner_id",
     )
     named = in_note(mapping, "pm_schedules", "Meter Name")
     unit = pl.coalesce(pl.col("meter_name") if named else pl.lit(None, dtype=pl.String), pl.lit("units"))
-    m_fields = {
-        "subject": pl.lit("PM: ") + pl.col("pm_name"),
-        "type": pm_type,
-        "due_date": iso_date(pl.col("next_due")),
-        "due_time": pl.lit(None, dtype=pl.String),
-        **duration,
-        "done": pl.lit(False),
-        "note": base_note
+    m_fields = _activity_payload(
+        subject, pm_type, (iso_date(pl.col("next_due")), pl.lit(None, dtype=pl.String)),
+        base_note
         + note_lines(mapping, "pm_schedules", {
             "Meter Interval": ("Meter rule", pl.format("every {} {}", _num_text(pl.col("meter_interval")), unit)),
             "Last Meter Reading": ("Last meter reading", _num_text(pl.col("last_meter_reading"))),
         })
         + pl.when(pl.col("next_due").is_null()).then(pl.lit("<b>Next due:</b> unknown (meter-based)<br>")).otherwise(pl.lit("")),
-    }
+        done=False, duration=duration,
+    )
     meter_frame = meter.select(
-        pl.lit("pm_schedule").alias("source_entity"),
-        sid("pm_next", "pm_id").alias("source_id"),
-        "origin_id",
-        pl.lit("pm_meter").alias("kind"),
-        payload_json(m_fields).alias("payload"),
+        *record_columns("pm_schedule", "pm_meter", m_fields, source_id=sid("pm_next", "pm_id"),
+                        origin_id=pl.col("origin_id")),
         pl.col("_asset").alias("org_ref"),
         "owner_id",
     )

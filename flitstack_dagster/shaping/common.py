@@ -340,6 +340,27 @@ def payload_json(fields: AbcMapping[str, pl.Expr]) -> pl.Expr:
     return pl.struct([fields[k].alias(k) for k in sorted(fields)]).struct.json_encode()
 
 
+def record_columns(
+    source_entity: str,
+    kind: str | pl.Expr,
+    fields: AbcMapping[str, pl.Expr],
+    source_id: pl.Expr | None = None,
+    origin_id: pl.Expr | None = None,
+) -> list[pl.Expr]:
+    """The columns every record starts with: source entity, source id, origin, kind and payload.
+
+    `source_id` and `origin_id` default to the frame's `source_id` column (a record of its own origin).
+    """
+    own_id = pl.col("source_id")
+    return [
+        pl.lit(source_entity).alias("source_entity"),
+        (own_id if source_id is None else source_id).alias("source_id"),
+        (own_id if origin_id is None else origin_id).alias("origin_id"),
+        (pl.lit(kind) if isinstance(kind, str) else kind).alias("kind"),
+        payload_json(fields).alias("payload"),
+    ]
+
+
 HASH_PARTS = ("kind", "payload", *REF_COLUMNS, "owner_id")
 FILE_HASH_PARTS = (*HASH_PARTS, "body_path", "size", "sha256", "decision")
 
@@ -409,6 +430,20 @@ def warnings(df: pl.DataFrame, ctx: ShapeContext, code: str, source_entity: str,
         pl.col("source_id"),
         msg.cast(pl.String).alias("message"),
     ).cast(WARNING_SCHEMA)
+
+
+def dropped_reference(
+    df: pl.DataFrame, ctx: ShapeContext, source_entity: str, named: str, resolved: str, message: str
+) -> pl.DataFrame:
+    """`reference_dropped` warnings for the rows that name a record (column `named`) the run could not
+    resolve (column `resolved` is null); `message` has one `{}` for the named value."""
+    return warnings(
+        df.filter(pl.col(named).is_not_null() & pl.col(resolved).is_null()),
+        ctx,
+        "reference_dropped",
+        source_entity,
+        pl.format(message, pl.col(named)),
+    )
 
 
 def concat(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:

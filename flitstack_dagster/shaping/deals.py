@@ -43,6 +43,7 @@ from flitstack_dagster.shaping.common import (
     Shaped,
     clean_name,
     concat,
+    dropped_reference,
     finish,
     html_text,
     in_set,
@@ -53,7 +54,7 @@ from flitstack_dagster.shaping.common import (
     money,
     monetary,
     owner_lookup,
-    payload_json,
+    record_columns,
     ref,
     set_aside,
     sid,
@@ -208,11 +209,7 @@ def shape_deals(
     fields.update(mapped_extras(mapping, e, "deal", df, handled))
 
     frame = df.select(
-        pl.lit("work_order").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("work_order").alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("work_order", "work_order", fields),
         "org_ref",
         "person_ref",
         "owner_id",
@@ -226,13 +223,8 @@ def shape_deals(
                 "work_order",
                 pl.format("assigned technician {} has no Pipedrive user: fallback owner", pl.col("assigned_to_id")),
             ),
-            warnings(
-                df.filter(pl.col("requester_id").is_not_null() & pl.col("person_ref").is_null()),
-                ctx,
-                "reference_dropped",
-                "work_order",
-                pl.format("requester {} not found: deal loads without person", pl.col("requester_id")),
-            ),
+            dropped_reference(df, ctx, "work_order", "requester_id", "person_ref",
+                              "requester {} not found: deal loads without person"),
             warnings(
                 df.filter(
                     pl.col("account_id").is_not_null() & (pl.col("org_ref") != sid("account", "account_id"))
@@ -242,13 +234,7 @@ def shape_deals(
                 "work_order",
                 pl.format("account {} not found: organization = its asset {}", pl.col("account_id"), pl.col("asset_id")),
             ),
-            warnings(
-                df.filter(pl.col("asset_id").is_not_null() & pl.col("_asset_ref").is_null()),
-                ctx,
-                "reference_dropped",
-                "work_order",
-                pl.format("asset {} not found: Asset field left empty", pl.col("asset_id")),
-            ),
+            dropped_reference(df, ctx, "work_order", "asset_id", "_asset_ref", "asset {} not found: Asset field left empty"),
         ],
         WARNING_SCHEMA,
     )
@@ -280,15 +266,15 @@ def description_notes(work_orders: pl.DataFrame, deal_ids: set[str] | frozenset[
         in_set(pl.col("deal_ref"), deal_ids) & (pl.col("description").str.len_chars() > max_len)
     )
     return df.select(
-        pl.lit("work_order").alias("source_entity"),
-        sid("work_order_description", "wo_number").alias("source_id"),
-        pl.col("deal_ref").alias("origin_id"),
-        pl.lit("description").alias("kind"),
-        payload_json(
+        *record_columns(
+            "work_order",
+            "description",
             {
                 "content": pl.lit("<b>Description</b><br>") + html_text(pl.col("description")),
                 "add_time": utc_iso(pl.coalesce(pl.col("date_added"), pl.col("date_requested"))),
-            }
-        ).alias("payload"),
+            },
+            source_id=sid("work_order_description", "wo_number"),
+            origin_id=pl.col("deal_ref"),
+        ),
         "deal_ref",
     )

@@ -33,7 +33,7 @@ from flitstack_dagster.shaping.common import (
     in_set,
     iso_date,
     merge,
-    payload_json,
+    record_columns,
     set_aside,
     sid,
     utc_iso,
@@ -67,11 +67,8 @@ def shape_status_changes(status_log, contacts, deal_ids, ctx: ShapeContext) -> S
         ]
     )
     frame = df.select(
-        pl.lit("status_log").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("status_change").alias("kind"),
-        payload_json({"content": head + html_line("Comment", pl.col("comment")), "add_time": utc_iso(pl.col("changed_at"))}).alias("payload"),
+        *record_columns("status_log", "status_change",
+                        {"content": head + html_line("Comment", pl.col("comment")), "add_time": utc_iso(pl.col("changed_at"))}),
         "deal_ref",
     )
     sa = set_aside(orphan, ctx, "status_log", "status_log.csv", "orphan_reference", pl.format("work order {} is not migrated", pl.col("wo_number")))
@@ -95,11 +92,7 @@ def shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx: ShapeContext, map
     )
     who = sid("contact", "logged_by_id")
     frame = df.select(
-        pl.lit("note").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("log_note").alias("kind"),
-        payload_json({"content": content, "add_time": utc_iso(pl.col("logged_at"))}).alias("payload"),
+        *record_columns("note", "log_note", {"content": content, "add_time": utc_iso(pl.col("logged_at"))}),
         "org_ref",
         "deal_ref",
         pl.when(in_set(who, person_ids)).then(who).alias("person_ref"),
@@ -130,11 +123,7 @@ def shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx: ShapeCont
         ]
     )
     frame = df.select(
-        pl.lit("pm_history").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("pm_history").alias("kind"),
-        payload_json({"content": content, "add_time": utc_iso(pl.col("completed_date"))}).alias("payload"),
+        *record_columns("pm_history", "pm_history", {"content": content, "add_time": utc_iso(pl.col("completed_date"))}),
         "org_ref",
     )
     sa = set_aside(orphan, ctx, "pm_history", "pm_history.csv", "orphan_reference",
@@ -181,11 +170,8 @@ def shape_inventory_notes(asset_parts, inventory, org_ids, ctx: ShapeContext, cu
         .agg(pl.col("_row").str.join(""), pl.col("org_ref").first())
     )
     frame = g.select(
-        pl.lit("asset_parts").alias("source_entity"),
-        sid("asset_parts", "asset_id").alias("source_id"),
-        pl.col("org_ref").alias("origin_id"),
-        pl.lit("inventory").alias("kind"),
-        payload_json({"content": pl.lit(header) + pl.col("_row") + pl.lit("</table>")}).alias("payload"),
+        *record_columns("asset_parts", "inventory", {"content": pl.lit(header) + pl.col("_row") + pl.lit("</table>")},
+                        source_id=sid("asset_parts", "asset_id"), origin_id=pl.col("org_ref")),
         "org_ref",
     )
     sa = set_aside(orphan, ctx, "asset_part", "asset_parts.csv", "orphan_reference", pl.format("asset {} is not migrated", pl.col("asset_id")))

@@ -23,15 +23,15 @@ import polars as pl
 
 from flitstack_dagster.shaping.common import (
     PLACEHOLDER_ID,
+    WARNING_SCHEMA,
     ShapeContext,
     Shaped,
     concat,
     finish,
     in_set,
-    payload_json,
+    record_columns,
     sid,
     warnings,
-    WARNING_SCHEMA,
 )
 
 HIERARCHY_SCHEMA = {
@@ -197,14 +197,15 @@ def shape_org_relationships(
         (pl.col("depth") > 3).alias("flattened"),
     )
     frame = h.select(
-        pl.lit("asset_parent").alias("source_entity"),
-        sid("asset_parent", "asset_id").alias("source_id"),
-        pl.col("org_ref").alias("origin_id"),
-        pl.when(pl.col("depth") == 1)
-        .then(pl.when(pl.col("parent_ref") == PLACEHOLDER_ID).then(pl.lit("placeholder")).otherwise(pl.lit("account")))
-        .otherwise(pl.lit("asset"))
-        .alias("kind"),
-        payload_json({"type": pl.lit("parent")}).alias("payload"),
+        *record_columns(
+            "asset_parent",
+            pl.when(pl.col("depth") == 1)
+            .then(pl.when(pl.col("parent_ref") == PLACEHOLDER_ID).then(pl.lit("placeholder")).otherwise(pl.lit("account")))
+            .otherwise(pl.lit("asset")),
+            {"type": pl.lit("parent")},
+            source_id=sid("asset_parent", "asset_id"),
+            origin_id=pl.col("org_ref"),
+        ),
         "org_ref",
         "parent_ref",
     )

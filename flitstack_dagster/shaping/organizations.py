@@ -33,6 +33,7 @@ from flitstack_dagster.shaping.common import (
     map_values,
     mapped_extras,
     payload_json,
+    record_columns,
     set_aside,
     sid,
     target_name,
@@ -57,6 +58,18 @@ PARTS_FIELD = "Parts"
 def _put(fields: dict[str, pl.Expr], name: str | None, expr: pl.Expr) -> None:
     if name:
         fields[name] = expr
+
+
+def _named_records(
+    kind: str, df: pl.DataFrame, nameless: pl.DataFrame, fields: dict[str, pl.Expr], owners: Owners, ctx: ShapeContext
+) -> Shaped:
+    """Accounts or assets as organizations of the fallback owner (Novo gives them none); the rows
+    without a name set aside."""
+    out = df.select(
+        *record_columns(kind, kind, fields),
+        pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
+    )
+    return Shaped(out, set_aside(nameless, ctx, kind, f"{kind}s.csv", "required_missing", f"{kind} has no name"))
 
 
 def parts_text(asset_parts: pl.DataFrame, inventory: pl.DataFrame) -> pl.DataFrame:
@@ -120,16 +133,7 @@ def shape_accounts(accounts: pl.DataFrame, departments: pl.DataFrame, mapping: M
     _put(fields, label_name, label)
     handled = ["Account ID", "Account Name", "Account Type", "Department ID", "Address", "City", "State", "Zip", "Date Added"]
     fields.update(mapped_extras(mapping, e, "organization", df, handled))
-    out = df.select(
-        pl.lit("account").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("account").alias("kind"),
-        payload_json(fields).alias("payload"),
-        pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
-    )
-    sa = set_aside(bad, ctx, "account", "accounts.csv", "required_missing", "account has no name")
-    return Shaped(out, sa)
+    return _named_records("account", df, bad, fields, owners, ctx)
 
 
 def shape_assets(
@@ -171,16 +175,7 @@ def shape_assets(
     fields[PARTS_FIELD] = pl.col("parts_text")
     handled = ["Asset ID", "Asset Name", "Serial Number", "Asset Class", "Last Service Date", "Address", "Date Added", "Parent Asset ID", "Account ID"]
     fields.update(mapped_extras(mapping, e, "organization", df, handled))
-    out = df.select(
-        pl.lit("asset").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        pl.lit("asset").alias("kind"),
-        payload_json(fields).alias("payload"),
-        pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
-    )
-    sa = set_aside(bad, ctx, "asset", "assets.csv", "required_missing", "asset has no name")
-    return Shaped(out, sa)
+    return _named_records("asset", df, bad, fields, owners, ctx)
 
 
 def placeholder(mapping: Mapping, owners: Owners) -> pl.DataFrame:

@@ -28,12 +28,13 @@ from flitstack_dagster.shaping.common import (
     Shaped,
     clean_name,
     concat,
+    dropped_reference,
     finish,
     in_set,
     map_values,
     mapped_extras,
     owner_lookup,
-    payload_json,
+    record_columns,
     set_aside,
     sid,
     target_name,
@@ -110,11 +111,7 @@ def shape_persons(
         .fill_null("contact")
     )
     frame = df.select(
-        pl.lit("contact").alias("source_entity"),
-        "source_id",
-        pl.col("source_id").alias("origin_id"),
-        kind.alias("kind"),
-        payload_json(fields).alias("payload"),
+        *record_columns("contact", kind, fields),
         "org_ref",
         "owner_id",
     )
@@ -128,13 +125,8 @@ def shape_persons(
         [
             warnings(bad_email, ctx, "invalid_email", "contact", pl.format("invalid email '{}' not migrated", pl.col("raw_value"))),
             warnings(odd_email, ctx, "invalid_email", "contact", pl.format("email '{}' does not look valid", email)),
-            warnings(
-                df.filter(pl.col("_acc").is_not_null() & pl.col("org_ref").is_null()),
-                ctx,
-                "reference_dropped",
-                "contact",
-                pl.format("account {} not found: person loads without organization", pl.col("account_id")),
-            ),
+            dropped_reference(df, ctx, "contact", "account_id", "org_ref",
+                              "account {} not found: person loads without organization"),
         ],
         WARNING_SCHEMA,
     )

@@ -4,6 +4,7 @@ differences first, with filters by entity, outcome and text. Every value is esca
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -108,27 +109,33 @@ def render(result: VerificationResult, *, max_match_rows: int = 5000) -> str:
     return "\n".join(out)
 
 
-def _summary_table(d: pl.DataFrame) -> list[str]:
-    summ = field_summary(d)
-    out = [("<h2>Per entity and field</h2><table class=summary><thead><tr><th>entity</th><th>field</th><th>match</th>"
-           "<th>mismatch</th><th>missing</th><th>accepted</th><th>example</th></tr></thead><tbody>")]
-    for r in summ.iter_rows(named=True):
-        out.append(f"<tr><td>{html_text(r['entity'])}</td><td>{html_text(r['field'])}</td><td>{r['match']}</td>"
-                   f"<td>{r['mismatch']}</td><td>{r['missing']}</td><td>{r['accepted']}</td><td>{html_text(r['example'])}</td></tr>")
+def _table(opening: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """`opening` (heading and `<table>` tag) with the header row, one line per row of cells (escaped by
+    the caller), and the closing tags."""
+    out = [opening + "<thead><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr></thead><tbody>"]
+    out += ["<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cells in rows]
     out.append("</tbody></table>")
     return out
+
+
+def _summary_table(d: pl.DataFrame) -> list[str]:
+    return _table(
+        "<h2>Per entity and field</h2><table class=summary>",
+        ("entity", "field", "match", "mismatch", "missing", "accepted", "example"),
+        ((html_text(r["entity"]), html_text(r["field"]), r["match"], r["mismatch"], r["missing"], r["accepted"],
+          html_text(r["example"])) for r in field_summary(d).iter_rows(named=True)),
+    )
 
 
 def _duplicates(dups: pl.DataFrame) -> list[str]:
     if dups.height == 0:
         return ["<p>No two Pipedrive records share a Novo Source ID.</p>"]
-    out = [("<h2 class=bad>Duplicate Novo Source IDs</h2><table><thead><tr><th>entity</th><th>Novo Source ID</th>"
-           "<th>Pipedrive ids</th><th>in this run</th></tr></thead><tbody>")]
-    for r in dups.iter_rows(named=True):
-        out.append(f"<tr><td>{html_text(r['entity'])}</td><td>{html_text(r['source_value'])}</td>"
-                   f"<td>{html_text(r['pipedrive_ids'])}</td><td>{'yes' if r['in_run'] else 'no'}</td></tr>")
-    out.append("</tbody></table>")
-    return out
+    return _table(
+        "<h2 class=bad>Duplicate Novo Source IDs</h2><table>",
+        ("entity", "Novo Source ID", "Pipedrive ids", "in this run"),
+        ((html_text(r["entity"]), html_text(r["source_value"]), html_text(r["pipedrive_ids"]),
+          "yes" if r["in_run"] else "no") for r in dups.iter_rows(named=True)),
+    )
 
 
 def _v(v: str | None) -> str:
