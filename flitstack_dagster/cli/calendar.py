@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from flitstack_dagster.core import duck
 from flitstack_dagster.core.safe_text import plain_line
-from flitstack_dagster.core.settings import data_paths
+from flitstack_dagster.cli.registered import add_run_argument, registered_run
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="the run key (see `flitstack runs list`)")
+    add_run_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,11 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.mapping.calendar import calendar_summary, calendar_table
     from flitstack_dagster.mapping.propose import propose_mapping
     from flitstack_dagster.mapping.scope import RECORD_PLANS, run_calendar
-    from flitstack_dagster.novo.runs import get_run
 
-    paths = data_paths().ensure()
-    with duck.connect(paths.duckdb) as con:
-        get_run(con, args.run)  # an unknown run is named, with how to register it
+    paths, _ = registered_run(args.run)
     profile = store.load_profile(paths, args.run)
     audit = store.load_audit(paths, args.run)
     mapping = store.load_approved(paths) or propose_mapping(profile, audit)

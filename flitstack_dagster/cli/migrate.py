@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from flitstack_dagster.core import duck
 from flitstack_dagster.core.safe_text import plain_line
-from flitstack_dagster.core.settings import data_paths
-from flitstack_dagster.novo.runs import get_run
+from flitstack_dagster.cli.registered import add_run_argument, registered_run
 
 STOPPED_AT_GATE = 3  # exit code: a blocking check stopped the run; the printed check says what to do
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="the run key (see `flitstack runs list`)")
+    add_run_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,9 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.defs.instance import launch_migrate, outcome_lines, step_errors
     from flitstack_dagster.reports.summary import print_summary
 
-    paths = data_paths().ensure()
-    with duck.connect(paths.duckdb) as con:
-        r = get_run(con, args.run)
+    paths, r = registered_run(args.run)
     print(f"materializing `migrate` for {r.run_key} ({r.mode}, {r.bundle_path}) ...", flush=True)
     result = launch_migrate(paths, r.run_key, r.mode, str(r.bundle_path))
     for line in outcome_lines(r.run_key, result):
