@@ -136,6 +136,15 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
     return merged
 
 
+def approve_proposed(proposed_path: Path | str, approved_path: Path | str, who: str, **decisions) -> Mapping:
+    """What `flitstack mapping approve` and the `approve_mapping` job both call: the proposal on disk,
+    approved against the source profile it was proposed from (`decisions`: see `approve`)."""
+    if not Path(proposed_path).exists():
+        raise UserError(f"there is no proposed mapping at {proposed_path} yet: materialize the `proposed_mapping` "
+                        "asset first.")
+    return approve(proposed_path, approved_path, who, load_mapping(proposed_path).profile_hash, **decisions)
+
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -296,4 +305,4 @@ def require_approval(approved: Mapping | None, proposed: Mapping, profile: Sourc
         raise UserError("the mapping is not approved for this data:\n  - " + "\n  - ".join(problems))
 
 
-__all__ = ["STALE_PROPOSAL", "Override", "approve", "check_approval", "merge", "require_approval"]
+__all__ = ["STALE_PROPOSAL", "Override", "approve", "approve_proposed", "check_approval", "merge", "require_approval"]
