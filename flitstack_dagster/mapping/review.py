@@ -27,9 +27,13 @@ def table_of(key: str) -> str:
     return "udf_values" if ".UDF" in key else "other_values"
 
 
+# a value with no proposal is a standard one the export does not use: mapped for the deltas that may
+NOT_SEEN = "standard value, not in this export: mapped for later deltas"
+
+
 def _why(m: Mapping, key: str, value: str) -> dict[str, Any]:
     p = m.value_proposals.get(key, {}).get(value)
-    return {"confidence": p.confidence if p else None, "reason": p.reason if p else "",
+    return {"confidence": p.confidence if p else None, "reason": p.reason if p else NOT_SEEN,
             "needs_decision": needs_decision(m, key, value) is not None}
 
 
