@@ -123,3 +123,7 @@ def test_the_approval_is_written_and_the_next_run_passes_the_check_and_loads(jou
     assert check.passed, check.description
     loaded = {e.step_key for e in again.all_node_events if e.is_step_success}
     assert "loaded_deals" in loaded, [c.description for c in again.get_asset_check_evaluations() if not c.passed]
+    deals = next(m for m in again.asset_materializations_for_node("shape_pipedrive_records")
+                 if m.asset_key == dg.AssetKey("pd_deals"))
+    preview = deals.metadata["preview"].value
+    assert [c.name for c in preview.schema.columns] == ["source_id", "kind", "payload"] and preview.records
