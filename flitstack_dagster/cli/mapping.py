@@ -31,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--by", dest="by", default=None, help="who approves (default: the OS user name)")
     p.add_argument("--proposal", type=Path, default=None, help="proposed mapping YAML (default: <data>/mapping/proposed.yaml)")
     p.add_argument("--approved", type=Path, default=None, help="approved mapping YAML (default: <data>/mapping/approved.yaml)")
-    p.add_argument("--record-plan", default=None, help="how work orders become records (default: complete)")
+    p.add_argument("--record-plan", default=None, help="how work orders become records (default: the approved file's, else complete)")
     p.add_argument("--proposal-hash", default=None,
                    help="the hash of the proposal you reviewed (refused when the proposal changed since)")
     p.add_argument("--override", nargs=3, action="append", default=[], metavar=("FIELD", "VALUE", "TARGET"),
@@ -46,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("usage: flitstack mapping approve [--by NAME] [--record-plan PLAN] [--proposal-hash HASH] "
                         "[--override FIELD VALUE TARGET] [--confirm FIELD VALUE] [--proposal PATH] [--approved PATH]")
     from flitstack_dagster.mapping.approval import Override, approve_proposed
-    from flitstack_dagster.mapping.model import DEFAULT_RECORD_PLAN
     from flitstack_dagster.mapping.yamlio import decisions_needed
 
     dp, da = default_paths()
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         except Exception:  # noqa: BLE001
             who = ""
     overrides = [Override(*o) for o in args.override] + [Override(f, v) for f, v in args.confirm]
-    m = approve_proposed(proposal, approved, who, record_plan=args.record_plan or DEFAULT_RECORD_PLAN,
+    m = approve_proposed(proposal, approved, who, record_plan=args.record_plan,
                          overrides=overrides, proposal_hash=args.proposal_hash)
     print(f"approved {approved} by {m.approved_by} at {m.approved_at:%Y-%m-%d %H:%M:%SZ} "
           f"(proposal {m.proposal_hash[:12] if m.proposal_hash else '-'}, "

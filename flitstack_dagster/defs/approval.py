@@ -77,10 +77,10 @@ def approve_mapping():
     approve_proposed_mapping()
 
 
-def launchpad_example(proposal_hash: str, blocking: list[dict]) -> str:
+def launchpad_example(proposal_hash: str, blocking: list[dict], record_plan: str = DEFAULT_RECORD_PLAN) -> str:
     """The `approve_mapping` launchpad config for this proposal: each blocking value as an override to fill in
     (no target confirms it as proposed)."""
     overrides = [{"field": b["field"], "source_value": b["source_value"], "target": b["proposed"]} for b in blocking]
-    config = {"approved_by": "YOUR NAME", "record_plan": DEFAULT_RECORD_PLAN, "proposal_hash": proposal_hash,
+    config = {"approved_by": "YOUR NAME", "record_plan": record_plan, "proposal_hash": proposal_hash,
               "overrides": overrides}
     return yaml.safe_dump({"ops": {OP: {"config": config}}}, sort_keys=False, allow_unicode=True)

@@ -126,11 +126,12 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
         **_review_tables(proposal),
         "mapping": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
     })
-    blocking = blocking_values(merge(approved, proposal) if approved else proposal, profile.value_sets)
+    reviewed = merge(approved, proposal) if approved else proposal  # what an approval now would decide on
+    blocking = blocking_values(reviewed, profile.value_sets)
     yield dg.AssetCheckResult(
         check_name="mapping_approved", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(problems[:5]) if problems else "approved",
-        metadata=_approval_metadata(approved, problems, blocking, proposal_hash),
+        metadata=_approval_metadata(reviewed, problems, blocking, proposal_hash),
     )
 
 
@@ -141,11 +142,11 @@ def _review_tables(proposal: Mapping) -> dict[str, dg.MetadataValue]:
     return tables
 
 
-def _approval_metadata(approved: Mapping | None, problems: list[str], blocking: list[dict],
+def _approval_metadata(reviewed: Mapping, problems: list[str], blocking: list[dict],
                        proposal_hash: str) -> dict[str, object]:
     """What blocks the load (the values needing a decision as a table) and the two ways to approve."""
     if not problems:
-        return {"approved_by": approved.approved_by or "", "record_plan": approved.record_plan}
+        return {"approved_by": reviewed.approved_by or "", "record_plan": reviewed.record_plan}
     return {
         "problems": md_problems(problems),
         "values_needing_a_decision": table(blocking),
@@ -153,7 +154,7 @@ def _approval_metadata(approved: Mapping | None, problems: list[str], blocking: 
             "Launch the `approve_mapping` job with the launchpad config below (fill in your name and a target "
             "for each value; no target confirms a proposal as proposed), or decide the values in "
             "mapping/approved.yaml and run the command below."),
-        "launchpad_config": dg.MetadataValue.text(launchpad_example(proposal_hash, blocking)),
+        "launchpad_config": dg.MetadataValue.text(launchpad_example(proposal_hash, blocking, reviewed.record_plan)),
         "cli": dg.MetadataValue.text(f"flitstack mapping approve --by NAME --proposal-hash {proposal_hash}"),
         "proposal_hash": dg.MetadataValue.text(proposal_hash),
     }

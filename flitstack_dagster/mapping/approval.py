@@ -26,7 +26,7 @@ from pathlib import Path
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.activity_rows import fixed_rows_changed, refused_rows
 from flitstack_dagster.mapping.decisions import Override, apply_overrides
-from flitstack_dagster.mapping.model import DEFAULT_RECORD_PLAN, RECORD_PLANS, FieldMapping, Mapping
+from flitstack_dagster.mapping.model import RECORD_PLANS, FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, write_mapping
 from flitstack_dagster.novo.columns import BY_ENTITY
@@ -108,15 +108,15 @@ STALE_PROPOSAL = ("the proposal changed since you read it: re-read the proposed 
 
 
 def approve(proposed_path: Path | str, approved_path: Path | str, who: str, profile_hash: str | None,
-            now: datetime | None = None, *, record_plan: str = DEFAULT_RECORD_PLAN,
+            now: datetime | None = None, *, record_plan: str | None = None,
             overrides: Iterable[Override] = (), proposal_hash: str | None = None) -> Mapping:
     """Approve the proposal (merged into an existing approved file) with the lead's value decisions and
-    record plan, and stamp who/when/hashes. `proposal_hash`, when given, must be the proposal's own:
-    the lead approves what they read, never a proposal that changed since."""
+    record plan (None keeps the approved file's), and stamp who/when/hashes. `proposal_hash`, when given,
+    must be the proposal's own: the lead approves what they read, never a proposal that changed since."""
     who = (who or "").strip()
     if not who:
         raise UserError("say who approves the mapping: `flitstack mapping approve --by NAME`")
-    if record_plan not in RECORD_PLANS:
+    if record_plan is not None and record_plan not in RECORD_PLANS:
         raise UserError(f"record plan '{record_plan}' does not exist: choose one of {', '.join(RECORD_PLANS)}.")
     proposed = load_mapping(proposed_path)
     if proposal_hash is not None and proposal_hash.strip() != proposed.content_hash():
@@ -129,7 +129,7 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
         raise UserError(f"{ap} was not approved:\n  - " + "\n  - ".join(refused))
     merged.approved_by = who
     merged.approved_at = (now or datetime.now(UTC)).replace(microsecond=0)
-    merged.record_plan = record_plan
+    merged.record_plan = record_plan or merged.record_plan
     merged.proposal_hash = proposed.content_hash()
     merged.profile_hash = profile_hash
     write_mapping(ap, merged, APPROVED_WHAT)

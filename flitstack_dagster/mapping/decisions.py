@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.model import Mapping, StatusTarget
 from flitstack_dagster.mapping.standard import DEFAULT_LOST_REASON
+from flitstack_dagster.mapping.value_proposals import describe_status
 from flitstack_dagster.mapping.yamlio import STATUS_KEY
 
 _CLOSED = re.compile(r"^(?P<stage>.*?)\s*\((?P<status>won|lost)\)$")
@@ -54,9 +55,10 @@ def _confirm(m: Mapping, o: Override, unmapped: bool) -> None:
 def _decide_status(m: Mapping, o: Override) -> None:
     if o.source_value not in m.status_map:
         raise UserError(f"{_what(o)} is not in the mapping: use one of {', '.join(sorted(m.status_map))}.")
-    _confirm(m, o, m.status_map[o.source_value] is None)
-    if o.target is None:
-        return
+    current = m.status_map[o.source_value]
+    _confirm(m, o, current is None)
+    if o.target is None or (current is not None and describe_status(current) == o.target.strip()):
+        return  # as proposed: the proposal's own lost reason stays
     closed = _CLOSED.match(o.target.strip())
     stage = (closed["stage"] if closed else o.target).strip()
     if stage not in m.pipeline_stages:

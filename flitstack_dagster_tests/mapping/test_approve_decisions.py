@@ -110,3 +110,20 @@ def test_cli_refuses_a_stale_hash_in_one_sentence(setup, capsys):
                      "--proposal-hash", "abc"])
     err = capsys.readouterr().err
     assert code == 2 and "the proposal changed since you read it" in err and "Traceback" not in err
+
+
+def test_a_status_confirmed_by_its_proposed_target_keeps_the_proposals_lost_reason(setup):
+    _, proposed, pp, tmp = setup
+    lost = next(s for s, t in proposed.status_map.items() if t and t.status == "lost" and t.lost_reason)
+    target = proposed.status_map[lost]
+    m = approve_proposed(pp, tmp / "approved.yaml", "dana",
+                         overrides=[Override("work_orders.Status", lost, f"{target.stage} (lost)")])
+    assert m.status_map[lost] == target
+
+
+def test_re_approving_without_a_plan_keeps_the_approved_files_plan(setup):
+    _, _, pp, tmp = setup
+    ap = tmp / "approved.yaml"
+    approve_proposed(pp, ap, "dana", record_plan="complete")
+    assert "record_plan: complete" in ap.read_text()
+    assert approve_proposed(pp, ap, "erin").record_plan == "complete"
