@@ -115,7 +115,8 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
     must be the proposal's own: the lead approves what they read, never a proposal that changed since."""
     who = (who or "").strip()
     if not who:
-        raise UserError("say who approves the mapping: `flitstack mapping approve --by NAME`")
+        raise UserError("say who approves the mapping: `approved_by` in the approve_mapping job, or "
+                        "`flitstack mapping approve --by NAME`.")
     if record_plan is not None and record_plan not in RECORD_PLANS:
         raise UserError(f"record plan '{record_plan}' does not exist: choose one of {', '.join(RECORD_PLANS)}.")
     proposed = load_mapping(proposed_path)
