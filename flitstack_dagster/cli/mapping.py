@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--by", dest="by", default=None, help="who approves (default: the OS user name)")
     p.add_argument("--proposal", type=Path, default=None, help="proposed mapping YAML (default: <data>/mapping/proposed.yaml)")
     p.add_argument("--approved", type=Path, default=None, help="approved mapping YAML (default: <data>/mapping/approved.yaml)")
-    p.add_argument("--record-plan", default=None, help="how work orders become records (default: the approved file's, else complete)")
+    p.add_argument("--record-plan", default=None,
+                   help="how work orders become records (default: the approved file's, else complete)")
     p.add_argument("--proposal-hash", default=None,
                    help="the hash of the proposal you reviewed (refused when the proposal changed since)")
     p.add_argument("--override", nargs=3, action="append", default=[], metavar=("FIELD", "VALUE", "TARGET"),
