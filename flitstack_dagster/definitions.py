@@ -4,7 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from flitstack_dagster.defs import jobs, landing, loading, mapping, repair, rollback, runs, sensors, shaping, staging
+from flitstack_dagster.defs import (
+    approval, jobs, landing, loading, mapping, repair, rollback, runs, sensors, shaping, staging,
+)
 from flitstack_dagster.defs.pipedrive_resource import pipedrive_from_env
 from flitstack_dagster.defs.resources import build_resources
 from flitstack_dagster.defs.verification import build_verification_assets
@@ -26,7 +28,8 @@ def build_definitions(
     ]
     return dg.Definitions(
         assets=dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=OWNERS), assets),
-        jobs=[jobs.migrate, runs.register_migration_run, rollback.rollback, repair.repair],
+        jobs=[jobs.migrate, approval.approve_mapping, runs.register_migration_run, rollback.rollback,
+              repair.repair],
         sensors=sensors.sensors,
         resources={**build_resources(data_dir), "pipedrive": pipedrive or pipedrive_from_env()},
         # DuckDB allows one writer process: steps run in one process, one after another.

@@ -1,4 +1,5 @@
-"""`flitstack mapping approve [--by NAME] [--proposal PATH] [--approved PATH]`.
+"""`flitstack mapping approve [--by NAME] [--record-plan PLAN] [--proposal-hash HASH]
+[--override FIELD VALUE TARGET]... [--confirm FIELD VALUE]... [--proposal PATH] [--approved PATH]`.
 
 Approves the proposed mapping: writes (or updates, keeping your edits) the approved mapping with who
 approved, when, and the hashes of the proposal and source profile it was approved against. Anything
@@ -30,27 +31,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--by", dest="by", default=None, help="who approves (default: the OS user name)")
     p.add_argument("--proposal", type=Path, default=None, help="proposed mapping YAML (default: <data>/mapping/proposed.yaml)")
     p.add_argument("--approved", type=Path, default=None, help="approved mapping YAML (default: <data>/mapping/approved.yaml)")
+    p.add_argument("--record-plan", default=None,
+                   help="how work orders become records (default: the approved file's, else complete)")
+    p.add_argument("--proposal-hash", default=None,
+                   help="the hash of the proposal you reviewed (refused when the proposal changed since)")
+    p.add_argument("--override", nargs=3, action="append", default=[], metavar=("FIELD", "VALUE", "TARGET"),
+                   help="decide a value: e.g. work_orders.Priority Urgent Emergency, or work_orders.Status "
+                   "'Awaiting Parts' 'On Hold' (repeatable)")
+    p.add_argument("--confirm", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"),
+                   help="confirm a low-confidence proposal as proposed (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "mapping_command", None) != "approve":
-        raise UserError("usage: flitstack mapping approve [--by NAME] [--proposal PATH] [--approved PATH]")
-    from flitstack_dagster.mapping.approval import approve
-    from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping
+        raise UserError("usage: flitstack mapping approve [--by NAME] [--record-plan PLAN] [--proposal-hash HASH] "
+                        "[--override FIELD VALUE TARGET] [--confirm FIELD VALUE] [--proposal PATH] [--approved PATH]")
+    from flitstack_dagster.mapping.approval import Override, approve_proposed
+    from flitstack_dagster.mapping.yamlio import decisions_needed
 
     dp, da = default_paths()
     proposal = args.proposal or dp
     approved = args.approved or da
-    if not Path(proposal).exists():
-        raise UserError(f"no proposed mapping at {proposal}: run the mapping step (materialize the `proposed_mapping` asset) first")
     who = args.by
     if not who:
         try:
             who = getpass.getuser()
         except Exception:  # noqa: BLE001
             who = ""
-    profile_hash = load_mapping(proposal).profile_hash
-    m = approve(proposal, approved, who, profile_hash)
+    overrides = [Override(*o) for o in args.override] + [Override(f, v) for f, v in args.confirm]
+    m = approve_proposed(proposal, approved, who, record_plan=args.record_plan,
+                         overrides=overrides, proposal_hash=args.proposal_hash)
     print(f"approved {approved} by {m.approved_by} at {m.approved_at:%Y-%m-%d %H:%M:%SZ} "
           f"(proposal {m.proposal_hash[:12] if m.proposal_hash else '-'}, "
           f"profile {m.profile_hash[:12] if m.profile_hash else '-'})")

@@ -6,20 +6,23 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from flitstack_dagster.defs.approval import launchpad_example
 from flitstack_dagster.defs.loading import user_failure
-from flitstack_dagster.defs.metadata import md_document, md_problems, md_table
+from flitstack_dagster.defs.metadata import md_document, md_problems, table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.staging import QUARANTINE
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping import store as mapping_store
-from flitstack_dagster.mapping.approval import check_approval
+from flitstack_dagster.mapping.approval import check_approval, merge
+from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.audit import audit_account
 from flitstack_dagster.mapping.owners import resolve_owners
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import provision_schema
+from flitstack_dagster.mapping.review import blocking_values, status_rows, value_tables
 from flitstack_dagster.mapping.scope import scope_document
 from flitstack_dagster.mapping.yamlio import decisions_needed, mapping_markdown, write_proposal
 
@@ -38,7 +41,8 @@ def source_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pr
     path = mapping_store.save_profile(project.paths, context.partition_key, profile)
     return dg.MaterializeResult(metadata={
         "profile_hash": profile.profile_hash,
-        "entities": md_table([{"entity": e.entity, "rows": e.rows, "columns": len(e.columns)} for e in profile.entities.values()], limit=50),
+        "entities": table([{"entity": e.entity, "rows": e.rows, "columns": len(e.columns)}
+                           for e in profile.entities.values()]),
         "report": dg.MetadataValue.path(str(path)),
     })
 
@@ -76,11 +80,18 @@ def owner_resolution(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
         owners = resolve_owners(con, context.partition_key, audit.users, fallback)
     path = mapping_store.save_owners(project.paths, context.partition_key, owners)
     return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(owners.rows),
         "matched": len(owners.matched()),
         "unmatched": len(owners.unmatched()),
-        "unmatched_contacts": md_table([r.model_dump() for r in owners.unmatched()], limit=25),
+        "owners": table([_owner_row(r) for r in owners.rows], limit=200),
         "report": dg.MetadataValue.path(str(path)),
     })
+
+
+def _owner_row(r) -> dict:
+    """One contact and the Pipedrive user who will own its records, with the evidence for it."""
+    return {"contact": r.name or r.contact_id, "role": r.role, "email": r.email, "owner": r.owner_name or r.owner_email,
+            "match": r.match, "reason": r.reason}
 
 
 @dg.asset(
@@ -103,20 +114,50 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
     proposal = propose_mapping(profile, audit, approved.options if approved else None)
     path = write_proposal(mapping_store.proposed_path(paths), proposal)
     problems = check_approval(approved, proposal, profile)
+    proposal_hash = proposal.content_hash()
     yield dg.MaterializeResult(metadata={
+        "dagster/row_count": len(proposal.fields),
+        "proposal_hash": dg.MetadataValue.text(proposal_hash),
         "fields": len(proposal.fields),
         "unmapped": len(proposal.unmapped()),
         "needs_decision": len(decisions_needed(proposal)),
         "proposal": dg.MetadataValue.path(str(path)),
         "approved_file": dg.MetadataValue.path(str(mapping_store.approved_path(paths))),
+        **_review_tables(proposal),
         "mapping": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
     })
+    reviewed = merge(approved, proposal) if approved else proposal  # what an approval now would decide on
+    blocking = blocking_values(reviewed, profile.value_sets)
     yield dg.AssetCheckResult(
         check_name="mapping_approved", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(problems[:5]) if problems else "approved",
-        metadata={"problems": md_problems(problems),
-                  "approved_by": approved.approved_by if approved and approved.approved_by else ""},
+        metadata=_approval_metadata(reviewed, problems, blocking, proposal_hash),
     )
+
+
+def _review_tables(proposal: Mapping) -> dict[str, dg.MetadataValue]:
+    """The proposal as the lead reviews it: status → stage and each value list, with confidence and reason."""
+    tables = {"status_to_stage": table(status_rows(proposal))}
+    tables.update({name: table(rows) for name, rows in sorted(value_tables(proposal).items())})
+    return tables
+
+
+def _approval_metadata(reviewed: Mapping, problems: list[str], blocking: list[dict],
+                       proposal_hash: str) -> dict[str, object]:
+    """What blocks the load (the values needing a decision as a table) and the two ways to approve."""
+    if not problems:
+        return {"approved_by": reviewed.approved_by or "", "record_plan": reviewed.record_plan}
+    return {
+        "problems": md_problems(problems),
+        "values_needing_a_decision": table(blocking),
+        "how_to_approve": dg.MetadataValue.md(
+            "Launch the `approve_mapping` job with the launchpad config below (fill in your name and a target "
+            "for each value; no target confirms a proposal as proposed), or decide the values in "
+            "mapping/approved.yaml and run the command below."),
+        "launchpad_config": dg.MetadataValue.text(launchpad_example(proposal_hash, blocking, reviewed.record_plan)),
+        "cli": dg.MetadataValue.text(f"flitstack mapping approve --by NAME --proposal-hash {proposal_hash}"),
+        "proposal_hash": dg.MetadataValue.text(proposal_hash),
+    }
 
 
 @dg.asset(
@@ -141,9 +182,9 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
                *(f"activity type {t}" for t in result.created_activity_types)]
     return dg.MaterializeResult(metadata={
         "created": len(created),
-        "created_items": md_table([{"item": c} for c in created], limit=100),
+        "created_items": table([{"item": c} for c in created], columns=["item"]),
         "reused_fields": len(result.reused_fields),
-        "warnings": md_table([{"warning": w} for w in result.warnings], limit=50),
+        "warnings": table([{"warning": w} for w in result.warnings], columns=["warning"]),
         "tokens_spent": spent,
     })
 

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.mapping import owner_resolution, pipedrive_schema, proposed_mapping
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
@@ -94,14 +94,16 @@ def _shape(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: P
         gate = load_gate(con, run_key, mapping)
     set_aside = shaped.set_aside
     for name in objects:
+        preview = shaped.preview(name)
         meta = {
             "dagster/row_count": shaped.height(name),
             "table": f"shaped.{name}",
-            "preview": md_table(shaped.preview(name).to_dicts(), limit=5),
+            "preview": table(preview.to_dicts(), columns=preview.columns, limit=5),
         }
         if name == DEALS:  # the run's set-aside records are shown once, beside its checks
             meta["set_aside"] = set_aside.height
-            meta["set_aside_by_reason"] = md_table(set_aside.group_by("reason_code").len().sort("reason_code").to_dicts())
+            by_reason = set_aside.group_by("reason_code").len(name="records").sort("reason_code")
+            meta["set_aside_by_reason"] = table(by_reason.to_dicts(), columns=by_reason.columns)
         yield dg.MaterializeResult(asset_key=name, metadata=meta)
     yield dg.AssetCheckResult(
         asset_key=CHECK_ASSET["ready_to_load"], check_name="ready_to_load", passed=not gate,

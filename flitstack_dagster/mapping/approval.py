@@ -1,6 +1,7 @@
 """Approval: the user confirms the mapping; the check blocks the load until it covers the data.
 
-* `approve(proposed, approved, who, profile_hash)` writes `mapping/approved.yaml`: the proposal on
+* `approve(proposed, approved, who, profile_hash, record_plan=, overrides=, proposal_hash=)` — the one
+  way the CLI and the `approve_mapping` job approve — writes `mapping/approved.yaml`: the proposal on
   first approval; afterwards the user's approved file with anything new from the proposal added
   (new columns, statuses, values — unmapped ones stay `null`), stamped with who approved, when, the
   proposal's content hash and the profile hash it was approved against. Edits the user makes to
@@ -18,12 +19,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.activity_rows import fixed_rows_changed, refused_rows
-from flitstack_dagster.mapping.model import FieldMapping, Mapping
+from flitstack_dagster.mapping.decisions import Override, apply_overrides
+from flitstack_dagster.mapping.model import RECORD_PLANS, FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, write_mapping
 from flitstack_dagster.novo.columns import BY_ENTITY
@@ -100,24 +103,47 @@ def objects_changed(approved: Mapping, proposed: Mapping) -> list[str]:
             "the proposal and change the fields rows instead" for w in edited + extra]
 
 
+STALE_PROPOSAL = ("the proposal changed since you read it: re-read the proposed mapping (its hash is on the "
+                  "`proposed_mapping` asset and in mapping/proposed.yaml) and approve it with its new hash.")
+
+
 def approve(proposed_path: Path | str, approved_path: Path | str, who: str, profile_hash: str | None,
-            now: datetime | None = None) -> Mapping:
-    """Approve the proposal (merged into an existing approved file) and stamp who/when/hashes."""
+            now: datetime | None = None, *, record_plan: str | None = None,
+            overrides: Iterable[Override] = (), proposal_hash: str | None = None) -> Mapping:
+    """Approve the proposal (merged into an existing approved file) with the lead's value decisions and
+    record plan (None keeps the approved file's), and stamp who/when/hashes. `proposal_hash`, when given,
+    must be the proposal's own: the lead approves what they read, never a proposal that changed since."""
     who = (who or "").strip()
     if not who:
-        raise UserError("say who approves the mapping: `flitstack mapping approve --by NAME`")
+        raise UserError("say who approves the mapping: `approved_by` in the approve_mapping job, or "
+                        "`flitstack mapping approve --by NAME`.")
+    if record_plan is not None and record_plan not in RECORD_PLANS:
+        raise UserError(f"record plan '{record_plan}' does not exist: choose one of {', '.join(RECORD_PLANS)}.")
     proposed = load_mapping(proposed_path)
+    if proposal_hash is not None and proposal_hash.strip() != proposed.content_hash():
+        raise UserError(STALE_PROPOSAL)
     ap = Path(approved_path)
     merged = merge(load_mapping(ap), proposed) if ap.exists() else proposed.model_copy(deep=True)
+    apply_overrides(merged, overrides)
     refused = refused_rows(merged) + fixed_rows_changed(merged, proposed) + objects_changed(merged, proposed)
     if refused:
         raise UserError(f"{ap} was not approved:\n  - " + "\n  - ".join(refused))
     merged.approved_by = who
     merged.approved_at = (now or datetime.now(UTC)).replace(microsecond=0)
+    merged.record_plan = record_plan or merged.record_plan
     merged.proposal_hash = proposed.content_hash()
     merged.profile_hash = profile_hash
     write_mapping(ap, merged, APPROVED_WHAT)
     return merged
+
+
+def approve_proposed(proposed_path: Path | str, approved_path: Path | str, who: str, **decisions) -> Mapping:
+    """What `flitstack mapping approve` and the `approve_mapping` job both call: the proposal on disk,
+    approved against the source profile it was proposed from (`decisions`: see `approve`)."""
+    if not Path(proposed_path).exists():
+        raise UserError(f"there is no proposed mapping at {proposed_path} yet: materialize the `proposed_mapping` "
+                        "asset first.")
+    return approve(proposed_path, approved_path, who, load_mapping(proposed_path).profile_hash, **decisions)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,11 +278,12 @@ def _invalid(m: Mapping) -> list[str]:
 def check_approval(approved: Mapping | None, proposed: Mapping, profile: SourceProfile) -> list[str]:
     """Every reason the load must wait, one readable line each; [] when the approval covers the data."""
     if approved is None:
-        return [("no approved mapping: review mapping/proposed.yaml (or .md), then run "
-                "`flitstack mapping approve --by NAME` (or copy it to mapping/approved.yaml, edit and approve)")]
+        return [("no approved mapping: review the proposal (the `proposed_mapping` asset or mapping/proposed.yaml), "
+                 "then launch the `approve_mapping` job or run `flitstack mapping approve --by NAME`")]
     problems: list[str] = []
     if not approved.approved_by:
-        problems.append("mapping/approved.yaml is not approved yet: run `flitstack mapping approve --by NAME`")
+        problems.append("mapping/approved.yaml is not approved yet: launch the `approve_mapping` job or run "
+                        "`flitstack mapping approve --by NAME`")
     unmapped, uncovered, columns = _coverage(approved, proposed, profile)
     changed = uncovered + columns
     if changed:
@@ -279,4 +306,4 @@ def require_approval(approved: Mapping | None, proposed: Mapping, profile: Sourc
         raise UserError("the mapping is not approved for this data:\n  - " + "\n  - ".join(problems))
 
 
-__all__ = ["approve", "check_approval", "merge", "require_approval"]
+__all__ = ["STALE_PROPOSAL", "Override", "approve", "approve_proposed", "check_approval", "merge", "require_approval"]

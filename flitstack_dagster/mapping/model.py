@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,10 @@ TargetEntity = Literal["organization", "person", "deal", "activity", "note", "fi
 FieldType = Literal["varchar", "text", "double", "monetary", "date", "enum", "set", "org", "person", "user"]
 FilePolicy = Literal["flag", "split"]
 DeletionPolicy = Literal["flag", "delete"]
+# How a work order's facts become Pipedrive records, chosen at approval; a new plan is added here only.
+RecordPlan = Literal["complete"]
+RECORD_PLANS: tuple[str, ...] = get_args(RecordPlan)
+DEFAULT_RECORD_PLAN: RecordPlan = "complete"
 
 
 class _Model(BaseModel):
@@ -104,6 +108,7 @@ class Mapping(_Model):
     # set by approval
     approved_by: str | None = None
     approved_at: datetime | None = None
+    record_plan: RecordPlan = DEFAULT_RECORD_PLAN
     proposal_hash: str | None = None
     profile_hash: str | None = None
 
@@ -133,5 +138,6 @@ class Mapping(_Model):
 
     def content_hash(self) -> str:
         """Hash of what the mapping decides (approval fields excluded), to detect edits."""
-        body = self.model_dump(mode="json", exclude={"approved_by", "approved_at", "proposal_hash", "profile_hash"})
+        body = self.model_dump(mode="json", exclude={"approved_by", "approved_at", "record_plan", "proposal_hash",
+                                                     "profile_hash"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -33,7 +33,8 @@ HEADER = """\
 #   be changed that way is refused at approval, naming the targets it can take.
 # value_proposals: why each value seen got its target (confidence, reason). A proposal below {confident}
 #   needs your decision: set its `confirmed: true`, or change the target in status_map / value_maps.
-# Edit mapping/approved.yaml (never the proposal) and run `flitstack mapping approve --by NAME`.
+# Edit mapping/approved.yaml (never the proposal) and run `flitstack mapping approve --by NAME`, or give
+#   your decisions to the `approve_mapping` job in the Dagster UI.
 """
 UNMAPPED = "  # UNMAPPED: set a target"
 DECIDE = "  # DECIDE: proposed with confidence {c:.2f} - confirm it in value_proposals or change the target"
@@ -58,7 +59,7 @@ def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do 
     d = mapping.model_dump(mode="json")
     lines = [HEADER.format(what=what, confident=CONFIDENT)]
     lines.append(f"version: {d['version']}")
-    for k in ("approved_by", "approved_at", "proposal_hash", "profile_hash"):
+    for k in ("approved_by", "approved_at", "record_plan", "proposal_hash", "profile_hash"):
         lines.append(f"{k}: {_s(d[k])}")
     lines.append("")
     lines.append("options:")

@@ -38,5 +38,6 @@ def test_dg_list_defs_lists_the_code_locations_assets_jobs_and_sensors(tmp_path)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {a["asset_key"] for a in listed["assets"]} == keys
     assert {"novo_export", "proposed_mapping", "verified_records"} <= keys
-    assert {j["name"] for j in listed["jobs"]} == {"migrate", "register_migration_run", "rollback", "repair"}
+    assert {j["name"] for j in listed["jobs"]} == {"migrate", "approve_mapping", "register_migration_run", "rollback",
+                                                 "repair"}
     assert {s["name"] for s in listed["sensors"]} == {"novo_export_sensor", "budget_reset_sensor"}

@@ -1,0 +1,86 @@
+"""Approval from the UI: the `approve_mapping` job writes the approved mapping from the launchpad.
+
+An op job, not an asset: approving records the lead's decision; the `proposed_mapping` asset's
+`mapping_approved` check judges it on the next materialization. The work is
+`mapping.approval.approve_proposed`, the same function `flitstack mapping approve` calls.
+"""
+
+from typing import Optional
+
+import dagster as dg
+import yaml
+from pydantic import Field
+
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.defs.loading import user_failure
+from flitstack_dagster.defs.metadata import table
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.mapping.approval import Override, approve_proposed
+from flitstack_dagster.mapping.model import DEFAULT_RECORD_PLAN, RECORD_PLANS
+from flitstack_dagster.mapping.review import blocking_values
+from flitstack_dagster.mapping.store import approved_path, proposed_path
+
+OP = "approve_proposed_mapping"
+
+
+class ValueOverride(dg.Config):
+    field: str = Field(description="The value list as the proposal names it: work_orders.Status for statuses, "
+                       "work_orders.Priority, contacts.Department ID, work_orders.UDF: Ward, ...")
+    source_value: str = Field(description="The Novo value, as written in the proposal.")
+    target: Optional[str] = Field(
+        default=None,
+        description="Leave out to confirm the proposal as proposed. A status: a stage, or 'Stage (won)' / "
+        "'Stage (lost)'. Any other value: the Pipedrive option ('' leaves the field empty; a new option is added).",
+    )
+
+
+class ApproveMappingConfig(dg.Config):
+    approved_by: str = Field(description="Who approves the mapping (recorded in the approved file).")
+    proposal_hash: str = Field(description="The proposal_hash shown on the proposed_mapping asset: what you "
+                               "reviewed. A proposal that changed since is refused.")
+    record_plan: str = Field(default=DEFAULT_RECORD_PLAN,
+                             description=f"How work orders become records: one of {', '.join(RECORD_PLANS)}.")
+    overrides: list[ValueOverride] = Field(
+        default_factory=list,
+        description="Your decision for each value marked DECIDE or unmapped (the mapping_approved check lists them).",
+    )
+
+
+@dg.op(
+    name=OP,
+    description="Approve the proposed mapping with your value decisions and record plan; writes "
+    "mapping/approved.yaml (your earlier edits kept), stamped with who, when and the proposal's hash.",
+)
+def approve_proposed_mapping(context: dg.OpExecutionContext, config: ApproveMappingConfig, project: ProjectPaths):
+    paths = project.paths
+    overrides = [Override(o.field, o.source_value, o.target) for o in config.overrides]
+    try:
+        m = approve_proposed(proposed_path(paths), approved_path(paths), config.approved_by,
+                             record_plan=config.record_plan, overrides=overrides, proposal_hash=config.proposal_hash)
+    except UserError as e:
+        raise user_failure(e) from None
+    still = blocking_values(m)
+    if still:
+        context.log.warning(f"{len(still)} value(s) still need a decision: the load stays blocked until they have one.")
+    return dg.Output(str(approved_path(paths)), metadata={
+        "approved_by": m.approved_by or "",
+        "record_plan": m.record_plan,
+        "proposal_hash": m.proposal_hash or "",
+        "approved_file": dg.MetadataValue.path(str(approved_path(paths))),
+        "still_blocking": table(still),
+    })
+
+
+@dg.job(description="Approve the proposed mapping from the launchpad: who approves, the record plan, your value "
+        "decisions and the proposal's hash. The `mapping_approved` check passes on the next materialization.")
+def approve_mapping():
+    approve_proposed_mapping()
+
+
+def launchpad_example(proposal_hash: str, blocking: list[dict], record_plan: str = DEFAULT_RECORD_PLAN) -> str:
+    """The `approve_mapping` launchpad config for this proposal: each blocking value as an override to fill in
+    (no target confirms it as proposed)."""
+    overrides = [{"field": b["field"], "source_value": b["source_value"], "target": b["proposed"]} for b in blocking]
+    config = {"approved_by": "YOUR NAME", "record_plan": record_plan, "proposal_hash": proposal_hash,
+              "overrides": overrides}
+    return yaml.safe_dump({"ops": {OP: {"config": config}}}, sort_keys=False, allow_unicode=True)
