@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.mapping import store
     from flitstack_dagster.mapping.calendar import calendar_summary, calendar_table
     from flitstack_dagster.mapping.propose import propose_mapping
-    from flitstack_dagster.mapping.scope import RECORD_PLANS, run_calendar
+    from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, run_calendar
 
     paths, _ = registered_run(args.run)
     profile = store.load_profile(paths, args.run)
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     mapping = store.load_approved(paths) or propose_mapping(profile, audit)
     cal = run_calendar(profile, mapping, audit)
     print(f"calendar for {plain_line(args.run)}: {calendar_summary(cal)}")
-    for rp in RECORD_PLANS:
+    for rp in RECORD_PLAN_COSTS:
         print(f"  record plan {rp.name}: {rp.what}")
     print()
     print("\n".join(text_table(*calendar_table(cal))))

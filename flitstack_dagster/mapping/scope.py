@@ -239,17 +239,18 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
 
 
 @dataclass(frozen=True)
-class RecordPlan:
-    """How a bundle's records are shaped in Pipedrive, and the estimate of what that costs."""
+class RecordPlanCost:
+    """What a record plan (mapping.model.RECORD_PLANS names them) costs for a bundle, and in a line how it
+    shapes the records."""
 
     name: str
     what: str
     estimate: Callable[..., RequestEstimate]  # (profile, mapping, audit, reserve=) -> RequestEstimate
 
 
-# The calendar shows every plan declared here.
-RECORD_PLANS: tuple[RecordPlan, ...] = (
-    RecordPlan("complete", "every status change a note, every labor entry and parts line an activity",
+# One per record plan of the mapping model, in its order; the calendar shows each.
+RECORD_PLAN_COSTS: tuple[RecordPlanCost, ...] = (
+    RecordPlanCost("complete", "every status change a note, every labor entry and parts line an activity",
                estimate_requests),
 )
 
@@ -259,7 +260,7 @@ def run_calendar(profile: SourceProfile, mapping: Mapping, audit: AccountAudit |
     """The calendar of this bundle: every record plan's tokens, at the account's plan and seats (the
     audit's; PIPEDRIVE_PLAN / PIPEDRIVE_SEATS when the audit does not know them)."""
     reserve = daily_reserve() if reserve is None else reserve
-    tokens = {rp.name: rp.estimate(profile, mapping, audit, reserve=reserve).tokens for rp in RECORD_PLANS}
+    tokens = {rp.name: rp.estimate(profile, mapping, audit, reserve=reserve).tokens for rp in RECORD_PLAN_COSTS}
     plan = (audit.plan_key if audit else None) or check_plan(raw("PIPEDRIVE_PLAN"))
     seats = (audit.seats if audit else None) or check_seats(raw("PIPEDRIVE_SEATS"))
     return migration_calendar(tokens, seats, reserve, plan)
@@ -268,7 +269,7 @@ def run_calendar(profile: SourceProfile, mapping: Mapping, audit: AccountAudit |
 def calendar_section(cal: Calendar) -> list[str]:
     """The scope document's Calendar section."""
     headers, rows = calendar_table(cal)
-    plans = [f"- `{md_text(rp.name)}`: {md_text(rp.what)}" for rp in RECORD_PLANS]
+    plans = [f"- `{md_text(rp.name)}`: {md_text(rp.what)}" for rp in RECORD_PLAN_COSTS]
     return (["", "## Calendar", "", f"- {md_text(calendar_summary(cal))}.",
              "- days = tokens ÷ usable a day, rounded up: the budget refills once a day.",
              "", "Record plans:", ""] + plans + [""] + _t(headers, rows))
@@ -483,6 +484,6 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
     return "\n".join(L) + "\n"
 
 
-__all__ = ["RECORD_PLANS", "EstimateRow", "RecordPlan", "RequestEstimate", "calendar_section", "complexity",
+__all__ = ["RECORD_PLAN_COSTS", "EstimateRow", "RecordPlanCost", "RequestEstimate", "calendar_section", "complexity",
            "daily_reserve", "estimate_requests", "pm_occurrences", "provisioning_plan", "run_calendar",
            "scope_document", "verification_reads"]

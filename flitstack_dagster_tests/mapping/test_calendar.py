@@ -22,7 +22,8 @@ from flitstack_dagster.mapping.calendar import (
 )
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
-from flitstack_dagster.mapping.scope import RECORD_PLANS, estimate_requests, run_calendar, scope_document
+from flitstack_dagster.mapping.model import RECORD_PLANS
+from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, estimate_requests, run_calendar, scope_document
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster.novo.runs import add_run
@@ -126,7 +127,7 @@ def test_the_scope_document_plans_the_calendar(generated):
     doc = scope_document(profile, mapping, audit, reserve=0.25)
     section = doc.split("## Calendar", 1)[1]
     tokens = estimate_requests(profile, mapping, audit).tokens
-    assert tokens > 0 and [rp.name for rp in RECORD_PLANS] == ["complete"]
+    assert tokens > 0 and tuple(rp.name for rp in RECORD_PLAN_COSTS) == RECORD_PLANS  # every plan costed, in order
     assert "3 seats, on premium (power); a 25% reserve" in section
     days = days_needed(tokens, PREMIUM, 3, 0.25)
     assert (f"| complete | premium (power) | 450,000 | 337,500 | {tokens:,} | {days} | "
