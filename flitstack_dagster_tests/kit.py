@@ -1,4 +1,5 @@
-"""Helpers several test folders share: re-signing an edited bundle and starting the sandbox CLI."""
+"""Helpers several test folders share: re-signing an edited bundle, starting the sandbox CLI and
+migrating a bundle through Dagster in process."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import dagster as dg
+
+from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
+from flitstack_dagster.sandbox.server import SandboxServer
+from flitstack_dagster.settings import Paths
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,3 +55,50 @@ def start_sandbox_cli(state: Path, *args: str, env: dict[str, str] | None = None
     text = "".join(lines)
     url = next((w for w in text.split() if w.startswith("http://127.0.0.1:")), "")
     return proc, text, url
+
+
+def waive_sample_gate(paths: Paths) -> None:
+    """These tests load a full run directly: waive the verified-sample gate, as mapping/approved.yaml allows."""
+    from flitstack_dagster.mapping.approval import waive_sample_verification
+    from flitstack_dagster.mapping.store import approved_path
+
+    waive_sample_verification(approved_path(paths))
+
+
+@dataclass
+class Migrated:
+    """A full run migrated through Dagster in process into a sandbox that still serves."""
+
+    paths: Paths
+    run_key: str
+    sandbox: SandboxServer
+    pipedrive: PipedriveResource
+    instance: dg.DagsterInstance
+    job: dg.JobDefinition
+    first: dg.ExecuteInProcessResult  # stopped at the mapping approval
+    second: dg.ExecuteInProcessResult  # approved: loaded and verified
+
+
+@contextmanager
+def migrated_through_dagster(bundle: Path, data: Path) -> Iterator[Migrated]:
+    """Register `bundle` as a full run, run `migrate` (it stops at the approval), approve as the demo
+    does, waive the sample gate and run it again; the sandbox serves until the block ends."""
+    from flitstack_dagster import duck
+    from flitstack_dagster.definitions import build_definitions
+    from flitstack_dagster.defs.partitions import migration_runs
+    from flitstack_dagster.mapping.demo_approval import approve_for_demo
+    from flitstack_dagster.runs import add_run
+
+    paths = Paths(data).ensure()
+    with duck.connect(paths.duckdb) as con:
+        run_key = add_run(con, bundle, "full", paths.work).run_key
+    with SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb:
+        pipedrive = PipedriveResource(base_url=sb.base_url, api_token=sb.api_token)
+        instance = dg.DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions(migration_runs.name, [run_key])
+        job = build_definitions(paths.root, pipedrive=pipedrive).resolve_job_def("migrate")
+        first = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False)
+        approve_for_demo(paths)
+        waive_sample_gate(paths)  # a full run loaded on its own, without a verified sample first
+        second = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False)
+        yield Migrated(paths, run_key, sb, pipedrive, instance, job, first, second)

@@ -37,7 +37,8 @@ from flitstack_dagster.runs import add_run
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.settings import Paths
-from flitstack_dagster_tests.reliability.kit import generate, waive_sample_gate
+from flitstack_dagster_tests.kit import waive_sample_gate
+from flitstack_dagster_tests.reliability.kit import generate
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -30,7 +30,7 @@ from flitstack_dagster.runs import get_run
 from flitstack_dagster.sandbox.faults import FaultConfig
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.settings import Paths
-from flitstack_dagster_tests.kit import resign
+from flitstack_dagster_tests.kit import resign, waive_sample_gate
 
 # A recognisable token: the security tests grep every output for it.
 TOKEN = "tok_SECRET_canary_123"
@@ -184,14 +184,6 @@ def reuse(root: Path) -> Prepared:
     with duck.connect(Paths(root / "data").duckdb, read_only=True) as con:
         run_key = con.execute("SELECT run_key FROM meta.migration_runs").fetchall()[0][0]
     return Prepared(root, root / "bundle", run_key)
-
-
-def waive_sample_gate(paths: Paths) -> None:
-    """These tests load a full run directly: waive the verified-sample gate, as mapping/approved.yaml allows."""
-    from flitstack_dagster.mapping.approval import waive_sample_verification
-    from flitstack_dagster.mapping.store import approved_path
-
-    waive_sample_verification(approved_path(paths))
 
 
 def clone(src: Prepared, dest: Path) -> Prepared:
