@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from flitstack_dagster.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_workspace_loads_like_dagster_dev(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "FLITSTACK_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.run(

@@ -20,7 +20,7 @@ from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.settings import data_paths
 from flitstack_dagster_tests.kit import resign
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 

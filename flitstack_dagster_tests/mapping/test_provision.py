@@ -50,6 +50,7 @@ def test_audit_reads_the_account(sandbox, source):
     assert a.activity_type("call") is not None
 
 
+@pytest.mark.slow
 def test_provision_creates_then_is_idempotent(sandbox, source):
     s, c = sandbox
     profile = profile_source(source, "full-1")

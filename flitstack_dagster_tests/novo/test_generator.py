@@ -84,6 +84,7 @@ def test_same_seed_and_options_give_byte_identical_bundles(tmp_path):
     assert (c / "work_orders.csv").read_bytes() != (a / "work_orders.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_manifest_rows_bytes_and_hashes_match_the_files(clean):
     m = manifest(clean)
     assert m["format"] == "novo-work-order-export" and m["format_version"] == 1
@@ -256,6 +257,7 @@ def test_attachment_bodies_exist_match_and_some_names_are_not_ascii(clean):
     assert not (clean.parent / "bundle.mess.json").exists()
 
 
+@pytest.mark.slow
 def test_mess_injects_every_problem_at_the_rate_and_logs_it(messy, capsys):
     log_path = messy.with_name("bundle.mess.json")
     assert not (messy / "bundle.mess.json").exists()  # beside the bundle, not inside

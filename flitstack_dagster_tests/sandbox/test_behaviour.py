@@ -52,6 +52,7 @@ def test_unknown_route_costs_nothing(sandbox, client) -> None:
     assert u["tokens_today"] == 10 and u["operations"]["getDeals"] == {"count": 1, "tokens": 10}
 
 
+@pytest.mark.slow
 def test_token_costs_follow_the_spec(specs, sandbox, client) -> None:
     org = client.post("/api/v2/organizations", json={"name": "A"}).json()["data"]["id"]
     client.get(f"/api/v2/organizations/{org}")

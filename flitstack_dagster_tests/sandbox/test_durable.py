@@ -71,6 +71,7 @@ def _check_restored(c: httpx.Client, acks: list[tuple[str, int, int]]) -> None:
     assert all(acked[k] for k in ("organizations", "persons", "deals", "notes")), acked
 
 
+@pytest.mark.slow
 def test_acknowledged_writes_survive_sigkill_of_the_sandbox_process(tmp_path) -> None:
     state = tmp_path / "sb" / "state.sqlite"
     proc, url, token = _start_cli(state)

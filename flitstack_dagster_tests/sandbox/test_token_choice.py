@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from flitstack_dagster_tests.kit import start_sandbox_cli
 
@@ -36,6 +37,7 @@ def run_sandbox(state: Path, env_token: str | None, *extra: str) -> tuple[str, s
     return printed, token
 
 
+@pytest.mark.slow
 def test_a_saved_account_keeps_its_token_and_says_how_to_use_another(tmp_path) -> None:
     state = tmp_path / "sb" / "state.sqlite"
     printed, token = run_sandbox(state, FIRST)
