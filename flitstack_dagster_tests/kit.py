@@ -57,6 +57,17 @@ def start_sandbox_cli(state: Path, *args: str, env: dict[str, str] | None = None
     return proc, text, url
 
 
+def run_quick_benchmark(script: str, tmp_path: Path, *args: str, timeout: float) -> tuple[str, dict]:
+    """`benchmarks/<script> --quick --json <file>` as a child process with its own data folder:
+    (what it printed, the results it wrote)."""
+    out_json = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick", "--json", str(out_json), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, "FLITSTACK_DATA_DIR": str(tmp_path / "data")})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout, json.loads(out_json.read_text())
+
+
 def waive_sample_gate(paths: Paths) -> None:
     """These tests load a full run directly: waive the verified-sample gate, as mapping/approved.yaml allows."""
     from flitstack_dagster.mapping.approval import waive_sample_verification
