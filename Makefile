@@ -1,10 +1,12 @@
-# The README's two commands. Each sets itself up from nothing (venv + pinned install) first.
+# The README's commands. Each sets itself up from nothing (venv + pinned install) first.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test workers: one per core of the 2-core machines the suite is timed on; WORKERS=0 runs in one process.
+WORKERS ?= 2
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test check bench setup clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -18,8 +20,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/flitstack demo
 
+# The full suite, as CI runs it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The fast tier to run while working: unit and contract tests plus one small end-to-end run.
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 # Issue 8's benchmarks, one after the other (results: BENCHMARKS.md); BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)

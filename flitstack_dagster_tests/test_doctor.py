@@ -93,6 +93,7 @@ def test_a_spent_budget(sb, tmp_path):
     assert "The budget resets at" in checks["budget"]
 
 
+@pytest.mark.slow
 def test_no_custom_field_headroom(sb, tmp_path):
     with PipedriveClient(sb.base_url, TOKEN, plan="lite", seats=1) as client:
         for i in range(30):  # the lite plan's cap

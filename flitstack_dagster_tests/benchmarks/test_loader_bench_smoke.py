@@ -5,26 +5,17 @@ No timing assertions: the numbers depend on the machine; the full-size run is in
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from flitstack_dagster_tests.kit import run_quick_benchmark
+
+pytestmark = pytest.mark.slow
 
 
 def test_loader_bench_quick_completes_and_prints_its_figures(tmp_path):
-    out_json = tmp_path / "loader.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "loader_bench.py"), "--quick", "--json", str(out_json)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={**__import__("os").environ, "FLITSTACK_DATA_DIR": str(tmp_path / "data")},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
+    out, result = run_quick_benchmark("loader_bench.py", tmp_path, timeout=900)
     for heading in ("== 2. Loader at the rate limit", "== 3. Delta proportionality", "== 4. Estimate accuracy"):
         assert heading in out, out
-    result = json.loads(out_json.read_text())
     assert [r["plan"] for r in result["rate_limit"]] == ["growth", "ultimate"]
     for r in result["rate_limit"]:
         assert r["full"]["records"] == 400 and r["full"]["tokens"] >= r["full"]["token_floor"] > 0

@@ -8,7 +8,6 @@ one thing, and — when the case is about content rather than integrity — re-s
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import shutil
@@ -23,6 +22,7 @@ from flitstack_dagster.novo.bundle import count_records, open_bundle, text_encod
 from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster.staging.quarantine import accounting
 from flitstack_dagster.staging.runner import run_all
+from flitstack_dagster_tests import kit
 
 RUN = "full-corpus"
 
@@ -77,16 +77,9 @@ def edit_rows(root: Path, name: str, change) -> list[dict[str, str]]:
 def resign(root: Path, *, counts: bool = True) -> None:
     """Make every manifest entry match its file again: bytes, SHA-256 and (unless counts=False) rows."""
     data = manifest(root)
-    for entry in data["files"]:
-        p = root / entry["name"]
-        if not p.is_file():
-            continue
-        body = p.read_bytes()
-        entry["bytes"] = len(body)
-        entry["sha256"] = hashlib.sha256(body).hexdigest()
-        if counts and entry["name"].endswith(".csv"):
-            entry["rows"] = count_records(p, data["encoding"])
-    write_manifest(root, data)
+    rows = {e["name"]: count_records(root / e["name"], data["encoding"]) for e in data["files"]
+            if counts and e["name"].endswith(".csv") and (root / e["name"]).is_file()}
+    kit.resign(root, rows)
 
 
 def refusal(path: Path, work: Path) -> str:

@@ -32,6 +32,8 @@ from flitstack_dagster_tests.corpus.kit import (
     staged,
 )
 
+pytestmark = pytest.mark.slow
+
 MB = 1024 * 1024
 TENANT_STATUSES = {"Awaiting Parts", "Pending Approval"}  # the generator's own tenant statuses: not defects
 

@@ -22,6 +22,8 @@ from flitstack_dagster_tests.corpus.kit import (
     resign,
 )
 
+pytestmark = pytest.mark.slow
+
 HUGE = "".join(f"Step {i}: isolate, drain, inspect, replace the gasket, refill — line {i}.\r\n" for i in range(40_000))
 TENANT_STATUSES = {"Awaiting Parts", "Pending Approval"}
 

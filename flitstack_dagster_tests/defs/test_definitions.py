@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.staging.models import discover_models
@@ -15,6 +16,7 @@ from flitstack_dagster.staging.models import discover_models
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_workspace_loads_like_dagster_dev(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "FLITSTACK_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.run(

@@ -79,6 +79,7 @@ def test_a_refused_token_names_the_host(sb):
     assert description.startswith(f"Pipedrive at {host} refused the API token: fix PIPEDRIVE_API_TOKEN")
 
 
+@pytest.mark.slow
 def test_an_unreachable_host():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

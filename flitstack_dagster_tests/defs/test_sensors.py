@@ -126,6 +126,7 @@ def _mark_loaded(data: Path, run_key: str, rolled_back: bool = False) -> None:
 # ------------------------------------------------------------------------------------ export sensor
 
 
+@pytest.mark.slow
 def test_dropped_bundle_gives_one_partition_and_one_run_then_nothing(env, source):
     defs, instance, data = env
     t = Ticker(defs, instance)
@@ -380,6 +381,7 @@ def test_budget_stop_waits_for_the_reset_then_relaunches_the_loads_once(instance
     assert len(_budget_tick(instance, chicago, "America/Chicago").run_requests) == 1
 
 
+@pytest.mark.slow
 def test_no_relaunch_when_a_later_run_succeeded_or_the_failure_was_not_the_budget(instance):
     _run_migrate(instance, FULL_KEY, "budget")
     assert _run_migrate(instance, FULL_KEY, "ok").success  # someone re-ran it by hand
@@ -390,6 +392,7 @@ def test_no_relaunch_when_a_later_run_succeeded_or_the_failure_was_not_the_budge
     assert "no migration run is stopped by the daily token budget" in later.skip_message
 
 
+@pytest.mark.slow
 def test_each_stopped_partition_is_relaunched_and_a_new_stop_is_a_new_relaunch(instance):
     a = _run_migrate(instance, FULL_KEY, "budget")
     b = _run_migrate(instance, "delta-springfield-20261127T070000Z", "budget")

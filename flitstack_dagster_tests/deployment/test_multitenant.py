@@ -23,7 +23,7 @@ from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.defs.run_tags import ACCOUNT_TAG, pipedrive_account
 from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.deployment.rehearsal import Rehearsal, Tenant, free_port
-from flitstack_dagster_tests.reliability.kit import waive_sample_gate
+from flitstack_dagster_tests.kit import waive_sample_gate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

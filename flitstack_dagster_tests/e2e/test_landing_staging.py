@@ -17,6 +17,8 @@ from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting
 
+pytestmark = pytest.mark.slow
+
 # injected problem -> the quarantine reason codes that account for it
 EXPECTED = {
     "impossible_date": {"bad_date", "bad_datetime"},

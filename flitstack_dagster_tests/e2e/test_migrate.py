@@ -18,8 +18,9 @@ from flitstack_dagster.defs.instance import launch_migrate
 from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.core.settings import data_paths
+from flitstack_dagster_tests.kit import resign
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -154,28 +155,14 @@ def test_data_change_outside_the_approval_stops_again(migrated, tmp_path):
     rows[1][rows[0].index("Status")] = "Awaiting Inspector"
     with wo.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f, lineterminator="\r\n").writerows(rows)
-    _resign(changed, export_id_suffix="b")
+    export_id = json.loads((changed / "manifest.json").read_text(encoding="utf-8"))["export_id"]
+    resign(changed, export_id=export_id + "b")  # a tenant re-export, not a damaged bundle
     with duck.connect(paths.duckdb) as con:
         run2 = add_run(con, changed, "full", paths.work)
     result = launch_migrate(paths, run2.run_key, run2.mode, str(changed))
     failed = _failed_checks(result)
     assert "mapping_approved" in failed and "Awaiting Inspector" in failed["mapping_approved"]
     assert not [e for e in result.all_node_events if e.is_step_success and e.step_key.startswith("loaded_")]
-
-
-def _resign(bundle, export_id_suffix: str) -> None:
-    """Make the manifest match edited files again (a tenant re-export, not a damaged bundle)."""
-    import hashlib
-
-    m = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    m["export_id"] = m["export_id"] + export_id_suffix
-    for f in m["files"]:
-        p = bundle / f["name"]
-        if p.exists():
-            data = p.read_bytes()
-            f["bytes"] = len(data)
-            f["sha256"] = hashlib.sha256(data).hexdigest()
-    (bundle / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
 
 
 def _records(snap: dict, coll: str) -> list[dict]:

@@ -37,9 +37,10 @@ from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.core.settings import Paths
-from flitstack_dagster_tests.reliability.kit import generate, waive_sample_gate
+from flitstack_dagster_tests.kit import waive_sample_gate
+from flitstack_dagster_tests.reliability.kit import generate
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # The highest burst limit keeps the simulated days short; one seat, as the budget is set by pre-spending.
 PLAN, SEATS, RESERVE = "ultimate", 1, 0.2

@@ -38,6 +38,8 @@ from flitstack_dagster_tests.loading.test_rollback import (
     load_run,
 )
 
+pytestmark = pytest.mark.slow
+
 WRITE_OPS = ("add", "update", "delete")
 
 

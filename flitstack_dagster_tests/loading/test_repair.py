@@ -86,6 +86,7 @@ def test_delete_duplicates_keeps_the_mapped_record_and_deletes_the_rest(world):
     assert sorted(p for _, p in audited) == sorted(extra.values())
 
 
+@pytest.mark.slow
 def test_verification_names_every_duplicate_and_missing_record(world):
     sb, client, hm, tmp_path = world
     assert verify_run(hm.con, client, RUN).once_problems() == []
@@ -141,6 +142,7 @@ def unmark(client, hm, tmp_path) -> dict[str, int]:
     return {"activity": act, "note": note, "deal": hm.ids["work_order:WO-2"], "file": old_file}
 
 
+@pytest.mark.slow
 def test_a_live_record_without_its_source_identity_keeps_its_mapping(world):
     sb, client, hm, tmp_path = world
     unmarked = unmark(client, hm, tmp_path)
@@ -256,6 +258,7 @@ def faults(sb, **settings) -> None:
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.slow
 def test_repair_stopped_by_pipedrive_says_what_is_recorded_and_how_to_finish(world, monkeypatch, capsys):
     import dagster as dg
 

@@ -335,6 +335,7 @@ def project(tmp_path, sb, monkeypatch):
     return paths
 
 
+@pytest.mark.slow
 def test_cli_rollback_refuses_explains_and_cascades(project, sb, capsys):
     from flitstack_dagster.cli import main
 
@@ -356,6 +357,7 @@ def test_cli_rollback_refuses_explains_and_cascades(project, sb, capsys):
     assert "already rolled back" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_dagster_rollback_job_for_a_partition(project, sb):
     import dagster as dg
 
@@ -510,6 +512,7 @@ def test_e2e_full_run_refused_while_the_delta_stands_then_cascade_empties_the_sa
     assert not rollback_run(con, client, DELTA).changed_anything
 
 
+@pytest.mark.slow
 def test_e2e_interrupted_rollback_of_a_full_run_finishes_when_run_again(sb, con, loaded):
     flaky = Recording(sb.base_url, sb.api_token, fail_after=4, max_concurrency=1)
     rollback_run(con, flaky, DELTA)  # 2 deletes

@@ -39,6 +39,7 @@ def test_missing_approval(setup):
     assert any("not approved yet" in p for p in check_approval(copy, proposed, profile))
 
 
+@pytest.mark.slow
 def test_low_confidence_proposals_need_a_decision(setup):
     _, profile, proposed, pp, ap = setup
     m = approve(pp, ap, "dana", profile.profile_hash)
@@ -78,6 +79,7 @@ def test_unmapped_values_block_with_exact_list(setup):
     assert any("work_orders.Priority value 'Urgent'" in p for p in problems)
 
 
+@pytest.mark.slow
 def test_edited_approved_file_is_respected(setup):
     _, profile, proposed, pp, ap = setup
     approve(pp, ap, "dana", profile.profile_hash)
@@ -106,6 +108,7 @@ def test_new_data_not_covered_and_changed_since_approval(setup):
     assert any("work_orders.UDF: Council District value 'West'" in p and "not in the approved" in p for p in problems)
 
 
+@pytest.mark.slow
 def test_new_column_not_covered(setup):
     con, profile, _proposed, pp, ap = setup
     approve(pp, ap, "dana", profile.profile_hash)

@@ -3,6 +3,8 @@ one review pass: the proposal covers every value seen, and the lead only decides
 
 from __future__ import annotations
 
+import pytest
+
 from flitstack_dagster.core import duck
 from flitstack_dagster.mapping.approval import approve, check_approval
 from flitstack_dagster.mapping.profile import profile_source
@@ -17,6 +19,8 @@ from flitstack_dagster.shaping.inputs import read_staged
 from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.reliability import kit
+
+pytestmark = pytest.mark.slow
 
 
 def test_messy_generated_bundle_is_approved_after_one_review_pass(tmp_path):

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from flitstack_dagster.mapping.profile import cadence_of, profile_source
 from flitstack_dagster_tests.mapping.conftest import build_source, stage
 
@@ -73,6 +75,7 @@ def test_undeclared_udf_column_is_profiled(con):
     assert u is not None and not u.declared and u.data_type == "Number"
 
 
+@pytest.mark.slow
 def test_profile_hash_tracks_shape_not_counts(con):
     build_source(con)
     h1 = profile_source(con, "full-1").profile_hash

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flitstack_dagster.mapping.evidence import StatusEvidence
 from flitstack_dagster.mapping.value_proposals import CONFIDENT, match_text, propose_status, STATUS_WORDS
 from flitstack_dagster_tests.mapping.proposal_corpus import TENANTS, score
 
 
+@pytest.mark.slow
 def test_corpus_is_right_for_95_percent_and_never_closes_open_work_orders_confidently():
     out = score()
     assert len(out) >= 60 and len({o.tenant for o in out}) >= 3

@@ -94,6 +94,7 @@ def test_similarity_rule():
     assert similar("Opened", ["Open", "Closed"])[0] is None
 
 
+@pytest.mark.slow
 def test_deterministic_yaml(source):
     a = dump_mapping(propose_mapping(profile_source(source, "full-1")))
     b = dump_mapping(propose_mapping(profile_source(source, "full-1")))

@@ -11,9 +11,8 @@ from flitstack_dagster.mapping.audit import audit_account
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import field_registry, provision_schema
-
-server_mod = pytest.importorskip("flitstack_dagster.sandbox.server")
-client_mod = pytest.importorskip("flitstack_dagster.pipedrive.client")
+from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.sandbox.server import SandboxServer
 
 CREATE_OPS = ("addDealField", "addPersonField", "addOrganizationField", "addPipeline", "addStage",
               "addActivityType", "addDealFieldOptions", "addPersonFieldOptions")
@@ -30,8 +29,8 @@ def _creates(server) -> dict[str, int]:
 
 @pytest.fixture
 def sandbox():
-    with server_mod.SandboxServer(plan="growth", seats=3) as s:
-        c = client_mod.PipedriveClient(s.base_url, s.api_token, plan="growth", seats=3)
+    with SandboxServer(plan="growth", seats=3) as s:
+        c = PipedriveClient(s.base_url, s.api_token, plan="growth", seats=3)
         yield s, c
         c.close()
 
@@ -51,6 +50,7 @@ def test_audit_reads_the_account(sandbox, source):
     assert a.activity_type("call") is not None
 
 
+@pytest.mark.slow
 def test_provision_creates_then_is_idempotent(sandbox, source):
     s, c = sandbox
     profile = profile_source(source, "full-1")
@@ -93,8 +93,8 @@ def test_provision_creates_then_is_idempotent(sandbox, source):
 
 
 def test_headroom_refusal_creates_nothing(source):
-    with server_mod.SandboxServer(plan="lite", seats=1) as s:
-        with client_mod.PipedriveClient(s.base_url, s.api_token, plan="lite", seats=1) as c:
+    with SandboxServer(plan="lite", seats=1) as s:
+        with PipedriveClient(s.base_url, s.api_token, plan="lite", seats=1) as c:
             m = propose_mapping(profile_source(source, "full-1"))
             assert len(m.custom_fields()) > 30
             before = _creates(s)

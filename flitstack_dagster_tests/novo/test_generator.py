@@ -16,6 +16,7 @@ import pytest
 
 from flitstack_dagster.cli import main
 from flitstack_dagster.novo import columns
+from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.generator.mess import PROBLEMS
 
 N = 2000
@@ -83,6 +84,7 @@ def test_same_seed_and_options_give_byte_identical_bundles(tmp_path):
     assert (c / "work_orders.csv").read_bytes() != (a / "work_orders.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_manifest_rows_bytes_and_hashes_match_the_files(clean):
     m = manifest(clean)
     assert m["format"] == "novo-work-order-export" and m["format_version"] == 1
@@ -255,6 +257,7 @@ def test_attachment_bodies_exist_match_and_some_names_are_not_ascii(clean):
     assert not (clean.parent / "bundle.mess.json").exists()
 
 
+@pytest.mark.slow
 def test_mess_injects_every_problem_at_the_rate_and_logs_it(messy, capsys):
     log_path = messy.with_name("bundle.mess.json")
     assert not (messy / "bundle.mess.json").exists()  # beside the bundle, not inside
@@ -421,12 +424,11 @@ def test_delta_has_only_changed_and_new_records_and_deletions(clean, tmp_path):
 
 
 def test_open_bundle_accepts_generated_bundles(tmp_path):
-    bundle = pytest.importorskip("flitstack_dagster.novo.bundle")
     for name, args in (("plain", ()), ("messy", ("--mess", "0.05", "--encoding", "cp1252", "--date-order", "DMY"))):
         out = generate(tmp_path / name, "--work-orders", "300", "--zip", *args)
-        opened = bundle.open_bundle(out, tmp_path / f"work-{name}")
+        opened = open_bundle(out, tmp_path / f"work-{name}")
         assert opened.manifest.export_id == "springfield-20261120T070000Z"
-        from_zip = bundle.open_bundle(tmp_path / f"{name}.zip", tmp_path / f"work-{name}-zip")
+        from_zip = open_bundle(tmp_path / f"{name}.zip", tmp_path / f"work-{name}-zip")
         assert from_zip.manifest.files == opened.manifest.files
     delta = generate(tmp_path / "delta", "--delta-from", str(tmp_path / "plain"))
-    assert bundle.open_bundle(delta, tmp_path / "work-delta").manifest.kind == "delta"
+    assert open_bundle(delta, tmp_path / "work-delta").manifest.kind == "delta"

@@ -10,24 +10,14 @@ import pytest
 
 from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.manifest import Manifest, load_manifest
+from flitstack_dagster_tests.novo.bundle_factory import BASE_MANIFEST
 
 SHA = "ab" * 32
 
 
 def manifest(**changes: Any) -> dict[str, Any]:
-    m = {
-        "format": "novo-work-order-export",
-        "format_version": 1,
-        "export_id": "springfield-20261120T070000Z",
-        "tenant": "City of Springfield",
-        "exported_at": "2026-11-20T07:00:00Z",
-        "kind": "full",
-        "changed_since": None,
-        "timezone": "America/Chicago",
-        "encoding": "utf-8",
-        "date_order": "MDY",
-        "files": [{"name": "work_orders.csv", "rows": 1200, "bytes": 481516, "sha256": SHA}],
-    }
+    m = {**BASE_MANIFEST,
+         "files": [{"name": "work_orders.csv", "rows": 1200, "bytes": 481516, "sha256": SHA}]}
     m.update(changes)
     return m
 

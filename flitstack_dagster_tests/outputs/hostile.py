@@ -9,7 +9,6 @@ library's parser.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from flitstack_dagster.core.safe_text import FORMULA_START, visible_text
+from flitstack_dagster_tests.kit import resign
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1+2", "\r=3+4"]
 HTML = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>"]
@@ -163,7 +163,7 @@ def poison_bundle(bundle: Path) -> dict[str, list[str]]:
     rules = json.loads((bundle / "workflow_rules.json").read_text(encoding="utf-8"))
     rules[0]["name"] = "=HYPERLINK(\"http://x\") <script>alert(6)</script> ![i](http://x) \u202e"
     (bundle / "workflow_rules.json").write_text(json.dumps(rules, indent=2), encoding="utf-8")
-    _resign(bundle)
+    resign(bundle)
     return placed
 
 
@@ -175,7 +175,7 @@ def poison_deletions(delta: Path) -> list[str]:
     rows += [{"Entity": "Work Order", "ID": v, "Deleted At": "11/21/2026 10:00"} for v in ids]
     rows[-1]["Deleted At"] = "@SUM(A1)"
     _write(delta / "deleted.csv", header, rows)
-    _resign(delta, {"deleted.csv": len(rows)})
+    resign(delta, {"deleted.csv": len(rows)})
     return ids
 
 
@@ -191,14 +191,3 @@ def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
     w.writeheader()
     w.writerows(rows)
     path.write_bytes(buf.getvalue().encode("utf-8"))
-
-
-def _resign(bundle: Path, rows: dict[str, int] | None = None) -> None:
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    for entry in manifest["files"]:
-        p = bundle / entry["name"]
-        if p.is_file():
-            body = p.read_bytes()
-            entry["bytes"], entry["sha256"] = len(body), hashlib.sha256(body).hexdigest()
-        entry["rows"] = (rows or {}).get(entry["name"], entry.get("rows"))
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

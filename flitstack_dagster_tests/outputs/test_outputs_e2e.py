@@ -11,14 +11,9 @@ import pytest
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.definitions import build_definitions
 from flitstack_dagster.defs.partitions import migration_runs
-from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.mapping import store as mapping_store
-from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.novo.runs import add_run
-from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.core.settings import Paths
 from flitstack_dagster_tests.outputs.hostile import (
     FORMULAS,
     LONG,
@@ -29,7 +24,7 @@ from flitstack_dagster_tests.outputs.hostile import (
     poison_bundle,
     poison_deletions,
 )
-from flitstack_dagster_tests.reliability.kit import waive_sample_gate
+from flitstack_dagster_tests.kit import migrated_through_dagster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -41,18 +36,8 @@ def migrated(tmp_path_factory):
     assert cli_main(["generate", "--work-orders", "8", "--seed", "7", "--mess", "0.02", "--out", str(bundle),
                      "--no-mess-log"]) == 0
     placed = poison_bundle(bundle)
-    paths = Paths(root / "data").ensure()
-    with duck.connect(paths.duckdb) as con:
-        run = add_run(con, bundle, "full", paths.work)
-    with SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb:
-        pipedrive = PipedriveResource(base_url=sb.base_url, api_token=sb.api_token)
-        instance = dg.DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions(migration_runs.name, [run.run_key])
-        job = build_definitions(paths.root, pipedrive=pipedrive).resolve_job_def("migrate")
-        first = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
-        approve_for_demo(paths)
-        waive_sample_gate(paths)
-        second = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
+    with migrated_through_dagster(bundle, root / "data") as m:
+        paths, run, instance, job = m.paths, m.run_key, m.instance, m.job
         delta_bundle = root / "delta"  # its deleted.csv lists work orders under hostile IDs
         assert cli_main(["generate", "--delta-from", str(bundle), "--seed", "12", "--out", str(delta_bundle),
                          "--no-mess-log"]) == 0
@@ -61,7 +46,7 @@ def migrated(tmp_path_factory):
             delta = add_run(con, delta_bundle, "delta", paths.work)
         instance.add_dynamic_partitions(migration_runs.name, [delta.run_key])
         third = job.execute_in_process(partition_key=delta.run_key, instance=instance, raise_on_error=False)
-        yield paths, [run.run_key, delta.run_key], placed, [first, second, third]
+        yield paths, [run, delta.run_key], placed, [m.first, m.second, third]
 
 
 def test_the_runs_wrote_every_report(migrated):

@@ -30,6 +30,7 @@ from flitstack_dagster.novo.runs import get_run
 from flitstack_dagster.sandbox.faults import FaultConfig
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.core.settings import Paths
+from flitstack_dagster_tests.kit import resign, waive_sample_gate
 
 # A recognisable token: the security tests grep every output for it.
 TOKEN = "tok_SECRET_canary_123"
@@ -136,19 +137,6 @@ def write_csv(bundle: Path, name: str, header: list[str], rows: list[dict[str, s
     (bundle / name).write_bytes(buf.getvalue().encode(enc, errors="surrogateescape"))
 
 
-def resign(bundle: Path, rows: dict[str, int] | None = None) -> None:
-    """Manifest sizes and SHA-256 match the files again (and row counts where given)."""
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    for entry in manifest["files"]:
-        p = bundle / entry["name"]
-        if p.is_file():
-            body = p.read_bytes()
-            entry["bytes"], entry["sha256"] = len(body), hashlib.sha256(body).hexdigest()
-        if rows and entry["name"] in rows:
-            entry["rows"] = rows[entry["name"]]
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-
-
 def prepare(root: Path, *, work_orders: int = 12, seed: int = 7, mess: float = 0.03, attachments: int = 20,
             tweak: Callable[[Path], None] | None = hostile, instance: dg.DagsterInstance | None = None) -> Prepared:
     """Generate, register and materialize everything before the loads (approval included)."""
@@ -196,14 +184,6 @@ def reuse(root: Path) -> Prepared:
     with duck.connect(Paths(root / "data").duckdb, read_only=True) as con:
         run_key = con.execute("SELECT run_key FROM meta.migration_runs").fetchall()[0][0]
     return Prepared(root, root / "bundle", run_key)
-
-
-def waive_sample_gate(paths: Paths) -> None:
-    """These tests load a full run directly: waive the verified-sample gate, as mapping/approved.yaml allows."""
-    from flitstack_dagster.mapping.approval import waive_sample_verification
-    from flitstack_dagster.mapping.store import approved_path
-
-    waive_sample_verification(approved_path(paths))
 
 
 def clone(src: Prepared, dest: Path) -> Prepared:

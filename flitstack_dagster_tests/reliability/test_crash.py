@@ -34,6 +34,8 @@ from flitstack_dagster.sandbox.store import Store
 from . import kit
 from .oracle import KIND, destination_problems, fields_problems, live
 
+pytestmark = pytest.mark.slow
+
 BEFORE_FILES = tuple(e for e in kit.ENTITIES if e != "file")
 SOAK_ROUNDS = int(os.environ.get("FLITSTACK_SOAK_ROUNDS", "5"))
 HOSTINGS = ("inprocess", "process")

@@ -15,6 +15,8 @@ from flitstack_dagster.sandbox.faults import FaultConfig
 from . import kit
 from .oracle import destination_problems, fields_problems
 
+pytestmark = pytest.mark.slow
+
 
 def assert_clean(p: kit.Prepared, sb, baseline: dict) -> None:
     sb.set_faults(FaultConfig())  # the read-back itself runs without faults

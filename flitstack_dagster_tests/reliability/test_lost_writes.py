@@ -25,6 +25,8 @@ from flitstack_dagster.verification.verify import verify_run
 from . import kit
 from .oracle import destination_problems
 
+pytestmark = pytest.mark.slow
+
 CLEAR = re.compile(
     r"Pipedrive answered the (create|look-up) of deal (work_order:\S+) with id (\d+), which the id map already holds "
     r"for (work_order:\S+): the account lost records it had acknowledged, or someone else writes to it\. "

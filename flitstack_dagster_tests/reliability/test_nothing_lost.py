@@ -32,6 +32,8 @@ from flitstack_dagster.staging.runner import run_all
 from . import kit
 from .oracle import KIND, live
 
+pytestmark = pytest.mark.slow
+
 BUNDLES = [(3, 0.0), (5, 0.05), (11, 0.2)]  # (seed, mess)
 
 

@@ -26,6 +26,8 @@ from flitstack_dagster.sandbox.server import SandboxServer
 from . import kit
 from .oracle import live
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_BYTES = kit.TOKEN.encode()
 

@@ -8,18 +8,16 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import closing
-from pathlib import Path
 
 import httpx
 import pytest
 
 from flitstack_dagster.sandbox.faults import FaultConfig
 from flitstack_dagster.sandbox.server import SandboxServer
+from flitstack_dagster_tests.kit import start_sandbox_cli
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _client(sb: SandboxServer, **kw) -> httpx.Client:
@@ -54,6 +52,7 @@ def test_unknown_route_costs_nothing(sandbox, client) -> None:
     assert u["tokens_today"] == 10 and u["operations"]["getDeals"] == {"count": 1, "tokens": 10}
 
 
+@pytest.mark.slow
 def test_token_costs_follow_the_spec(specs, sandbox, client) -> None:
     org = client.post("/api/v2/organizations", json={"name": "A"}).json()["data"]["id"]
     client.get(f"/api/v2/organizations/{org}")
@@ -429,20 +428,11 @@ def test_token_never_logged(tmp_path, capfd) -> None:
 def test_cli_prints_url_and_token_file_not_token(tmp_path, sigint) -> None:
     """Also when started by a parent that ignores SIGINT (the child inherits that; Ctrl-C must still stop it)."""
     state = tmp_path / "sb" / "state.sqlite"
-    env = dict(os.environ, FLITSTACK_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--plan", "lite",
-                             "--state", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+    env = dict(os.environ, FLITSTACK_DATA_DIR=str(tmp_path / "data"))
+    proc, text, url = start_sandbox_cli(state, "--plan", "lite", env=env,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     try:
-        lines = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "Ctrl-C" in line or not line:
-                break
-        text = "".join(lines)
-        url = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
+        assert url, text
         token_file = state.with_name("api_token")
         token = token_file.read_text().strip()
         assert str(token_file) in text and token not in text

@@ -22,6 +22,7 @@ import pytest
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster.sandbox.store import new_account
+from flitstack_dagster_tests.kit import start_sandbox_cli
 
 from .host_and_write import writes
 
@@ -31,20 +32,9 @@ KINDS = ("organizations", "persons", "deals", "notes", "files")
 
 
 def _start_cli(state: Path) -> tuple[subprocess.Popen, str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     # extended signals: each answer says the tokens left, which the test checks survive a kill
-    proc = subprocess.Popen([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--plan",
-                             "ultimate", "--state", str(state), "--signals", "extended"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, env=env, start_new_session=True)
-    lines = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "Ctrl-C" in line or not line:
-            break
-    url = next(w for w in "".join(lines).split() if w.startswith("http://127.0.0.1:"))
+    proc, text, url = start_sandbox_cli(state, "--plan", "ultimate", "--signals", "extended", start_new_session=True)
+    assert url, text
     return proc, url, state.with_name("api_token").read_text().strip()
 
 
@@ -81,6 +71,7 @@ def _check_restored(c: httpx.Client, acks: list[tuple[str, int, int]]) -> None:
     assert all(acked[k] for k in ("organizations", "persons", "deals", "notes")), acked
 
 
+@pytest.mark.slow
 def test_acknowledged_writes_survive_sigkill_of_the_sandbox_process(tmp_path) -> None:
     state = tmp_path / "sb" / "state.sqlite"
     proc, url, token = _start_cli(state)

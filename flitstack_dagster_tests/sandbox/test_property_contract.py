@@ -23,6 +23,8 @@ from hypothesis import HealthCheck, given, settings
 
 from .conftest import OPENAPI_DIR
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("FLITSTACK_CONTRACT_EXAMPLES", "6"))
 PREFIX = {"v1": "/v1", "v2": "/api/v2"}
 

@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+from flitstack_dagster_tests.kit import start_sandbox_cli
 
 REPO = Path(__file__).resolve().parents[2]
 FIRST, SECOND = "1a" * 20, "2b" * 20
@@ -20,19 +22,10 @@ def run_sandbox(state: Path, env_token: str | None, *extra: str) -> tuple[str, s
     """Start the CLI, wait for it to serve, check the token file's token is accepted, stop it; return
     (everything it printed, the token file's token)."""
     env = {k: v for k, v in os.environ.items() if k != "PIPEDRIVE_API_TOKEN"}
-    env.update(PYTHONUNBUFFERED="1", **({"PIPEDRIVE_API_TOKEN": env_token} if env_token else {}))
-    proc = subprocess.Popen([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0",
-                             "--state", str(state), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, env=env)
+    env.update({"PIPEDRIVE_API_TOKEN": env_token} if env_token else {})
+    proc, text, url = start_sandbox_cli(state, *extra, env=env)
     try:
-        lines, deadline = [], time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "Ctrl-C" in line or not line:
-                break
-        text = "".join(lines)
-        url = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
+        assert url, text
         token = state.with_name("api_token").read_text().strip()
         assert httpx.get(url + "/v1/users/me", headers={"x-api-token": token}).status_code == 200
     finally:
@@ -44,6 +37,7 @@ def run_sandbox(state: Path, env_token: str | None, *extra: str) -> tuple[str, s
     return printed, token
 
 
+@pytest.mark.slow
 def test_a_saved_account_keeps_its_token_and_says_how_to_use_another(tmp_path) -> None:
     state = tmp_path / "sb" / "state.sqlite"
     printed, token = run_sandbox(state, FIRST)

@@ -104,6 +104,7 @@ RULES = ["FREQ=DAILY;INTERVAL=3", "FREQ=WEEKLY;INTERVAL=2", "FREQ=WEEKLY;INTERVA
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(RULES), st.dates(date(2000, 1, 1), date(2026, 12, 31)))
+@pytest.mark.slow
 def test_fast_forward_equals_plain_dateutil(rule, start):
     """The fast-forwarded DTSTART gives exactly the dates a plain dateutil expansion gives."""
     r = parse_recurrence(rule, None, None)

@@ -16,6 +16,8 @@ from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster.staging.quarantine import accounting
 from flitstack_dagster.staging.runner import run_all
 
+pytestmark = pytest.mark.slow
+
 # generator problem -> the reason codes staging may report for it
 EXPECT = {
     "invalid_email": {"invalid_email"}, "impossible_date": {"bad_date", "bad_datetime"},

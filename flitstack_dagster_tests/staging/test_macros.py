@@ -241,6 +241,7 @@ def _fmt(dt: datetime, fmt: str, order: str) -> str:
     order=st.sampled_from(["MDY", "DMY"]),
     tz=st.sampled_from(["America/Chicago", "Europe/Berlin", "Australia/Sydney", "UTC", "Asia/Kolkata"]),
 )
+@pytest.mark.slow
 def test_property_every_format_both_orders_matches_zoneinfo(con, dt, fmt, order, tz):
     dt = dt.replace(microsecond=0)
     if "%S" not in fmt:

@@ -73,6 +73,7 @@ def con():
     c.close()
 
 
+@pytest.mark.slow
 def test_blank_required_dates_are_reported_and_the_record_still_loads(con):
     got = [(x["file"], x["row_number"], x["column"], x["raw_value"], x["level"])
            for x in _quarantine(con, reason_code="missing_required") if x["column"] in ("Date Requested", "Work Date")]

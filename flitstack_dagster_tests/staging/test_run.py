@@ -119,6 +119,7 @@ def q(con, run_key="r1", **where) -> list[dict]:
                      "ORDER BY file, row_number, \"column\"", run_key, *where.values())
 
 
+@pytest.mark.slow
 def test_accounting_identity_holds_for_every_file(ro):
     con = ro
     accts = {a.file: a for a in accounting(con, "r1")}
@@ -130,6 +131,7 @@ def test_accounting_identity_holds_for_every_file(ro):
     assert (accts["workflow_rules.json"].staged_rows, accts["workflow_rules.json"].quarantined_rows) == (1, 2)
 
 
+@pytest.mark.slow
 def test_accounting_flags_a_lost_row(con):
     con.execute("DELETE FROM staging.stg_labor WHERE labor_id = 'L1'")
     assert not {a.file: a for a in accounting(con, "r1")}["labor.csv"].ok
@@ -254,6 +256,7 @@ def test_quarantine_summary(ro):
     assert s[("work_orders.csv", "unknown_value", "value")] == 3  # Status, District, Tags
 
 
+@pytest.mark.slow
 def test_rerun_replaces_exactly_that_runs_partition(con):
     raw_layer(con, "r2", {"work_orders": [{"WO Number": "B-1", "Title": "t", "Status": "Open"},
                                           {"WO Number": "B-1", "Title": "t2", "Status": "Open"}],
@@ -281,6 +284,7 @@ def test_rerun_replaces_exactly_that_runs_partition(con):
     assert q(con, "r1") == q_r1
 
 
+@pytest.mark.slow
 def test_new_udf_column_in_a_later_run_is_added(con):
     raw_layer(con, "r3", {"work_orders": [{"WO Number": "C-1", "Title": "t", "Status": "Open", "UDF: Ward": "7"}],
                           "user_defined_fields": [{"Entity": "Work Order", "Label": "Ward", "Column": "UDF: Ward",
@@ -292,6 +296,7 @@ def test_new_udf_column_in_a_later_run_is_added(con):
     assert sorted((r["_run_key"], r["udf_ward"]) for r in got) == [("r1", None), ("r3", 7.0)]
 
 
+@pytest.mark.slow
 def test_delta_deleted_rows_stage(con):
     raw_layer(con, "d1", {"deleted": [{"Entity": "Work Order", "ID": "WO-1", "Deleted At": "2026-11-21T10:00:00Z"},
                                       {"Entity": "Gadget", "ID": "G1", "Deleted At": "later"}]}, kind="delta")
@@ -317,6 +322,7 @@ def test_unlanded_run_and_unstaged_ref_are_clear_errors():
         run_model(c, m["stg_departments"], "bad")
 
 
+@pytest.mark.slow
 def test_failed_model_rolls_back_and_keeps_the_previous_partition(con, tmp_path):
     m = {x.name: x for x in discover_models()}["stg_labor"]
     before = rows(con, "SELECT * FROM staging.stg_labor ORDER BY _row_number")
@@ -327,6 +333,7 @@ def test_failed_model_rolls_back_and_keeps_the_previous_partition(con, tmp_path)
     assert len(q(con, file="labor.csv")) == 4
 
 
+@pytest.mark.slow
 def test_delta_links_to_records_of_the_tenants_earlier_runs(con):
     m = {x.name: x for x in discover_models()}
     delta = {"assets": [{"Asset ID": "AS3", "Asset Name": "Valve", "Parent Asset ID": "AS1", "Account ID": "A1"}],

@@ -28,6 +28,7 @@ def staged(tmp_path_factory):
     return con, bundle
 
 
+@pytest.mark.slow
 def test_rebuild_reference_lists_every_rule_and_form_of_the_bundle(staged):
     con, bundle = staged
     rules = json.loads((bundle / "workflow_rules.json").read_text(encoding="utf-8"))

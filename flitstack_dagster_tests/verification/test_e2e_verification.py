@@ -11,15 +11,9 @@ import pytest
 from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.definitions import build_definitions
-from flitstack_dagster.defs.partitions import migration_runs
-from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import build_resources
 from flitstack_dagster.defs.verification import verify_migration_run
-from flitstack_dagster.mapping.demo_approval import approve_for_demo
-from flitstack_dagster.novo.runs import add_run
-from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.core.settings import Paths
-from flitstack_dagster_tests.reliability.kit import waive_sample_gate
+from flitstack_dagster_tests.kit import migrated_through_dagster
 
 from .test_report_reconcile import dump_dom
 
@@ -35,20 +29,9 @@ def migrated(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e_verify")
     bundle = root / "bundle"
     assert cli_main(["generate", "--work-orders", "8", "--seed", "7", "--mess", "0.02", "--out", str(bundle)]) == 0
-    paths = Paths(root / "data").ensure()
-    with duck.connect(paths.duckdb) as con:
-        run = add_run(con, bundle, "full", paths.work)
-    with SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb:
-        pipedrive = PipedriveResource(base_url=sb.base_url, api_token=sb.api_token)
-        instance = dg.DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions(migration_runs.name, [run.run_key])
-        job = build_definitions(paths.root, pipedrive=pipedrive).resolve_job_def("migrate")
-        first = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
-        assert not _checks(first)["mapping_approved"].passed  # waits for the approval, as it must
-        approve_for_demo(paths)
-        waive_sample_gate(paths)  # this full run is verified on its own, without a sample run first
-        second = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
-        yield sb, paths, run.run_key, second, pipedrive, instance
+    with migrated_through_dagster(bundle, root / "data") as m:
+        assert not _checks(m.first)["mapping_approved"].passed  # waits for the approval, as it must
+        yield m.sandbox, m.paths, m.run_key, m.second, m.pipedrive, m.instance
 
 
 def test_full_run_verifies_with_zero_unexplained_mismatches(migrated):

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from flitstack_dagster.loading.reconcile import reconcile_run
 from flitstack_dagster.verification.report_html import write_field_diff_report
 from flitstack_dagster.verification.verify import verify_run
@@ -65,6 +67,7 @@ def test_reconciliation_fails_before_verification_and_for_unloaded_records(world
     assert reconcile_run(hm.con, RUN).passed  # set aside by the loader, with its reason, is accounted for
 
 
+@pytest.mark.slow
 def test_html_report_opens_offline_in_headless_chromium(world, tmp_path):
     sb, client, hm = world
     sb.patch_record("deals", hm.ids["work_order:WO-1"], {"title": "Tampered <b>title</b>"})
