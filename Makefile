@@ -28,7 +28,7 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
-# Issue 8's benchmarks, one after the other (results: BENCHMARKS.md); BENCH_ARGS=--quick for a smoke run.
+# The benchmarks, one after the other (results: BENCHMARKS.md); BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scale_bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/loader_bench.py $(BENCH_ARGS)

@@ -60,7 +60,8 @@ BAD_SETTINGS = [
     ({"PIPEDRIVE_BASE_URL": "yourcompany.pipedrive.com"},
      "PIPEDRIVE_BASE_URL must start with https:// (e.g. https://yourcompany.pipedrive.com)"),
     ({"PIPEDRIVE_SEATS": "five"}, "PIPEDRIVE_SEATS must be a whole number of seats, e.g. 5 (got 'five')"),
-    ({"PIPEDRIVE_PLAN": "gold"}, "PIPEDRIVE_PLAN must be one of lite, growth, premium, ultimate, e.g. growth (got 'gold')"),
+    ({"PIPEDRIVE_PLAN": "gold"}, "PIPEDRIVE_PLAN must be one of lite, growth, premium, ultimate (or an older plan's "
+                                 "name: essential, advanced, power, enterprise, professional), e.g. growth (got 'gold')"),
     ({"PIPEDRIVE_DAILY_RESERVE": "half"}, "PIPEDRIVE_DAILY_RESERVE must be a fraction of the daily token budget"),
     ({"PIPEDRIVE_API_TOKEN": ""}, "PIPEDRIVE_API_TOKEN is not set: set it to the API token alone"),
     ({"PIPEDRIVE_BASE_URL": f"https://acme.pipedrive.com/?api_token={TOKEN}"},

@@ -69,7 +69,8 @@ def test_settings_from_the_environment_are_checked_when_the_step_runs(monkeypatc
         "PIPEDRIVE_BASE_URL is not set: set it to your Pipedrive company URL, starting with https://, "
         "e.g. https://yourcompany.pipedrive.com",
         "PIPEDRIVE_API_TOKEN is not set: set it to the API token alone (Pipedrive: Personal preferences > API)",
-        "PIPEDRIVE_PLAN must be one of lite, growth, premium, ultimate, e.g. growth (got 'gold')",
+        "PIPEDRIVE_PLAN must be one of lite, growth, premium, ultimate (or an older plan's name: essential, "
+        "advanced, power, enterprise, professional), e.g. growth (got 'gold')",
     ])
 
 

@@ -121,6 +121,7 @@ def generated(tmp_path_factory):
     return paths, run_key, profile, audit
 
 
+@pytest.mark.slow
 def test_the_scope_document_plans_the_calendar(generated):
     _paths, _run, profile, audit = generated
     mapping = propose_mapping(profile, audit)

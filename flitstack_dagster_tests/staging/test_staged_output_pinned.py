@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flitstack_dagster.cli import main
 from flitstack_dagster.novo.bundle import open_bundle
@@ -53,6 +54,7 @@ def staged_output(work: Path) -> dict:
     return out
 
 
+@pytest.mark.slow  # stages a full and a delta bundle
 def test_staged_output_is_unchanged(tmp_path: Path):
     want = json.loads(GOLDEN.read_text(encoding="utf-8"))
     got = staged_output(tmp_path)
