@@ -3,6 +3,8 @@ Text that came from the data is printed through safe_text.plain_line, so it cann
 
 from __future__ import annotations
 
+import textwrap
+
 import duckdb
 
 from flitstack_dagster.core import duck
@@ -30,9 +32,11 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
     for a in [] if brief else accounts:
         print(f"{plain_line(a.file):28} {a.raw_rows:>9,} {a.staged_rows:>9,} {a.quarantined_rows:>9,}  {'yes' if a.ok else 'NO'}")
     if reasons and not brief:
-        print("\nQuarantine by reason (row: record set aside; value: record kept, value repaired or blanked)")
-        for r in reasons:
-            print(f"  {plain_line(r.file):26} {plain_line(r.reason_code):22} {r.level:5} {r.count:>7,}")
+        print("\nQuarantine by reason (file by file, each with its row and column: quarantine.csv)")
+        for level, what in (("row", "records set aside"), ("value", "records kept, a value repaired or blanked")):
+            counts = _by_reason(reasons, level)
+            if counts:
+                _wrapped(f"{what}: " + ", ".join(f"{plain_line(code)} {n:,}" for code, n in counts))
     if shaped_aside and not brief:
         print("\nSet aside while shaping (shaped.set_aside: e.g. unreadable PM recurrences, missing parents)")
         for entity, reason, n in shaped_aside:
@@ -55,11 +59,25 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
         return
     if sandbox_usage:
         print(f"\nTokens spent today in the sandbox account: {sandbox_usage['tokens_today']:,}")
-    print("\nReports")
     report_dir = paths.reports / run_key
-    for p in sorted(report_dir.glob("*")) if report_dir.exists() else []:
-        print(f"  {p}")
+    names = sorted(p.name for p in report_dir.glob("*")) if report_dir.exists() else []
+    print(f"\nReports in {report_dir}/" if names else "\nReports")
+    if names:
+        _wrapped(", ".join(plain_line(n) for n in names))
     print(f"  DuckDB: {paths.duckdb}")
+
+
+def _by_reason(reasons: list, level: str) -> list[tuple[str, int]]:
+    """Counts per reason code over every file, largest first."""
+    totals: dict[str, int] = {}
+    for r in reasons:
+        if r.level == level:
+            totals[r.reason_code] = totals.get(r.reason_code, 0) + r.count
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _wrapped(text: str) -> None:
+    print(textwrap.fill(text, width=100, initial_indent="  ", subsequent_indent="    "))
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]:

@@ -26,3 +26,25 @@ def test_summary_counts_records_set_aside_while_shaping(tmp_path, capsys):
 def test_summary_without_shaping_says_nothing_about_it(tmp_path, capsys):
     print_summary(Paths(tmp_path), "full-1")
     assert "Set aside while shaping" not in capsys.readouterr().out
+
+
+def test_quarantine_and_reports_are_summed_up_in_a_few_lines(tmp_path, capsys):
+    paths = Paths(tmp_path)
+    con = duckdb.connect(str(paths.duckdb))
+    con.execute("CREATE SCHEMA staging")
+    con.execute("CREATE TABLE staging.quarantine (_run_key VARCHAR, file VARCHAR, reason_code VARCHAR, "
+                "level VARCHAR, row_number BIGINT)")
+    con.execute("INSERT INTO staging.quarantine VALUES ('full-1', 'labor.csv', 'duplicate_id', 'row', 3), "
+                "('full-1', 'labor.csv', 'duplicate_id', 'row', 3), ('full-1', 'notes.csv', 'duplicate_id', 'row', 9), "
+                "('full-1', 'labor.csv', 'bad_date', 'value', 4), ('full-1', 'notes.csv', 'bad_date', 'value', 5), "
+                "('full-1', 'notes.csv', 'unknown_value', 'value', 5), ('full-2', 'labor.csv', 'hostile', 'row', 1)")
+    con.close()
+    (paths.reports / "full-1").mkdir(parents=True)
+    for name in ("quarantine.csv", "scope.md"):
+        (paths.reports / "full-1" / name).write_text("x")
+    print_summary(paths, "full-1")
+    out = capsys.readouterr().out
+    assert "  records set aside: duplicate_id 2\n" in out  # distinct rows, over every file
+    assert "  records kept, a value repaired or blanked: bad_date 2, unknown_value 1\n" in out
+    assert "hostile" not in out  # another run's
+    assert f"Reports in {paths.reports / 'full-1'}/\n  quarantine.csv, scope.md\n" in out
