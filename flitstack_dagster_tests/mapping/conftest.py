@@ -154,6 +154,20 @@ def source(con):
     return con
 
 
+@pytest.fixture
+def odd_status_proposal(source, tmp_path):
+    """A proposal with one tenant status whose name means nothing known ("Stage 7"): proposed on an open
+    stage, below the confidence threshold. (profile, proposal, path of proposed.yaml)."""
+    from flitstack_dagster.mapping.profile import profile_source
+    from flitstack_dagster.mapping.propose import propose_mapping
+    from flitstack_dagster.mapping.yamlio import write_proposal
+
+    stage(source, "work_orders", [{"wo_number": "WO-9", "title": "odd", "status": "Stage 7", "priority": "Low"}])
+    profile = profile_source(source, "full-1")
+    proposed = propose_mapping(profile)
+    return profile, proposed, write_proposal(tmp_path / "proposed.yaml", proposed)
+
+
 class FakeAudit:
     """Stands in for AccountAudit where only a few attributes are read."""
 

@@ -10,18 +10,13 @@ from flitstack_dagster.mapping.approval import approve, check_approval, require_
 from flitstack_dagster.mapping.model import StatusTarget
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
-from flitstack_dagster.mapping.yamlio import dump_mapping, load_mapping, mapping_markdown, write_mapping, write_proposal
+from flitstack_dagster.mapping.yamlio import dump_mapping, load_mapping, mapping_markdown, write_mapping
 from flitstack_dagster_tests.mapping.conftest import stage
 
 
 @pytest.fixture
-def setup(source, tmp_path):
-    # a tenant status whose name means nothing known: proposed on an open stage, below the threshold
-    stage(source, "work_orders", [{"wo_number": "WO-9", "title": "odd", "status": "Stage 7", "priority": "Low"}])
-    profile = profile_source(source, "full-1")
-    proposed = propose_mapping(profile)
-    pp = write_proposal(tmp_path / "proposed.yaml", proposed)
-    return source, profile, proposed, pp, tmp_path / "approved.yaml"
+def setup(source, odd_status_proposal, tmp_path):
+    return (source, *odd_status_proposal, tmp_path / "approved.yaml")
 
 
 def _fill_unmapped(path):

@@ -9,21 +9,13 @@ from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.approval import STALE_PROPOSAL, Override, approve_proposed, check_approval
 from flitstack_dagster.mapping.model import RECORD_PLANS
-from flitstack_dagster.mapping.profile import profile_source
-from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.review import blocking_values, status_rows, value_tables
-from flitstack_dagster.mapping.yamlio import load_mapping, write_proposal
-from flitstack_dagster_tests.mapping.conftest import stage
+from flitstack_dagster.mapping.yamlio import load_mapping
 
 
 @pytest.fixture
-def setup(source, tmp_path):
-    # a tenant status whose name means nothing known: proposed on an open stage, below the threshold
-    stage(source, "work_orders", [{"wo_number": "WO-9", "title": "odd", "status": "Stage 7", "priority": "Low"}])
-    profile = profile_source(source, "full-1")
-    proposed = propose_mapping(profile)
-    pp = write_proposal(tmp_path / "proposed.yaml", proposed)
-    return profile, proposed, pp, tmp_path
+def setup(odd_status_proposal, tmp_path):
+    return (*odd_status_proposal, tmp_path)
 
 
 def _stamp_free(path) -> dict:
