@@ -6,6 +6,11 @@ here with the targets it can take, its default (the proposal's) first. A row wit
 changed; the others drive shaping: the record row (`Labor ID`, `Line ID`, `PM ID` → `activity.type`)
 names the activity type in its `options`, and a detail column goes to its activity field, into the
 activity's note, or nowhere (`none`).
+
+The rows of the record files (accounts, assets, contacts, work orders) are honoured or refused too: a
+column copied into a custom field may be renamed or dropped, a column not migrated may become a custom
+field of its file's records, and a standard field or a structural row (identity, links, stage, owner,
+sums) keeps the proposal's target.
 """
 
 from __future__ import annotations
@@ -135,18 +140,53 @@ def refused_rows(mapping: Mapping) -> list[str]:
     return out
 
 
+# transforms by which shaping builds a record's structure (identity, links, stage, owner, sums): their
+# rows can't be moved, as the value is not copied into the field but computed from it
+STRUCTURAL_TRANSFORMS = ("source_id", "hierarchy_parent", "account_parent", "status_map", "owner", "lookup",
+                         "total_cost", "labor_cost", "parts_cost", "options_source", "id_map")
+
+
+def editable(f: FieldMapping) -> bool:
+    """A proposal row of a record file the lead may point elsewhere: one not migrated, or one copying its
+    value into a custom field (renamed, or `none`). Standard fields, structural rows and the rows of
+    fixed files are fixed; activity rows take the targets TARGETS lists."""
+    if f.source_entity in FIXED_FILES or (f.source_entity, f.source_column) in TARGETS:
+        return False
+    if f.target_entity == "none":
+        return True
+    return f.custom and bool(f.target_field) and ":" not in f.target_field and not f.transform.startswith(
+        STRUCTURAL_TRANSFORMS)
+
+
+def _record_entities(proposed: Mapping) -> dict[str, str]:
+    """Source file -> the Pipedrive entity its records become (from the proposal's source-id rows)."""
+    return {f.source_entity: f.target_entity for f in proposed.fields if f.transform.startswith("source_id")}
+
+
 def fixed_rows_changed(approved: Mapping, proposed: Mapping) -> list[str]:
-    """Rows of files that can't be changed whose target is none of the proposal's for that column."""
-    want: dict[tuple[str, str], list[str]] = {}
+    """Rows edited in a way shaping would not honour, one sentence each: a fixed row (every row of a
+    fixed file, a standard field, a structural row) moved off the proposal's target, or an editable row
+    pointed at another entity than its file's records."""
+    records = _record_entities(proposed)
+    want: dict[tuple[str, str, str], list[FieldMapping]] = {}
     for f in proposed.fields:
-        if f.source_entity in FIXED_FILES:
-            want.setdefault((f.source_entity, f.source_column), []).append(target_of(f))
+        if (f.source_entity, f.source_column) not in TARGETS or f.transform.startswith(STRUCTURAL_TRANSFORMS):
+            want.setdefault((f.source_entity, f.source_column, f.transform), []).append(f)
     out = []
     for f in approved.fields:
-        allowed = tuple(dict.fromkeys(want.get((f.source_entity, f.source_column), [])))
-        if allowed and target_of(f) not in allowed:
-            out.append(f"fields {f.source_entity}.'{f.source_column}' → {target_of(f)} can't be changed: "
-                       f"it can only take {_say(allowed)}")
+        rows = want.get((f.source_entity, f.source_column, f.transform))
+        if not rows or target_of(f) in {target_of(r) for r in rows}:
+            continue
+        where = f"fields {f.source_entity}.'{f.source_column}' → {target_of(f)}"
+        entity = records.get(f.source_entity)
+        if entity and all(editable(r) for r in rows):
+            if f.target_entity not in ("none", entity):
+                out.append(f"{where} can't be honoured: {f.source_entity} rows become {entity} records, so it can "
+                           f"take a field of {entity} or none")
+            continue
+        allowed = _say(tuple(dict.fromkeys(target_of(r) for r in rows)))
+        why = "" if f.source_entity in FIXED_FILES else " (the record is built from it: a standard field or a link)"
+        out.append(f"{where} can't be changed{why}: it can only take {allowed}")
     return out
 
 
@@ -159,5 +199,5 @@ def activity_types_used(mapping: Mapping) -> list[str]:
 
 ENTRY_TYPES = "notes.Entry Type"  # value map: activity-log entry type -> activity type ("" = a note)
 
-__all__ = ["ENTRY_TYPES", "FIXED_FILES", "NONE", "NOTE", "RECORD_ROWS", "TARGETS", "activity_type",
-           "activity_types_used", "detail_target", "fixed_rows_changed", "in_note", "record_row", "refused_rows"]
+__all__ = ["ENTRY_TYPES", "FIXED_FILES", "NONE", "NOTE", "RECORD_ROWS", "STRUCTURAL_TRANSFORMS", "TARGETS",
+           "activity_type", "activity_types_used", "detail_target", "editable", "fixed_rows_changed", "in_note", "record_row", "refused_rows"]

@@ -28,6 +28,7 @@ from typing import Literal
 
 import polars as pl
 
+from flitstack_dagster.mapping.activity_rows import STRUCTURAL_TRANSFORMS
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.columns import snake
 
@@ -215,9 +216,6 @@ def ref(expr: pl.Expr) -> pl.Expr:
 # ---------------------------------------------------------------------------------------- mapping
 
 
-STRUCTURAL_TRANSFORMS = ("source_id", "hierarchy_parent", "account_parent", "status_map", "owner", "lookup")
-
-
 def target_name(mapping: Mapping, entity: str, column: str, default: str | None) -> str | None:
     """The Pipedrive field name a source column's *value* lands in: the mapping's row, else the
     spec default.
@@ -229,16 +227,14 @@ def target_name(mapping: Mapping, entity: str, column: str, default: str | None)
     rows = [f for f in mapping.fields if f.source_entity == entity and f.source_column == column]
     if not rows:
         return default
-    value_rows = [
-        f for f in rows
-        if f.target_entity != "none" and f.target_field and ":" not in f.target_field
-        and not f.transform.startswith(STRUCTURAL_TRANSFORMS)
-    ]
-    if value_rows:
-        return value_rows[0].target_field
     if all(f.target_entity == "none" or not f.target_field for f in rows):
         return None
-    return default
+    value_rows = [f for f in rows if not f.transform.startswith(STRUCTURAL_TRANSFORMS)
+                  and ":" not in (f.target_field or "")]
+    if not value_rows:
+        return default
+    named = [f.target_field for f in value_rows if f.target_entity != "none" and f.target_field]
+    return named[0] if named else None  # the lead pointed the value row at none: not migrated
 
 
 def value_map(mapping: Mapping, key: str) -> dict[str, str | None] | None:
