@@ -1,0 +1,92 @@
+"""`flitstack sandbox --users users.csv`: a customer's user list becomes the sandbox account's users
+(so owner resolution is rehearsed against it); a bad file is named with its row and column."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.sandbox.seed_users import UsersFileError, read_users_csv
+from flitstack_dagster_tests.kit import REPO, start_sandbox_cli
+
+GOOD = ("name,email,active_flag,is_admin\n"
+        "Rosa Diaz,rosa.diaz@metro-utility.example,true,true\n"
+        "Ken Ito,ken.ito@metro-utility.example,yes,\n"
+        "\n"
+        "Former Tech,former@metro-utility.example,false,no\n")
+
+
+def _csv(tmp_path: Path, text: str, name: str = "users.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_a_good_file_gives_users_in_the_user_shape(tmp_path):
+    users = read_users_csv(_csv(tmp_path, GOOD))
+    assert users == [
+        {"id": 1, "name": "Rosa Diaz", "email": "rosa.diaz@metro-utility.example", "active_flag": True, "is_admin": True},
+        {"id": 2, "name": "Ken Ito", "email": "ken.ito@metro-utility.example", "active_flag": True, "is_admin": False},
+        {"id": 3, "name": "Former Tech", "email": "former@metro-utility.example", "active_flag": False,
+         "is_admin": False},
+    ]
+
+
+def test_given_ids_are_kept_and_the_rest_numbered_after_them(tmp_path):
+    users = read_users_csv(_csv(tmp_path, "id,email,name,is_admin\n900,a@x.example,A,1\n,b@x.example,B,0\n"))
+    assert [(u["id"], u["name"]) for u in users] == [(900, "A"), (901, "B")]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("name,email,is_admin\nA,a@x.example,true\nB,not-an-email,false\n", "row 2, column email"),
+    ("name,email,is_admin\nA,a@x.example,maybe\n", "row 1, column is_admin"),
+    ("name,email,is_admin\n,a@x.example,true\n", "row 1, column name"),
+    ("name,email,is_admin\nA,a@x.example,true\nB,A@X.example,false\n", "row 2, column email"),
+    ("name,email,is_admin,id\nA,a@x.example,true,-4\n", "row 1, column id"),
+    ("name,email,is_admin,id\nA,a@x.example,true,3\nB,b@x.example,false,3\n", "row 2, column id"),
+    ("name,email,is_admin\nA,a@x.example,true,extra\n", "row 1, column 4"),
+    ("name,email,phone\nA,a@x.example,555\n", "header row, column 3"),
+    ("name,is_admin\nA,true\n", "no 'email' column"),
+    ("name,email\nA,a@x.example\n", "no row has is_admin"),
+    ("name,email,is_admin\n", "no user rows"),
+])
+def test_a_bad_file_is_named_with_its_row_and_column(tmp_path, text, where):
+    with pytest.raises(UsersFileError) as e:
+        read_users_csv(_csv(tmp_path, text, "staff.csv"))
+    assert str(e.value).startswith("staff.csv: ") and where in str(e.value), str(e.value)
+
+
+@pytest.mark.slow
+def test_the_sandbox_serves_the_files_users(tmp_path):
+    state = tmp_path / "sb" / "state.sqlite"
+    proc, printed, url = start_sandbox_cli(state, "--users", str(_csv(tmp_path, GOOD)))
+    try:
+        assert url, printed
+        assert "3 users from users.csv" in printed
+        token = state.with_name("api_token").read_text().strip()
+        with PipedriveClient(url, token) as c:
+            users = c.list_users()
+            me = c.me()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert [(u.name, u.email, u.active_flag, bool(u.is_admin)) for u in users] == [
+        ("Rosa Diaz", "rosa.diaz@metro-utility.example", True, True),
+        ("Ken Ito", "ken.ito@metro-utility.example", True, False),
+        ("Former Tech", "former@metro-utility.example", False, False)]
+    assert me.email == "rosa.diaz@metro-utility.example" and me.is_you
+
+
+def test_a_bad_file_stops_the_command_before_it_starts(tmp_path):
+    bad = _csv(tmp_path, "name,email,is_admin\nA,a@x.example,true\nB,b@,false\n")
+    done = subprocess.run([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--state",
+                           str(tmp_path / "sb" / "state.sqlite"), "--users", str(bad)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: users.csv: row 2, column email: 'b@' is not an email address")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "sb").exists()
