@@ -28,8 +28,10 @@ from flitstack_dagster.sandbox.seed_users import read_users_csv
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0 = any free port; default 8765)")
-    parser.add_argument("--plan", default="growth", choices=PLAN_NAMES)
-    parser.add_argument("--seats", type=int, default=5)
+    parser.add_argument("--plan", default=None, choices=PLAN_NAMES,
+                        help="default growth; with --from-account, the copied account's PIPEDRIVE_PLAN")
+    parser.add_argument("--seats", type=int, default=None,
+                        help="default 5; with --from-account, the copied account's PIPEDRIVE_SEATS")
     parser.add_argument("--state", type=Path, default=None,
                         help="state database (default: <data folder>/sandbox/state.sqlite; an old state.json next to it is migrated)")
     parser.add_argument("--latency-ms", type=int, default=0, help="fault injection: added latency")
@@ -90,6 +92,18 @@ def _copied_schema(args: argparse.Namespace, state: Path):
     return schema
 
 
+def _settle_plan(args: argparse.Namespace) -> None:
+    """Plan and seats not given: a copy rehearses the copied account's (its settings), else growth, 5."""
+    if args.from_account:
+        from flitstack_dagster.core.settings import pipedrive_settings
+
+        settings = pipedrive_settings()
+        args.plan = args.plan if args.plan is not None else settings.plan
+        args.seats = args.seats if args.seats is not None else settings.seats
+    args.plan = args.plan if args.plan is not None else "growth"
+    args.seats = args.seats if args.seats is not None else 5
+
+
 def _confirmed(question: str) -> bool:
     try:
         return input(question).strip().lower() in ("y", "yes")
@@ -130,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     state = (args.state or data_paths().sandbox_state).resolve()
     users = read_users_csv(args.users) if args.users else None
     copied = _copied_schema(args, state) if args.from_account else None
+    _settle_plan(args)
     try:
         faults = FaultConfig(error_rate=args.error_rate, latency_ms=args.latency_ms, drop_rate=args.drop_rate,
                              commit_then_fail_rate=args.commit_then_fail_rate, seed=args.fault_seed)

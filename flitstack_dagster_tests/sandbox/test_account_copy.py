@@ -90,6 +90,7 @@ def test_the_copy_is_a_new_account_with_the_real_accounts_schema(real_account, t
     cost = read_cost()
     assert f"costing {cost} tokens" in printed and f"spent {cost} tokens" in printed
     assert "3 users, 2 pipelines, 8 stages, 3 custom fields (5 options), 7 activity types" in printed
+    assert "plan premium, 5 seats" in printed  # the copied account's settings, not the sandbox default
     assert real_account.api_token not in printed
     assert used["tokens_today"] == cost  # exactly the reads it announced
     changed = [op for op, n in used["operations"].items() if n != before.get(op)]
@@ -119,3 +120,19 @@ def test_the_copy_never_overwrites_a_saved_account(real_account, tmp_path):
     assert done.returncode == 2
     assert "already holds one" in done.stderr and "--state" in done.stderr
     assert real_account.usage()["tokens_today"] == 0
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"PIPEDRIVE_BASE_URL": ""}, "PIPEDRIVE_BASE_URL is not set"),
+    ({"PIPEDRIVE_API_TOKEN": "0123456789abcdef-not-this-accounts"}, "refused the API token"),
+])
+def test_a_source_account_it_cannot_read_is_named(real_account, tmp_path, change, said):
+    env = {**_env(real_account, tmp_path / "data"), **change}
+    done = subprocess.run([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--state",
+                           str(tmp_path / "copy" / "state.sqlite"), "--from-account", "--yes"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
+    for token in (real_account.api_token, change.get("PIPEDRIVE_API_TOKEN") or real_account.api_token):
+        assert token not in done.stdout + done.stderr
+    assert not (tmp_path / "copy").exists()
