@@ -88,6 +88,9 @@ def _copied_schema(args: argparse.Namespace, state: Path):
         if not args.yes and not _confirmed("Copy it into a new sandbox account? [y/N] "):
             raise UserError("stopped before reading anything: answer y to copy the account, or pass --yes.")
         schema = read_account_schema(client)
+        if not any(u.get("is_admin") for u in schema.users):
+            raise UserError(f"{client.host} listed no admin among its users (GET /v1/users), so the copy would have "
+                            "no user for its API token; use the API token of an admin of that account.")
         print(f"  copied {schema.summary()}; spent {client.tokens_spent} tokens", flush=True)
     return schema
 

@@ -40,8 +40,9 @@ def node_sdk() -> Path:
                     "with npm to run it")
     installed = NODE_DIR / "node_modules" / "pipedrive" / "package.json"
     if not installed.exists() or json.loads(installed.read_text())["version"] != _pinned_version():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600,
-                       capture_output=True)
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, timeout=600,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"npm ci in {NODE_DIR} failed:\n{done.stderr[-2000:]}"
     return NODE_DIR
 
 
