@@ -90,3 +90,29 @@ def test_a_bad_file_stops_the_command_before_it_starts(tmp_path):
     assert done.stderr.startswith("error: users.csv: row 2, column email: 'b@' is not an email address")
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "sb").exists()
+
+
+def test_owner_resolution_rehearses_with_the_files_users(tmp_path):
+    """Technicians resolve to the CSV's users by email over the sandbox's API; an inactive one falls back."""
+    import polars as pl
+
+    from flitstack_dagster.mapping.audit import read_users
+    from flitstack_dagster.mapping.owners import resolve_owners
+    from flitstack_dagster.sandbox.seed import install_users
+    from flitstack_dagster.sandbox.server import SandboxServer
+
+    users = read_users_csv(_csv(tmp_path, "id,name,email,is_admin,active_flag\n"
+                                          "41,Rosa Diaz,rosa.diaz@metro-utility.example,true,true\n"
+                                          "42,Ken Ito,Ken.Ito@metro-utility.example,false,true\n"
+                                          "43,Former Tech,former@metro-utility.example,false,false\n"))
+    contacts = pl.DataFrame([("C1", "Ken", "Ito", " ken.ito@METRO-utility.example", "Technician"),
+                             ("C2", "Former", "Tech", "former@metro-utility.example", "Technician"),
+                             ("C3", "New", "Hire", "new@metro-utility.example", "Technician")],
+                            schema=["contact_id", "first_name", "last_name", "email", "role"], orient="row")
+    with SandboxServer(state_path=None) as sb:
+        install_users(sb.store, users)
+        with PipedriveClient(sb.base_url, sb.api_token) as c:
+            resolved = resolve_owners(contacts, None, read_users(c))
+    assert [(r.contact_id, r.owner_user_id, r.match) for r in resolved.rows] == [
+        ("C1", 42, "email"), ("C2", 41, "fallback"), ("C3", 41, "fallback")]
+    assert "inactive" in resolved.rows[1].reason
