@@ -116,3 +116,27 @@ def test_owner_resolution_rehearses_with_the_files_users(tmp_path):
     assert [(r.contact_id, r.owner_user_id, r.match) for r in resolved.rows] == [
         ("C1", 42, "email"), ("C2", 41, "fallback"), ("C3", 41, "fallback")]
     assert "inactive" in resolved.rows[1].reason
+
+
+def test_the_admin_channel_replaces_the_users_and_they_survive_a_restart(tmp_path):
+    import httpx
+
+    from flitstack_dagster.sandbox.server import SandboxServer
+
+    state = tmp_path / "state.sqlite"
+    users = [{"id": 501, "name": "Ana Lima", "email": "ana@x.example", "is_admin": False, "active_flag": True},
+             {"id": 502, "name": "Bo Chen", "email": "bo@x.example", "is_admin": True, "active_flag": True}]
+    with SandboxServer(state_path=state) as sb:
+        token = sb.api_token
+        with httpx.Client(base_url=sb.base_url, headers={"x-api-token": token}, timeout=10) as c:
+            for bad in ({"users": []}, {"users": [{"id": "501", "name": "A", "email": "a@x.example"}]},
+                        {"users": [users[0]]}, {"users": [users[1], users[1]]}, {"users": users, "extra": 1}):
+                r = c.put("/_sandbox/users", json=bad)
+                assert r.status_code == 400 and r.json()["success"] is False, (bad, r.text)
+            assert httpx.put(sb.base_url + "/_sandbox/users", json={"users": users}).status_code == 401
+            assert len(c.get("/v1/users").json()["data"]) == 5  # the refused bodies changed nothing
+            assert c.put("/_sandbox/users", json={"users": users}).status_code == 200
+    with SandboxServer(state_path=state) as sb, \
+            httpx.Client(base_url=sb.base_url, headers={"x-api-token": token}, timeout=10) as c:
+        assert [(u["id"], u["is_you"]) for u in c.get("/v1/users").json()["data"]] == [(502, True), (501, False)]
+        assert c.get("/v1/users/me").json()["data"]["email"] == "bo@x.example"
