@@ -72,6 +72,7 @@ def _chosen_token(args: argparse.Namespace) -> str | None:
 def _copied_schema(args: argparse.Namespace, state: Path):
     """The schema of the account the settings name, read after the person agreed to its token cost."""
     from flitstack_dagster.pipedrive.client import PipedriveClient
+    from flitstack_dagster.pipedrive.ratelimit import daily_budget
     from flitstack_dagster.pipedrive.schema_copy import SCHEMA_READS, read_account_schema, read_cost
 
     if args.token_from_env:
@@ -81,10 +82,11 @@ def _copied_schema(args: argparse.Namespace, state: Path):
                         f"--state with a new file (e.g. {state.with_name('copy.sqlite')}) or move that one away.")
     client = PipedriveClient.from_env()
     with client:
+        budget = daily_budget(client.plan, client.seats or 1)
         print(f"Copying the schema of {client.host} (users, pipelines, stages, fields, activity types) reads it "
               f"with {len(SCHEMA_READS)} GET requests costing {read_cost(client.costs)} tokens of its daily budget "
-              "(a list longer than one page of 500 costs its request again per page); nothing there is changed.",
-              flush=True)
+              f"of {budget:,} (plan {client.plan}, {client.seats} seats; a list longer than one page of 500 "
+              "costs its request again per page); nothing there is changed.", flush=True)
         if not args.yes and not _confirmed("Copy it into a new sandbox account? [y/N] "):
             raise UserError("stopped before reading anything: answer y to copy the account, or pass --yes.")
         schema = read_account_schema(client)

@@ -88,7 +88,8 @@ def test_the_copy_is_a_new_account_with_the_real_accounts_schema(real_account, t
         out, err = proc.communicate(timeout=20)
     printed += out + err
     cost = read_cost()
-    assert f"costing {cost} tokens" in printed and f"spent {cost} tokens" in printed
+    assert f"costing {cost} tokens of its daily budget of 750,000 (plan premium, 5 seats" in printed
+    assert f"spent {cost} tokens" in printed
     assert "3 users, 2 pipelines, 8 stages, 3 custom fields (5 options), 7 activity types" in printed
     assert "plan premium, 5 seats" in printed  # the copied account's settings, not the sandbox default
     assert real_account.api_token not in printed
