@@ -56,7 +56,8 @@ def _user(template: dict, given: Mapping, now: float) -> dict:
     user["active_flag"] = bool(user.get("active_flag", True))
     user["activated"] = user["active_flag"]
     user["is_deleted"] = bool(user.get("is_deleted", False))
-    user["access"] = [{"app": "sales", "admin": user["is_admin"], "permission_set_id": "sandbox"}]
+    if "access" not in given:  # the copied account's own access list is kept as it was
+        user["access"] = [{"app": "sales", "admin": user["is_admin"], "permission_set_id": "sandbox"}]
     return user
 
 

@@ -69,7 +69,10 @@ def test_the_official_node_sdk_reads_back_every_migrated_entity(node_sdk, tmp_pa
         assert out["entities"][kind]["ids"] == loaded[entity], kind
     assert all(loaded[e] for e in ("organization", "person", "deal", "activity")), loaded
     assert out["searches"] == dict.fromkeys(("deals", "persons", "organizations", "itemSearch"), "found")
+    assert set(out["filtered"]) == {"deals by org_id", "deals by person_id", "deals by stage_id", "persons by org_id",
+                                     "activities by deal_id", "notes by deal_id"}
     for kind in SCHEMA_KINDS:
         assert out["entities"][kind]["count"] > 0, kind
     assert token not in done.stdout + done.stderr
-    print(json.dumps({"counts": {k: v["count"] for k, v in out["entities"].items()}, "searches": out["searches"]}))  # recorded in docs/node-sdk-readback.md
+    print(json.dumps({"counts": {k: v["count"] for k, v in out["entities"].items()}, "searches": out["searches"],
+                      "filtered": out["filtered"]}))  # recorded in docs/node-sdk-readback.md

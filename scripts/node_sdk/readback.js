@@ -184,12 +184,39 @@ async function main() {
     }
   }
 
+  // lists filtered by a link give exactly the records the full lists link there
+  const filtered = {};
+  const byLink = [
+    ["deals", "org_id", (p) => api2.deals.getDeals(p), listV2],
+    ["deals", "person_id", (p) => api2.deals.getDeals(p), listV2],
+    ["deals", "stage_id", (p) => api2.deals.getDeals(p), listV2],
+    ["persons", "org_id", (p) => api2.persons.getPersons(p), listV2],
+    ["activities", "deal_id", (p) => api2.activities.getActivities(p), listV2],
+    ["notes", "deal_id", (p) => api1.notes.getNotes(p), listV1],
+  ];
+  for (const [kind, link, fetchPage, list] of byLink) {
+    const linked = (read[kind] || []).find((r) => r[link] != null);
+    if (!linked) continue;
+    const value = linked[link];
+    const want = read[kind].filter((r) => r[link] === value).map((r) => r.id).sort((a, b) => a - b);
+    try {
+      const got = (await list(`${kind} by ${link}`, (p) => fetchPage({ ...p, [link]: value }))).map((r) => r.id)
+        .sort((a, b) => a - b);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        throw new Error(`${kind} with ${link}=${value}: got ids ${got}, the full list links ${want}`);
+      }
+      filtered[`${kind} by ${link}`] = got.length;
+    } catch (err) {
+      errors.push({ kind: `${kind} by ${link}`, error: describe(err) });
+    }
+  }
+
   const entities = {};
   for (const [kind, items] of Object.entries(read)) {
     entities[kind] = { count: items.length };
     if (withIds) entities[kind].ids = items.map((x) => x.id ?? x.key ?? x.code).sort((a, b) => (a > b) - (a < b));
   }
-  process.stdout.write(`${JSON.stringify({ sdk: `pipedrive@${sdkVersion}`, entities, searches: searched, errors }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ sdk: `pipedrive@${sdkVersion}`, entities, searches: searched, filtered, errors }, null, 2)}\n`);
   process.exit(errors.length ? 1 : 0);
 }
 
