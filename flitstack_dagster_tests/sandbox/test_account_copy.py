@@ -18,8 +18,6 @@ from flitstack_dagster.sandbox.seed import install_users
 from flitstack_dagster.sandbox.server import SandboxServer
 from flitstack_dagster_tests.kit import REPO, start_sandbox_cli
 
-pytestmark = pytest.mark.slow
-
 REAL_USERS = [
     {"id": 7001, "name": "Dana Whitfield", "email": "dana@city-works.example", "is_admin": True, "active_flag": True},
     {"id": 7002, "name": "Luis Romero", "email": "luis@city-works.example", "is_admin": False, "active_flag": True},
@@ -66,6 +64,28 @@ def _schema(base_url: str, token: str) -> dict:
     }
 
 
+def test_a_copy_in_process_has_the_same_schema_and_ids(real_account):
+    """The copy's parts alone (fast tier): read the real account, install into a fresh sandbox."""
+    from dataclasses import asdict
+
+    from flitstack_dagster.sandbox.seed import install_schema
+
+    with PipedriveClient(real_account.base_url, real_account.api_token, plan="premium") as c:
+        parts = asdict(read_account_schema(c))
+    with SandboxServer(state_path=None, plan="premium") as copy:
+        install_users(copy.store, parts.pop("users"))
+        install_schema(copy.store, **parts)
+        copied = _schema(copy.base_url, copy.api_token)
+        with PipedriveClient(copy.base_url, copy.api_token, plan="premium") as c:
+            # the copy goes on like an account: a new field and option take fresh ids and keys
+            made = c.create_field("deal", {"field_name": "Asset tag", "field_type": "enum", "options": [{"label": "A"}]})
+    assert copied == _schema(real_account.base_url, real_account.api_token)
+    taken = {f["field_code"] for fs in copied["fields"].values() for f in fs}
+    options = {o["id"] for fs in copied["fields"].values() for f in fs for o in f["options"] or []}
+    assert made.field_code not in taken and made.options[0].id not in options
+
+
+@pytest.mark.slow
 def test_the_copy_is_a_new_account_with_the_real_accounts_schema(real_account, tmp_path):
     state = tmp_path / "copy" / "state.sqlite"
     before = real_account.usage()["operations"]
@@ -98,6 +118,7 @@ def test_the_copy_is_a_new_account_with_the_real_accounts_schema(real_account, t
     assert changed and all(op.startswith("get") for op in changed), changed
 
 
+@pytest.mark.slow
 def test_a_no_reads_nothing_and_starts_nothing(real_account, tmp_path):
     state = tmp_path / "copy" / "state.sqlite"
     done = subprocess.run([sys.executable, "-m", "flitstack_dagster.cli", "sandbox", "--port", "0", "--state",
@@ -111,6 +132,7 @@ def test_a_no_reads_nothing_and_starts_nothing(real_account, tmp_path):
     assert real_account.api_token not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_the_copy_never_overwrites_a_saved_account(real_account, tmp_path):
     state = tmp_path / "copy" / "state.sqlite"
     with SandboxServer(state_path=state):
@@ -123,6 +145,7 @@ def test_the_copy_never_overwrites_a_saved_account(real_account, tmp_path):
     assert real_account.usage()["tokens_today"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, said", [
     ({"PIPEDRIVE_BASE_URL": ""}, "PIPEDRIVE_BASE_URL is not set"),
     ({"PIPEDRIVE_API_TOKEN": "0123456789abcdef-not-this-accounts"}, "refused the API token"),
