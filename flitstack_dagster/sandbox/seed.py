@@ -49,7 +49,7 @@ def install_users(store: Store, users: Iterable[Mapping]) -> None:
 
 
 def _user(template: dict, given: Mapping, now: float) -> dict:
-    user = {**template, "phone": None, "icon_url": None, "last_login": None,
+    user = {**template, "phone": None, "icon_url": None,
             "created": v1_time(now), "modified": v1_time(now), "has_created_company": False}
     user.update({k: copy.deepcopy(v) for k, v in given.items() if k not in COMPANY_KEYS})
     user["is_admin"] = bool(user.get("is_admin"))

@@ -160,3 +160,23 @@ def test_a_source_account_it_cannot_read_is_named(real_account, tmp_path, change
     for token in (real_account.api_token, change.get("PIPEDRIVE_API_TOKEN") or real_account.api_token):
         assert token not in done.stdout + done.stderr
     assert not (tmp_path / "copy").exists()
+
+
+def test_a_copied_schema_still_matches_the_spec(specs, real_account):
+    """What the copy serves (pipelines, stages, fields, activity types) validates against the official files."""
+    import httpx
+
+    from flitstack_dagster.sandbox.seed import install_schema
+
+    from .test_contract import V1, V2, check
+
+    with PipedriveClient(real_account.base_url, real_account.api_token, plan="premium") as c:
+        parts = read_account_schema(c)
+    with SandboxServer(state_path=None, plan="premium") as copy, \
+            httpx.Client(base_url=copy.base_url, headers={"x-api-token": copy.api_token}, timeout=10) as client:
+        install_schema(copy.store, pipelines=parts.pipelines, stages=parts.stages, fields=parts.fields,
+                       activity_types=parts.activity_types)
+        for path in ("/pipelines", "/stages", "/dealFields", "/personFields", "/organizationFields", "/activityFields"):
+            body = check(specs, client.get(f"/api/v2{path}", params={"limit": 500}), V2, path, "get")
+            assert body["data"], path
+        check(specs, client.get("/v1/activityTypes"), V1, "/activityTypes", "get")

@@ -140,3 +140,18 @@ def test_the_admin_channel_replaces_the_users_and_they_survive_a_restart(tmp_pat
             httpx.Client(base_url=sb.base_url, headers={"x-api-token": token}, timeout=10) as c:
         assert [(u["id"], u["is_you"]) for u in c.get("/v1/users").json()["data"]] == [(502, True), (501, False)]
         assert c.get("/v1/users/me").json()["data"]["email"] == "bo@x.example"
+
+
+def test_seeded_users_still_match_the_spec(specs, sandbox, client, tmp_path):
+    from flitstack_dagster.sandbox.seed import install_users
+
+    from .test_contract import V1, check
+
+    install_users(sandbox.store, read_users_csv(_csv(tmp_path, GOOD)))
+    listed = check(specs, client.get("/v1/users"), V1, "/users", "get")["data"]
+    assert [u["email"] for u in listed] == ["rosa.diaz@metro-utility.example", "ken.ito@metro-utility.example",
+                                            "former@metro-utility.example"]
+    me = check(specs, client.get("/v1/users/me"), V1, "/users/me", "get")["data"]
+    assert me["email"] == "rosa.diaz@metro-utility.example" and me["company_domain"]
+    one = check(specs, client.get(f"/v1/users/{listed[2]['id']}"), V1, "/users/{id}", "get")["data"]
+    assert one["active_flag"] is False
