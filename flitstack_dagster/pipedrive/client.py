@@ -800,9 +800,11 @@ class PipedriveClient:
             raise ValueError(f"no field API for {entity!r}; expected one of {', '.join(FIELD_ENTITIES)}")
         return "/" + FIELD_ENTITIES[key]
 
-    def list_fields(self, entity: str) -> list[m.FieldDef]:
-        """dealFields / personFields / organizationFields / activityFields (all pages)."""
-        return [m.FieldDef.model_validate(d) for d in self._iter_v2(self._fields_path(entity))]
+    def list_fields(self, entity: str, include_fields: Iterable[str] = ()) -> list[m.FieldDef]:
+        """dealFields / personFields / organizationFields / activityFields (all pages); `include_fields`
+        adds the metadata namespaces asked for (ui_visibility, important_fields, required_fields)."""
+        params = {"include_fields": ",".join(include_fields) or None}
+        return [m.FieldDef.model_validate(d) for d in self._iter_v2(self._fields_path(entity), params)]
 
     def create_field(self, entity: str, field: m.FieldCreate | Mapping[str, Any]) -> m.FieldDef:
         """Create a deal, person or organization custom field (activity fields cannot be created)."""

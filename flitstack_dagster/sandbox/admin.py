@@ -12,6 +12,8 @@ a separate admin token (header `x-sandbox-admin-token`). Costs no tokens and is 
   POST  /_sandbox/clock                      {"advance": seconds} or {"next_day": true}; returns the clock
   GET   /_sandbox/clock
   PATCH /_sandbox/records/{kind}/{id}        set fields of one stored record directly
+  PUT   /_sandbox/users                      {"users": [{"id", "name", "email", "active_flag", "is_admin"}, ...]}:
+                                             the account's users become these (one admin at least)
   POST  /_sandbox/forget                     {"creates": n, "kind": "deals"} (kind optional): lose the n most
                                              recent acknowledged creates, id counters rewound (a store that
                                              lost writes); returns {"forgotten": [{"kind", "id"}], "next_id"}
@@ -27,6 +29,7 @@ from starlette.responses import JSONResponse
 
 from flitstack_dagster.sandbox.body import parse_json
 from flitstack_dagster.sandbox.errors import ApiError, error_body
+from flitstack_dagster.sandbox.seed import install_users
 from flitstack_dagster.sandbox.store import iso
 
 
@@ -117,6 +120,8 @@ async def handle_admin(sb: Sandbox, request: Request) -> JSONResponse:
             return _ok({"now": iso(sb.clock.now()), "offset": sb.clock.offset, "today": sb.clock.today()})
     if path == "/_sandbox/forget" and method == "POST":
         return _forget(sb, body)
+    if path == "/_sandbox/users" and method == "PUT":
+        return _users(sb, body)
     parts = path.split("/")
     if len(parts) == 5 and parts[2] == "records" and method == "PATCH":
         kind, rid = parts[3], parts[4]
@@ -137,3 +142,23 @@ def _forget(sb: Sandbox, body: dict) -> JSONResponse:
     except ValueError as e:
         return _err(400, str(e))
     return _ok({"forgotten": lost, "next_id": dict(sb.state["next_id"])})
+
+
+def _users(sb: Sandbox, body: dict) -> JSONResponse:
+    users = body.get("users")
+    shape = 'Body must be {"users": [{"id": <int>, "name": <str>, "email": <str>, "active_flag": <bool>, "is_admin": <bool>}]}'
+    if set(body) != {"users"} or not isinstance(users, list) or not users or not all(map(_user_ok, users)):
+        return _err(400, shape)
+    if len({u["id"] for u in users}) != len(users):
+        return _err(400, "Every user needs their own id")
+    try:
+        install_users(sb.store, users)
+    except ValueError as e:
+        return _err(400, str(e))
+    return _ok(sb.state["users"])
+
+
+def _user_ok(u: Any) -> bool:
+    return (isinstance(u, dict) and isinstance(u.get("id"), int) and not isinstance(u["id"], bool) and u["id"] > 0
+            and isinstance(u.get("name"), str) and isinstance(u.get("email"), str)
+            and all(isinstance(u.get(k, False), bool) for k in ("active_flag", "is_admin")))
