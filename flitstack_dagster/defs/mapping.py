@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.approval import launchpad_example
 from flitstack_dagster.defs.loading import user_failure
-from flitstack_dagster.defs.metadata import md_document, md_problems, table
+from flitstack_dagster.defs.metadata import md_document, md_problems, site_url, table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
@@ -57,8 +57,10 @@ def pipedrive_account_audit(context: dg.AssetExecutionContext, pipedrive: Pipedr
     with pipedrive.client() as client:
         audit = audit_account(client, plan=client.plan, seats=client.seats)
         spent = client.tokens_spent
+        account = site_url(client.base_url)
     path = mapping_store.save_audit(project.paths, context.partition_key, audit)
     return dg.MaterializeResult(metadata={
+        "account": account,
         "users": len(audit.users),
         "tokens_spent": spent,
         "report": dg.MetadataValue.path(str(path)),
@@ -124,7 +126,7 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
         "proposal": dg.MetadataValue.path(str(path)),
         "approved_file": dg.MetadataValue.path(str(mapping_store.approved_path(paths))),
         **_review_tables(proposal),
-        "mapping": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
+        "document": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
     })
     reviewed = merge(approved, proposal) if approved else proposal  # what an approval now would decide on
     blocking = blocking_values(reviewed, profile.value_sets)
