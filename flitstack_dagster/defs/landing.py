@@ -116,7 +116,8 @@ def land_novo_export(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
 def _raw_metadata(con: duckdb.DuckDBPyConnection, table_name: str, landed: LandedFile | None) -> dict:
     """One raw table: this run's rows, its columns, and its extra (UDF) columns."""
     rows = landed.rows if landed else 0
-    facts = table_facts(con, f"raw.{table_name}", rows) if has_table(con, "raw", table_name) else {"dagster/row_count": 0}
+    present = has_table(con, "raw", table_name)
+    facts = table_facts(con, f"raw.{table_name}", rows) if present else {"dagster/row_count": 0}
     return {
         **facts,
         "udf_columns": ", ".join(landed.udf_columns) if landed and landed.udf_columns else "",

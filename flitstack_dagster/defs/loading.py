@@ -53,12 +53,12 @@ def user_failure(e: UserError) -> dg.Failure:
 
 
 def _load_asset(ent: Entity, registry: Registry) -> dg.AssetsDefinition:
-    name, entity, table = ent.load_asset, ent.name, ent.shaped_table
+    name, entity, shaped = ent.load_asset, ent.name, ent.shaped_table
 
     @dg.asset(
         name=name, group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
-        deps=[table, *load_deps(ent, registry)], pool="pipedrive",
-        description=f"`{table}` sent to Pipedrive: new records created, changed ones updated (only the changed "
+        deps=[shaped, *load_deps(ent, registry)], pool="pipedrive",
+        description=f"`{shaped}` sent to Pipedrive: new records created, changed ones updated (only the changed "
         "fields), unchanged ones skipped; the id map and audit log are written as each record lands.",
     )
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,

@@ -22,7 +22,7 @@ from flitstack_dagster.mapping.owners import resolve_owners
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import provision_schema
-from flitstack_dagster.mapping.review import blocking_values, status_rows, value_tables
+from flitstack_dagster.mapping.review import BLOCKING_COLUMNS, blocking_values, status_rows, value_tables
 from flitstack_dagster.mapping.scope import scope_document
 from flitstack_dagster.mapping.yamlio import decisions_needed, mapping_markdown, write_proposal
 
@@ -85,9 +85,12 @@ def owner_resolution(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
         "dagster/row_count": len(owners.rows),
         "matched": len(owners.matched()),
         "unmatched": len(owners.unmatched()),
-        "owners": table([_owner_row(r) for r in owners.rows], limit=200),
+        "owners": table([_owner_row(r) for r in owners.rows], columns=OWNER_COLUMNS, limit=200),
         "report": dg.MetadataValue.path(str(path)),
     })
+
+
+OWNER_COLUMNS = ("contact", "role", "email", "owner", "match", "reason")
 
 
 def _owner_row(r) -> dict:
@@ -151,7 +154,7 @@ def _approval_metadata(reviewed: Mapping, problems: list[str], blocking: list[di
         return {"approved_by": reviewed.approved_by or "", "record_plan": reviewed.record_plan}
     return {
         "problems": md_problems(problems),
-        "values_needing_a_decision": table(blocking),
+        "values_needing_a_decision": table(blocking, columns=BLOCKING_COLUMNS),
         "how_to_approve": dg.MetadataValue.md(
             "Launch the `approve_mapping` job with the launchpad config below (fill in your name and a target "
             "for each value; no target confirms a proposal as proposed), or decide the values in "

@@ -15,7 +15,13 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.reports.quarantine import write_quarantine_report
 from flitstack_dagster.staging.models import SqlModel, discover_models
-from flitstack_dagster.staging.quarantine import FileAccount, QuarantineCount, accounting, quarantine_entries, quarantine_summary
+from flitstack_dagster.staging.quarantine import (
+    FileAccount,
+    QuarantineCount,
+    accounting,
+    quarantine_entries,
+    quarantine_summary,
+)
 from flitstack_dagster.staging.runner import run_model
 
 GROUP = "novo_staging"
@@ -39,13 +45,13 @@ def _staging_asset(model: SqlModel) -> dg.AssetsDefinition:
         with duckdb.get_connection() as con:
             result = run_model(con, model, context.partition_key)
             facts = table_facts(con, result.table, result.rows)
+        columns = [c.name for c in facts["dagster/column_schema"].columns]
         return dg.MaterializeResult(
             metadata={
                 **facts,
                 "rows_quarantined": result.quarantined_rows,
                 "values_quarantined": result.quarantined_values,
-                "preview": table(result.preview, columns=[c.name for c in facts["dagster/column_schema"].columns],
-                                 limit=5),
+                "preview": table(result.preview, columns=columns, limit=5),
             }
         )
 

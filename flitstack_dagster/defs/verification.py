@@ -18,7 +18,12 @@ from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
 from flitstack_dagster.loading.reconcile import Reconciliation, reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
-from flitstack_dagster.reports.summary import LOAD_COLUMNS, SET_ASIDE_COLUMNS, loads_by_entity, set_aside_by_reason
+from flitstack_dagster.reports.summary import (
+    LOAD_COLUMNS,
+    SET_ASIDE_COLUMNS,
+    loads_by_entity,
+    set_aside_by_reason,
+)
 from flitstack_dagster.verification.audit_export import export_audit_log
 from flitstack_dagster.verification.rebuild import build_rebuild_reference
 from flitstack_dagster.verification.report_html import write_field_diff_report
@@ -150,7 +155,7 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
 
 
 def _reconciliation_tables(recon: Reconciliation) -> dict[str, dg.MetadataValue]:
-    """Per source file (rows, loaded, set aside, not migrated, why) and per Pipedrive object, as typed tables."""
+    """Per source file (rows, loaded, set aside, not migrated, why) and per Pipedrive object."""
     return {"sources": table(recon.sources, limit=100), "destinations": table(recon.destinations, limit=100)}
 
 

@@ -37,8 +37,8 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
         out.problems.append("the run is not shaped yet (shaped.reconciliation is missing)")
         return out
     reasons = _reasons(con, "SELECT file, coalesce(reason_code::VARCHAR, 'unspecified'), count(*) "
-                            "FROM shaped.reconciliation WHERE run_key = ? AND outcome IN ('set_aside', 'not_migrated') "
-                            "GROUP BY ALL", run_key)
+                            "FROM shaped.reconciliation WHERE run_key = ? "
+                            "AND outcome IN ('set_aside', 'not_migrated') GROUP BY ALL", run_key)
     for file, rows, loaded, aside, design, other in con.execute(
         "SELECT file, count(*), count(*) FILTER (WHERE outcome = 'loaded'), count(*) FILTER (WHERE outcome = 'set_aside'), "
         "count(*) FILTER (WHERE outcome = 'not_migrated'), count(*) FILTER (WHERE outcome NOT IN ('loaded', 'set_aside', 'not_migrated')) "
@@ -57,8 +57,10 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
         return out
     status = {(e, s): n for e, s, n in con.execute(
         "SELECT entity, status, count(*) FROM verification.records WHERE run_key = ? GROUP BY 1, 2", [run_key]).fetchall()}
-    load_reasons = _reasons(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? "
-                                 "GROUP BY ALL", run_key) if has_table(con, "meta", "load_set_aside") else {}
+    load_reasons = {}
+    if has_table(con, "meta", "load_set_aside"):
+        load_reasons = _reasons(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside "
+                                     "WHERE run_key = ? GROUP BY ALL", run_key)
     for entity, table in ENTITIES.shaped_tables.items():
         shaped = _count(con, table, run_key)
 

@@ -15,7 +15,8 @@ from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
 SHAPED_ASIDE = ("SELECT source_entity, reason_code, count(*) FROM shaped.set_aside WHERE run_key = ? "
                 "GROUP BY ALL ORDER BY 1, 2")
-LOAD_ASIDE = "SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? GROUP BY ALL ORDER BY 1, 2"
+LOAD_ASIDE = ("SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? "
+              "GROUP BY ALL ORDER BY 1, 2")
 LOAD_COLUMNS = ("entity", "created", "updated", "skipped", "adopted", "tokens")
 SET_ASIDE_COLUMNS = ("stage", "entity", "reason", "records")
 
@@ -103,7 +104,7 @@ def _loads(con: duckdb.DuckDBPyConnection, run_key: str) -> list[tuple]:
 
 
 def loads_by_entity(con: duckdb.DuckDBPyConnection, run_key: str) -> list[dict]:
-    """The summary's load table as rows: per entity, what the run created, updated, skipped, adopted, and its tokens."""
+    """The summary's load table as rows: per entity, created, updated, skipped, adopted, and tokens."""
     return [dict(zip(LOAD_COLUMNS, r)) for r in _loads(con, run_key)]
 
 
