@@ -19,6 +19,15 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(rows)
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """`schema.table`'s columns as (name, DuckDB type), in table order; none when it does not exist."""
+    return [tuple(r) for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()]
+
+
 # DuckDBResource opens with this config; one process may only hold connections to a file with one
 # config, and the resource leaks its connection when a step raises, so every connection matches it.
 CONNECTION_CONFIG = {"custom_user_agent": "dagster"}

@@ -17,7 +17,7 @@ from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.mapping.approval import Override, approve_proposed
 from flitstack_dagster.mapping.model import DEFAULT_RECORD_PLAN, RECORD_PLANS
-from flitstack_dagster.mapping.review import blocking_values
+from flitstack_dagster.mapping.review import BLOCKING_COLUMNS, blocking_values
 from flitstack_dagster.mapping.store import approved_path, proposed_path
 
 OP = "approve_proposed_mapping"
@@ -67,7 +67,7 @@ def approve_proposed_mapping(context: dg.OpExecutionContext, config: ApproveMapp
         "record_plan": m.record_plan,
         "proposal_hash": m.proposal_hash or "",
         "approved_file": dg.MetadataValue.path(str(approved_path(paths))),
-        "still_blocking": table(still),
+        "still_blocking": table(still, columns=BLOCKING_COLUMNS),
     })
 
 

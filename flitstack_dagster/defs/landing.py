@@ -6,15 +6,17 @@ One multi-asset so a bundle lands all-or-nothing: `novo_export` (the verified ma
 
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
-from flitstack_dagster.defs.metadata import counts_table, md_table
+from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.defs.metadata import counts_table, table, table_facts
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.novo import raw_checks
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.columns import FILES
-from flitstack_dagster.novo.landing import land_bundle
+from flitstack_dagster.novo.landing import LandedFile, land_bundle
 from flitstack_dagster.novo.runs import get_run
 
 GROUP = "novo_landing"
@@ -81,7 +83,8 @@ def land_novo_export(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
             "required_headers_present": raw_checks.missing_headers(landed),
             "udf_columns_declared": raw_checks.undeclared_udfs(con, run_key, landed),
         }
-    by_table = {lf.entity: lf for lf in landed}
+        by_table = {lf.entity: lf for lf in landed}
+        raw_meta = {t: _raw_metadata(con, t, by_table.get(t)) for t in RAW_TABLES}
     yield dg.MaterializeResult(
         asset_key=NOVO_EXPORT,
         metadata={
@@ -98,21 +101,25 @@ def land_novo_export(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
         },
     )
     for t in RAW_TABLES:
-        lf = by_table.get(t)
-        yield dg.MaterializeResult(
-            asset_key=raw_key(t),
-            metadata={
-                "rows": lf.rows if lf else 0,
-                "table": f"raw.{t}",
-                "udf_columns": ", ".join(lf.udf_columns) if lf and lf.udf_columns else "",
-                "note": "" if lf else "not in this bundle",
-            },
-        )
+        yield dg.MaterializeResult(asset_key=raw_key(t), metadata=raw_meta[t])
     for name, found in problems.items():
         yield dg.AssetCheckResult(
             asset_key=NOVO_EXPORT,
             check_name=name,
             passed=not found,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"problems": len(found), "details": md_table([{"problem": p} for p in found], limit=50)},
+            metadata={"problems": len(found),
+                      "details": table([{"problem": p} for p in found], columns=["problem"], limit=50)},
         )
+
+
+def _raw_metadata(con: duckdb.DuckDBPyConnection, table_name: str, landed: LandedFile | None) -> dict:
+    """One raw table: this run's rows, its columns, and its extra (UDF) columns."""
+    rows = landed.rows if landed else 0
+    present = has_table(con, "raw", table_name)
+    facts = table_facts(con, f"raw.{table_name}", rows) if present else {"dagster/row_count": 0}
+    return {
+        **facts,
+        "udf_columns": ", ".join(landed.udf_columns) if landed and landed.udf_columns else "",
+        "note": "" if landed else "not in this bundle",
+    }

@@ -14,10 +14,10 @@ from dagster_duckdb import DuckDBResource
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.entities import ENTITIES, Entity, Registry
 from flitstack_dagster.core.errors import UserError
-from flitstack_dagster.loading.deletions import apply_deletions, write_report
+from flitstack_dagster.loading.deletions import REPORT_COLUMNS, apply_deletions, write_report
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import load_shaped
@@ -53,12 +53,12 @@ def user_failure(e: UserError) -> dg.Failure:
 
 
 def _load_asset(ent: Entity, registry: Registry) -> dg.AssetsDefinition:
-    name, entity, table = ent.load_asset, ent.name, ent.shaped_table
+    name, entity, shaped = ent.load_asset, ent.name, ent.shaped_table
 
     @dg.asset(
         name=name, group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
-        deps=[table, *load_deps(ent, registry)], pool="pipedrive",
-        description=f"`{table}` sent to Pipedrive: new records created, changed ones updated (only the changed "
+        deps=[shaped, *load_deps(ent, registry)], pool="pipedrive",
+        description=f"`{shaped}` sent to Pipedrive: new records created, changed ones updated (only the changed "
         "fields), unchanged ones skipped; the id map and audit log are written as each record lands.",
     )
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
@@ -86,7 +86,8 @@ def _load_asset(ent: Entity, registry: Registry) -> dg.AssetsDefinition:
         meta = {
             "dagster/row_count": result.total, "created": result.created, "updated": result.updated,
             "skipped": result.skipped, "adopted": result.adopted, "set_aside": len(result.set_aside),
-            "set_aside_by_reason": md_table([{"reason": k, "records": v} for k, v in sorted(reasons.items())]),
+            "set_aside_by_reason": table([{"reason": k, "records": v} for k, v in sorted(reasons.items())],
+                                         columns=["reason", "records"]),
             "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
             "set_aside_table": "meta.load_set_aside",
         }
@@ -128,7 +129,7 @@ def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         "policy": policy, "listed": result.listed, "flagged": result.flagged, "deleted": result.deleted,
         "already_handled": result.already_handled, "not_migrated": len(result.not_migrated),
         "report": dg.MetadataValue.path(str(report)),
-        "preview": md_table(result.rows[:10]),
+        "preview": table(result.rows, columns=REPORT_COLUMNS, limit=10),
     })
 
 

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.approval import launchpad_example
 from flitstack_dagster.defs.loading import user_failure
-from flitstack_dagster.defs.metadata import md_document, md_problems, table
+from flitstack_dagster.defs.metadata import md_document, md_problems, site_url, table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
@@ -22,7 +22,7 @@ from flitstack_dagster.mapping.owners import resolve_owners
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import provision_schema
-from flitstack_dagster.mapping.review import blocking_values, status_rows, value_tables
+from flitstack_dagster.mapping.review import BLOCKING_COLUMNS, blocking_values, status_rows, value_tables
 from flitstack_dagster.mapping.scope import scope_document
 from flitstack_dagster.mapping.yamlio import decisions_needed, mapping_markdown, write_proposal
 
@@ -57,8 +57,10 @@ def pipedrive_account_audit(context: dg.AssetExecutionContext, pipedrive: Pipedr
     with pipedrive.client() as client:
         audit = audit_account(client, plan=client.plan, seats=client.seats)
         spent = client.tokens_spent
+        account = site_url(client.base_url)
     path = mapping_store.save_audit(project.paths, context.partition_key, audit)
     return dg.MaterializeResult(metadata={
+        "account": account,
         "users": len(audit.users),
         "tokens_spent": spent,
         "report": dg.MetadataValue.path(str(path)),
@@ -83,9 +85,12 @@ def owner_resolution(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
         "dagster/row_count": len(owners.rows),
         "matched": len(owners.matched()),
         "unmatched": len(owners.unmatched()),
-        "owners": table([_owner_row(r) for r in owners.rows], limit=200),
+        "owners": table([_owner_row(r) for r in owners.rows], columns=OWNER_COLUMNS, limit=200),
         "report": dg.MetadataValue.path(str(path)),
     })
+
+
+OWNER_COLUMNS = ("contact", "role", "email", "owner", "match", "reason")
 
 
 def _owner_row(r) -> dict:
@@ -124,7 +129,7 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
         "proposal": dg.MetadataValue.path(str(path)),
         "approved_file": dg.MetadataValue.path(str(mapping_store.approved_path(paths))),
         **_review_tables(proposal),
-        "mapping": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
+        "document": md_document(mapping_markdown(proposal), path.with_suffix(".md")),
     })
     reviewed = merge(approved, proposal) if approved else proposal  # what an approval now would decide on
     blocking = blocking_values(reviewed, profile.value_sets)
@@ -149,7 +154,7 @@ def _approval_metadata(reviewed: Mapping, problems: list[str], blocking: list[di
         return {"approved_by": reviewed.approved_by or "", "record_plan": reviewed.record_plan}
     return {
         "problems": md_problems(problems),
-        "values_needing_a_decision": table(blocking),
+        "values_needing_a_decision": table(blocking, columns=BLOCKING_COLUMNS),
         "how_to_approve": dg.MetadataValue.md(
             "Launch the `approve_mapping` job with the launchpad config below (fill in your name and a target "
             "for each value; no target confirms a proposal as proposed), or decide the values in "

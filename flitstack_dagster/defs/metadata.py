@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
+import duckdb
 
-from flitstack_dagster.core.safe_text import cap_document, md_list, md_text, plain_line
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.safe_text import cap_document, md_list, plain_line
 
 # the UI renders Markdown metadata up to about this size
 DOCUMENT_PREVIEW = 60000
@@ -42,16 +46,11 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
     return dg.MetadataValue.table(records, schema=schema)
 
 
-def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, limit: int = 10) -> dg.MetadataValue:
-    """A markdown preview table: cells shown as typed (never as markup), long ones cut for the UI."""
-    rows = list(rows)[:limit]
-    if not rows:
-        return dg.MetadataValue.md("_no rows_")
-    cols = list(columns or rows[0].keys())
-    out = ["| " + " | ".join(md_text(c, limit=60) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(md_text(r.get(c), limit=60) for c in cols) + " |")
-    return dg.MetadataValue.md("\n".join(out))
+def site_url(url: str) -> dg.MetadataValue:
+    """A link to the site a URL points at: scheme, host and port only (never a user, password or query)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return dg.MetadataValue.url(f"{parts.scheme}://{parts.hostname}{port}/")
 
 
 def md_problems(problems: Iterable[Any]) -> dg.MetadataValue:
@@ -65,4 +64,23 @@ def md_document(text: str, path: Any) -> dg.MetadataValue:
 
 
 def counts_table(pairs: Iterable[tuple[str, int]], key: str, value: str = "rows") -> dg.MetadataValue:
-    return md_table([{key: k, value: f"{v:,}"} for k, v in pairs], limit=100)
+    """Two typed columns: a name and its count."""
+    return table([{key: k, value: v} for k, v in pairs], columns=[key, value])
+
+
+def records_table(items: Sequence[Any], kind: type, limit: int | None = None) -> dg.MetadataValue:
+    """A table of dataclass instances, one column per field of `kind` (so an empty list keeps its schema)."""
+    return table([dataclasses.asdict(i) for i in items], columns=[f.name for f in dataclasses.fields(kind)],
+                 limit=limit)
+
+
+def column_schema(columns: Iterable[tuple[str, str]]) -> dg.TableSchema:
+    """A table's columns with their database types, as the UI's schema tab shows them."""
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind.lower()) for name, kind in columns])
+
+
+def table_facts(con: duckdb.DuckDBPyConnection, table_name: str, rows: int) -> dict[str, Any]:
+    """What the UI shows of a DuckDB table an asset writes: its name, this run's rows and its columns."""
+    schema, name = table_name.split(".", 1)
+    return {"dagster/table_name": table_name, "dagster/row_count": int(rows),
+            "dagster/column_schema": column_schema(duck.table_columns(con, schema, name))}

@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from flitstack_dagster.defs.loading import user_failure
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.core.errors import UserError
@@ -49,7 +49,7 @@ def repair_id_map(context: dg.OpExecutionContext, config: RepairConfig, duckdb: 
             "kept_unmarked": result.count("kept"),
             "duplicated": result.count("duplicated"), "duplicates_deleted": result.deleted,
             "duplicates_already_gone": result.already_gone,
-            "by_entity": md_table(result.rows()), "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
+            "by_entity": table(result.rows()), "tokens_spent": result.tokens, "seconds": round(result.seconds, 1),
         },
     )
 

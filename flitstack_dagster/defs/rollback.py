@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from flitstack_dagster.defs.loading import user_failure
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.core.errors import UserError
@@ -45,7 +45,7 @@ def rollback_migration_run(
         with duckdb.get_connection() as con, pipedrive.client() as client:
             plan = plan_rollback(con, client, run_key, cascade=config.cascade)
             context.log.info(plan.text())
-            preview = {"account": plan.where(), "preview": md_table(plan.rows(), limit=100)}
+            preview = {"account": plan.where(), "preview": table(plan.rows(), limit=100)}
             if config.dry_run:
                 yield dg.Output(plan.text(), metadata={"dry_run": True, **preview})
                 return

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.mapping import owner_resolution, pipedrive_schema, proposed_mapping
-from flitstack_dagster.defs.metadata import table
+from flitstack_dagster.defs.metadata import table, table_facts
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
@@ -92,12 +92,12 @@ def _shape(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: P
     with duckdb.get_connection() as con:
         shaped, results = shape_run(con, run_key, mapping, owners, project.paths.work)
         gate = load_gate(con, run_key, mapping)
+        facts = {name: table_facts(con, f"shaped.{name}", shaped.height(name)) for name in objects}
     set_aside = shaped.set_aside
     for name in objects:
         preview = shaped.preview(name)
         meta = {
-            "dagster/row_count": shaped.height(name),
-            "table": f"shaped.{name}",
+            **facts[name],
             "preview": table(preview.to_dicts(), columns=preview.columns, limit=5),
         }
         if name == DEALS:  # the run's set-aside records are shown once, beside its checks

@@ -10,12 +10,18 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from flitstack_dagster.defs.landing import raw_key
-from flitstack_dagster.defs.metadata import md_table
+from flitstack_dagster.defs.metadata import records_table, table, table_facts
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.reports.quarantine import write_quarantine_report
 from flitstack_dagster.staging.models import SqlModel, discover_models
-from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
+from flitstack_dagster.staging.quarantine import (
+    FileAccount,
+    QuarantineCount,
+    accounting,
+    quarantine_entries,
+    quarantine_summary,
+)
 from flitstack_dagster.staging.runner import run_model
 
 GROUP = "novo_staging"
@@ -38,13 +44,14 @@ def _staging_asset(model: SqlModel) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             result = run_model(con, model, context.partition_key)
+            facts = table_facts(con, result.table, result.rows)
+        columns = [c.name for c in facts["dagster/column_schema"].columns]
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": result.rows,
-                "table": result.table,
+                **facts,
                 "rows_quarantined": result.quarantined_rows,
                 "values_quarantined": result.quarantined_values,
-                "preview": md_table(result.preview, limit=5),
+                "preview": table(result.preview, columns=columns, limit=5),
             }
         )
 
@@ -78,14 +85,16 @@ def novo_quarantine(context: dg.AssetExecutionContext, duckdb: DuckDBResource, p
         summary = quarantine_summary(con, run_key)
         accounts = accounting(con, run_key)
         report = write_quarantine_report(con, run_key, project.paths.reports / run_key)
+        facts = table_facts(con, "staging.quarantine", quarantine_entries(con, run_key))
     broken = [a for a in accounts if not a.ok]
     yield dg.MaterializeResult(
         metadata={
+            **facts,
             "rows_quarantined": sum(a.quarantined_rows for a in accounts),
             "values_quarantined": sum(q.count for q in summary if q.level == "value"),
-            "by_reason": md_table([q.__dict__ for q in summary], limit=100),
+            "by_reason": records_table(summary, QuarantineCount),
             "report": dg.MetadataValue.path(str(report)),
-            "accounting": md_table([a.__dict__ for a in accounts], limit=100),
+            "accounting": records_table(accounts, FileAccount),
         }
     )
     yield dg.AssetCheckResult(
@@ -94,6 +103,6 @@ def novo_quarantine(context: dg.AssetExecutionContext, duckdb: DuckDBResource, p
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "files_checked": len(accounts),
-            "files_not_accounted": md_table([a.__dict__ for a in broken], limit=100),
+            "files_not_accounted": records_table(broken, FileAccount),
         },
     )

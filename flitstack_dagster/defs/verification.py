@@ -11,13 +11,19 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from flitstack_dagster.defs.metadata import md_document, md_problems, md_table
+from flitstack_dagster.defs.metadata import md_document, md_problems, table, table_facts
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
-from flitstack_dagster.loading.reconcile import reconcile_run
+from flitstack_dagster.loading.reconcile import Reconciliation, reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
+from flitstack_dagster.reports.summary import (
+    LOAD_COLUMNS,
+    SET_ASIDE_COLUMNS,
+    loads_by_entity,
+    set_aside_by_reason,
+)
 from flitstack_dagster.verification.audit_export import export_audit_log
 from flitstack_dagster.verification.rebuild import build_rebuild_reference
 from flitstack_dagster.verification.report_html import write_field_diff_report
@@ -91,6 +97,9 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
         result = verify_run(con, client, run_key, accepted=accepted, scan_duplicates=config.scan_duplicates,
                             mapping_hash=mapping_hash)
         recon = reconcile_run(con, run_key)
+        facts = table_facts(con, "verification.records", result.records.height)
+        summary = {"loaded_by_entity": table(loads_by_entity(con, run_key), columns=LOAD_COLUMNS),
+                   "set_aside_by_reason": table(set_aside_by_reason(con, run_key), columns=SET_ASIDE_COLUMNS)}
     path = write_field_diff_report(result, project.paths.reports / run_key / "field_diff.html")
     s = result.summary()
     by_field = result.by_field()
@@ -98,26 +107,29 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
     by_entity = (result.records.group_by("entity", "status").len("records").sort("entity", "status").to_dicts()
                  if result.records.height else [])
     yield dg.MaterializeResult(asset_key="verified_records", metadata={
+        **facts,
         "records": s["records"], "fields_compared": s["fields"], "matches": s["matches"],
         "mismatches": s["mismatches"], "missing": s["missing"], "accepted": s["accepted"],
         "unexplained": s["unexplained"], "duplicates": s["duplicates"], "tokens_spent": s["tokens"],
         "sample_verified": result.sample_verified, "mapping_hash": mapping_hash or "",
-        "records_by_status": md_table(by_entity, limit=50),
-        "differing_fields": md_table(differing.to_dicts(), limit=25) if differing.height else dg.MetadataValue.md("_none_"),
-        "table": "verification.field_diff",
+        "records_by_status": table(by_entity, columns=["entity", "status", "records"], limit=50),
+        "differing_fields": table(differing.to_dicts(), columns=differing.columns, limit=25),
+        "field_diff_table": "verification.field_diff",
+        **_reconciliation_tables(recon),
+        **summary,
+        "reports": dg.MetadataValue.path(str(project.paths.reports / run_key)),
         **({"stopped": result.stopped} if result.stopped else {}),
     })
     yield dg.MaterializeResult(asset_key="field_diff_report", metadata={
         "path": dg.MetadataValue.path(str(path)),
         "result": "zero unexplained mismatches" if result.clean else f"{s['unexplained']} unexplained differences",
-        "by_field": md_table(by_field.to_dicts(), limit=40),
+        "by_field": table(by_field.to_dicts(), columns=by_field.columns, limit=40),
     })
     yield dg.AssetCheckResult(
         asset_key="verified_records", check_name="reconciliation", passed=recon.passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(recon.problems[:5]) if recon.problems else "every source row and record accounted for",
-        metadata={"sources": md_table(recon.sources, limit=50), "destinations": md_table(recon.destinations, limit=20),
-                  "problems": md_problems(recon.problems)},
+        metadata={**_reconciliation_tables(recon), "problems": md_problems(recon.problems)},
     )
     once = result.once_problems()
     yield dg.AssetCheckResult(
@@ -128,8 +140,8 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
                      "every record of the run is in Pipedrive exactly once"
                      + ("" if config.scan_duplicates else " (duplicates not scanned: scan_duplicates is off)")),
         metadata={"duplicates": result.run_duplicates().height, "missing": result.missing().height,
-                  "duplicated_records": md_table(result.run_duplicates().to_dicts(), limit=20),
-                  "missing_records": md_table(result.missing().to_dicts(), limit=20)},
+                  "duplicated_records": _frame_table(result.run_duplicates(), limit=20),
+                  "missing_records": _frame_table(result.missing(), limit=20)},
     )
     yield dg.AssetCheckResult(
         asset_key="verified_records", check_name="no_unexplained_mismatches", passed=result.clean,
@@ -140,6 +152,15 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
         metadata={"unexplained": s["unexplained"], "duplicates": s["duplicates"],
                   "report": dg.MetadataValue.path(str(path))},
     )
+
+
+def _reconciliation_tables(recon: Reconciliation) -> dict[str, dg.MetadataValue]:
+    """Per source file (rows, loaded, set aside, not migrated, why) and per Pipedrive object."""
+    return {"sources": table(recon.sources, limit=100), "destinations": table(recon.destinations, limit=100)}
+
+
+def _frame_table(frame: pl.DataFrame, limit: int) -> dg.MetadataValue:
+    return table(frame.to_dicts(), columns=frame.columns, limit=limit)
 
 
 def _audit_asset(loaded: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -153,10 +174,12 @@ def _audit_asset(loaded: list[dg.AssetKey]) -> dg.AssetsDefinition:
 def _audit_step(context: dg.AssetExecutionContext, duckdb: DuckDBResource, project: ProjectPaths) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         out = export_audit_log(con, context.partition_key, project.paths.reports / context.partition_key)
+        facts = table_facts(con, "meta.audit_log", out.rows)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": out.rows, "csv": dg.MetadataValue.path(str(out.csv)),
+        **facts, "csv": dg.MetadataValue.path(str(out.csv)),
         "parquet": dg.MetadataValue.path(str(out.parquet)),
-        "by_operation": md_table([{"operation": k, "rows": v} for k, v in out.by_operation.items()]),
+        "by_operation": table([{"operation": k, "rows": v} for k, v in out.by_operation.items()],
+                              columns=["operation", "rows"]),
     })
 
 
@@ -177,7 +200,7 @@ def rebuild_reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     md.write_text(text, encoding="utf-8")
     js.write_text(json.dumps(ref.to_dict(), indent=2, default=str, ensure_ascii=False), encoding="utf-8")
     return dg.MaterializeResult(metadata={
-        "summary": md_table(ref.summary()), "items": len(ref.items),
+        "summary": table(ref.summary()), "items": len(ref.items),
         "document": md_document(text, md), "path": dg.MetadataValue.path(str(md)),
         "json": dg.MetadataValue.path(str(js)),
     })

@@ -36,13 +36,16 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
     if not has_table(con, "shaped", "reconciliation"):
         out.problems.append("the run is not shaped yet (shaped.reconciliation is missing)")
         return out
+    reasons = _reasons(con, "SELECT file, coalesce(reason_code::VARCHAR, 'unspecified'), count(*) "
+                            "FROM shaped.reconciliation WHERE run_key = ? "
+                            "AND outcome IN ('set_aside', 'not_migrated') GROUP BY ALL", run_key)
     for file, rows, loaded, aside, design, other in con.execute(
         "SELECT file, count(*), count(*) FILTER (WHERE outcome = 'loaded'), count(*) FILTER (WHERE outcome = 'set_aside'), "
         "count(*) FILTER (WHERE outcome = 'not_migrated'), count(*) FILTER (WHERE outcome NOT IN ('loaded', 'set_aside', 'not_migrated')) "
         "FROM shaped.reconciliation WHERE run_key = ? GROUP BY file ORDER BY file", [run_key]).fetchall():
         ok = rows == loaded + aside + design
         out.sources.append({"file": file, "source_rows": rows, "loaded": loaded, "set_aside": aside,
-                            "not_migrated": design, "ok": ok})
+                            "not_migrated": design, "ok": ok, "reasons": reasons.get(file, "")})
         if not ok:
             out.problems.append(f"{file}: {other} of {rows} source rows are neither loaded, set aside nor "
                                 "excluded by design")
@@ -54,6 +57,10 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
         return out
     status = {(e, s): n for e, s, n in con.execute(
         "SELECT entity, status, count(*) FROM verification.records WHERE run_key = ? GROUP BY 1, 2", [run_key]).fetchall()}
+    load_reasons = {}
+    if has_table(con, "meta", "load_set_aside"):
+        load_reasons = _reasons(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside "
+                                     "WHERE run_key = ? GROUP BY ALL", run_key)
     for entity, table in ENTITIES.shaped_tables.items():
         shaped = _count(con, table, run_key)
 
@@ -63,7 +70,7 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
         in_map = get("verified") + get("differs") + get("missing")
         row = {"entity": entity, "shaped": shaped, "in_id_map": in_map, "set_aside_at_load": get("set_aside"),
                "not_loaded": get("not_loaded"), "in_pipedrive": get("verified") + get("differs"),
-               "verified": get("verified")}
+               "verified": get("verified"), "reasons": load_reasons.get(entity, "")}
         row["ok"] = (shaped == in_map + row["set_aside_at_load"] and row["in_pipedrive"] == in_map
                      and row["verified"] == in_map)
         out.destinations.append(row)
@@ -81,3 +88,11 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> int:
     if not has_table(con, "shaped", table):
         return 0
     return con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run_key]).fetchall()[0][0]
+
+
+def _reasons(con: duckdb.DuckDBPyConnection, sql: str, run_key: str) -> dict[str, str]:
+    """Per file or entity, its reason codes with their counts, largest first: `bad_date 3, no_parent 1`."""
+    counts: dict[str, list[tuple[int, str]]] = {}
+    for key, code, n in con.execute(sql, [run_key]).fetchall():
+        counts.setdefault(key, []).append((-n, str(code)))
+    return {k: ", ".join(f"{code} {-n:,}" for n, code in sorted(v)) for k, v in counts.items()}

@@ -57,6 +57,9 @@ def value_tables(m: Mapping) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+BLOCKING_COLUMNS = ("field", "source_value", "proposed", "confidence", "reason", "blocks")
+
+
 def blocking_values(m: Mapping, seen: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
     """Every value the lead must still decide — unmapped, or proposed below the confidence threshold and
     unconfirmed — named the way an approval override names it (`field`, `source_value`)."""
@@ -76,4 +79,4 @@ def blocking_values(m: Mapping, seen: dict[str, dict[str, int]] | None = None) -
     return out
 
 
-__all__ = ["blocking_values", "status_rows", "table_of", "value_tables"]
+__all__ = ["BLOCKING_COLUMNS", "blocking_values", "status_rows", "table_of", "value_tables"]

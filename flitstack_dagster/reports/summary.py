@@ -13,6 +13,14 @@ from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.staging.quarantine import accounting, quarantine_summary
 
 
+SHAPED_ASIDE = ("SELECT source_entity, reason_code, count(*) FROM shaped.set_aside WHERE run_key = ? "
+                "GROUP BY ALL ORDER BY 1, 2")
+LOAD_ASIDE = ("SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? "
+              "GROUP BY ALL ORDER BY 1, 2")
+LOAD_COLUMNS = ("entity", "created", "updated", "skipped", "adopted", "tokens")
+SET_ASIDE_COLUMNS = ("stage", "entity", "reason", "records")
+
+
 def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None, brief: bool = False) -> None:
     """Per-file accounting, quarantine, loads, verification, tokens and reports; `brief`: loads and
     verification only (an earlier run of the same bundle)."""
@@ -20,10 +28,8 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
         accounts = accounting(con, run_key)
         reasons = quarantine_summary(con, run_key)
         loads = _loads(con, run_key)
-        shaped_aside = _query(con, "SELECT source_entity, reason_code, count(*) FROM shaped.set_aside WHERE run_key = ? "
-                                   "GROUP BY ALL ORDER BY 1, 2", [run_key])
-        load_aside = _query(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside WHERE run_key = ? "
-                                 "GROUP BY ALL ORDER BY 1, 2", [run_key])
+        shaped_aside = _query(con, SHAPED_ASIDE, [run_key])
+        load_aside = _query(con, LOAD_ASIDE, [run_key])
         verified = _query(con, "SELECT records, fields, matches, mismatches, missing, accepted, unexplained, duplicates "
                                "FROM verification.runs WHERE run_key = ?", [run_key])
     print(f"\nMigration run {run_key}")
@@ -95,3 +101,14 @@ def _loads(con: duckdb.DuckDBPyConnection, run_key: str) -> list[tuple]:
            FROM meta.audit_log WHERE run_key = ? GROUP BY entity ORDER BY entity""",
         [run_key],
     )
+
+
+def loads_by_entity(con: duckdb.DuckDBPyConnection, run_key: str) -> list[dict]:
+    """The summary's load table as rows: per entity, created, updated, skipped, adopted, and tokens."""
+    return [dict(zip(LOAD_COLUMNS, r)) for r in _loads(con, run_key)]
+
+
+def set_aside_by_reason(con: duckdb.DuckDBPyConnection, run_key: str) -> list[dict]:
+    """The summary's set-aside records as rows: while shaping, then at load time, per entity and reason."""
+    return [dict(zip(SET_ASIDE_COLUMNS, (stage, *r)))
+            for stage, sql in (("shaping", SHAPED_ASIDE), ("load", LOAD_ASIDE)) for r in _query(con, sql, [run_key])]

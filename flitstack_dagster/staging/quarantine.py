@@ -61,6 +61,11 @@ def accounting(con: duckdb.DuckDBPyConnection, run_key: str) -> list[FileAccount
     return out
 
 
+def quarantine_entries(con: duckdb.DuckDBPyConnection, run_key: str) -> int:
+    """How many entries (rows set aside and values repaired or blanked) the run has in staging.quarantine."""
+    return _count(con, _tables(con), "staging", "quarantine", run_key)
+
+
 def quarantine_summary(con: duckdb.DuckDBPyConnection, run_key: str) -> list[QuarantineCount]:
     """Counts of quarantine entries by file, reason code and level (row counts are distinct rows)."""
     if ("staging", "quarantine") not in _tables(con):

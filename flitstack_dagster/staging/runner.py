@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.duck import has_table, table_columns
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.novo.columns import NULL_MARKERS
 from flitstack_dagster.staging.models import (
@@ -84,14 +84,6 @@ def ensure_macros(con: duckdb.DuckDBPyConnection, path: Path | str = MACROS_FILE
         have = None
     if have != want:
         load_macros(con, path)
-
-
-def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    return [tuple(r) for r in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table],
-    ).fetchall()]
 
 
 def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
@@ -161,7 +153,7 @@ def run_context(con: duckdb.DuckDBPyConnection, run_key: str) -> RenderContext:
 
 
 def _sync_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str, result_cols: list[tuple[str, str]]) -> None:
-    have = {c for c, _ in _table_columns(con, schema, table)}
+    have = {c for c, _ in table_columns(con, schema, table)}
     for name, dtype in result_cols:
         if name not in have:  # a run that brings a new UDF column
             con.execute(f"ALTER TABLE {q_ident(schema)}.{q_ident(table)} ADD COLUMN {q_ident(name)} {dtype}")

@@ -1,6 +1,6 @@
 """A Novo export full of hostile text (formulas, HTML, Markdown, NUL, bidi overrides, a 70,000-character
 field) migrated through Dagster into the sandbox: every CSV, Markdown and HTML file the run wrote, and
-every Markdown metadata entry it showed in the UI, shows that text as text."""
+every Markdown and table metadata entry it showed in the UI, shows that text as text."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster_tests.outputs.hostile import (
+    BIDI_OR_NUL,
     FORMULAS,
     LONG,
     csv_round_trips,
@@ -87,9 +88,9 @@ def test_the_field_diff_report_shows_source_text_as_text(migrated):
     assert LONG[:6000] not in text
 
 
-def test_every_markdown_metadata_entry_in_the_ui_is_safe(migrated):
+def test_every_markdown_and_table_metadata_entry_in_the_ui_is_safe(migrated):
     *_, runs = migrated
-    seen = 0
+    documents = cells = 0
     for result in runs:
         entries = [e.materialization.metadata for e in result.get_asset_materialization_events()]
         entries += [c.metadata for c in result.get_asset_check_evaluations()]
@@ -97,5 +98,9 @@ def test_every_markdown_metadata_entry_in_the_ui_is_safe(migrated):
             for key, value in metadata.items():
                 if isinstance(value, dg.MarkdownMetadataValue):
                     markdown_safe(value.md_str, key)
-                    seen += 1
-    assert seen > 20
+                    documents += 1
+                elif isinstance(value, dg.TableMetadataValue):
+                    texts = [v for r in value.records for v in r.data.values() if isinstance(v, str)]
+                    assert not [t for t in texts if BIDI_OR_NUL.search(t) or "\n" in t], key
+                    cells += len(texts)
+    assert documents > 8 and cells > 200

@@ -42,9 +42,12 @@ def test_reconciliation_passes_then_fails_when_a_field_is_corrupted(world):
     assert ok.passed, ok.problems
     deals = next(r for r in ok.destinations if r["entity"] == "deal")
     assert deals == {"entity": "deal", "shaped": 2, "in_id_map": 2, "set_aside_at_load": 0, "not_loaded": 0,
-                     "in_pipedrive": 2, "verified": 2, "ok": True}
+                     "in_pipedrive": 2, "verified": 2, "reasons": "", "ok": True}
     rules = next(r for r in ok.sources if r["file"] == "workflow_rules.json")
     assert rules["source_rows"] == rules["not_migrated"] == 1 and rules["ok"]
+    [(code,)] = hm.con.execute("SELECT DISTINCT reason_code::VARCHAR FROM shaped.reconciliation "
+                               "WHERE file = 'workflow_rules.json'").fetchall()
+    assert rules["reasons"] == f"{code} 1"  # why the row is not migrated, with its count
 
     sb.patch_record("deals", hm.ids["work_order:WO-2"], {"title": "WO-2 · Boiler (edited in Pipedrive)"})
     verify_run(hm.con, client, RUN)
