@@ -37,7 +37,8 @@ from flitstack_dagster.sandbox.ratelimit import (
 )
 from flitstack_dagster.sandbox.store import Store, iso
 from flitstack_dagster.sandbox.search import SearchRoutes
-from flitstack_dagster.sandbox.routing import Ctx, Reply, Router, by_id, page, qbool, qint
+from flitstack_dagster.sandbox.routing import Ctx, Reply, Router, by_id, page, qbool, qint, stream_page
+from flitstack_dagster.sandbox.rows import LINK_COLUMNS
 from flitstack_dagster.sandbox.v1 import V1Routes
 from flitstack_dagster.sandbox.values import check_type, is_int, is_num, parse_ts, valid_date, valid_time
 
@@ -107,6 +108,18 @@ class DropConnection(Response):
 # ---------------------------------------------------------------------------------------------------------
 # the app
 # ---------------------------------------------------------------------------------------------------------
+def _cursor_key(after: list | None, sort_by: str) -> list | None:
+    """A cursor's key, checked against the sort order it must belong to."""
+    if after is None:
+        return None
+    shape = (int,) if sort_by == "id" else (str, int)
+    if len(after) != len(shape) or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(after, shape)):
+        raise bad_request("Invalid cursor", "The cursor belongs to another sort order.")
+    if not -(2**63) <= after[-1] < 2**63:
+        raise bad_request("Invalid cursor", "The cursor is not valid.")
+    return after
+
+
 def _burst_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
     return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
             "x-ratelimit-reset": str(max(1, int(reset_s + 0.999)))}
@@ -592,45 +605,58 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
 
     def v2_list(self, ctx: Ctx, seg: str) -> Reply:
         kind = V2_ENTITY[seg][0]
-        recs = [r for r in self.store.records(kind).values() if not r.get("is_deleted")]
         q = ctx.query
-        if seg == "deals" and q.get("status") == "deleted":
-            recs = [r for r in self.store.records(kind).values() if r.get("is_deleted")]
-        elif seg == "deals" and q.get("status"):
+        deleted = seg == "deals" and q.get("status") == "deleted"
+        keep: list[Callable[[dict], bool]] = []  # what the indexes do not narrow: checked on each row
+        eq: dict[str, int] = {}
+        if seg == "deals" and q.get("status") and not deleted:
             if q["status"] not in ("open", "won", "lost", "deleted"):
                 raise bad_request("Invalid value for 'status'")
-            recs = [r for r in recs if r.get("status") == q["status"]]
-        if q.get("ids"):
-            try:
-                ids = {int(x) for x in q["ids"].split(",") if x.strip()}
-            except ValueError:
-                raise bad_request("Invalid value for 'ids': comma-separated integers expected") from None
-            if len(ids) > 100:
-                raise bad_request("Invalid value for 'ids': at most 100 ids")
-            recs = [r for r in recs if r["id"] in ids]
+            keep.append(lambda r: r.get("status") == q["status"])
+        ids = self._list_ids(q)
         for key in ("owner_id", "org_id", "person_id", "deal_id", "pipeline_id", "stage_id"):
             if key in q and q[key] != "":
                 v = qint(ctx, key)
-                recs = [r for r in recs if r.get(key) == v]
+                if key in LINK_COLUMNS and -(2**63) <= v < 2**63:
+                    eq[key] = v
+                else:
+                    keep.append(lambda r, key=key, v=v: r.get(key) == v)
         if seg == "activities" and qbool(ctx, "done") is not None:
             d = qbool(ctx, "done")
-            recs = [r for r in recs if bool(r.get("done")) == d]
-        for key, op in (("updated_since", "ge"), ("updated_until", "lt")):
-            if q.get(key):
-                ts = parse_ts(q[key])
+            keep.append(lambda r: bool(r.get("done")) == d)
+        for name, later in (("updated_since", True), ("updated_until", False)):
+            if q.get(name):
+                ts = parse_ts(q[name])
                 if ts is None:
-                    raise bad_request(f"Invalid value for '{key}': RFC3339 timestamp expected")
-                recs = [r for r in recs if (parse_ts(r["update_time"]) >= ts if op == "ge"
-                                            else parse_ts(r["update_time"]) < ts)]
+                    raise bad_request(f"Invalid value for '{name}': RFC3339 timestamp expected")
+                keep.append(lambda r, ts=ts, later=later: (parse_ts(r["update_time"]) >= ts) == later)
         sort_by = q.get("sort_by", "id")
         if sort_by not in ("id", "update_time", "add_time", "due_date"):
             raise bad_request("Invalid value for 'sort_by'")
         desc = q.get("sort_direction", "asc") == "desc"
         key = (lambda r: (r.get(sort_by) or "", r["id"])) if sort_by != "id" else by_id
-        recs.sort(key=key, reverse=desc)
-        page, nxt = self._page(ctx, recs, key, desc)
-        return Reply(200, {"success": True, "data": [self.render_v2(seg, r) for r in page],
+        table = self.store.records(kind)
+
+        def select(after: list | None):
+            rows = table.select(deleted=deleted, eq=eq, ids=ids, order=sort_by, descending=desc,
+                                after=_cursor_key(after, sort_by))
+            return (r for r in rows if all(k(r) for k in keep))
+
+        shown, nxt = stream_page(ctx, select, key)
+        return Reply(200, {"success": True, "data": [self.render_v2(seg, r) for r in shown],
                            "additional_data": {"next_cursor": nxt}})
+
+    @staticmethod
+    def _list_ids(q: dict) -> list[int] | None:
+        if not q.get("ids"):
+            return None
+        try:
+            ids = {int(x) for x in q["ids"].split(",") if x.strip()}
+        except ValueError:
+            raise bad_request("Invalid value for 'ids': comma-separated integers expected") from None
+        if len(ids) > 100:
+            raise bad_request("Invalid value for 'ids': at most 100 ids")
+        return sorted(i for i in ids if -(2**63) <= i < 2**63)
 
     # -- admin side channel --------------------------------------------------------------------------------
     async def _admin(self, request: Request) -> Response:
@@ -663,7 +689,7 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
                 "account": acct,
                 "users": st["users"],
                 "fields": st["fields"],
-                "records": st["records"],
+                "records": {kind: dict(table.items()) for kind, table in st["records"].items()},
                 "clock": {"now": iso(self.clock.now()), "offset": self.clock.offset},
             }))
 
