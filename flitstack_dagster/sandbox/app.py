@@ -287,6 +287,8 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
         """Count the operation and its tokens; return the tokens left today."""
         usage = self.state["usage"]
         usage["tokens_today"] += cost
+        if cost:
+            usage.setdefault("by_day", {})[usage["day"]] = usage["tokens_today"]
         rec = usage["ops"].setdefault(op_id, {"count": 0, "tokens": 0})
         rec["count"] += 1
         rec["tokens"] += cost
@@ -676,6 +678,7 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
                 "daily_budget": budget,
                 "tokens_today": u["tokens_today"],
                 "tokens_left": max(0, budget - u["tokens_today"]),
+                "tokens_by_day": dict(u.get("by_day", {})),  # the company's spend per (sandbox clock) day
                 "operations": json.loads(json.dumps(u["ops"])),
                 "faults_injected": dict(self.faults.injected),
                 "custom_field_cap": CUSTOM_FIELD_CAP[acct["plan"]],
@@ -698,7 +701,9 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
             raise ValueError("tokens_today must be >= 0")
         with self.store.lock:
             self._roll_day()
-            self.state["usage"]["tokens_today"] = tokens
+            usage = self.state["usage"]
+            usage["tokens_today"] = tokens
+            usage.setdefault("by_day", {})[usage["day"]] = tokens
             self.store.mark_dirty()
 
     def set_faults(self, **changes: Any) -> FaultConfig:
