@@ -343,6 +343,9 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
     def custom_fields_of(self, entity: str) -> list[dict]:
         return [f for f in self.state["fields"][entity] if f["is_custom_field"] and not f.get("is_deleted")]
 
+    def _custom_codes(self, entity: str) -> list[str]:
+        return [f["field_code"] for f in self.custom_fields_of(entity)]
+
     def _user_ids(self) -> set[int]:
         return {u["id"] for u in self.state["users"] if u.get("active_flag")}
 
@@ -544,11 +547,13 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
                          "public_description": None, "priority": None, "note": None})
         return base
 
-    def render_v2(self, seg: str, rec: dict) -> dict:
+    def render_v2(self, seg: str, rec: dict, codes: list[str] | None = None) -> dict:
+        """The record as the API answers it; `codes`: the entity's custom field keys, when a list renders
+        many records."""
         kind, entity, _ = V2_ENTITY[seg]
         out = {**dict.fromkeys(UNSET_KEYS.get(seg, ())), **rec}
         if seg != "activities":
-            cf = {f["field_code"]: None for f in self.custom_fields_of(entity)}
+            cf = dict.fromkeys(codes if codes is not None else self._custom_codes(entity))
             cf.update({k: v for k, v in (rec.get("custom_fields") or {}).items() if k in cf})
             out["custom_fields"] = cf
         return out
@@ -645,7 +650,8 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
             return (r for r in rows if all(k(r) for k in keep))
 
         shown, nxt = stream_page(ctx, select, key)
-        return Reply(200, {"success": True, "data": [self.render_v2(seg, r) for r in shown],
+        codes = self._custom_codes(V2_ENTITY[seg][1])
+        return Reply(200, {"success": True, "data": [self.render_v2(seg, r, codes) for r in shown],
                            "additional_data": {"next_cursor": nxt}})
 
     @staticmethod
