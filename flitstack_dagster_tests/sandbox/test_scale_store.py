@@ -8,6 +8,7 @@ import sqlite3
 from contextlib import closing
 
 import httpx
+import pytest
 
 from flitstack_dagster.sandbox.server import SandboxServer
 
@@ -69,3 +70,19 @@ def test_a_request_leaves_no_record_in_memory(tmp_path) -> None:
         tables = [sb.store.records(k) for k in ("organizations", "persons")]
         assert [len(t) for t in tables] == [30, 30]  # counted in the database...
         assert all(not t._reached for t in tables)  # ...and none kept in memory after the requests
+
+
+@pytest.mark.parametrize("kind, select, index", [
+    ("activities", {"eq": {"deal_id": 5}}, "records_by_deal_id"),
+    ("notes", {"eq": {"deal_id": 5}, "offset": 100}, "records_by_deal_id"),
+    ("deals", {"eq": {"org_id": 5}, "order": "update_time", "descending": True}, "records_by_org_id"),
+    ("persons", {"eq": {"org_id": 5}, "order": "add_time", "limit": 100}, "records_by_org_id"),
+    ("deals", {"order": "update_time", "after": ["2026-01-01T00:00:00Z", 9]}, "records_updated"),
+    ("deals", {"after": [9], "limit": 501}, "(kind=? AND id>?)"),
+    ("deals", {"ids": [3, 4, 5]}, "(kind=? AND id=?)"),
+])
+def test_the_routes_lookups_go_through_an_index(kind, select, index) -> None:
+    """With a million records a lookup that walks its whole kind takes seconds: each must seek."""
+    with SandboxServer(plan="ultimate") as sb:
+        plan = sb.store.records(kind).plan(**select)
+    assert index in plan and "SCAN" not in plan, plan
