@@ -4,6 +4,7 @@ simulated clock.
     .venv/bin/python benchmarks/sandbox_bench.py                      # 1,000,000 records (a 100,000-work-order city)
     .venv/bin/python benchmarks/sandbox_bench.py --quick              # 20,000 records, seconds (CI smoke test)
     .venv/bin/python benchmarks/sandbox_bench.py --records 200000
+    .venv/bin/python benchmarks/sandbox_bench.py --reuse              # measure again on the last filled state
 
 1. fill: the records go in through the sandbox's own routes (its router and store in this process, no
    HTTP: the bulk would otherwise take hours at the plan's burst limit), in the shape of a 100,000-work-
@@ -33,10 +34,12 @@ import platform
 import random
 import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,6 +123,20 @@ def fill(state: Path, records: int, seed: int = 7) -> dict[str, Any]:
     f.close()
     return {"seconds": round(time.perf_counter() - started, 1), "records": sum(counts.values()), "counts": counts,
             "field_key": key, "ids": ids, "filler_max_rss_mb": round(_self_max_rss_mb())}
+
+
+def filled_before(state: Path) -> dict[str, Any]:
+    """What `fill` reports, read back from a state it filled before (--reuse)."""
+    with closing(sqlite3.connect(state)) as db:
+        ids: dict[str, list[int]] = {kind: [] for kind, _ in MIX}
+        for kind, rid in db.execute("SELECT kind, id FROM records ORDER BY kind, id"):
+            if kind in ids:
+                ids[kind].append(rid)
+        fields = json.loads(db.execute("SELECT body FROM docs WHERE name = 'fields'").fetchone()[0])
+    key = next(f["field_code"] for f in fields["deal"] if f["field_name"] == "Source id")
+    counts = {kind: len(v) for kind, v in ids.items()}
+    return {"seconds": None, "records": sum(counts.values()), "counts": counts, "field_key": key, "ids": ids,
+            "filler_max_rss_mb": None}
 
 
 def _self_max_rss_mb() -> float:
@@ -255,15 +272,18 @@ def rehearsal(creates: int, reserve: float) -> dict[str, Any]:
 
 
 # -- main -----------------------------------------------------------------------------------------------------
-def run(records: int, samples: int, creates: int, reserve: float, workdir: Path) -> dict[str, Any]:
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+def run(records: int, samples: int, creates: int, reserve: float, workdir: Path, reuse: bool) -> dict[str, Any]:
     state = workdir / "state.sqlite"
-    filled = fill(state, records)
+    if reuse:  # the records stay (the fill is the long part); what the measured creates added stays too
+        filled = filled_before(state)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        filled = fill(state, records)
     measured = measure(state, filled, samples)
     return {"records": filled["records"], "counts": filled["counts"], "fill_seconds": filled["seconds"],
-            "filler_max_rss_mb": filled["filler_max_rss_mb"], **measured,
-            "rehearsal": rehearsal(creates, reserve),
+            "filler_max_rss_mb": filled["filler_max_rss_mb"], "reused_state": reuse, **measured,
+            "rehearsal": None if reuse else rehearsal(creates, reserve),
             "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
                         "sqlite": __import__("sqlite3").sqlite_version}}
 
@@ -273,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--samples", type=int, default=300, help="measured requests per route")
     ap.add_argument("--quick", action="store_true", help="20,000 records, 60 samples, a small rehearsal")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure again on the state the last run filled (no fill, no rehearsal)")
     ap.add_argument("--workdir", type=Path, help="where the state goes (default <data folder>/bench/sandbox)")
     ap.add_argument("--json", type=Path, help="results file (default benchmarks/results/sandbox_bench-<records>.json)")
     args = ap.parse_args(argv)
@@ -280,18 +302,20 @@ def main(argv: list[str] | None = None) -> int:
     # the rehearsal: lite keeps `reserve` of its 30,000 tokens a day; deals cost 5 tokens each
     creates, reserve = (300, 0.99) if args.quick else (20_000, 0.1)
     workdir = args.workdir or data_paths().root / "bench" / "sandbox"
-    result = run(records, samples, creates, reserve, workdir)
-    print(f"{result['records']:,} records filled in {result['fill_seconds']} s; sandbox started in "
+    result = run(records, samples, creates, reserve, workdir, args.reuse)
+    how = "reused" if args.reuse else f"filled in {result['fill_seconds']} s"
+    print(f"{result['records']:,} records {how}; sandbox started in "
           f"{result['start_seconds']} s, RSS {result['sandbox_rss_mb']} MB (peak {result['sandbox_peak_rss_mb']} MB), "
           f"database {result['db_mb']} MB")
     for name, r in result["routes"].items():
         print(f"  {name:48} p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
               f"sandbox CPU {r['sandbox_cpu_ms']:6.2f} ms/request")
     print(f"load average during the run: {result['load_average']} on {result['machine']['cpus']} CPUs")
-    rh = result["rehearsal"]
-    print(f"rehearsal: {rh['creates']:,} deals on {rh['plan']} ({rh['usable_daily']:,} tokens a day) in "
-          f"{rh['simulated_days']} simulated days (calendar: {rh['calendar_days']}), {rh['wall_seconds']} s wall; "
-          f"day plan {'kept' if rh['day_plan_ok'] else 'BROKEN'}")
+    rh = result["rehearsal"] or {"day_plan_ok": True}
+    if result["rehearsal"]:
+        print(f"rehearsal: {rh['creates']:,} deals on {rh['plan']} ({rh['usable_daily']:,} tokens a day) in "
+              f"{rh['simulated_days']} simulated days (calendar: {rh['calendar_days']}), {rh['wall_seconds']} s wall; "
+              f"day plan {'kept' if rh['day_plan_ok'] else 'BROKEN'}")
     out = args.json or ROOT / "benchmarks" / "results" / f"sandbox_bench-{result['records']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
