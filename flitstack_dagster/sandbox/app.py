@@ -37,7 +37,8 @@ from flitstack_dagster.sandbox.ratelimit import (
 )
 from flitstack_dagster.sandbox.store import Store, iso
 from flitstack_dagster.sandbox.search import SearchRoutes
-from flitstack_dagster.sandbox.routing import Ctx, Reply, Router, by_id, page, qbool, qint
+from flitstack_dagster.sandbox.routing import Ctx, Reply, Router, by_id, page, qbool, qint, stream_page
+from flitstack_dagster.sandbox.rows import LINK_COLUMNS
 from flitstack_dagster.sandbox.v1 import V1Routes
 from flitstack_dagster.sandbox.values import check_type, is_int, is_num, parse_ts, valid_date, valid_time
 
@@ -107,6 +108,18 @@ class DropConnection(Response):
 # ---------------------------------------------------------------------------------------------------------
 # the app
 # ---------------------------------------------------------------------------------------------------------
+def _cursor_key(after: list | None, sort_by: str) -> list | None:
+    """A cursor's key, checked against the sort order it must belong to."""
+    if after is None:
+        return None
+    shape = (int,) if sort_by == "id" else (str, int)
+    if len(after) != len(shape) or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(after, shape)):
+        raise bad_request("Invalid cursor", "The cursor belongs to another sort order.")
+    if not -(2**63) <= after[-1] < 2**63:
+        raise bad_request("Invalid cursor", "The cursor is not valid.")
+    return after
+
+
 def _burst_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
     return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
             "x-ratelimit-reset": str(max(1, int(reset_s + 0.999)))}
@@ -274,6 +287,8 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
         """Count the operation and its tokens; return the tokens left today."""
         usage = self.state["usage"]
         usage["tokens_today"] += cost
+        if cost:
+            usage.setdefault("by_day", {})[usage["day"]] = usage["tokens_today"]
         rec = usage["ops"].setdefault(op_id, {"count": 0, "tokens": 0})
         rec["count"] += 1
         rec["tokens"] += cost
@@ -327,6 +342,9 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
     # -- shared record logic -------------------------------------------------------------------------------
     def custom_fields_of(self, entity: str) -> list[dict]:
         return [f for f in self.state["fields"][entity] if f["is_custom_field"] and not f.get("is_deleted")]
+
+    def _custom_codes(self, entity: str) -> list[str]:
+        return [f["field_code"] for f in self.custom_fields_of(entity)]
 
     def _user_ids(self) -> set[int]:
         return {u["id"] for u in self.state["users"] if u.get("active_flag")}
@@ -529,11 +547,13 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
                          "public_description": None, "priority": None, "note": None})
         return base
 
-    def render_v2(self, seg: str, rec: dict) -> dict:
+    def render_v2(self, seg: str, rec: dict, codes: list[str] | None = None) -> dict:
+        """The record as the API answers it; `codes`: the entity's custom field keys, when a list renders
+        many records."""
         kind, entity, _ = V2_ENTITY[seg]
         out = {**dict.fromkeys(UNSET_KEYS.get(seg, ())), **rec}
         if seg != "activities":
-            cf = {f["field_code"]: None for f in self.custom_fields_of(entity)}
+            cf = dict.fromkeys(codes if codes is not None else self._custom_codes(entity))
             cf.update({k: v for k, v in (rec.get("custom_fields") or {}).items() if k in cf})
             out["custom_fields"] = cf
         return out
@@ -592,45 +612,59 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
 
     def v2_list(self, ctx: Ctx, seg: str) -> Reply:
         kind = V2_ENTITY[seg][0]
-        recs = [r for r in self.store.records(kind).values() if not r.get("is_deleted")]
         q = ctx.query
-        if seg == "deals" and q.get("status") == "deleted":
-            recs = [r for r in self.store.records(kind).values() if r.get("is_deleted")]
-        elif seg == "deals" and q.get("status"):
+        deleted = seg == "deals" and q.get("status") == "deleted"
+        keep: list[Callable[[dict], bool]] = []  # what the indexes do not narrow: checked on each row
+        eq: dict[str, int] = {}
+        if seg == "deals" and q.get("status") and not deleted:
             if q["status"] not in ("open", "won", "lost", "deleted"):
                 raise bad_request("Invalid value for 'status'")
-            recs = [r for r in recs if r.get("status") == q["status"]]
-        if q.get("ids"):
-            try:
-                ids = {int(x) for x in q["ids"].split(",") if x.strip()}
-            except ValueError:
-                raise bad_request("Invalid value for 'ids': comma-separated integers expected") from None
-            if len(ids) > 100:
-                raise bad_request("Invalid value for 'ids': at most 100 ids")
-            recs = [r for r in recs if r["id"] in ids]
+            keep.append(lambda r: r.get("status") == q["status"])
+        ids = self._list_ids(q)
         for key in ("owner_id", "org_id", "person_id", "deal_id", "pipeline_id", "stage_id"):
             if key in q and q[key] != "":
                 v = qint(ctx, key)
-                recs = [r for r in recs if r.get(key) == v]
+                if key in LINK_COLUMNS and -(2**63) <= v < 2**63:
+                    eq[key] = v
+                else:
+                    keep.append(lambda r, key=key, v=v: r.get(key) == v)
         if seg == "activities" and qbool(ctx, "done") is not None:
             d = qbool(ctx, "done")
-            recs = [r for r in recs if bool(r.get("done")) == d]
-        for key, op in (("updated_since", "ge"), ("updated_until", "lt")):
-            if q.get(key):
-                ts = parse_ts(q[key])
+            keep.append(lambda r: bool(r.get("done")) == d)
+        for name, later in (("updated_since", True), ("updated_until", False)):
+            if q.get(name):
+                ts = parse_ts(q[name])
                 if ts is None:
-                    raise bad_request(f"Invalid value for '{key}': RFC3339 timestamp expected")
-                recs = [r for r in recs if (parse_ts(r["update_time"]) >= ts if op == "ge"
-                                            else parse_ts(r["update_time"]) < ts)]
+                    raise bad_request(f"Invalid value for '{name}': RFC3339 timestamp expected")
+                keep.append(lambda r, ts=ts, later=later: (parse_ts(r["update_time"]) >= ts) == later)
         sort_by = q.get("sort_by", "id")
         if sort_by not in ("id", "update_time", "add_time", "due_date"):
             raise bad_request("Invalid value for 'sort_by'")
         desc = q.get("sort_direction", "asc") == "desc"
         key = (lambda r: (r.get(sort_by) or "", r["id"])) if sort_by != "id" else by_id
-        recs.sort(key=key, reverse=desc)
-        page, nxt = self._page(ctx, recs, key, desc)
-        return Reply(200, {"success": True, "data": [self.render_v2(seg, r) for r in page],
+        table = self.store.records(kind)
+
+        def select(after: list | None):
+            rows = table.select(deleted=deleted, eq=eq, ids=ids, order=sort_by, descending=desc,
+                                after=_cursor_key(after, sort_by))
+            return (r for r in rows if all(k(r) for k in keep))
+
+        shown, nxt = stream_page(ctx, select, key)
+        codes = self._custom_codes(V2_ENTITY[seg][1])
+        return Reply(200, {"success": True, "data": [self.render_v2(seg, r, codes) for r in shown],
                            "additional_data": {"next_cursor": nxt}})
+
+    @staticmethod
+    def _list_ids(q: dict) -> list[int] | None:
+        if not q.get("ids"):
+            return None
+        try:
+            ids = {int(x) for x in q["ids"].split(",") if x.strip()}
+        except ValueError:
+            raise bad_request("Invalid value for 'ids': comma-separated integers expected") from None
+        if len(ids) > 100:
+            raise bad_request("Invalid value for 'ids': at most 100 ids")
+        return sorted(i for i in ids if -(2**63) <= i < 2**63)
 
     # -- admin side channel --------------------------------------------------------------------------------
     async def _admin(self, request: Request) -> Response:
@@ -650,6 +684,7 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
                 "daily_budget": budget,
                 "tokens_today": u["tokens_today"],
                 "tokens_left": max(0, budget - u["tokens_today"]),
+                "tokens_by_day": dict(u.get("by_day", {})),  # the company's spend per (sandbox clock) day
                 "operations": json.loads(json.dumps(u["ops"])),
                 "faults_injected": dict(self.faults.injected),
                 "custom_field_cap": CUSTOM_FIELD_CAP[acct["plan"]],
@@ -663,7 +698,7 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
                 "account": acct,
                 "users": st["users"],
                 "fields": st["fields"],
-                "records": st["records"],
+                "records": {kind: dict(table.items()) for kind, table in st["records"].items()},
                 "clock": {"now": iso(self.clock.now()), "offset": self.clock.offset},
             }))
 
@@ -672,7 +707,9 @@ class Sandbox(CatalogRoutes, FieldRoutes, SearchRoutes, V1Routes):
             raise ValueError("tokens_today must be >= 0")
         with self.store.lock:
             self._roll_day()
-            self.state["usage"]["tokens_today"] = tokens
+            usage = self.state["usage"]
+            usage["tokens_today"] = tokens
+            usage.setdefault("by_day", {})[usage["day"]] = tokens
             self.store.mark_dirty()
 
     def set_faults(self, **changes: Any) -> FaultConfig:

@@ -105,7 +105,7 @@ class CatalogRoutes:
         return {k: check_type(k, types[k], v) for k, v in body.items()}
 
     def _deal_count(self, key: str, rid: int) -> int:
-        return sum(1 for d in self.store.records("deals").values() if d.get(key) == rid and not d.get("is_deleted"))
+        return self.store.records("deals").count(**{key: rid})
 
     def pipelines_update(self, ctx: Ctx) -> Reply:
         rec = self._get_or_404("pipelines", ctx.params["id"], "Pipeline")

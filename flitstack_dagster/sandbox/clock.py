@@ -2,7 +2,9 @@
 
 Everything time-dependent in the sandbox (timestamps on records, the daily token budget, the 2-second
 burst window, 403 blocks, fault latency excepted) reads this clock, so tests can jump ahead with
-`advance(seconds)` or `next_day()` instead of sleeping.
+`advance(seconds)` or `next_day()` instead of sleeping. In a rehearsal (rehearsal.py) the product's
+client takes its time from the same offset and moves it, through the admin side channel, whenever it
+would wait: the plan's burst window and daily budget then pass on this clock, not in real time.
 """
 
 from __future__ import annotations

@@ -78,12 +78,16 @@ def load_costs(path: Path | None = None) -> list[Operation]:
 class CostTable:
     def __init__(self, path: Path | None = None) -> None:
         self.ops = load_costs(path)
+        # by method and segment count: a request tries a handful of templates, not all of them
+        self._by_shape: dict[tuple[str, int], list[Operation]] = {}
+        for op in self.ops:
+            self._by_shape.setdefault((op.method, op.template.strip("/").count("/")), []).append(op)
 
     def match(self, method: str, path: str) -> Operation | None:
         if path.startswith("/api/v1/"):
             path = path[4:]
-        for op in self.ops:
-            if op.method == method and op.regex.match(path):
+        for op in self._by_shape.get((method, path.strip("/").count("/")), ()):
+            if op.regex.match(path):
                 return op
         return None
 

@@ -7,7 +7,8 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from itertools import islice
+from typing import Any, Callable, Iterable
 
 from flitstack_dagster.sandbox.errors import bad_request
 from flitstack_dagster.sandbox.values import is_int
@@ -105,12 +106,28 @@ def qbool(req: "Ctx", name: str) -> bool | None:
     raise bad_request(f"Invalid value for '{name}': expected boolean")
 
 
-def page(ctx: Ctx, items: list[dict], key: Callable[[dict], tuple] = by_id, descending: bool = False,
-         max_limit: int = MAX_LIMIT_V2) -> tuple[list[dict], str | None]:
-    """One page of `items` (already sorted by `key`), and the cursor of the next page or None."""
+def page_limit(ctx: Ctx, max_limit: int = MAX_LIMIT_V2) -> int:
     limit = qint(ctx, "limit", DEFAULT_LIMIT_V2, minimum=1)
     if limit > max_limit:
         raise bad_request(f"Invalid value for 'limit': must be <= {max_limit}")
+    return limit
+
+
+def stream_page(ctx: Ctx, select: Callable[[list | None], Iterable[dict]], key: Callable[[dict], tuple] = by_id,
+                max_limit: int = MAX_LIMIT_V2) -> tuple[list[dict], str | None]:
+    """One page of what `select(after)` yields (sorted by `key`, starting after the cursor's key, or at
+    the start for None), read no further than the page needs, and the cursor of the next page or None."""
+    limit = page_limit(ctx, max_limit)
+    cursor = ctx.query.get("cursor")
+    shown = list(islice(select(decode_cursor(cursor) if cursor else None), limit + 1))
+    nxt = encode_cursor(key(shown[limit - 1])) if len(shown) > limit else None
+    return shown[:limit], nxt
+
+
+def page(ctx: Ctx, items: list[dict], key: Callable[[dict], tuple] = by_id, descending: bool = False,
+         max_limit: int = MAX_LIMIT_V2) -> tuple[list[dict], str | None]:
+    """One page of `items` (already sorted by `key`), and the cursor of the next page or None."""
+    limit = page_limit(ctx, max_limit)
     cursor = ctx.query.get("cursor")
     if cursor:
         after = decode_cursor(cursor)

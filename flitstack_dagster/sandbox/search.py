@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from flitstack_dagster.sandbox.errors import ApiError, bad_request
-from flitstack_dagster.sandbox.routing import Ctx, Reply, page, qbool, qint
+from flitstack_dagster.sandbox.routing import Ctx, Reply, page, qbool, qint, stream_page
+from flitstack_dagster.sandbox.values import is_int
 
 SEARCH_ENTITY = {"deal": ("deals", "deal", "title"), "person": ("persons", "person", "name"),
                  "organization": ("organizations", "organization", "name")}
@@ -82,8 +83,8 @@ class SearchRoutes:
     def _notes_of(self, item_type: str) -> dict[int, list[str]]:
         link = NOTE_LINK[item_type]
         out: dict[int, list[str]] = {}
-        for n in self.store.records("notes").values():
-            if not n.get("is_deleted") and n.get(link) is not None and isinstance(n.get("content"), str):
+        for n in self.store.records("notes").select():
+            if n.get(link) is not None and isinstance(n.get("content"), str):
                 out.setdefault(n[link], []).append(n["content"])
         return out
 
@@ -154,8 +155,8 @@ class SearchRoutes:
         searched = [f for f in SEARCHED_IN[item_type] if f in fields]
         notes = self._notes_of(item_type) if "notes" in searched else {}
         out = []
-        for rec in self.store.records(kind).values():
-            if rec.get("is_deleted") or not keep(rec):
+        for rec in self.store.records(kind).select():
+            if not keep(rec):
                 continue
             texts = {f: self._texts(item_type, rec, f, notes) for f in searched}
             score = max((_score(v, term, exact) for v in texts.values()), default=0.0)
@@ -228,9 +229,8 @@ class SearchRoutes:
                 links.append(("person", "org_id"))
             for rel_type, key in links:
                 kind = SEARCH_ENTITY[rel_type][0]
-                linked = sorted((r for r in self.store.records(kind).values()
-                                 if r.get(key) == rec["id"] and not r.get("is_deleted")),
-                                key=lambda r: (r.get("add_time") or "", r["id"]), reverse=True)[:100]
+                linked = self.store.records(kind).select(eq={key: rec["id"]}, order="add_time", descending=True,
+                                                         limit=100)
                 for r in linked:
                     if (rel_type, r["id"]) not in seen:
                         seen.add((rel_type, r["id"]))
@@ -284,9 +284,21 @@ class SearchRoutes:
                 return any(x.startswith(term) for x in vs)
             return any(term in x for x in vs)
 
-        found = [r for r in sorted(self.store.records(kind).values(), key=lambda r: r["id"])
-                 if not r.get("is_deleted") and hit(values(r))]
-        page, nxt = self._page(ctx, found)
+        table = self.store.records(kind)
+        indexed = (f["is_custom_field"] or field_key == name_key) and f["field_type"] not in ("enum", "set")
+
+        def select(after: list | None):
+            if after is not None and (len(after) != 1 or not is_int(after[0]) or not -(2**63) <= after[0] < 2**63):
+                raise bad_request("Invalid cursor", "The cursor is not valid.")
+            if indexed and match != "middle":  # the candidates from the index, checked on each record
+                ids = [i for i in table.ids_with_text(field_key, term, prefix=match == "beginning")
+                       if after is None or i > after[0]]
+                rows = (r for chunk in _chunks(ids, 500) for r in table.select(ids=chunk))
+            else:
+                rows = table.select(after=after)
+            return (r for r in rows if hit(values(r)))
+
+        page, nxt = stream_page(ctx, select)
         data = []
         for r in page:
             vs = values(r)
@@ -295,6 +307,11 @@ class SearchRoutes:
                 item["name"] = r.get(name_key)
             data.append({"id": r["id"], "name": r.get(name_key), "result_score": 1.0, "item": item})
         return Reply(200, {"success": True, "data": data, "additional_data": {"next_cursor": nxt}})
+
+
+def _chunks(ids: list[int], size: int):
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
 
 
 def _address(rec: dict) -> str | None:

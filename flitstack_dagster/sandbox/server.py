@@ -9,7 +9,11 @@
 `signals="extended"` adds the sandbox's token-budget insight headers (see ratelimit.py).
 
 Every request commits its effects to the state database before it answers (see store.py), so the
-sandbox can be killed at any moment without losing what it acknowledged.
+sandbox can be killed at any moment without losing what it acknowledged; the large kinds' records stay
+in the database, so a city-sized account (a million records) starts in a moment in flat memory.
+
+Rehearsal mode: give the server the plan to rehearse and a `Clock`, and the client a
+`rehearsal.SimulatedTime` of it: days of the plan's budget pass in minutes (see rehearsal.py).
 
 v2 lives under {base_url}/api/v2/..., v1 under {base_url}/v1/... (and {base_url}/api/v1/...).
 """

@@ -1,12 +1,14 @@
 """The sandbox's state: an embedded SQLite database (WAL mode) with one committed transaction per
 request, plus a folder of uploaded file bodies next to it.
 
-The whole state is also held in memory (the handlers work on plain dicts); the database is written
-through. Each request ends with `Store.commit()`, which stores exactly the records the request reached
-(through `get()` or an entity table's item access) and the small account documents (counters, usage,
-fields, users, clock) that changed, in one transaction, before the answer is sent: whatever the
-sandbox acknowledged survives a kill -9 of its process. A legacy `state.json` next to the database is
-migrated into it once.
+The account documents (counters, usage, fields, users, clock) and the small kinds (pipelines, stages,
+activity types, relationships) are held in memory and written through; the records of the large kinds
+(organizations, persons, deals, activities, notes, files) live only in the database and are read when a
+request reaches them (rows.py), so memory stays flat however many records the account holds. Each
+request ends with `Store.commit()`, which stores exactly the records the request changed and the
+account documents that changed, in one transaction, before the answer is sent: whatever the sandbox
+acknowledged survives a kill -9 of its process. A legacy `state.json` next to the database is migrated
+into it once.
 
 A fresh state is a fresh "company account": company id and domain, an admin and four other users, a
 default pipeline with its default stages, the standard deal/person/organization/activity fields,
@@ -27,8 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from flitstack_dagster.sandbox.clock import Clock
+from flitstack_dagster.sandbox.rows import LINK_COLUMNS, ROW_KINDS, SCHEMA, RowTable, dump, upgrade
+from flitstack_dagster.sandbox.rows import columns as row_columns
+from flitstack_dagster.sandbox.rows import texts as text_rows
 
 STATE_VERSION = 1
+PAGE_CACHE_KIB = 64 * 1024  # the database's page cache
 ENTITY_KINDS = (
     "organizations",
     "persons",
@@ -330,22 +336,20 @@ def custom_field_key(state: dict, entity: str) -> str:
     return hashlib.sha1(f"{state['account']['seed']}:{entity}:{n}".encode()).hexdigest()
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS docs (name TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    kind TEXT NOT NULL, id INTEGER NOT NULL, created INTEGER NOT NULL, body TEXT NOT NULL,
-    PRIMARY KEY (kind, id));
-CREATE INDEX IF NOT EXISTS records_created ON records (created);
-"""
 # what a read request can change; the rest of the documents only change on writes
 _READ_DOCS = ("usage", "clock_offset")
 # large documents the API changes rarely: users never, fields only by taking a field or option id
 _RARE_DOCS = ("fields", "users")
 _FIELD_COUNTERS = ("next_field_id", "next_option_id")
+_UPSERT = ("INSERT INTO records (kind, id, created, body, deleted, update_time, {links}) "
+           "VALUES (?, ?, ?, ?, ?, ?, {marks}) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, "
+           "deleted = excluded.deleted, update_time = excluded.update_time, {sets}").format(
+    links=", ".join(LINK_COLUMNS), marks=", ".join("?" * len(LINK_COLUMNS)),
+    sets=", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS))
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dump(value)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -357,8 +361,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Table(dict):
-    """The records of one entity kind, by id string. Remembers every id a request reaches by key, so
-    the store writes exactly those records when the request commits."""
+    """The records of one small entity kind (pipelines, stages, ...), by id string, held in memory.
+    Remembers every id a request reaches by key, so the store writes exactly those records when the
+    request commits."""
 
     def __init__(self, store: "Store", kind: str, items: dict | None = None) -> None:
         super().__init__(items or {})
@@ -394,7 +399,9 @@ class Table(dict):
 
 
 class Store:
-    """Holds the state dict in memory and writes it through to the database when a path is given.
+    """The account documents and small kinds in memory, the large kinds' records in the database
+    (rows.py); every request's changes are written through in one transaction. Without a path the
+    database lives in memory.
 
     `path` names the database; a `.json` path (the old state document) is read as its `.sqlite`
     sibling, and the document itself, when present and not yet migrated, is migrated into it.
@@ -407,13 +414,13 @@ class Store:
         self.lock = threading.RLock()
         self._blobs: dict[int, bytes] = {}
         self._touched: set[tuple[str, str]] = set()
-        self._order: dict[tuple[str, str], int] = {}  # creation sequence of every record
+        self._new: dict[tuple[str, str], int] = {}  # creation sequence of the records not yet written
         self._saved: dict[str, str] = {}
         self._seq = 0
         self._migrating: Path | None = None
         self._wipe = False  # the next commit starts by deleting every stored record (a reset)
         self._fields_dirty = False  # a field changed in place: the next commit writes the fields
-        self._db: sqlite3.Connection | None = self._open() if self.path else None
+        self._db: sqlite3.Connection | None = self._open()
         loaded = self._load()
         if loaded is None:
             self._adopt(new_account(clock, plan, seats, api_token), fresh=True)
@@ -448,6 +455,11 @@ class Store:
         return self.path.with_suffix(".json") if self.path else None
 
     def _open(self) -> sqlite3.Connection:
+        if self.path is None:
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db.executescript(SCHEMA)
+            upgrade(db)
+            return db
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -455,13 +467,15 @@ class Store:
             # NORMAL: a commit is in the WAL file before the answer goes out, so it survives a kill of
             # the process; FULL would also fsync it (power loss) and caps the sandbox near 200 writes/s
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")  # bounded: the memory does not grow with the records
+            db.executescript(SCHEMA)
+            upgrade(db)
         except sqlite3.DatabaseError as e:
             raise ValueError(f"{self.path} is not a sandbox database ({e}); move it away or pass another --state") from e
         return db
 
     def _load(self) -> dict | None:
-        if self._db is None:
+        if self.path is None:
             return None
         docs = {name: json.loads(body) for name, body in self._db.execute("SELECT name, body FROM docs")}
         if "account" not in docs:
@@ -470,10 +484,12 @@ class Store:
             raise ValueError(f"unsupported sandbox state version in {self.path}")
         state = dict(docs)
         state["records"] = {k: {} for k in ENTITY_KINDS}
-        for kind, rid, created, body in self._db.execute("SELECT kind, id, created, body FROM records"):
+        small = [k for k in ENTITY_KINDS if k not in ROW_KINDS]
+        rows = self._db.execute(f"SELECT kind, id, body FROM records WHERE kind IN ({','.join('?' * len(small))})",
+                                small)
+        for kind, rid, body in rows:
             state["records"].setdefault(kind, {})[str(rid)] = json.loads(body)
-            self._order[(kind, str(rid))] = created
-            self._seq = max(self._seq, created)
+        self._seq = self._db.execute("SELECT coalesce(max(created), 0) FROM records").fetchone()[0]
         return state
 
     def _migrate_legacy(self) -> dict | None:
@@ -487,18 +503,23 @@ class Store:
         self._migrating = legacy
         return data
 
+    def _table(self, kind: str) -> Table | RowTable:
+        if kind in ROW_KINDS:
+            return RowTable(self._db, kind, lambda key, kind=kind: self.created(kind, key))
+        return Table(self, kind)
+
     def _adopt(self, state: dict, fresh: bool) -> None:
         """Take `state` as the live state; a fresh (or migrated) one is written whole."""
         fresh = fresh or self._migrating is not None
         self.state = state
         records = state["records"]
-        for kind in list(records):
-            items = records[kind]
-            records[kind] = Table(self, kind)
+        for kind in set(ENTITY_KINDS) | set(records):
+            items = records.get(kind, {})
+            records[kind] = self._table(kind)
             if fresh:
                 for key in sorted(items, key=int):
                     records[kind][key] = items[key]
-            else:
+            elif kind not in ROW_KINDS:
                 dict.update(records[kind], items)
         if fresh:
             self._saved.clear()
@@ -511,13 +532,20 @@ class Store:
             os.replace(legacy, legacy.with_name(legacy.name + ".migrated"))
             self._migrating = None
 
+    def _row_tables(self) -> list[RowTable]:
+        return [t for t in self.state["records"].values() if isinstance(t, RowTable)]
+
     def touch(self, kind: str, key: Any) -> None:
         """Note that this request reached record `key` of `kind` (it may change it)."""
-        self._touched.add((kind, str(key)))
+        table = self.state["records"].get(kind) if hasattr(self, "state") else None
+        if isinstance(table, RowTable):
+            table.touch(key)
+        else:
+            self._touched.add((kind, str(key)))
 
     def created(self, kind: str, key: str) -> None:
         self._seq += 1
-        self._order[(kind, key)] = self._seq
+        self._new[(kind, key)] = self._seq
 
     def commit(self, records: bool = True, everything: bool = False) -> None:
         """Write what this request changed in one transaction: the records it reached and the changed
@@ -525,38 +553,54 @@ class Store:
         document is compared, users and fields included)."""
         with self.lock:
             if self._db is None:
-                self._touched.clear()
                 return
             self.state["clock_offset"] = self.clock.offset
             docs = {n: _dump(self.state[n]) for n in self._doc_names(records, everything)}
             docs = {n: body for n, body in docs.items() if self._saved.get(n) != body}
             rows = self._record_rows() if records else []
             if not records:
-                self._touched.clear()  # a read changes no record, whatever it reached
+                self._settle()  # a read changes no record, whatever it reached
             if not docs and not rows and not self._wipe:
+                self._settle()
                 return
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 if self._wipe:
                     db.execute("DELETE FROM records")
+                    db.execute("DELETE FROM texts")
                 db.executemany("INSERT INTO docs (name, body) VALUES (?, ?) "
                                "ON CONFLICT (name) DO UPDATE SET body = excluded.body", docs.items())
-                for kind, rid, created, body in rows:
-                    if body is None:
-                        db.execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, rid))
-                    else:
-                        db.execute("INSERT INTO records (kind, id, created, body) VALUES (?, ?, ?, ?) "
-                                   "ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
-                                   (kind, rid, created, body))
+                for kind, rid, rec, body, before in rows:
+                    self._write_row(kind, rid, rec, body, before)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._saved.update(docs)
             self._wipe = False
-            if records:
-                self._touched.clear()
+            self._settle()
+
+    def _settle(self) -> None:
+        self._touched.clear()
+        self._new.clear()
+        for table in self._row_tables():
+            table.settle()
+
+    def _write_row(self, kind: str, rid: int, rec: dict | None, body: str | None, before: str | None) -> None:
+        db = self._db
+        if body is None:
+            db.execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, rid))
+        else:
+            created = self._new.get((kind, str(rid)), 0)
+            db.execute(_UPSERT, (kind, rid, created, body, *row_columns(rec)))
+        if kind in ROW_KINDS:
+            old = text_rows(kind, json.loads(before)) if before else []
+            new = text_rows(kind, rec) if rec is not None else []
+            if old != new:
+                db.execute("DELETE FROM texts WHERE kind = ? AND id = ?", (kind, rid))
+                db.executemany("INSERT INTO texts (kind, field, value, id) VALUES (?, ?, ?, ?)",
+                               [(kind, f, v, rid) for f, v in new])
 
     def _doc_names(self, records: bool, everything: bool) -> list[str]:
         if not records:
@@ -568,7 +612,8 @@ class Store:
             self._fields_dirty = False
         return names
 
-    def _record_rows(self) -> list[tuple[str, int, int, str | None]]:
+    def _record_rows(self) -> list[tuple[str, int, dict | None, str | None, str | None]]:
+        """(kind, id, record or None, body, body before) of every record this request changed."""
         rows = []
         for kind, key in list(self._touched):
             table = self.state["records"].get(kind)
@@ -577,7 +622,11 @@ class Store:
                 rid = int(key)
             except ValueError:
                 continue  # a lookup by a key that is no id; nothing stored under it
-            rows.append((kind, rid, self._order.get((kind, key), 0), None if rec is None else _dump(rec)))
+            if not -(2**63) <= rid < 2**63:
+                continue
+            rows.append((kind, rid, rec, None if rec is None else _dump(rec), None))
+        for table in self._row_tables():
+            rows += [(table.kind, rid, rec, body, before) for rid, rec, body, before in table.changes()]
         return rows
 
     def fields_changed(self) -> None:
@@ -599,7 +648,8 @@ class Store:
             if self._db is None:
                 return
             self.commit(everything=True)
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self.path is not None:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
 
@@ -607,8 +657,7 @@ class Store:
         with self.lock:
             acct = self.state["account"]
             self._wipe = True  # in the same transaction as the new account
-            self._touched.clear()
-            self._order.clear()
+            self._settle()
             self._adopt(new_account(self.clock, acct["plan"], acct["seats"], acct["api_token"]), fresh=True)
             self.commit(everything=True)
             self._blobs.clear()  # after the commit: a kill in between leaves bodies no record names
@@ -630,7 +679,6 @@ class Store:
             lost = self._newest_creates(count, kind)
             for k, rid in lost:
                 self.state["records"][k].pop(str(rid), None)
-                self._order.pop((k, str(rid)), None)
                 if k == "files":
                     self._drop_blob(rid)
                 self.state["next_id"][k] = min(self.state["next_id"][k], rid)
@@ -638,8 +686,10 @@ class Store:
             return lost
 
     def _newest_creates(self, count: int, kind: str | None) -> list[tuple[str, int]]:
-        order = sorted(((seq, k, key) for (k, key), seq in self._order.items() if kind in (None, k)), reverse=True)
-        return [(k, int(key)) for _, k, key in order[:count]]
+        where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
+        rows = self._db.execute(f"SELECT kind, id FROM records {where} ORDER BY created DESC LIMIT ?",
+                                [*args, count])
+        return [(k, rid) for k, rid in rows]
 
     # -- file bodies -------------------------------------------------------------------------------------
     def put_blob(self, file_id: int, data: bytes) -> None:

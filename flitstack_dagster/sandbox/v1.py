@@ -5,12 +5,14 @@ organization relationships and users. Served under /v1/... (the spec's server) a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 from flitstack_dagster.sandbox.body import MAX_FILE_BYTES, file_too_large
 from flitstack_dagster.sandbox.errors import bad_request, not_found
 from flitstack_dagster.sandbox.routing import Ctx, Reply, qint
+from flitstack_dagster.sandbox.rows import LINK_COLUMNS
 from flitstack_dagster.sandbox.store import v1_time
 from flitstack_dagster.sandbox.values import parse_ts
 
@@ -70,19 +72,23 @@ class V1Routes:
         r.add("GET", "/v1/users/{id}", self.users_get)
 
     # -- v1 pagination -------------------------------------------------------------------------------------
-    def _v1_page(self, ctx: Ctx, items: list) -> tuple[list, dict]:
+    def _v1_page(self, ctx: Ctx, items: Iterable | Callable[[int], Iterable]) -> tuple[list, dict]:
+        """One page of `items` (or of what `items(start)` yields from the page's start on), read no
+        further than the page needs, and v1's pagination block."""
         start = qint(ctx, "start", 0, minimum=0)
         limit = qint(ctx, "limit", 100, minimum=1)
         if limit > 500:
             limit = 500
-        page = items[start:start + limit]
-        more = start + limit < len(items)
+        rest = items(start) if callable(items) else islice(iter(items), start, None)
+        window = list(islice(rest, limit + 1))
+        page = window[:limit]
+        more = len(window) > limit
         pag = {"start": start, "limit": limit, "more_items_in_collection": more}
         if more:
             pag["next_start"] = start + limit
         return page, pag
 
-    def _v1_list(self, ctx: Ctx, items: list, render: Callable[[dict], dict]) -> Reply:
+    def _v1_list(self, ctx: Ctx, items: Iterable | Callable[[int], Iterable], render: Callable[[dict], dict]) -> Reply:
         """One page of `items`, rendered, with v1's pagination block."""
         page, pag = self._v1_page(ctx, items)
         return Reply(200, {"success": True, "data": [render(i) for i in page],
@@ -184,27 +190,36 @@ class V1Routes:
         return Reply(200, {"success": True, "data": True})
 
     def notes_list(self, ctx: Ctx) -> Reply:
-        notes = [n for n in self.store.records("notes").values() if not n.get("is_deleted")]
+        eq: dict[str, int] = {}
+        keep: list[Callable[[dict], bool]] = []  # what the indexes do not narrow: checked on each note
         for k in ("user_id", "deal_id", "person_id", "org_id", "project_id", "task_id"):
             v = qint(ctx, k)
-            if v is not None:
-                notes = [n for n in notes if n.get(k) == v]
+            if v is None:
+                continue
+            if k in LINK_COLUMNS and -(2**63) <= v < 2**63:
+                eq[k] = v
+            else:
+                keep.append(lambda n, k=k, v=v: n.get(k) == v)
         if ctx.query.get("lead_id"):
-            notes = [n for n in notes if n.get("lead_id") == ctx.query["lead_id"]]
+            keep.append(lambda n: n.get("lead_id") == ctx.query["lead_id"])
         if ctx.query.get("updated_since"):
             ts = parse_ts(ctx.query["updated_since"])
             if ts is None:
                 raise bad_request("Invalid value for 'updated_since'")
-            notes = [n for n in notes if parse_ts(n["update_time"]) >= ts]
+            keep.append(lambda n: parse_ts(n["update_time"]) >= ts)
         for k in PIN_FLAGS:
             if ctx.query.get(k) in ("0", "1"):
                 want = ctx.query[k] == "1"
-                notes = [n for n in notes if bool(n.get(k)) == want]
+                keep.append(lambda n, k=k, want=want: bool(n.get(k)) == want)
         sort = (ctx.query.get("sort") or "id ASC").split(",")[0].strip().split()
         key = sort[0] if sort and sort[0] in ("id", "add_time", "update_time", "user_id", "content") else "id"
         desc = len(sort) > 1 and sort[1].upper() == "DESC"
-        notes.sort(key=lambda n: (n.get(key) if n.get(key) is not None else "", n["id"]), reverse=desc)
-        return self._v1_list(ctx, notes, self._render_note)
+        table = self.store.records("notes")
+        if keep:
+            rows = (n for n in table.select(eq=eq, order=key, descending=desc) if all(k(n) for k in keep))
+            return self._v1_list(ctx, rows, self._render_note)
+        return self._v1_list(ctx, lambda start: table.select(eq=eq, order=key, descending=desc, offset=start),
+                             self._render_note)
 
     # -- files ----------------------------------------------------------------------------------------------
     def _render_file(self, f: dict) -> dict:
@@ -261,9 +276,8 @@ class V1Routes:
         return Reply(200, {"success": True, "data": self._render_file(rec)})
 
     def files_list(self, ctx: Ctx) -> Reply:
-        files = sorted((f for f in self.store.records("files").values() if not f.get("is_deleted")),
-                       key=lambda f: f["id"])
-        return self._v1_list(ctx, files, self._render_file)
+        files = self.store.records("files")
+        return self._v1_list(ctx, lambda start: files.select(offset=start), self._render_file)
 
     def files_delete(self, ctx: Ctx) -> Reply:
         rec = self._v1_delete(ctx, "files", "File")
@@ -322,8 +336,7 @@ class V1Routes:
     def _org_info(self, oid: int) -> dict:
         org = self.store.get("organizations", oid, True) or {}
         addr = (org.get("address") or {}).get("value") if isinstance(org.get("address"), dict) else None
-        people = sum(1 for p in self.store.records("persons").values()
-                     if p.get("org_id") == oid and not p.get("is_deleted"))
+        people = self.store.records("persons").count(org_id=oid) if -(2**63) <= oid < 2**63 else 0
         return {"name": org.get("name") or "", "people_count": people, "owner_id": org.get("owner_id"),
                 "address": addr, "active_flag": not org.get("is_deleted", False), "cc_email": None, "value": oid}
 
