@@ -90,6 +90,8 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
              "0.2"),
     Variable("FLITSTACK_DATA_DIR", DEFAULT_DATA_DIR, "a folder path", "/srv/flitstack/data"),
     Variable("FLITSTACK_DEBUG", "0", "1 or 0", "1"),
+    Variable("FLITSTACK_DAGSTER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, starting with http:// "
+             "or https://", "https://dagster.example.org"),
 )}
 
 MIN_TOKEN_MATCH = 8  # a shorter token (tests) is found in any URL by chance; Pipedrive's have 40 characters
@@ -280,6 +282,15 @@ def pipedrive_settings(env: Mapping[str, str] | None = None, *, base_url: str | 
 def data_paths(env: Mapping[str, str] | None = None) -> Paths:
     """The data folder (FLITSTACK_DATA_DIR, default ./data), checked."""
     return Paths(check_data_dir(raw("FLITSTACK_DATA_DIR", env)))
+
+
+def dagster_ui_url(env: Mapping[str, str] | None = None) -> str:
+    """Where people open the Dagster UI (FLITSTACK_DAGSTER_URL), for the links Dagster metadata shows."""
+    name = "FLITSTACK_DAGSTER_URL"
+    url = value_or_default(name, env)
+    if urlsplit(url).scheme.lower() not in ("http", "https") or any(c.isspace() for c in url):
+        raise SettingError([_malformed(name, url)])
+    return url.rstrip("/")
 
 
 def debug(env: Mapping[str, str] | None = None) -> bool:

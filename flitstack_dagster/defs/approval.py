@@ -6,12 +6,14 @@ An op job, not an asset: approving records the lead's decision; the `proposed_ma
 """
 
 from typing import Optional
+from urllib.parse import quote, urlencode
 
 import dagster as dg
 import yaml
 from pydantic import Field
 
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.settings import dagster_ui_url
 from flitstack_dagster.defs.loading import user_failure
 from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.resources import ProjectPaths
@@ -84,3 +86,22 @@ def launchpad_example(proposal_hash: str, blocking: list[dict], record_plan: str
     config = {"approved_by": "YOUR NAME", "record_plan": record_plan, "proposal_hash": proposal_hash,
               "overrides": overrides}
     return yaml.safe_dump({"ops": {OP: {"config": config}}}, sort_keys=False, allow_unicode=True)
+
+
+# The code location's repository when it is built from one Definitions object: the UI leaves it out of paths.
+SINGLE_REPOSITORY = "__repository__"
+DEFAULT_LOCATION = "flitstack_dagster"
+# A longer link would not fit the webserver's request line: the launchpad then opens without the example.
+MAX_URL = 8000
+
+
+def launchpad_link(run: dg.DagsterRun, config_yaml: str) -> dg.MetadataValue:
+    """The `approve_mapping` launchpad in the Dagster UI, opened with this config, in the code location that
+    ran `run` (the default one when run outside the UI)."""
+    origin = run.remote_job_origin
+    location = origin.location_name if origin else DEFAULT_LOCATION
+    repository = origin.repository_origin.repository_name if origin else SINGLE_REPOSITORY
+    repo_path = location if repository == SINGLE_REPOSITORY else f"{repository}@{location}"
+    base = f"{dagster_ui_url()}/locations/{quote(repo_path)}/jobs/{approve_mapping.name}/playground"
+    url = f"{base}/setup?{urlencode({'config': config_yaml})}"
+    return dg.MetadataValue.url(url if len(url) <= MAX_URL else base)

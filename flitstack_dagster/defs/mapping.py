@@ -6,7 +6,7 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from flitstack_dagster.defs.approval import launchpad_example
+from flitstack_dagster.defs.approval import launchpad_example, launchpad_link
 from flitstack_dagster.defs.loading import user_failure
 from flitstack_dagster.defs.metadata import md_document, md_problems, site_url, table
 from flitstack_dagster.defs.partitions import migration_runs
@@ -133,10 +133,13 @@ def proposed_mapping(context: dg.AssetExecutionContext, project: ProjectPaths):
     })
     reviewed = merge(approved, proposal) if approved else proposal  # what an approval now would decide on
     blocking = blocking_values(reviewed, profile.value_sets)
+    metadata = _approval_metadata(reviewed, problems, blocking, proposal_hash)
+    if problems:  # one click to the approve_mapping launchpad, opened with the example config
+        metadata["approve_in_the_ui"] = launchpad_link(
+            context.run, launchpad_example(proposal_hash, blocking, reviewed.record_plan))
     yield dg.AssetCheckResult(
         check_name="mapping_approved", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(problems[:5]) if problems else "approved",
-        metadata=_approval_metadata(reviewed, problems, blocking, proposal_hash),
+        description="; ".join(problems[:5]) if problems else "approved", metadata=metadata,
     )
 
 

@@ -88,6 +88,7 @@ def test_the_sample_run_stops_at_the_check_which_says_what_blocks_and_how_to_app
     assert "approve_mapping" in meta["how_to_approve"].value
     assert meta["proposal_hash"].value == journey["proposal_hash"]
     assert journey["proposal_hash"] in meta["cli"].value and meta["cli"].value.startswith("flitstack mapping approve")
+    assert "/jobs/approve_mapping/playground/setup?config=" in meta["approve_in_the_ui"].value
     blocking = meta["values_needing_a_decision"].value
     assert blocking.records, "a messy bundle should leave values for the lead to decide"
     assert [c.name for c in blocking.schema.columns][:2] == ["field", "source_value"]
