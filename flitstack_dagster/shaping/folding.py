@@ -238,12 +238,15 @@ def _ordered(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.sort("deal_ref", "slot", "at", "fact_id", nulls_last=True)
 
 
-def field_texts(lines: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(deal_ref + one column per fold field with its text, the lines that go to the note instead:
-    those of a field whose text would overflow it)."""
+def field_texts(lines: pl.DataFrame, mapping: Mapping, deals: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(deal_ref + one column per fold field with its text, the lines that go to the note instead: those
+    of a field whose text would overflow it, and those of a deal loaded earlier that this run does not
+    send again, `deals` being the run's work orders)."""
     fields = fold_fields(mapping)
     names = {slot: field_of(mapping, slot) for slot in FOLDS.get(mapping.record_plan, {})}
-    in_field = lines.with_columns(pl.col("slot").replace_strict(names, default=None, return_dtype=pl.String).alias("_field"))
+    sent = pl.col("deal_ref").is_in(deals.cast(pl.String).implode())
+    in_field = lines.with_columns(pl.when(sent).then(pl.col("slot").replace_strict(names, default=None,
+                                                                                   return_dtype=pl.String)).alias("_field"))
     to_note = in_field.filter(pl.col("_field").is_null())
     texts = (
         _ordered(in_field.filter(pl.col("_field").is_not_null()))
@@ -281,14 +284,16 @@ def _chunks(lines: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([small.with_columns(pl.col("_n").cast(pl.Int32)), big])
 
 
-def timeline_notes(lines: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
-    """One note per deal holding its lines (more, numbered, when they would overflow one), not finished."""
+def timeline_notes(lines: pl.DataFrame, ctx: ShapeContext, run_deals: pl.Series) -> pl.DataFrame:
+    """One note per deal holding its lines (more, numbered, when they would overflow one), not finished.
+    Its origin is the work order when this run sends it, else the first fact of this run it holds."""
     if not lines.height:
         return pl.DataFrame()
     df = _chunks(lines)
     g = df.group_by("deal_ref", "_n", maintain_order=True).agg(
         html_text(pl.col("line")).str.join("<br>").alias("_body"),
-        pl.col("at").min().alias("_first"), pl.len().alias("_lines"), pl.col("_n").max().alias("_of"))
+        pl.col("at").min().alias("_first"),
+        pl.col("fact_id").filter(pl.col("row_number").is_not_null()).first().alias("_own"))
     count = g.group_by("deal_ref").agg(pl.col("_n").max().alias("_parts"))
     g = g.join(count, on="deal_ref", how="left", maintain_order="left")
     wo = pl.col("deal_ref").str.replace(r"^work_order:", "")
@@ -300,7 +305,8 @@ def timeline_notes(lines: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
         *record_columns("work_order", TIMELINE_KIND, {"content": head + pl.col("_body"), "add_time": utc_iso(first)},
                         source_id=pl.when(pl.col("_n") == 1).then(pl.lit(TIMELINE_PREFIX + ":") + wo)
                         .otherwise(pl.format("{}:{}:{}", pl.lit(TIMELINE_PREFIX), wo, pl.col("_n"))),
-                        origin_id=pl.col("deal_ref")),
+                        origin_id=pl.when(pl.col("deal_ref").is_in(run_deals.cast(pl.String).implode()))
+                        .then(pl.col("deal_ref")).otherwise(pl.col("_own"))),
         "deal_ref",
     )
 
@@ -315,7 +321,7 @@ def lines_in(text: str | None, html_body: bool = False) -> dict[str, str]:
         return {}
     plain = text
     if html_body:
-        plain = re.sub(r"<\s*br\s*/?>|</p>|</div>", "\n", text, flags=re.IGNORECASE)
+        plain = re.sub(r"<\s*br\s*/?>|<\s*/?\s*(?:p|div)\b[^>]*>", "\n", text, flags=re.IGNORECASE)
         plain = html.unescape(re.sub(r"<[^>]*>", "", plain))
     out: dict[str, str] = {}
     for line in plain.splitlines():
@@ -339,8 +345,9 @@ def prior_lines(hosts: Iterable[tuple[str, str | None, bool]]) -> pl.DataFrame:
 
 
 def folded_ids(lines: pl.DataFrame) -> pl.Series:
-    """The source rows whose facts this run folded (for the reconciliation)."""
-    return lines["fact_id"]
+    """The source rows of this run whose facts were folded (for the reconciliation): not the lines a
+    delta keeps from earlier runs."""
+    return lines.filter(pl.col("row_number").is_not_null())["fact_id"]
 
 
 __all__ = ["split_orphans", "TIMELINE_KIND", "TIMELINE_PREFIX", "field_texts", "fold_fields", "folded_ids",

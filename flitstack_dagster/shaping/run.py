@@ -124,18 +124,19 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
         inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx), done_with=("departments",))
     lines = folding.folded_lines(inputs.status_log, inputs.parts_used, inputs.labor, inputs.notes, inputs.contacts,
                                  inputs.inventory, mapping, ctx)
+    run_deals = inputs.work_orders.select(sid("work_order", "wo_number"))[:, 0]
     if ctx.prior_lines is not None:  # a delta: the lines already loaded stay, this run's replace theirs
-        lines = folding.with_prior(lines, ctx.prior_lines, inputs.work_orders.select(sid("work_order", "wo_number"))[:, 0])
-    texts, to_note = folding.field_texts(lines, mapping)
+        lines = folding.with_prior(lines, ctx.prior_lines, run_deals)
+    texts, to_note = folding.field_texts(lines, mapping, run_deals)
     deals = shape_deals(inputs.work_orders, inputs.labor, inputs.parts_used, inputs.contacts, org_ids, person_ids,
                         mapping, owners, ctx, folded=texts if folding.fold_fields(mapping) else None)
     long_descriptions = description_notes(inputs.work_orders, deals.frame["source_id"], mapping, ctx)
     deal_ids = emit("pd_deals", deals, done_with=("work_orders",))
     del deals, texts
     lines, orphans = folding.split_orphans(lines, deal_ids, ctx)
-    tally.fold("pd_deals", lines.join(to_note, on="fact_id", how="anti")["fact_id"])
-    tally.fold("pd_notes", lines.join(to_note, on="fact_id", how="semi")["fact_id"])
-    timeline = folding.timeline_notes(to_note.filter(in_set(pl.col("deal_ref"), deal_ids)), ctx)
+    tally.fold("pd_deals", folding.folded_ids(lines.join(to_note, on="fact_id", how="anti")))
+    tally.fold("pd_notes", folding.folded_ids(lines.join(to_note, on="fact_id", how="semi")))
+    timeline = folding.timeline_notes(to_note.filter(in_set(pl.col("deal_ref"), deal_ids)), ctx, run_deals)
     for part in activity_parts(
         inputs.labor, inputs.parts_used, inputs.notes, inputs.pm_schedules, inputs.contacts, inputs.inventory,
         org_ids, person_ids, deal_ids, mapping, owners, ctx,
