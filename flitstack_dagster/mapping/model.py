@@ -30,7 +30,7 @@ DEFAULT_RECORD_PLAN: RecordPlan = "complete"
 # deal's timeline note. `complete` folds nothing.
 FOLDS: dict[str, dict[str, str | None]] = {
     "complete": {},
-    "balanced": {"status": None, "parts": None},
+    "balanced": {"status": None, "parts": None, "log_note": None},
     "compact": {"status": "timeline", "log_note": "timeline", "labor": "labor", "parts": "parts"},
 }
 

@@ -268,8 +268,9 @@ class RecordPlanCost:
 RECORD_PLAN_COSTS: tuple[RecordPlanCost, ...] = (
     RecordPlanCost("complete", "every status change a note, every labor entry and parts line an activity",
                    partial(estimate_requests, record_plan="complete")),
-    RecordPlanCost("balanced", "a work order's status changes and parts lines one timeline note on its deal; "
-                   "labor and the activity log stay activities", partial(estimate_requests, record_plan="balanced")),
+    RecordPlanCost("balanced", "a work order's status changes, parts lines and activity-log notes one timeline note "
+                   "on its deal; labor, calls, emails and meetings stay activities",
+                   partial(estimate_requests, record_plan="balanced")),
     RecordPlanCost("compact", "a work order's status changes, activity-log notes, labor and parts lines in long-text "
                    "fields of its deal; calls, emails and meetings stay activities",
                    partial(estimate_requests, record_plan="compact")),

@@ -6,9 +6,9 @@ each line says which Novo row it is, when it happened and every value the row ho
 the delta find a fact again by the source id at the start of its line. A value's own line breaks are
 shown as ` ⏎ ` so one fact stays one line.
 
-- `balanced`: status changes and parts lines -> one timeline note per deal (`work_order_timeline:<WO>`,
-  kind `timeline`, add_time = the earliest fact's moment); labor and activity-log entries stay
-  activities.
+- `balanced`: status changes, parts lines and activity-log notes -> one timeline note per deal
+  (`work_order_timeline:<WO>`, kind `timeline`, add_time = the earliest fact's moment); labor, calls,
+  emails and meetings stay activities.
 - `compact`: status changes and activity-log notes -> the deal's `Novo Timeline` field, labor -> `Novo
   Labor`, parts lines -> `Novo Parts` (long text); calls, emails and meetings stay activities.
 

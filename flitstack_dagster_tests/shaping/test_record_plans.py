@@ -47,14 +47,15 @@ def test_balanced_folds_status_and_parts_into_one_timeline_note(ctx, owners):
     assert timeline["deal_ref"].to_list() == ["work_order:WO-1"]
     p = payloads(timeline)["work_order_timeline:WO-1"]
     lines = folding.lines_in(p["content"], html_body=True)
-    assert set(lines) == {"status_log:S1", "status_log:S2", "part_used:P9"}
+    assert set(lines) == {"status_log:S1", "status_log:S2", "part_used:P9", "note:N1"}
     assert lines["status_log:S2"].startswith("[status_log:S2] 2026-01-03 09:30:00 UTC · Status changed · from: Open · to: Completed")
     assert "by: Tim (contact T1)" in lines["status_log:S2"] and "comment: all good" in lines["status_log:S2"]
     assert "quantity: 2" in lines["part_used:P9"] and "description: Filter" in lines["part_used:P9"]
     assert p["add_time"] == "2026-01-02T08:00:00Z"  # the earliest fact
     assert "status_change" not in _kinds(notes)
     assert "parts" not in _kinds(run.pd_activities) and _kinds(run.pd_activities)["labor"] == 1
-    assert _kinds(run.pd_activities)["call"] == 1 and _kinds(notes)["log_note"] == 2  # the activity log stays
+    assert _kinds(run.pd_activities)["call"] == 1  # calls, emails and meetings stay activities
+    assert notes.filter(pl.col("kind") == "log_note")["source_id"].to_list() == ["note:N3"]  # the asset's entry
     rec = {r["source_id"]: r for r in run.reconciliation.to_dicts()}
     assert rec["status_log:S1"]["outcome"] == "loaded" and rec["status_log:S1"]["targets"] == "pd_notes"
     assert rec["part_used:P9"]["targets"] == "pd_notes"
