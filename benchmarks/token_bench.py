@@ -228,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: the migrate job did not succeed under {plan}: {r['checks']}")
                 return 1
             results.append(r)
+            if args.json:  # after each plan, so a long run keeps what it measured
+                args.json.write_text(json.dumps({"work_orders": n, "results": results}, indent=2, default=str))
     print_table(results)
-    if args.json:
-        args.json.write_text(json.dumps({"work_orders": n, "results": results}, indent=2, default=str))
     return 0
 
 
