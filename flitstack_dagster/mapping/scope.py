@@ -288,10 +288,11 @@ def run_calendar(profile: SourceProfile, mapping: Mapping, audit: AccountAudit |
     return migration_calendar(tokens, seats, reserve, plan)
 
 
-def calendar_section(cal: Calendar) -> list[str]:
-    """The scope document's Calendar section."""
+def calendar_section(cal: Calendar, chosen: str | None = None) -> list[str]:
+    """The scope document's Calendar section; `chosen`: the record plan the approval chose."""
     headers, rows = calendar_table(cal)
-    plans = [f"- `{md_text(rp.name)}`: {md_text(rp.what)}" for rp in RECORD_PLAN_COSTS]
+    plans = [f"- `{md_text(rp.name)}`{' (chosen at approval)' if rp.name == chosen else ''}: {md_text(rp.what)}"
+             for rp in RECORD_PLAN_COSTS]
     return (["", "## Calendar", "", f"- {md_text(calendar_summary(cal))}.",
              "- days = tokens ÷ usable a day, rounded up: the budget refills once a day.",
              "", "Record plans:", ""] + plans + [""] + _t(headers, rows))
@@ -502,7 +503,8 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
         L += ["- plan or seats unknown: days of budget cannot be computed"]
     if est.hours is not None:
         L += [f"- burst limit {est.burst_per_2s} requests / 2 s → at least **{est.hours:.2f} hour(s)** of sending"]
-    L += calendar_section(run_calendar(profile, mapping, audit, reserve))
+    L += calendar_section(run_calendar(profile, mapping, audit, reserve),
+                          mapping.record_plan if mapping.approved_by else None)
     return "\n".join(L) + "\n"
 
 
