@@ -33,7 +33,6 @@ from flitstack_dagster.shaping.activities import entry_type, log_activity_types,
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     ShapeContext,
-    Shaped,
     clean_name,
     concat,
     html_text,
