@@ -119,6 +119,8 @@ def test_plan_verifies_every_fact_in_place_and_a_delta_rewrites_the_changed_line
         with duck.connect(m.paths.duckdb, read_only=True) as con:
             new = {f"status_log:{r[0]}" for r in con.execute(
                 "SELECT log_id FROM staging.stg_status_log WHERE _run_key = ? AND wo_number = ?",
+                [delta.run_key, wo]).fetchall()} | {f"note:{r[0]}" for r in con.execute(  # activity-log notes
+                "SELECT note_id FROM staging.stg_notes WHERE _run_key = ? AND wo_number = ? AND entry_type = 'Note'",
                 [delta.run_key, wo]).fetchall()}
             unexplained = con.execute("SELECT unexplained FROM verification.runs WHERE run_key = ?",
                                       [delta.run_key]).fetchone()[0]
