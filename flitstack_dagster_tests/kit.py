@@ -76,6 +76,17 @@ def waive_sample_gate(paths: Paths) -> None:
     waive_sample_verification(approved_path(paths))
 
 
+def choose_record_plan(paths: Paths, record_plan: str) -> None:
+    """The approved mapping under another record plan, as the lead chooses it at approval."""
+    from flitstack_dagster.mapping.approval import APPROVED_WHAT
+    from flitstack_dagster.mapping.store import approved_path
+    from flitstack_dagster.mapping.yamlio import load_mapping, write_mapping
+
+    m = load_mapping(approved_path(paths))
+    m.record_plan = record_plan
+    write_mapping(approved_path(paths), m, APPROVED_WHAT)
+
+
 @dataclass
 class Migrated:
     """A full run migrated through Dagster in process into a sandbox that still serves."""
@@ -91,9 +102,10 @@ class Migrated:
 
 
 @contextmanager
-def migrated_through_dagster(bundle: Path, data: Path) -> Iterator[Migrated]:
+def migrated_through_dagster(bundle: Path, data: Path, record_plan: str | None = None) -> Iterator[Migrated]:
     """Register `bundle` as a full run, run `migrate` (it stops at the approval), approve as the demo
-    does, waive the sample gate and run it again; the sandbox serves until the block ends."""
+    does (under `record_plan` when given), waive the sample gate and run it again; the sandbox serves
+    until the block ends."""
     from flitstack_dagster.core import duck
     from flitstack_dagster.definitions import build_definitions
     from flitstack_dagster.defs.partitions import migration_runs
@@ -110,6 +122,8 @@ def migrated_through_dagster(bundle: Path, data: Path) -> Iterator[Migrated]:
         job = build_definitions(paths.root, pipedrive=pipedrive).resolve_job_def("migrate")
         first = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False)
         approve_for_demo(paths)
+        if record_plan is not None:
+            choose_record_plan(paths, record_plan)
         waive_sample_gate(paths)  # a full run loaded on its own, without a verified sample first
         # what the first pass did not materialize: it ran everything up to the approval already
         done = {e.asset_key for e in first.get_asset_materialization_events()}

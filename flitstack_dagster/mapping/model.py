@@ -22,9 +22,17 @@ FieldType = Literal["varchar", "text", "double", "monetary", "date", "enum", "se
 FilePolicy = Literal["flag", "split"]
 DeletionPolicy = Literal["flag", "delete"]
 # How a work order's facts become Pipedrive records, chosen at approval; a new plan is added here only.
-RecordPlan = Literal["complete"]
+RecordPlan = Literal["complete", "balanced", "compact"]
 RECORD_PLANS: tuple[str, ...] = get_args(RecordPlan)
 DEFAULT_RECORD_PLAN: RecordPlan = "complete"
+# What each plan folds into lines of text instead of records of their own (shaping/folding.py): kind of
+# fact -> the deal's long-text field it goes to (a key of mapping.provision.PLAN_FIELDS), None = the
+# deal's timeline note. `complete` folds nothing.
+FOLDS: dict[str, dict[str, str | None]] = {
+    "complete": {},
+    "balanced": {"status": None, "parts": None, "log_note": None},
+    "compact": {"status": "timeline", "log_note": "timeline", "labor": "labor", "parts": "parts"},
+}
 
 
 class _Model(BaseModel):

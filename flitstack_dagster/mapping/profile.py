@@ -127,6 +127,8 @@ class Inventory(BaseModel):
     attachments_over_limit_bytes: int = 0
     descriptions_over_255: int = 0
     note_entry_types: dict[str, int] = Field(default_factory=dict)
+    note_entry_types_on_work_orders: dict[str, int] = Field(default_factory=dict)  # entries naming a work order
+    work_orders_with_history: int = 0  # work orders with a status change or a parts line (a timeline to fold)
     equipment_with_parts: int = 0
 
 
@@ -384,6 +386,17 @@ def _pm(con, run_key: str, inv: Inventory) -> None:
                       for (s, u, i), n in sorted(cad.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2]))]
 
 
+def _work_orders_with_history(con, run_key: str) -> int:
+    """Work orders with at least one status change or parts line: the deals a folded timeline is written for."""
+    parts = [f"SELECT wo_number FROM staging.stg_{t} WHERE _run_key = $1 AND wo_number IS NOT NULL"
+             for t in ("status_log", "parts_used") if has_table(con, "staging", f"stg_{t}")]
+    if not parts or not has_table(con, "staging", "stg_work_orders"):
+        return 0
+    return int(con.execute(
+        f"SELECT count(DISTINCT wo_number) FROM ({' UNION ALL '.join(parts)}) WHERE wo_number IN "
+        "(SELECT wo_number FROM staging.stg_work_orders WHERE _run_key = $1)", [run_key]).fetchone()[0])
+
+
 def profile_source(con, run_key: str) -> SourceProfile:
     """Profile every staged entity of `run_key` (see module doc)."""
     prof = SourceProfile(run_key=run_key, profiled_at=datetime.now(UTC))
@@ -467,6 +480,10 @@ def profile_source(con, run_key: str) -> SourceProfile:
         inv.note_entry_types = {str(k): int(n) for k, n in con.execute(
             "SELECT coalesce(entry_type, ''), count(*) FROM staging.stg_notes WHERE _run_key = ? GROUP BY 1 ORDER BY 1",
             [run_key]).fetchall()}
+        inv.note_entry_types_on_work_orders = {str(k): int(n) for k, n in con.execute(
+            "SELECT coalesce(entry_type, ''), count(*) FROM staging.stg_notes WHERE _run_key = ? "
+            "AND wo_number IS NOT NULL GROUP BY 1 ORDER BY 1", [run_key]).fetchall()}
+    inv.work_orders_with_history = _work_orders_with_history(con, run_key)
     if prof.entities.get("asset_parts") and prof.entities["asset_parts"].staged:
         inv.equipment_with_parts = con.execute(
             "SELECT count(DISTINCT asset_id) FROM staging.stg_asset_parts WHERE _run_key = ?", [run_key]

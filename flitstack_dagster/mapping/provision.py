@@ -37,7 +37,7 @@ from flitstack_dagster.mapping.audit import (
     read_fields,
     read_pipelines,
 )
-from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.mapping.propose import COMPATIBLE
 from flitstack_dagster.novo.runs import check_account
 
@@ -91,9 +91,24 @@ def ensure_registry(con) -> None:
         con.execute(stmt)
 
 
+# The deal's long-text fields a record plan writes folded facts to (mapping.model.FOLDS says which).
+PLAN_FIELDS: dict[str, FieldNeed] = {
+    "timeline": FieldNeed(entity="deal", name="Novo Timeline", field_type="text"),
+    "labor": FieldNeed(entity="deal", name="Novo Labor", field_type="text"),
+    "parts": FieldNeed(entity="deal", name="Novo Parts", field_type="text"),
+}
+
+
+def plan_field_needs(record_plan: str) -> list[FieldNeed]:
+    """The fields the record plan writes to, in PLAN_FIELDS' order."""
+    used = set(FOLDS.get(record_plan, {}).values())
+    return [n.model_copy() for key, n in PLAN_FIELDS.items() if key in used]
+
+
 def field_needs(mapping: Mapping) -> list[FieldNeed]:
-    """One need per (entity, name): options merged over every column mapped there plus value-map targets."""
-    needs: dict[tuple[str, str], FieldNeed] = {}
+    """One need per (entity, name): options merged over every column mapped there plus value-map targets,
+    and the fields the record plan needs."""
+    needs: dict[tuple[str, str], FieldNeed] = {(n.entity, n.name): n for n in plan_field_needs(mapping.record_plan)}
     for f in mapping.fields:
         if f.target_entity not in FIELD_ENTITIES or not f.target_field:
             continue

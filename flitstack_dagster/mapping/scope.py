@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,11 @@ from flitstack_dagster.mapping.calendar import (
     migration_calendar,
     usable_daily,
 )
-from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SIZE_BANDS, SourceProfile
 from flitstack_dagster.mapping.activity_rows import activity_types_used
-from flitstack_dagster.mapping.provision import field_needs
+from flitstack_dagster.mapping.provision import PLAN_FIELDS, field_needs
 from flitstack_dagster.mapping.value_proposals import DEFAULT_ACTIVITY_TYPES, describe_status
 from flitstack_dagster.mapping.yamlio import STATUS_KEY, needs_decision
 from flitstack_dagster.entities import ENTITIES
@@ -60,6 +61,7 @@ AUDIT_READS = {"GET fields (deal, person, organization, activity)": (4, 10), "GE
 # users/me (2 tokens), once per step that talks to Pipedrive: 7 loads, provisioning, verification
 ACCOUNT_LOOKUPS = 9
 ACCOUNT_LOOKUP_COST = 2
+FOLDED = "folded"  # estimate rows of facts written as lines of text: no request of their own
 PERIOD_DAYS = {"DAILY": 1.0, "WEEKLY": 7.0, "MONTHLY": 30.44, "YEARLY": 365.25}
 ONE_TO_ONE = {"copy", "text", "date", "datetime", "money", "number", "yesno", "none", "id_map"}
 
@@ -159,15 +161,23 @@ def daily_reserve() -> float:
 
 def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
                       plan: str | None = None, seats: int | None = None,
-                      reserve: float | None = None) -> RequestEstimate:
+                      reserve: float | None = None, record_plan: str | None = None) -> RequestEstimate:
+    """Requests and tokens of the whole migration under `record_plan` (the mapping's when None)."""
+    if record_plan is not None and record_plan != mapping.record_plan:
+        mapping = mapping.model_copy(update={"record_plan": record_plan})
+    folded = FOLDS[mapping.record_plan]
     inv = profile.inventory
     c = inv.counts
     opts = mapping.options
     est = RequestEstimate()
     rows = est.rows
 
-    def add(entity: str, what: str, records: int, cost: int) -> None:
-        if records:
+    def add(entity: str, what: str, records: int, cost: int, fold: str | None = None) -> None:
+        if records and fold in folded:  # a line of text on the deal or its timeline note: no request of its own
+            where = f"the deal's {PLAN_FIELDS[folded[fold]].name} field" if folded[fold] else "the deal's timeline note"
+            rows.append(EstimateRow(entity=FOLDED, what=f"{what}: lines of {where}", records=records, requests=0,
+                                    tokens_per_request=0, tokens=0))
+        elif records:
             rows.append(EstimateRow(entity=entity, what=what, records=records, requests=records,
                                     tokens_per_request=cost, tokens=records * cost))
 
@@ -178,16 +188,21 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
     add("relationship", "asset parent links (v1 organizationRelationships)", assets, COST["relationship"])
     add("person", "contacts → persons", c.get("contacts", 0), COST["person"])
     add("deal", "work orders → deals", c.get("work_orders", 0), COST["deal"])
-    add("activity", "labor entries", c.get("labor", 0), COST["activity"])
-    add("activity", "parts used", c.get("parts_used", 0), COST["activity"])
+    add("activity", "labor entries", c.get("labor", 0), COST["activity"], "labor")
+    add("activity", "parts used", c.get("parts_used", 0), COST["activity"], "parts")
     et = inv.note_entry_types
     logged_notes = sum(n for k, n in et.items() if k.casefold() == "note")
     add("activity", "activity-log calls/emails/meetings", sum(et.values()) - logged_notes if et else 0,
         COST["activity"])
     add("activity", f"PM occurrences in {opts.pm_window_days} days", pm_occurrences(profile, opts.pm_window_days),
         COST["activity"])
-    add("note", "status changes", c.get("status_log", 0), COST["note"])
-    add("note", "activity-log notes", logged_notes, COST["note"])
+    add("note", "status changes", c.get("status_log", 0), COST["note"], "status")
+    on_wo = sum(n for k, n in inv.note_entry_types_on_work_orders.items() if k.casefold() == "note")
+    add("note", "activity-log notes on work orders", on_wo, COST["note"], "log_note")
+    add("note", "activity-log notes on assets", logged_notes - on_wo, COST["note"])
+    if None in folded.values():
+        add("note", "timeline notes (one per work order with a status change or parts line)",
+            inv.work_orders_with_history, COST["note"])
     add("note", "PM history", c.get("pm_history", 0), COST["note"])
     add("note", "parts-table notes on equipment", inv.equipment_with_parts, COST["note"])
     add("note", "long descriptions as first deal note", inv.descriptions_over_255, COST["note"])
@@ -248,10 +263,17 @@ class RecordPlanCost:
     estimate: Callable[..., RequestEstimate]  # (profile, mapping, audit, reserve=) -> RequestEstimate
 
 
-# One per record plan of the mapping model, in its order; the calendar shows each.
+# One per record plan of the mapping model, in its order; the calendar shows each. Measured against the
+# sandbox's count by benchmarks/token_bench.py.
 RECORD_PLAN_COSTS: tuple[RecordPlanCost, ...] = (
     RecordPlanCost("complete", "every status change a note, every labor entry and parts line an activity",
-               estimate_requests),
+                   partial(estimate_requests, record_plan="complete")),
+    RecordPlanCost("balanced", "a work order's status changes, parts lines and activity-log notes one timeline note "
+                   "on its deal; labor, calls, emails and meetings stay activities",
+                   partial(estimate_requests, record_plan="balanced")),
+    RecordPlanCost("compact", "a work order's status changes, activity-log notes, labor and parts lines in long-text "
+                   "fields of its deal; calls, emails and meetings stay activities",
+                   partial(estimate_requests, record_plan="compact")),
 )
 
 
@@ -266,10 +288,11 @@ def run_calendar(profile: SourceProfile, mapping: Mapping, audit: AccountAudit |
     return migration_calendar(tokens, seats, reserve, plan)
 
 
-def calendar_section(cal: Calendar) -> list[str]:
-    """The scope document's Calendar section."""
+def calendar_section(cal: Calendar, chosen: str | None = None) -> list[str]:
+    """The scope document's Calendar section; `chosen`: the record plan the approval chose."""
     headers, rows = calendar_table(cal)
-    plans = [f"- `{md_text(rp.name)}`: {md_text(rp.what)}" for rp in RECORD_PLAN_COSTS]
+    plans = [f"- `{md_text(rp.name)}`{' (chosen at approval)' if rp.name == chosen else ''}: {md_text(rp.what)}"
+             for rp in RECORD_PLAN_COSTS]
     return (["", "## Calendar", "", f"- {md_text(calendar_summary(cal))}.",
              "- days = tokens ÷ usable a day, rounded up: the budget refills once a day.",
              "", "Record plans:", ""] + plans + [""] + _t(headers, rows))
@@ -480,7 +503,8 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
         L += ["- plan or seats unknown: days of budget cannot be computed"]
     if est.hours is not None:
         L += [f"- burst limit {est.burst_per_2s} requests / 2 s → at least **{est.hours:.2f} hour(s)** of sending"]
-    L += calendar_section(run_calendar(profile, mapping, audit, reserve))
+    L += calendar_section(run_calendar(profile, mapping, audit, reserve),
+                          mapping.record_plan if mapping.approved_by else None)
     return "\n".join(L) + "\n"
 
 

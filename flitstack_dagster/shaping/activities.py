@@ -39,7 +39,7 @@ from datetime import date
 import polars as pl
 
 from flitstack_dagster.mapping.activity_rows import ENTRY_TYPES, activity_type, detail_target, in_note
-from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping import recurrence as rec
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
@@ -400,8 +400,11 @@ def activity_parts(
 ) -> Iterator[Shaped]:
     """Each kind of activity finished on its own (labor, parts, activity-log entries, PM tasks), so
     streamed shaping holds one kind at a time."""
-    yield finished(shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx, mapping), ctx)
-    yield finished(shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency, mapping), ctx)
+    folded = FOLDS.get(mapping.record_plan, {})  # the record plan's lines on the deal instead (folding.py)
+    if "labor" not in folded:
+        yield finished(shape_labor(labor, contacts, deal_ids, person_ids, owners, ctx, mapping), ctx)
+    if "parts" not in folded:
+        yield finished(shape_parts(parts_used, inventory, deal_ids, owners, ctx, mapping.options.currency, mapping), ctx)
     yield finished(shape_log_activities(notes, deal_ids, org_ids, person_ids, owners, ctx, mapping), ctx)
     yield finished(shape_pm(pm_schedules, org_ids, mapping, owners, ctx), ctx)
 

@@ -112,6 +112,8 @@ class ShapeContext:
     resolve_inside: Callable[[str], Path | None] | None = None
     # content_hash left null by `finish` and computed as each output is saved (saves a pass at scale)
     hash_on_save: bool = False
+    # a delta's record plan: the lines already loaded for work orders (folding.prior_lines), else None
+    prior_lines: pl.DataFrame | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.exported_at.tzinfo is None:

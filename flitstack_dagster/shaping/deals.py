@@ -151,7 +151,10 @@ def shape_deals(
     mapping: Mapping,
     owners: Owners,
     ctx: ShapeContext,
+    folded: pl.DataFrame | None = None,
 ) -> Shaped:
+    """`folded`: the record plan's long-text fields per deal (`deal_ref` + one column per field name,
+    folding.field_texts), or None when the plan folds nothing onto the deal."""
     e = "work_orders"
     opts = mapping.options
     tz = ctx.timezone
@@ -166,6 +169,10 @@ def shape_deals(
         .with_columns((pl.col("labor_cost") + pl.col("parts_cost")).round(2).alias("total_cost"))
     )
     df = owner_lookup(df, "assigned_to_id", owners)
+    plan_fields = [c for c in folded.columns if c != "deal_ref"] if folded is not None else []
+    if plan_fields:
+        df = df.join(folded.rename({f: f"_plan:{f}" for f in plan_fields}), left_on="source_id", right_on="deal_ref",
+                     how="left", maintain_order="left")
     unresolved = df.filter(
         pl.col("org_ref").is_null() & (pl.col("account_id").is_not_null() | pl.col("asset_id").is_not_null())
     )
@@ -207,6 +214,7 @@ def shape_deals(
         *simple, "Title", "Description", "Status", "Account ID", "Requester ID", "Assigned To ID",
     ]
     fields.update(mapped_extras(mapping, e, "deal", df, handled))
+    fields.update({f: pl.col(f"_plan:{f}") for f in plan_fields})
 
     frame = df.select(
         *record_columns("work_order", "work_order", fields),

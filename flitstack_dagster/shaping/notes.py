@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping.activities import entry_type, internal_line, log_activity_types, log_targets
 from flitstack_dagster.shaping.common import (
     ShapeContext,
@@ -187,7 +187,11 @@ def note_parts(
     PM history, inventory), so streamed shaping holds one kind at a time."""
     if description_notes.height:
         yield finished(Shaped(description_notes), ctx)
-    yield finished(shape_status_changes(status_log, contacts, deal_ids, ctx), ctx)
+    folded = FOLDS.get(mapping.record_plan, {}) if mapping is not None else {}  # lines instead (folding.py)
+    if "status" not in folded:
+        yield finished(shape_status_changes(status_log, contacts, deal_ids, ctx), ctx)
+    if "log_note" in folded:  # the entries on a work order are lines of its deal; those on an asset stay notes
+        notes = notes.filter(pl.col("wo_number").is_null())
     yield finished(shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx, mapping), ctx)
     yield finished(shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx), ctx)
     yield finished(shape_inventory_notes(asset_parts, inventory, org_ids, ctx, currency), ctx)

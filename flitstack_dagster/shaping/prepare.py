@@ -6,13 +6,16 @@ load assets then read `shaped.pd_*` for their partition.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.shaping.shaped_store import ShapedWriter
-from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.model import FOLDS, Mapping
+from flitstack_dagster.shaping import folding
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.novo.bundle import resolve_inside
 from flitstack_dagster.novo.runs import bundle_root, get_run, mode_of
@@ -36,9 +39,11 @@ def shape_run(
     ).fetchall()[0]
     loaded = {r[0] for r in con.execute("SELECT source_id FROM meta.id_map").fetchall()} if has_table(con, "meta", "id_map") else set()
     root = bundle_root(run, work_dir)
+    mode = mode_of(run_key)
     ctx = ShapeContext(
-        run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode_of(run_key), bundle_root=root,
+        run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode, bundle_root=root,
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel), hash_on_save=True,
+        prior_lines=loaded_lines(con, run_key, mapping) if mode == "delta" else None,
     )
     inputs = read_staged(con, run_key)
     if ctx.mode == "sample":  # the stratified slice and everything it references, nothing else
@@ -52,3 +57,29 @@ def shape_run(
             writer(table, getattr(shaped, table))
         shaped.reconciliation = shaped.reconciliation.clear()  # saved; at scale it is one row per source row
     return shaped, results
+
+
+FACT_TABLES = ("work_orders", "status_log", "parts_used", "labor", "notes")
+
+
+def loaded_lines(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping) -> pl.DataFrame | None:
+    """The folded lines Pipedrive holds now for the work orders this delta touches: each deal's and
+    timeline note's text as last sent (the shaped record of the run that last wrote it)."""
+    if not FOLDS.get(mapping.record_plan) or not has_table(con, "meta", "id_map"):
+        return None
+    touched = " UNION ".join(f"SELECT 'work_order:' || wo_number FROM staging.stg_{t} WHERE _run_key = $1"
+                             for t in FACT_TABLES if has_table(con, "staging", f"stg_{t}"))
+    hosts: list[tuple[str, str | None, bool]] = []
+    if touched and has_table(con, "shaped", "pd_deals") and folding.fold_fields(mapping):
+        for sid_, payload in con.execute(
+                f"SELECT s.source_id, s.payload FROM meta.id_map m JOIN shaped.pd_deals s ON s.run_key = m.last_run "
+                f"AND s.source_id = m.source_id WHERE m.entity = 'deal' AND m.state <> 'deleted' "
+                f"AND m.source_id IN ({touched})", [run_key]).fetchall():
+            p = json.loads(payload)
+            hosts += [(sid_, p.get(f), False) for f in folding.fold_fields(mapping)]
+    if touched and has_table(con, "shaped", "pd_notes"):
+        hosts += [(d, json.loads(p).get("content"), True) for d, p in con.execute(
+            f"SELECT s.deal_ref, s.payload FROM meta.id_map m JOIN shaped.pd_notes s ON s.run_key = m.last_run "
+            f"AND s.source_id = m.source_id WHERE m.entity = 'note' AND m.state <> 'deleted' AND s.kind = $2 "
+            f"AND s.deal_ref IN ({touched})", [run_key, folding.TIMELINE_KIND]).fetchall()]
+    return folding.prior_lines(hosts)

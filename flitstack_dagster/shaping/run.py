@@ -13,7 +13,7 @@ import polars as pl
 
 from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.mapping.model import Mapping
-from flitstack_dagster.shaping import accounting
+from flitstack_dagster.shaping import accounting, folding
 from flitstack_dagster.shaping.activities import activity_parts
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
@@ -23,6 +23,9 @@ from flitstack_dagster.shaping.common import (
     Shaped,
     concat,
     empty_output,
+    finished,
+    in_set,
+    sid,
 )
 from flitstack_dagster.shaping.deals import description_notes, shape_deals
 from flitstack_dagster.shaping.files import shape_files
@@ -119,12 +122,21 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     emit("pd_org_relationships", shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx), done_with=("assets",))
     person_ids = emit("pd_persons", shape_persons(
         inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx), done_with=("departments",))
-    deals = shape_deals(
-        inputs.work_orders, inputs.labor, inputs.parts_used, inputs.contacts, org_ids, person_ids, mapping, owners, ctx
-    )
+    lines = folding.folded_lines(inputs.status_log, inputs.parts_used, inputs.labor, inputs.notes, inputs.contacts,
+                                 inputs.inventory, mapping, ctx)
+    run_deals = inputs.work_orders.select(sid("work_order", "wo_number"))[:, 0]
+    if ctx.prior_lines is not None:  # a delta: the lines already loaded stay, this run's replace theirs
+        lines = folding.with_prior(lines, ctx.prior_lines, run_deals)
+    texts, to_note = folding.field_texts(lines, mapping, run_deals)
+    deals = shape_deals(inputs.work_orders, inputs.labor, inputs.parts_used, inputs.contacts, org_ids, person_ids,
+                        mapping, owners, ctx, folded=texts if folding.fold_fields(mapping) else None)
     long_descriptions = description_notes(inputs.work_orders, deals.frame["source_id"], mapping, ctx)
     deal_ids = emit("pd_deals", deals, done_with=("work_orders",))
-    del deals
+    del deals, texts
+    lines, orphans = folding.split_orphans(lines, deal_ids, ctx)
+    tally.fold("pd_deals", folding.folded_ids(lines.join(to_note, on="fact_id", how="anti")))
+    tally.fold("pd_notes", folding.folded_ids(lines.join(to_note, on="fact_id", how="semi")))
+    timeline = folding.timeline_notes(to_note.filter(in_set(pl.col("deal_ref"), deal_ids)), ctx, run_deals)
     for part in activity_parts(
         inputs.labor, inputs.parts_used, inputs.notes, inputs.pm_schedules, inputs.contacts, inputs.inventory,
         org_ids, person_ids, deal_ids, mapping, owners, ctx,
@@ -136,6 +148,9 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
         inputs.contacts, long_descriptions, org_ids, person_ids, deal_ids, mapping.options.currency, ctx, mapping,
     ):
         emit("pd_notes", part)
+    if timeline.height or orphans.height:
+        emit("pd_notes", Shaped(finished(Shaped(timeline), ctx).frame if timeline.height else empty_output(), orphans))
+    del lines, to_note, timeline
     release("status_log", "notes", "pm_history")
     emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx), done_with=("attachments",))
 

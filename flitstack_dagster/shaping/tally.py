@@ -86,6 +86,14 @@ class OutputTally:
         self._required(name, df)
         self._references(name, df)
 
+    def fold(self, name: str, origins: pl.Series) -> None:
+        """Source rows a record plan folded into lines of `name`'s records: each one accounted for there."""
+        if not origins.len():
+            return
+        self._by_origin = None
+        self.produced.append(pl.DataFrame({"origin_id": origins.cast(pl.String)}).with_columns(
+            pl.lit(1, dtype=pl.UInt32).alias("n"), pl.lit(name).alias("target")))
+
     def _required(self, name: str, df: pl.DataFrame) -> None:
         bad = self.missing_required
         for key in REQUIRED[name]:

@@ -36,10 +36,13 @@ from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
 from flitstack_dagster.loading.run import shaped_rows
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
+from flitstack_dagster.mapping.provision import PLAN_FIELDS
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
+from flitstack_dagster.shaping.folding import TIMELINE_KIND, lines_in
 from flitstack_dagster.pipedrive.limits import file_limit_text
 from flitstack_dagster.verification.store import save_run
 
+PLAN_FIELD_NAMES = frozenset(f.name for f in PLAN_FIELDS.values())
 RENAMED = {"pipeline_id": "pipeline", "stage_id": "stage", "rel_owner_org_id": "parent",
            "rel_linked_org_id": "child"}
 
@@ -308,6 +311,9 @@ def _compare_record(entity: str, row: dict[str, Any], pid: int, actual: dict[str
     out = []
     for name, kind, path, exp in fields:
         act = _at(actual, path) if actual is not None else None
+        if _holds_lines(entity, row, name, path):
+            out += _line_rows(entity, row, pid, name, exp, act, actual is not None, accepted, run_key)
+            continue
         if actual is None:
             res_outcome, note = (MATCH, None) if empty(exp) else (MISSING, "record not found in Pipedrive")
         else:
@@ -318,6 +324,37 @@ def _compare_record(entity: str, row: dict[str, Any], pid: int, actual: dict[str
                     "expected": display(_shown(entity, path, exp, names)),
                     "actual": display(_shown(entity, path, act, names)) if actual is not None else None,
                     "outcome": res_outcome, "note": note, "accepted": acc})
+    return out
+
+
+def _holds_lines(entity: str, row: dict[str, Any], name: str, path: tuple[str, ...]) -> bool:
+    """A field whose text is a record plan's folded facts, one line each: a deal's long-text plan field
+    or a timeline note's content."""
+    if entity == "deal":
+        return path[0] == "custom_fields" and name in PLAN_FIELD_NAMES
+    return entity == "note" and row.get("kind") == TIMELINE_KIND and path == ("content",)
+
+
+def _line_rows(entity: str, row: dict[str, Any], pid: int, name: str, exp: Any, act: Any, found: bool,
+               accepted: list[AcceptedMismatch], run_key: str) -> list[dict[str, Any]]:
+    """One diff row per folded fact: its line where the plan put it, under the fact's own source id; a
+    line the record holds that the run did not send is a mismatch of its own."""
+    html_body = entity == "note"
+    want, have = lines_in(exp, html_body), lines_in(act if isinstance(act, str) else None, html_body)
+    where = f"{name} line" if entity == "deal" else "timeline line"
+    host = f"in {row['source_id']} (#{pid})"
+    out = []
+    for fact in [*want, *(k for k in have if k not in want)]:
+        e, a = want.get(fact), have.get(fact)
+        if e is None:
+            outcome, note = MISMATCH, f"a line the run did not send, {host}"
+        elif a is None:
+            outcome, note = MISSING, (f"not {host}" if found else "record not found in Pipedrive")
+        else:
+            outcome, note = (MATCH, host) if e == a else (MISMATCH, host)
+        acc = next((x.reason for x in accepted if outcome != MATCH and x.covers(entity, where, fact)), None)
+        out.append({"run_key": run_key, "entity": entity, "source_id": fact, "pipedrive_id": pid, "field": where,
+                    "expected": e, "actual": a, "outcome": outcome, "note": note, "accepted": acc})
     return out
 
 
