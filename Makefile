@@ -32,6 +32,8 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scale_bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/loader_bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/sandbox_bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/token_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -47,7 +47,7 @@ def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
 
 def _delta_with_a_changed_entry(base: Path, out: Path) -> tuple[str, str]:
     """A generated delta whose status log also carries one changed entry of the base (same Log ID, new
-    comment) of a work order the delta changes; the delta's own entries get ids of their own.
+    comment) of a work order the delta changes.
     Returns (work order, log id) of the changed entry."""
     assert cli_main(["generate", "--delta-from", str(base), "--seed", "12", "--out", str(out), "--no-mess-log"]) == 0
     _, delta_wos = _rows(out / "work_orders.csv")
@@ -55,8 +55,7 @@ def _delta_with_a_changed_entry(base: Path, out: Path) -> tuple[str, str]:
     _, base_log = _rows(base / "status_log.csv")
     changed_wos = {r["WO Number"] for r in delta_wos}
     old = next(r for r in base_log if r["WO Number"] in changed_wos and r["Comment"])
-    for r in delta_log:
-        r["Log ID"] = "SLD" + r["Log ID"][2:]
+    assert not {r["Log ID"] for r in delta_log} & {r["Log ID"] for r in base_log}  # the delta's ids continue the base's
     delta_log.append(dict(old, Comment=CHANGED_COMMENT))
     _write(out / "status_log.csv", header, delta_log)
     resign(out, rows={"status_log.csv": len(delta_log)})

@@ -418,6 +418,9 @@ def test_delta_has_only_changed_and_new_records_and_deletions(clean, tmp_path):
         if w["WO Number"] in base_wos and w["Status"] != base_wos[w["WO Number"]]["Status"]:
             e = delta_log[w["WO Number"]]
             assert (e["From Status"], e["To Status"]) == (base_wos[w["WO Number"]]["Status"], w["Status"])
+    # records the delta adds get ids after the base's, never one of the base's
+    for file, id_column in (("status_log.csv", "Log ID"), ("labor.csv", "Labor ID"), ("notes.csv", "Note ID")):
+        assert not {r[id_column] for r in read(delta, file)} & {r[id_column] for r in read(clean, file)}, file
     # deterministic too
     again = generate(tmp_path / "d2", "--delta-from", str(clean))
     assert (again / "manifest.json").read_bytes() == (delta / "manifest.json").read_bytes()

@@ -28,6 +28,7 @@ from flitstack_dagster.novo.generator.bundle_build import Bundle, Log, Summary, 
 from flitstack_dagster.novo.generator.options import GenOptions, parse_instant
 from flitstack_dagster.novo.generator.world import (
     ID_FORMS,
+    ORPHAN_ID_BASE,
     Account,
     Asset,
     Contact,
@@ -101,7 +102,7 @@ def max_number(values: Iterator[str]) -> int:
     best = 0
     for v in values:
         m = _TRAILING.search(v or "")
-        if m and len(m.group(1)) < 8:  # 8+ digits: an orphan id planted by --mess, not the sequence
+        if m and int(m.group(1)) < ORPHAN_ID_BASE:  # an orphan id planted by --mess is not the sequence
             best = max(best, int(m.group(1)))
     return best
 

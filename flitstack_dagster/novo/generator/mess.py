@@ -25,7 +25,7 @@ from pathlib import Path
 from flitstack_dagster.novo import columns
 from flitstack_dagster.novo.generator import bodies, pools, udfs
 from flitstack_dagster.novo.generator.fmt import Fmt
-from flitstack_dagster.novo.generator.world import ID_FORMS
+from flitstack_dagster.novo.generator.world import ID_FORMS, ORPHAN_ID_BASE
 
 LONG_TEXT_CAP = 2000
 OVERSIZE_CAP = 3
@@ -140,7 +140,7 @@ def _clean_copy(row: dict) -> dict:
 # -- the problems -----------------------------------------------------------------------------------
 def orphan_reference(h: Hit) -> bool:
     column, entity = h.choice(ORPHAN_COLUMNS[h.file])
-    value = ID_FORMS[entity](90_000_000 + int(h.rng.random() * 9_000_000))
+    value = ID_FORMS[entity](ORPHAN_ID_BASE + int(h.rng.random() * 9_000_000))
     return h.set(column, value)
 
 

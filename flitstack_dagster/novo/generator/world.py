@@ -170,6 +170,10 @@ ID_FORMS = {"departments": dept_id, "accounts": account_id, "contacts": contact_
             "inventory": lambda i: f"ZZ-{i:05d}"}
 
 
+# ids planted by --mess as orphan references start here, far past any generated sequence
+ORPHAN_ID_BASE = 90_000_000
+
+
 class Counter:
     def __init__(self, start: int = 1):
         self.n = start - 1
