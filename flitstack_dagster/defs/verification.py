@@ -16,6 +16,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
+from flitstack_dagster.loading.ledger import Ledger, account_key
 from flitstack_dagster.loading.reconcile import reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.verification.audit_export import export_audit_log
@@ -90,6 +91,7 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
     with duckdb.get_connection() as con, pipedrive.client() as client:
         result = verify_run(con, client, run_key, accepted=accepted, scan_duplicates=config.scan_duplicates,
                             mapping_hash=mapping_hash)
+        Ledger.in_folder(project.paths.root).add_tokens(account_key(client), run_key, result.tokens)
         recon = reconcile_run(con, run_key)
     path = write_field_diff_report(result, project.paths.reports / run_key / "field_diff.html")
     s = result.summary()
