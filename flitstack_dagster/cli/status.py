@@ -137,8 +137,7 @@ def _state(paths: Paths, run_key: str):
 def _stage(state) -> str:
     if state is None:
         return "not started: nothing materialized yet"
-    where = f"{state.last_group} (last materialized {state.last_step})" if state.last_step else "nothing materialized yet"
-    return where
+    return f"{state.last_group} (last materialized {state.last_step})" if state.last_step else "nothing materialized yet"
 
 
 def _outcome(state) -> str:
