@@ -6,6 +6,7 @@ every run they start shows up in the UI afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,13 +149,17 @@ def latest_run_state(paths: Paths, run_key: str) -> DagsterRunState | None:
 
 
 def _group_of(paths: Paths, step: str | None) -> str | None:
-    """The asset group of a step of the code location (a step is named after its asset's op)."""
-    if step is None:
-        return None
+    """The asset group of a step of the code location: the stage people see in the UI."""
+    return None if step is None else _step_groups(paths.root).get(step)
+
+
+@functools.cache
+def _step_groups(root: Path) -> dict[str, str]:
+    """Step (op) name -> asset group; a step that materializes several assets takes its first one's group."""
     from flitstack_dagster.definitions import build_definitions
 
-    graph = build_definitions(paths.root).resolve_asset_graph()
-    for node in graph.asset_nodes:
-        if node.key.path[-1] == step or getattr(node.assets_def.node_def, "name", None) == step:
-            return node.group_name
-    return None
+    out: dict[str, str] = {}
+    for node in build_definitions(root).resolve_asset_graph().asset_nodes:
+        out.setdefault(node.assets_def.node_def.name, node.group_name)
+        out.setdefault(node.key.path[-1], node.group_name)
+    return out
