@@ -87,7 +87,8 @@ def test_status_of_a_run_stopped_at_the_gate_says_what_blocks_and_what_to_do(reg
     assert re.match(r"  ETA: \d+ days? of token budget for the whole bundle \(not shaped yet\) — about [\d,]+ tokens "
                     r"left \(record plan complete, proposed\) at 600,000 usable a day \(premium", lines[4]), lines
     (gate,) = [line for line in lines if line.startswith("  blocks: ")]
-    assert re.match(r"  blocks: blocking check \S+\.mapping_approved: .+; fix what it names, then run "
+    assert re.match(r"  blocks: blocking check \S+\.mapping_approved: .+; decide the values it names and approve: "
+                    r"`flitstack mapping approve` \(or the `approve_mapping` job\), then run "
                     rf"`flitstack migrate {run_key}`\.$", gate), gate
     _quiet(proc.stdout + proc.stderr)
 

@@ -76,3 +76,33 @@ def test_tokens_left_prices_the_records_left_with_the_estimate_per_entity():
 
 def test_today_is_a_utc_day():
     assert len(utc_day()) == 10 and utc_day()[4] == "-"
+
+
+def _state(status: str, checks=(), steps=()):
+    from flitstack_dagster.defs.instance import DagsterRunState
+
+    return DagsterRunState("0123abcd-ef", "migrate", status, None, "loaded_deals", "pipedrive_load",
+                           list(steps), list(checks))
+
+
+def test_what_blocks_is_one_sentence_with_what_to_do():
+    from flitstack_dagster.cli.status import _outcome, blocks
+
+    gate = _state("failure", checks=["proposed_mapping.mapping_approved: status 'Stage 7' is unmapped"])
+    assert _outcome(gate) == "stopped at a blocking check"
+    assert blocks(gate, "full-1") == [
+        "blocking check proposed_mapping.mapping_approved: status 'Stage 7' is unmapped; decide the values it names "
+        "and approve: `flitstack mapping approve` (or the `approve_mapping` job), then run `flitstack migrate full-1`."]
+    other = _state("failure", checks=["pd_deals.ready_to_load: no verified sample"])
+    assert blocks(other, "full-1") == ["blocking check pd_deals.ready_to_load: no verified sample; fix what it names, "
+                                       "then run `flitstack migrate full-1`."]
+    error = _state("failure", steps=["loaded_deals: the token was refused by 127.0.0.1:9"])
+    assert _outcome(error) == "stopped by an error"
+    assert blocks(error, "full-1") == ["step loaded_deals: the token was refused by 127.0.0.1:9; then run "
+                                       "`flitstack migrate full-1` once it is fixed."]
+    stopped = _state("canceled")
+    assert _outcome(stopped) == "stopped before the end"
+    assert blocks(stopped, "full-1") == ["the last Dagster run stopped before the end (interrupted); run "
+                                         "`flitstack migrate full-1` to resume."]
+    assert blocks(_state("success"), "full-1") == [] and blocks(_state("started"), "full-1") == []
+    assert _outcome(_state("started")) == "running now" and _outcome(None) == "never run"

@@ -81,7 +81,7 @@ def records_of(con: duckdb.DuckDBPyConnection, run_key: str) -> Records:
         aside = _count(con, "SELECT count(*) FROM meta.load_set_aside WHERE run_key = ? AND entity = ?",
                        [run_key, entity]) or 0
         out.by_entity[entity] = (min(loaded + aside, total), total)
-    return out
+    return out if out.total else Records()  # shaped tables of other runs only: this one is not shaped yet
 
 
 def records_from_progress(ledger: Ledger, run_key: str) -> Records:
@@ -154,13 +154,28 @@ def _outcome(state) -> str:
     return "stopped by an error"
 
 
+# what to do about a blocking check, where it is more than fixing what its description names
+CHECK_ADVICE = {
+    "mapping_approved": "decide the values it names and approve: `flitstack mapping approve` (or the "
+                        "`approve_mapping` job)",
+}
+
+
+def _check_sentence(check: str, run_key: str) -> str:
+    """`asset.check: description` as what blocks and what to do; a long description is cut (the check's
+    page in the UI and the `migrate` outcome have it whole)."""
+    name = check.split(":", 1)[0].rsplit(".", 1)[-1]
+    advice = CHECK_ADVICE.get(name, "fix what it names")
+    return f"blocking check {plain_line(check, 240)}; {advice}, then run `flitstack migrate {run_key}`."
+
+
 def blocks(state, run_key: str) -> list[str]:
     """What stops the run, each in a sentence with what to do."""
     if state is None or state.running or state.status == "success":
         return []
-    again = f"then run `flitstack migrate {run_key}`"
-    out = [f"blocking check {plain_line(c, 500)}; fix what it names, {again}." for c in state.failed_checks]
-    out += [f"step {plain_line(s, 500)}; {again} once it is fixed." for s in state.failed_steps]
+    out = [_check_sentence(c, run_key) for c in state.failed_checks]
+    out += [f"step {plain_line(s, 300)}; then run `flitstack migrate {run_key}` once it is fixed."
+            for s in state.failed_steps]
     if not out:
         out.append(f"the last Dagster run stopped before the end (interrupted); run `flitstack migrate {run_key}` "
                    "to resume.")
