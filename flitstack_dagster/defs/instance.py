@@ -66,14 +66,17 @@ def _causes(err) -> set[str]:
     return {err.cls_name, err.cause.cls_name if err.cause else ""}
 
 
+def _is_error(err) -> bool:
+    """A step failure that is an error: neither a blocking check doing its job nor a Ctrl-C."""
+    return err is not None and not any("AssetCheckFailed" in c or c in INTERRUPTS for c in _causes(err))
+
+
 def step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
     """Step failures other than a blocking check doing its job or a Ctrl-C."""
     out = []
     for e in result.all_node_events:
-        if e.is_step_failure and e.step_failure_data.error is not None:
-            err = e.step_failure_data.error
-            if not any("AssetCheckFailed" in c or c in INTERRUPTS for c in _causes(err)):
-                out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
+        if e.is_step_failure and _is_error(err := e.step_failure_data.error):
+            out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
     return out
 
 
@@ -142,8 +145,7 @@ def latest_run_state(paths: Paths, run_key: str) -> DagsterRunState | None:
             c = event.event_specific_data
             if not c.passed and c.severity.value == "ERROR":
                 state.failed_checks.append(f"{c.asset_key.to_user_string()}.{c.check_name}: {c.description or ''}")
-        elif (err := event.step_failure_data.error) is not None and not any(
-                "AssetCheckFailed" in c or c in INTERRUPTS for c in _causes(err)):
+        elif _is_error(err := event.step_failure_data.error):
             state.failed_steps.append(f"{event.step_key}: {err.message.strip().splitlines()[0][:300]}")
     return state
 
