@@ -168,9 +168,19 @@ def test_a_second_bundle_migrates_into_the_running_sandbox_with_no_dagster_comma
     assert lines[4] == "  ETA: every shaped record is done" and lines[5] == "  blocks: nothing"
 
 
+def _dagster_runs(env: dict[str, str], run_key: str) -> list:
+    """The partition's Dagster runs, newest first, read from the data folder's instance as the UI reads it."""
+    import dagster as dg
+
+    home = Path(env["FLITSTACK_DATA_DIR"]) / "dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": run_key})))
+
+
 def test_ctrl_c_during_migrate_says_how_to_resume_and_exits_130(registered):
     run_key, env = registered
     _approve_as_a_lead(run_key, env)
+    before = {r.run_id for r in _dagster_runs(env, run_key)}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEDRIVE_", "FLITSTACK_"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "flitstack_dagster.cli", "migrate", run_key], cwd=REPO, env={**base, **env},
@@ -178,7 +188,10 @@ def test_ctrl_c_during_migrate_says_how_to_resume_and_exits_130(registered):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
         assert proc.stdout.readline().startswith("materializing `migrate`")
-        time.sleep(8)  # inside the job: Dagster is running its steps
+        deadline = time.monotonic() + 300
+        while not {r.run_id for r in _dagster_runs(env, run_key)} - before and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)  # inside the job: Dagster is running its steps
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=300)
     finally:
@@ -187,6 +200,11 @@ def test_ctrl_c_during_migrate_says_how_to_resume_and_exits_130(registered):
     assert proc.returncode == 130, out + err
     assert err.strip() == resume_sentence(f"flitstack migrate {run_key}"), err
     _quiet(out + err)
+
+    status = flitstack("status", run_key, env=env, timeout=300)
+    assert status.stdout.startswith(f"{run_key}: stopped before the end"), status.stdout
+    assert (f"  blocks: the last Dagster run stopped before the end (interrupted); run `flitstack migrate {run_key}` "
+            "to resume.") in status.stdout
 
     again = flitstack("migrate", run_key, env=env, timeout=900)
     assert again.returncode in (0, 3), again.stdout + again.stderr  # resumed: finished, or a later gate
