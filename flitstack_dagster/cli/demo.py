@@ -115,9 +115,9 @@ def _decisions(lines: list[str]) -> None:
     """The approval's decisions: the first few in full, the count of the others."""
     approved, decided = lines[0], lines[1:]
     for line in decided[:DECISIONS_SHOWN]:
-        print(f"   {plain_line(line, 160)}")
+        print(f"   {plain_line(line)}")
     if len(decided) > DECISIONS_SHOWN:
-        print(f"   ... and {len(decided) - DECISIONS_SHOWN} more decisions like these")
+        print(f"   ... and {len(decided) - DECISIONS_SHOWN} more decisions like these (each with its reason in the file)")
     print(f"   {plain_line(approved)} ({len(decided)} decision{'s' if len(decided) != 1 else ''})")
 
 

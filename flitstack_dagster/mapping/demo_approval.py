@@ -37,14 +37,15 @@ def demo_decision(m: Mapping, row: dict[str, Any]) -> tuple[Override, str]:
     field, value = row["field"], row["source_value"]
     if not _unmapped(m, field, value):
         return Override(field, value), (f"{_what(field, value)} -> {row['proposed'] or '(empty)'} confirmed as "
-                                        f"proposed (confidence {row['confidence']:.2f}: {row['reason']})")
+                                        f"proposed (confidence {row['confidence']:.2f})")
     if field == STATUS_KEY:
         return Override(field, value, UNMAPPED_STATUS_STAGE), f"{_what(field, value)} -> stage {UNMAPPED_STATUS_STAGE}"
     return Override(field, value, value), f"{_what(field, value)} -> new option '{value}'"
 
 
 def approve_for_demo(paths: Paths) -> list[str]:
-    """Approve the proposal as "flitstack demo" with a decision for every value that blocks; one line each."""
+    """Approve the proposal as "flitstack demo" with a decision for every value that blocks; one line each
+    (the reason behind each proposal stays in the approved file)."""
     proposal = load_mapping(proposed_path(paths))
     ap = approved_path(paths)
     current = merge(load_mapping(ap), proposal) if ap.exists() else proposal
