@@ -20,20 +20,30 @@ def test_texts_say_done_of_total_rate_eta_and_tokens():
     assert duration(75) == "1 min 15 s" and duration(3720) == "1 h 02 min"
 
 
-def test_piped_output_gets_plain_lines_and_the_finished_step(tmp_path):
+def test_piped_output_gets_a_line_per_third_and_the_finished_step(tmp_path):
     ledger, out = Ledger.in_folder(tmp_path), io.StringIO()
     watcher = ProgressWatcher(ledger, "full-1", out=out, tty=False, every=0.0)
     with watcher:
-        _report(ledger, 50)
-        watcher.tick()
-        _report(ledger, 120)
-        watcher.tick()
+        for done in (50, 80, 90, 150, 199):
+            _report(ledger, done)
+            watcher.tick()
         _report(ledger, 200)
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue()
-    assert lines[0].strip() == "loaded_deals 50/200 (25%), 2.5 records/s, ETA 1 min 00 s, 150 tokens"
-    assert lines[1].strip().startswith("loaded_deals 120/200 (60%)")
-    assert lines[-1].strip() == "loaded_deals 200/200 in 20 s (10.0 records/s), 600 tokens"
+    assert [line.strip() for line in lines] == [
+        "loaded_deals 80/200 (40%), 4.0 records/s, ETA 30 s, 240 tokens",
+        "loaded_deals 150/200 (75%), 7.5 records/s, ETA 7 s, 450 tokens",
+        "loaded_deals 200/200 in 20 s (10.0 records/s), 600 tokens",
+    ]
+
+
+def test_piped_lines_are_at_least_every_seconds_apart(tmp_path):
+    ledger, out = Ledger.in_folder(tmp_path), io.StringIO()
+    with ProgressWatcher(ledger, "full-1", out=out, tty=False, every=3600.0) as watcher:
+        for done in (80, 150, 199):
+            _report(ledger, done)
+            watcher.tick()
+    assert out.getvalue() == ""
 
 
 def test_a_short_step_leaves_no_line_when_piped(tmp_path):

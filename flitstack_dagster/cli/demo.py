@@ -68,13 +68,13 @@ def _demo(args: argparse.Namespace) -> int:
     with duck.connect(paths.duckdb) as con:
         sample = add_run(con, bundle, "sample", paths.work)
         full = add_run(con, bundle, "full", paths.work)
-    _step(f"2. Bundle verified; runs {sample.run_key} and {full.run_key} registered")
     results = []
     with SandboxServer(state_path=paths.sandbox_state, plan=args.plan, seats=args.seats) as sandbox:
         os.environ["PIPEDRIVE_BASE_URL"] = sandbox.base_url
         os.environ["PIPEDRIVE_API_TOKEN"] = sandbox.api_token
         os.environ["PIPEDRIVE_PLAN"], os.environ["PIPEDRIVE_SEATS"] = args.plan, str(args.seats)
-        print(f"   destination: the local Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
+        _step(f"2. Bundle verified; runs {sample.run_key} and {full.run_key} registered; destination: the local "
+              f"Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
         launch = functools.partial(launch_job, every=PIPED_EVERY)
         _step(f"3. Materializing `migrate` for {sample.run_key} (landing, staging, profile, account audit, proposed mapping)")
         result = launch(paths, sample.run_key, sample.mode, str(bundle))
@@ -108,7 +108,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-DECISIONS_SHOWN = 3  # the rest are in the approved file, each with its reason
+DECISIONS_SHOWN = 2  # the rest are in the approved file, each with its reason
 
 
 def _decisions(lines: list[str]) -> None:

@@ -1,9 +1,11 @@
 """Progress of a run's long steps on the console while Dagster runs them in this process.
 
 The loads write their progress to the token ledger as they go (loading/ledger.py); a thread reads it
-back and shows each step with its rate and ETA: a bar redrawn in place on a terminal, a plain line every
-`every` seconds when the output is piped (a log file gets no carriage returns). A step shorter than
-`every` leaves no line behind, so a small run's console stays short.
+back and shows each step with its rate and ETA: a bar redrawn in place on a terminal; when the output
+is piped (a log file gets no carriage returns), a plain line at most every `every` seconds and once per
+third of the step, so a slow machine prints no more lines than a fast one. A step shorter than `every`
+leaves no line behind, so a small run's console stays short; a longer one ends with a line of its
+total time, rate and tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TextIO
 from flitstack_dagster.loading.ledger import Ledger, StepProgress
 
 BAR_WIDTH = 24
+PARTS = 3  # when piped, a step prints at most a line per third it crosses (and one when it ends)
 
 
 def duration(seconds: float) -> str:
@@ -38,6 +41,10 @@ def finished_text(p: StepProgress) -> str:
     return f"{p.step} {p.done:,}/{p.total:,} in {duration(p.seconds)} ({p.rate:.1f} records/s), {p.tokens:,} tokens"
 
 
+def _part(p: StepProgress) -> int:
+    return PARTS * p.done // p.total if p.total else 0
+
+
 def bar(p: StepProgress) -> str:
     filled = int(BAR_WIDTH * p.done / p.total) if p.total else BAR_WIDTH
     return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {progress_text(p)}"
@@ -52,7 +59,7 @@ class ProgressWatcher:
         self.tty = self.out.isatty() if tty is None else tty
         self.every, self.poll, self.indent = every, poll, indent
         self._seen: dict[str, StepProgress] = {}
-        self._said: dict[str, float] = {}  # step -> when its last plain line was printed
+        self._said: dict[str, tuple[float, int]] = {}  # step -> when its last plain line was printed, and its part
         self._bar_shown = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="flitstack-progress", daemon=True)
@@ -85,19 +92,18 @@ class ProgressWatcher:
 
     def _show(self, p: StepProgress) -> None:
         now = time.monotonic()
-        first = self._said.setdefault(p.step, now)
+        last, part = self._said.setdefault(p.step, (now, 0))
         if p.finished:
             self._clear_bar()
-            if p.seconds >= self.every or now - first >= self.every:
+            if p.seconds >= self.every:
                 self._line(finished_text(p))
-            self._said[p.step] = now
         elif self.tty:
             self.out.write(f"\r\033[K{self.indent}{bar(p)}")
             self.out.flush()
             self._bar_shown = True
-        elif now - self._said[p.step] >= self.every:
+        elif now - last >= self.every and _part(p) > part:
             self._line(progress_text(p))
-            self._said[p.step] = now
+            self._said[p.step] = (now, _part(p))
 
     def _line(self, text: str) -> None:
         self.out.write(f"{self.indent}{text}\n")
