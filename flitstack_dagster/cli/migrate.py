@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from flitstack_dagster.cli.registered import add_run_argument, registered_run
 from flitstack_dagster.core.safe_text import plain_line
@@ -34,12 +35,20 @@ def interrupted_exit(command: str) -> int:
 def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10.0):
     """The `migrate` job for one run with its loads' progress on the console (a line every `every` s when
     piped); None when Ctrl-C stopped it."""
+    from flitstack_dagster.cli import is_interrupt
     from flitstack_dagster.cli.progress import ProgressWatcher
-    from flitstack_dagster.defs.instance import interrupted, launch_migrate
+    from flitstack_dagster.defs.instance import interrupted, launch_migrate, mark_interrupted
     from flitstack_dagster.loading.ledger import Ledger
 
-    with ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every):
-        result = launch_migrate(paths, run_key, mode, bundle)
+    since = datetime.now(UTC)
+    try:
+        with ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every):
+            result = launch_migrate(paths, run_key, mode, bundle)
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        mark_interrupted(paths, run_key, since)
+        return None
     return None if interrupted(result) else result
 
 

@@ -86,6 +86,18 @@ def interrupted(result: dg.ExecuteInProcessResult) -> bool:
                and _causes(e.step_failure_data.error) & set(INTERRUPTS) for e in result.all_node_events)
 
 
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def mark_interrupted(paths: Paths, run_key: str, since: datetime) -> None:
+    """Ctrl-C before Dagster could record the end of the run this process launched: record it as canceled,
+    so the UI and `flitstack status` do not show a run that nothing runs any more as running."""
+    instance = get_instance(paths)
+    for record in instance.get_run_records(filters=dg.RunsFilter(
+            tags={"dagster/partition": run_key}, statuses=UNFINISHED, created_after=since)):
+        instance.report_run_canceled(record.dagster_run, message="stopped by Ctrl-C in the terminal that launched it")
+
+
 def blocked_on(result: dg.ExecuteInProcessResult, check: str) -> bool:
     return any(c.check_name == check and not c.passed for c in result.get_asset_check_evaluations())
 
