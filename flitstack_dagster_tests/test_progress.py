@@ -20,9 +20,9 @@ def test_texts_say_done_of_total_rate_eta_and_tokens():
     assert duration(75) == "1 min 15 s" and duration(3720) == "1 h 02 min"
 
 
-def test_piped_output_gets_a_line_per_third_and_the_finished_step(tmp_path):
+def test_piped_output_gets_a_line_per_part_and_the_finished_step(tmp_path):
     ledger, out = Ledger.in_folder(tmp_path), io.StringIO()
-    watcher = ProgressWatcher(ledger, "full-1", out=out, tty=False, every=0.0)
+    watcher = ProgressWatcher(ledger, "full-1", out=out, tty=False, every=0.0, parts=3)
     with watcher:
         for done in (50, 80, 90, 150, 199):
             _report(ledger, done)

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise
 
 
-PIPED_EVERY = 30.0  # seconds between progress lines when piped: the demo's whole output stays under 60 lines
+# when piped, a load prints a line at half way (not sooner than 30 s in) and one when it ends if it took
+# longer: the demo's whole output stays under 60 lines however slow the machine
+PIPED_EVERY, PIPED_PARTS = 30.0, 2
 RESUME = "flitstack demo"  # it reuses the export, the runs and the sandbox account: loaded records are skipped
 
 
@@ -75,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ["PIPEDRIVE_PLAN"], os.environ["PIPEDRIVE_SEATS"] = args.plan, str(args.seats)
         _step(f"2. Bundle verified; runs {sample.run_key} and {full.run_key} registered; destination: the local "
               f"Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
-        launch = functools.partial(launch_job, every=PIPED_EVERY)
+        launch = functools.partial(launch_job, every=PIPED_EVERY, parts=PIPED_PARTS)
         _step(f"3. Materializing `migrate` for {sample.run_key} (landing, staging, profile, account audit, proposed mapping)")
         result = launch(paths, sample.run_key, sample.mode, str(bundle))
         if result is not None and blocked_on(result, "mapping_approved"):

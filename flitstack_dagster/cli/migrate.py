@@ -32,9 +32,9 @@ def interrupted_exit(command: str) -> int:
     return INTERRUPTED
 
 
-def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10.0):
-    """The `migrate` job for one run with its loads' progress on the console (a line every `every` s when
-    piped); None when Ctrl-C stopped it."""
+def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10.0, parts: int = 10):
+    """The `migrate` job for one run with its loads' progress on the console (when piped, a line per
+    `parts`-th of a load at most every `every` s); None when Ctrl-C stopped it."""
     from flitstack_dagster.cli import is_interrupt
     from flitstack_dagster.cli.progress import ProgressWatcher
     from flitstack_dagster.defs.instance import interrupted, launch_migrate, mark_interrupted
@@ -42,7 +42,7 @@ def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10
 
     since = datetime.now(UTC)
     try:
-        with ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every):
+        with ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every, parts=parts):
             result = launch_migrate(paths, run_key, mode, bundle)
     except BaseException as exc:
         if not is_interrupt(exc):

@@ -3,7 +3,7 @@
 The loads write their progress to the token ledger as they go (loading/ledger.py); a thread reads it
 back and shows each step with its rate and ETA: a bar redrawn in place on a terminal; when the output
 is piped (a log file gets no carriage returns), a plain line at most every `every` seconds and once per
-third of the step, so a slow machine prints no more lines than a fast one. A step shorter than `every`
+`parts`-th of the step (10 %), so a slow machine prints no more lines than a fast one. A step shorter than `every`
 leaves no line behind, so a small run's console stays short; a longer one ends with a line of its
 total time, rate and tokens.
 """
@@ -18,7 +18,6 @@ from typing import TextIO
 from flitstack_dagster.loading.ledger import Ledger, StepProgress
 
 BAR_WIDTH = 24
-PARTS = 3  # when piped, a step prints at most a line per third it crosses (and one when it ends)
 
 
 def duration(seconds: float) -> str:
@@ -41,8 +40,8 @@ def finished_text(p: StepProgress) -> str:
     return f"{p.step} {p.done:,}/{p.total:,} in {duration(p.seconds)} ({p.rate:.1f} records/s), {p.tokens:,} tokens"
 
 
-def _part(p: StepProgress) -> int:
-    return PARTS * p.done // p.total if p.total else 0
+def _part(p: StepProgress, parts: int) -> int:
+    return parts * p.done // p.total if p.total else 0
 
 
 def bar(p: StepProgress) -> str:
@@ -54,10 +53,10 @@ class ProgressWatcher:
     """Use as a context manager around a launch; shows the run's steps that report progress meanwhile."""
 
     def __init__(self, ledger: Ledger, run_key: str, out: TextIO | None = None, tty: bool | None = None,
-                 every: float = 10.0, poll: float = 0.5, indent: str = "   "):
+                 every: float = 10.0, parts: int = 10, poll: float = 0.5, indent: str = "   "):
         self.ledger, self.run_key, self.out = ledger, run_key, out or sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
-        self.every, self.poll, self.indent = every, poll, indent
+        self.every, self.parts, self.poll, self.indent = every, parts, poll, indent
         self._seen: dict[str, StepProgress] = {}
         self._said: dict[str, tuple[float, int]] = {}  # step -> when its last plain line was printed, and its part
         self._bar_shown = False
@@ -101,9 +100,9 @@ class ProgressWatcher:
             self.out.write(f"\r\033[K{self.indent}{bar(p)}")
             self.out.flush()
             self._bar_shown = True
-        elif now - last >= self.every and _part(p) > part:
+        elif now - last >= self.every and _part(p, self.parts) > part:
             self._line(progress_text(p))
-            self._said[p.step] = (now, _part(p))
+            self._said[p.step] = (now, _part(p, self.parts))
 
     def _line(self, text: str) -> None:
         self.out.write(f"{self.indent}{text}\n")
