@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("flitstack_dagster.cli.sandbox", "run the local Pipedrive sandbox"),
     "runs": ("flitstack_dagster.cli.runs", "register and list migration runs"),
     "migrate": ("flitstack_dagster.cli.migrate", "run a registered run's `migrate` job (as the UI does) and print the outcome"),
+    "status": ("flitstack_dagster.cli.status", "where a run is: stage, records done, tokens, days left, what blocks"),
     "summary": ("flitstack_dagster.cli.summary", "print a run's summary: accounting, set-asides, loads, verification, reports"),
     "mapping": ("flitstack_dagster.cli.mapping", "approve the proposed mapping"),
     "calendar": ("flitstack_dagster.cli.calendar", "days of Pipedrive's token budget a run needs, per plan and seats"),
@@ -76,7 +77,7 @@ def _report(exc: BaseException) -> int:
     from flitstack_dagster.core.errors import UserError
     from flitstack_dagster.core.settings import scrub
 
-    if _interrupted(exc):
+    if is_interrupt(exc):
         print(STOPPED, file=sys.stderr)
         return 130
     message = str(exc) if isinstance(exc, UserError) else _account_problem(exc)
@@ -93,7 +94,7 @@ def _report(exc: BaseException) -> int:
     return 1
 
 
-def _interrupted(exc: BaseException) -> bool:
+def is_interrupt(exc: BaseException) -> bool:
     """Ctrl-C, also when Dagster (running a job in this process) turned it into its own error."""
     dagster = sys.modules.get("dagster")
     return isinstance(exc, KeyboardInterrupt) or (

@@ -11,6 +11,7 @@ gate: the rest loads; 7. print the summary and where the reports are.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from pathlib import Path
@@ -32,7 +33,26 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flitstack_dagster.defs.instance import blocked_on, launch_migrate, outcome_lines, step_errors
+    from flitstack_dagster.cli import is_interrupt
+    from flitstack_dagster.cli.migrate import interrupted_exit
+
+    try:
+        return _demo(args)
+    except BaseException as exc:
+        if is_interrupt(exc):
+            return interrupted_exit(RESUME)
+        raise
+
+
+# when piped, a load prints a line at half way (not sooner than 30 s in) and one when it ends if it took
+# longer: the demo's whole output stays under 60 lines however slow the machine
+PIPED_EVERY, PIPED_PARTS = 30.0, 2
+RESUME = "flitstack demo"  # it reuses the export, the runs and the sandbox account: loaded records are skipped
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from flitstack_dagster.cli.migrate import interrupted_exit, launch as launch_job
+    from flitstack_dagster.defs.instance import blocked_on, outcome_lines, step_errors
     from flitstack_dagster.reports.summary import print_summary
     from flitstack_dagster.novo.runs import add_run
     from flitstack_dagster.sandbox.server import SandboxServer
@@ -47,45 +67,60 @@ def run(args: argparse.Namespace) -> int:
             _generate(bundle, args)
         else:
             _step(f"1. Reusing the generated export {bundle}")
-    _step("2. Verifying the bundle and registering a sample run and a full run")
     with duck.connect(paths.duckdb) as con:
         sample = add_run(con, bundle, "sample", paths.work)
         full = add_run(con, bundle, "full", paths.work)
-    print(f"   runs {sample.run_key} and {full.run_key}")
     results = []
     with SandboxServer(state_path=paths.sandbox_state, plan=args.plan, seats=args.seats) as sandbox:
         os.environ["PIPEDRIVE_BASE_URL"] = sandbox.base_url
         os.environ["PIPEDRIVE_API_TOKEN"] = sandbox.api_token
         os.environ["PIPEDRIVE_PLAN"], os.environ["PIPEDRIVE_SEATS"] = args.plan, str(args.seats)
-        print(f"   destination: the local Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
+        _step(f"2. Bundle verified; runs {sample.run_key} and {full.run_key} registered; destination: the local "
+              f"Pipedrive sandbox at {sandbox.base_url} ({args.plan}, {args.seats} seats)")
+        launch = functools.partial(launch_job, every=PIPED_EVERY, parts=PIPED_PARTS)
         _step(f"3. Materializing `migrate` for {sample.run_key} (landing, staging, profile, account audit, proposed mapping)")
-        result = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
-        if blocked_on(result, "mapping_approved"):
-            _step("4. The load waits for the mapping to be confirmed; approving it as 'flitstack demo'")
+        result = launch(paths, sample.run_key, sample.mode, str(bundle))
+        if result is not None and blocked_on(result, "mapping_approved"):
+            _step("4. Stopped at the blocking `mapping_approved` check, as it must before anyone confirms the map; "
+                  "approving it as 'flitstack demo':")
             from flitstack_dagster.mapping.demo_approval import approve_for_demo
 
-            for line in approve_for_demo(paths):
-                print(f"   {plain_line(line)}")
+            _decisions(approve_for_demo(paths))
             _step("5. Materializing `migrate` for the sample again: provisioning, shaping, loading the stratified "
                   "sample, read-back verification")
-            result = launch_migrate(paths, sample.run_key, sample.mode, str(bundle))
+            result = launch(paths, sample.run_key, sample.mode, str(bundle))
+        if result is None:
+            return interrupted_exit(RESUME)
         results.append((sample, result))
         if result.success:
             _step(f"6. The verified sample opens the gate: materializing `migrate` for {full.run_key} "
                   "(the sample's records are kept, the rest is loaded)")
-            results.append((full, launch_migrate(paths, full.run_key, full.mode, str(bundle))))
+            result = launch(paths, full.run_key, full.mode, str(bundle))
+            if result is None:
+                return interrupted_exit(RESUME)
+            results.append((full, result))
         usage = sandbox.usage()
     errors = [e for _, r in results for e in step_errors(r)]
     _step(f"7. Done in {time.monotonic() - t0:.1f} s")
     for run_, r in results:
         for line in outcome_lines(run_.run_key, r):
             print(f"   {plain_line(line, 1000)}")
-    last = results[-1][0]
-    if last is not sample:
-        print_summary(paths, sample.run_key, None, brief=True)
-    print_summary(paths, last.run_key, usage)
+    print_summary(paths, results[-1][0].run_key, usage, per_file=False)
     print(f"\nSee it in the UI: DAGSTER_HOME={paths.root / 'dagster_home'} .venv/bin/dg dev")
     return 1 if errors else 0
+
+
+DECISIONS_SHOWN = 2  # the rest are in the approved file, each with its reason
+
+
+def _decisions(lines: list[str]) -> None:
+    """The approval's decisions: the first few in full, the count of the others."""
+    approved, decided = lines[0], lines[1:]
+    for line in decided[:DECISIONS_SHOWN]:
+        print(f"   {plain_line(line)}")
+    if len(decided) > DECISIONS_SHOWN:
+        print(f"   ... and {len(decided) - DECISIONS_SHOWN} more decisions like these (each with its reason in the file)")
+    print(f"   {plain_line(approved)} ({len(decided)} decision{'s' if len(decided) != 1 else ''})")
 
 
 def _generate(bundle: Path, args: argparse.Namespace) -> None:
@@ -101,4 +136,4 @@ def _generate(bundle: Path, args: argparse.Namespace) -> None:
 
 
 def _step(msg: str) -> None:
-    print(f"\n== {msg}", flush=True)
+    print(f"== {msg}", flush=True)

@@ -6,7 +6,10 @@ every run they start shows up in the UI afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -56,16 +59,43 @@ def launch_migrate(paths: Paths, run_key: str, mode: str, bundle: str, job: str 
     )
 
 
+INTERRUPTS = ("KeyboardInterrupt", "DagsterExecutionInterruptedError")
+
+
+def _causes(err) -> set[str]:
+    return {err.cls_name, err.cause.cls_name if err.cause else ""}
+
+
+def _is_error(err) -> bool:
+    """A step failure that is an error: neither a blocking check doing its job nor a Ctrl-C."""
+    return err is not None and not any("AssetCheckFailed" in c or c in INTERRUPTS for c in _causes(err))
+
+
 def step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
-    """Step failures other than a blocking check doing its job."""
+    """Step failures other than a blocking check doing its job or a Ctrl-C."""
     out = []
     for e in result.all_node_events:
-        if e.is_step_failure and e.step_failure_data.error is not None:
-            err = e.step_failure_data.error
-            causes = {err.cls_name, err.cause.cls_name if err.cause else ""}
-            if not any("AssetCheckFailed" in c for c in causes):
-                out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
+        if e.is_step_failure and _is_error(err := e.step_failure_data.error):
+            out.append(f"{e.step_key}: {err.cls_name}: {err.message.strip().splitlines()[0][:200]}")
     return out
+
+
+def interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Ctrl-C stopped a step (Dagster turns it into a failed step and returns, instead of raising)."""
+    return any(e.is_step_failure and e.step_failure_data.error is not None
+               and _causes(e.step_failure_data.error) & set(INTERRUPTS) for e in result.all_node_events)
+
+
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def mark_interrupted(paths: Paths, run_key: str, since: datetime) -> None:
+    """Ctrl-C before Dagster could record the end of the run this process launched: record it as canceled,
+    so the UI and `flitstack status` do not show a run that nothing runs any more as running."""
+    instance = get_instance(paths)
+    for record in instance.get_run_records(filters=dg.RunsFilter(
+            tags={"dagster/partition": run_key}, statuses=UNFINISHED, created_after=since)):
+        instance.report_run_canceled(record.dagster_run, message="stopped by Ctrl-C in the terminal that launched it")
 
 
 def blocked_on(result: dg.ExecuteInProcessResult, check: str) -> bool:
@@ -83,3 +113,67 @@ def outcome_lines(run_key: str, result: dg.ExecuteInProcessResult) -> list[str]:
             lines.append(f"check {c.asset_key.to_user_string()}.{c.check_name} failed: {c.description or ''}")
     lines += [f"step error: {e}" for e in errors]
     return lines
+
+
+# -- what the instance knows about a run, for `flitstack status` --------------------------------------
+
+
+@dataclass
+class DagsterRunState:
+    """The newest Dagster run of a migration run's partition: what it materialized and what stopped it."""
+
+    run_id: str
+    job: str
+    status: str  # Dagster's run status, lower case: success, failure, started, canceled, ...
+    started: datetime | None
+    last_step: str | None  # the step that finished last
+    last_group: str | None  # its asset group: the stage people see in the UI
+    failed_steps: list[str] = field(default_factory=list)  # "step: one-line error" (no check failures)
+    failed_checks: list[str] = field(default_factory=list)  # "asset.check: description" of blocking checks
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("started", "starting", "queued", "not_started", "canceling")
+
+
+def latest_run_state(paths: Paths, run_key: str) -> DagsterRunState | None:
+    """None when Dagster never ran anything for the run."""
+    instance = get_instance(paths)
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": run_key}), limit=1)
+    if not runs:
+        return None
+    run = runs[0]
+    stats = instance.get_run_step_stats(run.run_id)
+    done = sorted((s for s in stats if s.status is not None and s.status.value == "SUCCESS" and s.end_time),
+                  key=lambda s: s.end_time)
+    last = done[-1].step_key if done else None
+    starts = [s.start_time for s in stats if s.start_time]
+    state = DagsterRunState(run.run_id, run.job_name, run.status.value.lower(),
+                            datetime.fromtimestamp(min(starts), UTC) if starts else None, last, _group_of(paths, last))
+    for entry in instance.all_logs(run.run_id, of_type={dg.DagsterEventType.STEP_FAILURE,
+                                                        dg.DagsterEventType.ASSET_CHECK_EVALUATION}):
+        event = entry.dagster_event
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            c = event.event_specific_data
+            if not c.passed and c.severity.value == "ERROR":
+                state.failed_checks.append(f"{c.asset_key.to_user_string()}.{c.check_name}: {c.description or ''}")
+        elif _is_error(err := event.step_failure_data.error):
+            state.failed_steps.append(f"{event.step_key}: {err.message.strip().splitlines()[0][:300]}")
+    return state
+
+
+def _group_of(paths: Paths, step: str | None) -> str | None:
+    """The asset group of a step of the code location: the stage people see in the UI."""
+    return None if step is None else _step_groups(paths.root).get(step)
+
+
+@functools.cache
+def _step_groups(root: Path) -> dict[str, str]:
+    """Step (op) name -> asset group; a step that materializes several assets takes its first one's group."""
+    from flitstack_dagster.definitions import build_definitions
+
+    out: dict[str, str] = {}
+    for node in build_definitions(root).resolve_asset_graph().asset_nodes:
+        out.setdefault(node.assets_def.node_def.name, node.group_name)
+        out.setdefault(node.key.path[-1], node.group_name)
+    return out

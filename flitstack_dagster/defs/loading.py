@@ -18,6 +18,7 @@ from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.entities import ENTITIES, Entity, Registry
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.deletions import REPORT_COLUMNS, apply_deletions, write_report
+from flitstack_dagster.loading.ledger import Ledger
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import load_shaped
@@ -75,7 +76,7 @@ def _load_asset(ent: Entity, registry: Registry) -> dg.AssetsDefinition:
             run = get_run(con, run_key)
             try:
                 result = load_shaped(con, client, run_key, entity, bundle_root=bundle_root(run, project.paths.work),
-                                     progress=progress)
+                                     progress=progress, ledger=Ledger.in_folder(project.paths.root))
             except DailyBudgetSpent as e:
                 # refused before the first record (the account look-up): the same stop as mid-load
                 raise budget_failure(name, f"before its first record: {e}", e.resets_at,

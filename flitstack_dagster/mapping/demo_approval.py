@@ -1,48 +1,55 @@
 """How `flitstack demo` confirms a mapping on the user's behalf — every decision printed.
 
-A real migration lead edits `mapping/approved.yaml`; the demo takes every proposal as proposed: it
-confirms each low-confidence one (saying which, with its reason), sends a status still unmapped to
-the `On Hold` stage, and makes a pick-list value still unmapped a new option of its own name.
+A real migration lead decides each value that blocks the load (in the `approve_mapping` job, with
+`flitstack mapping approve`, or by editing `mapping/approved.yaml`); the demo decides them the same way,
+through the one approval function: it confirms each low-confidence proposal as proposed, sends a status
+still unmapped to the `On Hold` stage, and makes a pick-list value still unmapped a new option of its own
+name.
 """
 
 from __future__ import annotations
 
-from flitstack_dagster.mapping.approval import APPROVED_WHAT, approve
-from flitstack_dagster.mapping.model import Mapping, StatusTarget
-from flitstack_dagster.mapping.store import approved_path, proposed_path
-from flitstack_dagster.mapping.yamlio import STATUS_KEY, load_mapping, needs_decision, write_mapping
+from typing import Any
+
 from flitstack_dagster.core.settings import Paths
+from flitstack_dagster.mapping.approval import approve_proposed, merge
+from flitstack_dagster.mapping.decisions import Override
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.review import blocking_values
+from flitstack_dagster.mapping.store import approved_path, proposed_path
+from flitstack_dagster.mapping.yamlio import STATUS_KEY, load_mapping
+
+DEMO_APPROVER = "flitstack demo"
+UNMAPPED_STATUS_STAGE = "On Hold"
 
 
-def _confirm_low_confidence(m: Mapping) -> list[str]:
-    lines: list[str] = []
-    for key, props in sorted(m.value_proposals.items()):
-        for value, p in sorted(props.items()):
-            if needs_decision(m, key, value) is None:
-                continue
-            p.confirmed = True
-            what = f"tenant status '{value}'" if key == STATUS_KEY else f"{key} value '{value}'"
-            lines.append(f"{what} -> {p.proposed or '(empty)'} confirmed as proposed "
-                         f"(confidence {p.confidence:.2f}: {p.reason})")
-    return lines
+def _what(field: str, value: str) -> str:
+    return f"tenant status '{value}'" if field == STATUS_KEY else f"{field} value '{value}'"
+
+
+def _unmapped(m: Mapping, field: str, value: str) -> bool:
+    targets = m.status_map if field == STATUS_KEY else m.value_maps.get(field, {})
+    return targets.get(value) is None
+
+
+def demo_decision(m: Mapping, row: dict[str, Any]) -> tuple[Override, str]:
+    """The demo's decision for one blocking value, and the line that tells the user about it."""
+    field, value = row["field"], row["source_value"]
+    if not _unmapped(m, field, value):
+        return Override(field, value), (f"{_what(field, value)} -> {row['proposed'] or '(empty)'} confirmed as "
+                                        f"proposed (confidence {row['confidence']:.2f})")
+    if field == STATUS_KEY:
+        return Override(field, value, UNMAPPED_STATUS_STAGE), f"{_what(field, value)} -> stage {UNMAPPED_STATUS_STAGE}"
+    return Override(field, value, value), f"{_what(field, value)} -> new option '{value}'"
 
 
 def approve_for_demo(paths: Paths) -> list[str]:
+    """Approve the proposal as "flitstack demo" with a decision for every value that blocks; one line each
+    (the reason behind each proposal stays in the approved file)."""
     proposal = load_mapping(proposed_path(paths))
-    m = approve(proposed_path(paths), approved_path(paths), "flitstack demo", proposal.profile_hash)
-    lines = [f"approved {approved_path(paths)}"]
-    lines += _confirm_low_confidence(m)
-    for status, target in sorted(m.status_map.items()):
-        if target is None:
-            m.status_map[status] = StatusTarget(stage="On Hold")
-            lines.append(f"tenant status '{status}' -> stage On Hold")
-    for key, vm in sorted(m.value_maps.items()):
-        for value, target in sorted(vm.items()):
-            if target is None:
-                vm[value] = value
-                for f in m.fields:
-                    if f.transform == f"value_map:{key}" and f.options and value not in f.options:
-                        f.options.append(value)
-                lines.append(f"{key} value '{value}' -> new option '{value}'")
-    write_mapping(approved_path(paths), m, APPROVED_WHAT)
-    return lines
+    ap = approved_path(paths)
+    current = merge(load_mapping(ap), proposal) if ap.exists() else proposal
+    decided = [demo_decision(current, row) for row in blocking_values(current)]
+    approve_proposed(proposed_path(paths), ap, DEMO_APPROVER, overrides=[o for o, _ in decided],
+                     proposal_hash=proposal.content_hash())
+    return [f"approved {ap}", *(line for _, line in decided)]

@@ -21,9 +21,10 @@ LOAD_COLUMNS = ("entity", "created", "updated", "skipped", "adopted", "tokens")
 SET_ASIDE_COLUMNS = ("stage", "entity", "reason", "records")
 
 
-def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None, brief: bool = False) -> None:
+def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None, brief: bool = False,
+                  per_file: bool = True) -> None:
     """Per-file accounting, quarantine, loads, verification, tokens and reports; `brief`: loads and
-    verification only (an earlier run of the same bundle)."""
+    verification only (an earlier run of the same bundle); `per_file=False`: the accounting in one line."""
     with duck.connect(paths.duckdb) as con:
         accounts = accounting(con, run_key)
         reasons = quarantine_summary(con, run_key)
@@ -33,9 +34,11 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
         verified = _query(con, "SELECT records, fields, matches, mismatches, missing, accepted, unexplained, duplicates "
                                "FROM verification.runs WHERE run_key = ?", [run_key])
     print(f"\nMigration run {run_key}")
-    if not brief:
+    if not brief and not per_file:
+        print(_accounting_line(accounts, run_key))
+    if not brief and per_file:
         print(f"{'file':28} {'rows':>9} {'staged':>9} {'set aside':>9}  accounted")
-    for a in [] if brief else accounts:
+    for a in accounts if not brief and per_file else []:
         print(f"{plain_line(a.file):28} {a.raw_rows:>9,} {a.staged_rows:>9,} {a.quarantined_rows:>9,}  {'yes' if a.ok else 'NO'}")
     if reasons and not brief:
         print("\nQuarantine by reason (file by file, each with its row and column: quarantine.csv)")
@@ -71,6 +74,13 @@ def print_summary(paths: Paths, run_key: str, sandbox_usage: dict | None = None,
     if names:
         _wrapped(", ".join(plain_line(n) for n in names))
     print(f"  DuckDB: {paths.duckdb}")
+
+
+def _accounting_line(accounts: list, run_key: str) -> str:
+    rows, staged, aside = (sum(getattr(a, k) for a in accounts) for k in ("raw_rows", "staged_rows", "quarantined_rows"))
+    every = "every row accounted for" if all(a.ok for a in accounts) else "NOT every row accounted for"
+    return (f"{len(accounts)} files, {rows:,} rows: {staged:,} staged, {aside:,} set aside; {every} "
+            f"(per file: `flitstack summary {plain_line(run_key)}`)")
 
 
 def _by_reason(reasons: list, level: str) -> list[tuple[str, int]]:

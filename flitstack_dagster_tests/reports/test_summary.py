@@ -48,3 +48,14 @@ def test_quarantine_and_reports_are_summed_up_in_a_few_lines(tmp_path, capsys):
     assert "  records kept, a value repaired or blanked: bad_date 2, unknown_value 1\n" in out
     assert "hostile" not in out  # another run's
     assert f"Reports in {paths.reports / 'full-1'}/\n  quarantine.csv, scope.md\n" in out
+
+
+def test_the_accounting_in_one_line_counts_every_file(tmp_path, capsys):
+    paths = Paths(tmp_path)
+    print_summary(paths, "full-1")
+    table = [ln for ln in capsys.readouterr().out.splitlines() if ln.endswith(("yes", "NO"))]
+    print_summary(paths, "full-1", per_file=False)
+    out = capsys.readouterr().out
+    assert "set aside  accounted" not in out and not any(ln.endswith(("yes", "NO")) for ln in out.splitlines())
+    assert f"\n{len(table)} files, 0 rows: 0 staged, 0 set aside; every row accounted for " \
+           "(per file: `flitstack summary full-1`)\n" in out

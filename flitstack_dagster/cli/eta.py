@@ -1,0 +1,73 @@
+"""The days of Pipedrive's token budget a run still needs: its records left, priced with the approved record
+plan's estimate, over what the account may spend a day (plan, seats and reserve, as the calendar counts)."""
+
+from __future__ import annotations
+
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.plans import find_plan
+from flitstack_dagster.core.settings import Paths
+
+# the scope's estimate names an entity by what it is; the loader by its registry name
+ESTIMATE_NAME = {"org_relationship": "relationship"}
+
+
+def tokens_left(by_entity: dict[str, tuple[int, int]], per_entity: dict[str, dict[str, int]]) -> int:
+    """Records left per entity × the estimate's tokens per record of that entity."""
+    left = 0.0
+    for entity, (done, total) in by_entity.items():
+        est = per_entity.get(ESTIMATE_NAME.get(entity, entity))
+        if est and est["records"]:
+            left += (total - done) * est["tokens"] / est["records"]
+    return round(left)
+
+
+def check_budget_settings() -> None:
+    """PIPEDRIVE_PLAN, _SEATS and _DAILY_RESERVE checked as every command checks them: one error naming each
+    bad one, before anything is read (the ETA needs them; the URL and token it does not)."""
+    from flitstack_dagster.core.settings import SettingError, check_daily_reserve, check_plan, check_seats, raw
+
+    problems = []
+    for name, check in (("PIPEDRIVE_PLAN", check_plan), ("PIPEDRIVE_SEATS", check_seats),
+                        ("PIPEDRIVE_DAILY_RESERVE", check_daily_reserve)):
+        try:
+            check(raw(name))
+        except SettingError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise SettingError(problems)
+
+
+def eta_text(paths: Paths, run_key: str, by_entity: dict[str, tuple[int, int]]) -> str:
+    """One line: days of token budget left, and what they are counted from."""
+    from flitstack_dagster.mapping import store
+    from flitstack_dagster.mapping.calendar import days_needed, usable_daily
+    from flitstack_dagster.mapping.propose import propose_mapping
+    from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, run_calendar
+
+    try:
+        profile = store.load_profile(paths, run_key)
+    except UserError:
+        return "ETA: unknown until the bundle is profiled (materialize `source_profile`, or `flitstack migrate`)"
+    try:
+        audit = store.load_audit(paths, run_key)
+    except UserError:
+        audit = None
+    approved = store.load_approved(paths)
+    mapping = approved or propose_mapping(profile, audit)
+    cal = run_calendar(profile, mapping, audit)
+    cost = next((rp for rp in RECORD_PLAN_COSTS if rp.name == mapping.record_plan), RECORD_PLAN_COSTS[0])
+    estimate = cost.estimate(profile, mapping, audit, reserve=cal.reserve)
+    left = tokens_left(by_entity, estimate.by_entity()) if by_entity else estimate.tokens
+    plan = find_plan(cal.plan)
+    if plan is None:
+        return f"ETA: about {left:,} tokens left; the account's plan is unknown (set PIPEDRIVE_PLAN)"
+    if left <= 0:
+        return "ETA: every shaped record is done"
+    days = days_needed(left, plan, cal.seats, cal.reserve)
+    whole = "" if by_entity else " for the whole bundle (not shaped yet)"
+    return (f"ETA: {days} day{'s' if days != 1 else ''} of token budget{whole} — about {left:,} tokens left "
+            f"(record plan {cost.name}{'' if approved else ', proposed'}) at {usable_daily(plan, cal.seats, cal.reserve):,} "
+            f"usable a day ({plan.label}, {cal.seats} seats, {cal.reserve:.0%} reserve)")
+
+
+__all__ = ["check_budget_settings", "eta_text", "tokens_left"]
