@@ -148,13 +148,15 @@ STRUCTURAL_TRANSFORMS = ("source_id", "hierarchy_parent", "account_parent", "sta
 
 def editable(f: FieldMapping) -> bool:
     """A proposal row of a record file the lead may point elsewhere: one not migrated, or one copying its
-    value into a custom field (renamed, or `none`). Standard fields, structural rows and the rows of
+    value into a custom field or value-mapped one (renamed, or `none`). Standard fields, structural rows and the rows of
     fixed files are fixed; activity rows take the targets TARGETS lists."""
     if f.source_entity in FIXED_FILES or (f.source_entity, f.source_column) in TARGETS:
         return False
     if f.target_entity == "none":
         return True
-    return f.custom and bool(f.target_field) and ":" not in f.target_field and not f.transform.startswith(
+    # a value-mapped column (labels or a custom enum, by what the account has) is read by its target too
+    into_field = f.custom or f.transform.startswith("value_map:")
+    return into_field and bool(f.target_field) and ":" not in f.target_field and not f.transform.startswith(
         STRUCTURAL_TRANSFORMS)
 
 

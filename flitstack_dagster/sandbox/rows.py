@@ -265,7 +265,7 @@ class RowTable:
         for c in eq:
             if c not in LINK_COLUMNS:
                 raise ValueError(f"no lookup column {c}")
-        sql = f"SELECT count(*) FROM records WHERE kind = ? AND deleted = 0" + (f" AND {where}" if eq else "")
+        sql = "SELECT count(*) FROM records WHERE kind = ? AND deleted = 0" + (f" AND {where}" if eq else "")
         return self._db.execute(sql, [self.kind, *eq.values()]).fetchone()[0]
 
     def ids_with_text(self, field: str, value: str, prefix: bool = False) -> list[int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from flitstack_dagster.sandbox.store import Store, iso, v1_time
 

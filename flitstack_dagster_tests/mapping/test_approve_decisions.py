@@ -74,8 +74,8 @@ def test_a_stale_hash_and_an_unknown_record_plan_are_refused(setup):
     with pytest.raises(UserError) as stale:
         approve_proposed(pp, tmp / "approved.yaml", "dana", proposal_hash="0" * 64)
     assert str(stale.value) == STALE_PROPOSAL and "re-read" in STALE_PROPOSAL
-    with pytest.raises(UserError, match=f"record plan 'compact' does not exist: choose one of {RECORD_PLANS[0]}"):
-        approve_proposed(pp, tmp / "approved.yaml", "dana", record_plan="compact")
+    with pytest.raises(UserError, match=f"record plan 'tiny' does not exist: choose one of {', '.join(RECORD_PLANS)}"):
+        approve_proposed(pp, tmp / "approved.yaml", "dana", record_plan="tiny")
     assert not (tmp / "approved.yaml").exists()
     with pytest.raises(UserError, match="no proposed mapping"):
         approve_proposed(tmp / "missing.yaml", tmp / "approved.yaml", "dana")

@@ -133,7 +133,8 @@ def test_every_custom_value_field_can_be_renamed(run):
     for i, f in enumerate(proposal.fields):
         if f.target_entity == "none" or not editable(f) or not _has_data(profile, f):
             continue
-        m, _ = _edited(proposal, i, target_field=f"{f.target_field} (Novo)")
+        m, _ = _edited(proposal, i, target_field=f"{f.target_field} (Novo)", custom=True,
+                       field_type=f.field_type or "varchar")
         assert check_approval(m, proposal, profile) == [], (f.source_entity, f.source_column)
         assert f"{f.target_field} (Novo)" in _payload_keys(shaped(m)), (f.source_entity, f.source_column)
         renamed += 1
