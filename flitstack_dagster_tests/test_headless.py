@@ -154,8 +154,12 @@ def test_a_second_bundle_migrates_into_the_running_sandbox_with_no_dagster_comma
     summary = flitstack("summary", run_key, env=env, timeout=300)
     assert summary.returncode == 0, summary.stderr
     assert "Read-back verification: clean" in summary.stdout and "Reports in " in summary.stdout
-    spent = Ledger.in_folder(Path(env["FLITSTACK_DATA_DIR"])).tokens(run_key=run_key)
+    ledger = Ledger.in_folder(Path(env["FLITSTACK_DATA_DIR"]))
+    spent = ledger.tokens(run_key=run_key)
     assert spent > 0
+    steps = {p.step: p for p in ledger.progress(run_key)}  # the load and the read-back both report progress
+    assert {"loaded_deals", "verified_records"} <= set(steps), steps
+    assert steps["verified_records"].done == steps["verified_records"].total > 0
 
     status = flitstack("status", run_key, env=env, timeout=300)
     lines = status.stdout.splitlines()

@@ -16,7 +16,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
-from flitstack_dagster.loading.ledger import Ledger, account_key
+from flitstack_dagster.loading.ledger import Ledger, SpendMeter
 from flitstack_dagster.loading.reconcile import Reconciliation, reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.reports.summary import (
@@ -95,9 +95,10 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
     approved = mapping_store.load_approved(project.paths)
     mapping_hash = approved.content_hash() if approved else None
     with duckdb.get_connection() as con, pipedrive.client() as client:
+        meter = SpendMeter(Ledger.in_folder(project.paths.root), client, run_key, "verified_records")
         result = verify_run(con, client, run_key, accepted=accepted, scan_duplicates=config.scan_duplicates,
-                            mapping_hash=mapping_hash)
-        Ledger.in_folder(project.paths.root).add_tokens(account_key(client), run_key, result.tokens)
+                            mapping_hash=mapping_hash, progress=meter.report)
+        meter.flush()
         recon = reconcile_run(con, run_key)
         facts = table_facts(con, "verification.records", result.records.height)
         summary = {"loaded_by_entity": table(loads_by_entity(con, run_key), columns=LOAD_COLUMNS),

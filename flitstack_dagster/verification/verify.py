@@ -9,7 +9,8 @@ as mapped, option labels, stage names, `#17 asset:00042` for references.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -155,12 +156,19 @@ def account_of(client) -> str:
     return acct() if callable(acct) else str(client.base_url)
 
 
+def _shaped_count(con: duckdb.DuckDBPyConnection, run_key: str, entities: list[str]) -> int:
+    return sum(con.execute(f"SELECT count(*) FROM shaped.{ENTITIES[e].shaped_table} WHERE run_key = ?",
+                           [run_key]).fetchone()[0] for e in entities)
+
+
 def verify_run(
     con: duckdb.DuckDBPyConnection, client, run_key: str, *,
     accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES.load_order,
     scan_duplicates: bool = True, mapping_hash: str | None = None, sample: bool | None = None,
+    progress: Callable[[int, int, int, float], None] | None = None,
 ) -> VerificationResult:
-    """Read back, compare, store (`verification.*`); a clean sample run is recorded as verified."""
+    """Read back, compare, store (`verification.*`); a clean sample run is recorded as verified.
+    `progress(done, total, tokens, seconds)` is told after each entity's records are compared."""
     accepted = list(accepted)
     store = LoadStore(con)
     registry = Registry.load(con, account_of(client))
@@ -171,8 +179,10 @@ def verify_run(
     diffs: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     dups: list[dict[str, Any]] = []
-    tokens0, stopped = client.tokens_spent, None
+    tokens0, stopped, started = client.tokens_spent, None, time.monotonic()
     set_aside_at_load = _flagged(con, run_key)
+    entities = list(entities)
+    total, done = _shaped_count(con, run_key, entities), 0
     try:
         for entity in entities:
             rows = shaped_rows(con, run_key, entity)
@@ -201,6 +211,9 @@ def verify_run(
                 else:
                     status, message = ("differs" if bad else "verified"), ", ".join(sorted({d["field"] for d in bad})) or None
                 records.append(_rec(run_key, entity, row["source_id"], pid, status, message))
+            done += len(rows)
+            if progress is not None:
+                progress(done, total, client.tokens_spent - tokens0, time.monotonic() - started)
     except DailyBudgetSpent as e:
         stopped = f"the daily token budget is spent ({e}); verify again after the reset"
     result = VerificationResult(
