@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import pytest
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.sandbox.server import SandboxServer
+from flitstack_dagster_tests.kit import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c"
@@ -39,12 +39,6 @@ def assert_human(proc: subprocess.CompletedProcess, expected: str, code: int | N
     assert expected in text, text
     assert "Traceback" not in text and TOKEN not in text
     assert proc.returncode != 0 if code is None else proc.returncode == code, (proc.returncode, text)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

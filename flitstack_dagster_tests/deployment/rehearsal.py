@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,24 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from flitstack_dagster_tests.kit import free_port, tail
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PG_SCRIPT = REPO / "deploy" / "postgres_local.sh"
 LAUNCH = REPO / "deploy" / "launch.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"({path} not written)"
 
 
 @dataclass

@@ -5,8 +5,6 @@ the account."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from flitstack_dagster.core import duck
 from flitstack_dagster.shaping.folding import lines_in
 from flitstack_dagster_tests.kit import migrated_through_dagster, resign
 from flitstack_dagster_tests.loading.test_rollback import live_state
+from flitstack_dagster_tests.reliability.kit import read_csv, write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -31,33 +30,19 @@ def _generate(tmp_path: Path) -> Path:
     return bundle
 
 
-def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        r = csv.DictReader(f)
-        return list(r.fieldnames or []), list(r)
-
-
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=header, lineterminator="\r\n")
-    w.writeheader()
-    w.writerows(rows)
-    path.write_text(buf.getvalue(), encoding="utf-8", newline="")
-
-
 def _delta_with_a_changed_entry(base: Path, out: Path) -> tuple[str, str]:
     """A generated delta whose status log also carries one changed entry of the base (same Log ID, new
     comment) of a work order the delta changes.
     Returns (work order, log id) of the changed entry."""
     assert cli_main(["generate", "--delta-from", str(base), "--seed", "12", "--out", str(out), "--no-mess-log"]) == 0
-    _, delta_wos = _rows(out / "work_orders.csv")
-    header, delta_log = _rows(out / "status_log.csv")
-    _, base_log = _rows(base / "status_log.csv")
+    _, delta_wos, _ = read_csv(out, "work_orders.csv")
+    header, delta_log, enc = read_csv(out, "status_log.csv")
+    _, base_log, _ = read_csv(base, "status_log.csv")
     changed_wos = {r["WO Number"] for r in delta_wos}
     old = next(r for r in base_log if r["WO Number"] in changed_wos and r["Comment"])
     assert not {r["Log ID"] for r in delta_log} & {r["Log ID"] for r in base_log}  # the delta's ids continue the base's
     delta_log.append(dict(old, Comment=CHANGED_COMMENT))
-    _write(out / "status_log.csv", header, delta_log)
+    write_csv(out, "status_log.csv", header, delta_log, enc)
     resign(out, rows={"status_log.csv": len(delta_log)})
     return old["WO Number"], old["Log ID"]
 

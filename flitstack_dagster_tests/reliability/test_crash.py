@@ -30,6 +30,7 @@ from flitstack_dagster.loading.store import ensure_schema
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.faults import FaultConfig
 from flitstack_dagster.sandbox.store import Store
+from flitstack_dagster_tests.kit import free_port
 
 from . import kit
 from .oracle import KIND, destination_problems, fields_problems, live
@@ -40,12 +41,6 @@ BEFORE_FILES = tuple(e for e in kit.ENTITIES if e != "file")
 SOAK_ROUNDS = int(os.environ.get("FLITSTACK_SOAK_ROUNDS", "5"))
 HOSTINGS = ("inprocess", "process")
 WRITES = ("add", "update", "delete")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

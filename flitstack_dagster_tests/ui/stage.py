@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from flitstack_dagster.core.settings import Paths
+from flitstack_dagster_tests.kit import free_port, tail
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,19 +40,6 @@ def install_chromium() -> str:
     if r.returncode != 0:
         raise ChromiumMissing((r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1])
     return r.stdout.strip().splitlines()[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"({path} not written)"
 
 
 @dataclass
