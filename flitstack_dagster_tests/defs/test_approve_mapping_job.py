@@ -58,7 +58,7 @@ def test_job_and_cli_write_the_same_approved_file(world, tmp_path):
 
 
 @pytest.mark.parametrize("config, sentence", [
-    ({"record_plan": "compact"}, "record plan 'compact' does not exist: choose one of complete."),
+    ({"record_plan": "tiny"}, "record plan 'tiny' does not exist: choose one of complete, balanced, compact."),
     ({"overrides": [{"field": "work_orders.Status", "source_value": "Stage 7", "target": "Waiting"}]},
      "work order status 'Stage 7': 'Waiting' is not a stage of the pipeline"),
 ])
