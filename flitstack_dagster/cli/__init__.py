@@ -96,9 +96,10 @@ def _report(exc: BaseException) -> int:
 
 def is_interrupt(exc: BaseException) -> bool:
     """Ctrl-C, also when Dagster (running a job in this process) turned it into its own error."""
-    dagster = sys.modules.get("dagster")
+    dagster, duckdb = sys.modules.get("dagster"), sys.modules.get("duckdb")
     return isinstance(exc, KeyboardInterrupt) or (
-        dagster is not None and isinstance(exc, dagster.DagsterExecutionInterruptedError))
+        dagster is not None and isinstance(exc, dagster.DagsterExecutionInterruptedError)) or (
+        duckdb is not None and isinstance(exc, duckdb.InterruptException))  # Ctrl-C during a query
 
 
 def _account_problem(exc: BaseException) -> str | None:

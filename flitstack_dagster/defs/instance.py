@@ -59,7 +59,8 @@ def launch_migrate(paths: Paths, run_key: str, mode: str, bundle: str, job: str 
     )
 
 
-INTERRUPTS = ("KeyboardInterrupt", "DagsterExecutionInterruptedError")
+# DuckDB answers a Ctrl-C during a query with its own InterruptException
+INTERRUPTS = ("KeyboardInterrupt", "DagsterExecutionInterruptedError", "InterruptException")
 
 
 def _causes(err) -> set[str]:
