@@ -9,7 +9,7 @@ import pytest
 from flitstack_dagster.cli import main
 from flitstack_dagster.core import duck
 from flitstack_dagster.core.plans import PLAN_TABLE, find_plan, plan_in
-from flitstack_dagster.core.settings import Paths, SettingError, check_plan, pipedrive_settings
+from flitstack_dagster.core.settings import SettingError, check_plan, pipedrive_settings
 from flitstack_dagster.mapping import store
 from flitstack_dagster.mapping.audit import audit_account, plan_key
 from flitstack_dagster.mapping.calendar import (
@@ -24,13 +24,9 @@ from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.model import RECORD_PLANS
 from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, estimate_requests, run_calendar, scope_document
-from flitstack_dagster.novo.bundle import open_bundle
-from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.ratelimit import daily_budget, normalize_plan
 from flitstack_dagster.sandbox.server import SandboxServer
-from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.reliability import kit
 
 PREMIUM, LITE, PROFESSIONAL = find_plan("premium"), find_plan("lite"), find_plan("professional")
@@ -106,12 +102,8 @@ def generated(tmp_path_factory):
     """A registered run of a generated bundle, staged and profiled, with its account audited on the
     sandbox (plan given by an older name, 3 seats)."""
     tmp = tmp_path_factory.mktemp("calendar")
-    bundle = kit.generate(tmp / "bundle", 120, 11, 0.0)
-    paths = Paths(tmp / "data").ensure()
+    paths, run_key = kit.staged_run(tmp, 120, 11)
     with duck.connect(paths.duckdb) as con:
-        run_key = add_run(con, bundle, "full", paths.work).run_key
-        land_bundle(con, open_bundle(bundle, paths.work / run_key), run_key)
-        run_all(con, run_key)
         profile = profile_source(con, run_key)
     with SandboxServer(plan="premium", seats=3) as s, \
             PipedriveClient(s.base_url, s.api_token, plan="premium", seats=3) as client:

@@ -10,19 +10,14 @@ from datetime import datetime, timezone
 import pytest
 
 from flitstack_dagster.core import duck
-from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.mapping.activity_rows import editable
 from flitstack_dagster.mapping.approval import check_approval
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
-from flitstack_dagster.novo.bundle import open_bundle
-from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.shaping.common import Owners, ShapeContext
 from flitstack_dagster.shaping.inputs import read_staged
 from flitstack_dagster.shaping.run import shape_all
-from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.reliability import kit
 
 pytestmark = pytest.mark.slow
@@ -33,12 +28,8 @@ RECORD_FILES = {"accounts": "organization", "assets": "organization", "contacts"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rows")
-    bundle = kit.generate(tmp / "bundle", 15, 3, 0.0)
-    paths = Paths(tmp / "data").ensure()
+    paths, run_key = kit.staged_run(tmp, 15, 3)
     with duck.connect(paths.duckdb) as con:
-        run_key = add_run(con, bundle, "full", paths.work).run_key
-        land_bundle(con, open_bundle(bundle, paths.work / run_key), run_key)
-        run_all(con, run_key)
         profile, inputs = profile_source(con, run_key), read_staged(con, run_key)
     proposal = propose_mapping(profile)
     proposal.approved_by = "lee"  # as approved, unchanged

@@ -11,25 +11,16 @@ from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.value_proposals import CONFIDENT
 from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, needs_decision, write_mapping, write_proposal
-from flitstack_dagster.novo.bundle import open_bundle
-from flitstack_dagster.novo.landing import land_bundle
-from flitstack_dagster.novo.runs import add_run
 from flitstack_dagster.shaping.checks import unmapped_values
 from flitstack_dagster.shaping.inputs import read_staged
-from flitstack_dagster.core.settings import Paths
-from flitstack_dagster.staging.runner import run_all
 from flitstack_dagster_tests.reliability import kit
 
 pytestmark = pytest.mark.slow
 
 
 def test_messy_generated_bundle_is_approved_after_one_review_pass(tmp_path):
-    bundle = kit.generate(tmp_path / "bundle", 150, 7, 0.08)
-    paths = Paths(tmp_path / "data").ensure()
+    paths, run_key = kit.staged_run(tmp_path, 150, 7, 0.08)
     with duck.connect(paths.duckdb) as con:
-        run_key = add_run(con, bundle, "full", paths.work).run_key
-        land_bundle(con, open_bundle(bundle, paths.work / run_key), run_key)
-        run_all(con, run_key)
         profile = profile_source(con, run_key)
         inputs = read_staged(con, run_key)
     proposal = propose_mapping(profile)

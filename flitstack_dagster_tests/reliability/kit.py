@@ -64,6 +64,22 @@ def generate(out: Path, work_orders: int, seed: int, mess: float) -> Path:
     return out
 
 
+
+def staged_run(root: Path, work_orders: int, seed: int, mess: float = 0.0) -> tuple[Paths, str]:
+    """A generated bundle registered as a full run, landed and staged under `root` -> (paths, run key)."""
+    from flitstack_dagster.novo.bundle import open_bundle
+    from flitstack_dagster.novo.landing import land_bundle
+    from flitstack_dagster.novo.runs import add_run
+    from flitstack_dagster.staging.runner import run_all
+
+    bundle = generate(root / "bundle", work_orders, seed, mess)
+    paths = Paths(root / "data").ensure()
+    with duck.connect(paths.duckdb) as con:
+        run_key = add_run(con, bundle, "full", paths.work).run_key
+        land_bundle(con, open_bundle(bundle, paths.work / run_key), run_key)
+        run_all(con, run_key)
+    return paths, run_key
+
 def add_attachments(bundle: Path, count: int) -> list[str]:
     """Append `count` small work-order attachments (bodies written, manifest re-signed) -> their ids."""
     wos = sorted({r["WO Number"] for r in read_csv(bundle, "work_orders.csv")[1] if r["WO Number"].startswith("WO-")})
