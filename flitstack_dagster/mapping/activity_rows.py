@@ -146,18 +146,23 @@ STRUCTURAL_TRANSFORMS = ("source_id", "hierarchy_parent", "account_parent", "sta
                          "total_cost", "labor_cost", "parts_cost", "options_source", "id_map")
 
 
+def structural(f: FieldMapping) -> bool:
+    """A row shaping implements itself (identity, links, stage, owner, sums, `relationship:*`), not a
+    column's value copied into the field it names."""
+    return f.transform.startswith(STRUCTURAL_TRANSFORMS) or ":" in (f.target_field or "")
+
+
 def editable(f: FieldMapping) -> bool:
     """A proposal row of a record file the lead may point elsewhere: one not migrated, or one copying its
-    value into a custom field or value-mapped one (renamed, or `none`). Standard fields, structural rows and the rows of
-    fixed files are fixed; activity rows take the targets TARGETS lists."""
+    value into a custom or value-mapped field (renamed, or `none`). Standard fields, structural rows and
+    the rows of fixed files are fixed; activity rows take the targets TARGETS lists."""
     if f.source_entity in FIXED_FILES or (f.source_entity, f.source_column) in TARGETS:
         return False
     if f.target_entity == "none":
         return True
     # a value-mapped column (labels or a custom enum, by what the account has) is read by its target too
     into_field = f.custom or f.transform.startswith("value_map:")
-    return into_field and bool(f.target_field) and ":" not in f.target_field and not f.transform.startswith(
-        STRUCTURAL_TRANSFORMS)
+    return into_field and bool(f.target_field) and not structural(f)
 
 
 def _record_entities(proposed: Mapping) -> dict[str, str]:
@@ -172,7 +177,7 @@ def fixed_rows_changed(approved: Mapping, proposed: Mapping) -> list[str]:
     records = _record_entities(proposed)
     want: dict[tuple[str, str, str], list[FieldMapping]] = {}
     for f in proposed.fields:
-        if (f.source_entity, f.source_column) not in TARGETS or f.transform.startswith(STRUCTURAL_TRANSFORMS):
+        if (f.source_entity, f.source_column) not in TARGETS or structural(f):
             want.setdefault((f.source_entity, f.source_column, f.transform), []).append(f)
     out = []
     for f in approved.fields:
@@ -201,5 +206,5 @@ def activity_types_used(mapping: Mapping) -> list[str]:
 
 ENTRY_TYPES = "notes.Entry Type"  # value map: activity-log entry type -> activity type ("" = a note)
 
-__all__ = ["ENTRY_TYPES", "FIXED_FILES", "NONE", "NOTE", "RECORD_ROWS", "STRUCTURAL_TRANSFORMS", "TARGETS",
+__all__ = ["ENTRY_TYPES", "FIXED_FILES", "NONE", "NOTE", "RECORD_ROWS", "STRUCTURAL_TRANSFORMS", "TARGETS", "structural",
            "activity_type", "activity_types_used", "detail_target", "editable", "fixed_rows_changed", "in_note", "record_row", "refused_rows"]

@@ -28,7 +28,7 @@ from typing import Literal
 
 import polars as pl
 
-from flitstack_dagster.mapping.activity_rows import STRUCTURAL_TRANSFORMS
+from flitstack_dagster.mapping.activity_rows import structural
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.columns import snake
 
@@ -231,8 +231,7 @@ def target_name(mapping: Mapping, entity: str, column: str, default: str | None)
         return default
     if all(f.target_entity == "none" or not f.target_field for f in rows):
         return None
-    value_rows = [f for f in rows if not f.transform.startswith(STRUCTURAL_TRANSFORMS)
-                  and ":" not in (f.target_field or "")]
+    value_rows = [f for f in rows if not structural(f)]
     if not value_rows:
         return default
     named = [f.target_field for f in value_rows if f.target_entity != "none" and f.target_field]
