@@ -34,6 +34,7 @@ from flitstack_dagster.loading.compare import (
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD, build_body
 from flitstack_dagster.loading.marker import MARKED, marked_file_name, marker
 from flitstack_dagster.loading.resolve import Registry, Resolver, Unresolved
+from flitstack_dagster.loading.reconcile import shaped_count
 from flitstack_dagster.loading.run import shaped_rows
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
@@ -156,11 +157,6 @@ def account_of(client) -> str:
     return acct() if callable(acct) else str(client.base_url)
 
 
-def _shaped_count(con: duckdb.DuckDBPyConnection, run_key: str, entities: list[str]) -> int:
-    return sum(con.execute(f"SELECT count(*) FROM shaped.{ENTITIES[e].shaped_table} WHERE run_key = ?",
-                           [run_key]).fetchone()[0] for e in entities)
-
-
 def verify_run(
     con: duckdb.DuckDBPyConnection, client, run_key: str, *,
     accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES.load_order,
@@ -182,7 +178,7 @@ def verify_run(
     tokens0, stopped, started = client.tokens_spent, None, time.monotonic()
     set_aside_at_load = _flagged(con, run_key)
     entities = list(entities)
-    total, done = _shaped_count(con, run_key, entities), 0
+    total, done = sum(shaped_count(con, ENTITIES[e].shaped_table, run_key) for e in entities), 0
     try:
         for entity in entities:
             rows = shaped_rows(con, run_key, entity)
