@@ -21,22 +21,6 @@ def tokens_left(by_entity: dict[str, tuple[int, int]], per_entity: dict[str, dic
     return round(left)
 
 
-def check_budget_settings() -> None:
-    """PIPEDRIVE_PLAN, _SEATS and _DAILY_RESERVE checked as every command checks them: one error naming each
-    bad one, before anything is read (the ETA needs them; the URL and token it does not)."""
-    from flitstack_dagster.core.settings import SettingError, check_daily_reserve, check_plan, check_seats, raw
-
-    problems = []
-    for name, check in (("PIPEDRIVE_PLAN", check_plan), ("PIPEDRIVE_SEATS", check_seats),
-                        ("PIPEDRIVE_DAILY_RESERVE", check_daily_reserve)):
-        try:
-            check(raw(name))
-        except SettingError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise SettingError(problems)
-
-
 def eta_text(paths: Paths, run_key: str, by_entity: dict[str, tuple[int, int]]) -> str:
     """One line: days of token budget left, and what they are counted from."""
     from flitstack_dagster.mapping import store
@@ -70,4 +54,4 @@ def eta_text(paths: Paths, run_key: str, by_entity: dict[str, tuple[int, int]]) 
             f"usable a day ({plan.label}, {cal.seats} seats, {cal.reserve:.0%} reserve)")
 
 
-__all__ = ["check_budget_settings", "eta_text", "tokens_left"]
+__all__ = ["eta_text", "tokens_left"]

@@ -31,7 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flitstack_dagster.cli.eta import check_budget_settings
+    from flitstack_dagster.core.settings import check_budget_settings
 
     paths = data_paths().ensure()
     check_budget_settings()

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -251,23 +252,14 @@ class PipedriveSettings:
         return url_host(self.base_url)
 
 
-def pipedrive_settings(env: Mapping[str, str] | None = None, *, base_url: str | None = None,
-                       api_token: str | None = None, plan: str | None = None, seats: int | None = None,
-                       daily_reserve: float | None = None) -> PipedriveSettings:
-    """PIPEDRIVE_* from the environment; a value given here (e.g. a Dagster resource's config) wins.
+BUDGET_CHECKS = {"PIPEDRIVE_PLAN": check_plan, "PIPEDRIVE_SEATS": check_seats,
+                 "PIPEDRIVE_DAILY_RESERVE": check_daily_reserve}
 
-    Raises one SettingError listing every problem, so a person fixes them all in one go.
-    """
-    given = {"PIPEDRIVE_BASE_URL": base_url, "PIPEDRIVE_API_TOKEN": api_token, "PIPEDRIVE_PLAN": plan,
-             "PIPEDRIVE_SEATS": seats, "PIPEDRIVE_DAILY_RESERVE": daily_reserve}
-    values = {k: (v if v is not None else raw(k, env)) for k, v in given.items()}
+
+def _check_all(values: Mapping[str, Any], checks: Mapping[str, Any]) -> dict[str, Any]:
+    """Every value through its check; one SettingError listing every problem, so a person fixes them all
+    in one go."""
     checked, problems = {}, []
-    token = values["PIPEDRIVE_API_TOKEN"]
-    checks = {
-        "PIPEDRIVE_BASE_URL": lambda v: check_base_url(v, token.strip() if token else None),
-        "PIPEDRIVE_API_TOKEN": check_api_token, "PIPEDRIVE_PLAN": check_plan, "PIPEDRIVE_SEATS": check_seats,
-        "PIPEDRIVE_DAILY_RESERVE": check_daily_reserve,
-    }
     for name, check in checks.items():
         try:
             checked[name] = check(values[name])
@@ -275,6 +267,30 @@ def pipedrive_settings(env: Mapping[str, str] | None = None, *, base_url: str | 
             problems.extend(e.problems)
     if problems:
         raise SettingError(problems)
+    return checked
+
+
+def check_budget_settings(env: Mapping[str, str] | None = None) -> None:
+    """PIPEDRIVE_PLAN, _SEATS and _DAILY_RESERVE checked as every command checks them (what a token budget
+    is counted from; the URL and token are not needed for it)."""
+    _check_all({name: raw(name, env) for name in BUDGET_CHECKS}, BUDGET_CHECKS)
+
+
+def pipedrive_settings(env: Mapping[str, str] | None = None, *, base_url: str | None = None,
+                       api_token: str | None = None, plan: str | None = None, seats: int | None = None,
+                       daily_reserve: float | None = None) -> PipedriveSettings:
+    """PIPEDRIVE_* from the environment; a value given here (e.g. a Dagster resource's config) wins.
+
+    Raises one SettingError listing every problem.
+    """
+    given = {"PIPEDRIVE_BASE_URL": base_url, "PIPEDRIVE_API_TOKEN": api_token, "PIPEDRIVE_PLAN": plan,
+             "PIPEDRIVE_SEATS": seats, "PIPEDRIVE_DAILY_RESERVE": daily_reserve}
+    values = {k: (v if v is not None else raw(k, env)) for k, v in given.items()}
+    token = values["PIPEDRIVE_API_TOKEN"]
+    checked = _check_all(values, {
+        "PIPEDRIVE_BASE_URL": lambda v: check_base_url(v, token.strip() if token else None),
+        "PIPEDRIVE_API_TOKEN": check_api_token, **BUDGET_CHECKS,
+    })
     return PipedriveSettings(checked["PIPEDRIVE_BASE_URL"], checked["PIPEDRIVE_API_TOKEN"],
                              checked["PIPEDRIVE_PLAN"], checked["PIPEDRIVE_SEATS"], checked["PIPEDRIVE_DAILY_RESERVE"])
 
