@@ -8,7 +8,12 @@ summary instead of Dagster's event log. Running it again resumes: what is loaded
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from flitstack_dagster.cli.registered import add_run_argument, registered_run
@@ -32,6 +37,29 @@ def interrupted_exit(command: str) -> int:
     return INTERRUPTED
 
 
+@contextlib.contextmanager
+def ctrl_c_seen() -> Iterator[list[bool]]:
+    """Whether a Ctrl-C arrived inside the block, whoever handled it: Dagster captures a SIGINT that lands
+    between its steps and forgets it when the run ends, which would let the command carry on as if
+    nothing had been pressed. The signal's wakeup byte is written whatever Python handler runs."""
+    seen = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    try:
+        yield seen
+    finally:
+        signal.set_wakeup_fd(previous)
+        with contextlib.suppress(BlockingIOError):
+            seen[0] = signal.SIGINT in os.read(read, 4096)
+        os.close(read)
+        os.close(write)
+
+
 def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10.0, parts: int = 10):
     """The `migrate` job for one run with its loads' progress on the console (when piped, a line per
     `parts`-th of a load at most every `every` s); None when Ctrl-C stopped it."""
@@ -42,14 +70,14 @@ def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10
 
     since = datetime.now(UTC)
     try:
-        with ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every, parts=parts):
+        with ctrl_c_seen() as seen, ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every, parts=parts):
             result = launch_migrate(paths, run_key, mode, bundle)
     except BaseException as exc:
         if not is_interrupt(exc):
             raise
         mark_interrupted(paths, run_key, since)
         return None
-    return None if interrupted(result) else result
+    return None if seen[0] or interrupted(result) else result
 
 
 def run(args: argparse.Namespace) -> int:
