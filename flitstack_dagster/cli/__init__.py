@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     STOPPED (exit 130), a bug prints one line (exit 1; the traceback only with FLITSTACK_DEBUG=1)."""
     global _depth
     _depth += 1
+    quiet_interrupt_tracebacks()
     retries = logging.getLogger("flitstack_dagster.pipedrive")
     level = retries.level
     if not debug():  # the client logs each retry it makes; at a terminal the outcome's one line is enough
@@ -56,6 +57,28 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _depth -= 1
         retries.setLevel(level)
+
+
+class _NotAnInterrupt(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def quiet_interrupt_tracebacks() -> None:
+    """Ctrl-C prints one sentence: a library that reports the interrupt as its own error (a connection
+    pool closing, a finalizer) would print a traceback above it. Other errors still print."""
+    if logging.lastResort and not any(isinstance(f, _NotAnInterrupt) for f in logging.lastResort.filters):
+        logging.lastResort.addFilter(_NotAnInterrupt())
+    hook = sys.unraisablehook
+    if getattr(hook, "quiet_interrupts", False):
+        return
+
+    def unraisable(info, _previous=hook):
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            _previous(info)
+
+    unraisable.quiet_interrupts = True
+    sys.unraisablehook = unraisable
 
 
 def _dispatch(argv: list[str] | None) -> int:
