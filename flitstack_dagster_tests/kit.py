@@ -117,9 +117,10 @@ class Migrated:
 
 
 @contextmanager
-def migrated_through_dagster(bundle: Path, data: Path, record_plan: str | None = None) -> Iterator[Migrated]:
+def migrated_through_dagster(bundle: Path, data: Path, record_plan: str | None = None,
+                             archive_before: str | None = None) -> Iterator[Migrated]:
     """Register `bundle` as a full run, run `migrate` (it stops at the approval), approve as the demo
-    does (under `record_plan` when given), waive the sample gate and run it again; the sandbox serves
+    does (under `record_plan` when given; with `archive_before`, approved again with that cutoff), waive the sample gate and run it again; the sandbox serves
     until the block ends."""
     from flitstack_dagster.core import duck
     from flitstack_dagster.definitions import build_definitions
@@ -139,6 +140,11 @@ def migrated_through_dagster(bundle: Path, data: Path, record_plan: str | None =
         approve_for_demo(paths)
         if record_plan is not None:
             choose_record_plan(paths, record_plan)
+        if archive_before is not None:
+            from flitstack_dagster.mapping.approval import approve_proposed
+            from flitstack_dagster.mapping.store import approved_path, proposed_path
+
+            approve_proposed(proposed_path(paths), approved_path(paths), "flitstack test", archive_before=archive_before)
         waive_sample_gate(paths)  # a full run loaded on its own, without a verified sample first
         # what the first pass did not materialize: it ran everything up to the approval already
         done = {e.asset_key for e in first.get_asset_materialization_events()}

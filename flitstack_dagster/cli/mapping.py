@@ -1,4 +1,4 @@
-"""`flitstack mapping approve [--by NAME] [--record-plan PLAN] [--proposal-hash HASH]
+"""`flitstack mapping approve [--by NAME] [--record-plan PLAN] [--archive-before DATE] [--proposal-hash HASH]
 [--override FIELD VALUE TARGET]... [--confirm FIELD VALUE]... [--proposal PATH] [--approved PATH]`.
 
 Approves the proposed mapping: writes (or updates, keeping your edits) the approved mapping with who
@@ -33,6 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--approved", type=Path, default=None, help="approved mapping YAML (default: <data>/mapping/approved.yaml)")
     p.add_argument("--record-plan", default=None,
                    help="how work orders become records (default: the approved file's, else complete)")
+    p.add_argument("--archive-before", default=None, metavar="DATE",
+                   help="work orders closed before DATE (YYYY-MM-DD) go into one archive file per organization "
+                   "instead of deals; 'none' archives nothing (default: the approved file's)")
     p.add_argument("--proposal-hash", default=None,
                    help="the hash of the proposal you reviewed (refused when the proposal changed since)")
     p.add_argument("--override", nargs=3, action="append", default=[], metavar=("FIELD", "VALUE", "TARGET"),
@@ -44,7 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "mapping_command", None) != "approve":
-        raise UserError("usage: flitstack mapping approve [--by NAME] [--record-plan PLAN] [--proposal-hash HASH] "
+        raise UserError("usage: flitstack mapping approve [--by NAME] [--record-plan PLAN] [--archive-before DATE] "
+                        "[--proposal-hash HASH] "
                         "[--override FIELD VALUE TARGET] [--confirm FIELD VALUE] [--proposal PATH] [--approved PATH]")
     from flitstack_dagster.mapping.approval import Override, approve_proposed
     from flitstack_dagster.mapping.yamlio import decisions_needed
@@ -60,10 +64,11 @@ def run(args: argparse.Namespace) -> int:
             who = ""
     overrides = [Override(*o) for o in args.override] + [Override(f, v) for f, v in args.confirm]
     m = approve_proposed(proposal, approved, who, record_plan=args.record_plan,
-                         overrides=overrides, proposal_hash=args.proposal_hash)
+                         archive_before=args.archive_before, overrides=overrides, proposal_hash=args.proposal_hash)
     print(f"approved {approved} by {m.approved_by} at {m.approved_at:%Y-%m-%d %H:%M:%SZ} "
           f"(proposal {m.proposal_hash[:12] if m.proposal_hash else '-'}, "
-          f"profile {m.profile_hash[:12] if m.profile_hash else '-'})")
+          f"profile {m.profile_hash[:12] if m.profile_hash else '-'})"
+          + (f"; work orders closed before {m.archive_before} are archived" if m.archive_before else ""))
     un = m.unmapped()
     if un:
         print(f"still unmapped ({len(un)}) - the load stays blocked until you map them in {approved}:", file=sys.stderr)

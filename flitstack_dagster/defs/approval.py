@@ -42,6 +42,9 @@ class ApproveMappingConfig(dg.Config):
                                "reviewed. A proposal that changed since is refused.")
     record_plan: str = Field(default=DEFAULT_RECORD_PLAN,
                              description=f"How work orders become records: one of {', '.join(RECORD_PLANS)}.")
+    archive_before: Optional[str] = Field(
+        default=None, description="Optional archive cutoff (YYYY-MM-DD): work orders closed before it go into one "
+        "archive file per organization instead of deals; 'none' removes an earlier cutoff.")
     overrides: list[ValueOverride] = Field(
         default_factory=list,
         description="Your decision for each value marked DECIDE or unmapped (the mapping_approved check lists them).",
@@ -58,7 +61,8 @@ def approve_proposed_mapping(context: dg.OpExecutionContext, config: ApproveMapp
     overrides = [Override(o.field, o.source_value, o.target) for o in config.overrides]
     try:
         m = approve_proposed(proposed_path(paths), approved_path(paths), config.approved_by,
-                             record_plan=config.record_plan, overrides=overrides, proposal_hash=config.proposal_hash)
+                             record_plan=config.record_plan, archive_before=config.archive_before,
+                             overrides=overrides, proposal_hash=config.proposal_hash)
     except UserError as e:
         raise user_failure(e) from None
     still = blocking_values(m)
@@ -67,6 +71,7 @@ def approve_proposed_mapping(context: dg.OpExecutionContext, config: ApproveMapp
     return dg.Output(str(approved_path(paths)), metadata={
         "approved_by": m.approved_by or "",
         "record_plan": m.record_plan,
+        "archive_before": str(m.archive_before or "none"),
         "proposal_hash": m.proposal_hash or "",
         "approved_file": dg.MetadataValue.path(str(approved_path(paths))),
         "still_blocking": table(still, columns=BLOCKING_COLUMNS),

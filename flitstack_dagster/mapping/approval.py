@@ -1,6 +1,6 @@
 """Approval: the user confirms the mapping; the check blocks the load until it covers the data.
 
-* `approve(proposed, approved, who, profile_hash, record_plan=, overrides=, proposal_hash=)` — the one
+* `approve(proposed, approved, who, profile_hash, record_plan=, archive_before=, overrides=, proposal_hash=)` — the one
   way the CLI and the `approve_mapping` job approve — writes `mapping/approved.yaml`: the proposal on
   first approval; afterwards the user's approved file with anything new from the proposal added
   (new columns, statuses, values — unmapped ones stay `null`), stamped with who approved, when, the
@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from flitstack_dagster.core.errors import UserError
@@ -103,15 +103,35 @@ def objects_changed(approved: Mapping, proposed: Mapping) -> list[str]:
             "the proposal and change the fields rows instead" for w in edited + extra]
 
 
+NO_ARCHIVE = ("", "none")  # what clears an archive cutoff chosen at an earlier approval
+
+
+def archive_cutoff(value: str | date | None, current: date | None) -> date | None:
+    """The archive cutoff an approval records: `value` as a date, the approved file's when None, no cutoff
+    for "" or "none"."""
+    if value is None:
+        return current
+    if isinstance(value, date):
+        return value
+    text = value.strip()
+    if text.casefold() in NO_ARCHIVE:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"archive cutoff '{text}' is not a date: write it as YYYY-MM-DD (e.g. 2020-01-01), "
+                        "or 'none' to archive nothing.") from None
+
+
 STALE_PROPOSAL = ("the proposal changed since you read it: re-read the proposed mapping (its hash is on the "
                   "`proposed_mapping` asset and in mapping/proposed.yaml) and approve it with its new hash.")
 
 
 def approve(proposed_path: Path | str, approved_path: Path | str, who: str, profile_hash: str | None,
-            now: datetime | None = None, *, record_plan: str | None = None,
+            now: datetime | None = None, *, record_plan: str | None = None, archive_before: str | date | None = None,
             overrides: Iterable[Override] = (), proposal_hash: str | None = None) -> Mapping:
     """Approve the proposal (merged into an existing approved file) with the lead's value decisions and
-    record plan (None keeps the approved file's), and stamp who/when/hashes. `proposal_hash`, when given,
+    record plan and archive cutoff (None keeps the approved file's), and stamp who/when/hashes. `proposal_hash`, when given,
     must be the proposal's own: the lead approves what they read, never a proposal that changed since."""
     who = (who or "").strip()
     if not who:
@@ -119,6 +139,7 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
                         "`flitstack mapping approve --by NAME`.")
     if record_plan is not None and record_plan not in RECORD_PLANS:
         raise UserError(f"record plan '{record_plan}' does not exist: choose one of {', '.join(RECORD_PLANS)}.")
+    archive_cutoff(archive_before, None)  # a cutoff that is not a date is refused before anything is read
     proposed = load_mapping(proposed_path)
     if proposal_hash is not None and proposal_hash.strip() != proposed.content_hash():
         raise UserError(STALE_PROPOSAL)
@@ -131,6 +152,7 @@ def approve(proposed_path: Path | str, approved_path: Path | str, who: str, prof
     merged.approved_by = who
     merged.approved_at = (now or datetime.now(UTC)).replace(microsecond=0)
     merged.record_plan = record_plan or merged.record_plan
+    merged.archive_before = archive_cutoff(archive_before, merged.archive_before)
     merged.proposal_hash = proposed.content_hash()
     merged.profile_hash = profile_hash
     write_mapping(ap, merged, APPROVED_WHAT)

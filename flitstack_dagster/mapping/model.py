@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -117,6 +117,9 @@ class Mapping(_Model):
     approved_by: str | None = None
     approved_at: datetime | None = None
     record_plan: RecordPlan = DEFAULT_RECORD_PLAN
+    # work orders closed before this date go into one archive file per organization instead of deals
+    # (shaping/archive.py); None archives nothing
+    archive_before: date | None = None
     proposal_hash: str | None = None
     profile_hash: str | None = None
 
@@ -146,6 +149,6 @@ class Mapping(_Model):
 
     def content_hash(self) -> str:
         """Hash of what the mapping decides (approval fields excluded), to detect edits."""
-        body = self.model_dump(mode="json", exclude={"approved_by", "approved_at", "record_plan", "proposal_hash",
-                                                     "profile_hash"})
+        body = self.model_dump(mode="json", exclude={"approved_by", "approved_at", "record_plan", "archive_before",
+                                                     "proposal_hash", "profile_hash"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

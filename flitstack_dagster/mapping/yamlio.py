@@ -59,7 +59,7 @@ def dump_mapping(mapping: Mapping, what: str = "Proposed mapping (generated; do 
     d = mapping.model_dump(mode="json")
     lines = [HEADER.format(what=what, confident=CONFIDENT)]
     lines.append(f"version: {d['version']}")
-    for k in ("approved_by", "approved_at", "record_plan", "proposal_hash", "profile_hash"):
+    for k in ("approved_by", "approved_at", "record_plan", "archive_before", "proposal_hash", "profile_hash"):
         lines.append(f"{k}: {_s(d[k])}")
     lines.append("")
     lines.append("options:")

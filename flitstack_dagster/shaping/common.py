@@ -114,6 +114,8 @@ class ShapeContext:
     hash_on_save: bool = False
     # a delta's record plan: the lines already loaded for work orders (folding.prior_lines), else None
     prior_lines: pl.DataFrame | None = field(default=None, compare=False, hash=False)
+    # where the archive cutoff writes its files (shaping/archive.py); None: a temporary folder
+    archive_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.exported_at.tzinfo is None:

@@ -44,6 +44,7 @@ def shape_run(
         run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode, bundle_root=root,
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel), hash_on_save=True,
         prior_lines=loaded_lines(con, run_key, mapping) if mode == "delta" else None,
+        archive_dir=Path(work_dir) / "archives" / run_key,
     )
     inputs = read_staged(con, run_key)
     if ctx.mode == "sample":  # the stratified slice and everything it references, nothing else

@@ -14,6 +14,7 @@ import polars as pl
 from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping import accounting, folding
+from flitstack_dagster.shaping.archive import split_archive
 from flitstack_dagster.shaping.activities import activity_parts
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
@@ -120,6 +121,8 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
         mapping, owners, ctx,
     ), done_with=("accounts",))
     emit("pd_org_relationships", shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx), done_with=("assets",))
+    archive = split_archive(inputs, mapping, org_ids, ctx, ctx.archive_dir)  # closed before the cutoff: one file per org
+    inputs = archive.rest
     person_ids = emit("pd_persons", shape_persons(
         inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx), done_with=("departments",))
     lines = folding.folded_lines(inputs.status_log, inputs.parts_used, inputs.labor, inputs.notes, inputs.contacts,
@@ -153,6 +156,9 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     del lines, to_note, timeline
     release("status_log", "notes", "pm_history")
     emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx), done_with=("attachments",))
+    if archive.files.frame.height:
+        emit("pd_files", finished(archive.files, ctx, files=True))
+        tally.fold("pd_files", archive.archived)
 
     run.set_aside = concat([p.set_aside for p in kept], SET_ASIDE_SCHEMA)
     run.warnings = concat([p.warnings for p in kept], WARNING_SCHEMA)

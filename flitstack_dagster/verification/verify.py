@@ -9,6 +9,7 @@ as mapped, option labels, stage names, `#17 asset:00042` for references.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ from flitstack_dagster.loading.run import shaped_rows
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
 from flitstack_dagster.mapping.provision import PLAN_FIELDS
-from flitstack_dagster.pipedrive.errors import DailyBudgetSpent
+from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
+from flitstack_dagster.shaping.archive import ARCHIVE_KIND, listed_work_orders
 from flitstack_dagster.shaping.folding import TIMELINE_KIND, lines_in
 from flitstack_dagster.pipedrive.limits import file_limit_text
 from flitstack_dagster.verification.store import save_run
@@ -200,6 +202,8 @@ def verify_run(
                 other = identity.get(pid)
                 actual = found.get(pid) if other in (None, row["source_id"]) else None  # an id reused for another
                 out = _compare_record(entity, row, pid, actual, resolver, names, accepted, run_key)
+                if actual is not None and row.get("kind") == ARCHIVE_KIND:
+                    out += _archive_rows(client, row, pid, run_key)
                 diffs.extend(out)
                 bad = [d for d in out if d["outcome"] != MATCH and d["accepted"] is None]
                 if actual is None:
@@ -333,6 +337,26 @@ def _compare_record(entity: str, row: dict[str, Any], pid: int, actual: dict[str
                     "expected": display(_shown(entity, path, exp, names)),
                     "actual": display(_shown(entity, path, act, names)) if actual is not None else None,
                     "outcome": res_outcome, "note": note, "accepted": acc})
+    return out
+
+
+def _archive_rows(client, row: dict[str, Any], pid: int, run_key: str) -> list[dict[str, Any]]:
+    """One diff row per work order an archive file must list, read from the file as Pipedrive serves it;
+    a work order the file lists that the run did not archive there is a mismatch of its own."""
+    fmt = "html" if row.get("content_type") == "text/html" else "csv"
+    where, host = f"archived in {fmt.upper()}", f"in {row['file_name']} (#{pid})"
+    try:
+        have = listed_work_orders(fmt, client.download_file(pid).decode("utf-8", errors="replace"))
+    except PipedriveError as e:
+        have, host = set(), f"{row['file_name']} (#{pid}) could not be downloaded: {e}"
+    want = [f"work_order:{wo}" for wo in json.loads(row["payload"])["work_orders"]]
+    out = []
+    for wo in [*want, *sorted(have - set(want))]:
+        outcome = (MATCH if wo in have else MISSING) if wo in want else MISMATCH
+        out.append({"run_key": run_key, "entity": "file", "source_id": wo, "pipedrive_id": pid, "field": where,
+                    "expected": "listed" if wo in want else None, "actual": "listed" if wo in have else None,
+                    "outcome": outcome, "note": host if wo in want else f"a work order the run did not archive, {host}",
+                    "accepted": None})
     return out
 
 

@@ -1,0 +1,222 @@
+"""The archive cutoff: work orders closed before the approved mapping's `archive_before` become one
+archive per organization instead of deals, notes and activities.
+
+- archived: a work order whose Date Completed (its calendar date in the tenant's zone) is before the
+  cutoff and whose organization (its account's, else its asset's) is migrated; one without an
+  organization to attach to loads as a deal like any other. With it go its status changes, labor
+  entries, parts lines, activity-log entries and attachment rows (their metadata: the bodies stay in
+  the bundle, named by Bundle Path and SHA-256).
+- per organization two files (pd_files, kind `archive`), attached to it with `POST /v1/files`:
+  `archive:<org>:csv`, every column of every archived row (one row per source row, labelled with the
+  record it is and its source id), and `archive:<org>:html`, the same facts readable, one section per
+  work order. Source text is made safe by `core.safe_text` (a cell never runs as a formula, text is
+  escaped, never cut).
+- accounting: each archived source row is loaded into its organization's archive (`pd_files`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flitstack_dagster.core.safe_text import csv_row, html_text
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.novo.columns import BY_ENTITY
+from flitstack_dagster.shaping.accounting import source_ids
+from flitstack_dagster.shaping.common import FILES_SCHEMA, ShapeContext, Shaped, in_set, local_date, sid
+from flitstack_dagster.shaping.inputs import StagedInputs, staged_schema
+
+ARCHIVE_KIND = "archive"
+# the rows that travel with their work order into the archive, in the order the archive shows them
+CHILDREN = ("status_log", "labor", "parts_used", "notes", "attachments")
+ENTITIES = ("work_orders", *CHILDREN)
+FIXED = ["Archived record", "Source ID", "Source file", "Source row"]
+FORMATS = {"csv": "text/csv", "html": "text/html"}
+
+
+@dataclass
+class Archive:
+    """What the cutoff took out of a run: the inputs left to shape, the archive files, and the source id
+    of every archived row (each one loaded into its organization's archive)."""
+
+    rest: StagedInputs
+    files: Shaped
+    archived: pl.Series
+    by_org: dict[str, list[str]]  # organization source id -> its archived work orders' numbers
+
+
+def closed_before(cutoff: date, tz: str) -> pl.Expr:
+    return pl.col("date_completed").is_not_null() & (local_date(pl.col("date_completed"), tz) < cutoff)
+
+
+def archive_org(org_ids: pl.Series) -> pl.Expr:
+    """The organization a work order's archive goes to: its account's, else its asset's, when migrated."""
+    acc, ast = sid("account", "account_id"), sid("asset", "asset_id")
+    return pl.when(in_set(acc, org_ids)).then(acc).when(in_set(ast, org_ids)).then(ast).otherwise(None)
+
+
+def of_work_orders(entity: str, df: pl.DataFrame, wos: pl.Series) -> pl.Expr:
+    """The rows of `entity` that belong to one of `wos` (never null: a row without a work order is not)."""
+    if entity == "attachments":
+        mine = (pl.col("parent_type") == "Work Order") & pl.col("parent_id").is_in(wos.implode())
+    else:
+        mine = pl.col("wo_number").is_in(wos.implode())
+    return mine.fill_null(False)
+
+
+def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ctx: ShapeContext,
+                  out_dir: Path | None = None) -> Archive:
+    """Take the work orders the cutoff archives (and their rows) out of `inputs`; write their archives
+    under `out_dir` (a temporary folder when None)."""
+    empty = Archive(inputs, Shaped(pl.DataFrame(schema=FILES_SCHEMA)), pl.Series([], dtype=pl.String), {})
+    if mapping.archive_before is None or not inputs.work_orders.height:
+        return empty
+    wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org"))
+    wo = wo.filter(closed_before(mapping.archive_before, ctx.timezone) & pl.col("_archive_org").is_not_null())
+    if not wo.height:
+        return empty
+    wos = wo["wo_number"]
+    taken = {"work_orders": wo.drop("_archive_org")}
+    for e in CHILDREN:
+        taken[e] = inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos))
+    rest = inputs.replace(**{e: inputs.frame(e).filter(~of_work_orders(e, inputs.frame(e), wos)) if e != "work_orders"
+                             else inputs.work_orders.filter(~pl.col("wo_number").is_in(wos.implode())) for e in ENTITIES})
+    archived = pl.concat([taken[e].select(source_ids(e, taken[e]).alias("s"))["s"] for e in ENTITIES])
+    folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="flitstack-archive-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, by_org = [], {}
+    for (org,), group in wo.sort("wo_number").group_by("_archive_org", maintain_order=True):
+        numbers = group["wo_number"].to_list()
+        by_org[org] = numbers
+        frames = {e: taken[e].filter(of_work_orders(e, taken[e], group["wo_number"])) for e in ENTITIES}
+        frames["work_orders"] = group.drop("_archive_org")
+        title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
+        bodies = {"csv": archive_csv(frames).encode("utf-8"), "html": archive_html(frames, title, org).encode("utf-8")}
+        for fmt, body in bodies.items():
+            rows.append(_file_row(folder, org, fmt, body, numbers, mapping.archive_before, ctx))
+    frame = pl.DataFrame(rows, schema=FILES_SCHEMA)
+    return Archive(rest, Shaped(frame), archived, by_org)
+
+
+def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str], cutoff: date,
+              ctx: ShapeContext) -> dict[str, Any]:
+    name = f"novo-archive-{_safe_name(org)}-closed-before-{cutoff.isoformat()}.{fmt}"
+    path = folder / name
+    path.write_bytes(body)
+    payload = {"file_name": name, "content_type": FORMATS[fmt], "archived_before": cutoff.isoformat(),
+               "work_orders": numbers}
+    return {"run_key": ctx.run_key, "source_entity": "work_order", "source_id": f"archive:{org}:{fmt}",
+            "origin_id": None, "kind": ARCHIVE_KIND, "payload": json.dumps(payload, sort_keys=True), "org_ref": org,
+            "person_ref": None, "deal_ref": None, "parent_ref": None, "owner_id": None, "content_hash": None,
+            "body_path": str(path.resolve()), "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+            "file_name": name, "content_type": FORMATS[fmt], "decision": "upload"}
+
+
+def _safe_name(text: str) -> str:
+    """A file-name part from a source id: letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "organization"
+
+
+# -- the archive's columns and cells -----------------------------------------------------------------
+
+
+def columns(entity: str, df: pl.DataFrame) -> list[tuple[str, str]]:
+    """(label, staged column) of every column of `entity`'s rows: the standard ones, then its UDFs."""
+    std = [(c.label, c.name) for c in BY_ENTITY[entity].columns]
+    known = set(staged_schema(entity))
+    return std + [(c, c) for c in df.columns if c not in known and not c.startswith("_")]
+
+
+def cell(value: Any) -> str:
+    """A value as the archive shows it: timestamps in UTC, lists joined, yes/no; empty stays empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return "; ".join(cell(v) for v in value)
+    return str(value)
+
+
+def _records(entity: str, df: pl.DataFrame) -> list[tuple[str, int, dict[str, str]]]:
+    """(source id, source row, {label: shown value}) of each row."""
+    cols = columns(entity, df)
+    ids = df.select(source_ids(entity, df).alias("s"))["s"].to_list()
+    return [(s, r["_row_number"], {label: cell(r.get(name)) for label, name in cols})
+            for s, r in zip(ids, df.iter_rows(named=True))]
+
+
+def archive_csv(frames: dict[str, pl.DataFrame]) -> str:
+    """One CSV row per archived source row; the header is the union of every entity's column labels."""
+    header = list(FIXED)
+    for e in ENTITIES:
+        header += [label for label, _ in columns(e, frames[e]) if label not in header]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(csv_row(header))
+    for e in ENTITIES:
+        for s, row_number, values in _records(e, frames[e]):
+            fixed = {"Archived record": BY_ENTITY[e].label, "Source ID": s, "Source file": BY_ENTITY[e].file,
+                     "Source row": str(row_number)}
+            w.writerow(csv_row({**values, **fixed}.get(h, "") for h in header))
+    return buf.getvalue()
+
+
+def _h(value: Any) -> str:
+    """Source text escaped for HTML, never cut (an archive keeps every character it can show)."""
+    return html_text(value, limit=sys.maxsize)
+
+
+def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str) -> str:
+    """The archive readable: one section per work order, its columns, then a table per kind of row."""
+    wos = frames["work_orders"]
+    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>{_h(title)} · {_h(org)}</title>",
+           "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:.5em 0}"
+           "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;white-space:pre-wrap}</style>",
+           "</head><body>", f"<h1>{_h(title)}</h1>",
+           f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows.</p>"]
+    for s, row_number, values in _records("work_orders", wos):
+        number = values["WO Number"]
+        out += [f'<h2 id="{_h(s)}">{_h(s)} · {_h(values["Title"])}</h2>',
+                f"<p>work_orders.csv row {row_number}</p>", "<table>"]
+        out += [f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in values.items()]
+        out.append("</table>")
+        for e in CHILDREN:
+            mine = frames[e].filter(of_work_orders(e, frames[e], pl.Series([number], dtype=pl.String)))
+            if mine.height:
+                out += _child_table(e, mine)
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _child_table(entity: str, df: pl.DataFrame) -> list[str]:
+    labels = [label for label, _ in columns(entity, df)]
+    out = [f"<h3>{_h(BY_ENTITY[entity].label)} ({df.height})</h3>", "<table>",
+           "<tr>" + "".join(f"<th>{_h(x)}</th>" for x in ["Source ID", "Source row", *labels]) + "</tr>"]
+    for s, row_number, values in _records(entity, df):
+        out.append("<tr>" + "".join(f"<td>{_h(x)}</td>" for x in [s, row_number, *values.values()]) + "</tr>")
+    return [*out, "</table>"]
+
+
+def listed_work_orders(fmt: str, text: str) -> set[str]:
+    """The source ids of the work orders a downloaded archive lists (what the read-back looks for)."""
+    if fmt == "html":
+        return {html.unescape(s) for s in re.findall(r'<h2 id="([^"]*)">', text)}
+    rows = csv.DictReader(io.StringIO(text))
+    return {r["Source ID"] for r in rows if r.get("Archived record") == BY_ENTITY["work_orders"].label}

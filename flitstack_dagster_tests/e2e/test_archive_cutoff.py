@@ -1,0 +1,130 @@
+"""The archive cutoff end to end: a generated bundle approved with `archive_before` goes through
+`migrate` into the sandbox; the work orders closed before the cutoff (and their rows) become one CSV and
+one HTML archive on their organization instead of deals, every other work order loads as a deal, the
+read-back downloads each archive and finds every archived work order in it, hostile source text is
+neutralised in both files, and rolling the run back deletes the archives."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from flitstack_dagster.cli import main as cli_main
+from flitstack_dagster.core import duck
+from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster_tests.kit import migrated_through_dagster, resign
+from flitstack_dagster_tests.loading.test_rollback import live_state
+from flitstack_dagster_tests.reliability.kit import read_csv, write_csv
+
+pytestmark = pytest.mark.slow
+
+FORMULA = "=cmd|' /C calc'!A0"
+SCRIPT = "<script>alert('archive')</script>"
+ARCHIVED_FILES = ("work_orders.csv", "status_log.csv", "labor.csv", "parts_used.csv", "notes.csv", "attachments.csv")
+
+
+def _completed(text: str) -> date | None:
+    """A generated Date Completed (ISO or the US format the generator also writes) as a date."""
+    text = text.strip()
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%m/%d/%Y %I:%M %p", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return date.fromisoformat(text[:10])
+
+
+def _bundle(tmp_path: Path) -> tuple[Path, date, set[str], set[str]]:
+    """A generated bundle with a cutoff between its closed work orders, the earliest closed one carrying
+    hostile text. Returns (bundle, cutoff, work orders closed before it, the other work orders)."""
+    bundle = tmp_path / "bundle"
+    assert cli_main(["generate", "--work-orders", "8", "--seed", "5", "--mess", "0", "--out", str(bundle),
+                     "--no-mess-log"]) == 0
+    header, wos, enc = read_csv(bundle, "work_orders.csv")
+    closed = sorted((d, r["WO Number"]) for r in wos if (d := _completed(r["Date Completed"])))
+    assert len(closed) >= 2 and closed[0][0] < closed[-1][0]
+    cutoff = closed[-1][0]  # the last closed one stays a deal (one day margin either side of the zone)
+    before = {wo for d, wo in closed if (cutoff - d).days > 1}
+    assert before
+    hostile = min(before)
+    for r in wos:
+        if r["WO Number"] == hostile:
+            r["Title"], r["Description"] = FORMULA, SCRIPT
+    write_csv(bundle, "work_orders.csv", header, wos, enc)
+    resign(bundle)
+    return bundle, cutoff, before, {r["WO Number"] for r in wos} - before
+
+
+def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_rolled_back(tmp_path):
+    bundle, cutoff, before, rest = _bundle(tmp_path)
+    with migrated_through_dagster(bundle, tmp_path / "data", archive_before=cutoff.isoformat()) as m:
+        assert m.second.success, [e.message for e in m.second.all_node_events if e.is_failure]
+        checks = {c.check_name: c.passed for c in m.second.get_asset_check_evaluations()}
+        assert checks["reconciliation"] and checks["every_record_once"] and checks["no_unexplained_mismatches"]
+        with duck.connect(m.paths.duckdb, read_only=True) as con:
+            deals = {r[0] for r in con.execute("SELECT source_id FROM meta.id_map WHERE entity = 'deal'").fetchall()}
+            archives = con.execute(
+                "SELECT m.source_id, m.pipedrive_id, s.org_ref, s.file_name FROM meta.id_map m JOIN shaped.pd_files s "
+                "ON s.source_id = m.source_id AND s.run_key = ? WHERE m.entity = 'file' AND s.kind = 'archive'",
+                [m.run_key]).fetchall()
+            recon = con.execute(
+                "SELECT file, source_id, outcome, CAST(targets AS VARCHAR) FROM shaped.reconciliation WHERE run_key = ?",
+                [m.run_key]).fetchall()
+            child_wo = {f"{t}:{i}": wo for t, col, table in (
+                ("status_log", "log_id", "stg_status_log"), ("labor", "labor_id", "stg_labor"),
+                ("part_used", "line_id", "stg_parts_used"), ("note", "note_id", "stg_notes"))
+                for i, wo in con.execute(f"SELECT {col}, wo_number FROM staging.{table} WHERE _run_key = ?",
+                                         [m.run_key]).fetchall()}
+            diff = con.execute("SELECT source_id, field, outcome FROM verification.field_diff WHERE run_key = ? "
+                               "AND field LIKE 'archived in %'", [m.run_key]).fetchall()
+            unexplained = con.execute("SELECT unexplained FROM verification.runs WHERE run_key = ?",
+                                      [m.run_key]).fetchone()[0]
+        # exactly the work orders closed before the cutoff are archived; the rest are deals
+        assert {f"work_order:{wo}" for wo in rest} <= deals
+        assert not {f"work_order:{wo}" for wo in before} & deals
+        # every archived row is accounted for as loaded into an archive file, nothing else is
+        archived_rows = {s for f, s, o, t in recon if f in ARCHIVED_FILES and o == "loaded" and t == "pd_files"}
+        assert {f"work_order:{wo}" for wo in before} <= archived_rows
+        assert {s for s, wo in child_wo.items() if wo in before} <= archived_rows
+        assert not {s for s, wo in child_wo.items() if wo in rest} & archived_rows
+        assert not {f"work_order:{wo}" for wo in rest} & archived_rows
+        # one CSV and one HTML per organization, on the organization in Pipedrive
+        assert archives and len(archives) % 2 == 0
+        files = m.sandbox.snapshot()["records"]["files"]
+        with duck.connect(m.paths.duckdb, read_only=True) as con:
+            org_ids = dict(con.execute("SELECT source_id, pipedrive_id FROM meta.id_map WHERE entity = 'organization'"
+                                       ).fetchall())
+        for _, pid, org_ref, _ in archives:
+            assert files[str(pid)]["org_id"] == org_ids[org_ref]
+        # the read-back downloaded each archive and found every archived work order in it
+        assert {s for s, _, o in diff if o == "match"} == {f"work_order:{wo}" for wo in before}
+        assert {o for _, _, o in diff} == {"match"} and len(diff) == len(before) * 2
+        assert unexplained == 0
+        # hostile text is shown as text in both files
+        client = PipedriveClient(m.sandbox.base_url, m.sandbox.api_token, plan="ultimate", seats=5)
+        texts = {sid: client.download_file(pid).decode("utf-8") for sid, pid, _, _ in archives}
+        hostile_org = next(org for sid, _, org, _ in archives if f"work_order:{min(before)}" in texts[sid])
+        bodies = {fmt: texts[f"archive:{hostile_org}:{fmt}"] for fmt in ("csv", "html")}
+        rows = list(csv.DictReader(io.StringIO(bodies["csv"])))
+        titles = [r["Title"] for r in rows if r["Source ID"] == f"work_order:{min(before)}"]
+        assert titles == ["'" + FORMULA]
+        assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values() if v)
+        assert SCRIPT not in bodies["html"] and "&lt;script&gt;" in bodies["html"]
+        assert "'archive'" not in bodies["html"] and "&#x27;archive&#x27;" in bodies["html"]
+
+        # rollback deletes the archive files with every other record of the run
+        from flitstack_dagster.definitions import build_definitions
+
+        rollback = build_definitions(m.paths.root, pipedrive=m.pipedrive).resolve_job_def("rollback")
+        r = rollback.execute_in_process(partition_key=m.run_key, instance=m.instance, raise_on_error=False,
+                                        run_config={"ops": {"rollback_migration_run": {"config": {"cascade": True}}}})
+        assert r.success, [e.message for e in r.all_node_events if e.is_failure]
+        assert not live_state(m.sandbox)["files"]
+        files = m.sandbox.snapshot()["records"]["files"]
+        assert all(files[str(pid)].get("is_deleted") or str(pid) not in files for _, pid, _, _ in archives)
