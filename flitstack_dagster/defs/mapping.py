@@ -24,6 +24,7 @@ from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.mapping.review import BLOCKING_COLUMNS, blocking_values, status_rows, value_tables
 from flitstack_dagster.mapping.scope import scope_document
+from flitstack_dagster.shaping.archive import read_archive_scope
 from flitstack_dagster.mapping.yamlio import decisions_needed, mapping_markdown, write_proposal
 
 GROUP = "mapping"
@@ -202,16 +203,19 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     deps=[proposed_mapping, owner_resolution],
     description="The migration scope document: inventory, what maps 1:1 and what needs a transform, "
     "hierarchies to flatten, fields to create vs headroom, unmatched owners, what will not migrate, requests "
-    "and tokens per entity, days of token budget and hours of burst-limited time, complexity grade, and the "
-    "calendar: days per record plan and Pipedrive plan at the account's seats, and what more seats save.",
+    "and tokens per entity, days of token budget and hours of burst-limited time, complexity grade, the "
+    "work orders the archive cutoff archives per organization, and the calendar: days per record plan and Pipedrive plan at the account's seats, and what more seats save.",
 )
-def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
+def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths, duckdb: DuckDBResource) -> dg.MaterializeResult:
     paths = project.paths
     run_key = context.partition_key
     mapping = mapping_store.load_approved(paths) or propose_mapping(
         mapping_store.load_profile(paths, run_key), mapping_store.load_audit(paths, run_key))
+    with duckdb.get_connection() as con:
+        archive = read_archive_scope(con, run_key, mapping)
     text = scope_document(mapping_store.load_profile(paths, run_key), mapping,
-                          mapping_store.load_audit(paths, run_key), mapping_store.load_owners(paths, run_key))
+                          mapping_store.load_audit(paths, run_key), mapping_store.load_owners(paths, run_key),
+                          archive=archive)
     path = paths.reports / run_key / "scope.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from functools import partial
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -115,6 +116,46 @@ class RequestEstimate(BaseModel):
         return out
 
 
+class ArchiveScope(BaseModel):
+    """What the archive cutoff takes out of the load (counted by shaping.archive.archive_scope): the work
+    orders closed before it per organization, and how many of each kind of their rows go with them."""
+
+    cutoff: date
+    by_org: dict[str, list[str]] = Field(default_factory=dict)  # organization source id -> WO numbers
+    rows: dict[str, int] = Field(default_factory=dict)  # staged entity -> archived rows
+    note_entry_types: dict[str, int] = Field(default_factory=dict)
+    attachments_by_size: dict[str, int] = Field(default_factory=dict)
+    with_history: int = 0  # archived work orders with a status change or a parts line
+    long_descriptions: int = 0  # archived work orders whose description would be a note
+
+    @property
+    def work_orders(self) -> int:
+        return sum(len(v) for v in self.by_org.values())
+
+    @property
+    def files(self) -> int:
+        return 2 * len(self.by_org)  # a CSV and an HTML per organization
+
+
+ARCHIVE_DOWNLOAD_COST = 20  # GET /v1/files/{id}/download: the read-back reads each archive whole
+
+
+def without_archive(profile: SourceProfile, archive: ArchiveScope) -> SourceProfile:
+    """The profile of what still loads as records once the archive has taken its work orders and rows."""
+    inv = profile.inventory.model_copy(deep=True)
+
+    def less(counts: dict[str, int], taken: dict[str, int]) -> dict[str, int]:
+        return {k: max(0, n - taken.get(k, 0)) for k, n in counts.items()}
+
+    inv.counts = less(inv.counts, archive.rows)
+    inv.note_entry_types = less(inv.note_entry_types, archive.note_entry_types)
+    inv.note_entry_types_on_work_orders = less(inv.note_entry_types_on_work_orders, archive.note_entry_types)
+    inv.attachments_by_size = less(inv.attachments_by_size, archive.attachments_by_size)
+    inv.work_orders_with_history = max(0, inv.work_orders_with_history - archive.with_history)
+    inv.descriptions_over_255 = max(0, inv.descriptions_over_255 - archive.long_descriptions)
+    return profile.model_copy(update={"inventory": inv})
+
+
 def pm_occurrences(profile: SourceProfile, window_days: int) -> int:
     """Activities the PM schedules make inside the window (one for meter/unknown cadences)."""
     n = 0
@@ -161,8 +202,12 @@ def daily_reserve() -> float:
 
 def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
                       plan: str | None = None, seats: int | None = None,
-                      reserve: float | None = None, record_plan: str | None = None) -> RequestEstimate:
-    """Requests and tokens of the whole migration under `record_plan` (the mapping's when None)."""
+                      reserve: float | None = None, record_plan: str | None = None,
+                      archive: ArchiveScope | None = None) -> RequestEstimate:
+    """Requests and tokens of the whole migration under `record_plan` (the mapping's when None); with an
+    `archive`, its work orders and their rows cost the archive files instead of records."""
+    if archive is not None:
+        profile = without_archive(profile, archive)
     if record_plan is not None and record_plan != mapping.record_plan:
         mapping = mapping.model_copy(update={"record_plan": record_plan})
     folded = FOLDS[mapping.record_plan]
@@ -212,6 +257,9 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
     if opts.large_file_policy == "split" and inv.attachments_over_limit_bytes:
         add("file", "parts of split large attachments",
             math.ceil(inv.attachments_over_limit_bytes / opts.max_file_bytes), COST["file"])
+    if archive is not None:
+        add("file", f"archives of the {archive.work_orders:,} work orders closed before {archive.cutoff.isoformat()} "
+            "(a CSV and an HTML per organization)", archive.files, COST["file"])
     # account audit, verification read-back (see loading/readback.py), company look-ups
     audit_reqs = sum(n for n, _ in AUDIT_READS.values())
     audit_tokens = sum(n * t for n, t in AUDIT_READS.values())
@@ -226,6 +274,10 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
     if vreq:
         rows.append(EstimateRow(entity="verification", what="read-back of every loaded record", records=0,
                                 requests=vreq, tokens_per_request=round(vtok / vreq, 2), tokens=vtok))
+    if archive is not None and archive.files:
+        rows.append(EstimateRow(entity="verification", what="archive downloads (each archive read back whole)",
+                                records=0, requests=archive.files, tokens_per_request=ARCHIVE_DOWNLOAD_COST,
+                                tokens=archive.files * ARCHIVE_DOWNLOAD_COST))
     # provisioning
     pp = provisioning_plan(mapping, audit)
     reads = sum(n for n, _ in READ_COSTS.values())
@@ -260,7 +312,7 @@ class RecordPlanCost:
 
     name: str
     what: str
-    estimate: Callable[..., RequestEstimate]  # (profile, mapping, audit, reserve=) -> RequestEstimate
+    estimate: Callable[..., RequestEstimate]  # (profile, mapping, audit, reserve=, archive=) -> RequestEstimate
 
 
 # One per record plan of the mapping model, in its order; the calendar shows each. Measured against the
@@ -278,11 +330,13 @@ RECORD_PLAN_COSTS: tuple[RecordPlanCost, ...] = (
 
 
 def run_calendar(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
-                 reserve: float | None = None) -> Calendar:
-    """The calendar of this bundle: every record plan's tokens, at the account's plan and seats (the
-    audit's; PIPEDRIVE_PLAN / PIPEDRIVE_SEATS when the audit does not know them)."""
+                 reserve: float | None = None, archive: ArchiveScope | None = None) -> Calendar:
+    """The calendar of this bundle: every record plan's tokens (with the archive cutoff's files instead of
+    its work orders' records), at the account's plan and seats (the audit's; PIPEDRIVE_PLAN /
+    PIPEDRIVE_SEATS when the audit does not know them)."""
     reserve = daily_reserve() if reserve is None else reserve
-    tokens = {rp.name: rp.estimate(profile, mapping, audit, reserve=reserve).tokens for rp in RECORD_PLAN_COSTS}
+    tokens = {rp.name: rp.estimate(profile, mapping, audit, reserve=reserve, archive=archive).tokens
+              for rp in RECORD_PLAN_COSTS}
     plan = (audit.plan_key if audit else None) or check_plan(raw("PIPEDRIVE_PLAN"))
     seats = (audit.seats if audit else None) or check_seats(raw("PIPEDRIVE_SEATS"))
     return migration_calendar(tokens, seats, reserve, plan)
@@ -398,10 +452,32 @@ def _value_proposals(mapping: Mapping) -> list[str]:
         ["column", "value", "proposed", "confidence", "now", "decided", "evidence"], rows)
 
 
+def archive_section(archive: ArchiveScope | None) -> list[str]:
+    """The scope document's Archive section: the cutoff, what it archives, and every archived work order
+    listed under its organization."""
+    if archive is None:
+        return []
+    head = ["", "## Archive", ""]
+    if not archive.work_orders:
+        return head + [f"- no work order was closed before the cutoff {archive.cutoff.isoformat()}: nothing is archived."]
+    taken = ", ".join(f"{n:,} {e.replace('_', ' ')}" for e, n in archive.rows.items() if e != "work_orders" and n)
+    lines = head + [
+        f"- **{archive.work_orders:,} work orders** closed before **{archive.cutoff.isoformat()}** (Date Completed, in "
+        f"the tenant's zone) go into one CSV and one readable HTML file per organization ({len(archive.by_org):,} "
+        f"organizations, {archive.files:,} files) instead of deals" + (f", with their rows: {taken}" if taken else "") + ".",
+        "- every column of every archived row is in both files; the read-back downloads each file and looks "
+        "for every archived work order in it.", ""]
+    lines += ["| organization | work orders | archived work orders |", "| --- | --- | --- |"]
+    lines += [f"| {md_text(org)} | {len(wos):,} | {md_text(', '.join(wos), limit=max(200, 12 * len(wos)))} |"
+              for org, wos in sorted(archive.by_org.items())]
+    return lines
+
+
 def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit | None = None,
-                   owners: OwnerResolution | None = None, reserve: float | None = None) -> str:
+                   owners: OwnerResolution | None = None, reserve: float | None = None,
+                   archive: ArchiveScope | None = None) -> str:
     reserve = daily_reserve() if reserve is None else reserve
-    est = estimate_requests(profile, mapping, audit, reserve=reserve)
+    est = estimate_requests(profile, mapping, audit, reserve=reserve, archive=archive)
     grade, reasons = complexity(profile, mapping, audit, owners, est)
     inv = profile.inventory
     L: list[str] = [f"# Migration scope — run {md_text(profile.run_key)}", ""]
@@ -492,6 +568,7 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
         L += ["", "Columns not migrated:", ""]
         L += _t(["source", "reason"], [[f"{f.source_entity}.{f.source_column}", f.reason] for f in skipped])
 
+    L += archive_section(archive)
     L += ["", "## API requests and token budget", ""]
     L += _t(["entity", "what", "records", "requests", "tokens/request", "tokens"],
             [[r.entity, r.what, r.records, r.requests, r.tokens_per_request, r.tokens] for r in est.rows])
@@ -503,11 +580,11 @@ def scope_document(profile: SourceProfile, mapping: Mapping, audit: AccountAudit
         L += ["- plan or seats unknown: days of budget cannot be computed"]
     if est.hours is not None:
         L += [f"- burst limit {est.burst_per_2s} requests / 2 s → at least **{est.hours:.2f} hour(s)** of sending"]
-    L += calendar_section(run_calendar(profile, mapping, audit, reserve),
+    L += calendar_section(run_calendar(profile, mapping, audit, reserve, archive),
                           mapping.record_plan if mapping.approved_by else None)
     return "\n".join(L) + "\n"
 
 
-__all__ = ["RECORD_PLAN_COSTS", "EstimateRow", "RecordPlanCost", "RequestEstimate", "calendar_section", "complexity",
+__all__ = ["RECORD_PLAN_COSTS", "ArchiveScope", "EstimateRow", "RecordPlanCost", "RequestEstimate", "calendar_section", "complexity",
            "daily_reserve", "estimate_requests", "pm_occurrences", "provisioning_plan", "run_calendar",
-           "scope_document", "verification_reads"]
+           "scope_document", "verification_reads", "without_archive"]

@@ -29,14 +29,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from flitstack_dagster.core.safe_text import csv_row, html_text
 from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.profile import SIZE_BANDS
+from flitstack_dagster.mapping.scope import ArchiveScope
 from flitstack_dagster.novo.columns import BY_ENTITY
 from flitstack_dagster.shaping.accounting import source_ids
 from flitstack_dagster.shaping.common import FILES_SCHEMA, ShapeContext, Shaped, in_set, local_date, sid
-from flitstack_dagster.shaping.inputs import StagedInputs, staged_schema
+from flitstack_dagster.shaping.inputs import StagedInputs, read_staged, staged_schema
 
 ARCHIVE_KIND = "archive"
 # the rows that travel with their work order into the archive, in the order the archive shows them
@@ -76,38 +79,78 @@ def of_work_orders(entity: str, df: pl.DataFrame, wos: pl.Series) -> pl.Expr:
     return mine.fill_null(False)
 
 
+def _archived(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz: str
+              ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The work orders the cutoff archives (with `_archive_org`), and every staged row that goes with
+    them, per entity (empty when there is no cutoff)."""
+    wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).clear()
+    if mapping.archive_before is not None and inputs.work_orders.height:
+        wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(
+            closed_before(mapping.archive_before, tz) & pl.col("_archive_org").is_not_null())
+    wos = wo["wo_number"]
+    taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
+    return wo, {"work_orders": wo.drop("_archive_org"), **taken}
+
+
 def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ctx: ShapeContext,
                   out_dir: Path | None = None) -> Archive:
     """Take the work orders the cutoff archives (and their rows) out of `inputs`; write their archives
     under `out_dir` (a temporary folder when None)."""
-    empty = Archive(inputs, Shaped(pl.DataFrame(schema=FILES_SCHEMA)), pl.Series([], dtype=pl.String), {})
-    if mapping.archive_before is None or not inputs.work_orders.height:
-        return empty
-    wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org"))
-    wo = wo.filter(closed_before(mapping.archive_before, ctx.timezone) & pl.col("_archive_org").is_not_null())
+    wo, taken = _archived(inputs, mapping, org_ids, ctx.timezone)
     if not wo.height:
-        return empty
+        return Archive(inputs, Shaped(pl.DataFrame(schema=FILES_SCHEMA)), pl.Series([], dtype=pl.String), {})
     wos = wo["wo_number"]
-    taken = {"work_orders": wo.drop("_archive_org")}
-    for e in CHILDREN:
-        taken[e] = inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos))
-    rest = inputs.replace(**{e: inputs.frame(e).filter(~of_work_orders(e, inputs.frame(e), wos)) if e != "work_orders"
-                             else inputs.work_orders.filter(~pl.col("wo_number").is_in(wos.implode())) for e in ENTITIES})
+    rest = inputs.replace(work_orders=inputs.work_orders.filter(~pl.col("wo_number").is_in(wos.implode())),
+                          **{e: inputs.frame(e).filter(~of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN})
     archived = pl.concat([taken[e].select(source_ids(e, taken[e]).alias("s"))["s"] for e in ENTITIES])
     folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="flitstack-archive-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows, by_org = [], {}
+    title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
     for (org,), group in wo.sort("wo_number").group_by("_archive_org", maintain_order=True):
-        numbers = group["wo_number"].to_list()
-        by_org[org] = numbers
+        by_org[org] = group["wo_number"].to_list()
         frames = {e: taken[e].filter(of_work_orders(e, taken[e], group["wo_number"])) for e in ENTITIES}
-        frames["work_orders"] = group.drop("_archive_org")
-        title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
         bodies = {"csv": archive_csv(frames).encode("utf-8"), "html": archive_html(frames, title, org).encode("utf-8")}
         for fmt, body in bodies.items():
-            rows.append(_file_row(folder, org, fmt, body, numbers, mapping.archive_before, ctx))
-    frame = pl.DataFrame(rows, schema=FILES_SCHEMA)
-    return Archive(rest, Shaped(frame), archived, by_org)
+            rows.append(_file_row(folder, org, fmt, body, by_org[org], mapping.archive_before, ctx))
+    return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA)), archived, by_org)
+
+
+def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str) -> ArchiveScope | None:
+    """What the cutoff will archive, for the scope document, before shaping: every staged account and
+    asset is taken as an organization that migrates."""
+    if mapping.archive_before is None:
+        return None
+    org_ids = pl.concat([inputs.accounts.select(sid("account", "account_id"))[:, 0],
+                         inputs.assets.select(sid("asset", "asset_id"))[:, 0]])
+    wo, taken = _archived(inputs, mapping, org_ids, tz)
+    by_org = {org: g.sort("wo_number")["wo_number"].to_list()
+              for (org,), g in wo.sort("_archive_org").group_by("_archive_org", maintain_order=True)}
+    notes = taken["notes"]["entry_type"].fill_null("").value_counts()
+    history = pl.concat([taken["status_log"]["wo_number"], taken["parts_used"]["wo_number"]]).n_unique()
+    limit = mapping.options.description_field_max
+    return ArchiveScope(
+        cutoff=mapping.archive_before, by_org=by_org, rows={e: taken[e].height for e in ENTITIES},
+        note_entry_types={t: int(n) for t, n in notes.iter_rows()},
+        attachments_by_size=_bands(taken["attachments"]["size"]), with_history=history,
+        long_descriptions=taken["work_orders"].filter(pl.col("description").str.len_chars() > limit).height)
+
+
+def _bands(sizes: pl.Series) -> dict[str, int]:
+    """Attachments per size band, as the source profile counts them."""
+    out: dict[str, int] = {}
+    for size in sizes.to_list():
+        band = "unknown" if size is None else next((b for b, lim in SIZE_BANDS if lim is None or size < lim))
+        out[band] = out.get(band, 0) + 1
+    return out
+
+
+def read_archive_scope(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping) -> ArchiveScope | None:
+    """`archive_scope` of one run's staged rows (None without a cutoff)."""
+    if mapping.archive_before is None:
+        return None
+    tz = con.execute("SELECT timezone FROM raw.bundles WHERE _run_key = ?", [run_key]).fetchall()
+    return archive_scope(read_staged(con, run_key), mapping, tz[0][0] if tz else "UTC")
 
 
 def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str], cutoff: date,

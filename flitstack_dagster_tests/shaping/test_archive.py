@@ -1,0 +1,127 @@
+"""The archive cutoff on a small hand-made run: which work orders it archives, every archived row in the
+CSV and the HTML of its organization (hostile text neutralised), every staged row still accounted for,
+and the scope document's count, list and estimate."""
+
+import csv
+import io
+import json
+from dataclasses import replace
+from datetime import date
+
+import polars as pl
+import pytest
+
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.mapping.approval import archive_cutoff
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.profile import SourceProfile
+from flitstack_dagster.mapping.scope import ARCHIVE_DOWNLOAD_COST, COST, estimate_requests, scope_document
+from flitstack_dagster.shaping import checks
+from flitstack_dagster.shaping.archive import archive_scope, listed_work_orders
+from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.shaping.run import shape_all
+
+from .conftest import utc
+from .test_run_accounting_checks import small
+
+FORMULA = "=HYPERLINK(\"http://x\",\"y\")"
+SCRIPT = "<script>alert(1)</script>"
+
+
+def closed(cutoff: str | None = "2026-01-01") -> tuple[StagedInputs, Mapping]:
+    """WO-1 closed in 2025 with a hostile title and a row of each kind; WO-2 closed after the cutoff;
+    WO-4 closed in 2025 but with no organization to attach an archive to."""
+    i = small()
+    wos = i.work_orders.drop("_row_number").with_columns(
+        pl.Series("date_completed", [utc(2025, 6, 1), utc(2026, 2, 1), None]))
+    extra = pl.DataFrame({"wo_number": ["WO-4"], "title": ["no org"], "status": ["Completed"],
+                          "date_completed": [utc(2025, 3, 1)]})
+    return i.replace(
+        work_orders=pl.concat([wos.with_columns(pl.when(pl.col("wo_number") == "WO-1").then(pl.lit(FORMULA))
+                                               .otherwise(pl.col("title")).alias("title")),
+                               extra.with_columns(pl.lit(None, dtype=wos.schema[c]).alias(c)
+                                                  for c in wos.columns if c not in extra.columns).select(wos.columns)]),
+        status_log=pl.DataFrame({"log_id": ["S1", "S2"], "wo_number": ["WO-1", "WO-2"], "to_status": ["Completed"] * 2,
+                                 "comment": [SCRIPT, "ok"], "changed_at": [utc(2025, 6, 1), utc(2026, 2, 1)]}),
+        parts_used=pl.DataFrame({"line_id": ["P9"], "wo_number": ["WO-1"], "part_number": ["P1"], "quantity": [-2.0]}),
+        notes=pl.DataFrame({"note_id": ["N1", "N3"], "wo_number": ["WO-1", None], "asset_id": [None, "005"],
+                            "entry_type": ["Call", "Note"], "subject": ["s", "t"], "logged_at": [utc(2025, 5, 1)] * 2}),
+        attachments=pl.DataFrame({"attachment_id": ["F1", "F2"], "parent_type": ["Asset", "Work Order"],
+                                  "parent_id": ["005", "WO-1"], "bundle_path": ["files/x.pdf", "files/y.pdf"],
+                                  "size": [3.0, 5.0]}),
+    ), Mapping(archive_before=date.fromisoformat(cutoff) if cutoff else None)
+
+
+def _files(run) -> dict[str, dict]:
+    return {r["source_id"]: r for r in run.pd_files.filter(pl.col("kind") == "archive").to_dicts()}
+
+
+def test_a_cutoff_archives_the_work_orders_closed_before_it_with_their_rows(ctx, owners, tmp_path):
+    i, mapping = closed()
+    run = shape_all(i, mapping, owners, replace(ctx, archive_dir=tmp_path))
+    assert set(run.pd_deals["source_id"]) == {"work_order:WO-2", "work_order:WO-4"}  # WO-3: org_unresolved
+    files = _files(run)
+    assert set(files) == {"archive:account:A1:csv", "archive:account:A1:html"}
+    assert {f["org_ref"] for f in files.values()} == {"account:A1"}
+    assert json.loads(files["archive:account:A1:csv"]["payload"])["work_orders"] == ["WO-1"]
+    rec = {r["source_id"]: r for r in run.reconciliation.to_dicts()}
+    for s in ("work_order:WO-1", "labor:L1", "status_log:S1", "part_used:P9", "note:N1", "attachment:F2"):
+        assert rec[s]["outcome"] == "loaded" and rec[s]["targets"] == "pd_files", s
+    assert rec["status_log:S2"]["targets"] == "pd_notes" and rec["note:N3"]["targets"] == "pd_notes"
+    assert "unaccounted" not in run.reconciliation["outcome"].to_list()
+    assert not run.pd_activities.filter(pl.col("deal_ref") == "work_order:WO-1").height
+    assert not checks.blocking_failures(checks.run_checks(run, i, mapping, ctx.already_loaded))
+
+    text = (tmp_path / files["archive:account:A1:csv"]["file_name"]).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["Source ID"] for r in rows] == ["work_order:WO-1", "status_log:S1", "labor:L1", "part_used:P9",
+                                             "note:N1", "attachment:F2"]
+    assert rows[0]["Title"] == "'" + FORMULA and rows[0]["Date Completed"] == "2025-06-01 00:00:00 UTC"
+    assert rows[1]["Comment"] == SCRIPT  # a CSV cell is text; only a formula start is neutralised
+    assert rows[3]["Quantity"] == "'-2.0"
+    assert listed_work_orders("csv", text) == {"work_order:WO-1"}
+    page = (tmp_path / files["archive:account:A1:html"]["file_name"]).read_text(encoding="utf-8")
+    assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in page
+    assert listed_work_orders("html", page) == {"work_order:WO-1"}
+
+
+def test_without_a_cutoff_nothing_is_archived(ctx, owners):
+    i, mapping = closed(None)
+    run = shape_all(i, mapping, owners, ctx)
+    assert not _files(run) and "work_order:WO-1" in set(run.pd_deals["source_id"])
+
+
+@pytest.mark.parametrize("text, expected", [("2024-03-01", date(2024, 3, 1)), ("none", None), ("", None),
+                                            (None, date(2020, 1, 1))])
+def test_the_approval_reads_the_cutoff(text, expected):
+    assert archive_cutoff(text, date(2020, 1, 1)) == expected
+
+
+def test_a_cutoff_that_is_not_a_date_is_refused_in_one_sentence():
+    with pytest.raises(UserError, match=r"archive cutoff '1\.3\.2024' is not a date: write it as YYYY-MM-DD"):
+        archive_cutoff("1.3.2024", None)
+
+
+def test_the_scope_document_counts_lists_and_costs_the_archive():
+    i, mapping = closed()
+    scope = archive_scope(i, mapping, "UTC")
+    assert scope.by_org == {"account:A1": ["WO-1"]} and scope.work_orders == 1 and scope.files == 2
+    assert scope.rows["labor"] == 1 and scope.rows["attachments"] == 1 and scope.note_entry_types == {"Call": 1}
+    profile = SourceProfile(run_key="r")
+    profile.inventory.counts = {e: i.frame(e).height for e in StagedInputs.entities()}
+    profile.inventory.note_entry_types = {"Call": 1, "Note": 1}
+    profile.inventory.note_entry_types_on_work_orders = {"Call": 1}
+    profile.inventory.attachments_by_size = {"< 1 MB": 2}
+    plain = estimate_requests(profile, mapping, reserve=0.0)
+    archived = estimate_requests(profile, mapping, reserve=0.0, archive=scope)
+    by_entity = archived.by_entity()
+    assert by_entity["deal"]["records"] == plain.by_entity()["deal"]["records"] - 1
+    saved = COST["deal"] + COST["activity"] * 3 + COST["note"] + COST["file"]  # WO-1, labor, part, call, S1, F2
+    # instead: two archive files, each downloaded by the read-back; the read-back reads one note fewer and
+    # one file more, one by one (2 tokens each)
+    assert plain.tokens - archived.tokens == saved - 2 * COST["file"] - 2 * ARCHIVE_DOWNLOAD_COST
+    doc = scope_document(profile, mapping, reserve=0.0, archive=scope)
+    assert "## Archive" in doc and "**1 work orders** closed before **2026-01-01**" in doc
+    assert "| account:A1 | 1 | WO-1 |" in doc
+    assert "archives of the 1 work orders closed before 2026-01-01" in doc
