@@ -3,6 +3,8 @@ what a person can fix (an unknown record plan, a value the mapping lacks) in one
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
 import pytest
 
@@ -43,22 +45,25 @@ def _failure(result) -> str:
 
 def test_job_and_cli_write_the_same_approved_file(world, tmp_path):
     paths, h, job = world
-    result = _run(job, approved_by="dana", proposal_hash=h, record_plan="complete", overrides=DECISIONS)
+    result = _run(job, approved_by="dana", proposal_hash=h, record_plan="complete", archive_before="2024-03-01",
+                  overrides=DECISIONS)
     assert result.success, _failure(result)
     assert result.output_for_node(OP) == str(approved_path(paths))
     cli_file = tmp_path / "cli.yaml"
     args = ["mapping", "approve", "--by", "dana", "--proposal", str(proposed_path(paths)), "--approved", str(cli_file),
-            "--proposal-hash", h, "--record-plan", "complete"]
+            "--proposal-hash", h, "--record-plan", "complete", "--archive-before", "2024-03-01"]
     for d in DECISIONS:
         args += ["--override", d["field"], d["source_value"], d["target"]]
     assert cli_main(args) == 0
     job_m, cli_m = load_mapping(approved_path(paths)), load_mapping(cli_file)
     assert job_m.model_dump(exclude={"approved_at"}) == cli_m.model_dump(exclude={"approved_at"})
     assert job_m.status_map["Stage 7"].stage == "In Progress" and job_m.approved_by == "dana"
+    assert job_m.archive_before == date(2024, 3, 1) and "archive_before: '2024-03-01'" in approved_path(paths).read_text()
 
 
 @pytest.mark.parametrize("config, sentence", [
     ({"record_plan": "tiny"}, "record plan 'tiny' does not exist: choose one of complete, balanced, compact."),
+    ({"archive_before": "March 2024"}, "archive cutoff 'March 2024' is not a date: write it as YYYY-MM-DD"),
     ({"overrides": [{"field": "work_orders.Status", "source_value": "Stage 7", "target": "Waiting"}]},
      "work order status 'Stage 7': 'Waiting' is not a stage of the pipeline"),
 ])

@@ -118,6 +118,18 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         assert SCRIPT not in bodies["html"] and "&lt;script&gt;" in bodies["html"]
         assert "'archive'" not in bodies["html"] and "&#x27;archive&#x27;" in bodies["html"]
 
+        # the scope document, materialized after the approval, counts and lists the archived work orders
+        import dagster as dg
+
+        scope = m.job.execute_in_process(partition_key=m.run_key, instance=m.instance, raise_on_error=False,
+                                         asset_selection=[dg.AssetKey("scope_doc")])
+        assert scope.success
+        doc = (m.paths.reports / m.run_key / "scope.md").read_text(encoding="utf-8")
+        section = doc.split("## Archive", 1)[1].split("\n## ", 1)[0]
+        assert f"**{len(before)} work orders** closed before **{cutoff.isoformat()}**" in section
+        assert all(wo in section for wo in before) and not any(wo in section for wo in rest)
+        assert "archives of the" in doc.split("## API requests", 1)[1]
+
         # rollback deletes the archive files with every other record of the run
         from flitstack_dagster.definitions import build_definitions
 
