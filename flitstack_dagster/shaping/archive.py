@@ -6,10 +6,11 @@ archive per organization instead of deals, notes and activities.
   organization to attach to loads as a deal like any other. With it go its status changes, labor
   entries, parts lines, activity-log entries and attachment rows (their metadata: the bodies stay in
   the bundle, named by Bundle Path and SHA-256).
-- per organization two files (pd_files, kind `archive`), attached to it with `POST /v1/files`:
-  `archive:<org>:csv`, every column of every archived row (one row per source row, labelled with the
-  record it is and its source id), and `archive:<org>:html`, the same facts readable, one section per
-  work order. Source text is made safe by `core.safe_text` (a cell never runs as a formula, text is
+- per organization and run two files (pd_files, kind `archive`), attached to it with `POST /v1/files`:
+  `archive:<run>:<org>:csv`, every column of every archived row (one row per source row, labelled with
+  the record it is and its source id), and `archive:<run>:<org>:html`, the same facts readable, one
+  section per work order. Per run: a run archives its own rows (a sample's, a delta's), and a file, once
+  uploaded, is never rewritten. Source text is made safe by `core.safe_text` (a cell never runs as a formula, text is
   escaped, never cut).
 - accounting: each archived source row is loaded into its organization's archive (`pd_files`).
 """
@@ -36,7 +37,7 @@ from flitstack_dagster.core.safe_text import csv_row, html_text
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.profile import SIZE_BANDS
 from flitstack_dagster.mapping.scope import ArchiveScope
-from flitstack_dagster.novo.columns import BY_ENTITY
+from flitstack_dagster.novo.columns import BY_ENTITY, snake
 from flitstack_dagster.shaping.accounting import source_ids
 from flitstack_dagster.shaping.common import FILES_SCHEMA, ShapeContext, Shaped, in_set, local_date, sid
 from flitstack_dagster.shaping.inputs import StagedInputs, read_staged, staged_schema
@@ -106,11 +107,13 @@ def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ct
     folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="flitstack-archive-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows, by_org = [], {}
+    labels = udf_labels(inputs.user_defined_fields)
     title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
     for (org,), group in wo.sort("wo_number").group_by("_archive_org", maintain_order=True):
         by_org[org] = group["wo_number"].to_list()
         frames = {e: taken[e].filter(of_work_orders(e, taken[e], group["wo_number"])) for e in ENTITIES}
-        bodies = {"csv": archive_csv(frames).encode("utf-8"), "html": archive_html(frames, title, org).encode("utf-8")}
+        bodies = {"csv": archive_csv(frames, labels).encode("utf-8"),
+                  "html": archive_html(frames, title, org, labels).encode("utf-8")}
         for fmt, body in bodies.items():
             rows.append(_file_row(folder, org, fmt, body, by_org[org], mapping.archive_before, ctx))
     return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA)), archived, by_org)
@@ -155,16 +158,20 @@ def read_archive_scope(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Ma
 
 def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str], cutoff: date,
               ctx: ShapeContext) -> dict[str, Any]:
-    name = f"novo-archive-{_safe_name(org)}-closed-before-{cutoff.isoformat()}.{fmt}"
+    name = f"novo-archive-{_safe_name(org)}-closed-before-{cutoff.isoformat()}-{_safe_name(ctx.run_key)}.{fmt}"
     path = folder / name
     path.write_bytes(body)
     payload = {"file_name": name, "content_type": FORMATS[fmt], "archived_before": cutoff.isoformat(),
                "work_orders": numbers}
-    return {"run_key": ctx.run_key, "source_entity": "work_order", "source_id": f"archive:{org}:{fmt}",
+    return {"run_key": ctx.run_key, "source_entity": "work_order", "source_id": archive_id(ctx.run_key, org, fmt),
             "origin_id": None, "kind": ARCHIVE_KIND, "payload": json.dumps(payload, sort_keys=True), "org_ref": org,
             "person_ref": None, "deal_ref": None, "parent_ref": None, "owner_id": None, "content_hash": None,
             "body_path": str(path.resolve()), "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
             "file_name": name, "content_type": FORMATS[fmt], "decision": "upload"}
+
+
+def archive_id(run_key: str, org: str, fmt: str) -> str:
+    return f"archive:{run_key}:{org}:{fmt}"
 
 
 def _safe_name(text: str) -> str:
@@ -175,11 +182,17 @@ def _safe_name(text: str) -> str:
 # -- the archive's columns and cells -----------------------------------------------------------------
 
 
-def columns(entity: str, df: pl.DataFrame) -> list[tuple[str, str]]:
-    """(label, staged column) of every column of `entity`'s rows: the standard ones, then its UDFs."""
+def udf_labels(udfs: pl.DataFrame) -> dict[str, str]:
+    """Staged UDF column -> its header in the export (`udf_ward` -> `UDF: Ward`)."""
+    return {snake(c): c for c in udfs["column"].drop_nulls().to_list()}
+
+
+def columns(entity: str, df: pl.DataFrame, labels: dict[str, str]) -> list[tuple[str, str]]:
+    """(label, staged column) of every column of `entity`'s rows: the standard ones, then its UDFs
+    (`labels`: their headers in the export)."""
     std = [(c.label, c.name) for c in BY_ENTITY[entity].columns]
     known = set(staged_schema(entity))
-    return std + [(c, c) for c in df.columns if c not in known and not c.startswith("_")]
+    return std + [(labels.get(c, c), c) for c in df.columns if c not in known and not c.startswith("_")]
 
 
 def cell(value: Any) -> str:
@@ -197,24 +210,24 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def _records(entity: str, df: pl.DataFrame) -> list[tuple[str, int, dict[str, str]]]:
+def _records(entity: str, df: pl.DataFrame, labels: dict[str, str]) -> list[tuple[str, int, dict[str, str]]]:
     """(source id, source row, {label: shown value}) of each row."""
-    cols = columns(entity, df)
+    cols = columns(entity, df, labels)
     ids = df.select(source_ids(entity, df).alias("s"))["s"].to_list()
     return [(s, r["_row_number"], {label: cell(r.get(name)) for label, name in cols})
             for s, r in zip(ids, df.iter_rows(named=True))]
 
 
-def archive_csv(frames: dict[str, pl.DataFrame]) -> str:
+def archive_csv(frames: dict[str, pl.DataFrame], labels: dict[str, str]) -> str:
     """One CSV row per archived source row; the header is the union of every entity's column labels."""
     header = list(FIXED)
     for e in ENTITIES:
-        header += [label for label, _ in columns(e, frames[e]) if label not in header]
+        header += [label for label, _ in columns(e, frames[e], labels) if label not in header]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(csv_row(header))
     for e in ENTITIES:
-        for s, row_number, values in _records(e, frames[e]):
+        for s, row_number, values in _records(e, frames[e], labels):
             fixed = {"Archived record": BY_ENTITY[e].label, "Source ID": s, "Source file": BY_ENTITY[e].file,
                      "Source row": str(row_number)}
             w.writerow(csv_row({**values, **fixed}.get(h, "") for h in header))
@@ -226,7 +239,7 @@ def _h(value: Any) -> str:
     return html_text(value, limit=sys.maxsize)
 
 
-def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str) -> str:
+def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str, labels: dict[str, str]) -> str:
     """The archive readable: one section per work order, its columns, then a table per kind of row."""
     wos = frames["work_orders"]
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>{_h(title)} · {_h(org)}</title>",
@@ -234,7 +247,7 @@ def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str) -> str:
            "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;white-space:pre-wrap}</style>",
            "</head><body>", f"<h1>{_h(title)}</h1>",
            f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows.</p>"]
-    for s, row_number, values in _records("work_orders", wos):
+    for s, row_number, values in _records("work_orders", wos, labels):
         number = values["WO Number"]
         out += [f'<h2 id="{_h(s)}">{_h(s)} · {_h(values["Title"])}</h2>',
                 f"<p>work_orders.csv row {row_number}</p>", "<table>"]
@@ -243,16 +256,16 @@ def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str) -> str:
         for e in CHILDREN:
             mine = frames[e].filter(of_work_orders(e, frames[e], pl.Series([number], dtype=pl.String)))
             if mine.height:
-                out += _child_table(e, mine)
+                out += _child_table(e, mine, labels)
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def _child_table(entity: str, df: pl.DataFrame) -> list[str]:
-    labels = [label for label, _ in columns(entity, df)]
+def _child_table(entity: str, df: pl.DataFrame, udfs: dict[str, str]) -> list[str]:
+    labels = [label for label, _ in columns(entity, df, udfs)]
     out = [f"<h3>{_h(BY_ENTITY[entity].label)} ({df.height})</h3>", "<table>",
            "<tr>" + "".join(f"<th>{_h(x)}</th>" for x in ["Source ID", "Source row", *labels]) + "</tr>"]
-    for s, row_number, values in _records(entity, df):
+    for s, row_number, values in _records(entity, df, udfs):
         out.append("<tr>" + "".join(f"<td>{_h(x)}</td>" for x in [s, row_number, *values.values()]) + "</tr>")
     return [*out, "</table>"]
 

@@ -16,6 +16,7 @@ import pytest
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.core import duck
 from flitstack_dagster.pipedrive.client import PipedriveClient
+from flitstack_dagster.shaping.archive import archive_id
 from flitstack_dagster_tests.kit import migrated_through_dagster, resign
 from flitstack_dagster_tests.loading.test_rollback import live_state
 from flitstack_dagster_tests.reliability.kit import read_csv, write_csv
@@ -110,7 +111,7 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         client = PipedriveClient(m.sandbox.base_url, m.sandbox.api_token, plan="ultimate", seats=5)
         texts = {sid: client.download_file(pid).decode("utf-8") for sid, pid, _, _ in archives}
         hostile_org = next(org for sid, _, org, _ in archives if f"work_order:{min(before)}" in texts[sid])
-        bodies = {fmt: texts[f"archive:{hostile_org}:{fmt}"] for fmt in ("csv", "html")}
+        bodies = {fmt: texts[archive_id(m.run_key, hostile_org, fmt)] for fmt in ("csv", "html")}
         rows = list(csv.DictReader(io.StringIO(bodies["csv"])))
         titles = [r["Title"] for r in rows if r["Source ID"] == f"work_order:{min(before)}"]
         assert titles == ["'" + FORMULA]

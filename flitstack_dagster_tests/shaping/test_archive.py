@@ -17,7 +17,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.scope import ARCHIVE_DOWNLOAD_COST, COST, estimate_requests, scope_document
 from flitstack_dagster.shaping import checks
-from flitstack_dagster.shaping.archive import archive_scope, listed_work_orders
+from flitstack_dagster.shaping.archive import archive_id, archive_scope, listed_work_orders
 from flitstack_dagster.shaping.inputs import StagedInputs
 from flitstack_dagster.shaping.run import shape_all
 
@@ -33,7 +33,7 @@ def closed(cutoff: str | None = "2026-01-01") -> tuple[StagedInputs, Mapping]:
     WO-4 closed in 2025 but with no organization to attach an archive to."""
     i = small()
     wos = i.work_orders.drop("_row_number").with_columns(
-        pl.Series("date_completed", [utc(2025, 6, 1), utc(2026, 2, 1), None]))
+        pl.Series("date_completed", [utc(2025, 6, 1), utc(2026, 2, 1), None]), pl.lit("Ward 8").alias("udf_ward"))
     extra = pl.DataFrame({"wo_number": ["WO-4"], "title": ["no org"], "status": ["Completed"],
                           "date_completed": [utc(2025, 3, 1)]})
     return i.replace(
@@ -49,6 +49,8 @@ def closed(cutoff: str | None = "2026-01-01") -> tuple[StagedInputs, Mapping]:
         attachments=pl.DataFrame({"attachment_id": ["F1", "F2"], "parent_type": ["Asset", "Work Order"],
                                   "parent_id": ["005", "WO-1"], "bundle_path": ["files/x.pdf", "files/y.pdf"],
                                   "size": [3.0, 5.0]}),
+        user_defined_fields=pl.DataFrame({"entity": ["Work Order"], "label": ["Ward"], "column": ["UDF: Ward"],
+                                          "data_type": ["Text"]}),
     ), Mapping(archive_before=date.fromisoformat(cutoff) if cutoff else None)
 
 
@@ -61,9 +63,10 @@ def test_a_cutoff_archives_the_work_orders_closed_before_it_with_their_rows(ctx,
     run = shape_all(i, mapping, owners, replace(ctx, archive_dir=tmp_path))
     assert set(run.pd_deals["source_id"]) == {"work_order:WO-2", "work_order:WO-4"}  # WO-3: org_unresolved
     files = _files(run)
-    assert set(files) == {"archive:account:A1:csv", "archive:account:A1:html"}
+    csv_id, html_id = (archive_id(ctx.run_key, "account:A1", f) for f in ("csv", "html"))
+    assert set(files) == {csv_id, html_id}
     assert {f["org_ref"] for f in files.values()} == {"account:A1"}
-    assert json.loads(files["archive:account:A1:csv"]["payload"])["work_orders"] == ["WO-1"]
+    assert json.loads(files[csv_id]["payload"])["work_orders"] == ["WO-1"]
     rec = {r["source_id"]: r for r in run.reconciliation.to_dicts()}
     for s in ("work_order:WO-1", "labor:L1", "status_log:S1", "part_used:P9", "note:N1", "attachment:F2"):
         assert rec[s]["outcome"] == "loaded" and rec[s]["targets"] == "pd_files", s
@@ -72,15 +75,16 @@ def test_a_cutoff_archives_the_work_orders_closed_before_it_with_their_rows(ctx,
     assert not run.pd_activities.filter(pl.col("deal_ref") == "work_order:WO-1").height
     assert not checks.blocking_failures(checks.run_checks(run, i, mapping, ctx.already_loaded))
 
-    text = (tmp_path / files["archive:account:A1:csv"]["file_name"]).read_text(encoding="utf-8")
+    text = (tmp_path / files[csv_id]["file_name"]).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["Source ID"] for r in rows] == ["work_order:WO-1", "status_log:S1", "labor:L1", "part_used:P9",
                                              "note:N1", "attachment:F2"]
+    assert rows[0]["UDF: Ward"] == "Ward 8"  # a UDF under its header in the export
     assert rows[0]["Title"] == "'" + FORMULA and rows[0]["Date Completed"] == "2025-06-01 00:00:00 UTC"
     assert rows[1]["Comment"] == SCRIPT  # a CSV cell is text; only a formula start is neutralised
     assert rows[3]["Quantity"] == "'-2.0"
     assert listed_work_orders("csv", text) == {"work_order:WO-1"}
-    page = (tmp_path / files["archive:account:A1:html"]["file_name"]).read_text(encoding="utf-8")
+    page = (tmp_path / files[html_id]["file_name"]).read_text(encoding="utf-8")
     assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in page
     assert listed_work_orders("html", page) == {"work_order:WO-1"}
