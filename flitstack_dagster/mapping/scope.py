@@ -127,14 +127,11 @@ class ArchiveScope(BaseModel):
     attachments_by_size: dict[str, int] = Field(default_factory=dict)
     with_history: int = 0  # archived work orders with a status change or a parts line
     long_descriptions: int = 0  # archived work orders whose description would be a note
+    files: int = 0  # a CSV and an HTML per organization, per part when one would be over the file size limit
 
     @property
     def work_orders(self) -> int:
         return sum(len(v) for v in self.by_org.values())
-
-    @property
-    def files(self) -> int:
-        return 2 * len(self.by_org)  # a CSV and an HTML per organization
 
 
 ARCHIVE_DOWNLOAD_COST = 20  # GET /v1/files/{id}/download: the read-back reads each archive whole
@@ -463,8 +460,9 @@ def archive_section(archive: ArchiveScope | None) -> list[str]:
     taken = ", ".join(f"{n:,} {e.replace('_', ' ')}" for e, n in archive.rows.items() if e != "work_orders" and n)
     lines = head + [
         f"- **{archive.work_orders:,} work orders** closed before **{archive.cutoff.isoformat()}** (Date Completed, in "
-        f"the tenant's zone) go into one CSV and one readable HTML file per organization ({len(archive.by_org):,} "
-        f"organizations, {archive.files:,} files) instead of deals" + (f", with their rows: {taken}" if taken else "") + ".",
+        f"the tenant's zone) go into a CSV and a readable HTML file per organization ({len(archive.by_org):,} "
+        f"organizations, {archive.files:,} files; a file that would be over {file_limit_text()} is split by work "
+        "order) instead of deals" + (f", with their rows: {taken}" if taken else "") + ".",
         "- every column of every archived row is in both files; the read-back downloads each file and looks "
         "for every archived work order in it.", ""]
     lines += ["| organization | work orders | archived work orders |", "| --- | --- | --- |"]

@@ -106,22 +106,55 @@ def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ct
     archived = pl.concat([taken[e].select(source_ids(e, taken[e]).alias("s"))["s"] for e in ENTITIES])
     folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="flitstack-archive-"))
     folder.mkdir(parents=True, exist_ok=True)
-    rows, by_org = [], {}
-    labels = udf_labels(inputs.user_defined_fields)
-    title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
-    for (org,), group in wo.sort("wo_number").group_by("_archive_org", maintain_order=True):
-        by_org[org] = group["wo_number"].to_list()
-        frames = {e: taken[e].filter(of_work_orders(e, taken[e], group["wo_number"])) for e in ENTITIES}
-        bodies = {"csv": archive_csv(frames, labels).encode("utf-8"),
-                  "html": archive_html(frames, title, org, labels).encode("utf-8")}
-        for fmt, body in bodies.items():
-            rows.append(_file_row(folder, org, fmt, body, by_org[org], mapping.archive_before, ctx))
+    rows = []
+    for org, parts in archive_parts(wo, taken, mapping, udf_labels(inputs.user_defined_fields)).items():
+        for n, (numbers, bodies) in enumerate(parts, start=1):
+            part = (n, len(parts))
+            rows += [_file_row(folder, org, fmt, body, numbers, mapping, part, ctx) for fmt, body in bodies.items()]
+    by_org = {org: g["wo_number"].to_list() for (org,), g in wo.sort("wo_number").group_by("_archive_org", maintain_order=True)}
     return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA)), archived, by_org)
+
+
+Part = tuple[list[str], dict[str, bytes]]  # the work orders of one part of an archive, and its files' bodies
+
+
+def archive_parts(wo: pl.DataFrame, taken: dict[str, pl.DataFrame], mapping: Mapping,
+                  labels: dict[str, str]) -> dict[str, list[Part]]:
+    """Per organization, its archive in parts: one part unless a file would be over the mapping's file
+    size limit, then halved by work order until every file fits (a work order is never split)."""
+    wo = wo.sort("wo_number")
+    org_of = wo.select(pl.col("wo_number").alias("_wo"), "_archive_org")
+    per_org = {e: {k[0]: g.drop("_wo", "_archive_org") for k, g in taken[e].with_columns(
+        (pl.col("parent_id") if e == "attachments" else pl.col("wo_number")).alias("_wo")).join(
+        org_of, on="_wo", how="inner", maintain_order="left").partition_by("_archive_org", as_dict=True).items()}
+        for e in CHILDREN}
+    title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
+    out: dict[str, list[Part]] = {}
+    for (org,), group in wo.group_by("_archive_org", maintain_order=True):
+        frames = {"work_orders": group.drop("_archive_org"),
+                  **{e: per_org[e].get(org, taken[e].clear()) for e in CHILDREN}}
+
+        def build(numbers: list[str], frames=frames, org=org) -> Part:
+            mine = {e: f.filter(of_work_orders(e, f, pl.Series(numbers, dtype=pl.String))) for e, f in frames.items()}
+            return numbers, {"csv": archive_csv(mine, labels).encode("utf-8"),
+                             "html": archive_html(mine, title, org, labels).encode("utf-8")}
+
+        out[org] = _fitting(group["wo_number"].to_list(), build, mapping.options.max_file_bytes)
+    return out
+
+
+def _fitting(numbers: list[str], build, limit: int) -> list[Part]:
+    part = build(numbers)
+    if len(numbers) == 1 or max(len(b) for b in part[1].values()) <= limit:
+        return [part]
+    half = len(numbers) // 2
+    return _fitting(numbers[:half], build, limit) + _fitting(numbers[half:], build, limit)
 
 
 def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str) -> ArchiveScope | None:
     """What the cutoff will archive, for the scope document, before shaping: every staged account and
-    asset is taken as an organization that migrates."""
+    asset is taken as an organization that migrates; the archives are built (not written) to count
+    their parts."""
     if mapping.archive_before is None:
         return None
     org_ids = pl.concat([inputs.accounts.select(sid("account", "account_id"))[:, 0],
@@ -134,6 +167,7 @@ def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str) -> ArchiveSco
     limit = mapping.options.description_field_max
     return ArchiveScope(
         cutoff=mapping.archive_before, by_org=by_org, rows={e: taken[e].height for e in ENTITIES},
+        files=sum(2 * len(parts) for parts in archive_parts(wo, taken, mapping, udf_labels(inputs.user_defined_fields)).values()),
         note_entry_types={t: int(n) for t, n in notes.iter_rows()},
         attachments_by_size=_bands(taken["attachments"]["size"]), with_history=history,
         long_descriptions=taken["work_orders"].filter(pl.col("description").str.len_chars() > limit).height)
@@ -156,22 +190,25 @@ def read_archive_scope(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Ma
     return archive_scope(read_staged(con, run_key), mapping, tz[0][0] if tz else "UTC")
 
 
-def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str], cutoff: date,
-              ctx: ShapeContext) -> dict[str, Any]:
-    name = f"novo-archive-{_safe_name(org)}-closed-before-{cutoff.isoformat()}-{_safe_name(ctx.run_key)}.{fmt}"
+def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str], mapping: Mapping,
+              part: tuple[int, int], ctx: ShapeContext) -> dict[str, Any]:
+    n, of = part
+    cutoff = mapping.archive_before.isoformat()
+    suffix = f"-part-{n}-of-{of}" if of > 1 else ""
+    name = f"novo-archive-{_safe_name(org)}-closed-before-{cutoff}-{_safe_name(ctx.run_key)}{suffix}.{fmt}"
     path = folder / name
     path.write_bytes(body)
-    payload = {"file_name": name, "content_type": FORMATS[fmt], "archived_before": cutoff.isoformat(),
-               "work_orders": numbers}
-    return {"run_key": ctx.run_key, "source_entity": "work_order", "source_id": archive_id(ctx.run_key, org, fmt),
+    payload = {"file_name": name, "content_type": FORMATS[fmt], "archived_before": cutoff, "work_orders": numbers}
+    too_big = len(body) > mapping.options.max_file_bytes  # one work order's rows alone: handled by hand
+    return {"run_key": ctx.run_key, "source_entity": "work_order", "source_id": archive_id(ctx.run_key, org, fmt, n if of > 1 else None),
             "origin_id": None, "kind": ARCHIVE_KIND, "payload": json.dumps(payload, sort_keys=True), "org_ref": org,
             "person_ref": None, "deal_ref": None, "parent_ref": None, "owner_id": None, "content_hash": None,
             "body_path": str(path.resolve()), "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-            "file_name": name, "content_type": FORMATS[fmt], "decision": "upload"}
+            "file_name": name, "content_type": FORMATS[fmt], "decision": "flag_too_large" if too_big else "upload"}
 
 
-def archive_id(run_key: str, org: str, fmt: str) -> str:
-    return f"archive:{run_key}:{org}:{fmt}"
+def archive_id(run_key: str, org: str, fmt: str, part: int | None = None) -> str:
+    return f"archive:{run_key}:{org}:{fmt}" + (f":{part}" if part else "")
 
 
 def _safe_name(text: str) -> str:

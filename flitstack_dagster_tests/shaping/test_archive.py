@@ -90,6 +90,23 @@ def test_a_cutoff_archives_the_work_orders_closed_before_it_with_their_rows(ctx,
     assert listed_work_orders("html", page) == {"work_order:WO-1"}
 
 
+def test_an_archive_over_the_file_size_limit_is_split_by_work_order(ctx, owners, tmp_path):
+    i, mapping = closed("2027-01-01")
+    i = i.replace(work_orders=i.work_orders.with_columns(pl.lit("A1").alias("account_id")))  # WO-1, 2, 4 on A1
+    whole = _files(shape_all(i, mapping, owners, replace(ctx, archive_dir=tmp_path / "whole")))
+    assert len(whole) == 2 and json.loads(next(iter(whole.values()))["payload"])["work_orders"] == ["WO-1", "WO-2", "WO-4"]
+    mapping.options.max_file_bytes = max(f["size"] for f in whole.values()) - 1
+    run = shape_all(i, mapping, owners, replace(ctx, archive_dir=tmp_path / "parts"))
+    parts = _files(run)
+    assert len(parts) > 2 and all(f["size"] <= mapping.options.max_file_bytes for f in parts.values())
+    per_format = {fmt: sorted(wo for f in parts.values() if f["content_type"] == f"text/{fmt}"
+                              for wo in json.loads(f["payload"])["work_orders"]) for fmt in ("csv", "html")}
+    assert per_format == {"csv": ["WO-1", "WO-2", "WO-4"], "html": ["WO-1", "WO-2", "WO-4"]}  # each once
+    assert archive_id(ctx.run_key, "account:A1", "csv", 1) in parts and all("-part-" in f["file_name"] for f in parts.values())
+    assert "unaccounted" not in run.reconciliation["outcome"].to_list()
+    assert archive_scope(i, mapping, "UTC").files == len(parts)
+
+
 def test_without_a_cutoff_nothing_is_archived(ctx, owners):
     i, mapping = closed(None)
     run = shape_all(i, mapping, owners, ctx)
