@@ -456,7 +456,8 @@ def archive_section(archive: ArchiveScope | None) -> list[str]:
         return []
     head = ["", "## Archive", ""]
     if not archive.work_orders:
-        return head + [f"- no work order was closed before the cutoff {archive.cutoff.isoformat()}: nothing is archived."]
+        return head + [f"- no work order was closed before the cutoff {archive.cutoff.isoformat()}: "
+                       "nothing is archived."]
     taken = ", ".join(f"{n:,} {e.replace('_', ' ')}" for e, n in archive.rows.items() if e != "work_orders" and n)
     lines = head + [
         f"- **{archive.work_orders:,} work orders** closed before **{archive.cutoff.isoformat()}** (Date Completed, in "

@@ -9,9 +9,10 @@ archive per organization instead of deals, notes and activities.
 - per organization and run two files (pd_files, kind `archive`), attached to it with `POST /v1/files`:
   `archive:<run>:<org>:csv`, every column of every archived row (one row per source row, labelled with
   the record it is and its source id), and `archive:<run>:<org>:html`, the same facts readable, one
-  section per work order. Per run: a run archives its own rows (a sample's, a delta's), and a file, once
-  uploaded, is never rewritten. Source text is made safe by `core.safe_text` (a cell never runs as a formula, text is
-  escaped, never cut).
+  section per work order; split by work order into parts (`…:csv:1`, …) when a file would be over the
+  mapping's file size limit. Per run: a run archives its own rows (a sample's, a delta's), and a file,
+  once uploaded, is never rewritten. Source text is made safe by `core.safe_text` (a cell never runs as
+  a formula, text is escaped) and never cut.
 - accounting: each archived source row is loaded into its organization's archive (`pd_files`).
 """
 
@@ -84,10 +85,9 @@ def _archived(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz: st
               ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """The work orders the cutoff archives (with `_archive_org`), and every staged row that goes with
     them, per entity (empty when there is no cutoff)."""
-    wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).clear()
-    if mapping.archive_before is not None and inputs.work_orders.height:
-        wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(
-            closed_before(mapping.archive_before, tz) & pl.col("_archive_org").is_not_null())
+    cutoff = mapping.archive_before
+    archived = closed_before(cutoff, tz) & pl.col("_archive_org").is_not_null() if cutoff else pl.lit(False)
+    wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(archived)
     wos = wo["wo_number"]
     taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
     return wo, {"work_orders": wo.drop("_archive_org"), **taken}
@@ -111,7 +111,8 @@ def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ct
         for n, (numbers, bodies) in enumerate(parts, start=1):
             part = (n, len(parts))
             rows += [_file_row(folder, org, fmt, body, numbers, mapping, part, ctx) for fmt, body in bodies.items()]
-    by_org = {org: g["wo_number"].to_list() for (org,), g in wo.sort("wo_number").group_by("_archive_org", maintain_order=True)}
+    by_org = {org: g["wo_number"].to_list()
+              for (org,), g in wo.sort("wo_number").group_by("_archive_org", maintain_order=True)}
     return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA)), archived, by_org)
 
 
@@ -124,10 +125,7 @@ def archive_parts(wo: pl.DataFrame, taken: dict[str, pl.DataFrame], mapping: Map
     size limit, then halved by work order until every file fits (a work order is never split)."""
     wo = wo.sort("wo_number")
     org_of = wo.select(pl.col("wo_number").alias("_wo"), "_archive_org")
-    per_org = {e: {k[0]: g.drop("_wo", "_archive_org") for k, g in taken[e].with_columns(
-        (pl.col("parent_id") if e == "attachments" else pl.col("wo_number")).alias("_wo")).join(
-        org_of, on="_wo", how="inner", maintain_order="left").partition_by("_archive_org", as_dict=True).items()}
-        for e in CHILDREN}
+    per_org = {e: _per_org(e, taken[e], org_of) for e in CHILDREN}
     title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
     out: dict[str, list[Part]] = {}
     for (org,), group in wo.group_by("_archive_org", maintain_order=True):
@@ -141,6 +139,13 @@ def archive_parts(wo: pl.DataFrame, taken: dict[str, pl.DataFrame], mapping: Map
 
         out[org] = _fitting(group["wo_number"].to_list(), build, mapping.options.max_file_bytes)
     return out
+
+
+def _per_org(entity: str, rows: pl.DataFrame, org_of: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """`rows` of `entity` split by the organization of their work order (`org_of`: _wo -> _archive_org)."""
+    wo = pl.col("parent_id") if entity == "attachments" else pl.col("wo_number")
+    joined = rows.with_columns(wo.alias("_wo")).join(org_of, on="_wo", how="inner", maintain_order="left")
+    return {k[0]: g.drop("_wo", "_archive_org") for k, g in joined.partition_by("_archive_org", as_dict=True).items()}
 
 
 def _fitting(numbers: list[str], build, limit: int) -> list[Part]:
@@ -167,7 +172,8 @@ def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str) -> ArchiveSco
     limit = mapping.options.description_field_max
     return ArchiveScope(
         cutoff=mapping.archive_before, by_org=by_org, rows={e: taken[e].height for e in ENTITIES},
-        files=sum(2 * len(parts) for parts in archive_parts(wo, taken, mapping, udf_labels(inputs.user_defined_fields)).values()),
+        files=sum(2 * len(p) for p in archive_parts(wo, taken, mapping,
+                                                    udf_labels(inputs.user_defined_fields)).values()),
         note_entry_types={t: int(n) for t, n in notes.iter_rows()},
         attachments_by_size=_bands(taken["attachments"]["size"]), with_history=history,
         long_descriptions=taken["work_orders"].filter(pl.col("description").str.len_chars() > limit).height)
@@ -200,8 +206,9 @@ def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str],
     path.write_bytes(body)
     payload = {"file_name": name, "content_type": FORMATS[fmt], "archived_before": cutoff, "work_orders": numbers}
     too_big = len(body) > mapping.options.max_file_bytes  # one work order's rows alone: handled by hand
-    return {"run_key": ctx.run_key, "source_entity": "work_order", "source_id": archive_id(ctx.run_key, org, fmt, n if of > 1 else None),
-            "origin_id": None, "kind": ARCHIVE_KIND, "payload": json.dumps(payload, sort_keys=True), "org_ref": org,
+    return {"run_key": ctx.run_key, "source_entity": "work_order",
+            "source_id": archive_id(ctx.run_key, org, fmt, n if of > 1 else None), "origin_id": None,
+            "kind": ARCHIVE_KIND, "payload": json.dumps(payload, sort_keys=True), "org_ref": org,
             "person_ref": None, "deal_ref": None, "parent_ref": None, "owner_id": None, "content_hash": None,
             "body_path": str(path.resolve()), "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
             "file_name": name, "content_type": FORMATS[fmt], "decision": "flag_too_large" if too_big else "upload"}
@@ -281,7 +288,8 @@ def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str, labels: 
     wos = frames["work_orders"]
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>{_h(title)} · {_h(org)}</title>",
            "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:.5em 0}"
-           "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;white-space:pre-wrap}</style>",
+           "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;"
+           "white-space:pre-wrap}</style>",
            "</head><body>", f"<h1>{_h(title)}</h1>",
            f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows.</p>"]
     for s, row_number, values in _records("work_orders", wos, labels):
