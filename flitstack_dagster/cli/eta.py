@@ -7,15 +7,11 @@ from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.core.plans import find_plan
 from flitstack_dagster.core.settings import Paths
 
-# the scope's estimate names an entity by what it is; the loader by its registry name
-ESTIMATE_NAME = {"org_relationship": "relationship"}
-
-
 def tokens_left(by_entity: dict[str, tuple[int, int]], per_entity: dict[str, dict[str, int]]) -> int:
     """Records left per entity × the estimate's tokens per record of that entity."""
     left = 0.0
     for entity, (done, total) in by_entity.items():
-        est = per_entity.get(ESTIMATE_NAME.get(entity, entity))
+        est = per_entity.get(entity)
         if est and est["records"]:
             left += (total - done) * est["tokens"] / est["records"]
     return round(left)
