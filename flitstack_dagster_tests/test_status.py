@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.cli.eta import tokens_left
+from flitstack_dagster.mapping.eta import tokens_left
 from flitstack_dagster.cli.status import NO_RUNS
 from flitstack_dagster.loading.ledger import Ledger, utc_day
 

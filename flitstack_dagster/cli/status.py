@@ -232,7 +232,7 @@ def run_line(paths: Paths, r: MigrationRun, records: Records) -> str:
 
 
 def eta_line(paths: Paths, run_key: str, records: Records) -> str:
-    from flitstack_dagster.cli.eta import eta_text
+    from flitstack_dagster.mapping.eta import eta_text
 
     return eta_text(paths, run_key, records.by_entity)
 
