@@ -1,5 +1,6 @@
-"""The days of Pipedrive's token budget a run still needs: its records left, priced with the approved record
-plan's estimate, over what the account may spend a day (plan, seats and reserve, as the calendar counts)."""
+"""The days of Pipedrive's token budget a run still needs: its records left, priced with the estimate of the
+record plan the mapping chose (approved, else proposed), over what the account may spend a day (plan, seats
+and reserve, as the calendar counts)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.mapping import store
 from flitstack_dagster.mapping.calendar import days_needed, usable_daily
 from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, run_calendar
+
 
 def tokens_left(by_entity: dict[str, tuple[int, int]], per_entity: dict[str, dict[str, int]]) -> int:
     """Records left per entity × the estimate's tokens per record of that entity."""
