@@ -12,6 +12,7 @@ import sys
 from dagster._utils.interrupts import capture_interrupts
 
 from flitstack_dagster.cli.migrate import ctrl_c_seen
+from flitstack_dagster.core.errors import INTERRUPT_NAMES, is_interrupt
 
 
 def _press_ctrl_c() -> None:
@@ -59,3 +60,15 @@ def test_a_library_reporting_the_ctrl_c_prints_no_traceback_but_real_errors_stil
     assert done.returncode == 0, done.stderr
     assert "a real problem still shows" in done.stderr
     assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_every_form_of_a_ctrl_c_is_one_and_nothing_else_is():
+    """The one list both the CLI (classes) and the Dagster wiring (serialized class names) read names real
+    classes: Python's, Dagster's wrapping of it, DuckDB's during a query."""
+    import dagster
+    import duckdb
+
+    forms = [KeyboardInterrupt(), dagster.DagsterExecutionInterruptedError(), duckdb.InterruptException()]
+    assert all(is_interrupt(e) for e in forms)
+    assert {type(e).__name__ for e in forms} == INTERRUPT_NAMES
+    assert not is_interrupt(ValueError("stopped")) and not is_interrupt(duckdb.IOException())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.cli.eta import tokens_left
+from flitstack_dagster.mapping.eta import tokens_left
 from flitstack_dagster.cli.status import NO_RUNS
 from flitstack_dagster.loading.ledger import Ledger, utc_day
 
@@ -68,7 +68,7 @@ def test_a_bad_setting_is_named_in_one_line(data, capsys, monkeypatch):
 
 
 def test_tokens_left_prices_the_records_left_with_the_estimate_per_entity():
-    per = {"deal": {"records": 100, "tokens": 1000}, "relationship": {"records": 10, "tokens": 50},
+    per = {"deal": {"records": 100, "tokens": 1000}, "org_relationship": {"records": 10, "tokens": 50},
            "note": {"records": 0, "tokens": 0}}
     assert tokens_left({"deal": (40, 100), "org_relationship": (0, 10), "note": (0, 5)}, per) == 650
     assert tokens_left({"deal": (100, 100)}, per) == 0

@@ -13,6 +13,7 @@ import logging
 import sys
 import traceback
 
+from flitstack_dagster.core.errors import is_interrupt
 from flitstack_dagster.core.settings import debug
 
 # name -> (module, one-line help). Each module defines `configure(parser)` and `run(args) -> int`.
@@ -115,14 +116,6 @@ def _report(exc: BaseException) -> int:
         print(scrub(f"unexpected error: {type(exc).__name__}: {text} (set FLITSTACK_DEBUG=1 for details)"),
               file=sys.stderr)
     return 1
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    """Ctrl-C, also when Dagster (running a job in this process) turned it into its own error."""
-    dagster, duckdb = sys.modules.get("dagster"), sys.modules.get("duckdb")
-    return isinstance(exc, KeyboardInterrupt) or (
-        dagster is not None and isinstance(exc, dagster.DagsterExecutionInterruptedError)) or (
-        duckdb is not None and isinstance(exc, duckdb.InterruptException))  # Ctrl-C during a query
 
 
 def _account_problem(exc: BaseException) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.core.plans import PLAN_NAMES
+from flitstack_dagster.core.errors import is_interrupt
 from flitstack_dagster.core.safe_text import plain_line
 from flitstack_dagster.core.settings import data_paths
 
@@ -33,7 +34,6 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flitstack_dagster.cli import is_interrupt
     from flitstack_dagster.cli.migrate import interrupted_exit
 
     try:

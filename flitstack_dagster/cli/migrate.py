@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from flitstack_dagster.cli.registered import add_run_argument, registered_run
+from flitstack_dagster.core.errors import is_interrupt
 from flitstack_dagster.core.safe_text import plain_line
 from flitstack_dagster.core.settings import Paths
 
@@ -63,7 +64,6 @@ def ctrl_c_seen() -> Iterator[list[bool]]:
 def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10.0, parts: int = 10):
     """The `migrate` job for one run with its loads' progress on the console (when piped, a line per
     `parts`-th of a load at most every `every` s); None when Ctrl-C stopped it."""
-    from flitstack_dagster.cli import is_interrupt
     from flitstack_dagster.cli.progress import ProgressWatcher
     from flitstack_dagster.defs.instance import interrupted, launch_migrate, mark_interrupted
     from flitstack_dagster.loading.ledger import Ledger
@@ -82,7 +82,6 @@ def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10
 
 def run(args: argparse.Namespace) -> int:
     """0 when the run finished, 3 when a blocking check stopped it, 1 on a step error, 130 on Ctrl-C."""
-    from flitstack_dagster.cli import is_interrupt
 
     command = f"flitstack migrate {args.run}"
     try:

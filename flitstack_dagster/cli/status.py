@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 import duckdb
 
 from flitstack_dagster.core import duck
+from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.core.safe_text import plain_line
 from flitstack_dagster.core.settings import Paths, data_paths
 from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.ledger import Ledger, utc_day
+from flitstack_dagster.loading.reconcile import shaped_count
 from flitstack_dagster.novo.runs import MigrationRun, get_run, list_runs
 
 NO_RUNS = "no migration runs are registered yet: add one with `flitstack runs add --bundle DIR --mode full`."
@@ -63,23 +65,22 @@ class Records:
         return sum(t for _, t in self.by_entity.values())
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> int | None:
-    try:
-        return int(con.execute(sql, params).fetchone()[0])
-    except (duckdb.CatalogException, duckdb.IOException):  # that stage has not run yet
-        return None
+def _loaded_count(con: duckdb.DuckDBPyConnection, table: str, sql: str, params: list) -> int:
+    """A count from one of the loader's `meta` tables; 0 before the load made it."""
+    return con.execute(sql, params).fetchone()[0] if has_table(con, "meta", table) else 0
 
 
 def records_of(con: duckdb.DuckDBPyConnection, run_key: str) -> Records:
     out = Records()
     for entity, table in ENTITIES.shaped_tables.items():
-        total = _count(con, f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run_key])
-        if total is None:
+        total = shaped_count(con, table, run_key)
+        if total is None:  # not shaped yet
             continue
-        loaded = _count(con, "SELECT count(DISTINCT source_id) FROM meta.audit_log WHERE run_key = ? AND entity = ? "
-                             f"AND operation IN {DONE_OPERATIONS} AND rolled_back_by IS NULL", [run_key, entity]) or 0
-        aside = _count(con, "SELECT count(*) FROM meta.load_set_aside WHERE run_key = ? AND entity = ?",
-                       [run_key, entity]) or 0
+        loaded = _loaded_count(con, "audit_log", "SELECT count(DISTINCT source_id) FROM meta.audit_log WHERE run_key = ? "
+                               f"AND entity = ? AND operation IN {DONE_OPERATIONS} AND rolled_back_by IS NULL",
+                               [run_key, entity])
+        aside = _loaded_count(con, "load_set_aside", "SELECT count(*) FROM meta.load_set_aside WHERE run_key = ? "
+                              "AND entity = ?", [run_key, entity])
         out.by_entity[entity] = (min(loaded + aside, total), total)
     return out if out.total else Records()  # shaped tables of other runs only: this one is not shaped yet
 
@@ -232,7 +233,7 @@ def run_line(paths: Paths, r: MigrationRun, records: Records) -> str:
 
 
 def eta_line(paths: Paths, run_key: str, records: Records) -> str:
-    from flitstack_dagster.cli.eta import eta_text
+    from flitstack_dagster.mapping.eta import eta_text
 
     return eta_text(paths, run_key, records.by_entity)
 

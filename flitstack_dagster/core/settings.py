@@ -162,9 +162,10 @@ def check_base_url(value: str | None, token: str | None = None) -> str:
     if parts.scheme.lower() not in ("http", "https") or "://" not in url:
         raise SettingError([f"{name} must start with https:// (e.g. {COMPANY_URL_EXAMPLE})"])
     try:
-        host, _port = parts.hostname, parts.port
+        parts.port  # urlsplit checks the port only when it is read
     except ValueError:
         raise SettingError([f"{name} has a port that is not a number, e.g. http://127.0.0.1:8765"]) from None
+    host = parts.hostname
     if not host:
         raise SettingError([f"{name} has no host name after {parts.scheme}://, e.g. {COMPANY_URL_EXAMPLE}"])
     if parts.scheme.lower() == "http" and not is_local(host):

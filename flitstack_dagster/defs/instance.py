@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from flitstack_dagster.core.errors import INTERRUPT_NAMES
 from flitstack_dagster.core.settings import Paths
 
 
@@ -59,17 +60,13 @@ def launch_migrate(paths: Paths, run_key: str, mode: str, bundle: str, job: str 
     )
 
 
-# DuckDB answers a Ctrl-C during a query with its own InterruptException
-INTERRUPTS = ("KeyboardInterrupt", "DagsterExecutionInterruptedError", "InterruptException")
-
-
 def _causes(err) -> set[str]:
     return {err.cls_name, err.cause.cls_name if err.cause else ""}
 
 
 def _is_error(err) -> bool:
     """A step failure that is an error: neither a blocking check doing its job nor a Ctrl-C."""
-    return err is not None and not any("AssetCheckFailed" in c or c in INTERRUPTS for c in _causes(err))
+    return err is not None and not any("AssetCheckFailed" in c or c in INTERRUPT_NAMES for c in _causes(err))
 
 
 def step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -84,7 +81,7 @@ def step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
 def interrupted(result: dg.ExecuteInProcessResult) -> bool:
     """Ctrl-C stopped a step (Dagster turns it into a failed step and returns, instead of raising)."""
     return any(e.is_step_failure and e.step_failure_data.error is not None
-               and _causes(e.step_failure_data.error) & set(INTERRUPTS) for e in result.all_node_events)
+               and _causes(e.step_failure_data.error) & INTERRUPT_NAMES for e in result.all_node_events)
 
 
 UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]

@@ -209,13 +209,12 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
 def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths, duckdb: DuckDBResource) -> dg.MaterializeResult:
     paths = project.paths
     run_key = context.partition_key
-    mapping = mapping_store.load_approved(paths) or propose_mapping(
-        mapping_store.load_profile(paths, run_key), mapping_store.load_audit(paths, run_key))
+    profile = mapping_store.load_profile(paths, run_key)
+    audit = mapping_store.load_audit(paths, run_key)
+    mapping = mapping_store.current_mapping(paths, profile, audit)
     with duckdb.get_connection() as con:
         archive = read_archive_scope(con, run_key, mapping)
-    text = scope_document(mapping_store.load_profile(paths, run_key), mapping,
-                          mapping_store.load_audit(paths, run_key), mapping_store.load_owners(paths, run_key),
-                          archive=archive)
+    text = scope_document(profile, mapping, audit, mapping_store.load_owners(paths, run_key), archive=archive)
     path = paths.reports / run_key / "scope.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -51,7 +51,7 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
                                 "excluded by design")
     if not has_table(con, "verification", "records") or not con.execute(
             "SELECT count(*) FROM verification.records WHERE run_key = ?", [run_key]).fetchall()[0][0]:
-        shaped = sum(shaped_count(con, t, run_key) for t in ENTITIES.shaped_tables.values())
+        shaped = sum(shaped_count(con, t, run_key) or 0 for t in ENTITIES.shaped_tables.values())
         if shaped:
             out.problems.append("the run's records are not verified yet: materialize verified_records first")
         return out
@@ -62,7 +62,7 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
         load_reasons = _reasons(con, "SELECT entity, reason_code, count(*) FROM meta.load_set_aside "
                                      "WHERE run_key = ? GROUP BY ALL", run_key)
     for entity, table in ENTITIES.shaped_tables.items():
-        shaped = shaped_count(con, table, run_key)
+        shaped = shaped_count(con, table, run_key) or 0
 
         def get(s: str, entity: str = entity) -> int:
             return status.get((entity, s), 0)
@@ -84,10 +84,10 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, run_key: str) -> Reconciliatio
     return out
 
 
-def shaped_count(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> int:
-    """Rows of one shaped table for a run; 0 before shaping made the table."""
+def shaped_count(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> int | None:
+    """Rows of one shaped table for a run; None before shaping made the table."""
     if not has_table(con, "shaped", table):
-        return 0
+        return None
     return con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run_key]).fetchall()[0][0]
 
 

@@ -13,12 +13,9 @@ from flitstack_dagster.loading.loader import LoadResult, Progress, load_entity
 from flitstack_dagster.loading.resolve import Registry, Resolver
 from flitstack_dagster.novo.runs import check_account
 
-# load entity -> shaped table, in load order
-SHAPED_TABLE = ENTITIES.shaped_tables
-
 
 def shaped_rows(con: duckdb.DuckDBPyConnection, run_key: str, entity: str) -> list[dict]:
-    table = SHAPED_TABLE[entity]
+    table = ENTITIES[entity].shaped_table
     cur = con.execute(f"SELECT * FROM shaped.{table} WHERE run_key = ? ORDER BY source_id", [run_key])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]

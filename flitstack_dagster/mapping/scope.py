@@ -50,7 +50,7 @@ from flitstack_dagster.core.plans import find_plan
 from flitstack_dagster.core.safe_text import Markdown, md_text
 from flitstack_dagster.core.settings import check_daily_reserve, check_plan, check_seats, raw
 
-COST = {e.name: e.create.tokens for e in ENTITIES} | {"relationship": ENTITIES["org_relationship"].create.tokens}
+COST = {e.name: e.create.tokens for e in ENTITIES}
 # provisioning: reads (v2 list 10, v2 pipelines/stages 5, v1 activityTypes/users 20) and writes
 READ_COSTS = {"GET fields (deal, person, organization)": (3, 10), "GET pipelines": (1, 5),
               "GET stages": (1, 5), "GET activityTypes": (1, 20)}
@@ -107,6 +107,8 @@ class RequestEstimate(BaseModel):
         return None if not self.burst_per_2s else self.requests / self.burst_per_2s * 2 / 3600
 
     def by_entity(self) -> dict[str, dict[str, int]]:
+        """Records, requests and tokens per entity, by the registry's names (plus audit, provisioning,
+        verification and folded)."""
         out: dict[str, dict[str, int]] = {}
         for r in self.rows:
             d = out.setdefault(r.entity, {"records": 0, "requests": 0, "tokens": 0})
@@ -227,7 +229,7 @@ def estimate_requests(profile: SourceProfile, mapping: Mapping, audit: AccountAu
     add("organization", "accounts → organizations", c.get("accounts", 0), COST["organization"])
     add("organization", "assets → organizations", assets, COST["organization"])
     add("organization", "placeholder organization", 1 if assets else 0, COST["organization"])
-    add("relationship", "asset parent links (v1 organizationRelationships)", assets, COST["relationship"])
+    add("org_relationship", "asset parent links (v1 organizationRelationships)", assets, COST["org_relationship"])
     add("person", "contacts → persons", c.get("contacts", 0), COST["person"])
     add("deal", "work orders → deals", c.get("work_orders", 0), COST["deal"])
     add("activity", "labor entries", c.get("labor", 0), COST["activity"], "labor")
@@ -369,7 +371,7 @@ def verification_reads(records: dict[str, int]) -> tuple[int, int]:
             else:
                 pages = math.ceil(n / 500)
                 req, tok = req + pages, tok + 20 * pages
-        elif entity == "relationship":
+        elif entity == "org_relationship":
             req, tok = req + n, tok + 2 * n
     return req, tok
 

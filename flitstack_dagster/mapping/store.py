@@ -15,6 +15,7 @@ from flitstack_dagster.mapping.audit import AccountAudit
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.owners import OwnerResolution
 from flitstack_dagster.mapping.profile import SourceProfile
+from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.yamlio import load_mapping
 from flitstack_dagster.core.settings import Paths
 
@@ -79,6 +80,20 @@ def load_owners(paths: Paths, run_key: str) -> OwnerResolution:
 def load_approved(paths: Paths) -> Mapping | None:
     p = approved_path(paths)
     return load_mapping(p) if p.exists() else None
+
+
+def load_proposed(paths: Paths) -> Mapping | None:
+    p = proposed_path(paths)
+    return load_mapping(p) if p.exists() else None
+
+
+def current_mapping(paths: Paths, profile: SourceProfile, audit: AccountAudit | None) -> Mapping:
+    """The mapping a run's estimates price: the approved one, else the stored proposal when it was made from
+    this bundle's shape, else a fresh proposal (the data folder's proposal may be another run's)."""
+    proposed = load_proposed(paths)
+    if proposed is not None and proposed.profile_hash != profile.profile_hash:
+        proposed = None
+    return load_approved(paths) or proposed or propose_mapping(profile, audit)
 
 
 def require_approved(paths: Paths) -> Mapping:

@@ -180,7 +180,7 @@ def verify_run(
     tokens0, stopped, started = client.tokens_spent, None, time.monotonic()
     set_aside_at_load = _flagged(con, run_key)
     entities = list(entities)
-    total, done = sum(shaped_count(con, ENTITIES[e].shaped_table, run_key) for e in entities), 0
+    total, done = sum(shaped_count(con, ENTITIES[e].shaped_table, run_key) or 0 for e in entities), 0
     try:
         for entity in entities:
             rows = shaped_rows(con, run_key, entity)

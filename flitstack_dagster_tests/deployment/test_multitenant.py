@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from flitstack_dagster.core import duck
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.defs.run_tags import ACCOUNT_TAG, pipedrive_account
@@ -81,7 +81,7 @@ def _read_store(t: Tenant, run_key: str) -> tuple[dict[str, set[int]], dict[str,
     ids: dict[str, set[int]] = {}
     accounted: dict[str, tuple[int, int]] = {}
     with duck.connect(Paths(t.data_dir).duckdb, read_only=True) as con:
-        for entity, table in SHAPED_TABLE.items():
+        for entity, table in ENTITIES.shaped_tables.items():
             ids[entity] = {r[0] for r in con.execute(
                 "SELECT pipedrive_id FROM meta.id_map WHERE entity = ? AND state = 'active'", [entity]).fetchall()}
             shaped, landed = con.execute(

@@ -29,7 +29,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.sensors import BUDGET_SENSOR, build_budget_reset_sensor
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
 from flitstack_dagster.pipedrive.ratelimit import RateLimiter
 from flitstack_dagster.pipedrive.costs import default_cost_table
@@ -140,7 +140,7 @@ def _create_tokens(paths: Paths, run_key: str) -> int:
         return sum(
             costs.cost(*CREATE[entity])
             * con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run_key]).fetchall()[0][0]
-            for entity, table in SHAPED_TABLE.items())
+            for entity, table in ENTITIES.shaped_tables.items())
 
 
 def _loaded(paths: Paths) -> int:
@@ -227,13 +227,13 @@ def test_two_and_a_half_days_of_budget_finish_on_day_three_without_touching_the_
 def _count_shaped(paths: Paths, run_key: str) -> dict[str, int]:
     with duck.connect(paths.duckdb, read_only=True) as con:
         return {entity: con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [run_key]).fetchall()[0][0]
-                for entity, table in SHAPED_TABLE.items()}
+                for entity, table in ENTITIES.shaped_tables.items()}
 
 
 def _assert_loaded_once(paths: Paths, run_key: str, snap: dict) -> None:
     """Every shaped record is in the id map or set aside with a reason, once in Pipedrive."""
     with duck.connect(paths.duckdb, read_only=True) as con:
-        for entity, table in SHAPED_TABLE.items():
+        for entity, table in ENTITIES.shaped_tables.items():
             shaped = {r[0] for r in con.execute(f"SELECT source_id FROM shaped.{table} WHERE run_key = ?",
                                                 [run_key]).fetchall()}
             aside = {r[0] for r in con.execute("SELECT source_id FROM meta.load_set_aside WHERE run_key = ? "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster_tests.kit import migrated_through_dagster
 
 COLLECTION = {"organization": "organizations", "org_relationship": "organizationRelationships",
@@ -25,7 +25,7 @@ def test_a_tiny_bundle_migrates_once_and_verifies_clean(tmp_path):
         records = m.sandbox.snapshot()["records"]
         loaded = 0
         with duck.connect(m.paths.duckdb, read_only=True) as con:
-            for entity, table in SHAPED_TABLE.items():
+            for entity, table in ENTITIES.shaped_tables.items():
                 shaped = con.execute(f"SELECT count(*) FROM shaped.{table} WHERE run_key = ?", [m.run_key]).fetchone()[0]
                 mapped = {r[0] for r in con.execute("SELECT pipedrive_id FROM meta.id_map WHERE entity = ?",
                                                     [entity]).fetchall()}

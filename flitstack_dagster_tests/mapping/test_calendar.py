@@ -12,6 +12,7 @@ from flitstack_dagster.core.plans import PLAN_TABLE, find_plan, plan_in
 from flitstack_dagster.core.settings import SettingError, check_plan, pipedrive_settings
 from flitstack_dagster.mapping import store
 from flitstack_dagster.mapping.audit import audit_account, plan_key
+from flitstack_dagster.mapping.eta import eta_text
 from flitstack_dagster.mapping.calendar import (
     ON_PLAN,
     calendar_table,
@@ -24,6 +25,7 @@ from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.model import RECORD_PLANS
 from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, estimate_requests, run_calendar, scope_document
+from flitstack_dagster.mapping.yamlio import write_proposal
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.pipedrive.ratelimit import daily_budget, normalize_plan
 from flitstack_dagster.sandbox.server import SandboxServer
@@ -154,3 +156,21 @@ def test_flitstack_calendar_names_an_unknown_run(generated, monkeypatch, capsys)
     assert captured.err.splitlines() == [
         "error: migration run 'full-no-such-run' is not registered: add it with `flitstack runs add --bundle DIR "
         "--mode full` or the register_migration_run job"]
+
+
+def test_the_estimates_price_the_stored_proposal_of_this_bundle_only(generated):
+    """The calendar and the ETA read the proposal the mapping step stored, not one made again; a stored
+    proposal made from another bundle's shape is not this run's."""
+    paths, run_key, profile, audit = generated
+    stored = propose_mapping(profile, audit)
+    other = next(p for p in RECORD_PLANS if p != stored.record_plan)
+    path = write_proposal(store.proposed_path(paths), stored.model_copy(update={"record_plan": other}),
+                          markdown=False)
+    try:
+        assert store.current_mapping(paths, profile, audit).record_plan == other
+        assert f"(record plan {other}, proposed)" in eta_text(paths, run_key, {})
+        write_proposal(path, stored.model_copy(update={"record_plan": other, "profile_hash": "another bundle"}),
+                       markdown=False)
+        assert store.current_mapping(paths, profile, audit).record_plan == stored.record_plan
+    finally:
+        path.unlink()

@@ -50,7 +50,7 @@ def test_estimate_arithmetic(source):
     est = estimate_requests(p, m, plan="growth", seats=3)
     by = est.by_entity()
     assert by["organization"] == {"records": 2 + 9 + 1, "requests": 12, "tokens": 60}
-    assert by["relationship"]["tokens"] == 9 * 10
+    assert by["org_relationship"]["tokens"] == 9 * 10
     assert by["person"]["tokens"] == 15 and by["deal"]["tokens"] == 25
     # activities: 2 labor + 1 part + 1 call + PM: weekly 13 + monthly 3 + every 2 weeks 7 + meter 1
     assert pm_occurrences(p, 90) == 13 + 3 + 7 + 1

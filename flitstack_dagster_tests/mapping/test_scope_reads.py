@@ -21,7 +21,7 @@ def test_verification_reads_follow_the_read_back_strategy():
     assert verification_reads({"activity": 150}) == (2, 20)
     assert verification_reads({"note": 5}) == (5, 10)
     assert verification_reads({"note": 11}) == (1, 20)
-    assert verification_reads({"relationship": 3, "file": 0}) == (3, 6)
+    assert verification_reads({"org_relationship": 3, "file": 0}) == (3, 6)
 
 
 def test_estimate_includes_audit_lookups_and_read_back(source):

@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 
 from flitstack_dagster.core.safe_text import FORMULA_START, visible_text
 from flitstack_dagster_tests.kit import resign
+from flitstack_dagster_tests.reliability.kit import read_csv, write_csv
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1+2", "\r=3+4"]
 HTML = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>"]
@@ -123,10 +124,10 @@ def poison_bundle(bundle: Path) -> dict[str, list[str]]:
 
     def edit(name: str, change) -> None:
         """`change` gets the rows whose ID is unique (a duplicate row may be set aside as a whole)."""
-        header, rows = _read(bundle / name)
+        header, rows, enc = read_csv(bundle, name)
         ids = Counter(r[header[0]] for r in rows)
         change([r for r in rows if ids[r[header[0]]] == 1])
-        _write(bundle / name, header, rows)
+        write_csv(bundle, name, header, rows, enc)
 
     def work_orders(rows):
         for i, value in enumerate(CORPUS[: len(rows)]):
@@ -170,24 +171,11 @@ def poison_bundle(bundle: Path) -> dict[str, list[str]]:
 def poison_deletions(delta: Path) -> list[str]:
     """Work orders the delta's deleted.csv lists under hostile IDs (never loaded, so deletions.csv names
     them as such), one with a hostile Deleted At; returns the IDs."""
-    header, rows = _read(delta / "deleted.csv")
+    header, rows, enc = read_csv(delta, "deleted.csv")
     ids = [*FORMULAS, *HTML, *HIDDEN, "[x](javascript:alert(1))"]
     rows += [{"Entity": "Work Order", "ID": v, "Deleted At": "11/21/2026 10:00"} for v in ids]
     rows[-1]["Deleted At"] = "@SUM(A1)"
-    _write(delta / "deleted.csv", header, rows)
+    write_csv(delta, "deleted.csv", header, rows, enc)
     resign(delta, {"deleted.csv": len(rows)})
     return ids
 
-
-def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        r = csv.DictReader(f)
-        return list(r.fieldnames or []), list(r)
-
-
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=header, lineterminator="\r\n")
-    w.writeheader()
-    w.writerows(rows)
-    path.write_bytes(buf.getvalue().encode("utf-8"))

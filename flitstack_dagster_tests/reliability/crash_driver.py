@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from flitstack_dagster.core import duck
-from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
+from flitstack_dagster.entities import ENTITIES
+from flitstack_dagster.loading.run import load_shaped
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.novo.runs import get_run
 
@@ -54,7 +55,7 @@ def run(action: str, db: Path, run_key: str, client: PipedriveClient, entities: 
             print(rollback_run(con, client, run_key).summary(), flush=True)
             return 0
         bundle_root = Path(get_run(con, run_key).bundle_path)
-        for entity in entities or SHAPED_TABLE:
+        for entity in entities or ENTITIES.shaped_tables:
             r = load_shaped(con, client, run_key, entity, bundle_root=bundle_root)
             print(f"{entity}: {r.created} created, {r.adopted} adopted, {r.skipped} skipped", flush=True)
             if r.stopped:

@@ -24,7 +24,8 @@ import dagster as dg
 from flitstack_dagster.core import duck
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.loading.loader import LoadResult
-from flitstack_dagster.loading.run import SHAPED_TABLE, load_shaped
+from flitstack_dagster.entities import ENTITIES as REGISTRY
+from flitstack_dagster.loading.run import load_shaped
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.novo.runs import get_run
 from flitstack_dagster.sandbox.faults import FaultConfig
@@ -35,7 +36,7 @@ from flitstack_dagster_tests.kit import resign, waive_sample_gate
 # A recognisable token: the security tests grep every output for it.
 TOKEN = "tok_SECRET_canary_123"
 PLAN, SEATS = "ultimate", 5  # the highest burst limit keeps the loads short
-ENTITIES = tuple(SHAPED_TABLE)  # FK order
+ENTITIES = tuple(REGISTRY.shaped_tables)  # the load entities' names, FK order
 PRE_LOAD_GROUPS = ("novo_landing", "novo_staging", "mapping", "pipedrive_shapes")
 SHAPE_STEP = ("pipedrive_schema", "owner_resolution", "scope_doc")  # after approval, with the pd_* assets
 

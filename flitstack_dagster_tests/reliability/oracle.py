@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.loading.loader import SOURCE_ID_FIELD
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.pipedrive.client import PipedriveClient
 
 KIND = {"organization": "organizations", "org_relationship": "organizationRelationships", "person": "persons",
@@ -37,7 +37,7 @@ def destination_problems(db: Path, run_key: str, snapshot: dict, baseline: dict)
         pending = con.execute("SELECT entity, source_id FROM meta.pending_creates").fetchall()
         if pending:
             problems.append(f"creates left pending: {pending[:5]}")
-        for entity, table in SHAPED_TABLE.items():
+        for entity, table in ENTITIES.shaped_tables.items():
             kind = KIND[entity]
             shaped = {r[0]: r[1] for r in con.execute(
                 f"SELECT source_id, decision FROM shaped.{table} WHERE run_key = ?"

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from flitstack_dagster.core import duck
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.store import ensure_schema
 from flitstack_dagster.sandbox.clock import Clock
 from flitstack_dagster.sandbox.faults import FaultConfig
@@ -134,7 +134,7 @@ class Crasher:
             n = 0
             for e in entities:
                 n += con.execute(
-                    f"SELECT count(*) FROM shaped.{SHAPED_TABLE[e]} s WHERE run_key = ? AND NOT EXISTS "
+                    f"SELECT count(*) FROM shaped.{ENTITIES.shaped_tables[e]} s WHERE run_key = ? AND NOT EXISTS "
                     "(SELECT 1 FROM meta.id_map m WHERE m.entity = ? AND m.source_id = s.source_id)",
                     [self.p.run_key, e]).fetchall()[0][0]
         return n

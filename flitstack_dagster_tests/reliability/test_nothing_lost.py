@@ -14,7 +14,7 @@ import pytest
 
 from flitstack_dagster.core import duck
 from flitstack_dagster.shaping.prepare import shape_run
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.audit import audit_account
 from flitstack_dagster.mapping.demo_approval import approve_for_demo
@@ -99,7 +99,7 @@ def test_every_source_row_is_loaded_set_aside_or_not_migrated_exactly_once(tmp_p
         loaded_origins = {s for (s,) in q("SELECT source_id FROM shaped.reconciliation WHERE run_key = ? "
                                           "AND outcome = 'loaded'", run)}
         total = 0
-        for entity, table in SHAPED_TABLE.items():
+        for entity, table in ENTITIES.shaped_tables.items():
             shaped = q(f"SELECT source_id, origin_id FROM shaped.{table} WHERE run_key = ?", run)
             mapped = dict(q("SELECT source_id, pipedrive_id FROM meta.id_map WHERE entity = ?", entity))
             records = live(snap, KIND[entity])

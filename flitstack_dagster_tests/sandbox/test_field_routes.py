@@ -135,7 +135,7 @@ def test_field_update_needs_a_property_and_knows_only_its_own(client) -> None:
     assert_refused(client.patch(f"/api/v2/personFields/{key}", json={"field_type": "varchar"}))
     # only deal fields have a description
     assert_refused(client.patch(f"/api/v2/personFields/{key}", json={"description": "x"}))
-    assert client.patch(f"/api/v2/dealFields/title", json={"description": "The deal's name"}).status_code == 200
+    assert client.patch("/api/v2/dealFields/title", json={"description": "The deal's name"}).status_code == 200
     assert_refused(client.patch(f"/api/v2/personFields/{key}", json={"field_name": "x" * 256}))
     assert client.patch("/api/v2/personFields/0000", json={"field_name": "x"}).status_code == 404
 

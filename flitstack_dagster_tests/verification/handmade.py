@@ -15,7 +15,7 @@ import polars as pl
 from flitstack_dagster.loading.loader import build_body, without_nulls
 from flitstack_dagster.loading.marker import marked_file_name
 from flitstack_dagster.loading.resolve import Registry, Resolver
-from flitstack_dagster.loading.run import SHAPED_TABLE
+from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.mapping.provision import ensure_registry
 from flitstack_dagster.shaping.accounting import RECON_SCHEMA
@@ -112,7 +112,7 @@ def build(client, tmp: Path) -> Handmade:
                   "content_type": "image/png", "decision": "load"}],
     }
     con.execute("CREATE SCHEMA IF NOT EXISTS shaped")
-    for entity, table in SHAPED_TABLE.items():
+    for entity, table in ENTITIES.shaped_tables.items():
         schema = FILES_SCHEMA if entity == "file" else OUTPUT_SCHEMA
         df = pl.DataFrame(rows.get(entity, []), schema=schema)
         con.register("_f", df)
@@ -120,7 +120,7 @@ def build(client, tmp: Path) -> Handmade:
         con.unregister("_f")
 
     recon = [{"run_key": RUN, "file": f"{r['source_entity']}.csv", "row_number": i, "source_id": r["source_id"],
-              "outcome": "loaded", "targets": SHAPED_TABLE[e], "records": 1, "reason_code": None, "message": None}
+              "outcome": "loaded", "targets": ENTITIES.shaped_tables[e], "records": 1, "reason_code": None, "message": None}
              for e, rs in rows.items() for i, r in enumerate(rs, 1)]
     recon.append({"run_key": RUN, "file": "workflow_rules.json", "row_number": 1, "source_id": "workflow_rule:1",
                   "outcome": "not_migrated", "targets": None, "records": 0, "reason_code": "workflow_rules_not_migrated",
@@ -132,7 +132,7 @@ def build(client, tmp: Path) -> Handmade:
     store = LoadStore(con)
     resolver = Resolver(Registry.load(con, account), {})
     ids: dict[str, int] = {}
-    for entity in SHAPED_TABLE:
+    for entity in ENTITIES.shaped_tables:
         for row in rows.get(entity, []):
             body = build_body(entity, resolver, row)
             if entity == "file":

@@ -7,7 +7,8 @@ mixes in the others, as real exports that went through spreadsheets do.
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import date as calendar_date  # `date` is a method of Fmt
 from zoneinfo import ZoneInfo
 
 _DT_FORMS = ("slash_12h", "slash_24h", "slash_secs", "iso_space", "iso_t", "iso_z", "iso_offset")
@@ -29,7 +30,7 @@ class Fmt:
     def slash(self, y: int, m: int, d: int) -> str:
         return f"{d:02d}/{m:02d}/{y:04d}" if self.dmy else f"{m:02d}/{d:02d}/{y:04d}"
 
-    def date(self, d: date | datetime | None) -> str:
+    def date(self, d: calendar_date | None) -> str:
         if d is None:
             return self.null()
         if self.slash_dates ^ (self.r() < 0.15):
