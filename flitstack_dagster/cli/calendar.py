@@ -3,7 +3,7 @@
 The same table as the scope document's Calendar section: every record plan × every Pipedrive plan at
 the account's seats, with the reserve (PIPEDRIVE_DAILY_RESERVE), and what more seats would save. It
 reads what the mapping step saved for the run (source profile, account audit, the approved mapping or
-else the stored proposal).
+else the stored proposal), and the work orders the archive cutoff archives from the staged rows.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flitstack_dagster.mapping import store
+    from flitstack_dagster.mapping.archive import run_archive_scope
     from flitstack_dagster.mapping.calendar import calendar_summary, calendar_table
     from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, run_calendar
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     profile = store.load_profile(paths, args.run)
     audit = store.load_audit(paths, args.run)
     mapping = store.current_mapping(paths, profile, audit)
-    cal = run_calendar(profile, mapping, audit)
+    cal = run_calendar(profile, mapping, audit, archive=run_archive_scope(paths, args.run, mapping))
     print(f"calendar for {plain_line(args.run)}: {calendar_summary(cal)}")
     for rp in RECORD_PLAN_COSTS:
         print(f"  record plan {rp.name}: {rp.what}")

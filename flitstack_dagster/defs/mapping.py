@@ -23,8 +23,8 @@ from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import provision_schema
 from flitstack_dagster.mapping.review import BLOCKING_COLUMNS, blocking_values, status_rows, value_tables
+from flitstack_dagster.mapping.archive import run_archive_scope
 from flitstack_dagster.mapping.scope import scope_document
-from flitstack_dagster.shaping.archive import read_archive_scope
 from flitstack_dagster.mapping.yamlio import decisions_needed, mapping_markdown, write_proposal
 
 GROUP = "mapping"
@@ -213,7 +213,7 @@ def scope_doc(context: dg.AssetExecutionContext, project: ProjectPaths, duckdb: 
     audit = mapping_store.load_audit(paths, run_key)
     mapping = mapping_store.current_mapping(paths, profile, audit)
     with duckdb.get_connection() as con:
-        archive = read_archive_scope(con, run_key, mapping)
+        archive = run_archive_scope(paths, run_key, mapping, con)
     text = scope_document(profile, mapping, audit, mapping_store.load_owners(paths, run_key), archive=archive)
     path = paths.reports / run_key / "scope.md"
     path.parent.mkdir(parents=True, exist_ok=True)

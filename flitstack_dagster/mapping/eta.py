@@ -8,6 +8,7 @@ from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.core.plans import find_plan
 from flitstack_dagster.core.settings import Paths
 from flitstack_dagster.mapping import store
+from flitstack_dagster.mapping.archive import run_archive_scope
 from flitstack_dagster.mapping.calendar import days_needed, usable_daily
 from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, run_calendar
 
@@ -33,9 +34,13 @@ def eta_text(paths: Paths, run_key: str, by_entity: dict[str, tuple[int, int]]) 
     except UserError:
         audit = None
     mapping = store.current_mapping(paths, profile, audit)
-    cal = run_calendar(profile, mapping, audit)
+    try:
+        archive = run_archive_scope(paths, run_key, mapping)
+    except UserError as e:
+        return f"ETA: unknown for now — {e}"
+    cal = run_calendar(profile, mapping, audit, archive=archive)
     cost = next((rp for rp in RECORD_PLAN_COSTS if rp.name == mapping.record_plan), RECORD_PLAN_COSTS[0])
-    estimate = cost.estimate(profile, mapping, audit, reserve=cal.reserve)
+    estimate = cost.estimate(profile, mapping, audit, reserve=cal.reserve, archive=archive)
     left = tokens_left(by_entity, estimate.by_entity()) if by_entity else estimate.tokens
     plan = find_plan(cal.plan)
     if plan is None:

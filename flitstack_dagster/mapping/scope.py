@@ -119,14 +119,15 @@ class RequestEstimate(BaseModel):
 
 
 class ArchiveScope(BaseModel):
-    """What the archive cutoff takes out of the load (counted by shaping.archive.archive_scope): the work
-    orders closed before it per organization, and how many of each kind of their rows go with them."""
+    """What the archive cutoff takes out of the load (counted by mapping.archive.archive_scope): the work
+    orders closed before it per organization, and how many of each kind of their rows go with them (their
+    attachments are listed in the archive and still uploaded, as files on its organization)."""
 
     cutoff: date
     by_org: dict[str, list[str]] = Field(default_factory=dict)  # organization source id -> WO numbers
     rows: dict[str, int] = Field(default_factory=dict)  # staged entity -> archived rows
     note_entry_types: dict[str, int] = Field(default_factory=dict)
-    attachments_by_size: dict[str, int] = Field(default_factory=dict)
+    attachments_by_size: dict[str, int] = Field(default_factory=dict)  # uploaded all the same, to the organization
     with_history: int = 0  # archived work orders with a status change or a parts line
     long_descriptions: int = 0  # archived work orders whose description would be a note
     files: int = 0  # a CSV and an HTML per organization, per part when one would be over the file size limit
@@ -146,10 +147,10 @@ def without_archive(profile: SourceProfile, archive: ArchiveScope) -> SourceProf
     def less(counts: dict[str, int], taken: dict[str, int]) -> dict[str, int]:
         return {k: max(0, n - taken.get(k, 0)) for k, n in counts.items()}
 
-    inv.counts = less(inv.counts, archive.rows)
+    # an archived work order's attachments are still uploaded (to its organization): they stay counted
+    inv.counts = less(inv.counts, {e: n for e, n in archive.rows.items() if e != "attachments"})
     inv.note_entry_types = less(inv.note_entry_types, archive.note_entry_types)
     inv.note_entry_types_on_work_orders = less(inv.note_entry_types_on_work_orders, archive.note_entry_types)
-    inv.attachments_by_size = less(inv.attachments_by_size, archive.attachments_by_size)
     inv.work_orders_with_history = max(0, inv.work_orders_with_history - archive.with_history)
     inv.descriptions_over_255 = max(0, inv.descriptions_over_255 - archive.long_descriptions)
     return profile.model_copy(update={"inventory": inv})
@@ -467,7 +468,12 @@ def archive_section(archive: ArchiveScope | None) -> list[str]:
         f"organizations, {archive.files:,} files; a file that would be over {file_limit_text()} is split by work "
         "order) instead of deals" + (f", with their rows: {taken}" if taken else "") + ".",
         "- every column of every archived row is in both files; the read-back downloads each file and looks "
-        "for every archived work order in it.", ""]
+        "for every archived work order in it."]
+    uploaded = sum(archive.attachments_by_size.values())
+    if uploaded:
+        lines.append(f"- their {uploaded:,} attachments are listed in the archive and each one's file is uploaded "
+                     "to the archive's organization (counted with the attachments in API requests).")
+    lines.append("")
     lines += ["| organization | work orders | archived work orders |", "| --- | --- | --- |"]
     lines += [f"| {md_text(org)} | {len(wos):,} | {md_text(', '.join(wos), limit=max(200, 12 * len(wos)))} |"
               for org, wos in sorted(archive.by_org.items())]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from flitstack_dagster.shaping.common import PREFIX, ShapeContext
+from flitstack_dagster.novo.ids import source_ids
+from flitstack_dagster.shaping.common import ShapeContext
 from flitstack_dagster.shaping.inputs import StagedInputs
 from flitstack_dagster.shaping.tally import OutputTally
 
@@ -30,12 +31,6 @@ RECON_SCHEMA = {
     "message": pl.String(),
 }
 
-ID_COLUMN = {
-    "accounts": "account_id", "contacts": "contact_id", "assets": "asset_id", "work_orders": "wo_number",
-    "labor": "labor_id", "parts_used": "line_id", "status_log": "log_id", "notes": "note_id",
-    "pm_schedules": "pm_id", "pm_history": "pm_event_id", "attachments": "attachment_id",
-    "inventory": "part_number", "departments": "department_id",
-}
 BY_DESIGN = {
     "departments": ("department_as_labels", "departments become Novo_Department__c options / organization labels"),
     "inventory": ("inventory_not_migrated", "inventory management is not migrated; parts appear in equipment notes"),
@@ -44,19 +39,6 @@ BY_DESIGN = {
     "workflow_rules": ("workflow_rules_not_migrated", "workflow rules are rebuilt in Pipedrive (rebuild reference)"),
     "form_configurations": ("forms_not_migrated", "custom form configurations are not migrated (rebuild reference)"),
 }
-
-
-def source_ids(entity: str, df: pl.DataFrame) -> pl.Expr:
-    """The source id of each staged row of `entity` (same rule as the shaping modules)."""
-    if entity in ID_COLUMN:
-        return pl.lit(PREFIX[entity] + ":") + pl.col(ID_COLUMN[entity]).cast(pl.String)
-    if entity == "asset_parts":
-        return pl.format("asset_part:{}:{}", pl.col("asset_id"), pl.col("part_number"))
-    if entity == "user_defined_fields":
-        return pl.format("udf:{}:{}", pl.col("entity"), pl.col("column"))
-    if entity == "deleted":
-        return pl.format("deleted:{}:{}", pl.col("entity"), pl.col("id"))
-    return pl.format("{}:{}", pl.lit(PREFIX.get(entity, entity)), pl.col("_row_number"))
 
 
 KEYS_SCHEMA = {"file": pl.Categorical(), "row_number": pl.Int64(), "source_id": pl.String(), "_nm_code": pl.Categorical(),

@@ -41,6 +41,7 @@ import polars as pl
 from flitstack_dagster.mapping.activity_rows import ENTRY_TYPES, activity_type, detail_target, in_note
 from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping import recurrence as rec
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     Owners,
@@ -50,13 +51,11 @@ from flitstack_dagster.shaping.common import (
     finished,
     html_line,
     html_text,
-    in_set,
     iso_date,
     merge,
     owner_lookup,
     record_columns,
     set_aside,
-    sid,
     warnings,
 )
 

@@ -76,27 +76,6 @@ WARNING_SCHEMA: dict[str, pl.DataType] = {
     "message": pl.String(),
 }
 
-# Prefix of the source id per staged entity (and per derived record).
-PREFIX = {
-    "accounts": "account",
-    "contacts": "contact",
-    "assets": "asset",
-    "work_orders": "work_order",
-    "labor": "labor",
-    "parts_used": "part_used",
-    "status_log": "status_log",
-    "notes": "note",
-    "pm_schedules": "pm_schedule",
-    "pm_history": "pm_history",
-    "inventory": "inventory",
-    "asset_parts": "asset_part",
-    "attachments": "attachment",
-    "departments": "department",
-    "user_defined_fields": "udf",
-    "deleted": "deleted",
-    "workflow_rules": "workflow_rule",
-    "form_configurations": "form",
-}
 PLACEHOLDER_ID = "placeholder:unassigned_assets"
 
 
@@ -146,22 +125,6 @@ class Owners:
 # ---------------------------------------------------------------------------------------- ids
 
 
-def sid(prefix: str, col: str | pl.Expr) -> pl.Expr:
-    """`prefix:<value>` or null when the value is null; the value is kept verbatim (leading zeros)."""
-    e = pl.col(col) if isinstance(col, str) else col
-    return pl.when(e.is_not_null()).then(pl.lit(prefix + ":") + e.cast(pl.String)).otherwise(None)
-
-
-def id_series(ids: Iterable[str] | pl.Series) -> pl.Series:
-    """Source ids as a String Series; `shape_all` passes Series already (a million ids from a Python
-    set cost ~0.4 s per conversion, and every step checks references)."""
-    return ids if isinstance(ids, pl.Series) else pl.Series(list(ids), dtype=pl.String)
-
-
-def in_set(expr: pl.Expr, ids: Iterable[str] | pl.Series) -> pl.Expr:
-    return expr.is_in(id_series(ids).implode()).fill_null(False)
-
-
 # ---------------------------------------------------------------------------------------- text
 
 
@@ -196,11 +159,6 @@ def utc_iso(expr: pl.Expr) -> pl.Expr:
 
 def iso_date(expr: pl.Expr) -> pl.Expr:
     return expr.dt.to_string("%Y-%m-%d")
-
-
-def local_date(expr: pl.Expr, tz: str) -> pl.Expr:
-    """A UTC timestamp's calendar date in the tenant's zone (what the user saw in Novo)."""
-    return expr.dt.convert_time_zone(tz).dt.date()
 
 
 def money(expr: pl.Expr) -> pl.Expr:

@@ -36,6 +36,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping, StatusTarget
 from flitstack_dagster.mapping.standard import DEFAULT_LOST_REASON, STANDARD_STATUS
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     WARNING_SCHEMA,
     Owners,
@@ -46,9 +47,7 @@ from flitstack_dagster.shaping.common import (
     dropped_reference,
     finish,
     html_text,
-    in_set,
     iso_date,
-    local_date,
     map_values,
     mapped_extras,
     money,
@@ -57,11 +56,11 @@ from flitstack_dagster.shaping.common import (
     record_columns,
     ref,
     set_aside,
-    sid,
     target_name,
     utc_iso,
     warnings,
 )
+from flitstack_dagster.staging.frames import local_date
 from flitstack_dagster.shaping.organizations import SOURCE_ID_FIELD
 
 DEFAULT_STATUS_MAP = STANDARD_STATUS  # the standard stages, shared with the proposal

@@ -1,8 +1,9 @@
 """Attachments -> Pipedrive files (pd_files), uploaded by the loader with `POST /v1/files`.
 
 - source id `attachment:<Attachment ID>`; kind `work_order` or `asset` (the parent type).
-- linked to the work order's deal (`deal_ref`) or the asset's organization (`org_ref`); a parent
-  that is not migrated -> set aside `orphan_reference`.
+- linked to the work order's deal (`deal_ref`) or the asset's organization (`org_ref`); an archived
+  work order's (archive cutoff) to the organization its archive goes to; a parent that is not
+  migrated -> set aside `orphan_reference`.
 - the body: `body_path` = Bundle Path (relative to the bundle root). When a bundle root is known,
   every body is checked *without ever reading outside the bundle*: a path that leaves the bundle
   (`../`, absolute, drive letter) -> `hostile_path`; no body -> `body_missing`; a size different from
@@ -25,16 +26,15 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     ShapeContext,
     Shaped,
     concat,
     finish,
-    in_set,
     record_columns,
     set_aside,
-    sid,
     utc_iso,
 )
 
@@ -127,14 +127,20 @@ PROBLEM_MESSAGES = {
 }
 
 
-def shape_files(attachments: pl.DataFrame, org_ids, deal_ids, mapping: Mapping, ctx: ShapeContext) -> Shaped:
+def shape_files(attachments: pl.DataFrame, org_ids, deal_ids, mapping: Mapping, ctx: ShapeContext,
+                archived: pl.DataFrame | None = None) -> Shaped:
+    """`archived`: wo_number -> archive_org of the work orders the archive cutoff archived."""
     opts = mapping.options
     wo = sid("work_order", "parent_id")
     asset = sid("asset", "parent_id")
-    df = attachments.with_columns(
+    on_wo = pl.col("parent_type") == "Work Order"
+    archives = (archived if archived is not None else pl.DataFrame(schema={"wo_number": pl.String, "archive_org": pl.String}))
+    df = attachments.join(archives.rename({"wo_number": "parent_id", "archive_org": "_archive_org"}), on="parent_id",
+                          how="left", maintain_order="left").with_columns(
         sid("attachment", "attachment_id").alias("source_id"),
-        pl.when((pl.col("parent_type") == "Work Order") & in_set(wo, deal_ids)).then(wo).alias("deal_ref"),
-        pl.when((pl.col("parent_type") == "Asset") & in_set(asset, org_ids)).then(asset).alias("org_ref"),
+        pl.when(on_wo & in_set(wo, deal_ids)).then(wo).alias("deal_ref"),
+        pl.when((pl.col("parent_type") == "Asset") & in_set(asset, org_ids)).then(asset)
+        .when(on_wo).then(pl.col("_archive_org")).alias("org_ref"),
     )
     orphan = df.filter(pl.col("deal_ref").is_null() & pl.col("org_ref").is_null())
     df = check_bodies(df.filter(pl.col("deal_ref").is_not_null() | pl.col("org_ref").is_not_null()), ctx)

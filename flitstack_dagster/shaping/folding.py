@@ -30,16 +30,15 @@ from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.mapping.provision import PLAN_FIELDS
 from flitstack_dagster.pipedrive.limits import LONG_TEXT_MAX_CHARS
 from flitstack_dagster.shaping.activities import entry_type, log_activity_types, parse_start_time
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     ShapeContext,
     clean_name,
     concat,
     html_text,
-    in_set,
     record_columns,
     set_aside,
-    sid,
     utc_iso,
 )
 

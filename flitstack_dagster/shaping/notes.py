@@ -23,6 +23,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping.activities import entry_type, internal_line, log_activity_types, log_targets
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     ShapeContext,
     Shaped,
@@ -30,12 +31,10 @@ from flitstack_dagster.shaping.common import (
     finished,
     html_line,
     html_text,
-    in_set,
     iso_date,
     merge,
     record_columns,
     set_aside,
-    sid,
     utc_iso,
 )
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     PLACEHOLDER_ID,
     WARNING_SCHEMA,
@@ -28,9 +29,7 @@ from flitstack_dagster.shaping.common import (
     Shaped,
     concat,
     finish,
-    in_set,
     record_columns,
-    sid,
     warnings,
 )
 

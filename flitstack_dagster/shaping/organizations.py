@@ -20,6 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.novo.ids import sid
 from flitstack_dagster.shaping.common import (
     PLACEHOLDER_ID,
     SET_ASIDE_SCHEMA,
@@ -35,7 +36,6 @@ from flitstack_dagster.shaping.common import (
     payload_json,
     record_columns,
     set_aside,
-    sid,
     target_name,
     utc_iso,
 )

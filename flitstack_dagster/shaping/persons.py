@@ -21,6 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     WARNING_SCHEMA,
     Owners,
@@ -30,13 +31,11 @@ from flitstack_dagster.shaping.common import (
     concat,
     dropped_reference,
     finish,
-    in_set,
     map_values,
     mapped_extras,
     owner_lookup,
     record_columns,
     set_aside,
-    sid,
     target_name,
     utc_iso,
     warnings,

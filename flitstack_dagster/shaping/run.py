@@ -16,6 +16,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping import accounting, folding
 from flitstack_dagster.shaping.archive import split_archive
 from flitstack_dagster.shaping.activities import activity_parts
+from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     WARNING_SCHEMA,
@@ -25,8 +26,6 @@ from flitstack_dagster.shaping.common import (
     concat,
     empty_output,
     finished,
-    in_set,
-    sid,
 )
 from flitstack_dagster.shaping.deals import description_notes, shape_deals
 from flitstack_dagster.shaping.files import shape_files
@@ -155,7 +154,8 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
         emit("pd_notes", Shaped(finished(Shaped(timeline), ctx).frame if timeline.height else empty_output(), orphans))
     del lines, to_note, timeline
     release("status_log", "notes", "pm_history")
-    emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx), done_with=("attachments",))
+    emit("pd_files", shape_files(inputs.attachments, org_ids, deal_ids, mapping, ctx, archive.orgs()),
+         done_with=("attachments",))
     if archive.files.frame.height:
         emit("pd_files", finished(archive.files, ctx, files=True))
         tally.fold("pd_files", archive.archived)

@@ -41,7 +41,8 @@ from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
 from flitstack_dagster.mapping.provision import PLAN_FIELDS
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
-from flitstack_dagster.shaping.archive import ARCHIVE_KIND, listed_work_orders
+from flitstack_dagster.mapping.archive import listed_work_orders
+from flitstack_dagster.shaping.archive import ARCHIVE_KIND
 from flitstack_dagster.shaping.folding import TIMELINE_KIND, lines_in
 from flitstack_dagster.pipedrive.limits import file_limit_text
 from flitstack_dagster.verification.store import save_run

@@ -7,7 +7,9 @@ neutralised in both files, and rolling the run back deletes the archives."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import pytest
 
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.core import duck
+from flitstack_dagster.loading.marker import marked_file_name
+from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.shaping.archive import archive_id
 from flitstack_dagster_tests.kit import migrated_through_dagster, resign
@@ -25,6 +29,8 @@ pytestmark = pytest.mark.slow
 
 FORMULA = "=cmd|' /C calc'!A0"
 SCRIPT = "<script>alert('archive')</script>"
+ATTACHMENT_ID, ATTACHMENT_PATH = "ATT-ARCHIVED-1", "files/archived/closed job sheet.txt"
+ATTACHMENT_BODY = b"Job sheet of a work order closed before the cutoff: pump reseated, signed off.\n"
 ARCHIVED_FILES = ("work_orders.csv", "status_log.csv", "labor.csv", "parts_used.csv", "notes.csv", "attachments.csv")
 
 
@@ -58,11 +64,30 @@ def _bundle(tmp_path: Path) -> tuple[Path, date, set[str], set[str]]:
         if r["WO Number"] == hostile:
             r["Title"], r["Description"] = FORMULA, SCRIPT
     write_csv(bundle, "work_orders.csv", header, wos, enc)
-    resign(bundle)
+    header, rows, enc = read_csv(bundle, "attachments.csv")
+    (bundle / ATTACHMENT_PATH).parent.mkdir(parents=True, exist_ok=True)
+    (bundle / ATTACHMENT_PATH).write_bytes(ATTACHMENT_BODY)
+    rows.append({"Attachment ID": ATTACHMENT_ID, "Parent Type": "Work Order", "Parent ID": hostile,
+                 "File Name": "closed job sheet.txt", "Bundle Path": ATTACHMENT_PATH, "Size": str(len(ATTACHMENT_BODY)),
+                 "Content Type": "text/plain", "SHA-256": hashlib.sha256(ATTACHMENT_BODY).hexdigest(),
+                 "Uploaded At": "2019-10-01T12:00:00Z", "Uploaded By ID": "", "Description": "signed job sheet"})
+    write_csv(bundle, "attachments.csv", header, rows, enc)
+    resign(bundle, {"attachments.csv": len(rows)})
     return bundle, cutoff, before, {r["WO Number"] for r in wos} - before
 
 
-def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_rolled_back(tmp_path):
+def _calendar_rows(lines: list[str], sep: str) -> list[tuple[str, ...]]:
+    """(record plan, Pipedrive plan, tokens, days) of each calendar row, from the terminal's or the
+    Markdown table."""
+    plans = {rp.name for rp in RECORD_PLAN_COSTS}
+    cells = [[c for c in re.split(sep, line.strip()) if c] for line in lines]
+    rows = [(c[0], c[1], c[4], c[5]) for c in cells if c and c[0] in plans]
+    assert len(rows) >= len(plans)
+    return rows
+
+
+def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_rolled_back(tmp_path, monkeypatch,
+                                                                                            capsys):
     bundle, cutoff, before, rest = _bundle(tmp_path)
     with migrated_through_dagster(bundle, tmp_path / "data", archive_before=cutoff.isoformat()) as m:
         assert m.second.success, [e.message for e in m.second.all_node_events if e.is_failure]
@@ -118,6 +143,20 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values() if v)
         assert SCRIPT not in bodies["html"] and "&lt;script&gt;" in bodies["html"]
         assert "'archive'" not in bodies["html"] and "&#x27;archive&#x27;" in bodies["html"]
+        # the archived work order's attachment: listed in its archive, its body a file on the same
+        # organization, named with its source marker, read back like any file
+        attachment = f"attachment:{ATTACHMENT_ID}"
+        assert attachment in {r["Source ID"] for r in rows}
+        with duck.connect(m.paths.duckdb, read_only=True) as con:
+            (att_pid,) = con.execute("SELECT pipedrive_id FROM meta.id_map WHERE entity = 'file' AND source_id = ?",
+                                     [attachment]).fetchone()
+            att_diff = con.execute("SELECT field, outcome FROM verification.field_diff WHERE run_key = ? AND "
+                                   "source_id = ?", [m.run_key, attachment]).fetchall()
+        assert files[str(att_pid)]["org_id"] == org_ids[hostile_org] and not files[str(att_pid)].get("deal_id")
+        assert client.download_file(att_pid) == ATTACHMENT_BODY
+        assert files[str(att_pid)]["name"] == marked_file_name("file", attachment, "closed job sheet.txt")
+        assert att_diff and {o for _, o in att_diff} == {"match"}
+        assert (attachment, "loaded") in {(s, o) for f, s, o, t in recon if f == "attachments.csv"}
 
         # the scope document, materialized after the approval, counts and lists the archived work orders
         import dagster as dg
@@ -130,6 +169,13 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         assert f"**{len(before)} work orders** closed before **{cutoff.isoformat()}**" in section
         assert all(wo in section for wo in before) and not any(wo in section for wo in rest)
         assert "archives of the" in doc.split("## API requests", 1)[1]
+        assert "their 1 attachments are listed in the archive and each one's file is uploaded" in section
+        # `flitstack calendar` shows the scope document's calendar: the same tokens and days, archive counted
+        monkeypatch.setenv("FLITSTACK_DATA_DIR", str(m.paths.root))
+        capsys.readouterr()
+        assert cli_main(["calendar", m.run_key]) == 0
+        assert _calendar_rows(capsys.readouterr().out.splitlines(), r"\s{2,}") == _calendar_rows(
+            doc.split("## Calendar", 1)[1].splitlines(), r"\s*\|\s*")
 
         # rollback deletes the archive files with every other record of the run
         from flitstack_dagster.definitions import build_definitions
@@ -140,4 +186,5 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         assert r.success, [e.message for e in r.all_node_events if e.is_failure]
         assert not live_state(m.sandbox)["files"]
         files = m.sandbox.snapshot()["records"]["files"]
-        assert all(files[str(pid)].get("is_deleted") or str(pid) not in files for _, pid, _, _ in archives)
+        assert all(files[str(pid)].get("is_deleted") or str(pid) not in files
+                   for pid in [att_pid, *(pid for _, pid, _, _ in archives)])

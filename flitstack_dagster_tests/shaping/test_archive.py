@@ -17,7 +17,8 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.scope import ARCHIVE_DOWNLOAD_COST, COST, estimate_requests, scope_document
 from flitstack_dagster.shaping import checks
-from flitstack_dagster.shaping.archive import archive_id, archive_scope, listed_work_orders
+from flitstack_dagster.mapping.archive import archive_scope, listed_work_orders
+from flitstack_dagster.shaping.archive import archive_id
 from flitstack_dagster.shaping.inputs import StagedInputs
 from flitstack_dagster.shaping.run import shape_all
 
@@ -71,6 +72,10 @@ def test_a_cutoff_archives_the_work_orders_closed_before_it_with_their_rows(ctx,
     for s in ("work_order:WO-1", "labor:L1", "status_log:S1", "part_used:P9", "note:N1", "attachment:F2"):
         assert rec[s]["outcome"] == "loaded" and rec[s]["targets"] == "pd_files", s
     assert rec["status_log:S2"]["targets"] == "pd_notes" and rec["note:N3"]["targets"] == "pd_notes"
+    # the archived work order's attachment: a file of its own, on the archive's organization
+    att = run.pd_files.filter(pl.col("source_id") == "attachment:F2").to_dicts()
+    assert [(f["org_ref"], f["deal_ref"], f["kind"], f["decision"]) for f in att] == [
+        ("account:A1", None, "work_order", "upload")]
     assert "unaccounted" not in run.reconciliation["outcome"].to_list()
     assert not run.pd_activities.filter(pl.col("deal_ref") == "work_order:WO-1").height
     assert not checks.blocking_failures(checks.run_checks(run, i, mapping, ctx.already_loaded))
@@ -138,11 +143,13 @@ def test_the_scope_document_counts_lists_and_costs_the_archive():
     archived = estimate_requests(profile, mapping, reserve=0.0, archive=scope)
     by_entity = archived.by_entity()
     assert by_entity["deal"]["records"] == plain.by_entity()["deal"]["records"] - 1
-    saved = COST["deal"] + COST["activity"] * 3 + COST["note"] + COST["file"]  # WO-1, labor, part, call, S1, F2
+    assert by_entity["file"]["records"] == plain.by_entity()["file"]["records"] + 2  # F2 is still uploaded
+    saved = COST["deal"] + COST["activity"] * 3 + COST["note"]  # WO-1, labor, part, call, S1
     # instead: two archive files, each downloaded by the read-back; the read-back reads one note fewer and
-    # one file more, one by one (2 tokens each)
-    assert plain.tokens - archived.tokens == saved - 2 * COST["file"] - 2 * ARCHIVE_DOWNLOAD_COST
+    # two files more, one by one (2 tokens each)
+    assert plain.tokens - archived.tokens == saved - 2 * COST["file"] - 2 * ARCHIVE_DOWNLOAD_COST + 2 - 2 * 2
     doc = scope_document(profile, mapping, reserve=0.0, archive=scope)
     assert "## Archive" in doc and "**1 work orders** closed before **2026-01-01**" in doc
     assert "| account:A1 | 1 | WO-1 |" in doc
     assert "archives of the 1 work orders closed before 2026-01-01" in doc
+    assert "their 1 attachments are listed in the archive and each one's file is uploaded" in doc

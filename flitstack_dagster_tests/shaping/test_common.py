@@ -3,8 +3,15 @@ import json
 import polars as pl
 
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
+from flitstack_dagster.novo.ids import sid
 from flitstack_dagster.shaping.common import (
-    OUTPUT_SCHEMA, finish, html_text, map_values, mapped_extras, payload_json, sid, target_name,
+    OUTPUT_SCHEMA,
+    finish,
+    html_text,
+    map_values,
+    mapped_extras,
+    payload_json,
+    target_name,
 )
 
 

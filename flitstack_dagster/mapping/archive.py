@@ -1,0 +1,266 @@
+"""What the archive cutoff archives, decided before shaping so the scope document, `flitstack calendar`
+and the ETA count what shaping will take out: the work orders closed before the approved mapping's
+`archive_before` (per organization), every row that goes with them, and the archive files' bodies
+(one CSV and one readable HTML per organization, split by work order into parts when over the file
+size limit). Shaping (shaping/archive.py) writes and lists these same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+import sys
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from flitstack_dagster.core import duck
+from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.core.safe_text import csv_row, html_text
+from flitstack_dagster.core.settings import Paths
+from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.mapping.profile import SIZE_BANDS
+from flitstack_dagster.mapping.scope import ArchiveScope
+from flitstack_dagster.novo.columns import BY_ENTITY, snake
+from flitstack_dagster.novo.ids import in_set, sid, source_ids
+from flitstack_dagster.staging.frames import StagedInputs, local_date, read_staged, staged_schema
+
+# the rows that travel with their work order into the archive, in the order the archive shows them
+CHILDREN = ("status_log", "labor", "parts_used", "notes", "attachments")
+ENTITIES = ("work_orders", *CHILDREN)
+FIXED = ["Archived record", "Source ID", "Source file", "Source row"]
+
+def closed_before(cutoff: date, tz: str) -> pl.Expr:
+    return pl.col("date_completed").is_not_null() & (local_date(pl.col("date_completed"), tz) < cutoff)
+
+
+def archive_org(org_ids: pl.Series) -> pl.Expr:
+    """The organization a work order's archive goes to: its account's, else its asset's, when migrated."""
+    acc, ast = sid("account", "account_id"), sid("asset", "asset_id")
+    return pl.when(in_set(acc, org_ids)).then(acc).when(in_set(ast, org_ids)).then(ast).otherwise(None)
+
+
+def of_work_orders(entity: str, df: pl.DataFrame, wos: pl.Series) -> pl.Expr:
+    """The rows of `entity` that belong to one of `wos` (never null: a row without a work order is not)."""
+    if entity == "attachments":
+        mine = (pl.col("parent_type") == "Work Order") & pl.col("parent_id").is_in(wos.implode())
+    else:
+        mine = pl.col("wo_number").is_in(wos.implode())
+    return mine.fill_null(False)
+
+
+def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz: str
+              ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The work orders the cutoff archives (with `_archive_org`), and every staged row that goes with
+    them, per entity (empty when there is no cutoff)."""
+    cutoff = mapping.archive_before
+    archived = closed_before(cutoff, tz) & pl.col("_archive_org").is_not_null() if cutoff else pl.lit(False)
+    wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(archived)
+    wos = wo["wo_number"]
+    taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
+    return wo, {"work_orders": wo.drop("_archive_org"), **taken}
+
+
+
+Part = tuple[list[str], dict[str, bytes]]  # the work orders of one part of an archive, and its files' bodies
+
+
+def archive_parts(wo: pl.DataFrame, taken: dict[str, pl.DataFrame], mapping: Mapping,
+                  labels: dict[str, str]) -> dict[str, list[Part]]:
+    """Per organization, its archive in parts: one part unless a file would be over the mapping's file
+    size limit, then halved by work order until every file fits (a work order is never split)."""
+    wo = wo.sort("wo_number")
+    org_of = wo.select(pl.col("wo_number").alias("_wo"), "_archive_org")
+    per_org = {e: _per_org(e, taken[e], org_of) for e in CHILDREN}
+    title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
+    out: dict[str, list[Part]] = {}
+    for (org,), group in wo.group_by("_archive_org", maintain_order=True):
+        frames = {"work_orders": group.drop("_archive_org"),
+                  **{e: per_org[e].get(org, taken[e].clear()) for e in CHILDREN}}
+
+        def build(numbers: list[str], frames=frames, org=org) -> Part:
+            mine = {e: f.filter(of_work_orders(e, f, pl.Series(numbers, dtype=pl.String))) for e, f in frames.items()}
+            return numbers, {"csv": archive_csv(mine, labels).encode("utf-8"),
+                             "html": archive_html(mine, title, org, labels).encode("utf-8")}
+
+        out[org] = _fitting(group["wo_number"].to_list(), build, mapping.options.max_file_bytes)
+    return out
+
+
+def _per_org(entity: str, rows: pl.DataFrame, org_of: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """`rows` of `entity` split by the organization of their work order (`org_of`: _wo -> _archive_org)."""
+    wo = pl.col("parent_id") if entity == "attachments" else pl.col("wo_number")
+    joined = rows.with_columns(wo.alias("_wo")).join(org_of, on="_wo", how="inner", maintain_order="left")
+    return {k[0]: g.drop("_wo", "_archive_org") for k, g in joined.partition_by("_archive_org", as_dict=True).items()}
+
+
+def _fitting(numbers: list[str], build, limit: int) -> list[Part]:
+    part = build(numbers)
+    if len(numbers) == 1 or max(len(b) for b in part[1].values()) <= limit:
+        return [part]
+    half = len(numbers) // 2
+    return _fitting(numbers[:half], build, limit) + _fitting(numbers[half:], build, limit)
+
+
+def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str) -> ArchiveScope | None:
+    """What the cutoff will archive, for the scope document, before shaping: every staged account and
+    asset is taken as an organization that migrates; the archives are built (not written) to count
+    their parts."""
+    if mapping.archive_before is None:
+        return None
+    org_ids = pl.concat([inputs.accounts.select(sid("account", "account_id"))[:, 0],
+                         inputs.assets.select(sid("asset", "asset_id"))[:, 0]])
+    wo, taken = archived_rows(inputs, mapping, org_ids, tz)
+    by_org = {org: g.sort("wo_number")["wo_number"].to_list()
+              for (org,), g in wo.sort("_archive_org").group_by("_archive_org", maintain_order=True)}
+    notes = taken["notes"]["entry_type"].fill_null("").value_counts()
+    history = pl.concat([taken["status_log"]["wo_number"], taken["parts_used"]["wo_number"]]).n_unique()
+    limit = mapping.options.description_field_max
+    return ArchiveScope(
+        cutoff=mapping.archive_before, by_org=by_org, rows={e: taken[e].height for e in ENTITIES},
+        files=sum(2 * len(p) for p in archive_parts(wo, taken, mapping,
+                                                    udf_labels(inputs.user_defined_fields)).values()),
+        note_entry_types={t: int(n) for t, n in notes.iter_rows()},
+        attachments_by_size=_bands(taken["attachments"]["size"]), with_history=history,
+        long_descriptions=taken["work_orders"].filter(pl.col("description").str.len_chars() > limit).height)
+
+
+def _bands(sizes: pl.Series) -> dict[str, int]:
+    """Attachments per size band, as the source profile counts them."""
+    out: dict[str, int] = {}
+    for size in sizes.to_list():
+        band = "unknown" if size is None else next((b for b, lim in SIZE_BANDS if lim is None or size < lim))
+        out[band] = out.get(band, 0) + 1
+    return out
+
+
+def read_archive_scope(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Mapping) -> ArchiveScope | None:
+    """`archive_scope` of one run's staged rows (None without a cutoff)."""
+    if mapping.archive_before is None:
+        return None
+    tz = con.execute("SELECT timezone FROM raw.bundles WHERE _run_key = ?", [run_key]).fetchall()
+    return archive_scope(read_staged(con, run_key), mapping, tz[0][0] if tz else "UTC")
+
+
+
+# -- the archive's columns and cells -----------------------------------------------------------------
+
+
+def udf_labels(udfs: pl.DataFrame) -> dict[str, str]:
+    """Staged UDF column -> its header in the export (`udf_ward` -> `UDF: Ward`)."""
+    return {snake(c): c for c in udfs["column"].drop_nulls().to_list()}
+
+
+def columns(entity: str, df: pl.DataFrame, labels: dict[str, str]) -> list[tuple[str, str]]:
+    """(label, staged column) of every column of `entity`'s rows: the standard ones, then its UDFs
+    (`labels`: their headers in the export)."""
+    std = [(c.label, c.name) for c in BY_ENTITY[entity].columns]
+    known = set(staged_schema(entity))
+    return std + [(labels.get(c, c), c) for c in df.columns if c not in known and not c.startswith("_")]
+
+
+def cell(value: Any) -> str:
+    """A value as the archive shows it: timestamps in UTC, lists joined, yes/no; empty stays empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return "; ".join(cell(v) for v in value)
+    return str(value)
+
+
+def _records(entity: str, df: pl.DataFrame, labels: dict[str, str]) -> list[tuple[str, int, dict[str, str]]]:
+    """(source id, source row, {label: shown value}) of each row."""
+    cols = columns(entity, df, labels)
+    ids = df.select(source_ids(entity, df).alias("s"))["s"].to_list()
+    return [(s, r["_row_number"], {label: cell(r.get(name)) for label, name in cols})
+            for s, r in zip(ids, df.iter_rows(named=True))]
+
+
+def archive_csv(frames: dict[str, pl.DataFrame], labels: dict[str, str]) -> str:
+    """One CSV row per archived source row; the header is the union of every entity's column labels."""
+    header = list(FIXED)
+    for e in ENTITIES:
+        header += [label for label, _ in columns(e, frames[e], labels) if label not in header]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(csv_row(header))
+    for e in ENTITIES:
+        for s, row_number, values in _records(e, frames[e], labels):
+            fixed = {"Archived record": BY_ENTITY[e].label, "Source ID": s, "Source file": BY_ENTITY[e].file,
+                     "Source row": str(row_number)}
+            w.writerow(csv_row({**values, **fixed}.get(h, "") for h in header))
+    return buf.getvalue()
+
+
+def _h(value: Any) -> str:
+    """Source text escaped for HTML, never cut (an archive keeps every character it can show)."""
+    return html_text(value, limit=sys.maxsize)
+
+
+def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str, labels: dict[str, str]) -> str:
+    """The archive readable: one section per work order, its columns, then a table per kind of row."""
+    wos = frames["work_orders"]
+    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>{_h(title)} · {_h(org)}</title>",
+           "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:.5em 0}"
+           "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;"
+           "white-space:pre-wrap}</style>",
+           "</head><body>", f"<h1>{_h(title)}</h1>",
+           f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows.</p>"]
+    for s, row_number, values in _records("work_orders", wos, labels):
+        number = values["WO Number"]
+        out += [f'<h2 id="{_h(s)}">{_h(s)} · {_h(values["Title"])}</h2>',
+                f"<p>work_orders.csv row {row_number}</p>", "<table>"]
+        out += [f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in values.items()]
+        out.append("</table>")
+        for e in CHILDREN:
+            mine = frames[e].filter(of_work_orders(e, frames[e], pl.Series([number], dtype=pl.String)))
+            if mine.height:
+                out += _child_table(e, mine, labels)
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _child_table(entity: str, df: pl.DataFrame, udfs: dict[str, str]) -> list[str]:
+    labels = [label for label, _ in columns(entity, df, udfs)]
+    out = [f"<h3>{_h(BY_ENTITY[entity].label)} ({df.height})</h3>", "<table>",
+           "<tr>" + "".join(f"<th>{_h(x)}</th>" for x in ["Source ID", "Source row", *labels]) + "</tr>"]
+    for s, row_number, values in _records(entity, df, udfs):
+        out.append("<tr>" + "".join(f"<td>{_h(x)}</td>" for x in [s, row_number, *values.values()]) + "</tr>")
+    return [*out, "</table>"]
+
+
+def listed_work_orders(fmt: str, text: str) -> set[str]:
+    """The source ids of the work orders a downloaded archive lists (what the read-back looks for)."""
+    if fmt == "html":
+        return {html.unescape(s) for s in re.findall(r'<h2 id="([^"]*)">', text)}
+    rows = csv.DictReader(io.StringIO(text))
+    return {r["Source ID"] for r in rows if r.get("Archived record") == BY_ENTITY["work_orders"].label}
+
+
+
+def run_archive_scope(paths: Paths, run_key: str, mapping: Mapping,
+                      con: duckdb.DuckDBPyConnection | None = None) -> ArchiveScope | None:
+    """What the cutoff archives in a run's staged rows: the one count the scope document, `flitstack
+    calendar` and the ETA share (None without a cutoff). Without `con` it opens the project's DuckDB
+    read-only."""
+    if mapping.archive_before is None:
+        return None
+    if con is not None:
+        return read_archive_scope(con, run_key, mapping)
+    try:
+        own = duck.connect(paths.duckdb, read_only=True)
+    except duckdb.Error:
+        raise UserError(f"the archive cutoff's work orders cannot be counted now: {paths.duckdb} is in use by a "
+                        "running step; try again when it has finished.") from None
+    with own:
+        return read_archive_scope(own, run_key, mapping)
