@@ -169,7 +169,12 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         assert f"**{len(before)} work orders** closed before **{cutoff.isoformat()}**" in section
         assert all(wo in section for wo in before) and not any(wo in section for wo in rest)
         assert "archives of the" in doc.split("## API requests", 1)[1]
-        assert "their 1 attachments are listed in the archive and each one's file is uploaded" in section
+        with duck.connect(m.paths.duckdb, read_only=True) as con:
+            on_archived = con.execute("SELECT count(*) FROM staging.stg_attachments WHERE _run_key = ? AND parent_type = "
+                                      "'Work Order' AND list_contains(?, parent_id)", [m.run_key, sorted(before)]
+                                      ).fetchone()[0]
+        assert on_archived >= 1
+        assert f"their {on_archived} attachments are listed in the archive and each one's file is uploaded" in section
         # `flitstack calendar` shows the scope document's calendar: the same tokens and days, archive counted
         monkeypatch.setenv("FLITSTACK_DATA_DIR", str(m.paths.root))
         capsys.readouterr()
