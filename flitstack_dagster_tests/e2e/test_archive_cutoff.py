@@ -18,6 +18,7 @@ import pytest
 from flitstack_dagster.cli import main as cli_main
 from flitstack_dagster.core import duck
 from flitstack_dagster.loading.marker import marked_file_name
+from flitstack_dagster.mapping.eta import eta_text
 from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS
 from flitstack_dagster.pipedrive.client import PipedriveClient
 from flitstack_dagster.shaping.archive import archive_id
@@ -179,8 +180,12 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         monkeypatch.setenv("FLITSTACK_DATA_DIR", str(m.paths.root))
         capsys.readouterr()
         assert cli_main(["calendar", m.run_key]) == 0
-        assert _calendar_rows(capsys.readouterr().out.splitlines(), r"\s{2,}") == _calendar_rows(
-            doc.split("## Calendar", 1)[1].splitlines(), r"\s*\|\s*")
+        shown = _calendar_rows(capsys.readouterr().out.splitlines(), r"\s{2,}")
+        assert shown == _calendar_rows(doc.split("## Calendar", 1)[1].splitlines(), r"\s*\|\s*")
+        # and the ETA prices the whole bundle with the same archive
+        eta = eta_text(m.paths, m.run_key, {})
+        plan = re.search(r"\(record plan (\w+)", eta).group(1)
+        assert f"about {next(t for rp, _, t, _ in shown if rp == plan)} tokens left" in eta
 
         # rollback deletes the archive files with every other record of the run
         from flitstack_dagster.definitions import build_definitions
