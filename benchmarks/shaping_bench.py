@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flitstack_dagster.mapping.model import Mapping  # noqa: E402
 from flitstack_dagster.shaping import checks, sample  # noqa: E402
 from flitstack_dagster.shaping.common import Owners, ShapeContext  # noqa: E402
-from flitstack_dagster.shaping.inputs import StagedInputs  # noqa: E402
+from flitstack_dagster.staging.frames import StagedInputs  # noqa: E402
 from flitstack_dagster.shaping.run import shape_all  # noqa: E402
 
 STATUSES = ["New", "Open", "Scheduled", "In Progress", "On Hold", "Reassigned", "Completed", "Closed", "Cancelled"]

@@ -15,7 +15,7 @@ import polars as pl
 
 from flitstack_dagster.novo.ids import source_ids
 from flitstack_dagster.shaping.common import ShapeContext
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.tally import OutputTally
 
 # one row per staged row (10 M at a million work orders): the few-valued columns are categorical

@@ -36,7 +36,7 @@ from flitstack_dagster.mapping.archive import (CHILDREN, ENTITIES, archive_parts
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.ids import source_ids
 from flitstack_dagster.shaping.common import FILES_SCHEMA, ShapeContext, Shaped
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 
 __all__ = ["ARCHIVE_KIND", "Archive", "archive_id", "listed_work_orders", "split_archive"]
 

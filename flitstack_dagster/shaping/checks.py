@@ -19,7 +19,7 @@ import polars as pl
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.columns import snake
 from flitstack_dagster.shaping.deals import effective_status_map
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.tally import OutputTally, tally_of
 
 Severity = Literal["ERROR", "WARN"]

@@ -21,7 +21,7 @@ from flitstack_dagster.novo.bundle import resolve_inside
 from flitstack_dagster.novo.runs import bundle_root, get_run, mode_of
 from flitstack_dagster.shaping.checks import CheckResult, check_values_mapped, run_checks
 from flitstack_dagster.shaping.common import Owners, ShapeContext
-from flitstack_dagster.shaping.inputs import read_staged
+from flitstack_dagster.staging.frames import read_staged
 from flitstack_dagster.shaping.run import ShapedRun, shape_all
 from flitstack_dagster.shaping.sample import select_sample
 

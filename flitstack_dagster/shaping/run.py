@@ -29,7 +29,7 @@ from flitstack_dagster.shaping.common import (
 )
 from flitstack_dagster.shaping.deals import description_notes, shape_deals
 from flitstack_dagster.shaping.files import shape_files
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.notes import note_parts
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy, shape_org_relationships
 from flitstack_dagster.shaping.organizations import shape_organizations

@@ -20,7 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from flitstack_dagster.shaping.activities import recurrence_style
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy
 
 

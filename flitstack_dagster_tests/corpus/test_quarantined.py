@@ -20,7 +20,7 @@ from flitstack_dagster.mapping.model import Mapping, MappingOptions
 from flitstack_dagster.novo.bundle import resolve_inside
 from flitstack_dagster.shaping.common import ShapeContext
 from flitstack_dagster.shaping.files import shape_files
-from flitstack_dagster.shaping.inputs import read_staged
+from flitstack_dagster.staging.frames import read_staged
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy
 from flitstack_dagster_tests.corpus.kit import (
     RUN,

@@ -16,7 +16,7 @@ from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.shaping.common import Owners, ShapeContext
-from flitstack_dagster.shaping.inputs import read_staged
+from flitstack_dagster.staging.frames import read_staged
 from flitstack_dagster.shaping.run import shape_all
 from flitstack_dagster_tests.reliability import kit
 

@@ -12,7 +12,7 @@ from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.value_proposals import CONFIDENT
 from flitstack_dagster.mapping.yamlio import decisions_needed, load_mapping, needs_decision, write_mapping, write_proposal
 from flitstack_dagster.shaping.checks import unmapped_values
-from flitstack_dagster.shaping.inputs import read_staged
+from flitstack_dagster.staging.frames import read_staged
 from flitstack_dagster_tests.reliability import kit
 
 pytestmark = pytest.mark.slow

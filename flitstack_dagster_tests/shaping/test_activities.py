@@ -4,7 +4,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.shaping.activities import shape_activities
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 
 from .conftest import payloads, utc
 

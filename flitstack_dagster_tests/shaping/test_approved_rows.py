@@ -11,7 +11,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.profile import SourceProfile
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.shaping.activities import shape_activities
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.notes import shape_log_notes
 
 from .conftest import payloads, utc

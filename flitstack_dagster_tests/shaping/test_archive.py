@@ -19,7 +19,7 @@ from flitstack_dagster.mapping.scope import ARCHIVE_DOWNLOAD_COST, COST, estimat
 from flitstack_dagster.shaping import checks
 from flitstack_dagster.mapping.archive import archive_scope, listed_work_orders
 from flitstack_dagster.shaping.archive import archive_id
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.run import shape_all
 
 from .conftest import utc

@@ -3,7 +3,7 @@ import pytest
 
 from flitstack_dagster.mapping.model import Mapping, MappingOptions, StatusTarget
 from flitstack_dagster.shaping.deals import description_notes, shape_deals, work_order_costs
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 
 from .conftest import payloads, utc
 

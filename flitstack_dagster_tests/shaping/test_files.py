@@ -5,7 +5,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping, MappingOptions
 from flitstack_dagster.shaping.files import default_resolver, path_is_safe, shape_files
-from flitstack_dagster.shaping.inputs import normalise
+from flitstack_dagster.staging.frames import normalise
 
 MB = 1024 * 1024
 

@@ -2,7 +2,7 @@ from datetime import date
 
 import polars as pl
 
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.notes import shape_notes
 
 from .conftest import payloads, utc

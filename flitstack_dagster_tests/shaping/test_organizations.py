@@ -4,7 +4,7 @@ import polars as pl
 
 from flitstack_dagster.mapping.model import FieldMapping, Mapping
 from flitstack_dagster.shaping.common import PLACEHOLDER_ID
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.org_relationships import asset_hierarchy
 from flitstack_dagster.shaping.organizations import shape_organizations
 

@@ -1,7 +1,7 @@
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.persons import shape_persons
 
 from .conftest import payloads

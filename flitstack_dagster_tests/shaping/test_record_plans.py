@@ -9,7 +9,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.provision import PLAN_FIELDS, field_needs
 from flitstack_dagster.pipedrive.limits import LONG_TEXT_MAX_CHARS
 from flitstack_dagster.shaping import checks, folding
-from flitstack_dagster.shaping.inputs import StagedInputs
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.run import shape_all
 
 from .conftest import payloads, utc

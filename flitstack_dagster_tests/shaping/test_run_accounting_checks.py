@@ -9,7 +9,7 @@ import pytest
 from flitstack_dagster.mapping.model import Mapping, StatusTarget
 from flitstack_dagster.shaping import checks
 from flitstack_dagster.shaping.accounting import summary
-from flitstack_dagster.shaping.inputs import StagedInputs, read_staged
+from flitstack_dagster.staging.frames import StagedInputs, read_staged
 from flitstack_dagster.shaping.run import OUTPUTS, shape_all
 from flitstack_dagster.shaping.sample import select_sample
 
