@@ -114,6 +114,8 @@ class ShapeContext:
     hash_on_save: bool = False
     # a delta's record plan: the lines already loaded for work orders (folding.prior_lines), else None
     prior_lines: pl.DataFrame | None = field(default=None, compare=False, hash=False)
+    # a delta's record plan with deal fields: the deals last sent for the work orders it touches (OUTPUT_SCHEMA)
+    prior_deals: pl.DataFrame | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.exported_at.tzinfo is None:
