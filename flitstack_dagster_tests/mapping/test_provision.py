@@ -114,3 +114,19 @@ def test_type_conflict_refused(sandbox, source):
     with pytest.raises(UserError, match="Novo_Priority__c.*varchar in Pipedrive but the mapping needs enum"):
         provision_schema(c, m, source)
     assert _creates(s) == before
+
+
+@pytest.mark.parametrize("record_plan, types", [
+    ("complete", ["Work Order Labor", "Work Order Parts"]),
+    ("balanced", ["Work Order Labor"]),  # parts lines are timeline lines
+    ("compact", []),  # labor and parts lines are deal fields: no activity type of theirs
+])
+def test_provision_creates_only_the_activity_types_the_record_plan_uses(sandbox, source, record_plan, types):
+    s, c = sandbox
+    m = propose_mapping(profile_source(source, "full-1"), audit_account(c)).model_copy(update={"record_plan": record_plan})
+    before = _creates(s)["addActivityType"]
+    r = provision_schema(c, m, source)
+    assert r.created_activity_types == types
+    assert _creates(s)["addActivityType"] - before == len(types)
+    named = {n for (n,) in source.execute("SELECT name FROM meta.pipeline_registry WHERE kind = 'activity_type'").fetchall()}
+    assert named.isdisjoint({"Work Order Labor", "Work Order Parts"} - set(types))
