@@ -6,6 +6,7 @@ from __future__ import annotations
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.core.plans import find_plan
 from flitstack_dagster.core.settings import Paths
+from flitstack_dagster.loading.ledger import Ledger
 
 # the scope's estimate names an entity by what it is; the loader by its registry name
 ESTIMATE_NAME = {"org_relationship": "relationship"}
@@ -19,6 +20,52 @@ def tokens_left(by_entity: dict[str, tuple[int, int]], per_entity: dict[str, dic
         if est and est["records"]:
             left += (total - done) * est["tokens"] / est["records"]
     return round(left)
+
+
+def step_rates(per_entity: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Load step (`loaded_deals`) -> the estimate's tokens per record of its entity."""
+    from flitstack_dagster.entities import ENTITIES
+
+    out = {}
+    for e in ENTITIES:
+        est = per_entity.get(ESTIMATE_NAME.get(e.name, e.name))
+        if est and est["records"]:
+            out[e.load_asset] = est["tokens"] / est["records"]
+    return out
+
+
+def spend_vs_plan(steps, rates: dict[str, float]) -> str | None:
+    """`tokens 12,400 of ~24,800 estimated (+1.2% vs plan)`: what the loads in `steps` (ledger progress)
+    spent against what the chosen plan's estimate expected for the records they did, and in all."""
+    mine = [p for p in steps if p.step in rates]
+    if not mine:
+        return None
+    spent = sum(p.tokens for p in mine)
+    expected = sum(p.done * rates[p.step] for p in mine)
+    total = round(sum(p.total * rates[p.step] for p in mine))
+    off = f" ({(spent - expected) / expected:+.1%} vs plan)" if expected else ""
+    return f"tokens {spent:,} of ~{total:,} estimated{off}"
+
+
+def plan_rates(paths: Paths, run_key: str) -> dict[str, float]:
+    """step_rates of the approved record plan's estimate for the run ({} until it is profiled and approved)."""
+    from flitstack_dagster.mapping import store
+    from flitstack_dagster.mapping.scope import RECORD_PLAN_COSTS, run_calendar
+
+    try:
+        profile = store.load_profile(paths, run_key)
+    except UserError:
+        return {}
+    mapping = store.load_approved(paths)
+    if mapping is None:
+        return {}
+    try:
+        audit = store.load_audit(paths, run_key)
+    except UserError:
+        audit = None
+    cost = next((rp for rp in RECORD_PLAN_COSTS if rp.name == mapping.record_plan), RECORD_PLAN_COSTS[0])
+    return step_rates(cost.estimate(profile, mapping, audit, reserve=run_calendar(profile, mapping, audit).reserve)
+                      .by_entity())
 
 
 def eta_text(paths: Paths, run_key: str, by_entity: dict[str, tuple[int, int]]) -> str:
@@ -45,13 +92,16 @@ def eta_text(paths: Paths, run_key: str, by_entity: dict[str, tuple[int, int]]) 
     plan = find_plan(cal.plan)
     if plan is None:
         return f"ETA: about {left:,} tokens left; the account's plan is unknown (set PIPEDRIVE_PLAN)"
+    spend = spend_vs_plan(Ledger.in_folder(paths.root).progress(run_key), step_rates(estimate.by_entity())) \
+        if approved else None
+    spent = f"; loads so far: {spend}" if spend else ""
     if left <= 0:
-        return "ETA: every shaped record is done"
+        return f"ETA: every shaped record is done{spent}"
     days = days_needed(left, plan, cal.seats, cal.reserve)
     whole = "" if by_entity else " for the whole bundle (not shaped yet)"
     return (f"ETA: {days} day{'s' if days != 1 else ''} of token budget{whole} — about {left:,} tokens left "
             f"(record plan {cost.name}{'' if approved else ', proposed'}) at {usable_daily(plan, cal.seats, cal.reserve):,} "
-            f"usable a day ({plan.label}, {cal.seats} seats, {cal.reserve:.0%} reserve)")
+            f"usable a day ({plan.label}, {cal.seats} seats, {cal.reserve:.0%} reserve){spent}")
 
 
-__all__ = ["eta_text", "tokens_left"]
+__all__ = ["eta_text", "plan_rates", "spend_vs_plan", "step_rates", "tokens_left"]
