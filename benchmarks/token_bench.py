@@ -12,9 +12,14 @@ organizations, persons, relationships, deals, activities, notes, files, verifica
 each step client's usage table (its own per-operation count of requests and tokens), and checked
 against the sandbox's count.
 
+Then a 1% delta of the same bundle (the generator's delta mode, `--delta-share 0.01`: that share of
+work orders changed or new, deletions alike) is migrated into the same sandbox after the full load,
+as a `delta` run, and its spend is counted the same way.
+
 Printed per plan: tokens and requests per work order, the scope document's estimate beside the
-measured tokens (and its error), whether the read-back was clean, and the days 100,000 work orders
-need on Professional × 5 seats keeping a 20% reserve, at the measured tokens per work order.
+measured tokens (and its error), whether the read-back was clean, the days 100,000 work orders
+need on Professional × 5 seats keeping a 20% reserve, at the measured tokens per work order, and
+the delta's tokens as a share of the full load's (target: at most 1.5%).
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ CITY_PLAN, CITY_SEATS, CITY_RESERVE = "professional", 5, 0.20
 SANDBOX_PLAN, SANDBOX_SEATS = "ultimate", 5  # the fastest burst limit: tokens do not depend on it
 TARGETS = {"compact": 18.0, "balanced": 40.0}
 ESTIMATE_TOLERANCE = 0.02
+DELTA_SHARE = 0.01  # of the work orders: changed or new
+DELTA_TARGET = 0.015  # of the full load's tokens
 
 
 class _Spend:
@@ -100,6 +107,21 @@ def generate(bundle: Path, work_orders: int) -> None:
         sys.stdout = old
 
 
+def generate_delta(bundle: Path, delta: Path) -> None:
+    from flitstack_dagster.cli import main as cli_main
+
+    if (delta / "manifest.json").exists():
+        return
+    quiet, old = open(os.devnull, "w"), sys.stdout
+    sys.stdout = quiet
+    try:
+        if cli_main(["generate", "--delta-from", str(bundle), "--delta-share", str(DELTA_SHARE), "--seed", "8",
+                     "--out", str(delta), "--no-mess-log"]):
+            raise RuntimeError("generating the delta bundle failed")
+    finally:
+        sys.stdout = old
+
+
 def approve_with_plan(paths: Paths, record_plan: str) -> None:
     """The demo's approval, with the record plan chosen; the sample gate waived (one full run is measured)."""
     from flitstack_dagster.mapping.approval import APPROVED_WHAT, waive_sample_verification
@@ -114,8 +136,31 @@ def approve_with_plan(paths: Paths, record_plan: str) -> None:
     waive_sample_verification(approved_path(paths))
 
 
-def migrate_under(record_plan: str, bundle: Path, data: Path) -> dict[str, Any]:
-    """One full migration of `bundle` under `record_plan` into a fresh sandbox: what it spent."""
+def load_delta(job, instance, paths: Paths, delta: Path) -> dict[str, Any]:
+    """The delta bundle migrated as a `delta` run after the full load: what it spent."""
+    from flitstack_dagster.defs.partitions import migration_runs
+    from flitstack_dagster.novo.runs import add_run
+
+    SPEND.ops.clear()
+    with duck.connect(paths.duckdb) as con:
+        run_key = add_run(con, delta, "delta", paths.work).run_key
+    instance.add_dynamic_partitions(migration_runs.name, [run_key])
+    t0 = time.monotonic()
+    result = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False)
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    requests, tokens = SPEND.totals()
+    with duck.connect(paths.duckdb, read_only=True) as con:
+        work_orders = con.execute("SELECT count(*) FROM staging.stg_work_orders WHERE _run_key = ?",
+                                  [run_key]).fetchone()[0]
+    return {"run_key": run_key, "success": result.success, "seconds": round(time.monotonic() - t0, 1),
+            "work_orders": work_orders, "requests": requests, "tokens": tokens,
+            "clean": bool(checks.get("no_unexplained_mismatches")) and bool(checks.get("every_record_once")),
+            "checks": checks, "operations": dict(sorted(SPEND.ops.items()))}
+
+
+def migrate_under(record_plan: str, bundle: Path, data: Path, delta: Path | None = None) -> dict[str, Any]:
+    """One full migration of `bundle` under `record_plan` into a fresh sandbox, then (`delta`) the delta
+    bundle into the same account: what each spent."""
     from flitstack_dagster.definitions import build_definitions
     from flitstack_dagster.defs.partitions import migration_runs
     from flitstack_dagster.mapping import store as mapping_store
@@ -140,9 +185,11 @@ def migrate_under(record_plan: str, bundle: Path, data: Path) -> dict[str, Any]:
         second = job.execute_in_process(partition_key=run_key, instance=instance, raise_on_error=False,
                                         asset_selection=rest)
         server = sb.usage()
-    seconds = time.monotonic() - t0
-    checks = {c.check_name: c.passed for c in second.get_asset_check_evaluations()}
-    requests, tokens = SPEND.totals()
+        seconds = time.monotonic() - t0
+        checks = {c.check_name: c.passed for c in second.get_asset_check_evaluations()}
+        requests, tokens = SPEND.totals()
+        operations = dict(sorted(SPEND.ops.items()))
+        delta_run = load_delta(job, instance, paths, delta) if delta is not None and second.success else None
     profile = mapping_store.load_profile(paths, run_key)
     audit = mapping_store.load_audit(paths, run_key)
     mapping = mapping_store.require_approved(paths)
@@ -159,7 +206,7 @@ def migrate_under(record_plan: str, bundle: Path, data: Path) -> dict[str, Any]:
         "server_tokens": server_tokens, "estimate_tokens": est.tokens, "estimate_requests": est.requests,
         "estimate_rows": [r.model_dump() for r in est.rows],
         "clean": bool(checks.get("no_unexplained_mismatches")) and bool(checks.get("every_record_once")),
-        "checks": checks, "operations": dict(sorted(SPEND.ops.items())),
+        "checks": checks, "operations": operations, "delta": delta_run,
     }
 
 
@@ -184,23 +231,46 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
     r["target_per_wo"] = target
     r["meets_target"] = None if target is None else r["tokens_per_wo"] <= target
     r["estimate_within_2pct"] = r["estimate_error"] is not None and abs(r["estimate_error"]) <= ESTIMATE_TOLERANCE
+    if r.get("delta"):
+        d = r["delta"]
+        d["share_of_full"] = round(d["tokens"] / r["tokens"], 4) if r["tokens"] else None
+        d["meets_target"] = d["share_of_full"] is not None and d["share_of_full"] <= DELTA_TARGET
+        # a delta's reads (audit, provisioning check, read-back lists) barely grow with the bundle, its writes
+        # do: the city's share keeps the reads as measured and scales the writes and the full load
+        d["read_tokens"] = sum(u["tokens"] for op, u in d["operations"].items() if op.startswith("GET "))
+        scale = CITY_WORK_ORDERS / n
+        d["city_share"] = round((d["read_tokens"] + (d["tokens"] - d["read_tokens"]) * scale) / (r["tokens"] * scale), 4) \
+            if r["tokens"] else None
     return r
+
+
+def _delta_cells(r: dict[str, Any]) -> str:
+    d = r.get("delta")
+    if not d:
+        return f"{'-':>9} {'-':>7}"
+    mark = "" if d["success"] and d["clean"] else " NOT CLEAN"
+    return f"{d['tokens']:>9,} {d['share_of_full']:>7.2%} {d['read_tokens']:>9,} {d['city_share']:>9.2%}{mark}"
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print(f"{'plan':<10} {'WOs':>5} {'tokens':>8} {'tok/WO':>7} {'req/WO':>7} {'estimate':>9} {'est/WO':>7} "
-          f"{'error':>7} {'clean':>5} {'target':>7} {'days 100k':>10}")
+          f"{'error':>7} {'clean':>5} {'target':>7} {'days 100k':>10} {'delta tok':>9} {'delta %':>7} {'of: reads':>9} {'city %':>9}")
     for r in results:
         target = "-" if r["target_per_wo"] is None else f"≤{r['target_per_wo']:g}"
         print(f"{r['record_plan']:<10} {r['work_orders']:>5} {r['tokens']:>8,} {r['tokens_per_wo']:>7.2f} "
               f"{r['requests_per_wo']:>7.2f} {r['estimate_tokens']:>9,} {r['estimate_per_wo']:>7.2f} "
               f"{r['estimate_error']:>+7.2%} {'yes' if r['clean'] else 'NO':>5} {target:>7} "
-              f"{r['city']['days']:>4} ({r['city']['days_exact']:.2f})")
+              f"{r['city']['days']:>4} ({r['city']['days_exact']:.2f}) {_delta_cells(r)}")
     c = results[0]["city"] if results else None
     if c:
         print(f"days for {CITY_WORK_ORDERS:,} work orders on {c['plan']} × {c['seats']} seats "
               f"(multiplier {c['multiplier']}: {c['daily_budget']:,} tokens a day, {c['usable_daily']:,} usable with "
               f"a {c['reserve']:.0%} reserve), at the measured tokens per work order")
+    d = next((r["delta"] for r in results if r.get("delta")), None)
+    if d:
+        print(f"delta: a {DELTA_SHARE:.0%} delta ({d['work_orders']:,} work orders) loaded after the full load; "
+              f"delta % = its tokens / the full load's (target ≤ {DELTA_TARGET:.1%}); city % = the same at "
+              f"{CITY_WORK_ORDERS:,} work orders, the delta's reads as measured and its writes scaled")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plans", default=",".join(RECORD_PLANS))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="a folder to keep the bundle and data folders in")
+    ap.add_argument("--no-delta", action="store_true", help="measure the full load only")
     args = ap.parse_args(argv)
     n = 20 if args.quick else args.work_orders
     plans = [p.strip() for p in args.plans.split(",") if p.strip()]
@@ -221,11 +292,17 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep or Path(tmp)
         bundle = work / f"bundle-{n}"
         generate(bundle, n)
+        delta = None if args.no_delta else work / f"delta-{n}"
+        if delta is not None:
+            generate_delta(bundle, delta)
         results = []
         for plan in plans:
-            r = summarise(migrate_under(plan, bundle, work / f"data-{plan}"))
+            r = summarise(migrate_under(plan, bundle, work / f"data-{plan}", delta))
             if not r["success"]:
                 print(f"error: the migrate job did not succeed under {plan}: {r['checks']}")
+                return 1
+            if r["delta"] is not None and not r["delta"]["success"]:
+                print(f"error: the delta's migrate job did not succeed under {plan}: {r['delta']['checks']}")
                 return 1
             results.append(r)
             if args.json:  # after each plan, so a long run keeps what it measured

@@ -169,7 +169,14 @@ def test_a_second_bundle_migrates_into_the_running_sandbox_with_no_dagster_comma
                       re.match(r"  records: ([\d,]+) of ([\d,]+) done \(100%\)", lines[2]).groups())
     assert done == total > 0
     assert f"{spent:,} in all" in lines[3], lines
-    assert lines[4] == "  ETA: every shaped record is done" and lines[5] == "  blocks: nothing"
+    # the loads' spend against what the approved record plan's estimate expected for the records they did
+    eta = re.fullmatch(r"  ETA: every shaped record is done; loads so far: tokens ([\d,]+) of ~([\d,]+) estimated "
+                       r"\(([+-]\d+\.\d)% vs plan\)", lines[4])
+    assert eta, lines
+    loads = [p for p in steps.values() if p.step.startswith("loaded_")]
+    assert int(eta.group(1).replace(",", "")) == sum(p.tokens for p in loads) > 0
+    assert int(eta.group(2).replace(",", "")) > 0 and abs(float(eta.group(3))) < 100
+    assert lines[5] == "  blocks: nothing"
 
 
 def _dagster_runs(env: dict[str, str], run_key: str) -> list:

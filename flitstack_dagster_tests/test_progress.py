@@ -73,3 +73,28 @@ def test_only_reports_made_while_watching_are_shown(tmp_path):
     with ProgressWatcher(ledger, "full-1", out=out, tty=False, every=0.0) as watcher:
         watcher.tick()
     assert out.getvalue() == ""
+
+
+def test_each_load_shows_its_spend_against_the_chosen_plans_estimate(tmp_path):
+    """3 tokens a record spent where the plan expected 2.5: +20%; a step the estimate does not price keeps
+    its plain count; the rates are asked for once, when the first load reports."""
+    ledger, out = Ledger.in_folder(tmp_path), io.StringIO()
+    asked = []
+
+    def rates() -> dict[str, float]:
+        asked.append(1)
+        return {"loaded_deals": 2.5}
+
+    watcher = ProgressWatcher(ledger, "full-1", out=out, tty=False, every=0.0, parts=2, rates=rates)
+    with watcher:
+        _report(ledger, 120)
+        watcher.tick()
+        _report(ledger, 200)
+        watcher.tick()
+        _report(ledger, 10, total=10, step="verified_records")
+    assert [line.strip() for line in out.getvalue().splitlines()] == [
+        "loaded_deals 120/200 (60%), 6.0 records/s, ETA 13 s, tokens 360 of ~500 estimated (+20.0% vs plan)",
+        "loaded_deals 200/200 in 20 s (10.0 records/s), tokens 600 of ~500 estimated (+20.0% vs plan)",
+        "verified_records 10/10 in 20 s (0.5 records/s), 30 tokens",
+    ]
+    assert asked == [1]

@@ -36,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zip", action="store_true", help="also write OUT.zip")
     parser.add_argument("--delta-from", type=Path, default=None, metavar="BUNDLE_DIR",
                         help="write a delta bundle against this full bundle folder")
+    parser.add_argument("--delta-share", type=_rate, default=None, metavar="RATE",
+                        help="with --delta-from: the share of work orders the delta changes or adds, 0..1 "
+                             "(default 0.07); deletions scale alike")
     parser.add_argument("--force", action="store_true", help="replace an existing bundle in --out")
 
 
@@ -43,7 +46,7 @@ def options_from(args: argparse.Namespace) -> GenOptions:
     return GenOptions(out=args.out, work_orders=args.work_orders, seed=args.seed, tenant=args.tenant,
                       exported_at=args.exported_at, timezone=args.timezone, encoding=args.encoding,
                       date_order=args.date_order, mess=args.mess, large_attachments=args.large_attachments,
-                      mess_log=not args.no_mess_log, zip=args.zip, delta_from=args.delta_from, force=args.force)
+                      mess_log=not args.no_mess_log, zip=args.zip, delta_from=args.delta_from, delta_share=args.delta_share, force=args.force)
 
 
 def run(args: argparse.Namespace) -> int:

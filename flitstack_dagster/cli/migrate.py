@@ -64,13 +64,15 @@ def ctrl_c_seen() -> Iterator[list[bool]]:
 def launch(paths: Paths, run_key: str, mode: str, bundle: str, every: float = 10.0, parts: int = 10):
     """The `migrate` job for one run with its loads' progress on the console (when piped, a line per
     `parts`-th of a load at most every `every` s); None when Ctrl-C stopped it."""
+    from flitstack_dagster.mapping.eta import plan_rates
     from flitstack_dagster.cli.progress import ProgressWatcher
     from flitstack_dagster.defs.instance import interrupted, launch_migrate, mark_interrupted
     from flitstack_dagster.loading.ledger import Ledger
 
     since = datetime.now(UTC)
     try:
-        with ctrl_c_seen() as seen, ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every, parts=parts):
+        with ctrl_c_seen() as seen, ProgressWatcher(Ledger.in_folder(paths.root), run_key, every=every, parts=parts,
+                                                           rates=lambda: plan_rates(paths, run_key)):
             result = launch_migrate(paths, run_key, mode, bundle)
     except BaseException as exc:
         if not is_interrupt(exc):

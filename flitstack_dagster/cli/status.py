@@ -235,7 +235,7 @@ def run_line(paths: Paths, r: MigrationRun, records: Records) -> str:
 def eta_line(paths: Paths, run_key: str, records: Records) -> str:
     from flitstack_dagster.mapping.eta import eta_text
 
-    return eta_text(paths, run_key, records.by_entity)
+    return eta_text(paths, run_key, records.by_entity, Ledger.in_folder(paths.root).progress(run_key))
 
 
 __all__ = ["configure", "run", "status_lines"]

@@ -169,6 +169,14 @@ def _approval_metadata(reviewed: Mapping, problems: list[str], blocking: list[di
     }
 
 
+def _audit_if_any(paths, run_key: str):
+    """The run's account audit, which spares provisioning its reads when it shows nothing missing."""
+    try:
+        return mapping_store.load_audit(paths, run_key)
+    except UserError:
+        return None
+
+
 @dg.asset(
     group_name=GROUP, kinds={"pipedrive", "duckdb"}, partitions_def=migration_runs,
     deps=[proposed_mapping], pool="pipedrive",
@@ -181,7 +189,8 @@ def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     approved = mapping_store.require_approved(project.paths)
     with duckdb.get_connection() as con, pipedrive.client() as client:
         try:
-            result = provision_schema(client, approved, con, run_key=context.partition_key)
+            result = provision_schema(client, approved, con, run_key=context.partition_key,
+                                      audit=_audit_if_any(project.paths, context.partition_key))
         except UserError as e:
             raise user_failure(e) from None
         spent = client.tokens_spent

@@ -15,7 +15,7 @@ sums) keeps the proposal's target.
 
 from __future__ import annotations
 
-from flitstack_dagster.mapping.model import FieldMapping, Mapping
+from flitstack_dagster.mapping.model import FOLDS, FieldMapping, Mapping
 
 NOTE, NONE = "activity.note", "none"
 TYPE = "activity.type"
@@ -24,6 +24,7 @@ LABOR_TYPE, PARTS_TYPE, PM_TYPE = "Work Order Labor", "Work Order Parts", "task"
 RECORD_ROWS: dict[str, tuple[str, str]] = {
     "labor": ("Labor ID", LABOR_TYPE), "parts_used": ("Line ID", PARTS_TYPE), "pm_schedules": ("PM ID", PM_TYPE),
 }
+FOLD_SLOTS = {"labor": "labor", "parts_used": "parts"}  # record row -> its kind of fact in model.FOLDS
 LABOR_COST, PARTS_COST = "deal.Labor_Cost__c", "deal.Parts_Cost__c"
 _RECURRENCE = ("Trigger", "Frequency", "Every", "Recurrence Rule", "Start Date", "End Date", "Next Due")
 
@@ -198,8 +199,10 @@ def fixed_rows_changed(approved: Mapping, proposed: Mapping) -> list[str]:
 
 
 def activity_types_used(mapping: Mapping) -> list[str]:
-    """Every activity type the mapping sends records to: the record rows' and the activity-log map's."""
-    out = [activity_type(mapping, e) for e in RECORD_ROWS]
+    """Every activity type the mapping sends records to: the record rows' (but those of facts the record
+    plan folds into lines) and the activity-log map's."""
+    folded = FOLDS.get(mapping.record_plan, {})
+    out = [activity_type(mapping, e) for e in RECORD_ROWS if FOLD_SLOTS.get(e) not in folded]
     out += [t for t in (mapping.value_maps.get(ENTRY_TYPES) or {}).values() if t]
     return list(dict.fromkeys(out))
 

@@ -28,6 +28,7 @@ from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.mapping.activity_rows import LABOR_TYPE, PARTS_TYPE, activity_types_used
 from flitstack_dagster.mapping.audit import (
     PLAN_FIELD_CAP,
+    AccountAudit,
     PdField,
     PdOption,
     _attr,
@@ -194,7 +195,7 @@ class _FieldPlan:
 
 
 def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = None,
-                     run_key: str | None = None) -> ProvisionResult:
+                     run_key: str | None = None, audit: AccountAudit | None = None) -> ProvisionResult:
     """Create what the mapping needs and is missing; record keys and option ids (see module doc).
 
     With `run_key`, the account is checked against the run's first (refused: WrongAccount) first."""
@@ -204,7 +205,9 @@ def provision_schema(client: Any, mapping: Mapping, con, *, plan: str | None = N
     account = _account_id(client)
     res = ProvisionResult(account=account)
     req0, tok0 = _usage_total(client)
-    have = _read_account(client, con, account, res)
+    have = _from_audit(audit, con, account, mapping)
+    if have is None:
+        have = _read_account(client, con, account, res)
     todo = _plan_fields(field_needs(mapping), have)
     _check_headroom(client, plan, have.counted, todo.to_create, res)
     now = datetime.now(UTC)
@@ -231,6 +234,24 @@ def _read_account(client: Any, con, account: str, res: ProvisionResult) -> _Acco
     pipelines = read_pipelines(client)
     types = read_activity_types(client)
     return _Account(fields, counted, pipelines, types, _registry(con, account))
+
+
+def _from_audit(audit: AccountAudit | None, con, account: str, mapping: Mapping) -> _Account | None:
+    """The account as the run's audit read it, when by that reading the mapping needs nothing created or
+    extended (a delta, a full run after its sample): the reads are not repeated. Anything it shows as
+    missing is read again first, so nothing is created from a stale reading."""
+    if audit is None or audit.errors or any(e not in audit.fields for e in FIELD_ENTITIES):
+        return None
+    have = _Account({e: audit.fields[e] for e in FIELD_ENTITIES}, audit.custom_field_count, audit.pipelines,
+                    audit.activity_types, _registry(con, account))
+    try:
+        todo = _plan_fields(field_needs(mapping), have)
+    except UserError:
+        return None
+    pipe = audit.pipeline(mapping.options.pipeline_name)
+    complete = (pipe is not None and {_norm(s) for s in mapping.pipeline_stages} <= {_norm(s.name) for s in pipe.stages}
+                and all(audit.activity_type(t) is not None for t in activity_types_used(mapping)))
+    return have if complete and not todo.to_create and not todo.to_extend else None
 
 
 def _plan_fields(needs: list[FieldNeed], have: _Account) -> _FieldPlan:

@@ -95,6 +95,8 @@ class ShapeContext:
     prior_lines: pl.DataFrame | None = field(default=None, compare=False, hash=False)
     # where the archive cutoff writes its files (shaping/archive.py); None: a temporary folder
     archive_dir: Path | None = None
+    # a delta's record plan with deal fields: the deals last sent for the work orders it touches (OUTPUT_SCHEMA)
+    prior_deals: pl.DataFrame | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.exported_at.tzinfo is None:

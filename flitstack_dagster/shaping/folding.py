@@ -20,6 +20,7 @@ lines go to the timeline note instead; a note that would overflow is split into 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable
 
@@ -36,6 +37,7 @@ from flitstack_dagster.shaping.common import (
     ShapeContext,
     clean_name,
     concat,
+    finish,
     html_text,
     record_columns,
     set_aside,
@@ -226,23 +228,59 @@ def with_prior(lines: pl.DataFrame, prior: pl.DataFrame | None, deals: pl.Series
         return lines
     touched = lines["deal_ref"].unique() if deals is None else pl.concat([lines["deal_ref"], deals.cast(pl.String)]).unique()
     keep = prior.filter(pl.col("deal_ref").is_in(touched.implode()) & ~pl.col("fact_id").is_in(lines["fact_id"].implode()))
-    return pl.concat([lines, keep.cast(LINE_COLUMNS)])
+    return pl.concat([lines, keep.select(list(LINE_COLUMNS)).cast(LINE_COLUMNS)])
 
 
 # -- where the lines go -----------------------------------------------------------------------------
+
+
+def in_notes(prior: pl.DataFrame | None) -> pl.Series | None:
+    """The facts whose lines a timeline note already holds: they stay there, so a fact never sits both in
+    a note and in a field a later run writes."""
+    return None if prior is None or "in_note" not in prior.columns else prior.filter(pl.col("in_note"))["fact_id"]
+
+
+def resent_deals(prior_deals: pl.DataFrame | None, lines: pl.DataFrame, run_deals: pl.Series) -> pl.DataFrame:
+    """The deals a delta sends again only for their plan fields: those of work orders with a folded fact
+    in this run (`lines`, before the earlier lines are merged in) that the run does not send itself, as
+    they were last shaped, each with that fact as its origin. Re-sending one (one deal update) costs
+    less than a note and keeps every line of the deal in its planned field."""
+    if prior_deals is None or not prior_deals.height or not lines.height:
+        return pl.DataFrame()
+    own = lines.filter(pl.col("row_number").is_not_null()).group_by("deal_ref").agg(
+        pl.col("fact_id").min().alias("_own"))
+    return (prior_deals.filter(~pl.col("source_id").is_in(run_deals.cast(pl.String).implode()))
+            .join(own, left_on="source_id", right_on="deal_ref", how="inner", maintain_order="left")
+            .with_columns(pl.col("_own").alias("origin_id")).drop("_own"))
+
+
+def with_texts(deals: pl.DataFrame, texts: pl.DataFrame, mapping: Mapping, ctx: ShapeContext) -> pl.DataFrame:
+    """`deals` (as last shaped) with their plan fields set to `texts` (field_texts), finished for this run."""
+    fields = fold_fields(mapping)
+    by_deal = {r["deal_ref"]: r for r in texts.iter_rows(named=True)}
+    payloads = []
+    for sid_, payload in deals.select("source_id", "payload").iter_rows():
+        body = json.loads(payload)
+        body.update({f: by_deal.get(sid_, {}).get(f) for f in fields})
+        payloads.append(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    fresh = deals.drop("content_hash", "run_key", strict=False)  # hashed again for the new payload
+    return finish(fresh.with_columns(pl.Series("payload", payloads, dtype=pl.String)), ctx)
 
 
 def _ordered(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.sort("deal_ref", "slot", "at", "fact_id", nulls_last=True)
 
 
-def field_texts(lines: pl.DataFrame, mapping: Mapping, deals: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+def field_texts(lines: pl.DataFrame, mapping: Mapping, deals: pl.Series,
+                noted: pl.Series | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(deal_ref + one column per fold field with its text, the lines that go to the note instead: those
-    of a field whose text would overflow it, and those of a deal loaded earlier that this run does not
-    send again, `deals` being the run's work orders)."""
+    of a field whose text would overflow it, those of a deal this run does not send, `deals` being the
+    deals it sends, and those a note already holds, `noted`)."""
     fields = fold_fields(mapping)
     names = {slot: field_of(mapping, slot) for slot in FOLDS.get(mapping.record_plan, {})}
     sent = pl.col("deal_ref").is_in(deals.cast(pl.String).implode())
+    if noted is not None:
+        sent = sent & ~pl.col("fact_id").is_in(noted.implode())
     in_field = lines.with_columns(pl.when(sent).then(pl.col("slot").replace_strict(names, default=None,
                                                                                    return_dtype=pl.String)).alias("_field"))
     to_note = in_field.filter(pl.col("_field").is_null())
@@ -304,7 +342,7 @@ def timeline_notes(lines: pl.DataFrame, ctx: ShapeContext, run_deals: pl.Series)
                         source_id=pl.when(pl.col("_n") == 1).then(pl.lit(TIMELINE_PREFIX + ":") + wo)
                         .otherwise(pl.format("{}:{}:{}", pl.lit(TIMELINE_PREFIX), wo, pl.col("_n"))),
                         origin_id=pl.when(pl.col("deal_ref").is_in(run_deals.cast(pl.String).implode()))
-                        .then(pl.col("deal_ref")).otherwise(pl.col("_own"))),
+                        .then(pl.col("deal_ref")).otherwise(pl.coalesce(pl.col("_own"), pl.col("deal_ref")))),
         "deal_ref",
     )
 
@@ -333,13 +371,13 @@ def lines_in(text: str | None, html_body: bool = False) -> dict[str, str]:
 def prior_lines(hosts: Iterable[tuple[str, str | None, bool]]) -> pl.DataFrame:
     """Lines already loaded, from (deal source id, text, whether the text is a note's HTML) of the records
     last sent."""
-    rows = [{"deal_ref": d, "fact_id": k, "line": v} for d, text, is_html in hosts
+    rows = [{"deal_ref": d, "fact_id": k, "line": v, "in_note": is_html} for d, text, is_html in hosts
             for k, v in lines_in(text, is_html).items()]
-    df = pl.DataFrame(rows, schema={"deal_ref": pl.String, "fact_id": pl.String, "line": pl.String})
+    df = pl.DataFrame(rows, schema={"deal_ref": pl.String, "fact_id": pl.String, "line": pl.String, "in_note": pl.Boolean})
     slot = pl.col("fact_id").str.extract(r"^([a-z_]+):")
     at = pl.col("line").str.extract(r"^\[[^\]]+\] (\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2} UTC)?)")
     return df.with_columns(at.alias("at"), slot.replace_strict(_SLOT_OF, default=None, return_dtype=pl.String).alias("slot"),
-                           pl.lit(None, dtype=pl.Int64).alias("row_number")).select(list(LINE_COLUMNS))
+                           pl.lit(None, dtype=pl.Int64).alias("row_number")).select(*LINE_COLUMNS, "in_note")
 
 
 def folded_ids(lines: pl.DataFrame) -> pl.Series:
@@ -349,4 +387,5 @@ def folded_ids(lines: pl.DataFrame) -> pl.Series:
 
 
 __all__ = ["split_orphans", "TIMELINE_KIND", "TIMELINE_PREFIX", "field_texts", "fold_fields", "folded_ids",
-           "folded_lines", "folds", "lines_in", "prior_lines", "timeline_notes", "with_prior"]
+           "folded_lines", "folds", "in_notes", "lines_in", "prior_lines", "resent_deals", "timeline_notes",
+           "with_prior", "with_texts"]

@@ -127,11 +127,16 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     lines = folding.folded_lines(inputs.status_log, inputs.parts_used, inputs.labor, inputs.notes, inputs.contacts,
                                  inputs.inventory, mapping, ctx)
     run_deals = inputs.work_orders.select(sid("work_order", "wo_number"))[:, 0]
+    resent = folding.resent_deals(ctx.prior_deals, lines, run_deals)
     if ctx.prior_lines is not None:  # a delta: the lines already loaded stay, this run's replace theirs
         lines = folding.with_prior(lines, ctx.prior_lines, run_deals)
-    texts, to_note = folding.field_texts(lines, mapping, run_deals)
+    sending = pl.concat([run_deals, resent["source_id"]]) if resent.height else run_deals
+    texts, to_note = folding.field_texts(lines, mapping, sending, folding.in_notes(ctx.prior_lines))
     deals = shape_deals(inputs.work_orders, inputs.labor, inputs.parts_used, inputs.contacts, org_ids, person_ids,
                         mapping, owners, ctx, folded=texts if folding.fold_fields(mapping) else None)
+    if resent.height:  # work orders this delta has facts of but does not send: their deal's fields again
+        deals = Shaped(pl.concat([deals.frame, folding.with_texts(resent, texts, mapping, ctx)]), deals.set_aside,
+                       deals.warnings)
     long_descriptions = description_notes(inputs.work_orders, deals.frame["source_id"], mapping, ctx)
     deal_ids = emit("pd_deals", deals, done_with=("work_orders",))
     del deals, texts

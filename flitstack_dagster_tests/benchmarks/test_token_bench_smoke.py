@@ -20,5 +20,8 @@ def test_token_bench_quick_measures_every_plan(tmp_path):
         assert r["success"] and r["clean"], r["checks"]
         assert r["tokens"] == r["server_tokens"] > 0  # the client's own count is the sandbox's
         assert r["work_orders"] == 20 and r["requests_per_wo"] > 0 and r["city"]["days"] >= 1
+        d = r["delta"]  # the 1% delta loaded after it into the same account
+        assert d["success"] and d["clean"], d["checks"]
+        assert 0 < d["read_tokens"] < d["tokens"] < r["tokens"] and d["share_of_full"] == round(d["tokens"] / r["tokens"], 4)
     assert runs["compact"]["tokens"] < runs["balanced"]["tokens"] < runs["complete"]["tokens"]
-    assert "days for 100,000 work orders on professional" in out
+    assert "days for 100,000 work orders on professional" in out and "delta %" in out

@@ -132,3 +132,87 @@ def test_rollback_of_a_compact_run_restores_the_account(tmp_path):
         deals = [json.loads(json.dumps(d)) for d in m.sandbox.snapshot()["records"]["deals"].values()]
         assert all(d.get("is_deleted") for d in deals)
 
+
+
+def _where_each_fact_is(sandbox, m) -> dict[str, list[str]]:
+    """Fact source id -> every live place in the account holding its line (deal plan fields, notes)."""
+    records = sandbox.snapshot()["records"]
+    with duck.connect(m.paths.duckdb, read_only=True) as con:
+        keys = dict(con.execute("SELECT key, name FROM meta.field_registry WHERE entity = 'deal' AND name IN "
+                                "('Novo Timeline', 'Novo Labor', 'Novo Parts')").fetchall())
+    places: dict[str, list[str]] = {}
+    for pid, d in records["deals"].items():
+        if d.get("is_deleted"):
+            continue
+        for key, name in keys.items():
+            for fact in lines_in((d.get("custom_fields") or {}).get(key)):
+                places.setdefault(fact, []).append(f"deal {pid} {name}")
+    for pid, n in records["notes"].items():
+        if n.get("is_deleted") or n.get("active_flag") is False:
+            continue
+        for fact in lines_in(n.get("content"), html_body=True):
+            places.setdefault(fact, []).append(f"note {pid}")
+    return places
+
+
+def _run_delta(m, bundle: Path) -> str:
+    from flitstack_dagster.novo.runs import add_run
+
+    with duck.connect(m.paths.duckdb) as con:
+        delta = add_run(con, bundle, "delta", m.paths.work)
+    m.instance.add_dynamic_partitions("migration_runs", [delta.run_key])
+    result = m.job.execute_in_process(partition_key=delta.run_key, instance=m.instance, raise_on_error=False)
+    assert result.success, [e.message for e in result.all_node_events if e.is_failure]
+    with duck.connect(m.paths.duckdb, read_only=True) as con:
+        assert con.execute("SELECT unexplained FROM verification.runs WHERE run_key = ?",
+                           [delta.run_key]).fetchone()[0] == 0
+        diff = _diff(con, delta.run_key)
+    assert diff.height and set(diff["outcome"]) == {"match"}, diff.filter(diff["outcome"] != "match")
+    return delta.run_key
+
+
+def test_compact_deltas_keep_every_fact_in_exactly_one_place(tmp_path):
+    """A delta with a new fact of a work order it does not send again, then a delta that sends that work
+    order again: after each, every fact is in exactly one place of the account and the read-back is clean."""
+    bundle = _generate(tmp_path)
+    with migrated_through_dagster(bundle, tmp_path / "data", record_plan="compact") as m:
+        assert m.second.success
+        first = _where_each_fact_is(m.sandbox, m)
+        assert first and all(len(v) == 1 for v in first.values())
+
+        # delta 1: the generated delta plus a new status change of a work order it does not send
+        d1 = tmp_path / "delta1"
+        assert cli_main(["generate", "--delta-from", str(bundle), "--seed", "12", "--out", str(d1),
+                         "--no-mess-log"]) == 0
+        _, base_wos, _ = read_csv(bundle, "work_orders.csv")
+        _, d1_wos, _ = read_csv(d1, "work_orders.csv")
+        header, d1_log, enc = read_csv(d1, "status_log.csv")
+        _, base_log, _ = read_csv(bundle, "status_log.csv")
+        sent = {r["WO Number"] for r in d1_wos}
+        quiet = next(r for r in base_wos if r["WO Number"] not in sent)
+        wo = quiet["WO Number"]
+        template = next(r for r in base_log if r["WO Number"] == wo)
+        new_id = "SLX00000001"
+        d1_log.append(dict(template, **{"Log ID": new_id, "Comment": "Called the requester back"}))
+        write_csv(d1, "status_log.csv", header, d1_log, enc)
+        resign(d1, rows={"status_log.csv": len(d1_log)})
+        _run_delta(m, d1)
+        after_one = _where_each_fact_is(m.sandbox, m)
+        assert after_one[f"status_log:{new_id}"][0].endswith("Novo Timeline")  # the deal's field, not a note
+        assert {f: p for f, p in after_one.items() if len(p) > 1} == {}
+        assert set(first) <= set(after_one)
+
+        # delta 2: the same delta again under a new export id, now also sending that work order
+        d2 = tmp_path / "delta2"
+        import shutil
+
+        shutil.copytree(d1, d2)
+        wo_header, d2_wos, wo_enc = read_csv(d2, "work_orders.csv")
+        d2_wos.append(quiet)
+        write_csv(d2, "work_orders.csv", wo_header, d2_wos, wo_enc)
+        manifest = json.loads((d2 / "manifest.json").read_text(encoding="utf-8"))
+        resign(d2, rows={"work_orders.csv": len(d2_wos)}, export_id=manifest["export_id"] + "-2")
+        _run_delta(m, d2)
+        after_two = _where_each_fact_is(m.sandbox, m)
+        assert {f: p for f, p in after_two.items() if len(p) > 1} == {}
+        assert set(after_two) == set(after_one)

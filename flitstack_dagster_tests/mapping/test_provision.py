@@ -114,3 +114,43 @@ def test_type_conflict_refused(sandbox, source):
     with pytest.raises(UserError, match="Novo_Priority__c.*varchar in Pipedrive but the mapping needs enum"):
         provision_schema(c, m, source)
     assert _creates(s) == before
+
+
+@pytest.mark.parametrize("record_plan, types", [
+    ("complete", ["Work Order Labor", "Work Order Parts"]),
+    ("balanced", ["Work Order Labor"]),  # parts lines are timeline lines
+    ("compact", []),  # labor and parts lines are deal fields: no activity type of theirs
+])
+def test_provision_creates_only_the_activity_types_the_record_plan_uses(sandbox, source, record_plan, types):
+    s, c = sandbox
+    m = propose_mapping(profile_source(source, "full-1"), audit_account(c)).model_copy(update={"record_plan": record_plan})
+    before = _creates(s)["addActivityType"]
+    r = provision_schema(c, m, source)
+    assert r.created_activity_types == types
+    assert _creates(s)["addActivityType"] - before == len(types)
+    named = {n for (n,) in source.execute("SELECT name FROM meta.pipeline_registry WHERE kind = 'activity_type'").fetchall()}
+    assert named.isdisjoint({"Work Order Labor", "Work Order Parts"} - set(types))
+
+
+@pytest.mark.slow
+def test_provisioning_trusts_the_runs_audit_only_to_skip_reading_again(sandbox, source):
+    """Once everything exists, the run's audit spares provisioning its reads; an audit taken before the
+    fields existed is not trusted: the account is read again and nothing is created twice."""
+    s, c = sandbox
+    m = propose_mapping(profile_source(source, "full-1"), audit_account(c))
+    stale = audit_account(c)
+    provision_schema(c, m, source)
+    def reads() -> int:
+        return sum(v.get("requests", v.get("count", 0)) for k, v in s.usage()["operations"].items() if k.startswith("get"))
+
+    before_creates, before_reads = _creates(s), reads()
+    again = provision_schema(c, m, source, audit=stale)  # says everything is missing: read again, nothing made
+    assert not again.created_anything and _creates(s) == before_creates and reads() > before_reads
+
+    fresh = audit_account(c)
+    before_reads = reads()
+    r = provision_schema(c, m, source, audit=fresh)
+    assert not r.created_anything and _creates(s) == before_creates
+    assert reads() - before_reads <= 1  # at most the account's identity, no field, pipeline or type list
+    assert {n for (n,) in source.execute("SELECT name FROM meta.pipeline_registry WHERE kind = 'activity_type'")
+            .fetchall()} >= {"Work Order Labor", "Work Order Parts"}  # the types are recorded from the audit too

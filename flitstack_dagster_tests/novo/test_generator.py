@@ -435,3 +435,21 @@ def test_open_bundle_accepts_generated_bundles(tmp_path):
         assert from_zip.manifest.files == opened.manifest.files
     delta = generate(tmp_path / "delta", "--delta-from", str(tmp_path / "plain"))
     assert open_bundle(delta, tmp_path / "work-delta").manifest.kind == "delta"
+
+
+def test_delta_share_sizes_the_delta(tmp_path):
+    """`--delta-share` scales how many work orders a delta changes or adds: 1% of 400 touches a few, the
+    default 7% several times more; both continue the base's ids."""
+    from flitstack_dagster.cli import main as cli_main
+
+    base = tmp_path / "base"
+    assert cli_main(["generate", "--work-orders", "400", "--seed", "3", "--out", str(base), "--no-mess-log"]) == 0
+
+    def wos(out: Path, *extra: str) -> int:
+        assert cli_main(["generate", "--delta-from", str(base), "--seed", "4", "--out", str(out), "--no-mess-log",
+                         *extra]) == 0
+        with open(out / "work_orders.csv", encoding="utf-8-sig", newline="") as f:
+            return sum(1 for _ in csv.DictReader(f))
+
+    small, default = wos(tmp_path / "d1", "--delta-share", "0.01"), wos(tmp_path / "d7")
+    assert 2 <= small <= 8 and default >= 3 * small

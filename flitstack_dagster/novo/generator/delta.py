@@ -41,6 +41,11 @@ from flitstack_dagster.novo.generator.world import (
 CHANGE_RATE = 0.05
 DELETE_RATE = 0.01
 NEW_RATE = 0.02
+
+
+def scale(opts: GenOptions) -> float:
+    """How much smaller (or larger) than the default rates the delta is (`--delta-share`)."""
+    return 1.0 if opts.delta_share is None else opts.delta_share / (CHANGE_RATE + NEW_RATE)
 DELETED_ENTITY = {"accounts": "Account", "contacts": "Contact", "assets": "Asset", "work_orders": "Work Order",
                   "pm_schedules": "PM Schedule", "attachments": "Attachment"}
 NEXT_STATUS = {"New": "Open", "Open": "In Progress", "Scheduled": "In Progress", "In Progress": "Completed",
@@ -137,7 +142,8 @@ def generate_delta(opts: GenOptions, log: Log) -> Summary:
         return next((e["rows"] for e in m.get("files", []) if e.get("name") == name), 0)
 
     n_wo = count("work_orders.csv")
-    expected = {s.file: max(1, int(count(s.file) * CHANGE_RATE)) for s in columns.FILES}
+    k_rate = scale(opts)
+    expected = {s.file: max(1, int(count(s.file) * CHANGE_RATE * k_rate)) for s in columns.FILES}
     b = Bundle(opts, root, "delta", exported, since, tz, tenant, enc, order, tz_name, expected, world.new_id, log)
     s = b.sinks
     for row in udfs.udf_rows(world.fmt("user_defined_fields")):
@@ -156,8 +162,8 @@ def generate_delta(opts: GenOptions, log: Log) -> Summary:
         """(row, action) for each distinct base record: action is 'change', 'delete' or None."""
         spec = columns.BY_ENTITY[entity]
         n = count(spec.file)
-        change = Stride(CHANGE_RATE, random.Random(f"{opts.seed}:delta:{entity}:change"), n)
-        delete = Stride(DELETE_RATE, random.Random(f"{opts.seed}:delta:{entity}:delete"), n) \
+        change = Stride(CHANGE_RATE * k_rate, random.Random(f"{opts.seed}:delta:{entity}:change"), n)
+        delete = Stride(DELETE_RATE * k_rate, random.Random(f"{opts.seed}:delta:{entity}:delete"), n) \
             if entity in DELETED_ENTITY else None
         seen: set[str] = set()
         for row in rows(base, spec.file, enc):
@@ -262,7 +268,7 @@ def generate_delta(opts: GenOptions, log: Log) -> Summary:
 
     # -- new records ------------------------------------------------------------------------------------
     def new(n_base: int) -> int:
-        return max(2, int(n_base * NEW_RATE))
+        return max(2, int(n_base * NEW_RATE * k_rate))
 
     k = len(world.accounts)
     world.build_accounts(new(count("accounts.csv")))

@@ -29,6 +29,7 @@ class GenOptions:
     mess_log: bool = True
     zip: bool = False
     delta_from: Path | None = None
+    delta_share: float | None = None  # with delta_from: the share of work orders changed or new (None: 7%)
     force: bool = False
 
     def validate(self) -> None:
