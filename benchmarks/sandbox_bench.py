@@ -65,7 +65,7 @@ GENERAL_PER_WINDOW, SEARCH_PER_WINDOW = 100, 9  # requests between two clock mov
 _CHILD = """
 import json, sys
 from flitstack_dagster.sandbox.server import SandboxServer
-with SandboxServer(state_path=sys.argv[1], plan=sys.argv[2], seats=int(sys.argv[3])) as sb:
+with SandboxServer(state_path=sys.argv[1], plan=sys.argv[2], seats=int(sys.argv[3]), signals=sys.argv[4]) as sb:
     print(json.dumps({"base_url": sb.base_url, "token": sb.api_token}), flush=True)
     sys.stdin.read()  # until the benchmark closes the pipe
 """
@@ -145,15 +145,18 @@ def _self_max_rss_mb() -> float:
 
 # -- serve and measure ------------------------------------------------------------------------------------
 class SandboxProcess:
-    def __init__(self, state: Path) -> None:
+    """`SandboxServer` on `state` in a process of its own, as `flitstack sandbox` runs it."""
+
+    def __init__(self, state: Path, plan: str = PLAN, seats: int = SEATS, signals: str = "documented") -> None:
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(state), PLAN, str(SEATS)],
+        self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(state), plan, str(seats), signals],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the sandbox process did not start")
         self.start_seconds = time.perf_counter() - started
         info = json.loads(line)
+        self.base_url, self.api_token = info["base_url"], info["token"]
         self.http = httpx.Client(base_url=info["base_url"], headers={"x-api-token": info["token"]}, timeout=60)
         self.ps = psutil.Process(self.proc.pid)
         self.sent = {"general": 0, "search": 0}
