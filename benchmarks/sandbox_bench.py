@@ -13,7 +13,8 @@ simulated clock.
 2. serve: the filled state is served by `SandboxServer` in its own process, as `flitstack sandbox` does;
 3. measure over HTTP, one request at a time, the routes the loader and the read-back use: creates
    (deals, notes, activities), gets by id, a list page at a random cursor, lists by link (a deal's
-   activities and notes), a read-back by 100 ids, and the loader's exact field search; p50 / p99 per
+   activities and notes), a read-back by 100 ids, the loader's exact field search, the entity searches
+   (deals, persons, organizations, itemSearch) and a field search inside a value; p50 / p99 per
    route, and the sandbox process's RSS (now and peak);
 4. rehearse: the product's client loads deals into a fresh sandbox on plan lite (1 seat) on a
    simulated clock (sandbox/rehearsal.py): simulated days, tokens per day against the calendar, wall
@@ -220,6 +221,18 @@ def _routes(filled: dict[str, Any], rng: random.Random) -> dict[str, Callable[[]
         "GET /api/v2/itemSearch/field (exact)": lambda: ("GET", "/api/v2/itemSearch/field", {"params": {
             "term": f"wo-{rng.randrange(len(ids['deals']))}", "entity_type": "deal", "field": key,
             "match": "exact"}}, True),
+        # the entity searches (partial, any case: the trigram index) and a field search inside a value
+        "GET /api/v2/deals/search": lambda: ("GET", "/api/v2/deals/search", {"params": {
+            "term": f"wo-{rng.randrange(len(ids['deals'])):07d}"}}, True),
+        "GET /api/v2/persons/search": lambda: ("GET", "/api/v2/persons/search", {"params": {
+            "term": f"tech {rng.randrange(len(ids['persons']))}", "limit": 100}}, True),
+        "GET /api/v2/organizations/search": lambda: ("GET", "/api/v2/organizations/search", {"params": {
+            "term": f"facility {rng.randrange(len(ids['organizations']))}", "limit": 100}}, True),
+        "GET /api/v2/itemSearch": lambda: ("GET", "/api/v2/itemSearch", {"params": {
+            "term": f"wo-{rng.randrange(len(ids['deals']))}", "limit": 100}}, True),
+        "GET /api/v2/itemSearch/field (middle)": lambda: ("GET", "/api/v2/itemSearch/field", {"params": {
+            "term": f"o-{rng.randrange(len(ids['deals']))}", "entity_type": "deal", "field": key,
+            "match": "middle", "limit": 100}}, True),
     }
 
 
