@@ -51,6 +51,7 @@ from token_bench import approve_with_plan, generate  # noqa: E402
 
 VERIFY_ASSETS = ("verified_records", "field_diff_report")
 MAX_PASSES = 30  # budget stops a rehearsal may take before it counts as stuck
+CLOCK_MOVE_SECONDS = 0.2  # each clock move covers the paced waits of ~10 requests (Premium paces 20 ms apart)
 
 
 class Rehearsal:
@@ -125,7 +126,7 @@ def migrate_rehearsed(bundle: Path, data: Path, sb: SandboxProcess, record_plan:
     paths = Paths(data).ensure()
     with duck.connect(paths.duckdb) as con:
         run_key = add_run(con, bundle, "full", paths.work).run_key
-    sim = SimulatedTime(sb.base_url, {"x-api-token": sb.api_token})
+    sim = SimulatedTime(sb.base_url, {"x-api-token": sb.api_token}, min_advance=CLOCK_MOVE_SECONDS)
     REHEARSAL = Rehearsal(sim, plan, seats, reserve)
     # the shared limiter keeps `reserve`; the settings take at most 0.9, which a small bundle's rehearsal
     # exceeds to cross a day with few tokens
@@ -167,7 +168,8 @@ def migrate_rehearsed(bundle: Path, data: Path, sb: SandboxProcess, record_plan:
     sim.close()
     return {"run_key": run_key, "passes": passes, "budget_stops": stops, "checks": checks,
             "clean": bool(checks.get("no_unexplained_mismatches")) and bool(checks.get("every_record_once")),
-            "work_orders": work_orders, "records_loaded": loaded, "simulated_hours_skipped": round(sim.jumped / 3600, 1)}
+            "work_orders": work_orders, "records_loaded": loaded, "simulated_hours_skipped": round(sim.jumped / 3600, 1),
+            "clock_moves": sim.moves}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -208,6 +210,7 @@ def run(work_orders: int, record_plan: str, plan: str, seats: int, reserve: floa
         "simulated_days": check.days, "calendar_days": check.days_planned, "max_days": max_days,
         "days_over_usable": check.over, "reserve_untouched": not check.over, "budget_stops": migrated["budget_stops"],
         "passes": migrated["passes"], "simulated_hours_skipped": migrated["simulated_hours_skipped"],
+        "clock_moves": migrated["clock_moves"],
         "read_back_clean": migrated["clean"], "checks": migrated["checks"],
         "latency_ms": {"p50": round(statistics.median(lat), 2) if lat else None, "p99": round(percentile(lat, 0.99), 2),
                        "max": round(max(lat), 2) if lat else None},
