@@ -177,8 +177,63 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
 
 
+class Partial:
+    """Every minute, the figures so far to `<results>.partial.json`: a rehearsal stopped before its end
+    (the machine's time ran out) still says how far it got and at what rate."""
+
+    def __init__(self, out: Path, sb: SandboxProcess, data: Path, started: float, every: float = 60.0) -> None:
+        self.out, self.sb, self.data, self.started, self.every = out, sb, data, started, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "Partial":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self.out.write_text(json.dumps(self.figures(), indent=2, default=str) + "\n", encoding="utf-8")
+            except Exception as e:  # noqa: BLE001 - a missed snapshot must not stop the rehearsal
+                print(f"partial figures not written: {e}", flush=True)
+
+    def figures(self) -> dict[str, Any]:
+        from flitstack_dagster.loading.ledger import Ledger
+
+        lat = [x * 1000 for x in list(REHEARSAL.latencies)] if REHEARSAL else []
+        usage = self.sb.http.get("/_sandbox/usage").json()["data"]
+        rss, peak = self.sb.rss_mb()
+        ledger = Ledger.in_folder(self.data)
+        steps = _progress_rows(ledger.path)
+        return {"wall_seconds": round(time.perf_counter() - self.started, 1), "requests": len(lat),
+                "latency_ms": {"p50": round(statistics.median(lat), 2) if lat else None,
+                               "p99": round(percentile(lat, 0.99), 2)},
+                "tokens_by_day": usage["tokens_by_day"], "sandbox_rss_mb": round(rss), "sandbox_peak_rss_mb": round(peak),
+                "sandbox_cpu_seconds": round(self.sb.cpu_seconds(), 1), "steps": steps,
+                "load_average": [round(x, 1) for x in psutil.getloadavg()],
+                "simulated_hours_skipped": round(REHEARSAL.sim.jumped / 3600, 2) if REHEARSAL else 0}
+
+
+def _progress_rows(path: Path) -> list[dict[str, Any]]:
+    import sqlite3
+    from contextlib import closing
+
+    if not path.exists():
+        return []
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        try:
+            rows = db.execute("SELECT step, done, total, tokens, seconds FROM progress ORDER BY updated_at").fetchall()
+        except sqlite3.OperationalError:
+            return []
+    return [{"step": s, "done": d, "total": t, "tokens": k, "seconds": round(sec, 1)} for s, d, t, k, sec in rows]
+
+
 def run(work_orders: int, record_plan: str, plan: str, seats: int, reserve: float, max_days: int,
-        workdir: Path, log) -> dict[str, Any]:
+        workdir: Path, log, partial: Path | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     bundle = workdir / f"bundle-{work_orders}"
     generate(bundle, work_orders)
@@ -189,7 +244,11 @@ def run(work_orders: int, record_plan: str, plan: str, seats: int, reserve: floa
     data.mkdir(parents=True)
     sb = SandboxProcess(state, plan=plan, seats=seats)
     try:
-        migrated = migrate_rehearsed(bundle, data, sb, record_plan, plan, seats, reserve, log)
+        if partial is None:
+            migrated = migrate_rehearsed(bundle, data, sb, record_plan, plan, seats, reserve, log)
+        else:
+            with Partial(partial, sb, data, started):
+                migrated = migrate_rehearsed(bundle, data, sb, record_plan, plan, seats, reserve, log)
         usage = sb.http.get("/_sandbox/usage").json()["data"]
         rss, peak = sb.rss_mb()
         cpu = sb.cpu_seconds()
@@ -245,9 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as tmp:
         workdir = args.workdir or (Path(tmp) if args.quick else data_paths().root / "bench" / "rehearsal")
         workdir.mkdir(parents=True, exist_ok=True)
-        r = run(n, args.record_plan, args.plan, args.seats, args.reserve, args.max_days, workdir, log)
+        out = args.json or ROOT / "benchmarks" / "results" / f"rehearsal_bench-{n}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        r = run(n, args.record_plan, args.plan, args.seats, args.reserve, args.max_days, workdir, log,
+                partial=out.with_suffix(".partial.json"))
     r["within_max_days"] = r["simulated_days"] <= args.max_days
-    out = args.json or ROOT / "benchmarks" / "results" / f"rehearsal_bench-{n}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"{r['work_orders']:,} work orders under {r['record_plan']} on {r['plan']} × {r['seats']} seats "
