@@ -288,7 +288,8 @@ def rehearsal(creates: int, reserve: float) -> dict[str, Any]:
 
 
 # -- main -----------------------------------------------------------------------------------------------------
-def run(records: int, samples: int, creates: int, reserve: float, workdir: Path, reuse: bool) -> dict[str, Any]:
+def run(records: int, samples: int, creates: int, reserve: float, workdir: Path, reuse: bool,
+        rehearse_too: bool = True) -> dict[str, Any]:
     state = workdir / "state.sqlite"
     if reuse:  # the records stay (the fill is the long part); what the measured creates added stays too
         filled = filled_before(state)
@@ -299,7 +300,7 @@ def run(records: int, samples: int, creates: int, reserve: float, workdir: Path,
     measured = measure(state, filled, samples)
     return {"records": filled["records"], "counts": filled["counts"], "fill_seconds": filled["seconds"],
             "filler_max_rss_mb": filled["filler_max_rss_mb"], "reused_state": reuse, **measured,
-            "rehearsal": None if reuse else rehearsal(creates, reserve),
+            "rehearsal": None if reuse or not rehearse_too else rehearsal(creates, reserve),
             "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
                         "sqlite": __import__("sqlite3").sqlite_version}}
 
@@ -311,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="20,000 records, 60 samples, a small rehearsal")
     ap.add_argument("--reuse", action="store_true",
                     help="measure again on the state the last run filled (no fill, no rehearsal)")
+    ap.add_argument("--no-rehearsal", action="store_true", help="fill and measure only")
     ap.add_argument("--workdir", type=Path, help="where the state goes (default <data folder>/bench/sandbox)")
     ap.add_argument("--json", type=Path, help="results file (default benchmarks/results/sandbox_bench-<records>.json)")
     args = ap.parse_args(argv)
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     # the rehearsal: lite keeps `reserve` of its 30,000 tokens a day; deals cost 5 tokens each
     creates, reserve = (300, 0.99) if args.quick else (20_000, 0.1)
     workdir = args.workdir or data_paths().root / "bench" / "sandbox"
-    result = run(records, samples, creates, reserve, workdir, args.reuse)
+    result = run(records, samples, creates, reserve, workdir, args.reuse, rehearse_too=not args.no_rehearsal)
     how = "reused" if args.reuse else f"filled in {result['fill_seconds']} s"
     print(f"{result['records']:,} records {how}; sandbox started in "
           f"{result['start_seconds']} s, RSS {result['sandbox_rss_mb']} MB (peak {result['sandbox_peak_rss_mb']} MB), "
