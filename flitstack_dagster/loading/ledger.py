@@ -145,7 +145,9 @@ class SpendMeter:
 
     def flush(self) -> None:
         """Add the tokens spent since the last flush to today's row of the client's account."""
-        account = account_key(self.client)  # first: finding the account may spend a request of its own
+        if self.client.tokens_spent == self._last:
+            return  # nothing spent: not even the account look-up is worth a request
+        account = account_key(self.client)  # before counting: finding the account may spend a request
         with self._lock:
             now = self.client.tokens_spent
             spent, self._last = now - self._last, now
