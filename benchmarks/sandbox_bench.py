@@ -13,7 +13,8 @@ simulated clock.
 2. serve: the filled state is served by `SandboxServer` in its own process, as `flitstack sandbox` does;
 3. measure over HTTP, one request at a time, the routes the loader and the read-back use: creates
    (deals, notes, activities), gets by id, a list page at a random cursor, lists by link (a deal's
-   activities and notes), a read-back by 100 ids, and the loader's exact field search; p50 / p99 per
+   activities and notes), a read-back by 100 ids, the loader's exact field search, the entity searches
+   (deals, persons, organizations, itemSearch) and a field search inside a value; p50 / p99 per
    route, and the sandbox process's RSS (now and peak);
 4. rehearse: the product's client loads deals into a fresh sandbox on plan lite (1 seat) on a
    simulated clock (sandbox/rehearsal.py): simulated days, tokens per day against the calendar, wall
@@ -65,7 +66,7 @@ GENERAL_PER_WINDOW, SEARCH_PER_WINDOW = 100, 9  # requests between two clock mov
 _CHILD = """
 import json, sys
 from flitstack_dagster.sandbox.server import SandboxServer
-with SandboxServer(state_path=sys.argv[1], plan=sys.argv[2], seats=int(sys.argv[3])) as sb:
+with SandboxServer(state_path=sys.argv[1], plan=sys.argv[2], seats=int(sys.argv[3]), signals=sys.argv[4]) as sb:
     print(json.dumps({"base_url": sb.base_url, "token": sb.api_token}), flush=True)
     sys.stdin.read()  # until the benchmark closes the pipe
 """
@@ -145,15 +146,18 @@ def _self_max_rss_mb() -> float:
 
 # -- serve and measure ------------------------------------------------------------------------------------
 class SandboxProcess:
-    def __init__(self, state: Path) -> None:
+    """`SandboxServer` on `state` in a process of its own, as `flitstack sandbox` runs it."""
+
+    def __init__(self, state: Path, plan: str = PLAN, seats: int = SEATS, signals: str = "documented") -> None:
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(state), PLAN, str(SEATS)],
+        self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(state), plan, str(seats), signals],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the sandbox process did not start")
         self.start_seconds = time.perf_counter() - started
         info = json.loads(line)
+        self.base_url, self.api_token = info["base_url"], info["token"]
         self.http = httpx.Client(base_url=info["base_url"], headers={"x-api-token": info["token"]}, timeout=60)
         self.ps = psutil.Process(self.proc.pid)
         self.sent = {"general": 0, "search": 0}
@@ -217,6 +221,18 @@ def _routes(filled: dict[str, Any], rng: random.Random) -> dict[str, Callable[[]
         "GET /api/v2/itemSearch/field (exact)": lambda: ("GET", "/api/v2/itemSearch/field", {"params": {
             "term": f"wo-{rng.randrange(len(ids['deals']))}", "entity_type": "deal", "field": key,
             "match": "exact"}}, True),
+        # the entity searches (partial, any case: the trigram index) and a field search inside a value
+        "GET /api/v2/deals/search": lambda: ("GET", "/api/v2/deals/search", {"params": {
+            "term": f"wo-{rng.randrange(len(ids['deals'])):07d}"}}, True),
+        "GET /api/v2/persons/search": lambda: ("GET", "/api/v2/persons/search", {"params": {
+            "term": f"tech {rng.randrange(len(ids['persons']))}", "limit": 100}}, True),
+        "GET /api/v2/organizations/search": lambda: ("GET", "/api/v2/organizations/search", {"params": {
+            "term": f"facility {rng.randrange(len(ids['organizations']))}", "limit": 100}}, True),
+        "GET /api/v2/itemSearch": lambda: ("GET", "/api/v2/itemSearch", {"params": {
+            "term": f"wo-{rng.randrange(len(ids['deals']))}", "limit": 100}}, True),
+        "GET /api/v2/itemSearch/field (middle)": lambda: ("GET", "/api/v2/itemSearch/field", {"params": {
+            "term": f"o-{rng.randrange(len(ids['deals']))}", "entity_type": "deal", "field": key,
+            "match": "middle", "limit": 100}}, True),
     }
 
 
@@ -272,7 +288,8 @@ def rehearsal(creates: int, reserve: float) -> dict[str, Any]:
 
 
 # -- main -----------------------------------------------------------------------------------------------------
-def run(records: int, samples: int, creates: int, reserve: float, workdir: Path, reuse: bool) -> dict[str, Any]:
+def run(records: int, samples: int, creates: int, reserve: float, workdir: Path, reuse: bool,
+        rehearse_too: bool = True) -> dict[str, Any]:
     state = workdir / "state.sqlite"
     if reuse:  # the records stay (the fill is the long part); what the measured creates added stays too
         filled = filled_before(state)
@@ -283,7 +300,7 @@ def run(records: int, samples: int, creates: int, reserve: float, workdir: Path,
     measured = measure(state, filled, samples)
     return {"records": filled["records"], "counts": filled["counts"], "fill_seconds": filled["seconds"],
             "filler_max_rss_mb": filled["filler_max_rss_mb"], "reused_state": reuse, **measured,
-            "rehearsal": None if reuse else rehearsal(creates, reserve),
+            "rehearsal": None if reuse or not rehearse_too else rehearsal(creates, reserve),
             "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
                         "sqlite": __import__("sqlite3").sqlite_version}}
 
@@ -295,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="20,000 records, 60 samples, a small rehearsal")
     ap.add_argument("--reuse", action="store_true",
                     help="measure again on the state the last run filled (no fill, no rehearsal)")
+    ap.add_argument("--no-rehearsal", action="store_true", help="fill and measure only")
     ap.add_argument("--workdir", type=Path, help="where the state goes (default <data folder>/bench/sandbox)")
     ap.add_argument("--json", type=Path, help="results file (default benchmarks/results/sandbox_bench-<records>.json)")
     args = ap.parse_args(argv)
@@ -302,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     # the rehearsal: lite keeps `reserve` of its 30,000 tokens a day; deals cost 5 tokens each
     creates, reserve = (300, 0.99) if args.quick else (20_000, 0.1)
     workdir = args.workdir or data_paths().root / "bench" / "sandbox"
-    result = run(records, samples, creates, reserve, workdir, args.reuse)
+    result = run(records, samples, creates, reserve, workdir, args.reuse, rehearse_too=not args.no_rehearsal)
     how = "reused" if args.reuse else f"filled in {result['fill_seconds']} s"
     print(f"{result['records']:,} records {how}; sandbox started in "
           f"{result['start_seconds']} s, RSS {result['sandbox_rss_mb']} MB (peak {result['sandbox_peak_rss_mb']} MB), "

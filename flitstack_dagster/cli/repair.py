@@ -19,6 +19,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flitstack_dagster.loading.ledger import Ledger, metered
     from flitstack_dagster.loading.repair import repair_run
     from flitstack_dagster.loading.rollback import stopped_part_way
     from flitstack_dagster.pipedrive.client import PipedriveClient
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     if not paths.duckdb.exists():
         raise UserError(f"no migration data at {paths.duckdb} (set FLITSTACK_DATA_DIR to the project's data folder)")
     try:
-        with PipedriveClient.from_env() as client, duck.connect(paths.duckdb) as con:
+        with PipedriveClient.from_env() as client, duck.connect(paths.duckdb) as con, \
+                metered(Ledger.in_folder(paths.root), client, args.run, "repair"):
             result = repair_run(con, client, args.run, delete_duplicates=args.delete_duplicates,
                                 progress=lambda m: print(m, flush=True))
     except PipedriveError as e:  # each row repair wrote is consistent on its own

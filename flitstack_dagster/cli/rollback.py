@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     """Errors people can fix (unknown run, nothing to roll back, needs --cascade, wrong account, refused
     token, Pipedrive not configured, budget spent) print one message and exit 2, like every command;
     declining the confirmation exits 1."""
-    from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
+    from flitstack_dagster.loading.ledger import Ledger, metered
+    from flitstack_dagster.loading.rollback import ROLLBACK_PREFIX, plan_rollback, rollback_run, stopped_part_way
     from flitstack_dagster.pipedrive.client import PipedriveClient
     from flitstack_dagster.pipedrive.problems import human_message
     from flitstack_dagster.core.settings import pipedrive_settings
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     if not paths.duckdb.exists():
         return _fail(f"no migration data at {paths.duckdb} (set FLITSTACK_DATA_DIR to the project's data folder)")
     try:
-        with PipedriveClient.from_env() as client, duck.connect(paths.duckdb) as con:
+        with PipedriveClient.from_env() as client, duck.connect(paths.duckdb) as con, \
+                metered(Ledger.in_folder(paths.root), client, ROLLBACK_PREFIX + args.run, "rollback"):
             plan = plan_rollback(con, client, args.run, cascade=args.cascade)
             if not plan.empty:
                 print(plan.text(), flush=True)

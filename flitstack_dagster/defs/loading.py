@@ -18,7 +18,7 @@ from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.entities import ENTITIES, Entity, Registry
 from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.loading.deletions import REPORT_COLUMNS, apply_deletions, write_report
-from flitstack_dagster.loading.ledger import Ledger
+from flitstack_dagster.loading.ledger import Ledger, metered
 from flitstack_dagster.loading.loader import eta
 from flitstack_dagster.loading.relaunch import RESETS_AT_KEY, STOPPED_BY_BUDGET, STOPPED_BY_KEY
 from flitstack_dagster.loading.run import load_shaped
@@ -117,7 +117,8 @@ def _deletions_asset(loads: list[str]) -> dg.AssetsDefinition:
 def applied_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
                       project: ProjectPaths):
     policy = mapping_store.require_approved(project.paths).options.deletion_policy
-    with duckdb.get_connection() as con, pipedrive.client() as client:
+    with duckdb.get_connection() as con, pipedrive.client() as client, \
+            metered(Ledger.in_folder(project.paths.root), client, context.partition_key, "applied_deletions"):
         try:
             result = apply_deletions(con, client, context.partition_key, policy)
         except DailyBudgetSpent as e:

@@ -14,6 +14,7 @@ from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.defs.staging import QUARANTINE
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.loading.ledger import Ledger, metered
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.approval import check_approval, merge
 from flitstack_dagster.mapping.model import Mapping
@@ -55,7 +56,8 @@ def source_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pr
 )
 def pipedrive_account_audit(context: dg.AssetExecutionContext, pipedrive: PipedriveResource,
                             project: ProjectPaths) -> dg.MaterializeResult:
-    with pipedrive.client() as client:
+    with pipedrive.client() as client, metered(Ledger.in_folder(project.paths.root), client, context.partition_key,
+                                               "pipedrive_account_audit"):
         audit = audit_account(client, plan=client.plan, seats=client.seats)
         spent = client.tokens_spent
         account = site_url(client.base_url)
@@ -187,7 +189,8 @@ def _audit_if_any(paths, run_key: str):
 def pipedrive_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, pipedrive: PipedriveResource,
                      project: ProjectPaths) -> dg.MaterializeResult:
     approved = mapping_store.require_approved(project.paths)
-    with duckdb.get_connection() as con, pipedrive.client() as client:
+    with duckdb.get_connection() as con, pipedrive.client() as client, \
+            metered(Ledger.in_folder(project.paths.root), client, context.partition_key, "pipedrive_schema"):
         try:
             result = provision_schema(client, approved, con, run_key=context.partition_key,
                                       audit=_audit_if_any(project.paths, context.partition_key))

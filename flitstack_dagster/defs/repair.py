@@ -10,6 +10,8 @@ from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.core.errors import UserError
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.loading.ledger import Ledger, metered
 from flitstack_dagster.loading.repair import repair_run
 from flitstack_dagster.loading.rollback import stopped_part_way
 from flitstack_dagster.pipedrive.errors import PipedriveError
@@ -31,10 +33,11 @@ class RepairConfig(dg.Config):
     pool="pipedrive",
 )
 def repair_id_map(context: dg.OpExecutionContext, config: RepairConfig, duckdb: DuckDBResource,
-                  pipedrive: PipedriveResource):
+                  pipedrive: PipedriveResource, project: ProjectPaths):
     run_key = context.partition_key
     try:
-        with duckdb.get_connection() as con, pipedrive.client() as client:
+        with duckdb.get_connection() as con, pipedrive.client() as client, \
+                metered(Ledger.in_folder(project.paths.root), client, run_key, "repair"):
             result = repair_run(con, client, run_key, delete_duplicates=config.delete_duplicates,
                                 progress=context.log.info)
     except UserError as e:

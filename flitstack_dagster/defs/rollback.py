@@ -13,7 +13,9 @@ from flitstack_dagster.defs.metadata import table
 from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.core.errors import UserError
-from flitstack_dagster.loading.rollback import plan_rollback, rollback_run, stopped_part_way
+from flitstack_dagster.defs.resources import ProjectPaths
+from flitstack_dagster.loading.ledger import Ledger, metered
+from flitstack_dagster.loading.rollback import ROLLBACK_PREFIX, plan_rollback, rollback_run, stopped_part_way
 from flitstack_dagster.pipedrive.errors import PipedriveError
 from flitstack_dagster.defs.run_tags import account_run_tags
 
@@ -38,11 +40,13 @@ class RollbackConfig(dg.Config):
     pool="pipedrive",
 )
 def rollback_migration_run(
-    context: dg.OpExecutionContext, config: RollbackConfig, duckdb: DuckDBResource, pipedrive: PipedriveResource
+    context: dg.OpExecutionContext, config: RollbackConfig, duckdb: DuckDBResource, pipedrive: PipedriveResource,
+    project: ProjectPaths,
 ):
     run_key = context.partition_key
     try:
-        with duckdb.get_connection() as con, pipedrive.client() as client:
+        with duckdb.get_connection() as con, pipedrive.client() as client, \
+                metered(Ledger.in_folder(project.paths.root), client, ROLLBACK_PREFIX + run_key, "rollback"):
             plan = plan_rollback(con, client, run_key, cascade=config.cascade)
             context.log.info(plan.text())
             preview = {"account": plan.where(), "preview": table(plan.rows(), limit=100)}

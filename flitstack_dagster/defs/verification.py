@@ -16,7 +16,7 @@ from flitstack_dagster.defs.partitions import migration_runs
 from flitstack_dagster.defs.pipedrive_resource import PipedriveResource
 from flitstack_dagster.defs.resources import ProjectPaths
 from flitstack_dagster.entities import ENTITIES, Registry
-from flitstack_dagster.loading.ledger import Ledger, SpendMeter
+from flitstack_dagster.loading.ledger import Ledger, metered
 from flitstack_dagster.loading.reconcile import Reconciliation, reconcile_run
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.reports.summary import (
@@ -94,8 +94,8 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
     accepted = [AcceptedMismatch(a.entity, a.field, a.reason, a.source_id or None) for a in config.accepted_mismatches]
     approved = mapping_store.load_approved(project.paths)
     mapping_hash = approved.content_hash() if approved else None
-    with duckdb.get_connection() as con, pipedrive.client() as client:
-        meter = SpendMeter(Ledger.in_folder(project.paths.root), client, run_key, "verified_records")
+    with duckdb.get_connection() as con, pipedrive.client() as client, \
+            metered(Ledger.in_folder(project.paths.root), client, run_key, "verified_records") as meter:
         result = verify_run(con, client, run_key, accepted=accepted, scan_duplicates=config.scan_duplicates,
                             mapping_hash=mapping_hash, progress=meter.report)
         meter.flush()

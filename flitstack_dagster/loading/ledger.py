@@ -1,6 +1,10 @@
 """The token ledger: what each run spent in each Pipedrive account, per UTC day, and how far its
 long steps have got.
 
+Every step that sends requests records them (`metered`): the account audit, provisioning, the loads,
+deletions, the read-back, repair and rollback (under `rollback:<run>`, as its audit rows are), so the
+ledger's total for an account is what the product spent there.
+
 SQLite beside the DuckDB file (`ledger.sqlite` in the data folder): DuckDB lets one process open the
 file while a load writes to it, SQLite lets `flitstack status` and the console's progress read while
 a step writes. Rows name the account by its company key (the domain), never by its token.
@@ -141,11 +145,14 @@ class SpendMeter:
 
     def flush(self) -> None:
         """Add the tokens spent since the last flush to today's row of the client's account."""
+        if self.client.tokens_spent == self._last:
+            return  # nothing spent: not even the account look-up is worth a request
+        account = account_key(self.client)  # before counting: finding the account may spend a request
         with self._lock:
             now = self.client.tokens_spent
             spent, self._last = now - self._last, now
         if spent > 0:
-            self.ledger.add_tokens(account_key(self.client), self.run_key, spent)
+            self.ledger.add_tokens(account, self.run_key, spent)
 
     def report(self, done: int, total: int, tokens: int, seconds: float) -> None:
         self.flush()
@@ -165,4 +172,15 @@ class SpendMeter:
         return progress
 
 
-__all__ = ["LEDGER_FILE", "Ledger", "account_key", "SpendMeter", "StepProgress", "utc_day"]
+@contextmanager
+def metered(ledger: Ledger, client, run_key: str, step: str) -> Iterator[SpendMeter]:
+    """What `client` spends inside the block goes into the ledger for the run, also when the block
+    stops with an error (what was spent was spent). Enter it as soon as the client exists."""
+    meter = SpendMeter(ledger, client, run_key, step)
+    try:
+        yield meter
+    finally:
+        meter.flush()
+
+
+__all__ = ["LEDGER_FILE", "Ledger", "account_key", "metered", "SpendMeter", "StepProgress", "utc_day"]

@@ -7,7 +7,10 @@ the sandbox's memory does not grow with its records, and a city-sized account (a
 starts in a moment.
 
 Every row also carries the columns the routes look records up by (links, stage, update time, deleted)
-and the searchable texts go to `texts`, so lists, counts and field searches are index lookups.
+and the searchable texts go to `texts`, so lists, counts and field searches are index lookups. The
+entity searches match any part of a text, whatever its case: each searchable record's texts, case-folded,
+are one document of a trigram full-text index (`search_<kind>`, rowid = record id), which gives the
+candidates the search then scores exactly as before.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ ROW_KINDS = ("organizations", "persons", "deals", "activities", "notes", "files"
 LINK_COLUMNS = ("org_id", "person_id", "deal_id", "stage_id", "pipeline_id")
 # what a field search looks records up by: the name and every custom field value
 NAME_KEY = {"organizations": "name", "persons": "name", "deals": "title"}
+# the kinds the entity searches read (notes: a record's notes are searched with it)
+SEARCH_KINDS = ("organizations", "persons", "deals", "notes")
+# a trigram index finds only terms of three characters or more; shorter ones walk the kind
+MIN_INDEXED_TERM = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (name TEXT PRIMARY KEY, body TEXT NOT NULL);
@@ -43,6 +50,9 @@ _COLUMNS = {"deleted": "INTEGER NOT NULL DEFAULT 0", "update_time": "TEXT NOT NU
 _INDEXES = [f"CREATE INDEX IF NOT EXISTS records_by_{c} ON records (kind, {c}, id) WHERE {c} IS NOT NULL"
             for c in LINK_COLUMNS] + ["CREATE INDEX IF NOT EXISTS records_updated ON records (kind, update_time, id)"]
 _OLD_INDEXES = [f"records_{c}" for c in LINK_COLUMNS] + ["texts_value"]
+# case-sensitive: the documents and the terms are case-folded in Python, as the search compares them
+_SEARCH_TABLES = {k: f"CREATE VIRTUAL TABLE search_{k} USING fts5(doc, tokenize='trigram case_sensitive 1')"
+                  for k in SEARCH_KINDS}
 
 
 def upgrade(db: sqlite3.Connection) -> None:
@@ -57,6 +67,67 @@ def upgrade(db: sqlite3.Connection) -> None:
         db.execute(sql)
     if missing:
         _backfill(db)
+    _add_search_tables(db)
+
+
+def _add_search_tables(db: sqlite3.Connection) -> None:
+    """Create the search indexes a database lacks, filled from its records."""
+    have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for kind, ddl in _SEARCH_TABLES.items():
+        if f"search_{kind}" in have:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(ddl)
+        for rid, body in db.execute("SELECT id, body FROM records WHERE kind = ?", (kind,)).fetchall():
+            doc = search_doc(kind, json.loads(body))
+            if doc:
+                db.execute(f"INSERT INTO search_{kind} (rowid, doc) VALUES (?, ?)", (rid, doc))
+        db.execute("COMMIT")
+
+
+def _str_values(values: Any) -> list[str]:
+    return [str(x.get("value") if isinstance(x, dict) else x) for x in values or [] if x is not None] \
+        if isinstance(values, list) else []
+
+
+def search_doc(kind: str, rec: dict) -> str:
+    """Every text an entity search (or a field search in the middle of a value) can match in the record,
+    case-folded, one a line; '' when none. A superset of what the searches compare: they check each
+    candidate the index gives against the record itself."""
+    if kind == "notes":
+        parts = [rec["content"]] if isinstance(rec.get("content"), str) else []
+    elif kind in NAME_KEY:
+        parts = text_values(rec.get(NAME_KEY[kind])) + _str_values(rec.get("emails")) + _str_values(rec.get("phones"))
+        parts += text_values(rec.get("address"))
+        for v in (rec.get("custom_fields") or {}).values():
+            if v is not None:
+                parts += text_values(v) + [str(v.get("value")) if isinstance(v, dict) else str(v)]
+    else:
+        return ""
+    return "\n".join(dict.fromkeys(p.casefold() for p in parts))
+
+
+def write_search_doc(db: sqlite3.Connection, kind: str, rid: int, rec: dict | None, before: dict | None) -> None:
+    """Keep the record's search document in step with the record (None: deleted or not there before)."""
+    if kind not in SEARCH_KINDS:
+        return
+    old = search_doc(kind, before) if before is not None else ""
+    new = search_doc(kind, rec) if rec is not None else ""
+    if old == new:
+        return
+    db.execute(f"DELETE FROM search_{kind} WHERE rowid = ?", (rid,))
+    if new:
+        db.execute(f"INSERT INTO search_{kind} (rowid, doc) VALUES (?, ?)", (rid, new))
+
+
+def wipe_search(db: sqlite3.Connection) -> None:
+    for kind in SEARCH_KINDS:
+        db.execute(f"DELETE FROM search_{kind}")
+
+
+def fts_phrase(folded: str) -> str:
+    """A case-folded term as an FTS5 phrase: inside double quotes nothing is an operator."""
+    return '"' + folded.replace('"', '""') + '"'
 
 
 def _backfill(db: sqlite3.Connection) -> None:
@@ -279,6 +350,35 @@ class RowTable:
             rows = self._db.execute("SELECT id FROM texts WHERE kind = ? AND field = ? AND value = ?",
                                     (self.kind, field, value))
         return sorted({r[0] for r in rows})
+
+    def ids_containing(self, term: str) -> list[int] | None:
+        """Ids of the records (deleted ones included) one of whose searchable texts may contain `term`
+        whatever the case, by the search index; None when the term is too short for it (walk instead)."""
+        folded = term.casefold()
+        if self.kind not in SEARCH_KINDS or len(folded) < MIN_INDEXED_TERM:
+            return None
+        rows = self._db.execute(f"SELECT rowid FROM search_{self.kind} WHERE search_{self.kind} MATCH ?",
+                                (fts_phrase(folded),))
+        return sorted(r[0] for r in rows)
+
+    def linked(self, col: str, ids: list[int]) -> Iterator[dict]:
+        """Live records whose link column `col` is one of `ids`, in id order."""
+        if col not in LINK_COLUMNS:
+            raise ValueError(f"no lookup column {col}")
+        found = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            found += self._db.execute(f"SELECT id, body FROM records WHERE kind = ? AND deleted = 0 AND {col} IN "
+                                      f"({','.join('?' * len(chunk))})", (self.kind, *chunk)).fetchall()
+        for rid, body in sorted(found):
+            key = str(rid)
+            yield self._reached[key] if self._reached.get(key) is not None else json.loads(body)
+
+    def search_plan(self, term: str) -> str:
+        """How SQLite runs `ids_containing(term)` (EXPLAIN QUERY PLAN), for tests."""
+        sql = f"SELECT rowid FROM search_{self.kind} WHERE search_{self.kind} MATCH ?"
+        return " ".join(str(row[-1]) for row in self._db.execute("EXPLAIN QUERY PLAN " + sql,
+                                                                  (fts_phrase(term.casefold()),)))
 
 
 def _sort_expr(order: str) -> str:

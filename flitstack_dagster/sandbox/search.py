@@ -80,13 +80,29 @@ class SearchRoutes:
         r.add("GET", "/api/v2/organizations/search", self._mk(self.entity_search, "organization"))
 
     # -- what a record is searched in ----------------------------------------------------------------------
-    def _notes_of(self, item_type: str) -> dict[int, list[str]]:
+    def _notes_of(self, item_type: str, ids: list[int] | None = None) -> dict[int, list[str]]:
+        """The contents of the live notes of each record (of the records `ids` only, when given)."""
         link = NOTE_LINK[item_type]
+        notes = self.store.records("notes")
         out: dict[int, list[str]] = {}
-        for n in self.store.records("notes").select():
+        for n in notes.select() if ids is None else notes.linked(link, ids):
             if n.get(link) is not None and isinstance(n.get("content"), str):
                 out.setdefault(n[link], []).append(n["content"])
         return out
+
+    def _candidates(self, item_type: str, searched: list[str], term: str) -> list[int] | None:
+        """Ids of the records the search index says may match (a superset, checked record by record);
+        None when the term is too short for the index."""
+        table = self.store.records(SEARCH_ENTITY[item_type][0])
+        own = table.ids_containing(term)
+        if own is None:
+            return None
+        found = set(own) if any(f != "notes" for f in searched) else set()
+        if "notes" in searched:
+            notes = self.store.records("notes")
+            found |= {n[NOTE_LINK[item_type]] for n in notes.select(ids=notes.ids_containing(term) or [])
+                      if is_int(n.get(NOTE_LINK[item_type]))}
+        return sorted(found)
 
     def _custom_texts(self, item_type: str, rec: dict) -> list[str]:
         texts = []
@@ -151,11 +167,13 @@ class SearchRoutes:
     def _found(self, item_type: str, fields: list[str], term: str, exact: bool,
                keep: Callable[[dict], bool]) -> list[tuple[float, dict, dict[str, list[str]]]]:
         """(score, record, matched texts by field) of every live record of the type the term matches."""
-        kind = SEARCH_ENTITY[item_type][0]
+        table = self.store.records(SEARCH_ENTITY[item_type][0])
         searched = [f for f in SEARCHED_IN[item_type] if f in fields]
-        notes = self._notes_of(item_type) if "notes" in searched else {}
+        ids = self._candidates(item_type, searched, term)
+        notes = self._notes_of(item_type, ids) if "notes" in searched else {}
+        rows = table.select() if ids is None else (r for chunk in _chunks(ids, 500) for r in table.select(ids=chunk))
         out = []
-        for rec in self.store.records(kind).select():
+        for rec in rows:
             if not keep(rec):
                 continue
             texts = {f: self._texts(item_type, rec, f, notes) for f in searched}
@@ -290,9 +308,11 @@ class SearchRoutes:
         def select(after: list | None):
             if after is not None and (len(after) != 1 or not is_int(after[0]) or not -(2**63) <= after[0] < 2**63):
                 raise bad_request("Invalid cursor", "The cursor is not valid.")
-            if indexed and match != "middle":  # the candidates from the index, checked on each record
-                ids = [i for i in table.ids_with_text(field_key, term, prefix=match == "beginning")
-                       if after is None or i > after[0]]
+            # the candidates from an index, checked on each record
+            found = None if not indexed else table.ids_containing(term) if match == "middle" else \
+                table.ids_with_text(field_key, term, prefix=match == "beginning")
+            if found is not None:
+                ids = [i for i in found if after is None or i > after[0]]
                 rows = (r for chunk in _chunks(ids, 500) for r in table.select(ids=chunk))
             else:
                 rows = table.select(after=after)

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from flitstack_dagster.sandbox.clock import Clock
-from flitstack_dagster.sandbox.rows import LINK_COLUMNS, ROW_KINDS, SCHEMA, RowTable, dump, upgrade
+from flitstack_dagster.sandbox.rows import (LINK_COLUMNS, ROW_KINDS, SCHEMA, RowTable, dump, upgrade, wipe_search,
+                                            write_search_doc)
 from flitstack_dagster.sandbox.rows import columns as row_columns
 from flitstack_dagster.sandbox.rows import texts as text_rows
 
@@ -569,6 +570,7 @@ class Store:
                 if self._wipe:
                     db.execute("DELETE FROM records")
                     db.execute("DELETE FROM texts")
+                    wipe_search(db)
                 db.executemany("INSERT INTO docs (name, body) VALUES (?, ?) "
                                "ON CONFLICT (name) DO UPDATE SET body = excluded.body", docs.items())
                 for kind, rid, rec, body, before in rows:
@@ -595,8 +597,10 @@ class Store:
             created = self._new.get((kind, str(rid)), 0)
             db.execute(_UPSERT, (kind, rid, created, body, *row_columns(rec)))
         if kind in ROW_KINDS:
-            old = text_rows(kind, json.loads(before)) if before else []
+            was = json.loads(before) if before else None
+            old = text_rows(kind, was) if was else []
             new = text_rows(kind, rec) if rec is not None else []
+            write_search_doc(db, kind, rid, rec, was)
             if old != new:
                 db.execute("DELETE FROM texts WHERE kind = ? AND id = ?", (kind, rid))
                 db.executemany("INSERT INTO texts (kind, field, value, id) VALUES (?, ?, ?, ?)",

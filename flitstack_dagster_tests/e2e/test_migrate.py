@@ -213,3 +213,17 @@ def test_delta_touches_only_what_changed_then_rollbacks_restore(migrated):
     roll_back(migrated["sample"].run_key, cascade=True)
     assert sum(len(v) for v in live_state(sandbox).values()) == 0
 
+
+
+def test_the_ledger_holds_every_token_the_sandbox_counted(migrated):
+    """Every step that spends tokens writes them to the ledger — account audit, provisioning, loads,
+    deletions, read-back, repair and rollback (the delta test's rollbacks, when it ran first) — so the
+    ledger's total for the account is the sandbox's own count, request for request."""
+    from flitstack_dagster.loading.ledger import Ledger
+
+    ledger, sandbox = Ledger.in_folder(migrated["paths"].root), migrated["sandbox"]
+    spent = sum(op["tokens"] for op in sandbox.usage()["operations"].values())
+    runs = [migrated["run"].run_key, migrated["sample"].run_key]
+    (account,) = {a for r in runs for a in ledger.accounts(r)}  # one account, named by its domain
+    assert account == sandbox.snapshot()["account"]["company_domain"]
+    assert spent > 0 and ledger.tokens(account=account) == spent

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
-from flitstack_dagster.loading.ledger import LEDGER_FILE, Ledger, SpendMeter, StepProgress, utc_day
+import pytest
+
+from flitstack_dagster.loading.ledger import LEDGER_FILE, Ledger, SpendMeter, StepProgress, metered, utc_day
 
 
 def test_tokens_add_up_per_account_day_and_run(tmp_path):
@@ -83,3 +85,30 @@ def test_an_unidentified_account_is_named_by_its_host_never_by_a_token(tmp_path)
     client.tokens_spent = 2
     meter.flush()
     assert ledger.accounts("full-1") == ["127.0.0.1:9"]
+
+
+def test_a_step_that_spent_nothing_does_not_look_its_account_up(tmp_path):
+    class Counting(_Client):
+        lookups = 0
+
+        def account(self) -> str:
+            self.lookups += 1
+            self.tokens_spent += 2  # the look-up is a request of its own
+            return "acme-co"
+
+    ledger, client = Ledger.in_folder(tmp_path), Counting()
+    with metered(ledger, client, "full-1", "applied_deletions"):
+        pass
+    assert client.lookups == 0 and ledger.tokens() == 0
+    with metered(ledger, client, "full-1", "pipedrive_account_audit"):
+        client.tokens_spent += 40
+    assert client.lookups == 1 and ledger.tokens(run_key="full-1", account="acme-co") == 42  # the look-up too
+
+
+def test_what_a_step_spent_before_it_failed_is_in_the_ledger(tmp_path):
+    ledger, client = Ledger.in_folder(tmp_path), _Client()
+    with pytest.raises(RuntimeError):
+        with metered(ledger, client, "rollback:full-1", "rollback"):
+            client.tokens_spent += 15
+            raise RuntimeError("budget spent")
+    assert ledger.tokens(run_key="rollback:full-1") == 15

@@ -86,3 +86,76 @@ def test_the_routes_lookups_go_through_an_index(kind, select, index) -> None:
     with SandboxServer(plan="ultimate") as sb:
         plan = sb.store.records(kind).plan(**select)
     assert index in plan and "SCAN" not in plan, plan
+
+
+def test_the_search_index_is_what_the_entity_searches_look_up() -> None:
+    """A term of three characters or more is found through the trigram index, not by walking the kind."""
+    with SandboxServer(plan="ultimate") as sb:
+        for kind in ("deals", "persons", "organizations", "notes"):
+            plan = sb.store.records(kind).search_plan("wo-42")
+            assert f"search_{kind} VIRTUAL TABLE INDEX" in plan and ":M" in plan, plan  # the MATCH constraint
+
+
+def _search_city(c: httpx.Client) -> str:
+    key = c.post("/api/v2/dealFields", json={"field_name": "Source", "field_type": "varchar"}).json()["data"]["field_code"]
+    org = c.post("/api/v2/organizations", json={"name": "Straße Pumpwerk", "address": {"value": "1 Kelvin Way"}}).json()
+    person = c.post("/api/v2/persons", json={"name": "Dana PUMP", "org_id": org["data"]["id"],
+                                             "emails": [{"value": "dana@pump.example"}]}).json()["data"]
+    for i, title in enumerate(["Pump WO-1", "pump wo-12", "Valve", "STRASSE work", "Deleted pump", "ﬁlter pump"]):
+        d = c.post("/api/v2/deals", json={"title": title, "person_id": person["id"], "org_id": org["data"]["id"],
+                                          "custom_fields": {key: f"wo-{i} Pump"}}).json()["data"]
+        c.post("/v1/notes", json={"content": f"pump seal {i} \"quoted\" OR NOT", "deal_id": d["id"]})
+        if title.startswith("Deleted"):
+            c.delete(f"/api/v2/deals/{d['id']}")
+    return key
+
+
+def _answers(c: httpx.Client, sb: SandboxServer, key: str) -> list:
+    out = []
+    for term in ("pump", "PUMP", "wo-1", "strasse", "fil", "\"quoted\" OR", "seal 3", "kelvin", "no such thing"):
+        sb.advance_clock(2.5)  # each term in a fresh burst window
+        for path, params in [("/api/v2/deals/search", {}), ("/api/v2/persons/search", {}),
+                             ("/api/v2/organizations/search", {}), ("/api/v2/itemSearch", {}),
+                             ("/api/v2/deals/search", {"fields": "notes"}),
+                             ("/api/v2/itemSearch", {"exact_match": "true"})]:
+            out.append(c.get(path, params={"term": term, **params}).json())
+        out.append(c.get("/api/v2/itemSearch/field", params={"term": term, "entity_type": "deal", "field": key,
+                                                             "match": "middle"}).json())
+    return out
+
+
+def test_the_indexed_searches_answer_exactly_as_the_walk_did(tmp_path, monkeypatch) -> None:
+    """Same records, same requests: the answers through the index equal those of walking every record
+    (case folding beyond ASCII, quotes and words FTS would read as operators, deleted records, notes)."""
+    from flitstack_dagster.sandbox.rows import RowTable
+
+    with SandboxServer(state_path=tmp_path / "state.sqlite", plan="ultimate") as sb, \
+            httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}) as c:
+        key = _search_city(c)
+        indexed = _answers(c, sb, key)
+        assert any(a["data"] for a in indexed if isinstance(a.get("data"), list)) and \
+            any(a["data"]["items"] for a in indexed if isinstance(a.get("data"), dict))
+        monkeypatch.setattr(RowTable, "ids_containing", lambda self, term: None)  # as before the index
+        walked = _answers(c, sb, key)
+    assert indexed == walked
+
+
+def test_an_entity_search_does_not_walk_its_kind(monkeypatch) -> None:
+    from flitstack_dagster.sandbox.rows import RowTable
+
+    with SandboxServer(plan="ultimate") as sb, \
+            httpx.Client(base_url=sb.base_url, headers={"x-api-token": sb.api_token}) as c:
+        _search_city(c)
+        sb.advance_clock(2.5)
+        walks = []
+        select = RowTable.select
+
+        def no_walk(self, **kw):
+            if kw.get("ids") is None:
+                walks.append(self.kind)
+            return select(self, **kw)
+
+        monkeypatch.setattr(RowTable, "select", no_walk)
+        body = c.get("/api/v2/itemSearch", params={"term": "pump"}).json()
+        assert body["success"] and len(body["data"]["items"]) >= 5
+        assert walks == []
