@@ -59,8 +59,8 @@ READ_COSTS = {"GET fields (deal, person, organization)": (3, 10), "GET pipelines
 AUDIT_READS = {"GET fields (deal, person, organization, activity)": (4, 10), "GET pipelines": (1, 5),
                "GET stages": (1, 5), "GET activityTypes": (1, 20), "GET users": (1, 20),
                "GET organizations, persons, deals, activities (1 page each)": (4, 10)}
-# users/me (2 tokens), once per step that talks to Pipedrive: 7 loads, provisioning, verification
-ACCOUNT_LOOKUPS = 9
+# users/me (2 tokens), once per step that talks to Pipedrive: the account audit, provisioning, 7 loads, verification
+ACCOUNT_LOOKUPS = 10
 ACCOUNT_LOOKUP_COST = 2
 FOLDED = "folded"  # estimate rows of facts written as lines of text: no request of their own
 PERIOD_DAYS = {"DAILY": 1.0, "WEEKLY": 7.0, "MONTHLY": 30.44, "YEARLY": 365.25}
