@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/loader_bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/sandbox_bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/token_bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/rehearsal_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
