@@ -26,7 +26,7 @@ from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.mapping.profile import SIZE_BANDS
 from flitstack_dagster.mapping.scope import ArchiveScope
 from flitstack_dagster.novo.columns import BY_ENTITY, snake
-from flitstack_dagster.novo.ids import in_set, sid, source_ids
+from flitstack_dagster.novo.ids import PREFIX, in_set, sid, source_ids
 from flitstack_dagster.staging.frames import StagedInputs, local_date, read_staged, staged_schema
 
 # the rows that travel with their work order into the archive, in the order the archive shows them
@@ -53,12 +53,15 @@ def of_work_orders(entity: str, df: pl.DataFrame, wos: pl.Series) -> pl.Expr:
     return mine.fill_null(False)
 
 
-def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz: str
-              ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz: str,
+                  loaded: frozenset[str] = frozenset()) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """The work orders the cutoff archives (with `_archive_org`), and every staged row that goes with
-    them, per entity (empty when there is no cutoff)."""
+    them, per entity (empty when there is no cutoff). A work order `loaded` already as a deal stays one:
+    archiving it too would put its facts in two places."""
     cutoff = mapping.archive_before
     archived = closed_before(cutoff, tz) & pl.col("_archive_org").is_not_null() if cutoff else pl.lit(False)
+    if loaded:
+        archived = archived & ~in_set(sid(PREFIX["work_orders"], "wo_number"), loaded)
     wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(archived)
     wos = wo["wo_number"]
     taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}

@@ -75,6 +75,7 @@ class PdActivityType(BaseModel):
 
 class AccountAudit(BaseModel):
     company: str | None = None
+    account: str | None = None  # the key of the account read (its domain): only that account may reuse the audit
     plan: str | None = None  # a current plan name (core/plans.py; None: unknown)
     seats: int | None = None
     users: list[PdUser] = Field(default_factory=list)
@@ -356,6 +357,11 @@ def audit_account(client: Any, *, plan: str | None = None, seats: int | None = N
         audit.plan, audit.seats, audit.company, audit.tokens_left_today = plan_key(p) or p, s, company, left
     except Exception as e:  # noqa: BLE001 - tolerant by design
         audit.errors.append(f"account info: {e}")
+    account = getattr(client, "account", None)
+    try:
+        audit.account = account() if callable(account) else None
+    except Exception as e:  # noqa: BLE001 - tolerant by design
+        audit.errors.append(f"account identity: {e}")
     if plan:
         audit.plan = plan_key(plan) or plan
     if seats:

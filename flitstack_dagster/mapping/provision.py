@@ -239,8 +239,9 @@ def _read_account(client: Any, con, account: str, res: ProvisionResult) -> _Acco
 def _from_audit(audit: AccountAudit | None, con, account: str, mapping: Mapping) -> _Account | None:
     """The account as the run's audit read it, when by that reading the mapping needs nothing created or
     extended (a delta, a full run after its sample): the reads are not repeated. Anything it shows as
-    missing is read again first, so nothing is created from a stale reading."""
-    if audit is None or audit.errors or any(e not in audit.fields for e in FIELD_ENTITIES):
+    missing is read again first, so nothing is created from a stale reading; an audit of another account
+    (settings changed since) is never used: its keys would be recorded for this one."""
+    if audit is None or audit.account != account or audit.errors or any(e not in audit.fields for e in FIELD_ENTITIES):
         return None
     have = _Account({e: audit.fields[e] for e in FIELD_ENTITIES}, audit.custom_field_count, audit.pipelines,
                     audit.activity_types, _registry(con, account))

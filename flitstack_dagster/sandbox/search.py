@@ -100,8 +100,8 @@ class SearchRoutes:
         found = set(own) if any(f != "notes" for f in searched) else set()
         if "notes" in searched:
             notes = self.store.records("notes")
-            found |= {n[NOTE_LINK[item_type]] for n in notes.select(ids=notes.ids_containing(term) or [])
-                      if is_int(n.get(NOTE_LINK[item_type]))}
+            for part in _chunks(notes.ids_containing(term) or [], 500):  # SQLite bounds the ids in one query
+                found |= {n[NOTE_LINK[item_type]] for n in notes.select(ids=part) if is_int(n.get(NOTE_LINK[item_type]))}
         return sorted(found)
 
     def _custom_texts(self, item_type: str, rec: dict) -> list[str]:

@@ -31,14 +31,14 @@ from typing import Any
 
 import polars as pl
 
-from flitstack_dagster.mapping.archive import (CHILDREN, ENTITIES, archive_parts, archived_rows, listed_work_orders,
-                                               of_work_orders, udf_labels)
+from flitstack_dagster.mapping.archive import (CHILDREN, ENTITIES, archive_parts, archived_rows, of_work_orders,
+                                               udf_labels)
 from flitstack_dagster.mapping.model import Mapping
-from flitstack_dagster.novo.ids import source_ids
-from flitstack_dagster.shaping.common import FILES_SCHEMA, ShapeContext, Shaped
+from flitstack_dagster.novo.ids import PREFIX, source_ids
+from flitstack_dagster.shaping.common import FILES_SCHEMA, SET_ASIDE_SCHEMA, ShapeContext, Shaped, concat, set_aside
 from flitstack_dagster.staging.frames import StagedInputs
 
-__all__ = ["ARCHIVE_KIND", "Archive", "archive_id", "listed_work_orders", "split_archive"]
+__all__ = ["ARCHIVE_KIND", "Archive", "archive_id", "split_archive"]
 
 ARCHIVE_KIND = "archive"
 # the rows the archive alone holds; an attachment is listed in it and its body uploaded as a file of its own
@@ -68,24 +68,39 @@ def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ct
                   out_dir: Path | None = None) -> Archive:
     """Take the work orders the cutoff archives (and their rows) out of `inputs`; write their archives
     under `out_dir` (a temporary folder when None)."""
-    wo, taken = archived_rows(inputs, mapping, org_ids, ctx.timezone)
+    wo, taken = archived_rows(inputs, mapping, org_ids, ctx.timezone, ctx.already_loaded)
     if not wo.height:
         return Archive(inputs, Shaped(pl.DataFrame(schema=FILES_SCHEMA)), pl.Series([], dtype=pl.String), {})
     wos = wo["wo_number"]
     rest = inputs.replace(work_orders=inputs.work_orders.filter(~pl.col("wo_number").is_in(wos.implode())),
                           **{e: inputs.frame(e).filter(~of_work_orders(e, inputs.frame(e), wos)) for e in RECORDS})
-    archived = pl.concat([taken[e].select(source_ids(e, taken[e]).alias("s"))["s"] for e in ENTITIES if e in RECORDS
-                          or e == "work_orders"])
     folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="flitstack-archive-"))
     folder.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, too_large = [], []
     for org, parts in archive_parts(wo, taken, mapping, udf_labels(inputs.user_defined_fields)).items():
         for n, (numbers, bodies) in enumerate(parts, start=1):
             part = (n, len(parts))
-            rows += [_file_row(folder, org, fmt, body, numbers, mapping, part, ctx) for fmt, body in bodies.items()]
+            files = [_file_row(folder, org, fmt, body, numbers, mapping, part, ctx) for fmt, body in bodies.items()]
+            rows += files
+            if any(f["decision"] == "flag_too_large" for f in files):
+                too_large += numbers
+    aside = _too_large(taken, pl.Series(too_large, dtype=pl.String), mapping, ctx)
+    archived = pl.concat([taken[e].select(source_ids(e, taken[e]).alias("s"))["s"] for e in ENTITIES if e in RECORDS
+                          or e == "work_orders"])
+    archived = archived.filter(~archived.is_in(aside["source_id"].implode()))
     by_org = {org: g["wo_number"].to_list()
               for (org,), g in wo.sort("wo_number").group_by("_archive_org", maintain_order=True)}
-    return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA)), archived, by_org)
+    return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA), aside), archived, by_org)
+
+
+def _too_large(taken: dict[str, pl.DataFrame], wos: pl.Series, mapping: Mapping, ctx: ShapeContext) -> pl.DataFrame:
+    """Every archived row of a work order whose archive alone is over the file size limit: set aside (its
+    file is flagged for manual handling, not uploaded), never counted as loaded."""
+    message = (f"its work order's archive alone is over the {mapping.options.max_file_bytes:,} byte limit: "
+               "flagged for manual handling")
+    return concat([set_aside(taken[e].filter(of_work_orders(e, taken[e], wos)).with_columns(
+                       source_ids(e, taken[e]).alias("source_id")), ctx, PREFIX[e], f"{e}.csv", "file_too_large", message)
+                   for e in ENTITIES if e in RECORDS or e == "work_orders"], SET_ASIDE_SCHEMA)
 
 
 def _file_row(folder: Path, org: str, fmt: str, body: bytes, numbers: list[str], mapping: Mapping,

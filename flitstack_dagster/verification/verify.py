@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from flitstack_dagster.core.duck import has_table
+from flitstack_dagster.core.errors import UserError
 from flitstack_dagster.entities import ENTITIES
 from flitstack_dagster.loading import readback
 from flitstack_dagster.loading.compare import (
@@ -349,6 +350,8 @@ def _archive_rows(client, row: dict[str, Any], pid: int, run_key: str) -> list[d
     try:
         have = listed_work_orders(fmt, client.download_file(pid).decode("utf-8", errors="replace"))
     except PipedriveError as e:
+        if isinstance(e, UserError):  # a refused token or a spent budget stops the read-back, in its sentence
+            raise
         have, host = set(), f"{row['file_name']} (#{pid}) could not be downloaded: {e}"
     want = [f"work_order:{wo}" for wo in json.loads(row["payload"])["work_orders"]]
     out = []

@@ -154,3 +154,8 @@ def test_provisioning_trusts_the_runs_audit_only_to_skip_reading_again(sandbox, 
     assert reads() - before_reads <= 1  # at most the account's identity, no field, pipeline or type list
     assert {n for (n,) in source.execute("SELECT name FROM meta.pipeline_registry WHERE kind = 'activity_type'")
             .fetchall()} >= {"Work Order Labor", "Work Order Parts"}  # the types are recorded from the audit too
+
+    elsewhere = fresh.model_copy(update={"account": "another-company"})  # the settings changed since the audit
+    before_reads = reads()
+    provision_schema(c, m, source, audit=elsewhere)
+    assert reads() - before_reads > 1  # its fields are not this account's: read again

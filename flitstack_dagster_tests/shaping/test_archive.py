@@ -59,6 +59,15 @@ def _files(run) -> dict[str, dict]:
     return {r["source_id"]: r for r in run.pd_files.filter(pl.col("kind") == "archive").to_dicts()}
 
 
+def test_a_work_order_already_loaded_as_a_deal_stays_a_deal(ctx, owners, tmp_path):
+    """A cutoff set after a load (or a delta under it) must not move a deal's facts into an archive too."""
+    i, mapping = closed()
+    loaded = replace(ctx, archive_dir=tmp_path, already_loaded=ctx.already_loaded | {"work_order:WO-1"})
+    run = shape_all(i, mapping, owners, loaded)
+    assert not _files(run)
+    assert "work_order:WO-1" in set(run.pd_deals["source_id"])
+
+
 def test_a_cutoff_archives_the_work_orders_closed_before_it_with_their_rows(ctx, owners, tmp_path):
     i, mapping = closed()
     run = shape_all(i, mapping, owners, replace(ctx, archive_dir=tmp_path))
@@ -110,6 +119,19 @@ def test_an_archive_over_the_file_size_limit_is_split_by_work_order(ctx, owners,
     assert archive_id(ctx.run_key, "account:A1", "csv", 1) in parts and all("-part-" in f["file_name"] for f in parts.values())
     assert "unaccounted" not in run.reconciliation["outcome"].to_list()
     assert archive_scope(i, mapping, "UTC").files == len(parts)
+
+
+def test_a_work_order_whose_archive_alone_is_over_the_limit_is_set_aside_not_counted_loaded(ctx, owners, tmp_path):
+    i, mapping = closed()
+    mapping.options.max_file_bytes = 10  # no archive fits
+    run = shape_all(i, mapping, owners, replace(ctx, archive_dir=tmp_path))
+    assert {f["decision"] for f in _files(run).values()} == {"flag_too_large"}
+    rec = {r["source_id"]: r for r in run.reconciliation.to_dicts()}
+    for s in ("work_order:WO-1", "labor:L1", "status_log:S1", "part_used:P9", "note:N1"):
+        assert rec[s]["outcome"] != "loaded", s
+    aside = run.set_aside.filter(pl.col("reason_code") == "file_too_large")
+    assert {"work_order:WO-1", "labor:L1", "status_log:S1"} <= set(aside["source_id"])
+    assert "unaccounted" not in run.reconciliation["outcome"].to_list()
 
 
 def test_without_a_cutoff_nothing_is_archived(ctx, owners):
