@@ -13,8 +13,8 @@ each step client's usage table (its own per-operation count of requests and toke
 against the sandbox's count.
 
 Then a 1% delta of the same bundle (the generator's delta mode, `--delta-share 0.01`: that share of
-work orders changed or new, deletions alike) is migrated into the same sandbox after the full load,
-as a `delta` run, and its spend is counted the same way.
+work orders changed or new, deletions alike) is migrated into the same sandbox a day after the full
+load (on the sandbox's clock), as a `delta` run, and its spend is counted the same way.
 
 Printed per plan: tokens and requests per work order, the scope document's estimate beside the
 measured tokens (and its error), whether the read-back was clean, the days 100,000 work orders
@@ -136,12 +136,14 @@ def approve_with_plan(paths: Paths, record_plan: str) -> None:
     waive_sample_verification(approved_path(paths))
 
 
-def load_delta(job, instance, paths: Paths, delta: Path) -> dict[str, Any]:
-    """The delta bundle migrated as a `delta` run after the full load: what it spent."""
+def load_delta(job, instance, paths: Paths, delta: Path, sandbox: SandboxServer) -> dict[str, Any]:
+    """The delta bundle migrated as a `delta` run a day after the full load (on the sandbox's clock, as
+    a delta export comes later): what it spent."""
     from flitstack_dagster.defs.partitions import migration_runs
     from flitstack_dagster.novo.runs import add_run
 
     SPEND.ops.clear()
+    sandbox.next_day()
     with duck.connect(paths.duckdb) as con:
         run_key = add_run(con, delta, "delta", paths.work).run_key
     instance.add_dynamic_partitions(migration_runs.name, [run_key])
@@ -189,7 +191,7 @@ def migrate_under(record_plan: str, bundle: Path, data: Path, delta: Path | None
         checks = {c.check_name: c.passed for c in second.get_asset_check_evaluations()}
         requests, tokens = SPEND.totals()
         operations = dict(sorted(SPEND.ops.items()))
-        delta_run = load_delta(job, instance, paths, delta) if delta is not None and second.success else None
+        delta_run = load_delta(job, instance, paths, delta, sb) if delta is not None and second.success else None
     profile = mapping_store.load_profile(paths, run_key)
     audit = mapping_store.load_audit(paths, run_key)
     mapping = mapping_store.require_approved(paths)
@@ -220,6 +222,13 @@ def city_days(tokens_per_wo: float) -> dict[str, Any]:
             "days_exact": round(days_exact(tokens, plan, CITY_SEATS, CITY_RESERVE), 2)}
 
 
+def _reads_settings(operation: str) -> bool:
+    """A read of the account's settings, not of its records (`GET /api/v2/dealFields`, `GET /v1/users/me`)."""
+    method, _, path = operation.partition(" ")
+    last = path.rstrip("/").split("/")[-1]
+    return method == "GET" and (last.endswith("Fields") or last in ("users", "me", "pipelines", "stages", "activityTypes"))
+
+
 def summarise(r: dict[str, Any]) -> dict[str, Any]:
     n = max(1, r["work_orders"])
     r["tokens_per_wo"] = round(r["tokens"] / n, 2)
@@ -235,12 +244,14 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
         d = r["delta"]
         d["share_of_full"] = round(d["tokens"] / r["tokens"], 4) if r["tokens"] else None
         d["meets_target"] = d["share_of_full"] is not None and d["share_of_full"] <= DELTA_TARGET
-        # a delta's reads (audit, provisioning check, read-back lists) barely grow with the bundle, its writes
-        # do: the city's share keeps the reads as measured and scales the writes and the full load
+        # the account's settings (fields, users, pipelines, stages, types) are read once a run whatever its
+        # size; everything else a delta spends grows with it: the city's share keeps the first as measured
+        # and scales the rest (the read-back's one page per entity included, which overstates it)
         d["read_tokens"] = sum(u["tokens"] for op, u in d["operations"].items() if op.startswith("GET "))
+        d["settings_tokens"] = sum(u["tokens"] for op, u in d["operations"].items() if _reads_settings(op))
         scale = CITY_WORK_ORDERS / n
-        d["city_share"] = round((d["read_tokens"] + (d["tokens"] - d["read_tokens"]) * scale) / (r["tokens"] * scale), 4) \
-            if r["tokens"] else None
+        d["city_share"] = round((d["settings_tokens"] + (d["tokens"] - d["settings_tokens"]) * scale)
+                                / (r["tokens"] * scale), 4) if r["tokens"] else None
     return r
 
 

@@ -72,6 +72,7 @@ class Entity:
     marker_field: str | None = None  # where a `marker` identity is carried (request and answer field)
     source_kinds: tuple[str, ...] = ()  # source-id prefixes that become this entity (`asset:00042`)
     client_name: str | None = None  # the client's method suffix, when it is not `name`
+    lists_updated_since: bool = True  # its list takes `updated_since` (v1 files do not)
 
     # -- names ------------------------------------------------------------------------------------------
     @property
@@ -155,6 +156,7 @@ PRODUCT_ENTITIES: tuple[Entity, ...] = (
         references=(Reference("rel_owner_org_id", "parent_ref", "organization"),
                     Reference("rel_linked_org_id", "org_ref", "organization")),
         required=("type",), identity="linked_organizations", client_name="organization_relationship",
+        lists_updated_since=False,
     ),
     Entity(
         "person", "persons", "Technicians and requesters as Pipedrive persons.",
@@ -187,7 +189,7 @@ PRODUCT_ENTITIES: tuple[Entity, ...] = (
         f"Attachments with body path, size, hash and the {file_limit_text()} decision.",
         api="v1", collection="/files",
         references=(Reference("org_id", "org_ref", "organization"), Reference("deal_id", "deal_ref", "deal")),
-        required=("file_name",), identity="marker", marker_field="name",
+        required=("file_name",), identity="marker", marker_field="name", lists_updated_since=False,
     ),
 )
 

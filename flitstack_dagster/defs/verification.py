@@ -45,6 +45,8 @@ class AcceptedMismatchConfig(dg.Config):
 class VerificationConfig(dg.Config):
     accepted_mismatches: list[AcceptedMismatchConfig] = []  # noqa: RUF012 (pydantic copies defaults)
     scan_duplicates: bool = True
+    # a delta scans only what it changed; True lists the whole account, as a full run does
+    whole_account: bool = False
 
 
 def _verify_asset(loaded: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -97,6 +99,7 @@ def _verify_step(context: dg.AssetExecutionContext, config: VerificationConfig, 
     with duckdb.get_connection() as con, pipedrive.client() as client, \
             metered(Ledger.in_folder(project.paths.root), client, run_key, "verified_records") as meter:
         result = verify_run(con, client, run_key, accepted=accepted, scan_duplicates=config.scan_duplicates,
+                            whole_account=config.whole_account,
                             mapping_hash=mapping_hash, progress=meter.report)
         meter.flush()
         recon = reconcile_run(con, run_key)

@@ -9,6 +9,10 @@
   list (20 tokens per 500) filtered to the ids wanted;
 - organization relationships: one by one (2 tokens each; listing is per organization, 20 each).
 
+A delta run lists only what changed since it began writing (`updated_since`, where the list takes it),
+so its read-back grows with the delta, not with the account: `run_window` finds that moment on
+Pipedrive's own clock from a few records the run wrote.
+
 The client's rate limiter keeps every call under the burst and daily limits; when the daily budget
 is spent it raises DailyBudgetSpent, which the caller reports.
 """
@@ -16,8 +20,9 @@ is spent it raises DailyBudgetSpent, which the caller reports.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flitstack_dagster.entities import ENTITIES
@@ -26,6 +31,8 @@ from flitstack_dagster.pipedrive.errors import NotFound
 
 IDENTIFIED = tuple(e.name for e in ENTITIES if e.scannable)  # every record says which source record it is
 ONE_BY_ONE_UP_TO = 10  # v1: below this many, single GETs (2 tokens) beat one list page (20)
+# a lost create is retried within seconds; the margin also absorbs our own write timestamps lagging the request
+WINDOW_MARGIN = timedelta(minutes=10)
 
 
 @dataclass
@@ -39,24 +46,64 @@ class Scan:
     duplicates: dict[str, list[int]] = field(default_factory=dict)
 
 
-def scan_entity(client, entity: str, source_key: str | None, markers: dict[str, str] | None = None) -> Scan:
-    """One paginated list of the whole entity. Identity: the `Novo Source ID` custom field
-    (`source_key`), or for activities, notes and files the marker, turned into a source id by
-    `markers` (marker -> source id; an unknown marker stays as it is)."""
+def scan_entity(client, entity: str, source_key: str | None, markers: dict[str, str] | None = None, *,
+                updated_since: datetime | None = None, also: Iterable[int] = ()) -> Scan:
+    """One paginated list of the entity — the whole account, or with `updated_since` (where its list
+    takes it) only the records changed since — plus the records at `also` the list did not hold, read
+    by id. Identity: the `Novo Source ID` custom field (`source_key`), or for activities, notes and files
+    the marker, turned into a source id by `markers` (marker -> source id; an unknown marker stays as it is)."""
+    since = {"updated_since": updated_since} if updated_since and ENTITIES[entity].lists_updated_since else {}
+    records = {int(rec.id): rec.model_dump() for rec in _list_all(client, entity)(**since)}
+    records.update(read_back(client, entity, [int(i) for i in also if int(i) not in records]))
+    return identify(entity, records, source_key, markers or {})
+
+
+def identify(entity: str, records: Mapping[int, dict[str, Any]], source_key: str | None,
+             markers: dict[str, str]) -> Scan:
+    """The live records among `records`, which source record each says it is, and the duplicates."""
     out = Scan()
     by_source: dict[str, list[int]] = defaultdict(list)
-    for rec in _list_all(client, entity)():
-        d = rec.model_dump()
+    for pid, d in sorted(records.items()):
         if d.get("is_deleted") or d.get("active_flag") is False:
             continue
-        out.records[int(d["id"])] = d
-        value = _identity(entity, d, source_key, markers or {})
+        out.records[pid] = d
+        value = _identity(entity, d, source_key, markers)
         if value:
-            out.identity[int(d["id"])] = value
-            by_source[value].append(int(d["id"]))
-    out.by_source = {k: sorted(v) for k, v in by_source.items()}
+            out.identity[pid] = value
+            by_source[value].append(pid)
+    out.by_source = dict(by_source)
     out.duplicates = {k: v for k, v in out.by_source.items() if len(v) > 1}
     return out
+
+
+def run_window(client, writes: Mapping[str, Mapping[int, datetime]]) -> datetime | None:
+    """When a run began writing, on Pipedrive's clock, less `WINDOW_MARGIN`; None when it can't be told.
+
+    `writes`: entity -> Pipedrive id -> when we recorded our last write of it (our clock). A record's
+    `update_time` is at or after our write unless the clocks differ, so the smallest gap between the
+    two over a batch of written records bounds the clocks' offset from below: a window that starts
+    too early costs a few tokens, one that starts too late would miss a duplicate."""
+    for entity, written in writes.items():
+        if not written or ENTITIES[entity].read_back != "ids":
+            continue
+        batch = sorted(written)[:ENTITIES[entity].read_back_batch or 1]
+        gaps = [seen - written[pid] for pid, rec in read_back(client, entity, batch).items()
+                if (seen := _utc(rec.get("update_time"))) is not None]
+        if gaps:
+            first = min(t for w in writes.values() for t in w.values())
+            return first + min(gaps) - WINDOW_MARGIN
+    return None
+
+
+def _utc(value: Any) -> datetime | None:
+    """A Pipedrive time (`2026-12-07T15:00:00Z` in v2, `2026-12-07 15:00:00` UTC in v1) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _identity(entity: str, record: dict[str, Any], source_key: str | None, markers: dict[str, str]) -> str | None:
@@ -114,17 +161,3 @@ def _get_one(fn):
         return fn()
     except NotFound:
         return None
-
-
-def estimated_tokens(counts: dict[str, int], scanned_totals: dict[str, int] | None = None) -> int:
-    """Tokens the read-back costs for `counts` records per entity, scanned at their account totals."""
-    scanned_totals = scanned_totals or {}
-    tokens = 0
-    for entity, n in counts.items():
-        if n == 0:
-            continue
-        if entity in IDENTIFIED:
-            tokens += ENTITIES[entity].list_all.tokens * max(1, -(-scanned_totals.get(entity, n) // 500))
-        else:  # organization relationships, one by one
-            tokens += ENTITIES[entity].read.tokens * n
-    return tokens

@@ -876,10 +876,7 @@ class PipedriveClient:
         """GET /v1/notes, filters e.g. deal_id=, org_id=, person_id=."""
         params = dict(filters)
         if updated_since is not None:
-            params["updated_since"] = (
-                updated_since if isinstance(updated_since, str)
-                else updated_since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            )
+            params["updated_since"] = _rfc3339(updated_since)
         for item in self._iter_v1("/notes", params):
             yield m.Note.model_validate(item)
 

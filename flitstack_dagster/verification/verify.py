@@ -41,6 +41,7 @@ from flitstack_dagster.loading.run import shaped_rows
 from flitstack_dagster.loading.store import LoadStore
 from flitstack_dagster.loading.verified_samples import forget_verified_sample, record_verified_sample
 from flitstack_dagster.mapping.provision import PLAN_FIELDS
+from flitstack_dagster.novo.runs import mode_of
 from flitstack_dagster.pipedrive.errors import DailyBudgetSpent, PipedriveError
 from flitstack_dagster.mapping.archive import listed_work_orders
 from flitstack_dagster.shaping.archive import ARCHIVE_KIND
@@ -164,7 +165,8 @@ def account_of(client) -> str:
 def verify_run(
     con: duckdb.DuckDBPyConnection, client, run_key: str, *,
     accepted: Iterable[AcceptedMismatch] = (), entities: Iterable[str] = ENTITIES.load_order,
-    scan_duplicates: bool = True, mapping_hash: str | None = None, sample: bool | None = None,
+    scan_duplicates: bool = True, whole_account: bool = False, mapping_hash: str | None = None,
+    sample: bool | None = None,
     progress: Callable[[int, int, int, float], None] | None = None,
 ) -> VerificationResult:
     """Read back, compare, store (`verification.*`); a clean sample run is recorded as verified.
@@ -183,7 +185,10 @@ def verify_run(
     set_aside_at_load = _flagged(con, run_key)
     entities = list(entities)
     total, done = sum(shaped_count(con, ENTITIES[e].shaped_table, run_key) or 0 for e in entities), 0
+    window = None
     try:
+        if scan_duplicates and not whole_account and mode_of(run_key) == "delta":
+            window = _delta_window(con, client, run_key)
         for entity in entities:
             rows = shaped_rows(con, run_key, entity)
             mapped = id_maps[entity]
@@ -199,7 +204,7 @@ def verify_run(
                     continue
                 todo.append((row, m.pipedrive_id))
             found, identity = _read(client, entity, [pid for _, pid in todo], registry, scan_duplicates, run_key,
-                                    {r["source_id"] for r in rows}, dups)
+                                    {r["source_id"] for r in rows}, dups, window)
             for row, pid in todo:
                 other = identity.get(pid)
                 actual = found.get(pid) if other in (None, row["source_id"]) else None  # an id reused for another
@@ -238,18 +243,43 @@ def verify_run(
 # -- reading -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DeltaWindow:
+    """What a delta run wrote (entity -> Pipedrive id -> when, our clock) and when it began writing on
+    Pipedrive's clock (None: it could not be told, so the whole account is listed)."""
+
+    writes: dict[str, dict[int, datetime]]
+    since: datetime | None
+
+
+def _delta_window(con: duckdb.DuckDBPyConnection, client, run_key: str) -> DeltaWindow:
+    writes: dict[str, dict[int, datetime]] = {}
+    for entity, pid, at in con.execute(
+            "SELECT entity, pipedrive_id, max(recorded_at) FROM meta.audit_log WHERE run_key = ? "
+            "AND pipedrive_id IS NOT NULL AND operation IN ('create', 'adopt', 'update', 'restore') GROUP BY ALL",
+            [run_key]).fetchall():
+        writes.setdefault(entity, {})[int(pid)] = at
+    return DeltaWindow(writes, readback.run_window(client, writes))
+
+
 def _read(client, entity: str, ids: list[int], registry: Registry, scan: bool, run_key: str,
-          run_sources: set[str], dups: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
-    """The records at `ids`, and which source record each says it is (scanned entities only)."""
-    if scan and entity in readback.IDENTIFIED and ids:
-        cf = registry.fields.get(entity, {}).get(SOURCE_ID_FIELD)
-        markers = {marker(entity, sid): sid for sid in run_sources} if entity in MARKED else None
-        s = readback.scan_entity(client, entity, cf.key if cf else None, markers)
-        for value, pids in sorted(s.duplicates.items()):
-            dups.append({"run_key": run_key, "entity": entity, "source_value": value,
-                         "pipedrive_ids": ", ".join(map(str, pids)), "in_run": value in run_sources})
-        return {i: s.records[i] for i in ids if i in s.records}, s.identity
-    return readback.read_back(client, entity, ids), {}
+          run_sources: set[str], dups: list[dict[str, Any]], window: DeltaWindow | None = None,
+          ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """The records at `ids`, and which source record each says it is (scanned entities only). A delta
+    run scans only the entities it wrote, and only what changed since it began writing: that finds a
+    record it created twice (a lost answer, a retry), not one it created for a source the account
+    held before the run — the whole-account scan of full runs and of `flitstack repair` does."""
+    if not (scan and entity in readback.IDENTIFIED and ids) or (window and entity not in window.writes):
+        return readback.read_back(client, entity, ids), {}
+    cf = registry.fields.get(entity, {}).get(SOURCE_ID_FIELD)
+    markers = {marker(entity, sid): sid for sid in run_sources} if entity in MARKED else None
+    since = window.since if window else None
+    s = readback.scan_entity(client, entity, cf.key if cf else None, markers, updated_since=since,
+                             also=ids if since else ())
+    for value, pids in sorted(s.duplicates.items()):
+        dups.append({"run_key": run_key, "entity": entity, "source_value": value,
+                     "pipedrive_ids": ", ".join(map(str, pids)), "in_run": value in run_sources})
+    return {i: s.records[i] for i in ids if i in s.records}, s.identity
 
 
 def _flagged(con: duckdb.DuckDBPyConnection, run_key: str) -> dict[tuple[str, str], str]:
