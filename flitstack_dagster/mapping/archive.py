@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
 import sys
 from datetime import date, datetime
@@ -254,12 +255,25 @@ def listed_work_orders(fmt: str, text: str) -> set[str]:
 def run_archive_scope(paths: Paths, run_key: str, mapping: Mapping,
                       con: duckdb.DuckDBPyConnection | None = None) -> ArchiveScope | None:
     """What the cutoff archives in a run's staged rows: the one count the scope document, `flitstack
-    calendar` and the ETA share (None without a cutoff). Without `con` it opens the project's DuckDB
-    read-only."""
+    calendar` and the ETA share (None without a cutoff). Counted once per run and mapping and kept in
+    the run's work folder, so the ETA can tell it while a step holds the DuckDB file; counting without
+    `con` opens the project's DuckDB read-only."""
     if mapping.archive_before is None:
         return None
-    if con is not None:
-        return read_archive_scope(con, run_key, mapping)
+    saved, stamp = paths.work / run_key / "archive_scope.json", mapping.content_hash()
+    try:
+        kept = json.loads(saved.read_text(encoding="utf-8"))
+        if kept.get("mapping") == stamp:
+            return ArchiveScope.model_validate(kept["scope"])
+    except (OSError, ValueError, KeyError):
+        pass
+    scope = read_archive_scope(con, run_key, mapping) if con is not None else _count_now(paths, run_key, mapping)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({"mapping": stamp, "scope": scope.model_dump(mode="json")}), encoding="utf-8")
+    return scope
+
+
+def _count_now(paths: Paths, run_key: str, mapping: Mapping) -> ArchiveScope | None:
     try:
         own = duck.connect(paths.duckdb, read_only=True)
     except duckdb.Error:
