@@ -281,7 +281,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
     if d:
         print(f"delta: a {DELTA_SHARE:.0%} delta ({d['work_orders']:,} work orders) loaded after the full load; "
               f"delta % = its tokens / the full load's (target ≤ {DELTA_TARGET:.1%}); city % = the same at "
-              f"{CITY_WORK_ORDERS:,} work orders, the delta's reads as measured and its writes scaled")
+              f"{CITY_WORK_ORDERS:,} work orders, the reads of the account's settings as measured and everything "
+              "else scaled with the delta (an upper bound: a bigger delta fills its read pages)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ from flitstack_dagster.loading.ledger import Ledger, metered
 from flitstack_dagster.mapping import store as mapping_store
 from flitstack_dagster.mapping.approval import check_approval, merge
 from flitstack_dagster.mapping.model import Mapping
-from flitstack_dagster.mapping.audit import audit_account
+from flitstack_dagster.mapping.audit import audit_account, count_pages
+from flitstack_dagster.novo.runs import mode_of
 from flitstack_dagster.mapping.owners import resolve_owners
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
@@ -58,7 +59,8 @@ def pipedrive_account_audit(context: dg.AssetExecutionContext, pipedrive: Pipedr
                             project: ProjectPaths) -> dg.MaterializeResult:
     with pipedrive.client() as client, metered(Ledger.in_folder(project.paths.root), client, context.partition_key,
                                                "pipedrive_account_audit"):
-        audit = audit_account(client, plan=client.plan, seats=client.seats)
+        audit = audit_account(client, plan=client.plan, seats=client.seats,
+                              max_pages=count_pages(mode_of(context.partition_key)))
         spent = client.tokens_spent
         account = site_url(client.base_url)
     path = mapping_store.save_audit(project.paths, context.partition_key, audit)

@@ -24,6 +24,7 @@ SEARCH_BURST = 10
 BASE_DAILY_TOKENS = DAILY_BASE_TOKENS
 FIELD_ENTITIES = ("deal", "person", "organization")
 RECORD_KINDS = ("organizations", "persons", "deals", "activities")
+COUNT_PAGES = 20  # pages of 500 the audit counts of each kind: up to 10,000 records, 200 tokens
 
 
 def plan_key(plan: str | None) -> str | None:
@@ -345,8 +346,14 @@ def _account_info(client: Any) -> tuple[str | None, int | None, str | None, int 
     return plan, (int(seats) if seats is not None else None), company, (int(left) if left is not None else None)
 
 
+def count_pages(mode: str) -> int:
+    """Pages of each kind a run's audit counts. A delta's account holds the earlier runs, whose size
+    is known: one page (10 tokens) says enough, where counting the city would cost hundreds."""
+    return 1 if mode == "delta" else COUNT_PAGES
+
+
 def audit_account(client: Any, *, plan: str | None = None, seats: int | None = None,
-                  count_records: bool = True, max_pages: int = 20) -> AccountAudit:
+                  count_records: bool = True, max_pages: int = COUNT_PAGES) -> AccountAudit:
     """Read users, pipelines/stages, custom fields, activity types and record counts.
 
     `plan`/`seats` override what the client reports (the API may not expose the plan to a token).

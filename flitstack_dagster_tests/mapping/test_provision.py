@@ -7,7 +7,7 @@ import json
 import pytest
 
 from flitstack_dagster.core.errors import UserError
-from flitstack_dagster.mapping.audit import audit_account
+from flitstack_dagster.mapping.audit import audit_account, count_pages
 from flitstack_dagster.mapping.profile import profile_source
 from flitstack_dagster.mapping.propose import propose_mapping
 from flitstack_dagster.mapping.provision import field_registry, provision_schema
@@ -48,6 +48,19 @@ def test_audit_reads_the_account(sandbox, source):
     assert a.find_field("deal", "title").custom is False
     assert a.record_counts == {"organizations": 0, "persons": 0, "deals": 0, "activities": 0}
     assert a.activity_type("call") is not None
+
+
+@pytest.mark.slow
+def test_a_deltas_audit_counts_one_page_of_an_account_the_earlier_runs_filled():
+    with SandboxServer(plan="ultimate", seats=5) as s, PipedriveClient(s.base_url, s.api_token) as c:
+        c.map_concurrent(lambda i: c.create_organization({"name": f"Account {i}"}), range(501))
+        before = s.usage()["operations"].get("getOrganizations", {}).get("count", 0)
+        full = audit_account(c, max_pages=count_pages("full"))
+        delta = audit_account(c, max_pages=count_pages("delta"))
+        pages = s.usage()["operations"]["getOrganizations"]["count"] - before
+    assert (full.record_counts["organizations"], full.record_counts_capped["organizations"]) == (501, False)
+    assert (delta.record_counts["organizations"], delta.record_counts_capped["organizations"]) == (500, True)
+    assert pages == 2 + 1  # the full run's count pages on, the delta's stops at "500 or more"
 
 
 @pytest.mark.slow
