@@ -34,6 +34,7 @@ from flitstack_dagster.staging.frames import StagedInputs, local_date, read_stag
 CHILDREN = ("status_log", "labor", "parts_used", "notes", "attachments")
 ENTITIES = ("work_orders", *CHILDREN)
 FIXED = ["Archived record", "Source ID", "Source file", "Source row"]
+ARCHIVE_KIND = "archive"  # the kind of an archive file in pd_files
 
 def closed_before(cutoff: date, tz: str) -> pl.Expr:
     return pl.col("date_completed").is_not_null() & (local_date(pl.col("date_completed"), tz) < cutoff)
@@ -55,36 +56,75 @@ def of_work_orders(entity: str, df: pl.DataFrame, wos: pl.Series) -> pl.Expr:
 
 
 def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz: str,
-                  loaded: frozenset[str] = frozenset()) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """The work orders the cutoff archives (with `_archive_org`), and every staged row that goes with
-    them, per entity (empty when there is no cutoff). A work order `loaded` already as a deal stays one:
-    archiving it too would put its facts in two places."""
+                  loaded: frozenset[str] = frozenset(), earlier: pl.DataFrame | None = None
+                  ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Every work order the cutoff archives in this run with its organization (`wo_number`,
+    `_archive_org`), and every staged row that goes with them, per entity (empty when there is no
+    cutoff). A work order `loaded` already as a deal stays one: archiving it too would put its facts in
+    two places. A work order an earlier run archived (`earlier`, see `archived_earlier`) whose rows this
+    run carries without it: its rows go to this run's archive of the same organization."""
     cutoff = mapping.archive_before
     archived = closed_before(cutoff, tz) & pl.col("_archive_org").is_not_null() if cutoff else pl.lit(False)
     if loaded:
         archived = archived & ~in_set(sid(PREFIX["work_orders"], "wo_number"), loaded)
     wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(archived)
-    wos = wo["wo_number"]
+    orgs = wo.select("wo_number", "_archive_org")
+    if cutoff and earlier is not None and earlier.height:
+        orgs = pl.concat([orgs, _rows_only(inputs, earlier, loaded)])
+    wos = orgs["wo_number"]
     taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
-    return wo, {"work_orders": wo.drop("_archive_org"), **taken}
+    return orgs, {"work_orders": wo.drop("_archive_org"), **taken}
 
+
+def _rows_only(inputs: StagedInputs, earlier: pl.DataFrame, loaded: frozenset[str]) -> pl.DataFrame:
+    """The work orders of `earlier` (wo_number, archive_org) this run carries rows of but not the work
+    order itself (one it carries is decided by its own row), and that are not deals now."""
+    mine = pl.concat([_numbers(e, inputs.frame(e)) for e in CHILDREN])
+    rows_only = earlier.filter(pl.col("wo_number").is_in(mine.implode())
+                               & ~pl.col("wo_number").is_in(inputs.work_orders["wo_number"].implode()))
+    if loaded:
+        rows_only = rows_only.filter(~in_set(sid(PREFIX["work_orders"], "wo_number"), loaded))
+    return rows_only.select("wo_number", pl.col("archive_org").alias("_archive_org")).sort("wo_number")
+
+
+def _numbers(entity: str, rows: pl.DataFrame) -> pl.Series:
+    """The numbers of the work orders `rows` of `entity` belong to (an attachment's parent work order)."""
+    if entity == "attachments":
+        return rows.filter(pl.col("parent_type") == "Work Order")["parent_id"].drop_nulls()
+    return rows["wo_number"].drop_nulls()
+
+
+EARLIER_SCHEMA = {"wo_number": pl.String, "archive_org": pl.String}
+
+
+def archived_earlier(con: duckdb.DuckDBPyConnection, run_key: str) -> pl.DataFrame:
+    """The work orders an earlier run archived (wo_number, archive_org): those an archive file of another
+    run lists, the file still in Pipedrive; when several do, the organization of the latest file."""
+    if not (duck.has_table(con, "shaped", "pd_files") and duck.has_table(con, "meta", "id_map")):
+        return pl.DataFrame(schema=EARLIER_SCHEMA)
+    files = con.execute(
+        "SELECT s.org_ref, s.payload FROM shaped.pd_files s JOIN meta.id_map m ON m.entity = 'file' "
+        "AND m.source_id = s.source_id AND m.state <> 'deleted' WHERE s.kind = ? AND s.run_key <> ? "
+        "ORDER BY m.updated_at, s.source_id", [ARCHIVE_KIND, run_key]).fetchall()
+    org_of = {wo: org for org, payload in files for wo in json.loads(payload)["work_orders"]}
+    return pl.DataFrame(list(org_of.items()), schema=EARLIER_SCHEMA, orient="row")
 
 
 Part = tuple[list[str], dict[str, bytes]]  # the work orders of one part of an archive, and its files' bodies
 
 
-def archive_parts(wo: pl.DataFrame, taken: dict[str, pl.DataFrame], mapping: Mapping,
+def archive_parts(orgs: pl.DataFrame, taken: dict[str, pl.DataFrame], mapping: Mapping,
                   labels: dict[str, str]) -> dict[str, list[Part]]:
-    """Per organization, its archive in parts: one part unless a file would be over the mapping's file
-    size limit, then halved by work order until every file fits (a work order is never split)."""
-    wo = wo.sort("wo_number")
-    org_of = wo.select(pl.col("wo_number").alias("_wo"), "_archive_org")
-    per_org = {e: _per_org(e, taken[e], org_of) for e in CHILDREN}
+    """Per organization (`orgs`: wo_number -> _archive_org), its archive in parts: one part unless a file
+    would be over the mapping's file size limit, then halved by work order until every file fits (a work
+    order is never split)."""
+    orgs = orgs.sort("wo_number")
+    org_of = orgs.select(pl.col("wo_number").alias("_wo"), "_archive_org")
+    per_org = {e: _per_org(e, taken[e], org_of) for e in ENTITIES}
     title = f"Novo work orders closed before {mapping.archive_before.isoformat()}"
     out: dict[str, list[Part]] = {}
-    for (org,), group in wo.group_by("_archive_org", maintain_order=True):
-        frames = {"work_orders": group.drop("_archive_org"),
-                  **{e: per_org[e].get(org, taken[e].clear()) for e in CHILDREN}}
+    for (org,), group in orgs.group_by("_archive_org", maintain_order=True):
+        frames = {e: per_org[e].get(org, taken[e].clear()) for e in ENTITIES}
 
         def build(numbers: list[str], frames=frames, org=org) -> Part:
             mine = {e: f.filter(of_work_orders(e, f, pl.Series(numbers, dtype=pl.String))) for e, f in frames.items()}
@@ -110,23 +150,25 @@ def _fitting(numbers: list[str], build, limit: int) -> list[Part]:
     return _fitting(numbers[:half], build, limit) + _fitting(numbers[half:], build, limit)
 
 
-def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str) -> ArchiveScope | None:
+def archive_scope(inputs: StagedInputs, mapping: Mapping, tz: str,
+                  earlier: pl.DataFrame | None = None) -> ArchiveScope | None:
     """What the cutoff will archive, for the scope document, before shaping: every staged account and
     asset is taken as an organization that migrates; the archives are built (not written) to count
-    their parts."""
+    their parts. `earlier`: the work orders earlier runs archived (`archived_earlier`)."""
     if mapping.archive_before is None:
         return None
     org_ids = pl.concat([inputs.accounts.select(sid("account", "account_id"))[:, 0],
                          inputs.assets.select(sid("asset", "asset_id"))[:, 0]])
-    wo, taken = archived_rows(inputs, mapping, org_ids, tz)
+    orgs, taken = archived_rows(inputs, mapping, org_ids, tz, earlier=earlier)
     by_org = {org: g.sort("wo_number")["wo_number"].to_list()
-              for (org,), g in wo.sort("_archive_org").group_by("_archive_org", maintain_order=True)}
+              for (org,), g in orgs.sort("_archive_org").group_by("_archive_org", maintain_order=True)}
     notes = taken["notes"]["entry_type"].fill_null("").value_counts()
     history = pl.concat([taken["status_log"]["wo_number"], taken["parts_used"]["wo_number"]]).n_unique()
     limit = mapping.options.description_field_max
     return ArchiveScope(
         cutoff=mapping.archive_before, by_org=by_org, rows={e: taken[e].height for e in ENTITIES},
-        files=sum(2 * len(p) for p in archive_parts(wo, taken, mapping,
+        rows_only=orgs.height - taken["work_orders"].height,
+        files=sum(2 * len(p) for p in archive_parts(orgs, taken, mapping,
                                                     udf_labels(inputs.user_defined_fields)).values()),
         note_entry_types={t: int(n) for t, n in notes.iter_rows()},
         attachments_by_size=_bands(taken["attachments"]["size"]), with_history=history,
@@ -147,7 +189,8 @@ def read_archive_scope(con: duckdb.DuckDBPyConnection, run_key: str, mapping: Ma
     if mapping.archive_before is None:
         return None
     tz = con.execute("SELECT timezone FROM raw.bundles WHERE _run_key = ?", [run_key]).fetchall()
-    return archive_scope(read_staged(con, run_key), mapping, tz[0][0] if tz else "UTC")
+    return archive_scope(read_staged(con, run_key), mapping, tz[0][0] if tz else "UTC",
+                         archived_earlier(con, run_key))
 
 
 
@@ -219,19 +262,38 @@ def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str, labels: 
            "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;"
            "white-space:pre-wrap}</style>",
            "</head><body>", f"<h1>{_h(title)}</h1>",
-           f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows.</p>"]
+           f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows"
+           + (f"; rows of {len(rows_only(frames))} work order(s) archived by an earlier run" if rows_only(frames)
+              else "") + ".</p>"]
     for s, row_number, values in _records("work_orders", wos, labels):
-        number = values["WO Number"]
         out += [f'<h2 id="{_h(s)}">{_h(s)} · {_h(values["Title"])}</h2>',
                 f"<p>work_orders.csv row {row_number}</p>", "<table>"]
         out += [f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in values.items()]
         out.append("</table>")
-        for e in CHILDREN:
-            mine = frames[e].filter(of_work_orders(e, frames[e], pl.Series([number], dtype=pl.String)))
-            if mine.height:
-                out += _child_table(e, mine, labels)
+        out += _children_html(frames, values["WO Number"], labels)
+    for number in rows_only(frames):
+        s = f"{PREFIX['work_orders']}:{number}"
+        out += [f'<h2 id="{_h(s)}">{_h(s)} · archived by an earlier run</h2>',
+                "<p>The work order is in an earlier archive of this organization; these are its rows this "
+                "export adds.</p>"]
+        out += _children_html(frames, number, labels)
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def rows_only(frames: dict[str, pl.DataFrame]) -> list[str]:
+    """The work orders an archive holds rows of without their own row (archived by an earlier run)."""
+    numbers = pl.concat([_numbers(e, frames[e]) for e in CHILDREN])
+    return sorted(set(numbers.to_list()) - set(frames["work_orders"]["wo_number"].to_list()))
+
+
+def _children_html(frames: dict[str, pl.DataFrame], number: str, labels: dict[str, str]) -> list[str]:
+    out = []
+    for e in CHILDREN:
+        mine = frames[e].filter(of_work_orders(e, frames[e], pl.Series([number], dtype=pl.String)))
+        if mine.height:
+            out += _child_table(e, mine, labels)
+    return out
 
 
 def _child_table(entity: str, df: pl.DataFrame, udfs: dict[str, str]) -> list[str]:
@@ -244,11 +306,20 @@ def _child_table(entity: str, df: pl.DataFrame, udfs: dict[str, str]) -> list[st
 
 
 def listed_work_orders(fmt: str, text: str) -> set[str]:
-    """The source ids of the work orders a downloaded archive lists (what the read-back looks for)."""
+    """The source ids of the work orders a downloaded archive lists, by their own row or by rows of theirs
+    (what the read-back looks for)."""
     if fmt == "html":
         return {html.unescape(s) for s in re.findall(r'<h2 id="([^"]*)">', text)}
-    rows = csv.DictReader(io.StringIO(text))
-    return {r["Source ID"] for r in rows if r.get("Archived record") == BY_ENTITY["work_orders"].label}
+    return {wo for r in csv.DictReader(io.StringIO(text)) if (wo := _work_order_of(r))}
+
+
+def _work_order_of(row: dict[str, str]) -> str | None:
+    """The work order a CSV row of an archive is or belongs to (a row of one archived by an earlier run
+    names it in its WO Number, or its Parent ID for an attachment)."""
+    if row.get("Archived record") == BY_ENTITY["work_orders"].label:
+        return row["Source ID"]
+    number = row.get("WO Number") or (row.get("Parent ID") if row.get("Parent Type") == "Work Order" else None)
+    return f"{PREFIX['work_orders']}:{number}" if number else None
 
 
 

@@ -131,6 +131,7 @@ class ArchiveScope(BaseModel):
     with_history: int = 0  # archived work orders with a status change or a parts line
     long_descriptions: int = 0  # archived work orders whose description would be a note
     files: int = 0  # a CSV and an HTML per organization, per part when one would be over the file size limit
+    rows_only: int = 0  # of the work orders, those an earlier run archived: this run archives rows of theirs
 
     @property
     def work_orders(self) -> int:
@@ -469,6 +470,9 @@ def archive_section(archive: ArchiveScope | None) -> list[str]:
         "order) instead of deals" + (f", with their rows: {taken}" if taken else "") + ".",
         "- every column of every archived row is in both files; the read-back downloads each file and looks "
         "for every archived work order in it."]
+    if archive.rows_only:
+        lines.append(f"- {archive.rows_only:,} of them were archived by an earlier run: this run's archive holds "
+                     "the rows of theirs it carries (their work order stays in the earlier archive).")
     uploaded = sum(archive.attachments_by_size.values())
     if uploaded:
         lines.append(f"- their {uploaded:,} attachments are listed in the archive and each one's file is uploaded "

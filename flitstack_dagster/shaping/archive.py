@@ -31,8 +31,8 @@ from typing import Any
 
 import polars as pl
 
-from flitstack_dagster.mapping.archive import (CHILDREN, ENTITIES, archive_parts, archived_rows, of_work_orders,
-                                               udf_labels)
+from flitstack_dagster.mapping.archive import (ARCHIVE_KIND, CHILDREN, ENTITIES, archive_parts, archived_rows,
+                                               of_work_orders, udf_labels)
 from flitstack_dagster.mapping.model import Mapping
 from flitstack_dagster.novo.ids import PREFIX, source_ids
 from flitstack_dagster.shaping.common import FILES_SCHEMA, SET_ASIDE_SCHEMA, ShapeContext, Shaped, concat, set_aside
@@ -40,7 +40,6 @@ from flitstack_dagster.staging.frames import StagedInputs
 
 __all__ = ["ARCHIVE_KIND", "Archive", "archive_id", "split_archive"]
 
-ARCHIVE_KIND = "archive"
 # the rows the archive alone holds; an attachment is listed in it and its body uploaded as a file of its own
 RECORDS = tuple(e for e in CHILDREN if e != "attachments")
 FORMATS = {"csv": "text/csv", "html": "text/html"}
@@ -66,18 +65,19 @@ class Archive:
 
 def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ctx: ShapeContext,
                   out_dir: Path | None = None) -> Archive:
-    """Take the work orders the cutoff archives (and their rows) out of `inputs`; write their archives
-    under `out_dir` (a temporary folder when None)."""
-    wo, taken = archived_rows(inputs, mapping, org_ids, ctx.timezone, ctx.already_loaded)
-    if not wo.height:
+    """Take the work orders the cutoff archives (and their rows) out of `inputs`, with the rows of work
+    orders an earlier run archived (`ctx.archived_earlier`); write their archives under `out_dir` (a
+    temporary folder when None)."""
+    orgs, taken = archived_rows(inputs, mapping, org_ids, ctx.timezone, ctx.already_loaded, ctx.archived_earlier)
+    if not orgs.height:
         return Archive(inputs, Shaped(pl.DataFrame(schema=FILES_SCHEMA)), pl.Series([], dtype=pl.String), {})
-    wos = wo["wo_number"]
+    wos = orgs["wo_number"]
     rest = inputs.replace(work_orders=inputs.work_orders.filter(~pl.col("wo_number").is_in(wos.implode())),
                           **{e: inputs.frame(e).filter(~of_work_orders(e, inputs.frame(e), wos)) for e in RECORDS})
     folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="flitstack-archive-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows, too_large = [], []
-    for org, parts in archive_parts(wo, taken, mapping, udf_labels(inputs.user_defined_fields)).items():
+    for org, parts in archive_parts(orgs, taken, mapping, udf_labels(inputs.user_defined_fields)).items():
         for n, (numbers, bodies) in enumerate(parts, start=1):
             part = (n, len(parts))
             files = [_file_row(folder, org, fmt, body, numbers, mapping, part, ctx) for fmt, body in bodies.items()]
@@ -89,7 +89,7 @@ def split_archive(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, ct
                           or e == "work_orders"])
     archived = archived.filter(~archived.is_in(aside["source_id"].implode()))
     by_org = {org: g["wo_number"].to_list()
-              for (org,), g in wo.sort("wo_number").group_by("_archive_org", maintain_order=True)}
+              for (org,), g in orgs.sort("wo_number").group_by("_archive_org", maintain_order=True)}
     return Archive(rest, Shaped(pl.DataFrame(rows, schema=FILES_SCHEMA), aside), archived, by_org)
 
 

@@ -97,6 +97,8 @@ class ShapeContext:
     archive_dir: Path | None = None
     # a delta's record plan with deal fields: the deals last sent for the work orders it touches (OUTPUT_SCHEMA)
     prior_deals: pl.DataFrame | None = field(default=None, compare=False, hash=False)
+    # the work orders an earlier run archived (mapping.archive.archived_earlier): wo_number, archive_org
+    archived_earlier: pl.DataFrame | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.exported_at.tzinfo is None:

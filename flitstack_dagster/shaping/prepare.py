@@ -15,6 +15,7 @@ import polars as pl
 
 from flitstack_dagster.core.duck import has_table
 from flitstack_dagster.shaping.shaped_store import ShapedWriter
+from flitstack_dagster.mapping.archive import archived_earlier
 from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping import folding
 from flitstack_dagster.mapping.owners import OwnerResolution
@@ -44,7 +45,7 @@ def shape_run(
     ctx = ShapeContext(
         run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode, bundle_root=root,
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel), hash_on_save=True,
-        archive_dir=Path(work_dir) / "archives" / run_key,
+        archive_dir=Path(work_dir) / "archives" / run_key, archived_earlier=archived_earlier(con, run_key),
     )
     if mode == "delta":
         prior_lines, prior_deals = loaded_lines(con, run_key, mapping)

@@ -175,3 +175,35 @@ def test_the_scope_document_counts_lists_and_costs_the_archive():
     assert "| account:A1 | 1 | WO-1 |" in doc
     assert "archives of the 1 work orders closed before 2026-01-01" in doc
     assert "their 1 attachments are listed in the archive and each one's file is uploaded" in doc
+
+
+def test_a_delta_s_rows_of_a_work_order_archived_earlier_go_to_its_organization_s_archive(ctx, owners, tmp_path):
+    """A delta carrying rows of WO-1, archived by an earlier run, without WO-1 itself: the rows are archived
+    on WO-1's organization in the delta's own files (listed by both), loaded into pd_files, never orphans."""
+    i, mapping = closed()
+    i = i.replace(work_orders=i.work_orders.filter(pl.col("wo_number") != "WO-1"))
+    earlier = pl.DataFrame({"wo_number": ["WO-1"], "archive_org": ["account:A1"]})
+    delta = replace(ctx, run_key="delta-t2", mode="delta", archive_dir=tmp_path, archived_earlier=earlier)
+    run = shape_all(i, mapping, owners, delta)
+    files = _files(run)
+    csv_id, html_id = (archive_id("delta-t2", "account:A1", f) for f in ("csv", "html"))
+    assert set(files) == {csv_id, html_id} and json.loads(files[csv_id]["payload"])["work_orders"] == ["WO-1"]
+    rec = {r["source_id"]: r for r in run.reconciliation.to_dicts()}
+    for s in ("labor:L1", "status_log:S1", "part_used:P9", "note:N1"):
+        assert (rec[s]["outcome"], rec[s]["targets"]) == ("loaded", "pd_files"), s
+    orphans = set(run.set_aside.filter(pl.col("reason_code") == "orphan_reference")["source_id"])
+    assert orphans == {"labor:L2"}  # WO-3's: its work order is not migrated
+    att = run.pd_files.filter(pl.col("source_id") == "attachment:F2").to_dicts()
+    assert [(f["org_ref"], f["deal_ref"]) for f in att] == [("account:A1", None)]
+    assert not checks.blocking_failures(checks.run_checks(run, i, mapping, ctx.already_loaded))
+    text = (tmp_path / files[csv_id]["file_name"]).read_text(encoding="utf-8")
+    assert [r["Source ID"] for r in csv.DictReader(io.StringIO(text))] == [
+        "status_log:S1", "labor:L1", "part_used:P9", "note:N1", "attachment:F2"]
+    page = (tmp_path / files[html_id]["file_name"]).read_text(encoding="utf-8")
+    assert listed_work_orders("csv", text) == listed_work_orders("html", page) == {"work_order:WO-1"}
+    assert "archived by an earlier run" in page and "&lt;script&gt;" in page
+    scope = archive_scope(i, mapping, "UTC", earlier)
+    assert scope.by_org == {"account:A1": ["WO-1"]} and scope.rows_only == 1 and scope.rows["labor"] == 1
+    # without the earlier archive the same rows are orphans, as before
+    alone = shape_all(i, mapping, owners, replace(delta, archived_earlier=None, archive_dir=tmp_path / "alone"))
+    assert "labor:L1" in set(alone.set_aside.filter(pl.col("reason_code") == "orphan_reference")["source_id"])
