@@ -16,6 +16,8 @@ archive per organization instead of deals, notes and activities.
   mapping's file size limit. Per run: a run archives its own rows (a sample's, a delta's), and a file,
   once uploaded, is never rewritten. Source text is made safe by `core.safe_text` (a cell never runs as
   a formula, text is escaped) and never cut.
+- a delta's rows of a work order an earlier run archived (mapping.archive.archived_earlier), without
+  the work order's row: archived with the delta's rows in its file of that organization, not orphans.
 - accounting: each archived source row is loaded into its organization's archive (`pd_files`).
 """
 

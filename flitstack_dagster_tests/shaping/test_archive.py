@@ -207,3 +207,32 @@ def test_a_delta_s_rows_of_a_work_order_archived_earlier_go_to_its_organization_
     # without the earlier archive the same rows are orphans, as before
     alone = shape_all(i, mapping, owners, replace(delta, archived_earlier=None, archive_dir=tmp_path / "alone"))
     assert "labor:L1" in set(alone.set_aside.filter(pl.col("reason_code") == "orphan_reference")["source_id"])
+
+
+def test_the_work_orders_archived_earlier_are_those_of_another_run_s_archive_still_in_pipedrive():
+    import duckdb
+
+    from flitstack_dagster.loading.store import DDL
+    from flitstack_dagster.mapping.archive import archived_earlier
+
+    con = duckdb.connect()
+    assert archived_earlier(con, "delta-2").height == 0  # nothing loaded yet
+    for statement in DDL:
+        con.execute(statement)
+    con.execute("CREATE SCHEMA shaped")
+    con.execute("CREATE TABLE shaped.pd_files (run_key VARCHAR, source_id VARCHAR, kind VARCHAR, org_ref VARCHAR, "
+                "payload VARCHAR)")
+    files = [("full-1", "archive:full-1:account:A1:csv", "account:A1", ["WO-1", "WO-2"], "active", 1),
+             ("full-1", "archive:full-1:account:A9:csv", "account:A9", ["WO-9"], "deleted", 2),  # rolled back
+             ("delta-1", "archive:delta-1:account:A2:csv", "account:A2", ["WO-2"], "active", 3),  # moved later
+             ("delta-2", "archive:delta-2:account:A3:csv", "account:A3", ["WO-3"], "active", 4)]  # this run's own
+    for run, sid_, org, wos, state, pid in files:
+        con.execute("INSERT INTO shaped.pd_files VALUES (?, ?, 'archive', ?, ?)", [run, sid_, org,
+                                                                                json.dumps({"work_orders": wos})])
+        con.execute("INSERT INTO meta.id_map VALUES ('file', ?, ?, NULL, NULL, ?, ?, ?, "
+                    "TIMESTAMPTZ '2026-12-01 00:00:00+00' + to_minutes(?))", [sid_, pid, run, run, state, pid])
+    con.execute("INSERT INTO shaped.pd_files VALUES ('full-1', 'attachment:F1', 'work_order', 'account:A1', '{}')")
+    con.execute("INSERT INTO meta.id_map VALUES ('file', 'attachment:F1', 9, NULL, NULL, 'full-1', 'full-1', "
+                "'active', now())")  # a file, not an archive
+    got = archived_earlier(con, "delta-2").sort("wo_number").rows()
+    assert got == [("WO-1", "account:A1"), ("WO-2", "account:A2")]
