@@ -200,3 +200,93 @@ def test_a_cutoff_archives_the_closed_work_orders_per_organization_verified_and_
         files = m.sandbox.snapshot()["records"]["files"]
         assert all(files[str(pid)].get("is_deleted") or str(pid) not in files
                    for pid in [att_pid, *(pid for _, pid, _, _ in archives)])
+
+
+def _delta_with_rows_of(base: Path, out: Path, archived: set[str]) -> tuple[str, str, str]:
+    """A generated delta that also carries a new status change and a new labor entry of a work order the
+    base archived, without that work order's row. Returns (work order, status-log id, labor id)."""
+    assert cli_main(["generate", "--delta-from", str(base), "--seed", "12", "--out", str(out), "--no-mess-log"]) == 0
+    wo = min(archived)
+    added = {}
+    for file, id_col in (("work_orders.csv", "WO Number"), ("deleted.csv", "ID")):  # its rows come without it
+        header, rows, enc = read_csv(out, file)
+        rows = [r for r in rows if r[id_col] != wo]
+        write_csv(out, file, header, rows, enc)
+        added[file] = len(rows)
+    for file, id_col, new_id in (("status_log.csv", "Log ID", "LOG-ARCHIVED-DELTA"),
+                                 ("labor.csv", "Labor ID", "LAB-ARCHIVED-DELTA")):
+        header, rows, enc = read_csv(out, file)
+        _, base_rows, _ = read_csv(base, file)
+        rows.append(dict(base_rows[0], **{id_col: new_id, "WO Number": wo}))  # its values are mapped already
+        write_csv(out, file, header, rows, enc)
+        added[file] = len(rows)
+    resign(out, rows=added)
+    return wo, "LOG-ARCHIVED-DELTA", "LAB-ARCHIVED-DELTA"
+
+
+def test_a_delta_s_rows_of_an_archived_work_order_go_to_the_delta_s_archive_of_its_organization(tmp_path):
+    bundle, cutoff, before, _ = _bundle(tmp_path)
+    with migrated_through_dagster(bundle, tmp_path / "data", archive_before=cutoff.isoformat()) as m:
+        assert m.second.success, [e.message for e in m.second.all_node_events if e.is_failure]
+        wo, log_id, labor_id = _delta_with_rows_of(bundle, tmp_path / "delta", before)
+        from flitstack_dagster.novo.runs import add_run
+
+        with duck.connect(m.paths.duckdb) as con:
+            delta = add_run(con, tmp_path / "delta", "delta", m.paths.work).run_key
+        m.instance.add_dynamic_partitions("migration_runs", [delta])
+        result = m.job.execute_in_process(partition_key=delta, instance=m.instance, raise_on_error=False)
+        assert result.success, [e.message for e in result.all_node_events if e.is_failure]
+        rows = {f"status_log:{log_id}", f"labor:{labor_id}"}
+        with duck.connect(m.paths.duckdb, read_only=True) as con:
+            (earlier_org,) = con.execute(
+                "SELECT org_ref FROM shaped.pd_files WHERE run_key = ? AND kind = 'archive' AND "
+                "list_contains(json_extract_string(payload, '$.work_orders[*]'), ?) LIMIT 1", [m.run_key, wo]).fetchone()
+            archives = con.execute(
+                "SELECT s.source_id, m.pipedrive_id, s.org_ref, s.content_type FROM meta.id_map m JOIN shaped.pd_files s "
+                "ON s.source_id = m.source_id AND s.run_key = ? WHERE m.entity = 'file' AND s.kind = 'archive' AND "
+                "list_contains(json_extract_string(s.payload, '$.work_orders[*]'), ?)", [delta, wo]).fetchall()
+            recon = {s: (o, t) for s, o, t in con.execute(
+                "SELECT source_id, outcome, CAST(targets AS VARCHAR) FROM shaped.reconciliation WHERE run_key = ?",
+                [delta]).fetchall()}
+            aside = con.execute("SELECT source_id, reason_code FROM shaped.set_aside WHERE run_key = ?",
+                                [delta]).fetchall()
+            diff = con.execute("SELECT source_id, field, outcome FROM verification.field_diff WHERE run_key = ?",
+                               [delta]).fetchall()
+            unexplained = con.execute("SELECT unexplained FROM verification.runs WHERE run_key = ?",
+                                      [delta]).fetchone()[0]
+            org_pid = con.execute("SELECT pipedrive_id FROM meta.id_map WHERE entity = 'organization' AND "
+                                  "source_id = ?", [earlier_org]).fetchone()[0]
+        # the rows are loaded into the delta's own archive of the work order's organization, never orphans
+        assert {s: recon.get(s) for s in rows} == {s: ("loaded", "pd_files") for s in rows}
+        assert not {s for s, _ in aside} & rows
+        assert {s for s, _, _, _ in archives} == {archive_id(delta, earlier_org, f) for f in ("csv", "html")}
+        files = m.sandbox.snapshot()["records"]["files"]
+        assert all(files[str(pid)]["org_id"] == org_pid for _, pid, _, _ in archives)
+        # the delta's read-back is clean and found the work order in both of its files
+        assert unexplained == 0 and {o for _, _, o in diff} == {"match"}
+        assert {(s, f) for s, f, _ in diff if f.startswith("archived in")} >= {
+            (f"work_order:{wo}", "archived in CSV"), (f"work_order:{wo}", "archived in HTML")}
+        # the file as Pipedrive serves it holds the two rows, and not the work order's own row
+        client = PipedriveClient(m.sandbox.base_url, m.sandbox.api_token, plan="ultimate", seats=5)
+        csv_pid = next(pid for _, pid, _, t in archives if t == "text/csv")
+        listed = list(csv.DictReader(io.StringIO(client.download_file(csv_pid).decode("utf-8"))))
+        mine = {r["Source ID"]: r for r in listed if r["WO Number"] == wo}
+        assert set(mine) == rows
+        assert {r["Archived record"] for r in mine.values()} == {"status change", "labor entry"}
+        html_pid = next(pid for _, pid, _, t in archives if t == "text/html")
+        page = client.download_file(html_pid).decode("utf-8")
+        assert f'<h2 id="work_order:{wo}">' in page and "archived by an earlier run" in page
+        # the delta's scope document and its archive count list the work order under its organization
+        import dagster as dg
+
+        from flitstack_dagster.mapping import store
+        from flitstack_dagster.mapping.archive import run_archive_scope
+
+        scope = m.job.execute_in_process(partition_key=delta, instance=m.instance, raise_on_error=False,
+                                         asset_selection=[dg.AssetKey("scope_doc")])
+        assert scope.success
+        counted = run_archive_scope(m.paths, delta, store.load_approved(m.paths))
+        assert wo in counted.by_org[earlier_org] and counted.rows_only == 1
+        assert counted.rows["status_log"] >= 1 and counted.rows["labor"] >= 1
+        section = (m.paths.reports / delta / "scope.md").read_text(encoding="utf-8").split("## Archive", 1)[1]
+        assert wo in section.split("\n## ", 1)[0] and "1 of them were archived by an earlier run" in section
