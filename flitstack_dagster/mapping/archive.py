@@ -70,13 +70,13 @@ def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz
     wo = inputs.work_orders.with_columns(archive_org(org_ids).alias("_archive_org")).filter(archived)
     orgs = wo.select("wo_number", "_archive_org")
     if cutoff and earlier is not None and earlier.height:
-        orgs = pl.concat([orgs, _rows_only(inputs, earlier, loaded)])
+        orgs = pl.concat([orgs, _earlier_with_rows(inputs, earlier, loaded)])
     wos = orgs["wo_number"]
     taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
     return orgs, {"work_orders": wo.drop("_archive_org"), **taken}
 
 
-def _rows_only(inputs: StagedInputs, earlier: pl.DataFrame, loaded: frozenset[str]) -> pl.DataFrame:
+def _earlier_with_rows(inputs: StagedInputs, earlier: pl.DataFrame, loaded: frozenset[str]) -> pl.DataFrame:
     """The work orders of `earlier` (wo_number, archive_org) this run carries rows of but not the work
     order itself (one it carries is decided by its own row), and that are not deals now."""
     mine = pl.concat([_numbers(e, inputs.frame(e)) for e in CHILDREN])
@@ -256,22 +256,21 @@ def _h(value: Any) -> str:
 
 def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str, labels: dict[str, str]) -> str:
     """The archive readable: one section per work order, its columns, then a table per kind of row."""
-    wos = frames["work_orders"]
+    wos, earlier = frames["work_orders"], _rows_only(frames)
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>{_h(title)} · {_h(org)}</title>",
            "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:.5em 0}"
            "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left;"
            "white-space:pre-wrap}</style>",
            "</head><body>", f"<h1>{_h(title)}</h1>",
            f"<p>Organization {_h(org)}: {wos.height} work order(s), every column of each and of its rows"
-           + (f"; rows of {len(rows_only(frames))} work order(s) archived by an earlier run" if rows_only(frames)
-              else "") + ".</p>"]
+           + (f"; rows of {len(earlier)} work order(s) archived by an earlier run" if earlier else "") + ".</p>"]
     for s, row_number, values in _records("work_orders", wos, labels):
         out += [f'<h2 id="{_h(s)}">{_h(s)} · {_h(values["Title"])}</h2>',
                 f"<p>work_orders.csv row {row_number}</p>", "<table>"]
         out += [f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in values.items()]
         out.append("</table>")
         out += _children_html(frames, values["WO Number"], labels)
-    for number in rows_only(frames):
+    for number in earlier:
         s = f"{PREFIX['work_orders']}:{number}"
         out += [f'<h2 id="{_h(s)}">{_h(s)} · archived by an earlier run</h2>',
                 "<p>The work order is in an earlier archive of this organization; these are its rows this "
@@ -281,7 +280,7 @@ def archive_html(frames: dict[str, pl.DataFrame], title: str, org: str, labels: 
     return "\n".join(out) + "\n"
 
 
-def rows_only(frames: dict[str, pl.DataFrame]) -> list[str]:
+def _rows_only(frames: dict[str, pl.DataFrame]) -> list[str]:
     """The work orders an archive holds rows of without their own row (archived by an earlier run)."""
     numbers = pl.concat([_numbers(e, frames[e]) for e in CHILDREN])
     return sorted(set(numbers.to_list()) - set(frames["work_orders"]["wo_number"].to_list()))
