@@ -325,21 +325,22 @@ def _work_order_of(row: dict[str, str]) -> str | None:
 def run_archive_scope(paths: Paths, run_key: str, mapping: Mapping,
                       con: duckdb.DuckDBPyConnection | None = None) -> ArchiveScope | None:
     """What the cutoff archives in a run's staged rows: the one count the scope document, `flitstack
-    calendar` and the ETA share (None without a cutoff). Counted once per run and mapping and kept in
-    the run's work folder, so the ETA can tell it while a step holds the DuckDB file; counting without
-    `con` opens the project's DuckDB read-only."""
+    calendar` and the ETA share (None without a cutoff). Counted with `con` by the scope document and
+    kept in the run's work folder per mapping, so the ETA reads it while a step holds the DuckDB file;
+    without `con` and nothing kept, it opens the project's DuckDB read-only."""
     if mapping.archive_before is None:
         return None
-    saved, stamp = paths.work / run_key / "archive_scope.json", mapping.content_hash()
-    try:
-        kept = json.loads(saved.read_text(encoding="utf-8"))
-        if kept.get("mapping") == stamp:
-            return ArchiveScope.model_validate(kept["scope"])
-    except (OSError, ValueError, KeyError):
-        pass
+    kept, stamp = paths.work / run_key / "archive_scope.json", mapping.content_hash()
+    if con is None:
+        try:
+            saved = json.loads(kept.read_text(encoding="utf-8"))
+            if saved.get("mapping") == stamp:
+                return ArchiveScope.model_validate(saved["scope"])
+        except (OSError, ValueError, KeyError):
+            pass
     scope = read_archive_scope(con, run_key, mapping) if con is not None else _count_now(paths, run_key, mapping)
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"mapping": stamp, "scope": scope.model_dump(mode="json")}), encoding="utf-8")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps({"mapping": stamp, "scope": scope.model_dump(mode="json")}), encoding="utf-8")
     return scope
 
 
