@@ -85,6 +85,7 @@ class VerificationResult:
     stopped: str | None = None
     mapping_hash: str | None = None
     sample_verified: bool = False
+    scanned: str = "the whole account"  # where duplicates were looked for
 
     @property
     def unexplained(self) -> int:
@@ -226,6 +227,7 @@ def verify_run(
     result = VerificationResult(
         run_key, pl.DataFrame(diffs, schema=DIFF_SCHEMA), pl.DataFrame(records, schema=RECORD_SCHEMA),
         pl.DataFrame(dups, schema=DUP_SCHEMA), client.tokens_spent - tokens0, stopped, mapping_hash,
+        scanned=_scanned(scan_duplicates, window),
     )
     save_run(con, run_key, {"field_diff": result.field_diff, "records": result.records,
                             "duplicates": result.duplicates}, result.summary())
@@ -250,6 +252,15 @@ class DeltaWindow:
 
     writes: dict[str, dict[int, datetime]]
     since: datetime | None
+
+
+def _scanned(scan: bool, window: DeltaWindow | None) -> str:
+    if not scan:
+        return "nowhere (scan_duplicates is off)"
+    if window is None or window.since is None:
+        return "the whole account"
+    return (f"records changed since {window.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC (Pipedrive's clock), of what this delta "
+            "wrote; whole_account: true lists every record")
 
 
 def _delta_window(con: duckdb.DuckDBPyConnection, client, run_key: str) -> DeltaWindow:

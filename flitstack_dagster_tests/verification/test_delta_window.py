@@ -38,6 +38,9 @@ def _verify(m, run_key: str, **config) -> dg.AssetCheckEvaluation:
     result = dg.materialize([verify_migration_run], partition_key=run_key, instance=m.instance,
                             resources={**build_resources(m.paths.root), "pipedrive": m.pipedrive}, raise_on_error=False,
                             run_config={"ops": {"verify_migration_run": {"config": config}}} if config else None)
+    shown = next(e.materialization.metadata["duplicates_looked_for_in"].value
+                 for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("verified_records"))
+    assert shown.startswith("the whole account" if config.get("whole_account") else "records changed since"), shown
     return {c.check_name: c for c in result.get_asset_check_evaluations()}["every_record_once"]
 
 
