@@ -124,6 +124,7 @@ class Stage:
     end_rss_bytes: int
     dagster_success: bool
     failed_checks: list[str] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)  # wall seconds of each Dagster step, slowest first
 
 
 @dataclass
@@ -300,6 +301,21 @@ def failed_checks(result) -> list[str]:
             if not c.passed and c.severity.value == "ERROR"]
 
 
+def step_seconds(instance, result) -> dict[str, float]:
+    """Wall seconds from each step's start to its end, slowest first: where a stage's time went."""
+    import dagster as dg
+
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    started: dict[str, float] = {}
+    took: dict[str, float] = {}
+    for entry in instance.all_logs(result.run_id, of_type=kinds):
+        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+        elif entry.step_key in started:
+            took[entry.step_key] = round(entry.timestamp - started[entry.step_key], 2)
+    return dict(sorted(took.items(), key=lambda kv: -kv[1]))
+
+
 def step_errors(result) -> list[str]:
     """Step failures other than a blocking check doing its job."""
     out = []
@@ -371,11 +387,14 @@ def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, 
                 result = materialize(keys)
             seconds, cpu = time.perf_counter() - t0, _cpu() - c0
             stage = Stage(name, ", ".join(spec), round(seconds, 2), round(cpu, 2), os.getloadavg()[0],
-                          mem.peak_bytes, mem.end_bytes, result.success, failed_checks(result))
+                          mem.peak_bytes, mem.end_bytes, result.success, failed_checks(result),
+                          step_seconds(instance, result))
             stages.append(stage)
             print(f"{name:<8} {seconds:8.1f} s  cpu {cpu:7.1f} s  peak RSS {mem.peak_bytes / GIB:5.2f} GiB"
                   f"  load {os.getloadavg()[0]:.1f}"
                   f"{'' if result.success else '  (Dagster run failed)'}", flush=True)
+            print("         slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in list(stage.steps.items())[:4]),
+                  flush=True)
             errors = step_errors(result)
             if errors or not result.success:
                 for e in errors:
