@@ -10,7 +10,7 @@ of the target; `--bundle PATH` reuses a bundle generated elsewhere). Each run fi
 then starts from an empty data folder and materializes the `migrate` job's assets for one partition,
 stage by stage, in this one process (the project's executor is in-process too):
 
-    floor    DuckDB reading every CSV of the bundle into tables, nothing else (see below)
+    floor    DuckDB reading every CSV of the bundle into tables, nothing else; median of 3 reads (see below)
     land     land_novo_export (verify the bundle, land every file into raw.*)
     stage    every staging model + novo_quarantine
     mapping  source_profile, account audit, owners, proposed_mapping (+ mapping_approved), provisioning,
@@ -105,6 +105,43 @@ class PeakRss:
             self._thread.join()
         self.peak_bytes = 1024 * max(self._sampled, _status_kib("VmHWM") if self._can_reset else 0)
         self.end_bytes = 1024 * _status_kib("VmRSS")
+
+
+class RssByFunction:
+    """Where memory peaks: every 50 ms, the process's RSS against the main thread's innermost project
+    function (and its caller), keeping each one's highest RSS. Off when `path` is None; the result is
+    written to `path` as JSON, highest first."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+
+    def __enter__(self) -> Self:
+        if self.path is not None:
+            threading.Thread(target=self._sample, daemon=True).start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            frame = sys._current_frames().get(self._main)
+            where = []
+            while frame is not None and len(where) < 2:
+                if "flitstack_dagster" in frame.f_code.co_filename and "/defs/" not in frame.f_code.co_filename:
+                    where.append(f"{Path(frame.f_code.co_filename).stem}.{frame.f_code.co_name}")
+                frame = frame.f_back
+            key = " < ".join(where) or "(outside the project's code)"
+            self.peaks[key] = max(self.peaks.get(key, 0), 1024 * _status_kib("VmRSS"))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self.path is not None:
+            top = dict(sorted(self.peaks.items(), key=lambda kv: -kv[1]))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({k: round(v / GIB, 3) for k, v in top.items()}, indent=1) + "\n")
+            print("         highest RSS by function (GiB): " + ", ".join(
+                f"{k} {v / GIB:.2f}" for k, v in list(top.items())[:5]), flush=True)
 
 
 def _cpu() -> float:
@@ -393,7 +430,8 @@ def run_bench(work_orders: int, seed: int, cache: Path, json_path: Path | None, 
                 approval = _preapprove(approval_cache, paths, materialize, defs, approve_for_demo, mapping_store)
             print(f"{name:<8} materializing {len(keys)} assets …", flush=True)
             t0, c0 = time.perf_counter(), _cpu()
-            with PeakRss() as mem, profiled(profile, f"{name}-{work_orders}"):
+            rss_path = profile / f"rss-{name}-{work_orders}.json" if profile else None
+            with PeakRss() as mem, profiled(profile, f"{name}-{work_orders}"), RssByFunction(rss_path):
                 result = materialize(keys)
             seconds, cpu = time.perf_counter() - t0, _cpu() - c0
             stage = Stage(name, ", ".join(spec), round(seconds, 2), round(cpu, 2), os.getloadavg()[0],
@@ -527,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--floor-repeats", type=int, default=3,
                    help="read the CSVs this many times for the floor and take the median (default 3)")
     p.add_argument("--profile", type=Path, default=None,
-                   help="cProfile each stage into this folder (<stage>-<N>.prof; slows the stages down)")
+                   help="cProfile each stage into this folder (<stage>-<N>.prof; slows the stages down) and\n"
+                        "record each function's highest RSS there (rss-<stage>-<N>.json)")
     p.add_argument("--dagster-log-level", default="WARNING", help="Dagster console log level (default WARNING)")
     args = p.parse_args(argv)
     n = QUICK_WORK_ORDERS if args.quick else args.work_orders
