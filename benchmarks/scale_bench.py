@@ -117,10 +117,12 @@ class RssByFunction:
         self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._main = threading.main_thread().ident
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Self:
         if self.path is not None:
-            threading.Thread(target=self._sample, daemon=True).start()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
         return self
 
     def _sample(self) -> None:
@@ -136,7 +138,8 @@ class RssByFunction:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        if self.path is not None:
+        if self._thread is not None:
+            self._thread.join()
             top = dict(sorted(self.peaks.items(), key=lambda kv: -kv[1]))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({k: round(v / GIB, 3) for k, v in top.items()}, indent=1) + "\n")
