@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flitstack_dagster.entities import ENTITIES
+from flitstack_dagster.loading.compare import parse_instant
 from flitstack_dagster.loading.marker import MARKED, marker_of
 from flitstack_dagster.pipedrive.errors import NotFound
 
@@ -54,7 +55,8 @@ def scan_entity(client, entity: str, source_key: str | None, markers: dict[str, 
     the marker, turned into a source id by `markers` (marker -> source id; an unknown marker stays as it is)."""
     since = {"updated_since": updated_since} if updated_since and ENTITIES[entity].lists_updated_since else {}
     records = {int(rec.id): rec.model_dump() for rec in _list_all(client, entity)(**since)}
-    records.update(read_back(client, entity, [int(i) for i in also if int(i) not in records]))
+    if since:  # a whole-account list already holds every live record `also` names
+        records.update(read_back(client, entity, [int(i) for i in also if int(i) not in records]))
     return identify(entity, records, source_key, markers or {})
 
 
@@ -88,22 +90,11 @@ def run_window(client, writes: Mapping[str, Mapping[int, datetime]]) -> datetime
             continue
         batch = sorted(written)[:ENTITIES[entity].read_back_batch or 1]
         gaps = [seen - written[pid] for pid, rec in read_back(client, entity, batch).items()
-                if (seen := _utc(rec.get("update_time"))) is not None]
+                if rec.get("update_time") and (seen := parse_instant(rec["update_time"])) is not None]
         if gaps:
             first = min(t for w in writes.values() for t in w.values())
             return first + min(gaps) - WINDOW_MARGIN
     return None
-
-
-def _utc(value: Any) -> datetime | None:
-    """A Pipedrive time (`2026-12-07T15:00:00Z` in v2, `2026-12-07 15:00:00` UTC in v1) as an aware datetime."""
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _identity(entity: str, record: dict[str, Any], source_key: str | None, markers: dict[str, str]) -> str | None:

@@ -45,7 +45,8 @@ def shape_run(
     ctx = ShapeContext(
         run_key=run_key, exported_at=exported_at, timezone=tz, mode=mode, bundle_root=root,
         already_loaded=frozenset(loaded), resolve_inside=lambda rel: resolve_inside(root, rel), hash_on_save=True,
-        archive_dir=Path(work_dir) / "archives" / run_key, archived_earlier=archived_earlier(con, run_key),
+        archive_dir=Path(work_dir) / "archives" / run_key,
+        archived_earlier=archived_earlier(con, run_key) if mapping.archive_before else None,
     )
     if mode == "delta":
         prior_lines, prior_deals = loaded_lines(con, run_key, mapping)
