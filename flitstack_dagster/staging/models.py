@@ -27,6 +27,7 @@ No Dagster import here: the Dagster layer builds one asset per model from this A
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,6 +140,7 @@ def _blocks_source(root: Path) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
+@functools.lru_cache(maxsize=8)  # one per models folder: its blocks compile once
 def _environment(root: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root / MACROS_DIR)), undefined=jinja2.StrictUndefined,
@@ -158,9 +160,13 @@ def _refuse_unknown_names(tree: jinja_nodes.Template, known: set[str], path: Pat
 
 def _template(text: str, path: Path) -> jinja2.Template:
     """The model as a Jinja template with the shared blocks of `macros/blocks.jinja` imported."""
+    return _compiled(text, path, _blocks_source(path.parent.parent))
+
+
+@functools.lru_cache(maxsize=256)  # every run renders the same models: compiling them is most of rendering
+def _compiled(text: str, path: Path, blocks: str) -> jinja2.Template:
     root = path.parent.parent
     env = _environment(root)
-    blocks = _blocks_source(root)
     names = [m.name for m in env.parse(blocks).find_all(jinja_nodes.Macro)] if blocks else []
     try:
         tree = env.parse(text)

@@ -35,10 +35,11 @@ from flitstack_dagster.staging.models import (
 
 MACROS_FILE = SQL_ROOT / "macros" / "novo_types.sql"
 META_COLUMNS = ("_row_reason", "_row_column", "_row_raw_value", "_row_message", "_issues")
-# DuckDB's common-subexpression pass costs 0.2–0.8 s per model with many typed columns (its cost
-# grows with the expanded macro text) and pays that back only on big files: skipped below this many
-# source rows (the results are the same either way).
+# DuckDB's optimizer costs 0.1–0.8 s per model with many typed columns (its cost grows with the
+# expanded macro text) and pays that back only on big files: below TINY_MODEL_ROWS source rows it is
+# off, below SMALL_MODEL_ROWS its common-subexpression pass is (the results are the same either way).
 SKIP_OPTIMIZERS = "common_subexpressions"
+TINY_MODEL_ROWS = 5_000
 SMALL_MODEL_ROWS = 50_000
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS staging.quarantine (
@@ -169,16 +170,25 @@ def _source_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, run_key: str) 
     return total
 
 
-def _create_result(con: duckdb.DuckDBPyConnection, tmp: str, sql: str, small: bool) -> None:
-    """The model's SELECT into a temp table; a small one planned without SKIP_OPTIMIZERS (restored after)."""
-    if not small:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}")
+def _create_result(con: duckdb.DuckDBPyConnection, tmp: str, sql: str, rows: int) -> None:
+    """The model's SELECT into a temp table; a tiny one planned without the optimizer, a small one
+    without SKIP_OPTIMIZERS (each restored after)."""
+    create = f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}"
+    if rows >= SMALL_MODEL_ROWS:
+        con.execute(create)
+        return
+    if rows < TINY_MODEL_ROWS:
+        con.execute("PRAGMA disable_optimizer")
+        try:
+            con.execute(create)
+        finally:
+            con.execute("PRAGMA enable_optimizer")
         return
     (before,) = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0]
     skip = ",".join(x for x in dict.fromkeys([*filter(None, before.split(",")), SKIP_OPTIMIZERS]))
     con.execute(f"SET disabled_optimizers = '{skip}'")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}")
+        con.execute(create)
     finally:
         con.execute(f"SET disabled_optimizers = '{before}'")
 
@@ -197,7 +207,7 @@ def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, run_key: str) -> 
     tmp = q_ident(f"__result_{table}")
     con.execute("BEGIN TRANSACTION")
     try:
-        _create_result(con, tmp, sql, small=_source_rows(con, model, run_key) < SMALL_MODEL_ROWS)
+        _create_result(con, tmp, sql, _source_rows(con, model, run_key))
         result_cols = [(c, t) for c, t in con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_catalog = 'temp' AND table_name = ? ORDER BY ordinal_position",
