@@ -34,7 +34,7 @@ def _quiet(text: str) -> None:
 
 def _register(root, env, name: str, exported_at: str) -> str:
     bundle = root / name
-    made = flitstack("generate", "--work-orders", "30", "--seed", "3", "--exported-at", exported_at,
+    made = flitstack("generate", "--work-orders", "12", "--seed", "3", "--exported-at", exported_at,
                      "--out", str(bundle), env=env, timeout=300)
     assert made.returncode == 0, made.stderr
     added = flitstack("runs", "add", "--bundle", str(bundle), "--mode", "sample", env=env, timeout=300)

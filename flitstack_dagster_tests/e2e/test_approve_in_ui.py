@@ -56,10 +56,11 @@ def journey(tmp_path_factory):
     (root / "dagster_home").mkdir()
     with duck.connect(paths.duckdb) as con:
         run = add_run(con, bundle, "sample", paths.work)
-    with SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb, \
+    with SandboxServer(state_path=None, plan="ultimate", seats=5, port=0) as sb, \
             dg.DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
         instance.add_dynamic_partitions(migration_runs.name, [run.run_key])
-        defs = build_definitions(paths.root, pipedrive=PipedriveResource(base_url=sb.base_url, api_token=sb.api_token))
+        defs = build_definitions(paths.root, pipedrive=PipedriveResource(
+            base_url=sb.base_url, api_token=sb.api_token, plan="ultimate", seats=5))
         migrate, approve = defs.resolve_job_def("migrate"), defs.resolve_job_def("approve_mapping")
 
         def go():

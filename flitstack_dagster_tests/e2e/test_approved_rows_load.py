@@ -42,8 +42,8 @@ def loaded(tmp_path_factory):
     paths = Paths(root / "data").ensure()
     with duck.connect(paths.duckdb) as con:
         run = add_run(con, bundle, "full", paths.work)
-    with SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb:
-        pipedrive = PipedriveResource(base_url=sb.base_url, api_token=sb.api_token)
+    with SandboxServer(state_path=None, plan="ultimate", seats=5, port=0) as sb:
+        pipedrive = PipedriveResource(base_url=sb.base_url, api_token=sb.api_token, plan="ultimate", seats=5)
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(migration_runs.name, [run.run_key])
         job = build_definitions(paths.root, pipedrive=pipedrive).resolve_job_def("migrate")
@@ -52,7 +52,7 @@ def loaded(tmp_path_factory):
         _edit_labor_rows(paths)
         waive_sample_gate(paths)
         result = job.execute_in_process(partition_key=run.run_key, instance=instance, raise_on_error=False)
-        with PipedriveClient(sb.base_url, sb.api_token, plan="growth", seats=5) as client:
+        with PipedriveClient(sb.base_url, sb.api_token, plan="ultimate", seats=5) as client:
             yield paths, run.run_key, result, client
 
 

@@ -29,7 +29,7 @@ def _env(data) -> dict[str, str]:
 
 def _demo(data, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "flitstack_dagster.cli", "demo", "--work-orders", "60", *args], cwd=REPO,
+        [sys.executable, "-m", "flitstack_dagster.cli", "demo", "--work-orders", "20", *args], cwd=REPO,
         env=_env(data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
 

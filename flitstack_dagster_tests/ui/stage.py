@@ -79,7 +79,7 @@ def dagster_dev(paths: Paths, pipedrive_url: str, token: str, timeout: float = 2
     ui = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEDRIVE_", "FLITSTACK_"))}
     env.update({"DAGSTER_HOME": str(dagster_home(paths)), "FLITSTACK_DATA_DIR": str(paths.root),
-                "PIPEDRIVE_BASE_URL": pipedrive_url, "PIPEDRIVE_API_TOKEN": token, "PIPEDRIVE_PLAN": "growth",
+                "PIPEDRIVE_BASE_URL": pipedrive_url, "PIPEDRIVE_API_TOKEN": token, "PIPEDRIVE_PLAN": "ultimate",
                 "FLITSTACK_DAGSTER_URL": ui})
     log = paths.root / "dagster_dev.out"
     with open(log, "wb") as out:

@@ -49,7 +49,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory, chromium):
     paths, run_key = prepare_sample_run(tmp_path_factory.mktemp("ui_journey"))
-    with SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb, \
+    with SandboxServer(state_path=None, plan="ultimate", seats=5, port=0) as sb, \
             dagster_dev(paths, sb.base_url, sb.api_token) as (ui, _log), \
             dg.DagsterInstance.from_config(str(dagster_home(paths))) as instance:
         yield {"paths": paths, "run_key": run_key, "ui": ui, "instance": instance}

@@ -12,6 +12,6 @@ from .handmade import build
 
 @pytest.fixture()
 def world(tmp_path):
-    with (SandboxServer(state_path=None, plan="growth", seats=5, port=0) as sb,
-          PipedriveClient(sb.base_url, sb.api_token, plan="growth", seats=5) as client):
+    with (SandboxServer(state_path=None, plan="ultimate", seats=5, port=0) as sb,
+          PipedriveClient(sb.base_url, sb.api_token, plan="ultimate", seats=5) as client):
         yield sb, client, build(client, tmp_path)
