@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "loader_results.json")
     args = ap.parse_args(argv)
     if args.quick:
-        args.records, args.sequential_records, args.estimate_work_orders = 200, 20, 8
+        args.records, args.sequential_records, args.estimate_work_orders = 200, 24, 8
     skip = set(filter(None, args.skip.split(",")))
     plans = [p.strip() for p in args.plans.split(",") if p.strip()]
     out: dict[str, Any] = {"machine": machine(), "quick": args.quick, "latency_ms": LATENCY_MS}
