@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     r["within_max_days"] = r["simulated_days"] <= args.max_days
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2, default=str) + "\n", encoding="utf-8")
+    out.with_suffix(".partial.json").unlink(missing_ok=True)  # the whole figures supersede it
     print(f"{r['work_orders']:,} work orders under {r['record_plan']} on {r['plan']} × {r['seats']} seats "
           f"({r['usable_daily']:,} usable tokens a day, {r['reserve']:.0%} reserve): {r['tokens']:,} tokens "
           f"({r['tokens_per_wo']} a work order), {r['requests']:,} requests")
