@@ -90,7 +90,7 @@ def run_window(client, writes: Mapping[str, Mapping[int, datetime]]) -> datetime
             continue
         batch = sorted(written)[:ENTITIES[entity].read_back_batch or 1]
         gaps = [seen - written[pid] for pid, rec in read_back(client, entity, batch).items()
-                if rec.get("update_time") and (seen := parse_instant(rec["update_time"])) is not None]
+                if (seen := parse_instant(rec.get("update_time"))) is not None]
         if gaps:
             first = min(t for w in writes.values() for t in w.values())
             return first + min(gaps) - WINDOW_MARGIN

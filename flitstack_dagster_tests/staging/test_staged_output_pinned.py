@@ -1,5 +1,5 @@
 """The staged output of a small generated messy bundle (a full run, then a delta on it) is pinned: the
-models may be rewritten (macros, CTE order) but every staged table and the quarantine must stay the
+models may be rewritten (macros, CTE order) and planned with or without DuckDB's optimizer, but every staged table and the quarantine must stay the
 same, row for row.
 
 The golden file holds, per table and run, the row count and a SHA-256 of its rows sorted as text. To
@@ -20,6 +20,7 @@ import pytest
 from flitstack_dagster.cli import main
 from flitstack_dagster.novo.bundle import open_bundle
 from flitstack_dagster.novo.landing import land_bundle
+from flitstack_dagster.staging import runner
 from flitstack_dagster.staging.runner import run_all
 
 GOLDEN = Path(__file__).parent / "golden" / "staged_output.json"
@@ -54,8 +55,16 @@ def staged_output(work: Path) -> dict:
     return out
 
 
+# How the runner plans a model by its size (tiny: no optimizer; small: no common-subexpression pass;
+# big: everything), forced on this small bundle through the thresholds: each must stage the same rows.
+PLANNING = {"tiny": (10**9, 10**9), "small": (0, 10**9), "big": (0, 0)}
+
+
 @pytest.mark.slow  # stages a full and a delta bundle
-def test_staged_output_is_unchanged(tmp_path: Path):
+@pytest.mark.parametrize("planning", list(PLANNING))
+def test_staged_output_is_unchanged(tmp_path: Path, monkeypatch, planning: str):
+    monkeypatch.setattr(runner, "TINY_MODEL_ROWS", PLANNING[planning][0])
+    monkeypatch.setattr(runner, "SMALL_MODEL_ROWS", PLANNING[planning][1])
     want = json.loads(GOLDEN.read_text(encoding="utf-8"))
     got = staged_output(tmp_path)
     assert set(got["full-g"]) == set(want["full-g"])
