@@ -1,6 +1,6 @@
 """The staged output of a small generated messy bundle (a full run, then a delta on it) is pinned: the
-models may be rewritten (macros, CTE order) and planned with or without DuckDB's optimizer, but every staged table and the quarantine must stay the
-same, row for row.
+models may be rewritten (macros, CTE order) and planned with or without DuckDB's optimizer, but every
+staged table and the quarantine must stay the same, row for row.
 
 The golden file holds, per table and run, the row count and a SHA-256 of its rows sorted as text. To
 re-pin after an intended change of the output: `python -m flitstack_dagster_tests.staging.test_staged_output_pinned`.
