@@ -97,6 +97,17 @@ def _utc_due(local_day: pl.Expr, local_time: pl.Expr, tz: str) -> tuple[pl.Expr,
     return due_date, due_time
 
 
+def with_local_due(df: pl.DataFrame, tz: str, timed: bool) -> pl.DataFrame:
+    """`df` with `_due_date`/`_due_time` (`_utc_due` of Work Date + Start Time, or all-day when not
+    `timed`). Each distinct (work date, start time) is parsed and converted once and joined back: a
+    labor file of millions of rows holds a few thousand of them, and zone conversion is per value."""
+    keys = ["work_date", "start_time"] if timed else ["work_date"]
+    t = parse_start_time(pl.col("start_time")) if timed else pl.lit(None, dtype=pl.Time)
+    due_date, due_time = _utc_due(pl.col("work_date"), t, tz)
+    due = df.select(keys).unique().with_columns(due_date.alias("_due_date"), due_time.alias("_due_time"))
+    return df.join(due, on=keys, how="left", maintain_order="left", nulls_equal=True)
+
+
 def _ts_due(ts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     u = ts.dt.convert_time_zone("UTC")
     return u.dt.strftime("%Y-%m-%d"), u.dt.strftime("%H:%M")
@@ -143,12 +154,12 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
         sid("labor", "labor_id").alias("source_id"),
         sid("work_order", "wo_number").alias("deal_ref"),
         sid("contact", "technician_id").alias("_tech"),
-        parse_start_time(pl.col("start_time")).alias("_t"),
     )
     orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
     df = owner_lookup(df.filter(in_set(pl.col("deal_ref"), deal_ids)), "technician_id", owners)
     timed = detail_target(mapping, "labor", "Start Time") == "activity.due_time"
-    due = _utc_due(pl.col("work_date"), pl.col("_t") if timed else pl.lit(None, dtype=pl.Time), ctx.timezone)
+    df = with_local_due(df, ctx.timezone, timed)
+    due = (pl.col("_due_date"), pl.col("_due_time"))
     note = note_lines(mapping, "labor", {
         "Rate": ("Rate", pl.col("rate").cast(pl.Float64).round(2).cast(pl.String)),
         "Hours": ("Hours", _num_text(pl.col("hours"))),
