@@ -19,7 +19,6 @@ Conventions every `pd_*` frame follows (see `OUTPUT_SCHEMA`):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping as AbcMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
+import polars_hash as plh
 
 from flitstack_dagster.mapping.activity_rows import structural
 from flitstack_dagster.mapping.model import Mapping
@@ -326,25 +326,19 @@ HASH_PARTS = ("kind", "payload", *REF_COLUMNS, "owner_id")
 FILE_HASH_PARTS = (*HASH_PARTS, "body_path", "size", "sha256", "decision")
 
 
-HASH_CHUNK = 200_000
+def content_hash(files: bool = False) -> pl.Expr:
+    """`content_hash`: sha256 (hex) of the parts joined by \\x1f, a null part as \\x00.
+
+    Computed by Polars (the polars-hash plugin) rather than hashlib row by row: ~10 M records at a
+    million work orders, at a third of the CPU and without holding the GIL while shaping goes on."""
+    parts = FILE_HASH_PARTS if files else HASH_PARTS
+    joined = pl.concat_str([pl.col(p).cast(pl.String).fill_null("\x00") for p in parts], separator="\x1f")
+    return plh.CryptographicHashingNameSpace(joined).sha2_256().alias("content_hash")
 
 
 def with_content_hash(df: pl.DataFrame, files: bool = False) -> pl.DataFrame:
-    """`df` with `content_hash`: sha256 (hex) of the parts joined by \\x1f, a null part as \\x00.
-
-    hashlib (SHA-NI) over chunks of the joined text: faster than DuckDB's sha256 and, unlike a DuckDB
-    scan of the frame, no copy of the whole payload column (measured on 2.9 M labor activities:
-    3.8 vs 5.1 CPU-s, +0.6 vs +1.6 GiB)."""
-    parts = FILE_HASH_PARTS if files else HASH_PARTS
-    joined = pl.concat_str([pl.col(p).cast(pl.String).fill_null("\x00") for p in parts], separator="\x1f")
-    sha = hashlib.sha256
-    chunks = [
-        pl.Series([sha(v.encode()).hexdigest() for v in df.slice(off, HASH_CHUNK).select(joined)[:, 0].to_list()],
-                  dtype=pl.String)
-        for off in range(0, df.height, HASH_CHUNK)
-    ]
-    hashes = pl.concat(chunks) if chunks else pl.Series([], dtype=pl.String)
-    return df.with_columns(hashes.alias("content_hash"))
+    """`df` with `content_hash` (see `content_hash`)."""
+    return df.with_columns(content_hash(files))
 
 
 def finish(df: pl.DataFrame, ctx: ShapeContext, files: bool = False) -> pl.DataFrame:
