@@ -43,8 +43,8 @@ from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping import recurrence as rec
 from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
-    SET_ASIDE_SCHEMA,
     Owners,
+    SET_ASIDE_SCHEMA,
     ShapeContext,
     Shaped,
     concat,
@@ -55,6 +55,7 @@ from flitstack_dagster.shaping.common import (
     merge,
     owner_lookup,
     record_columns,
+    select_rows,
     set_aside,
     warnings,
 )
@@ -175,7 +176,8 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
     )
     fields = _activity_payload(subject, pl.lit(activity_type(mapping, "labor")), due, note,
                                duration=_if_field(mapping, "labor", "Hours", "duration", _duration(pl.col("hours"))))
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("labor", "labor", fields),
         pl.lit(None, dtype=pl.String).alias("org_ref"),
         pl.when(in_set(pl.col("_tech"), person_ids)).then(pl.col("_tech")).alias("person_ref"),
@@ -212,7 +214,8 @@ def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeConte
     )
     subject = pl.format("Parts: {} × {}", pl.col("part_number").fill_null("unlisted part"), pl.coalesce(_num_text(pl.col("quantity")), pl.lit("?")))
     fields = _activity_payload(subject, pl.lit(activity_type(mapping, "parts_used")), _ts_due(pl.col("date_added")), note)
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("part_used", "parts", fields),
         "deal_ref",
         pl.lit(owners.default_owner_id, dtype=pl.Int64).alias("owner_id"),
@@ -251,7 +254,8 @@ def shape_log_activities(notes, deal_ids, org_ids, person_ids, owners: Owners, c
     fields = _activity_payload(pl.coalesce(pl.col("subject"), pl.col("entry_type")), pl.col("_type"),
                                _ts_due(pl.col("logged_at")), note)
     who = sid("contact", "logged_by_id")
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("note", pl.col("entry_type").str.strip_chars().str.to_lowercase(), fields),
         "org_ref",
         pl.when(in_set(who, person_ids)).then(who).alias("person_ref"),

@@ -38,10 +38,10 @@ from flitstack_dagster.mapping.model import Mapping, StatusTarget
 from flitstack_dagster.mapping.standard import DEFAULT_LOST_REASON, STANDARD_STATUS
 from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
-    WARNING_SCHEMA,
     Owners,
     ShapeContext,
     Shaped,
+    WARNING_SCHEMA,
     clean_name,
     concat,
     dropped_reference,
@@ -50,11 +50,12 @@ from flitstack_dagster.shaping.common import (
     iso_date,
     map_values,
     mapped_extras,
-    money,
     monetary,
+    money,
     owner_lookup,
     record_columns,
     ref,
+    select_rows,
     set_aside,
     target_name,
     utc_iso,
@@ -215,7 +216,8 @@ def shape_deals(
     fields.update(mapped_extras(mapping, e, "deal", df, handled))
     fields.update({f: pl.col(f"_plan:{f}") for f in plan_fields})
 
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("work_order", "work_order", fields),
         "org_ref",
         "person_ref",

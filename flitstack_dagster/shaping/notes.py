@@ -34,6 +34,7 @@ from flitstack_dagster.shaping.common import (
     iso_date,
     merge,
     record_columns,
+    select_rows,
     set_aside,
     utc_iso,
 )
@@ -65,7 +66,8 @@ def shape_status_changes(status_log, contacts, deal_ids, ctx: ShapeContext) -> S
             pl.lit("<br>"),
         ]
     )
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("status_log", "status_change",
                         {"content": head + html_line("Comment", pl.col("comment")), "add_time": utc_iso(pl.col("changed_at"))}),
         "deal_ref",
@@ -90,7 +92,8 @@ def shape_log_notes(notes, deal_ids, org_ids, person_ids, ctx: ShapeContext, map
         ]
     )
     who = sid("contact", "logged_by_id")
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("note", "log_note", {"content": content, "add_time": utc_iso(pl.col("logged_at"))}),
         "org_ref",
         "deal_ref",
@@ -121,7 +124,8 @@ def shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx: ShapeCont
             html_line("Notes", pl.col("notes")),
         ]
     )
-    frame = df.select(
+    frame = select_rows(
+        df,
         *record_columns("pm_history", "pm_history", {"content": content, "add_time": utc_iso(pl.col("completed_date"))}),
         "org_ref",
     )
