@@ -99,14 +99,38 @@ def _utc_due(local_day: pl.Expr, local_time: pl.Expr, tz: str) -> tuple[pl.Expr,
 
 
 def with_local_due(df: pl.DataFrame, tz: str, timed: bool) -> pl.DataFrame:
-    """`df` with `_due_date`/`_due_time` (`_utc_due` of Work Date + Start Time, or all-day when not
-    `timed`). Each distinct (work date, start time) is parsed and converted once and joined back: a
-    labor file of millions of rows holds a few thousand of them, and zone conversion is per value."""
-    keys = ["work_date", "start_time"] if timed else ["work_date"]
-    t = parse_start_time(pl.col("start_time")) if timed else pl.lit(None, dtype=pl.Time)
-    due_date, due_time = _utc_due(pl.col("work_date"), t, tz)
-    due = df.select(keys).unique().with_columns(due_date.alias("_due_date"), due_time.alias("_due_time"))
-    return df.join(due, on=keys, how="left", maintain_order="left", nulls_equal=True)
+    """`df` with `_due_date`/`_due_time`: `_utc_due` of Work Date + Start Time (all-day when not
+    `timed`), without converting millions of rows one by one: start times are parsed once per
+    distinct text, the zone's offset is looked up once per distinct work date, and only the rows of
+    a day on which the offset changes go through the zone's rules (`_utc_due`)."""
+    if not timed:
+        return df.with_columns(iso_date(pl.col("work_date")).alias("_due_date"),
+                               pl.lit(None, dtype=pl.String).alias("_due_time"))
+    times = df.select("start_time").unique().with_columns(parse_start_time(pl.col("start_time")).alias("_t"))
+    df = df.join(times, on="start_time", how="left", maintain_order="left", nulls_equal=True)
+    days = df.select("work_date").unique().with_columns(
+        _utc_offset(pl.col("work_date"), tz).alias("_off"),
+        (_utc_offset(pl.col("work_date") + pl.duration(days=1), tz) == _utc_offset(pl.col("work_date"), tz))
+        .fill_null(False).alias("_steady"))
+    df = df.join(days, on="work_date", how="left", maintain_order="left", nulls_equal=True)
+    changing = df.filter(~pl.col("_steady")).select("work_date", "_t").unique()
+    exact_date, exact_time = _utc_due(pl.col("work_date"), pl.col("_t"), tz)
+    changing = changing.with_columns(exact_date.alias("_x_date"), exact_time.alias("_x_time"))
+    df = df.join(changing, on=["work_date", "_t"], how="left", maintain_order="left", nulls_equal=True)
+    utc = pl.col("work_date").dt.combine(pl.col("_t")) - pl.col("_off")
+    steady = pl.col("_steady") & pl.col("_t").is_not_null()
+    return df.with_columns(
+        pl.when(steady).then(utc.dt.strftime("%Y-%m-%d")).otherwise(pl.coalesce("_x_date", iso_date(pl.col("work_date"))))
+        .alias("_due_date"),
+        pl.when(steady).then(utc.dt.strftime("%H:%M")).otherwise(pl.col("_x_time")).alias("_due_time"),
+    ).drop("_t", "_off", "_steady", "_x_date", "_x_time")
+
+
+def _utc_offset(day: pl.Expr, tz: str) -> pl.Expr:
+    """The zone's UTC offset at a day's local midnight (null when that midnight does not exist)."""
+    midnight = day.cast(pl.Datetime("us"))
+    utc = midnight.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    return midnight - utc.dt.replace_time_zone(None)
 
 
 def _ts_due(ts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

@@ -1,9 +1,10 @@
 from datetime import date
 
 import polars as pl
+import pytest
 
 from flitstack_dagster.mapping.model import Mapping
-from flitstack_dagster.shaping.activities import shape_activities
+from flitstack_dagster.shaping.activities import _utc_due, parse_start_time, shape_activities, with_local_due
 from flitstack_dagster.staging.frames import StagedInputs
 
 from .conftest import payloads, utc
@@ -108,3 +109,19 @@ def test_pm_whose_rule_can_never_occur_is_set_aside_not_dropped(ctx, owners):
     sa = sorted(out.set_aside.select("source_id", "reason_code").rows())
     assert sa == [("pm_schedule:D", "recurrence_unparsed"), ("pm_schedule:Z", "recurrence_unparsed")]
     assert all("no date can come of it" in m for m in out.set_aside["message"].to_list())
+
+
+@pytest.mark.parametrize("tz", ["America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "America/Havana",
+                                "Asia/Beirut", "America/Santiago", "UTC"])
+def test_labor_due_dates_by_offset_equal_row_by_row_conversion(tz: str):
+    """The per-day offset path gives every row the same UTC due date and time as converting it on its
+    own: every half hour of six years, in zones whose clocks change at 2 am, at midnight (Havana,
+    Beirut, Santiago) and by half an hour (Lord Howe), plus blank and unreadable start times and a blank date."""
+    days = pl.concat([pl.date_range(date(2020, 1, 1), date(2025, 12, 31), eager=True), pl.Series([None], dtype=pl.Date)])
+    times = [f"{h % 12 or 12}:{m:02d} {'AM' if h < 12 else 'PM'}" for h in range(24) for m in (0, 30)] + [None, "soon"]
+    df = pl.DataFrame({"work_date": days}).join(pl.DataFrame({"start_time": times}), how="cross")
+    due_date, due_time = _utc_due(pl.col("work_date"), parse_start_time(pl.col("start_time")), tz)
+    want = df.with_columns(due_date.alias("_due_date"), due_time.alias("_due_time"))
+    got = with_local_due(df, tz, timed=True)
+    assert got.equals(want)
+    assert got["_due_time"].null_count() >= 2 * days.len()  # blank and unreadable (and, where clocks jump, non-existent)
