@@ -135,8 +135,10 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_key: str) -> StagedInputs:
     for entity in StagedInputs.entities():
         schema, table = ("raw", entity) if entity in JSON_ENTITIES else ("staging", f"stg_{entity}")
         if has_table(con, schema, table):
-            # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory
-            df = read_frame(con, f'select * from "{schema}"."{table}" where _run_key = ?', [run_key])
+            # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory;
+            # the run key is one value for every row, held once (a scalar column), not per row
+            df = read_frame(con, f'select * exclude (_run_key) from "{schema}"."{table}" where _run_key = ?', [run_key])
+            df = df.with_columns(pl.lit(run_key, dtype=pl.String).alias("_run_key"))
             frames[entity] = df if df["_row_number"].is_sorted() else df.sort("_row_number")
     q = None
     if has_table(con, "staging", "quarantine"):
