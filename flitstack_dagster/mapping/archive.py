@@ -28,7 +28,7 @@ from flitstack_dagster.mapping.profile import SIZE_BANDS
 from flitstack_dagster.mapping.scope import ArchiveScope
 from flitstack_dagster.novo.columns import BY_ENTITY, snake
 from flitstack_dagster.novo.ids import PREFIX, in_set, sid, source_ids
-from flitstack_dagster.staging.frames import StagedInputs, local_date, read_staged, staged_schema
+from flitstack_dagster.staging.frames import StagedInputs, local_date, normalise, read_staged, staged_schema
 
 # the rows that travel with their work order into the archive, in the order the archive shows them
 CHILDREN = ("status_log", "labor", "parts_used", "notes", "attachments")
@@ -72,6 +72,8 @@ def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz
     if cutoff and earlier is not None and earlier.height:
         orgs = pl.concat([orgs, _earlier_with_rows(inputs, earlier, loaded)])
     wos = orgs["wo_number"]
+    if not wos.len():  # nothing archived: the other staged tables need not be read
+        return orgs, {"work_orders": wo.drop("_archive_org"), **{e: normalise(e, None) for e in CHILDREN}}
     taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
     return orgs, {"work_orders": wo.drop("_archive_org"), **taken}
 

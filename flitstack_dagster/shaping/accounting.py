@@ -51,7 +51,7 @@ def _file(entity: str) -> str:
     return f"{entity}.json" if entity in ("workflow_rules", "form_configurations") else f"{entity}.csv"
 
 
-def _keys(entity: str, df: pl.DataFrame) -> pl.DataFrame:
+def entity_keys(entity: str, df: pl.DataFrame) -> pl.DataFrame:
     code, msg = (pl.lit(v, dtype=pl.String) for v in BY_DESIGN.get(entity, (None, None)))
     if entity == "pm_schedules":  # a schedule with no occurrence: inactive, or none inside the window
         inactive = ~pl.col("active").fill_null(True)
@@ -64,12 +64,26 @@ def _keys(entity: str, df: pl.DataFrame) -> pl.DataFrame:
     ).cast(KEYS_SCHEMA)
 
 
-def row_keys(inputs: StagedInputs) -> pl.DataFrame:
-    """What the reconciliation needs of every staged row: file, row number, source id, the reason it
-    is not migrated when nothing is shaped from it by design, an asset part's asset. Taken before
-    streamed shaping releases the staged frames."""
-    frames = [_keys(e, df) for e in StagedInputs.entities() if (df := inputs.frame(e)).height]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=KEYS_SCHEMA)
+class RowKeys:
+    """What the reconciliation needs of every staged row (`entity_keys`: file, row number, source id,
+    the reason it is not migrated when nothing is shaped from it by design, an asset part's asset),
+    taken from each staged frame just before streamed shaping releases it, so the keys of ~10 M rows
+    are not held beside the staged frames they come from."""
+
+    def __init__(self) -> None:
+        self._by_entity: dict[str, pl.DataFrame] = {}
+
+    def take(self, inputs: StagedInputs, *entities: str) -> None:
+        """The keys of these entities' staged rows, unless taken already."""
+        for e in entities:
+            if e not in self._by_entity:
+                self._by_entity[e] = entity_keys(e, inputs.frame(e))
+
+    def frame(self, inputs: StagedInputs) -> pl.DataFrame:
+        """Every staged row's keys, in entity order; the entities not taken yet are taken from `inputs`."""
+        self.take(inputs, *StagedInputs.entities())
+        frames = [k for e in StagedInputs.entities() if (k := self._by_entity[e]).height]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=KEYS_SCHEMA)
 
 
 def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:

@@ -32,6 +32,7 @@ from flitstack_dagster.mapping.provision import PLAN_FIELDS
 from flitstack_dagster.pipedrive.limits import LONG_TEXT_MAX_CHARS
 from flitstack_dagster.shaping.activities import entry_type, log_activity_types, parse_start_time
 from flitstack_dagster.novo.ids import in_set, sid
+from flitstack_dagster.staging.frames import StagedInputs
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
     ShapeContext,
@@ -185,19 +186,19 @@ _SOURCE = {  # kind of fact -> (source entity, its file, id column, source-id pr
 _SLOT_OF = {prefix: slot for slot, (_, _, _, prefix) in _SOURCE.items()}
 
 
-def folded_lines(status_log, parts_used, labor, notes, contacts, inventory, mapping: Mapping,
-                 ctx: ShapeContext) -> pl.DataFrame:
+def folded_lines(inputs: StagedInputs, mapping: Mapping, ctx: ShapeContext) -> pl.DataFrame:
     """Every fact of a work order the plan folds, one line each (LINE_COLUMNS), whether or not its work
-    order becomes a deal (`split_orphans` sets those aside once the deals are known)."""
+    order becomes a deal (`split_orphans` sets those aside once the deals are known). Reads only the
+    staged tables the plan folds."""
     makers = {
-        "status": (status_log, lambda d: status_lines(d, contacts)),
-        "parts": (parts_used, lambda d: parts_lines(d, inventory, mapping)),
-        "labor": (labor, lambda d: labor_lines(d, contacts, ctx)),
-        "log_note": (notes, lambda d: log_note_lines(d, contacts, mapping)),
+        "status": ("status_log", lambda d: status_lines(d, inputs.contacts)),
+        "parts": ("parts_used", lambda d: parts_lines(d, inputs.inventory, mapping)),
+        "labor": ("labor", lambda d: labor_lines(d, inputs.contacts, ctx)),
+        "log_note": ("notes", lambda d: log_note_lines(d, inputs.contacts, mapping)),
     }
     out = []
-    for slot, (df, make) in makers.items():
-        if not folds(mapping, slot) or not df.height:
+    for slot, (entity, make) in makers.items():
+        if not folds(mapping, slot) or not (df := inputs.frame(entity)).height:
             continue
         # an activity-log entry on an asset alone stays a note of the asset's organization
         df = df.filter(pl.col("wo_number").is_not_null()).with_columns(sid("work_order", "wo_number").alias("deal_ref"))

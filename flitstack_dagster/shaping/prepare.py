@@ -28,6 +28,8 @@ from flitstack_dagster.shaping.run import ShapedRun, shape_all
 from flitstack_dagster.shaping.sample import select_sample
 
 EXTRA_TABLES = ("set_aside", "warnings", "reconciliation")
+# big staged tables only the notes step reads (unless a record plan folds them): read when first needed
+NOTES_ONLY = ("status_log", "notes", "pm_history")
 
 
 def shape_run(
@@ -51,7 +53,7 @@ def shape_run(
     if mode == "delta":
         prior_lines, prior_deals = loaded_lines(con, run_key, mapping)
         ctx = replace(ctx, prior_lines=prior_lines, prior_deals=prior_deals)
-    inputs = read_staged(con, run_key)
+    inputs = read_staged(con, run_key, defer=NOTES_ONLY)
     if ctx.mode == "sample":  # the stratified slice and everything it references, nothing else
         inputs = select_sample(inputs)
     values_mapped = check_values_mapped(inputs, mapping)  # streamed shaping releases the staged frames

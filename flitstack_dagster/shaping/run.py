@@ -91,12 +91,13 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     it is shaped and only its tally is kept, and each staged frame is released (emptied) once no later
     step reads it, so at scale little more than one output is alive at a time."""
     loaded = pl.Series(sorted(ctx.already_loaded), dtype=pl.String)
-    run = ShapedRun(run_key=ctx.run_key, staged_rows={e: inputs.frame(e).height for e in StagedInputs.entities()})
-    keys = accounting.row_keys(inputs)
+    run = ShapedRun(run_key=ctx.run_key, staged_rows={e: inputs.height(e) for e in StagedInputs.entities()})
+    keys = accounting.RowKeys()
     tally = OutputTally(already_loaded=ctx.already_loaded)
     kept: list[Shaped] = []  # set-aside rows and warnings of every output
 
     def release(*entities: str) -> None:
+        keys.take(inputs, *entities)
         if sink is not None:
             inputs.release(*entities)
 
@@ -121,11 +122,12 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     ), done_with=("accounts",))
     emit("pd_org_relationships", shape_org_relationships(inputs.assets, hierarchy, org_ids, ctx), done_with=("assets",))
     archive = split_archive(inputs, mapping, org_ids, ctx, ctx.archive_dir)  # closed before the cutoff: one file per org
+    if archive.rest is not inputs:  # the archive took rows: every row is accounted for as staged
+        keys.take(inputs, *StagedInputs.entities())
     inputs = archive.rest
     person_ids = emit("pd_persons", shape_persons(
         inputs.contacts, inputs.departments, inputs.quarantine, org_ids, mapping, owners, ctx), done_with=("departments",))
-    lines = folding.folded_lines(inputs.status_log, inputs.parts_used, inputs.labor, inputs.notes, inputs.contacts,
-                                 inputs.inventory, mapping, ctx)
+    lines = folding.folded_lines(inputs, mapping, ctx)
     run_deals = inputs.work_orders.select(sid("work_order", "wo_number"))[:, 0]
     resent = folding.resent_deals(ctx.prior_deals, lines, run_deals)
     if ctx.prior_lines is not None:  # a delta: the lines already loaded stay, this run's replace theirs
@@ -169,5 +171,5 @@ def shape_all(inputs: StagedInputs, mapping: Mapping, owners: Owners, ctx: Shape
     run.warnings = concat([p.warnings for p in kept], WARNING_SCHEMA)
     run.hierarchy = hierarchy
     run.tally = tally if sink is not None else None
-    run.reconciliation = accounting.reconcile(keys, tally, run.set_aside, ctx)
+    run.reconciliation = accounting.reconcile(keys.frame(inputs), tally, run.set_aside, ctx)
     return run

@@ -7,6 +7,7 @@ present, timestamps in UTC. Tests therefore build frames with only the columns t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -104,6 +105,7 @@ class StagedInputs:
     quarantine: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_unread", {})  # entity -> (read it, its row count): see `defer`
         for f in fields(self):
             if f.name == "quarantine":
                 q = self.quarantine
@@ -111,39 +113,80 @@ class StagedInputs:
                 continue
             setattr(self, f.name, normalise(f.name, getattr(self, f.name)))
 
+    def __getattribute__(self, name: str):
+        if name in _ENTITIES:  # a deferred frame is read the first time anything asks for it
+            unread = object.__getattribute__(self, "_unread")
+            if name in unread:
+                read, _ = unread.pop(name)
+                object.__setattr__(self, name, normalise(name, read()))
+        return object.__getattribute__(self, name)
+
     @staticmethod
     def entities() -> list[str]:
-        return [f.name for f in fields(StagedInputs) if f.name != "quarantine"]
+        return list(_ENTITY_ORDER)
 
     def frame(self, entity: str) -> pl.DataFrame:
         return getattr(self, entity)
 
+    def defer(self, entity: str, read: Callable[[], pl.DataFrame], rows: int) -> None:
+        """Read `entity`'s frame only when it is first asked for (`rows` long): at scale a big staged
+        table is then not held while the steps before the one that needs it run."""
+        self._unread[entity] = (read, rows)
+
+    def height(self, entity: str) -> int:
+        """An entity's row count, without reading a deferred frame."""
+        unread = self._unread.get(entity)
+        return unread[1] if unread else self.frame(entity).height
+
     def release(self, *entities: str) -> None:
         """Drop frames no later step reads (streamed shaping at scale); they become empty."""
         for e in entities:
+            self._unread.pop(e, None)
             setattr(self, e, normalise(e, None))
 
     def replace(self, **frames: pl.DataFrame) -> "StagedInputs":
-        kw = {e: self.frame(e) for e in self.entities()}
+        """The same inputs with these frames replaced; a deferred frame stays deferred."""
+        kw = {e: self.frame(e) for e in self.entities() if e not in self._unread}
         kw.update(frames)
-        return StagedInputs(**kw, quarantine=self.quarantine)
+        out = StagedInputs(**kw, quarantine=self.quarantine)
+        for e, unread in self._unread.items():
+            if e not in frames:
+                out.defer(e, *unread)
+        return out
 
 
-def read_staged(con: duckdb.DuckDBPyConnection, run_key: str) -> StagedInputs:
-    """Read one run's rows of every `staging.stg_<entity>` (and the JSON raw tables) into frames."""
+_ENTITY_ORDER = tuple(f for f in StagedInputs.__dataclass_fields__ if f != "quarantine")
+_ENTITIES = frozenset(_ENTITY_ORDER)
+
+
+def read_staged(con: duckdb.DuckDBPyConnection, run_key: str, defer: tuple[str, ...] = ()) -> StagedInputs:
+    """Read one run's rows of every `staging.stg_<entity>` (and the JSON raw tables) into frames; the
+    entities in `defer` are read when first asked for (`StagedInputs.defer`)."""
     frames: dict[str, pl.DataFrame] = {}
+    tables = {}
     for entity in StagedInputs.entities():
         schema, table = ("raw", entity) if entity in JSON_ENTITIES else ("staging", f"stg_{entity}")
         if has_table(con, schema, table):
-            # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory;
-            # the run key is one value for every row, held once (a scalar column), not per row
-            df = read_frame(con, f'select * exclude (_run_key) from "{schema}"."{table}" where _run_key = ?', [run_key])
-            df = df.with_columns(pl.lit(run_key, dtype=pl.String).alias("_run_key"))
-            frames[entity] = df if df["_row_number"].is_sorted() else df.sort("_row_number")
+            tables[entity] = f'"{schema}"."{table}"'
+            if entity not in defer:
+                frames[entity] = _read_table(con, tables[entity], run_key)
     q = None
     if has_table(con, "staging", "quarantine"):
         q = con.sql("select * from staging.quarantine where _run_key = ?", params=[run_key]).pl()
-    return StagedInputs(**frames, quarantine=q)
+    inputs = StagedInputs(**frames, quarantine=q)
+    for entity in defer:
+        if entity in tables:
+            rows = con.execute(f"select count(*) from {tables[entity]} where _run_key = ?", [run_key]).fetchone()[0]
+            inputs.defer(entity, lambda t=tables[entity]: _read_table(con, t, run_key), rows)
+    return inputs
+
+
+def _read_table(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> pl.DataFrame:
+    # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory; the run
+    # key is one value for every row, held once (a scalar column), not per row
+    df = read_frame(con, f"select * exclude (_run_key) from {table} where _run_key = ?", [run_key])
+    df = df.with_columns(pl.lit(run_key, dtype=pl.String).alias("_run_key"))
+    return df if df["_row_number"].is_sorted() else df.sort("_row_number")
 
 
 def local_date(expr: pl.Expr, tz: str) -> pl.Expr:

@@ -28,6 +28,7 @@ from flitstack_dagster.novo.landing import land_bundle
 from flitstack_dagster.shaping import OUTPUTS, read_staged, shape_all
 from flitstack_dagster.shaping.checks import check_values_mapped, run_checks
 from flitstack_dagster.shaping.common import Owners, ShapeContext
+from flitstack_dagster.shaping.prepare import NOTES_ONLY
 from flitstack_dagster.staging.runner import run_all
 
 GOLDEN = Path(__file__).parent / "golden" / "shaped_output.json"
@@ -64,7 +65,7 @@ def _shaped(con: duckdb.DuckDBPyConnection, bundle: Path, mapping: Mapping, arch
                                   [RUN_KEY]).fetchall()[0]
     ctx = ShapeContext(run_key=RUN_KEY, exported_at=exported_at, timezone=tz, bundle_root=bundle,
                        resolve_inside=lambda rel: resolve_inside(bundle, rel), archive_dir=archives)
-    inputs = read_staged(con, RUN_KEY)
+    inputs = read_staged(con, RUN_KEY, defer=NOTES_ONLY)
     contacts = inputs.contacts["contact_id"].drop_nulls().sort().to_list()
     owners = Owners.of({c: 100 + i for i, c in enumerate(contacts[::3])}, default_owner_id=1)
     values_mapped = check_values_mapped(inputs, mapping)
