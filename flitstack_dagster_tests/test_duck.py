@@ -3,7 +3,7 @@ every type the staging layer uses, nothing left behind); in memory it reads dire
 
 import duckdb
 
-from flitstack_dagster.core.duck import read_frame
+from flitstack_dagster.core.duck import drop_cached_blocks, read_frame
 
 QUERY = """SELECT * FROM (VALUES
     (1, 'WO-1', TIMESTAMPTZ '2026-11-20 14:15:00+00', DATE '2026-11-20', 12.50::DECIMAL(18,2), 1.5::DOUBLE, true, ['a', 'b']),
@@ -24,3 +24,21 @@ def test_read_frame_through_parquet_equals_the_direct_fetch(tmp_path):
 def test_read_frame_in_memory_reads_directly():
     con = duckdb.connect()
     assert read_frame(con, QUERY, [2])["n"].to_list() == [2]
+
+
+def test_cached_blocks_are_dropped_and_the_memory_limit_kept(tmp_path):
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    con.execute("CREATE TABLE t AS SELECT i, md5(i::VARCHAR) AS label FROM range(8000000) r(i)")
+    con.close()  # reopened: the table's blocks are on disk only
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    read_frame(con, "SELECT * FROM t")
+
+    def cached() -> int:
+        return con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0]
+
+    before = cached()
+    drop_cached_blocks(con)
+    assert before > 64 * 2**20 >= cached()
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
+    assert con.execute("SELECT count(*) FROM t").fetchall()[0][0] == 8000000  # still readable

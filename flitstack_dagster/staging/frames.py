@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from flitstack_dagster.core.duck import has_table, read_frame
+from flitstack_dagster.core.duck import drop_cached_blocks, has_table, read_frame
 from flitstack_dagster.novo.columns import BY_ENTITY, ColType
 
 _DTYPE: dict[ColType, pl.DataType] = {
@@ -176,7 +176,7 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_key: str, defer: tuple[str, 
     inputs = StagedInputs(**frames, quarantine=q)
     for entity in defer:
         if entity in tables:
-            rows = con.execute(f"select count(*) from {tables[entity]} where _run_key = ?", [run_key]).fetchone()[0]
+            rows = con.execute(f"select count(*) from {tables[entity]} where _run_key = ?", [run_key]).fetchall()[0][0]
             inputs.defer(entity, lambda t=tables[entity]: _read_table(con, t, run_key), rows)
     return inputs
 
@@ -185,6 +185,7 @@ def _read_table(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> pl.
     # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory; the run
     # key is one value for every row, held once (a scalar column), not per row
     df = read_frame(con, f"select * exclude (_run_key) from {table} where _run_key = ?", [run_key])
+    drop_cached_blocks(con)
     df = df.with_columns(pl.lit(run_key, dtype=pl.String).alias("_run_key"))
     return df if df["_row_number"].is_sorted() else df.sort("_row_number")
 
