@@ -59,7 +59,7 @@ def test_a_delta_reads_back_its_own_window_and_still_finds_a_record_it_holds_twi
                 if s not in changed)
         with m.pipedrive.client() as client:
             _copy_of(client, old_pid)  # a duplicate from before the delta, of a work order it does not touch
-        m.sandbox.next_day()  # the delta comes a day later, on the sandbox's clock only: ours is a day behind
+        m.sandbox.advance_clock(86_400)  # the delta comes a day later, on the sandbox's clock only: ours is a day behind
         with duck.connect(m.paths.duckdb) as con:
             delta = add_run(con, delta_bundle, "delta", m.paths.work).run_key
         m.instance.add_dynamic_partitions("migration_runs", [delta])
@@ -84,7 +84,7 @@ def test_the_window_starts_at_the_runs_first_write_on_pipedrives_clock():
     with SandboxServer(state_path=None, port=0) as sb, \
             PipedriveClient(sb.base_url, sb.api_token) as client:
         before = [client.create_deal({"title": f"yesterday {i}"}).id for i in range(3)]
-        sb.next_day()
+        sb.advance_clock(86_400)  # a whole day (the next midnight may be seconds away)
         ours = datetime.now(UTC)  # our clock: a day behind the sandbox's
         written = {client.create_deal({"title": f"today {i}"}).id: ours for i in range(2)}
         since = run_window(client, {"deal": written})
