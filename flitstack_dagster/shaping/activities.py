@@ -43,8 +43,8 @@ from flitstack_dagster.mapping.model import FOLDS, Mapping
 from flitstack_dagster.shaping import recurrence as rec
 from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
-    Owners,
     SET_ASIDE_SCHEMA,
+    Owners,
     ShapeContext,
     Shaped,
     concat,
@@ -108,10 +108,9 @@ def with_local_due(df: pl.DataFrame, tz: str, timed: bool) -> pl.DataFrame:
                                pl.lit(None, dtype=pl.String).alias("_due_time"))
     times = df.select("start_time").unique().with_columns(parse_start_time(pl.col("start_time")).alias("_t"))
     df = df.join(times, on="start_time", how="left", maintain_order="left", nulls_equal=True)
-    days = df.select("work_date").unique().with_columns(
-        _utc_offset(pl.col("work_date"), tz).alias("_off"),
-        (_utc_offset(pl.col("work_date") + pl.duration(days=1), tz) == _utc_offset(pl.col("work_date"), tz))
-        .fill_null(False).alias("_steady"))
+    days = df.select("work_date").unique().with_columns(_utc_offset(pl.col("work_date"), tz).alias("_off"))
+    days = days.with_columns(  # the same offset at the next midnight: no change of the clocks that day
+        (_utc_offset(pl.col("work_date") + pl.duration(days=1), tz) == pl.col("_off")).fill_null(False).alias("_steady"))
     df = df.join(days, on="work_date", how="left", maintain_order="left", nulls_equal=True)
     changing = df.filter(~pl.col("_steady")).select("work_date", "_t").unique()
     exact_date, exact_time = _utc_due(pl.col("work_date"), pl.col("_t"), tz)

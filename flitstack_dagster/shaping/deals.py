@@ -38,10 +38,10 @@ from flitstack_dagster.mapping.model import Mapping, StatusTarget
 from flitstack_dagster.mapping.standard import DEFAULT_LOST_REASON, STANDARD_STATUS
 from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
+    WARNING_SCHEMA,
     Owners,
     ShapeContext,
     Shaped,
-    WARNING_SCHEMA,
     clean_name,
     concat,
     dropped_reference,
@@ -50,8 +50,8 @@ from flitstack_dagster.shaping.common import (
     iso_date,
     map_values,
     mapped_extras,
-    monetary,
     money,
+    monetary,
     owner_lookup,
     record_columns,
     ref,

@@ -125,3 +125,11 @@ def test_labor_due_dates_by_offset_equal_row_by_row_conversion(tz: str):
     got = with_local_due(df, tz, timed=True)
     assert got.equals(want)
     assert got["_due_time"].null_count() >= 2 * days.len()  # blank and unreadable (and, where clocks jump, non-existent)
+
+
+def test_labor_due_dates_without_start_times_are_all_day():
+    df = pl.DataFrame({"work_date": [date(2024, 3, 10), None], "start_time": ["2:30 AM", "9:00 AM"]})
+    due_date, due_time = _utc_due(pl.col("work_date"), pl.lit(None, dtype=pl.Time), "America/Chicago")
+    got = with_local_due(df, "America/Chicago", timed=False)
+    assert got.equals(df.with_columns(due_date.alias("_due_date"), due_time.alias("_due_time")))
+    assert got["_due_date"].to_list() == ["2024-03-10", None] and got["_due_time"].null_count() == 2
