@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +33,47 @@ def dagster_home(paths: Paths) -> Path:
 
 def get_instance(paths: Paths) -> dg.DagsterInstance:
     os.environ["DAGSTER_HOME"] = str(dagster_home(paths))
+    with _interrupt_after():  # a Ctrl-C while its SQLite files are created would leave them half made
+        instance = dg.DagsterInstance.get()
+        if _index_incomplete(instance):
+            instance = _rebuilt_index(instance)
+    return instance
+
+
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C until the block is done, then deliver it as it would have been."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list = []
+    previous = signal.signal(signal.SIGINT, lambda *sig: caught.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(*caught[0])
+        elif caught and previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
+
+
+def _index_incomplete(instance: dg.DagsterInstance) -> bool:
+    """The local event-log index lacks its tables: an earlier process was stopped while creating it
+    (Dagster creates the file once and never looks again)."""
+    storage = instance.event_log_storage
+    return type(storage).__name__ == "SqliteEventLogStorage" and not storage.has_table("dynamic_partitions")
+
+
+def _rebuilt_index(instance: dg.DagsterInstance) -> dg.DagsterInstance:
+    """Set the incomplete index aside and let Dagster create it again, re-indexed from the per-run event
+    files; it held no run partitions (their table is the one missing), the runs re-add theirs."""
+    index = Path(instance.event_log_storage.path_for_shard("index"))
+    instance.dispose()
+    stamp = f"incomplete-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    for part in (index, *(index.with_name(index.name + tail) for tail in ("-wal", "-shm"))):
+        if part.exists():
+            part.replace(part.with_name(f"{part.name}.{stamp}"))
     return dg.DagsterInstance.get()
 
 

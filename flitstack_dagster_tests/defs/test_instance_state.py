@@ -4,6 +4,7 @@ Ctrl-C left unfinished recorded as canceled."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -45,3 +46,23 @@ def test_an_unfinished_run_of_this_launch_is_recorded_as_canceled_and_others_are
     state = latest_run_state(paths, "full-x")
     assert (state.run_id, state.status, state.running) == (mine.run_id, "canceled", False)
     assert state.last_step is None and state.failed_steps == [] and state.failed_checks == []
+
+
+def test_an_index_left_half_made_by_a_ctrl_c_is_rebuilt(tmp_path):
+    """Stopped while Dagster created its event-log index, the next command found the file without the
+    run partitions table and failed on every run ("run `dagster instance migrate`"): it is rebuilt."""
+    import sqlite3
+
+    from flitstack_dagster.defs.instance import add_partition
+
+    paths = Paths(tmp_path).ensure()
+    instance = get_instance(paths)
+    index = instance.event_log_storage.path_for_shard("index")
+    instance.dispose()
+    with sqlite3.connect(index) as db:
+        db.execute("DROP TABLE dynamic_partitions")
+    instance = get_instance(paths)
+    add_partition(instance, "full-x")
+    assert instance.has_dynamic_partition("migration_runs", "full-x")
+    assert [p.name for p in Path(index).parent.glob("index.db.incomplete-*")]
+    instance.dispose()
