@@ -50,7 +50,7 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = N
     Why: a million-row result fetched with `.pl()` leaves ~2.5× its size in the process (DuckDB's
     materialised result and its Arrow export stay allocated); written by DuckDB's streaming COPY and
     read by Polars it costs its own size (measured at 1,000,000 work orders: 2.3 vs 3.4 GiB for the
-    five big staged tables, for ~5 CPU-s more)."""
+    five big staged tables, for ~5 CPU-s more); DuckDB's blocks cached by the read are dropped after it."""
     db = database_file(con)
     if db is None:
         return con.sql(sql, params=params).pl()
@@ -58,6 +58,7 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = N
         part = Path(tmp) / "result.parquet"
         con.execute(f"COPY ({sql}) TO '{str(part).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION uncompressed)",
                     params)
+        drop_cached_blocks(con)
         return pl.read_parquet(part)
 
 

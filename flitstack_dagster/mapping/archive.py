@@ -72,9 +72,9 @@ def archived_rows(inputs: StagedInputs, mapping: Mapping, org_ids: pl.Series, tz
     if cutoff and earlier is not None and earlier.height:
         orgs = pl.concat([orgs, _earlier_with_rows(inputs, earlier, loaded)])
     wos = orgs["wo_number"]
-    if not wos.len():  # nothing archived: the other staged tables need not be read
-        return orgs, {"work_orders": wo.drop("_archive_org"), **{e: normalise(e, None) for e in CHILDREN}}
-    taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) for e in CHILDREN}
+    # nothing archived: the other staged tables are not read (a deferred one stays unread)
+    taken = {e: inputs.frame(e).filter(of_work_orders(e, inputs.frame(e), wos)) if wos.len() else normalise(e, None)
+             for e in CHILDREN}
     return orgs, {"work_orders": wo.drop("_archive_org"), **taken}
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from flitstack_dagster.core.duck import drop_cached_blocks, has_table, read_frame
+from flitstack_dagster.core.duck import has_table, read_frame
 from flitstack_dagster.novo.columns import BY_ENTITY, ColType
 
 _DTYPE: dict[ColType, pl.DataType] = {
@@ -185,7 +185,6 @@ def _read_table(con: duckdb.DuckDBPyConnection, table: str, run_key: str) -> pl.
     # sorted here rather than by DuckDB: its sort materialises the table and keeps the memory; the run
     # key is one value for every row, held once (a scalar column), not per row
     df = read_frame(con, f"select * exclude (_run_key) from {table} where _run_key = ?", [run_key])
-    drop_cached_blocks(con)
     df = df.with_columns(pl.lit(run_key, dtype=pl.String).alias("_run_key"))
     return df if df["_row_number"].is_sorted() else df.sort("_row_number")
 
