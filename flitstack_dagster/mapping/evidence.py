@@ -61,20 +61,17 @@ def _log_counts(con, run_key: str, out: dict[str, StatusEvidence], closed: set[s
     if not {"wo_number", "to_status", "from_status"} <= cols:
         return
     order = "changed_at, _row_number" if "changed_at" in cols else "_row_number"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _status_steps AS
-        SELECT wo_number, trim(to_status) AS s, trim(from_status) AS prev,
-               row_number() OVER (PARTITION BY wo_number ORDER BY {order}) AS i,
-               count(*) OVER (PARTITION BY wo_number) AS n,
-               {'epoch(lead(changed_at) OVER (PARTITION BY wo_number ORDER BY ' + order + ') - changed_at) / 3600.0'
-                if 'changed_at' in cols else 'NULL'} AS dwell
-        FROM staging.stg_status_log WHERE _run_key = ? AND coalesce(trim(to_status), '') <> ''""", [run_key])
-    rows = con.execute("""
-        SELECT s, count(DISTINCT wo_number), count(DISTINCT wo_number) FILTER (WHERE i = n),
-               count(DISTINCT wo_number) FILTER (WHERE i = 1), count(*),
+    dwell = "epoch(lead(changed_at) OVER w - changed_at) / 3600.0" if "changed_at" in cols else "NULL"
+    # one window spec, so the log is sorted once; each work order has one first and one last step
+    rows = con.execute(f"""
+        SELECT s, count(DISTINCT wo_number), count(wo_number) FILTER (WHERE last),
+               count(wo_number) FILTER (WHERE i = 1), count(*),
                count(*) FILTER (WHERE prev IN (SELECT unnest(?::VARCHAR[]))), median(dwell)
-        FROM _status_steps GROUP BY s""", [sorted(closed)]).fetchall()
-    con.execute("DROP TABLE IF EXISTS _status_steps")
+        FROM (SELECT wo_number, trim(to_status) AS s, trim(from_status) AS prev,
+                     row_number() OVER w AS i, lead(_row_number) OVER w IS NULL AS last, {dwell} AS dwell
+              FROM staging.stg_status_log WHERE _run_key = ? AND coalesce(trim(to_status), '') <> ''
+              WINDOW w AS (PARTITION BY wo_number ORDER BY {order}))
+        GROUP BY s""", [sorted(closed), run_key]).fetchall()
     for s, hist, term, first, entries, from_closed, dwell in rows:
         ev = out.setdefault(str(s), StatusEvidence())
         ev.histories, ev.terminal, ev.first, ev.entries, ev.from_closed = (
