@@ -38,6 +38,7 @@ BUNDLES_TABLE = "bundles"
 # Never appears in real data: DuckDB would otherwise turn empty fields into NULL; raw keeps '' as ''.
 NO_NULL = "\x01\x02flitstack-no-null\x03"
 MAX_LINE_SIZE = 64 * 1024 * 1024  # one record may hold a very long description
+READ_TABLE = "_landing_csv"  # the temp table one CSV is read into before it is numbered
 FIX = "fix or re-export the file, then run again."
 
 
@@ -134,7 +135,8 @@ def _scratch_parent(bundle: Bundle) -> Path:
 
 
 def _keep_file_order(con: duckdb.DuckDBPyConnection):
-    """`_row_number` is `row_number() OVER ()` in the reader's order, so insertion order must be kept."""
+    """`_row_number` is `row_number() OVER ()` in the file's order (as read into READ_TABLE), so
+    insertion order must be kept."""
     (before,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     con.execute("SET preserve_insertion_order = true")
     return lambda: con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
@@ -202,14 +204,16 @@ def _insert_csv(con: duckdb.DuckDBPyConnection, c: CsvSource, run_key: str) -> L
     order: insertion order is kept), then check the count against the manifest."""
     _ensure_columns(con, c.nf.entity, c.header)
     try:
-        ((count,),) = con.execute(
-            f"INSERT INTO {raw_table(c.nf.entity)} BY NAME "
-            f"SELECT ?::VARCHAR AS _run_key, row_number() OVER () AS _row_number, * "
-            f"FROM {_read_csv(c.source, c.header)}",
-            [run_key],
-        ).fetchall()
+        # read into memory first: numbering rows straight off the reader would parse the file on one core
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {READ_TABLE} AS SELECT * FROM {_read_csv(c.source, c.header)}")
     except duckdb.Error as e:
         raise _Unreadable(c, e) from None
+    ((count,),) = con.execute(
+        f"INSERT INTO {raw_table(c.nf.entity)} BY NAME "
+        f"SELECT ?::VARCHAR AS _run_key, row_number() OVER () AS _row_number, * FROM {READ_TABLE}",
+        [run_key],
+    ).fetchall()
+    con.execute(f"DROP TABLE {READ_TABLE}")
     if count != c.expected:
         raise BundleError(
             f"{c.nf.file}: {count:,} records, manifest says {c.expected:,}; "
