@@ -86,6 +86,11 @@ class RowKeys:
         return pl.concat(frames) if frames else pl.DataFrame(schema=KEYS_SCHEMA)
 
 
+def _category(value: str) -> pl.Expr:
+    """A categorical literal: an outcome built from these is not 10 M strings hashed into categories."""
+    return pl.lit(value, dtype=pl.Categorical())
+
+
 def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
     """Every staged row (`row_keys`) with its outcome; one join against what was produced, one against
     set-asides."""
@@ -106,10 +111,10 @@ def reconcile(keys: pl.DataFrame, tally: OutputTally, set_aside: pl.DataFrame, c
         )
     )
     outcome = (
-        pl.when(pl.col("_sa_code").is_not_null()).then(pl.lit("set_aside"))
-        .when(pl.col("targets").is_not_null()).then(pl.lit("loaded"))
-        .when(pl.col("_nm_code").is_not_null()).then(pl.lit("not_migrated"))
-        .otherwise(pl.lit("unaccounted"))
+        pl.when(pl.col("_sa_code").is_not_null()).then(_category("set_aside"))
+        .when(pl.col("targets").is_not_null()).then(_category("loaded"))
+        .when(pl.col("_nm_code").is_not_null()).then(_category("not_migrated"))
+        .otherwise(_category("unaccounted"))
     )
     return r.with_columns(outcome.alias("outcome")).select(
         pl.lit(ctx.run_key).alias("run_key"), "file", "row_number", "source_id", "outcome",
