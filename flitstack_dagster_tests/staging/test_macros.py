@@ -362,6 +362,27 @@ def test_issue_struct_and_filter(con):
     assert one(con, "novo_issue('a', 'b', 'bad_money', 'custom')")["message"] == "custom"
 
 
+@pytest.mark.parametrize(("code", "message"), [
+    ("bad_date", "not a date in a supported format; staged as empty"),
+    ("bad_datetime", "not a date-time in a supported format; staged as empty"),
+    ("date_out_of_range", "date before 1900 or more than 5 years after the export; staged as empty"),
+    ("bad_money", "not a money amount; staged as empty"),
+    ("bad_number", "not a number; staged as empty"),
+    ("negative_number", "negative where only zero or more makes sense; staged as empty"),
+    ("absurd_number", "outside the plausible range; staged as empty"),
+    ("bad_yesno", "not Yes/No, Y/N, True/False or 1/0; staged as empty"),
+    ("invalid_email", "not a valid email address; staged as empty"),
+    ("unknown_value", "not one of the documented values; kept as is for the mapping step"),
+    ("orphan_reference", "refers to a record that is not in this export; staged as empty"),
+    ("hierarchy_cycle", "hierarchy_cycle"),  # a code without a default message is its own message
+])
+def test_issue_default_messages(con, code, message):
+    assert one(con, "novo_issue('Col', 7, $1)", code) == {
+        "column": "Col", "raw_value": "7", "reason_code": code, "message": message}
+    # a message that turns out empty falls back to the default too
+    assert one(con, "novo_issue('Col', 7, $1, CASE WHEN false THEN 'x' END)", code)["message"] == message
+
+
 def test_ensure_macros_skips_when_current_and_reloads_when_changed(tmp_path):
     c = duckdb.connect()
     ensure_macros(c)
