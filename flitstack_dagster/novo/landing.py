@@ -57,8 +57,9 @@ class LandedFile:
 def land_bundle(con: duckdb.DuckDBPyConnection, bundle: Bundle, run_key: str) -> list[LandedFile]:
     """Replace run `run_key`'s rows in raw.* with this bundle's records, atomically.
 
-    One transaction swaps the run's rows: each CSV goes straight from DuckDB's reader into its raw
-    table (no parsed copy) and its count is checked before COMMIT; any problem rolls everything back.
+    One transaction swaps the run's rows: each CSV is read as text into a temp table, numbered in file
+    order into its raw table (no parsed copy) and its count is checked before COMMIT; any problem rolls
+    everything back.
     """
     if not isinstance(run_key, str) or not run_key:
         raise ValueError("run_key must be a non-empty string")
