@@ -148,9 +148,8 @@ class OutputTally:
                 self._by_origin = pl.DataFrame(schema={"origin_id": pl.String, "targets": pl.String, "records": pl.Int64})
             else:
                 per_target = pl.concat(self.produced)
-                # one origin, several records: rare. Told by 64-bit hash (twice as fast as by text): a
-                # colliding hash only sends a single origin through the grouping, which gives the same row
-                shared = per_target["origin_id"].hash(7).is_duplicated()
+                origins = per_target["origin_id"]
+                shared = origins.is_in(_duplicated(origins).implode())  # one origin, several records: rare
                 one = per_target.filter(~shared).select("origin_id", pl.col("target").alias("targets"),
                                                         pl.col("n").cast(pl.Int64).alias("records"))
                 several = (
