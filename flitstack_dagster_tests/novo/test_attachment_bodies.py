@@ -68,15 +68,15 @@ def test_a_header_using_a_body_fact_name_is_refused(tmp_path: Path):
 
 
 def test_many_bodies_keep_row_order_and_links_inside_count(tmp_path: Path):
-    """Over a batch's worth of rows (worker threads), each fact stays on its row; a link to a folder
-    inside the bundle still finds the body, a missing folder is `missing`."""
+    """Over a thousand rows each fact stays on its row; a link to a folder inside the bundle still
+    finds the body, a missing folder is `missing`, a backslash path finds its body."""
     from flitstack_dagster.novo import attachment_bodies
 
     root = tmp_path / "b"
     (root / "files" / "d").mkdir(parents=True)
     os.symlink(root / "files" / "d", root / "files" / "alias")
     rels = []
-    for i in range(attachment_bodies.BATCH + 100):
+    for i in range(1124):
         (root / "files" / "d" / f"{i}.txt").write_bytes(str(i).encode())
         rels.append([f"files/d/{i}.txt", f"files/alias/{i}.txt", f"files/nowhere/{i}.txt", f"files\\d\\{i}.txt"][i % 4])
 
@@ -94,3 +94,24 @@ def test_many_bodies_keep_row_order_and_links_inside_count(tmp_path: Path):
         else:
             assert (f.body, f.body_bytes, f.body_sha256) == (
                 "found", str(len(str(i))), hashlib.sha256(str(i).encode()).hexdigest())
+
+
+def test_a_folder_or_a_pipe_as_body_is_missing_and_never_opened(tmp_path: Path):
+    """Only regular files are read: opening a named pipe would wait for a writer forever."""
+    from flitstack_dagster.novo import attachment_bodies
+    from flitstack_dagster.novo.bundle import resolve_inside
+
+    root = tmp_path / "b"
+    (root / "files" / "folder").mkdir(parents=True)
+    os.mkfifo(root / "files" / "pipe")
+    os.symlink(root / "files" / "pipe", root / "files" / "link-to-pipe")
+    (root / "files" / "ok.txt").write_bytes(b"ok")
+
+    class _Bundle:
+        def __init__(self): self.root = root
+        def resolve_inside(self, rel): return resolve_inside(root, rel)
+
+    rels = ["files/folder", "files/pipe", "files/link-to-pipe", "files/ok.txt"]
+    facts = attachment_bodies.inspect(_Bundle(), list(enumerate(rels, start=1)))
+    assert [f.body for f in facts] == ["missing", "missing", "missing", "found"]
+    assert facts[3].body_sha256 == hashlib.sha256(b"ok").hexdigest()
