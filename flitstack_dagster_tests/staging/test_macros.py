@@ -183,6 +183,25 @@ def test_each_wall_clock_shape_gets_its_one_format(con, raw, want):
     assert one(con, f"novo_datetime($1, 'MDY', '{CHI}', {EXP})", raw) == want
 
 
+@pytest.mark.parametrize("plain, spelled_otherwise", [
+    ("1/2/2026 7:05", "1/2/2026  7:05"),
+    ("11/20/2026 14:15:09", "11/20/2026   14:15:09"),
+    ("2026-11-20T14:15", "2026-11-20  14:15"),
+    ("2026-1-2 7:05:09", "2026-1-2   7:05:09"),
+    ("02/30/2026 10:00", "02/30/2026  10:00"),  # impossible either way
+    ("2026-11-20 24:00", "2026-11-20  24:00"),
+    ("11/20/2026 14:60", "11/20/2026  14:60"),
+])
+@pytest.mark.parametrize("order", ["MDY", "DMY"])
+def test_plain_values_read_as_their_normalized_spelling(con, plain, spelled_otherwise, order):
+    """A plain value is read by its shape's format directly; the same value spelled with more spaces
+    (the normalizing path) must read the same."""
+    got = one(con, "novo_wall_ts($1, $2)", plain, order)
+    assert got == one(con, "novo_wall_ts($1, $2)", spelled_otherwise, order)
+    if "/" not in plain or order == "MDY":
+        assert (got is None) == any(bad in plain for bad in ("02/30", "24:00", ":60"))
+
+
 def test_datetime_type_is_timestamptz(con):
     assert one(con, f"typeof(novo_datetime('2026-11-20 14:15', 'MDY', '{CHI}', {EXP}))") == "TIMESTAMP WITH TIME ZONE"
 
