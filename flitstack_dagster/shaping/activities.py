@@ -57,6 +57,7 @@ from flitstack_dagster.shaping.common import (
     record_columns,
     select_rows,
     set_aside,
+    split_linked,
     warnings,
 )
 
@@ -179,8 +180,8 @@ def shape_labor(labor, contacts, deal_ids, person_ids, owners: Owners, ctx: Shap
         sid("work_order", "wo_number").alias("deal_ref"),
         sid("contact", "technician_id").alias("_tech"),
     )
-    orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
-    df = owner_lookup(df.filter(in_set(pl.col("deal_ref"), deal_ids)), "technician_id", owners)
+    df, orphan = split_linked(df, in_set(pl.col("deal_ref"), deal_ids))
+    df = owner_lookup(df, "technician_id", owners)
     timed = detail_target(mapping, "labor", "Start Time") == "activity.due_time"
     df = with_local_due(df, ctx.timezone, timed)
     due = (pl.col("_due_date"), pl.col("_due_time"))
@@ -221,8 +222,7 @@ def shape_parts(parts_used, inventory, deal_ids, owners: Owners, ctx: ShapeConte
     df = parts_used.join(inv, on="part_number", how="left", maintain_order="left").with_columns(
         sid("part_used", "line_id").alias("source_id"), sid("work_order", "wo_number").alias("deal_ref")
     )
-    orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
-    df = df.filter(in_set(pl.col("deal_ref"), deal_ids))
+    df, orphan = split_linked(df, in_set(pl.col("deal_ref"), deal_ids))
     line_cost = (pl.col("quantity").cast(pl.Float64) * pl.col("unit_cost").cast(pl.Float64)).round(2)
     note = pl.concat_str(
         [
@@ -361,8 +361,9 @@ def shape_pm(pm_schedules, org_ids, mapping: Mapping, owners: Owners, ctx: Shape
         sid("pm_schedule", "pm_id").alias("origin_id"),
         sid("asset", "asset_id").alias("_asset"),
     )
-    orphan = df.filter(~in_set(pl.col("_asset"), org_ids)).with_columns(pl.col("origin_id").alias("source_id"))
-    df = owner_lookup(df.filter(in_set(pl.col("_asset"), org_ids)), "assigned_to_id", owners)
+    df, orphan = split_linked(df, in_set(pl.col("_asset"), org_ids))
+    orphan = orphan.with_columns(pl.col("origin_id").alias("source_id"))
+    df = owner_lookup(df, "assigned_to_id", owners)
     active = df.filter(pl.col("active").fill_null(True))
     meter = active.filter(pl.col("trigger") == "Meter")
     dated = active.filter(pl.col("trigger").fill_null("Date") != "Meter")

@@ -363,6 +363,13 @@ def empty_output(files: bool = False) -> pl.DataFrame:
     return pl.DataFrame(schema=FILES_SCHEMA if files else OUTPUT_SCHEMA)
 
 
+def split_linked(df: pl.DataFrame, linked: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows `linked` holds for, the orphans): the test is evaluated once — a membership test
+    against a million ids costs far more than the two filters."""
+    mask = df.select(linked.alias("_linked")).to_series()
+    return df.filter(mask), df.filter(~mask)
+
+
 def set_aside(
     df: pl.DataFrame, ctx: ShapeContext, source_entity: str, file: str, reason_code: str, message: pl.Expr | str
 ) -> pl.DataFrame:

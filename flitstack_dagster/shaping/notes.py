@@ -36,6 +36,7 @@ from flitstack_dagster.shaping.common import (
     record_columns,
     select_rows,
     set_aside,
+    split_linked,
     utc_iso,
 )
 
@@ -53,8 +54,7 @@ def shape_status_changes(status_log, contacts, deal_ids, ctx: ShapeContext) -> S
     df = status_log.with_columns(
         sid("status_log", "log_id").alias("source_id"), sid("work_order", "wo_number").alias("deal_ref")
     ).join(_contact_names(contacts), left_on="changed_by_id", right_on="_cid", how="left", maintain_order="left")
-    orphan = df.filter(~in_set(pl.col("deal_ref"), deal_ids))
-    df = df.filter(in_set(pl.col("deal_ref"), deal_ids))
+    df, orphan = split_linked(df, in_set(pl.col("deal_ref"), deal_ids))
     head = pl.concat_str(
         [
             pl.lit("Status changed "),
@@ -111,8 +111,7 @@ def shape_pm_history(pm_history, pm_schedules, contacts, org_ids, ctx: ShapeCont
         .join(_contact_names(contacts), left_on="completed_by_id", right_on="_cid", how="left", maintain_order="left")
         .with_columns(sid("pm_history", "pm_event_id").alias("source_id"), sid("asset", "_asset_id").alias("org_ref"))
     )
-    orphan = df.filter(~in_set(pl.col("org_ref"), org_ids))
-    df = df.filter(in_set(pl.col("org_ref"), org_ids))
+    df, orphan = split_linked(df, in_set(pl.col("org_ref"), org_ids))
     content = pl.concat_str(
         [
             pl.lit("<b>PM completed: </b>") + pl.coalesce(html_text(pl.col("_pm_name")), pl.col("pm_id")) + pl.lit("<br>"),
@@ -144,8 +143,8 @@ def shape_inventory_notes(asset_parts, inventory, org_ids, ctx: ShapeContext, cu
         sid("asset", "asset_id").alias("org_ref"),
         pl.format("asset_part:{}:{}", pl.col("asset_id"), pl.col("part_number")).alias("source_id"),
     )
-    orphan = df.filter(~in_set(pl.col("org_ref"), org_ids))
-    df = df.filter(in_set(pl.col("org_ref"), org_ids)).join(inv, on="part_number", how="left", maintain_order="left")
+    df, orphan = split_linked(df, in_set(pl.col("org_ref"), org_ids))
+    df = df.join(inv, on="part_number", how="left", maintain_order="left")
 
     def cell(e: pl.Expr) -> pl.Expr:
         return pl.lit("<td>") + pl.coalesce(html_text(e.cast(pl.String)), pl.lit("")) + pl.lit("</td>")

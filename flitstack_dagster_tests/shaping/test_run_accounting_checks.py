@@ -178,3 +178,18 @@ def test_streamed_shaping_hands_over_the_same_records_and_checks(ctx, owners):
     assert i.labor.height == 0 and i.status_log.height == 0  # released once shaped
     summary = [(r.name, r.passed, r.count) for r in checks.run_checks(streamed, None, Mapping(), values_mapped=values)]
     assert summary == [(r.name, r.passed, r.count) for r in checks.run_checks(held, small(), Mapping())]
+
+
+@pytest.mark.parametrize("ids, want", [
+    ([], []),
+    (["a", "b", "c"], []),
+    (["a", "b", "a", "c", "b", "a"], ["a", "b"]),
+    (["x"] * 3, ["x"]),
+    ([None, "a", None], [None]),
+])
+def test_duplicated_ids_are_found_exactly(ids, want):
+    from flitstack_dagster.shaping.tally import _duplicated
+
+    got = _duplicated(pl.Series(ids, dtype=pl.String))
+    assert got.dtype == pl.String
+    assert sorted(got.to_list(), key=str) == sorted(want, key=str)
