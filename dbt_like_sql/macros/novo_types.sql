@@ -77,8 +77,9 @@ CREATE OR REPLACE MACRO novo_wall_norm(s, ord) AS
               '^(\d{4}-\d{1,2}-\d{1,2})(T| +)', '\1 '), '(\d) *([AaPp][Mm])$', '\1 \2') END;
 
 -- Most values are plain: a slash or ISO date, then nothing, or H:MM or H:MM:SS after one space (or
--- the ISO `T`). Such a value is read by the one format its shape names, without being rewritten
--- first (three regexes fewer per value); every other value takes the normalizing path (novo_wall_norm).
+-- the ISO `T`), without padding. Such a value is read as written by the one format its shape names:
+-- no trim, rewrite or lambda (a lambda around a parse costs as much as the parse). Every other value
+-- is trimmed and takes the normalizing path (novo_wall_norm).
 CREATE OR REPLACE MACRO novo_colons(s) AS strlen(s) - strlen(replace(s, ':', ''));
 
 CREATE OR REPLACE MACRO novo_wall_plain(s, ord) AS
@@ -97,11 +98,10 @@ CREATE OR REPLACE MACRO novo_wall_plain(s, ord) AS
 -- a space, a `.`, a last letter m/M and the number of `:` once the value matched one of them.
 -- (The trimmed value is bound once too: the normalizing CASEs repeat it, and a big expansion costs
 --  more binding time per model than the extra binding per value.)
-CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS
-    list_transform([novo_trim(v)], lambda _nv_s: CASE
-    WHEN regexp_matches(_nv_s, '^(\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?)?|\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?)$')
-    THEN novo_wall_plain(_nv_s, ord)
-    ELSE list_transform([novo_wall_norm(_nv_s, ord)], lambda _nv_ws: CASE
+CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS CASE
+    WHEN regexp_matches(v, '^(\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?)?|\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?)$')
+    THEN novo_wall_plain(v, ord)
+    ELSE list_transform([novo_trim(v)], lambda _nv_s: list_transform([novo_wall_norm(_nv_s, ord)], lambda _nv_ws: CASE
     WHEN NOT regexp_matches(_nv_ws, '^\d{4}-\d{1,2}-\d{1,2}( \d{1,2}:\d{2}((:\d{2})?( [AaPp][Mm])?|:\d{2}\.\d{1,6}))?$') THEN NULL
     WHEN NOT contains(_nv_ws, ' ') THEN try_strptime(_nv_ws, '%Y-%m-%d')
     WHEN contains(_nv_ws, '.') THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S.%f')
@@ -110,7 +110,7 @@ CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS
               THEN try_strptime(_nv_ws, '%Y-%m-%d %I:%M:%S %p') ELSE try_strptime(_nv_ws, '%Y-%m-%d %I:%M %p') END
     WHEN novo_colons(_nv_ws) = 2 THEN try_strptime(_nv_ws, '%Y-%m-%d %H:%M:%S')
     ELSE try_strptime(_nv_ws, '%Y-%m-%d %H:%M')
-    END)[1] END)[1];
+    END)[1])[1] END;
 
 -- wall time in tz -> UTC instant. DST gap (e.g. 02:30 on spring-forward day): read with the offset
 -- in force before the change (as Python zoneinfo with fold=0). DST overlap (01:30 on fall-back day):

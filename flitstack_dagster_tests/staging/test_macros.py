@@ -186,6 +186,7 @@ def test_each_wall_clock_shape_gets_its_one_format(con, raw, want):
 @pytest.mark.parametrize("plain, spelled_otherwise", [
     ("1/2/2026 7:05", "1/2/2026  7:05"),
     ("11/20/2026 14:15:09", "11/20/2026   14:15:09"),
+    ("11/20/2026 14:15:09", "\u00a011/20/2026 14:15:09 "),  # padded: trimmed first
     ("2026-11-20T14:15", "2026-11-20  14:15"),
     ("2026-1-2 7:05:09", "2026-1-2   7:05:09"),
     ("02/30/2026 10:00", "02/30/2026  10:00"),  # impossible either way
