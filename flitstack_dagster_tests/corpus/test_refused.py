@@ -49,6 +49,21 @@ def test_checksum_mismatch(bundle: Path, tmp_path: Path):
     assert "labor.csv: SHA-256 does not match the manifest" in msg and "re-export" in msg
 
 
+def test_every_damaged_file_is_named_in_manifest_order(bundle: Path, tmp_path: Path):
+    """Files are hashed side by side, biggest first; the refusal still lists them as the manifest does."""
+    for name in ("work_orders.csv", "labor.csv"):
+        p = bundle / name
+        body = bytearray(p.read_bytes())
+        body[-3] = ord("7") if body[-3] != ord("7") else ord("8")
+        p.write_bytes(bytes(body))
+    (bundle / "notes.csv").write_bytes((bundle / "notes.csv").read_bytes() + b"\r\n")
+    msg = refusal(bundle, tmp_path / "work")
+    order = [f["name"] for f in manifest(bundle)["files"]]
+    named = [n for n in ("work_orders.csv", "labor.csv", "notes.csv") if n in msg]
+    assert named == ["work_orders.csv", "labor.csv", "notes.csv"]
+    assert sorted(named, key=order.index) == sorted(named, key=msg.index)
+
+
 def test_size_mismatch(bundle: Path, tmp_path: Path):
     p = bundle / "notes.csv"
     p.write_bytes(p.read_bytes() + b"\r\n")
