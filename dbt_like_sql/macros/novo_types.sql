@@ -94,8 +94,9 @@ CREATE OR REPLACE MACRO novo_wall_plain(s, ord) AS
          ELSE CASE novo_colons(s) WHEN 0 THEN try_strptime(s, '%Y-%m-%d') WHEN 1 THEN try_strptime(s, '%Y-%m-%d %H:%M')
                    ELSE try_strptime(s, '%Y-%m-%d %H:%M:%S') END END;
 
--- The shapes (date; + H:MM; + H:MM:SS; + H:MM AM; + H:MM:SS AM; + H:MM:SS.ffffff) are told apart by
--- a space, a `.`, a last letter m/M and the number of `:` once the value matched one of them.
+-- On the normalizing path the shapes (date; + H:MM; + H:MM:SS; + H:MM AM; + H:MM:SS AM;
+-- + H:MM:SS.ffffff) are told apart by a space, a `.`, a last letter m/M and the number of `:` once
+-- the value matched one of them.
 -- (The trimmed value is bound once too: the normalizing CASEs repeat it, and a big expansion costs
 --  more binding time per model than the extra binding per value.)
 CREATE OR REPLACE MACRO novo_wall_ts(v, ord) AS CASE

@@ -8,15 +8,13 @@ decides what they mean. Nothing outside the bundle is ever opened.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from flitstack_dagster.novo.bundle import Bundle
+from flitstack_dagster.novo.bundle import DRIVE, Bundle, sha256_file
 
 # extra raw.attachments columns, all text like the rest of the raw layer (staging casts):
 # `_body` = found | missing | outside | no_path; size in bytes and SHA-256 (hex) when found
@@ -37,19 +35,15 @@ class BodyFact:
 def leaves_bundle(rel: str) -> bool:
     """Absolute, drive-letter, UNC or any `..` step: a hostile path, even one that would come back in."""
     posix = rel.replace("\\", "/")
-    if posix.startswith("/") or _DRIVE.match(posix) or "\x00" in posix:
+    if posix.startswith("/") or DRIVE.match(posix) or "\x00" in posix:
         return True
     return ".." in posix and ".." in PurePosixPath(posix).parts
 
 
-# One thread, already beside DuckDB's landing of the CSVs: worker threads contend for the GIL on
-# these short calls (108k bodies at 1M work orders: 5 CPU-s in one thread, 14–22 CPU-s in two to four).
-CHUNK = 1024 * 1024
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
 def inspect(bundle: Bundle, paths: Iterable[tuple[int, str | None]]) -> list[BodyFact]:
-    """A fact per (record number, Bundle Path as written); bodies are hashed only inside the bundle."""
+    """A fact per (record number, Bundle Path as written); bodies are hashed only inside the bundle.
+    One thread, already beside DuckDB's landing of the CSVs: worker threads fight over the GIL on
+    these short calls (5 CPU-s for 108k bodies in one thread, 14–22 in two to four)."""
     where = _Resolver(bundle)
     return [_fact(where, n, rel) for n, rel in paths]
 
@@ -69,20 +63,7 @@ def _fact(where: _Resolver, row_number: int, rel: str | None) -> BodyFact:
         return BodyFact(row_number, MISSING)
     if not stat.S_ISREG(st.st_mode):
         return BodyFact(row_number, MISSING)
-    return BodyFact(row_number, FOUND, str(st.st_size), _sha256(p, st.st_size))
-
-
-def _sha256(p: str | Path, size: int) -> str:
-    """Read through a plain file descriptor: a buffered file object costs more than a small body's hash."""
-    h = hashlib.sha256()
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        want = min(size + 1, CHUNK)  # a small body: one read, then the empty read at its end
-        while chunk := os.read(fd, want):
-            h.update(chunk)
-    finally:
-        os.close(fd)
-    return h.hexdigest()
+    return BodyFact(row_number, FOUND, str(st.st_size), sha256_file(p, st.st_size))
 
 
 class _Resolver:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import stat
@@ -23,9 +24,10 @@ from pathlib import Path, PurePosixPath
 
 from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.columns import BY_FILE, JSON_FILES, UDF_FILE, NovoFile
-from flitstack_dagster.novo.manifest import MANIFEST_NAME, Manifest, is_plain_file_name, load_manifest
+from flitstack_dagster.novo.manifest import MANIFEST_NAME, Manifest, ManifestFile, is_plain_file_name, load_manifest
 
 CHUNK = 1024 * 1024  # hashing and copying stream in 1 MiB chunks: files may be gigabytes
+DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive letter: an absolute path from another machine
 # the raw layer's own columns (raw.attachments also has landing's `_body*` facts)
 RESERVED_COLUMNS = ("_run_key", "_row_number", "_body", "_body_bytes", "_body_sha256")
 UDF_DECLARATIONS = "user_defined_fields.csv"
@@ -191,7 +193,7 @@ def _check_ratio(zip_name: str, info: zipfile.ZipInfo, limits: ZipLimits) -> Non
 def zip_entry_parts(name: str) -> list[str] | None:
     """The entry's path parts, or None for an absolute path, a drive, NUL or a `..` component."""
     posix = name.replace("\\", "/")
-    if not posix or "\x00" in posix or posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+    if not posix or "\x00" in posix or posix.startswith("/") or DRIVE.match(posix):
         return None
     parts = [p for p in posix.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
@@ -286,7 +288,7 @@ def listing_problems(manifest: Manifest) -> list[str]:
 def integrity_problems(root: Path, manifest: Manifest) -> list[str]:
     """Presence, size and SHA-256 of every listed file (hashing only files whose size already matches)."""
     problems: dict[str, str] = {}
-    to_hash: list[tuple[str, Path]] = []
+    to_hash: list[ManifestFile] = []
     real_root = root.resolve()
     for entry in manifest.files:
         p = root / entry.name
@@ -298,29 +300,30 @@ def integrity_problems(root: Path, manifest: Manifest) -> list[str]:
             problems[entry.name] = (f"{entry.name}: size does not match the manifest "
                                     f"(manifest {entry.bytes:,} bytes, file {size:,} bytes); {DAMAGED}")
         else:
-            to_hash.append((entry.name, p))
-    expected = {entry.name: entry.sha256 for entry in manifest.files}
-    for name, digest in _sha256_files(to_hash):
-        if digest != expected[name]:
-            problems[name] = (f"{name}: SHA-256 does not match the manifest "
-                              f"(manifest {expected[name][:12]}…, file {digest[:12]}…); {DAMAGED}")
+            to_hash.append(entry)
+    # two at a time, biggest first: hashing releases the GIL, and the biggest files decide the wait
+    by_size = sorted(to_hash, key=lambda e: e.bytes, reverse=True)
+    with ThreadPoolExecutor(2) as pool:
+        digests = pool.map(lambda e: sha256_file(root / e.name, e.bytes), by_size)
+        for entry, digest in zip(by_size, digests, strict=True):
+            if digest != entry.sha256:
+                problems[entry.name] = (f"{entry.name}: SHA-256 does not match the manifest "
+                                        f"(manifest {entry.sha256[:12]}…, file {digest[:12]}…); {DAMAGED}")
     return [problems[entry.name] for entry in manifest.files if entry.name in problems]
 
 
-def _sha256_files(files: list[tuple[str, Path]]) -> list[tuple[str, str]]:
-    """(name, SHA-256) of each file, two at a time, biggest first: hashing releases the GIL, and the
-    biggest files decide how long a bundle takes to verify."""
-    by_size = sorted(files, key=lambda f: f[1].stat().st_size, reverse=True)
-    with ThreadPoolExecutor(2) as pool:
-        return list(zip((name for name, _ in by_size), pool.map(sha256_file, (p for _, p in by_size)), strict=True))
-
-
-def sha256_file(path: Path) -> str:
-    """Streaming SHA-256 in 1 MiB chunks, so a multi-gigabyte file never sits in memory."""
+def sha256_file(path: str | Path, size: int | None = None) -> str:
+    """Streaming SHA-256 in 1 MiB chunks, so a multi-gigabyte file never sits in memory. Read through a
+    plain file descriptor (a buffered file object costs more than a small file's hash); with the size
+    known, a small file is one read and the empty read at its end."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
+    want = CHUNK if size is None else min(size + 1, CHUNK)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while chunk := os.read(fd, want):
             h.update(chunk)
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
@@ -489,7 +492,7 @@ def resolve_inside(root: Path, rel: str) -> Path | None:
     if not isinstance(rel, str) or not rel.strip() or "\x00" in rel:
         return None
     posix = rel.replace("\\", "/")
-    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix) or PurePosixPath(posix).is_absolute():
+    if posix.startswith("/") or DRIVE.match(posix) or PurePosixPath(posix).is_absolute():
         return None
     real_root = Path(root).resolve()
     try:

@@ -19,13 +19,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import polars as pl
 
 from flitstack_dagster.mapping.model import Mapping
+from flitstack_dagster.novo.bundle import sha256_file
 from flitstack_dagster.novo.ids import in_set, sid
 from flitstack_dagster.shaping.common import (
     SET_ASIDE_SCHEMA,
@@ -60,14 +60,6 @@ def default_resolver(root: Path) -> Callable[[str], Path | None]:
         return p if p.is_relative_to(base) else None
 
     return resolve
-
-
-def _sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_bodies(df: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
@@ -110,7 +102,7 @@ def check_bodies(df: pl.DataFrame, ctx: ShapeContext) -> pl.DataFrame:
         sizes.append(actual)
         if size is not None and int(size) != actual:
             problems.append("size_mismatch")
-        elif digest and _sha256_file(p) != digest.strip().lower():
+        elif digest and sha256_file(p) != digest.strip().lower():
             problems.append("hash_mismatch")
         else:
             problems.append(None)

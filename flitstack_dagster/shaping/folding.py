@@ -42,6 +42,7 @@ from flitstack_dagster.shaping.common import (
     html_text,
     record_columns,
     set_aside,
+    split_linked,
     utc_iso,
 )
 
@@ -210,15 +211,14 @@ def folded_lines(inputs: StagedInputs, mapping: Mapping, ctx: ShapeContext) -> p
 def split_orphans(lines: pl.DataFrame, deal_ids, ctx: ShapeContext) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the lines whose work order is a deal, set-aside rows for the others), as the `complete` plan sets
     aside a fact of a work order that is not migrated."""
-    ok = in_set(pl.col("deal_ref"), deal_ids)
-    orphan = lines.filter(~ok)
+    kept, orphan = split_linked(lines, in_set(pl.col("deal_ref"), deal_ids))
     aside = [
         set_aside(g.rename({"fact_id": "source_id", "row_number": "_row_number"}), ctx, _SOURCE[slot][0],
                   _SOURCE[slot][1], "orphan_reference",
                   pl.format("work order {} is not migrated", pl.col("deal_ref").str.replace(r"^work_order:", "")))
         for (slot,), g in orphan.group_by("slot")
     ]
-    return lines.filter(ok), concat(aside, SET_ASIDE_SCHEMA)
+    return kept, concat(aside, SET_ASIDE_SCHEMA)
 
 
 def with_prior(lines: pl.DataFrame, prior: pl.DataFrame | None, deals: pl.Series | None = None) -> pl.DataFrame:

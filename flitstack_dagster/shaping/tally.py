@@ -103,7 +103,7 @@ class OutputTally:
             tests["parent"] = pl.col("parent_ref").is_null() | pl.col("org_ref").is_null()
         if name == "pd_files":
             tests["body_path"] = pl.col("body_path").is_null()
-        if not tests or not df.height:
+        if not tests:
             return
         failed = df.select(*(test.alias(f"_{i}") for i, test in enumerate(tests.values())))
         for label, mask in zip(tests, failed.iter_columns(), strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -12,6 +13,7 @@ import pytest
 
 from flitstack_dagster.core.errors import BundleError
 from flitstack_dagster.novo.bundle import (
+    CHUNK,
     Bundle,
     ZipLimits,
     check_udfs_declared,
@@ -419,3 +421,15 @@ def test_remove_extracted_deletes_only_the_zip_extraction(folder: Path, tmp_path
     fb = open_bundle(folder, tmp_path / "work")
     remove_extracted(fb)
     assert (folder / "manifest.json").is_file()  # never the user's own folder
+
+
+@pytest.mark.parametrize("n", [0, 1, 300, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17])
+def test_sha256_file_matches_hashlib_whatever_the_size_hint(tmp_path: Path, n: int):
+    """The hint only sizes the first read: a wrong or missing one still hashes the whole file."""
+    p = tmp_path / "body.bin"
+    data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    p.write_bytes(data)
+    want = hashlib.sha256(data).hexdigest()
+    assert sha256_file(p) == want
+    assert sha256_file(p, n) == want
+    assert sha256_file(str(p), 0) == want  # the file grew after it was looked at
